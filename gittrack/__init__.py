@@ -1,0 +1,1 @@
+"""gittrack: ML experiment tracking whose database is your git repository."""

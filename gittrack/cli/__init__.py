@@ -1,0 +1,46 @@
+"""The ``gittrack`` command line: a thin layer over :class:`gittrack.client.Client`.
+
+Commands live in small modules and are imported only when invoked, so
+``gittrack --help`` and ``gittrack log`` start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+# command name -> "module:attribute"; each module holds one group of commands.
+COMMANDS: dict[str, str] = {
+    "log": "gittrack.cli.runs:log_cmd",
+    "show": "gittrack.cli.runs:show_cmd",
+    "diff": "gittrack.cli.runs:diff_cmd",
+    "run": "gittrack.cli.runs:run_cmd",
+    "checkout": "gittrack.cli.runs:checkout_cmd",
+    "delete": "gittrack.cli.runs:delete_cmd",
+    "restore": "gittrack.cli.runs:restore_cmd",
+    "experiments": "gittrack.cli.experiments:experiments_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gittrack")
+def cli() -> None:
+    """gittrack: ML experiment tracking in the git repository your code lives in."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="gittrack")
