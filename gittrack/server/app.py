@@ -1,0 +1,245 @@
+"""The ASGI application: one route table, one error handler, middleware around it.
+
+Layers, outside in: the request log, token auth, then either git smart-HTTP
+(``/git/``) or the Starlette app with the REST API, the artifact proxy,
+``/health`` and ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from gittrack.errors import GittrackError
+from gittrack.server import artifacts, experiments, runs
+from gittrack.server.accesslog import AccessLog
+from gittrack.server.auth import TokenAuth
+from gittrack.server.backend import Backend
+from gittrack.server.bodies import limited_stream, read_limited
+from gittrack.server.config import ServerConfig
+from gittrack.server.errors import handle_exception
+from gittrack.server.gitweb import GitSmartHTTP, is_git_path
+from gittrack.server.schema import API_PREFIXES, BY_PATH, Endpoint
+from gittrack.server.wire import decode_json_body, dumps, parse
+
+ARTIFACT_PREFIXES = (
+    "/api/2.0/mlflow-artifacts/artifacts",
+    "/ajax-api/2.0/mlflow-artifacts/artifacts",
+)
+
+# REST path (below /api/2.0/mlflow/) -> handler. Plain functions run on the
+# repository thread as fn(client, args); coroutines get (backend, args).
+API_HANDLERS: dict[str, Callable[..., Any]] = {
+    "experiments/create": experiments.create,
+    "experiments/get": experiments.get,
+    "experiments/get-by-name": experiments.get_by_name,
+    "experiments/search": experiments.search,
+    "experiments/update": experiments.update,
+    "experiments/delete": experiments.delete,
+    "experiments/restore": experiments.restore,
+    "experiments/set-experiment-tag": experiments.set_tag,
+    "experiments/delete-experiment-tag": experiments.delete_tag,
+    "runs/create": runs.create,
+    "runs/get": runs.get,
+    "runs/update": runs.update,
+    "runs/delete": runs.delete,
+    "runs/restore": runs.restore,
+    "runs/search": runs.search,
+    "runs/log-batch": runs.log_batch,
+    "runs/log-metric": runs.log_metric,
+    "runs/log-parameter": runs.log_param,
+    "runs/set-tag": runs.set_tag,
+    "runs/delete-tag": runs.delete_tag,
+    "runs/log-inputs": runs.log_inputs,
+    "metrics/get-history": runs.get_history,
+    "artifacts/list": artifacts.list_run,
+}
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(dumps(obj), status_code=status, media_type="application/json")
+
+
+def api_endpoint(endpoint: Endpoint, handler: Callable[..., Any]) -> Callable[..., Any]:
+    """The Starlette endpoint for one REST method: parse, check, call, answer JSON."""
+    is_async = inspect.iscoroutinefunction(handler)
+
+    async def serve(request: Request) -> Response:
+        if request.method == "GET":
+            query = request.query_params
+            args = parse(endpoint, query, query=query)
+        else:
+            limit = request.app.state.config.max_json_bytes
+            args = parse(endpoint, decode_json_body(await read_limited(request, limit)))
+        backend: Backend = request.app.state.backend
+        if is_async:
+            result = await handler(backend, args)
+        else:
+            result = await backend.call(handler, args)
+        return _json(result)
+
+    serve.__name__ = endpoint.path.replace("/", "_").replace("-", "_")
+    return serve
+
+
+# -- artifact proxy ------------------------------------------------------------------
+
+
+async def proxy_list(request: Request) -> Response:
+    path = request.query_params.get("path", "")
+    backend: Backend = request.app.state.backend
+    return _json(await backend.call(artifacts.list_proxy, path))
+
+
+async def proxy_get(request: Request) -> Response:
+    _, run_id, path = artifacts.split_proxy_path(request.path_params["path"])
+    backend: Backend = request.app.state.backend
+    dest = request.app.state.config.artifacts_destination
+    kind, what = await backend.call(artifacts.locate, run_id, path, dest)
+    headers = {"Content-Disposition": f'attachment; filename="{path.rsplit("/", 1)[-1]}"'}
+    if kind == "bytes":
+        return Response(what, media_type="application/octet-stream", headers=headers)
+    from gittrack.server.artifact_store import open_object
+
+    repo = await backend.call(lambda c: c.repo)
+    fh = open_object(repo, dest, what)
+
+    def chunks() -> Any:
+        with fh:
+            while True:
+                data = fh.read(artifacts.CHUNK)
+                if not data:
+                    return
+                yield data
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+
+
+async def proxy_put(request: Request) -> Response:
+    _, run_id, path = artifacts.split_proxy_path(request.path_params["path"])
+    if not path:
+        raise artifacts.InvalidArtifactPath("Invalid artifact path: names a run, not a file")
+    backend: Backend = request.app.state.backend
+    config: ServerConfig = request.app.state.config
+    # an unknown run fails before a byte is written
+    state_dir = await backend.call(lambda c, r=run_id: (c.get_run(r), str(c.repo.state_dir))[1])
+    upload = artifacts.Upload(path.rsplit("/", 1)[-1], parent=state_dir)
+    try:
+        try:
+            async for chunk in limited_stream(request, config.max_artifact_bytes):
+                upload.write(chunk)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nothing was recorded
+        sha = upload.finish()
+        await backend.write(
+            run_id,
+            lambda c: artifacts.attach(
+                c, run_id, path, upload.path, sha, upload.size, config.artifacts_destination
+            ),
+        )
+    finally:
+        upload.close()
+    return _json({})
+
+
+async def proxy_delete(request: Request) -> Response:
+    _, run_id, path = artifacts.split_proxy_path(request.path_params["path"])
+    backend: Backend = request.app.state.backend
+    await backend.write(run_id, lambda c: artifacts.detach(c, run_id, path))
+    return _json({})
+
+
+# -- misc ---------------------------------------------------------------------------------
+
+
+async def health(request: Request) -> Response:
+    return Response("OK", media_type="text/plain")
+
+
+async def openapi_json(request: Request) -> Response:
+    from gittrack.server.openapi import openapi_document
+
+    return JSONResponse(openapi_document(str(request.base_url).rstrip("/")))
+
+
+async def version(request: Request) -> Response:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        v = dist_version("gittrack")
+    except PackageNotFoundError:
+        v = "0.1.0.dev0"
+    return Response(v, media_type="text/plain")
+
+
+def routes() -> list[Route]:
+    """The whole route table of the REST side."""
+    table = [
+        Route("/health", health, methods=["GET"]),
+        Route("/version", version, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+    ]
+    for prefix in API_PREFIXES:
+        for path, handler in API_HANDLERS.items():
+            ep = BY_PATH[path]
+            table.append(Route(prefix + path, api_endpoint(ep, handler), methods=list(ep.methods)))
+    for prefix in ARTIFACT_PREFIXES:
+        table += [
+            Route(prefix, proxy_list, methods=["GET"]),
+            Route(prefix + "/{path:path}", proxy_get, methods=["GET"]),
+            Route(prefix + "/{path:path}", proxy_put, methods=["PUT"]),
+            Route(prefix + "/{path:path}", proxy_delete, methods=["DELETE"]),
+        ]
+    return table
+
+
+class GittrackServer:
+    """The complete ASGI app for one repository (``create_app`` builds it)."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        from gittrack.repo import find_repo_path
+
+        self.config = config
+        gitdir = find_repo_path(config.repo)
+        self.backend = Backend(gitdir, config.artifacts_destination)
+        self.rest = Starlette(
+            routes=routes(),
+            exception_handlers={
+                GittrackError: handle_exception,
+                HTTPException: handle_exception,
+                Exception: handle_exception,
+            },
+            lifespan=self._lifespan,
+        )
+        self.rest.state.backend = self.backend
+        self.rest.state.config = config
+        self.git = GitSmartHTTP(gitdir)
+        self.app = AccessLog(TokenAuth(self._dispatch, config.auth_token))
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Any) -> AsyncIterator[None]:
+        yield
+        self.backend.close()  # flush every run written to before the process ends
+
+    async def _dispatch(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and is_git_path(scope["path"]):
+            await self.git(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def create_app(config: ServerConfig | None = None) -> GittrackServer:
+    """The server app for ``config`` (default: from ``GITTRACK_SERVER_*`` variables)."""
+    return GittrackServer(config or ServerConfig.from_env())

@@ -1,0 +1,204 @@
+"""Artifacts over HTTP: ``artifacts/list`` and the ``mlflow-artifacts`` proxy.
+
+Proxy paths are ``<experiment_id>/<run_id>/artifacts/<path>``, what the run
+artifact URI ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`` expands
+to. Uploads stream to a temporary file while their sha256 is computed (never
+held in memory), then are recorded in the run like any logged artifact: small
+files as blobs in the run's tree, large ones in the content-addressed store.
+Downloads stream from there. Paths are confined: no ``..``, no absolute paths,
+no NUL, no backslash, nothing outside the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+import tempfile
+from typing import Any
+
+from gittrack.errors import InvalidParameter, NotFound
+from gittrack.server.runs import artifact_uri, run_id_of
+
+CHUNK = 256 * 1024
+
+
+class InvalidArtifactPath(InvalidParameter):
+    pass
+
+
+def clean_path(path: str | None, what: str = "path") -> str:
+    """``path`` as a normalised relative artifact path ('' for the root).
+
+    Raises:
+        InvalidArtifactPath: absolute, ``..``, NUL, backslash, empty or ``.`` parts.
+    """
+    if not path or path in (".", "./"):
+        return ""
+    if "\x00" in path:
+        raise InvalidArtifactPath(f"Invalid {what} {path!r}: contains a NUL character")
+    if "\\" in path:
+        raise InvalidArtifactPath(f"Invalid {what} {path!r}: contains a backslash")
+    if path.startswith("/"):
+        raise InvalidArtifactPath(f"Invalid {what} {path!r}: absolute paths are not allowed")
+    parts = path.rstrip("/").split("/")
+    for part in parts:
+        if part == "..":
+            raise InvalidArtifactPath(f"Invalid {what} {path!r}: '..' is not allowed")
+        if part in ("", "."):
+            raise InvalidArtifactPath(f"Invalid {what} {path!r}: empty or '.' component")
+        if part.lower() == ".git":
+            raise InvalidArtifactPath(f"Invalid {what} {path!r}: '.git' component")
+    return "/".join(parts)
+
+
+def split_proxy_path(path: str) -> tuple[str, str, str]:
+    """``(experiment_id, run_id, artifact_path)`` of a proxy path.
+
+    Raises:
+        InvalidArtifactPath: the path is unsafe or not ``<exp>/<run>/artifacts[/...]``.
+    """
+    clean = clean_path(path, "artifact path")
+    parts = clean.split("/")
+    if len(parts) < 3 or parts[2] != "artifacts":
+        raise InvalidArtifactPath(
+            f"Invalid artifact path {path!r}: expected <experiment_id>/<run_id>/artifacts/<path>"
+        )
+    from gittrack.validation import validate_experiment_id, validate_run_id
+
+    return validate_experiment_id(parts[0]), validate_run_id(parts[1]), "/".join(parts[3:])
+
+
+# -- reading a run's artifacts (repository thread) -------------------------------------
+
+
+def run_artifacts(client: Any, run_id: str) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """The run and its artifacts (path → {sha256, size, where})."""
+    run = client.get_run(run_id)
+    record = client.store.read_record(run.commit) if run.commit else {}
+    return run, dict(record.get("artifacts") or {})
+
+
+def children(entries: dict[str, dict[str, Any]], path: str) -> list[dict[str, Any]]:
+    """The files and folders directly under ``path``, sorted, with paths from the root."""
+    prefix = f"{path}/" if path else ""
+    seen: dict[str, dict[str, Any]] = {}
+    for name, entry in entries.items():
+        if not name.startswith(prefix) or name == path:
+            continue
+        rest = name[len(prefix) :]
+        head, sep, _ = rest.partition("/")
+        full = prefix + head
+        if sep:
+            seen.setdefault(full, {"path": full, "is_dir": True})
+        else:
+            seen[full] = {"path": full, "is_dir": False, "file_size": int(entry.get("size", 0))}
+    return [seen[k] for k in sorted(seen)]
+
+
+def list_run(client: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """``GET artifacts/list``: paths relative to the run's artifact root."""
+    run_id = run_id_of(args)
+    path = clean_path(args.get("path"))
+    run, entries = run_artifacts(client, run_id)
+    return {
+        "root_uri": artifact_uri(run.info.experiment_id, run_id),
+        "files": children(entries, path),
+    }
+
+
+def list_proxy(client: Any, proxy_path: str) -> dict[str, Any]:
+    """``GET mlflow-artifacts/artifacts?path=``: base names, as MLflow's proxy answers."""
+    if not proxy_path:
+        return {"files": []}
+    _, run_id, path = split_proxy_path(proxy_path)
+    _, entries = run_artifacts(client, run_id)
+    files = []
+    for f in children(entries, path):
+        f = dict(f)
+        f["path"] = posixpath.basename(f["path"])
+        files.append(f)
+    return {"files": files}
+
+
+def locate(client: Any, run_id: str, path: str, destination: str | None) -> tuple[str, Any]:
+    """How to read artifact ``path`` of run ``run_id``: ('bytes', data) or ('store', sha).
+
+    Raises:
+        NotFound: no such artifact (folders are not files).
+    """
+    run, entries = run_artifacts(client, run_id)
+    entry = entries.get(path)
+    if entry is None:
+        raise NotFound(f"Artifact {path!r} of run {run_id} not found")
+    if entry.get("where") == "git":
+        tree = client.repo.git[run.commit].peel(None).tree
+        blob = tree[f".gittrack/artifacts/{path}"]
+        return "bytes", client.repo.git[blob.id].data
+    return "store", entry["sha256"]
+
+
+# -- writing (repository thread, via Backend.write) ------------------------------------
+
+
+def attach(
+    client: Any, run_id: str, path: str, local: str, sha: str, size: int, destination: str | None
+) -> None:
+    """Record the uploaded file ``local`` as artifact ``path`` of the run."""
+    from gittrack.server import artifact_store
+
+    if hasattr(client, "log_artifact") and destination is None:
+        client.log_artifact(run_id, local, posixpath.dirname(path) or None)
+        return
+    writer = client.writer(run_id)
+    if size <= artifact_store.INLINE_LIMIT:
+        oid = client.repo.git.create_blob_fromdisk(local)
+        writer.put_record_blob(f"artifacts/{path}", oid)
+        writer.artifacts[path] = {"sha256": sha, "size": size, "where": "git"}
+    else:
+        artifact_store.put_object(client.repo, destination, local, sha)
+        writer.put_record_file(f"artifacts/{path}", None)
+        writer.artifacts[path] = {"sha256": sha, "size": size, "where": "store"}
+    writer.mark_dirty()
+
+
+def detach(client: Any, run_id: str, path: str) -> None:
+    """Remove artifact ``path`` (or every artifact under the folder ``path``)."""
+    _, entries = run_artifacts(client, run_id)
+    doomed = [p for p in entries if p == path or p.startswith(path + "/")]
+    if not doomed:
+        raise NotFound(f"Artifact {path!r} of run {run_id} not found")
+    writer = client.writer(run_id)
+    for p in doomed:
+        writer.artifacts.pop(p, None)
+        writer.put_record_file(f"artifacts/{p}", None)
+    writer.mark_dirty()
+
+
+# -- streaming an upload to disk ---------------------------------------------------------
+
+
+class Upload:
+    """A request body written to ``<tmpdir>/<basename>`` while hashed; removed on close."""
+
+    def __init__(self, basename: str, parent: str | None = None) -> None:
+        self.dir = tempfile.mkdtemp(prefix="gittrack-upload-", dir=parent)
+        self.path = os.path.join(self.dir, basename)
+        self._file = open(self.path, "wb")  # noqa: SIM115
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self._file.write(chunk)
+        self.size += len(chunk)
+
+    def finish(self) -> str:
+        self._file.close()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,126 @@
+"""The repository thread, and group commit of writes per run.
+
+All calls into :class:`gittrack.client.Client` run on one thread that owns the
+repository (pygit2 objects are not shared between threads), so the event loop
+never blocks on git.
+
+Writes are acknowledged only once durable: after a run's operations are
+applied, ``Client.flush(run_id)`` writes a checkpoint commit, and only then are
+the requests answered. Requests for the same run that arrive while a
+checkpoint is being written wait together and share the next one (group
+commit), so sixteen clients logging at once cost one commit per round, not
+sixteen. One run's operations are applied in arrival order, never
+concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger("gittrack.server")
+
+Op = Callable[[Any], Any]  # an operation on the Client; its result answers one request
+
+
+class Backend:
+    """The server's one :class:`~gittrack.client.Client`, on its own thread."""
+
+    def __init__(self, repo: str, artifacts_destination: str | None = None) -> None:
+        self.repo_path = repo
+        self.artifacts_destination = artifacts_destination
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="gittrack-repo")
+        self._client: Any = None
+        self._pending: dict[str, list[tuple[Op, asyncio.Future[Any]]]] = {}
+        self._busy: set[str] = set()
+        self._thread_id: int | None = None
+
+    # -- the repository thread ---------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The Client (only to be used on the repository thread)."""
+        if self._client is None:
+            from gittrack.client import Client
+
+            self._thread_id = threading.get_ident()
+            self._client = Client(self.repo_path)
+        return self._client
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(client, *args)`` on the repository thread and return its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._invoke, fn, args)
+
+    def _invoke(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        return fn(self.client, *args)
+
+    # -- group commit -------------------------------------------------------------
+
+    async def write(self, run_id: str, op: Op) -> Any:
+        """Apply ``op`` to run ``run_id``, make it durable, then return its result.
+
+        Raises:
+            Whatever ``op`` raised (only its own request fails), or the error of
+            the checkpoint (every request of that group fails: none is acknowledged).
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending.setdefault(run_id, []).append((op, fut))
+        if run_id not in self._busy:
+            self._busy.add(run_id)
+            asyncio.ensure_future(self._drain(run_id))
+        return await fut
+
+    async def _drain(self, run_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending.get(run_id):
+                group = self._pending.pop(run_id)
+                try:
+                    results = await loop.run_in_executor(
+                        self._executor, self._apply_group, run_id, [op for op, _ in group]
+                    )
+                except BaseException as exc:  # the checkpoint failed: nothing acknowledged
+                    results = [(False, exc)] * len(group)
+                for (_, fut), (ok, value) in zip(group, results):
+                    if fut.done():
+                        continue
+                    if ok:
+                        fut.set_result(value)
+                    else:
+                        fut.set_exception(value)
+        finally:
+            self._busy.discard(run_id)
+
+    def _apply_group(self, run_id: str, ops: list[Op]) -> list[tuple[bool, Any]]:
+        client = self.client
+        results: list[tuple[bool, Any]] = []
+        for op in ops:
+            try:
+                results.append((True, op(client)))
+            except Exception as exc:  # noqa: BLE001 - answered to that request alone
+                results.append((False, exc))
+        if any(ok for ok, _ in results):
+            client.flush(run_id)
+        return results
+
+    # -- shutdown -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush every run this server wrote to and stop the repository thread."""
+
+        def _flush_all(client: Any) -> None:
+            if client is not None:
+                client.flush()
+
+        try:
+            self._executor.submit(lambda: _flush_all(self._client)).result(timeout=60)
+        except Exception:  # noqa: BLE001
+            log.exception("flushing runs at shutdown failed")
+        self._executor.shutdown(wait=True)

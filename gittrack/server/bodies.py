@@ -1,0 +1,53 @@
+"""Reading request bodies under a size limit, refusing early when the length is declared."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from gittrack.server.errors import BadRequest, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+
+def declared_length(request: Request, limit: int) -> int | None:
+    """The Content-Length of ``request`` (None when absent).
+
+    Raises:
+        PayloadTooLarge: it declares more than ``limit`` bytes.
+        BadRequest: it is not a number.
+    """
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    try:
+        length = int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"Invalid Content-Length header {raw!r}") from exc
+    if length > limit:
+        raise PayloadTooLarge(limit)
+    return length
+
+
+async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body of ``request`` chunk by chunk, raising once it passes ``limit`` bytes.
+
+    Raises:
+        PayloadTooLarge: the body is, or turns out to be, over the limit.
+        starlette.requests.ClientDisconnect: the client went away mid-body.
+    """
+    declared_length(request, limit)
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise PayloadTooLarge(limit)
+        if chunk:
+            yield chunk
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The whole body of ``request`` (for JSON requests), at most ``limit`` bytes."""
+    parts = [chunk async for chunk in limited_stream(request, limit)]
+    return b"".join(parts)

@@ -1,0 +1,220 @@
+"""The MLflow REST API's request fields, in one table.
+
+The same table checks every request (:func:`gittrack.server.wire.parse`) and
+builds the OpenAPI document (:mod:`gittrack.server.openapi`), so what the
+document promises is what the server enforces.
+
+A field spec is a tuple ``(type, required)``; types are ``string``, ``int64``,
+``int32``, ``double``, ``bool``, ``string[]``, ``kv[]`` (``[{key, value}]``),
+``metric[]`` (``[{key, value, timestamp, step}]``), ``inputs[]`` and
+``models[]`` (log-inputs payloads, kept as JSON), and the enums ``view_type``
+and ``run_status``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+API_PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/")
+
+VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+
+# MLflow's limits on one runs/log-batch request
+MAX_BATCH_METRICS = 1000
+MAX_BATCH_PARAMS = 100
+MAX_BATCH_TAGS = 100
+MAX_BATCH_ITEMS = 1000
+MAX_RESULTS_RUNS = 50_000
+MAX_RESULTS_EXPERIMENTS = 50_000
+MAX_RESULTS_HISTORY = 25_000_000
+
+R = True  # required
+O = False  # optional  # noqa: E741
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One REST method: its path below the API prefix, HTTP methods, fields, answer."""
+
+    path: str
+    methods: tuple[str, ...]
+    fields: dict[str, tuple[str, bool]]
+    summary: str
+    response: dict[str, str] = field(default_factory=dict)
+
+
+def _ep(path, methods, fields, summary, response=None) -> Endpoint:
+    return Endpoint(path, tuple(methods), fields, summary, response or {})
+
+
+RUN_ID = {"run_id": ("string", O), "run_uuid": ("string", O)}
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    # experiments
+    _ep(
+        "experiments/create",
+        ["POST"],
+        {"name": ("string", R), "artifact_location": ("string", O), "tags": ("kv[]", O)},
+        "Create an experiment",
+        {"experiment_id": "string"},
+    ),
+    _ep(
+        "experiments/get",
+        ["GET"],
+        {"experiment_id": ("string", R)},
+        "Get an experiment by id",
+        {"experiment": "Experiment"},
+    ),
+    _ep(
+        "experiments/get-by-name",
+        ["GET"],
+        {"experiment_name": ("string", R)},
+        "Get an experiment by name",
+        {"experiment": "Experiment"},
+    ),
+    _ep(
+        "experiments/search",
+        ["POST", "GET"],
+        {
+            "max_results": ("int64", O),
+            "page_token": ("string", O),
+            "filter": ("string", O),
+            "order_by": ("string[]", O),
+            "view_type": ("view_type", O),
+        },
+        "Search experiments",
+        {"experiments": "Experiment[]", "next_page_token": "string"},
+    ),
+    _ep(
+        "experiments/update",
+        ["POST"],
+        {"experiment_id": ("string", R), "new_name": ("string", R)},
+        "Rename an experiment",
+    ),
+    _ep("experiments/delete", ["POST"], {"experiment_id": ("string", R)}, "Delete an experiment"),
+    _ep("experiments/restore", ["POST"], {"experiment_id": ("string", R)}, "Restore an experiment"),
+    _ep(
+        "experiments/set-experiment-tag",
+        ["POST"],
+        {"experiment_id": ("string", R), "key": ("string", R), "value": ("string", R)},
+        "Set a tag on an experiment",
+    ),
+    _ep(
+        "experiments/delete-experiment-tag",
+        ["POST"],
+        {"experiment_id": ("string", R), "key": ("string", R)},
+        "Delete a tag of an experiment",
+    ),
+    # runs
+    _ep(
+        "runs/create",
+        ["POST"],
+        {
+            "experiment_id": ("string", O),
+            "user_id": ("string", O),
+            "run_name": ("string", O),
+            "start_time": ("int64", O),
+            "tags": ("kv[]", O),
+        },
+        "Create a run",
+        {"run": "Run"},
+    ),
+    _ep("runs/get", ["GET"], dict(RUN_ID), "Get a run", {"run": "Run"}),
+    _ep(
+        "runs/update",
+        ["POST"],
+        {
+            **RUN_ID,
+            "status": ("run_status", O),
+            "end_time": ("int64", O),
+            "run_name": ("string", O),
+        },
+        "Update a run's status, end time or name",
+        {"run_info": "RunInfo"},
+    ),
+    _ep("runs/delete", ["POST"], {"run_id": ("string", R)}, "Delete a run"),
+    _ep("runs/restore", ["POST"], {"run_id": ("string", R)}, "Restore a deleted run"),
+    _ep(
+        "runs/search",
+        ["POST"],
+        {
+            "experiment_ids": ("string[]", O),
+            "filter": ("string", O),
+            "run_view_type": ("view_type", O),
+            "max_results": ("int32", O),
+            "order_by": ("string[]", O),
+            "page_token": ("string", O),
+        },
+        "Search runs",
+        {"runs": "Run[]", "next_page_token": "string"},
+    ),
+    _ep(
+        "runs/log-batch",
+        ["POST"],
+        {
+            "run_id": ("string", R),
+            "metrics": ("metric[]", O),
+            "params": ("kv[]", O),
+            "tags": ("kv[]", O),
+        },
+        "Log metrics, params and tags to a run in one request",
+    ),
+    _ep(
+        "runs/log-metric",
+        ["POST"],
+        {
+            **RUN_ID,
+            "key": ("string", R),
+            "value": ("double", R),
+            "timestamp": ("int64", O),
+            "step": ("int64", O),
+        },
+        "Log one metric point",
+    ),
+    _ep(
+        "runs/log-parameter",
+        ["POST"],
+        {**RUN_ID, "key": ("string", R), "value": ("string", R)},
+        "Log a param (write-once)",
+    ),
+    _ep(
+        "runs/set-tag",
+        ["POST"],
+        {**RUN_ID, "key": ("string", R), "value": ("string", R)},
+        "Set a tag on a run",
+    ),
+    _ep(
+        "runs/delete-tag",
+        ["POST"],
+        {"run_id": ("string", R), "key": ("string", R)},
+        "Delete a tag of a run",
+    ),
+    _ep(
+        "runs/log-inputs",
+        ["POST"],
+        {"run_id": ("string", R), "datasets": ("inputs[]", O), "models": ("models[]", O)},
+        "Log dataset inputs of a run",
+    ),
+    _ep(
+        "metrics/get-history",
+        ["GET"],
+        {
+            **RUN_ID,
+            "metric_key": ("string", R),
+            "page_token": ("string", O),
+            "max_results": ("int32", O),
+        },
+        "The full history of one metric, paged",
+        {"metrics": "Metric[]", "next_page_token": "string"},
+    ),
+    _ep(
+        "artifacts/list",
+        ["GET"],
+        {**RUN_ID, "path": ("string", O), "page_token": ("string", O)},
+        "List the artifacts of a run",
+        {"root_uri": "string", "files": "FileInfo[]", "next_page_token": "string"},
+    ),
+)
+
+BY_PATH: dict[str, Endpoint] = {e.path: e for e in ENDPOINTS}

@@ -1,0 +1,238 @@
+"""Reading requests and writing responses in MLflow's JSON dialect.
+
+Requests: GET methods take query parameters, POST methods a JSON object.
+Values are checked against :mod:`gittrack.server.schema`; a wrong type is a
+400 ``INVALID_PARAMETER_VALUE`` naming the field. As protobuf's JSON mapping
+does, int64 may arrive as a number or a decimal string and doubles may be
+``"NaN"``, ``"Infinity"`` or ``"-Infinity"``.
+
+Responses: ``json.dumps`` with non-finite floats written as those strings, so
+the body is valid JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from gittrack.errors import InvalidParameter
+from gittrack.server.errors import BadRequest
+from gittrack.server.schema import RUN_STATUSES, VIEW_TYPES, Endpoint
+
+INT64 = (-(2**63), 2**63 - 1)
+INT32 = (-(2**31), 2**31 - 1)
+_SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _bad(name: str, value: Any, expected: str) -> InvalidParameter:
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return InvalidParameter(f"Invalid value {shown} for parameter '{name}': expected {expected}")
+
+
+def _string(name: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise _bad(name, v, "a string")
+    if "\x00" in v:
+        raise _bad(name, v, "a string without NUL characters")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _bad(name, v, "a string of valid Unicode (no lone surrogates)") from exc
+    return v
+
+
+def _integer(name: str, v: Any, bounds: tuple[int, int], kind: str) -> int:
+    if isinstance(v, bool):
+        raise _bad(name, v, f"an {kind} integer")
+    if isinstance(v, str):
+        text = v.strip()
+        if not text or not text.lstrip("-").isdigit() or not text.isascii():
+            raise _bad(name, v, f"an {kind} integer")
+        v = int(text)
+    elif isinstance(v, float):
+        if not v.is_integer():
+            raise _bad(name, v, f"an {kind} integer")
+        v = int(v)
+    elif not isinstance(v, int):
+        raise _bad(name, v, f"an {kind} integer")
+    if not bounds[0] <= v <= bounds[1]:
+        raise _bad(name, v, f"an {kind} integer (out of range)")
+    return v
+
+
+def _double(name: str, v: Any) -> float:
+    if isinstance(v, bool):
+        raise _bad(name, v, "a number")
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        if v in _SPECIAL_DOUBLES:
+            return _SPECIAL_DOUBLES[v]
+        try:
+            out = float(v)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(out):
+                return out
+    raise _bad(name, v, 'a number (or "NaN", "Infinity", "-Infinity")')
+
+
+def _bool(name: str, v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    raise _bad(name, v, "true or false")
+
+
+def _enum(name: str, v: Any, names: tuple[str, ...]) -> str:
+    if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= len(names):
+        return names[v - 1]
+    if isinstance(v, str):
+        if v.upper() in names:
+            return v.upper()
+        if v.isdigit() and 1 <= int(v) <= len(names):
+            return names[int(v) - 1]
+    raise _bad(name, v, "one of " + ", ".join(names))
+
+
+def _list(name: str, v: Any) -> list[Any]:
+    if not isinstance(v, list):
+        raise _bad(name, v, "a list")
+    return v
+
+
+def _object(name: str, v: Any) -> Mapping[str, Any]:
+    if not isinstance(v, dict):
+        raise _bad(name, v, "an object")
+    return v
+
+
+def _kv_list(name: str, v: Any) -> list[tuple[str, str]]:
+    out = []
+    for i, item in enumerate(_list(name, v)):
+        item = _object(f"{name}[{i}]", item)
+        if "key" not in item:
+            raise InvalidParameter(f"Missing value for required parameter '{name}[{i}].key'")
+        key = _string(f"{name}[{i}].key", item["key"])
+        value = item.get("value", "")
+        out.append((key, _string(f"{name}[{i}].value", value)))
+    return out
+
+
+def _metric_list(name: str, v: Any, now: int) -> list[tuple[str, float, int, int]]:
+    out = []
+    for i, item in enumerate(_list(name, v)):
+        item = _object(f"{name}[{i}]", item)
+        for req in ("key", "value"):
+            if req not in item:
+                raise InvalidParameter(f"Missing value for required parameter '{name}[{i}].{req}'")
+        key = _string(f"{name}[{i}].key", item["key"])
+        value = _double(f"{name}[{i}].value", item["value"])
+        ts = item.get("timestamp")
+        ts = now if ts is None else _integer(f"{name}[{i}].timestamp", ts, (0, INT64[1]), "int64")
+        step = item.get("step")
+        step = 0 if step is None else _integer(f"{name}[{i}].step", step, INT64, "int64")
+        out.append((key, value, ts, step))
+    return out
+
+
+def convert(name: str, kind: str, v: Any) -> Any:
+    """``v`` as the Python value of a field of type ``kind``; raise naming ``name``."""
+    if kind == "string":
+        return _string(name, v)
+    if kind == "int64":
+        return _integer(name, v, INT64, "int64")
+    if kind == "int32":
+        return _integer(name, v, INT32, "int32")
+    if kind == "double":
+        return _double(name, v)
+    if kind == "bool":
+        return _bool(name, v)
+    if kind == "view_type":
+        return _enum(name, v, VIEW_TYPES)
+    if kind == "run_status":
+        return _enum(name, v, RUN_STATUSES)
+    if kind == "string[]":
+        return [_string(f"{name}[{i}]", x) for i, x in enumerate(_list(name, v))]
+    if kind == "kv[]":
+        return _kv_list(name, v)
+    if kind == "metric[]":
+        return _metric_list(name, v, int(time.time() * 1000))
+    if kind in ("inputs[]", "models[]"):
+        return [_object(f"{name}[{i}]", x) for i, x in enumerate(_list(name, v))]
+    raise AssertionError(f"unknown field type {kind}")  # pragma: no cover
+
+
+def parse(endpoint: Endpoint, data: Mapping[str, Any], *, query: Any = None) -> dict[str, Any]:
+    """The checked arguments of one request; absent optional fields are left out.
+
+    ``data`` is the decoded JSON object (POST) or the query parameters (GET;
+    pass the multi-dict as ``query`` so list fields can repeat).
+
+    Raises:
+        InvalidParameter: a required field is missing or a value has the wrong type.
+    """
+    out: dict[str, Any] = {}
+    for name, (kind, required) in endpoint.fields.items():
+        if query is not None and kind == "string[]":
+            raw: Any = query.getlist(name) or None
+        else:
+            raw = data.get(name)
+        if raw is None:
+            if required:
+                raise InvalidParameter(f"Missing value for required parameter '{name}'")
+            continue
+        out[name] = convert(name, kind, raw)
+    return out
+
+
+def decode_json_body(body: bytes) -> dict[str, Any]:
+    """The JSON object in a request body (``{}`` for an empty body).
+
+    Raises:
+        BadRequest: the body is not UTF-8 JSON or not an object.
+    """
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"Malformed JSON in request body: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest(f"Request body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def number(v: float) -> float | str:
+    """A double for the wire: non-finite values as protobuf's JSON strings."""
+    if v != v:
+        return "NaN"
+    if v in (math.inf, -math.inf):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
+
+
+def _sanitize(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return number(obj)
+    if isinstance(obj, dict):
+        return {k: _sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_sanitize(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any) -> bytes:
+    """Strict JSON for a response body (NaN and ±inf as strings)."""
+    try:
+        text = json.dumps(obj, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        text = json.dumps(_sanitize(obj), allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")
