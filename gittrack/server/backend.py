@@ -88,7 +88,7 @@ class Backend:
                     )
                 except BaseException as exc:  # the checkpoint failed: nothing acknowledged
                     results = [(False, exc)] * len(group)
-                for (_, fut), (ok, value) in zip(group, results):
+                for (_, fut), (ok, value) in zip(group, results, strict=True):
                     if fut.done():
                         continue
                     if ok:
