@@ -366,6 +366,17 @@ class RunWriter:
             finally:
                 self.close()
 
+    def detach(self) -> FileLock:
+        """Commit what is pending and stop writing, but keep holding the run's lock;
+        return it (``gittrack run`` lends the run to a child process this way)."""
+        with self._mutex:
+            if self.has_pending:
+                self.checkpoint()
+            self.closed = True
+            self._frozen = True
+            _registry.remove(self)
+            return self._lock
+
     def close(self) -> None:
         """Stop writing (pending points are committed first) and release the lock."""
         with self._mutex:
@@ -521,7 +532,12 @@ def open_run_writer_any(repo: Repo, run_id: str) -> RunWriter:
 
 
 def open_run_writer(
-    repo: Repo, run_id: str, *, resume: bool = False, allow_deleted: bool = False
+    repo: Repo,
+    run_id: str,
+    *,
+    resume: bool = False,
+    allow_deleted: bool = False,
+    held_lock: FileLock | None = None,
 ) -> RunWriter:
     """Open an existing run for writing. With ``resume``, a finished run is set RUNNING again.
 
@@ -538,8 +554,8 @@ def open_run_writer(
         if resume and existing.status != RunStatus.RUNNING:
             existing.set_record(status=RunStatus.RUNNING, end_time=None)
         return existing
-    lock = _lock_for(repo, run_id)
-    inherited = os.environ.get("GITTRACK_RUN_LOCK_HELD") == run_id
+    lock = held_lock or _lock_for(repo, run_id)
+    inherited = held_lock is not None or os.environ.get("GITTRACK_RUN_LOCK_HELD") == run_id
     if not inherited and not lock.acquire(block=False):
         raise RunLocked(
             f"Run {run_id} is being written by another process; one run is written by one "
