@@ -408,3 +408,6 @@ def _filter_experiments(exps: list[Experiment], filter_string: str) -> list[Expe
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+MlflowClient = Client
