@@ -77,7 +77,14 @@ class RunWriter:
         source_commit: str | None,
         lock: FileLock,
     ) -> None:
+        import pygit2
+
         self.repo = repo
+        # a private handle: libgit2 objects are not for concurrent use across threads, and
+        # the checkpoint thread writes while the user's thread may read through repo.git
+        self._git = pygit2.Repository(repo.git.path)
+        sig = repo.signature()
+        self._sig_name, self._sig_email = sig.name, sig.email
         self.run_id = run_id
         self.ref = RUNS_PREFIX + run_id
         self.record = record
@@ -201,7 +208,7 @@ class RunWriter:
             if data is None:
                 self._pending[relpath] = None
             else:
-                oid = self.repo.git.create_blob(data)
+                oid = self._git.create_blob(data)
                 self._pending[relpath] = (oid, pygit2.GIT_FILEMODE_BLOB)
 
     def put_record_blob(self, relpath: str, oid: pygit2.Oid, mode: int | None = None) -> None:
@@ -243,7 +250,7 @@ class RunWriter:
             del self._buf[:n]
             if not points and not self._dirty and not self._pending and not heartbeat:
                 return None
-            git = self.repo.git
+            git = self._git
             changes: dict[str, tuple[pygit2.Oid, int] | None] = dict(self._pending)
             blob = pygit2.GIT_FILEMODE_BLOB
             if points:
@@ -260,7 +267,7 @@ class RunWriter:
             root = apply_changes(
                 git, self._source_tree, {records.RECORD_DIR: (self._gt_tree, pygit2.GIT_FILEMODE_TREE)}
             )
-            sig = self.repo.signature()
+            sig = pygit2.Signature(self._sig_name, self._sig_email)
             status = self.record["status"]
             message = f"{status.lower()}: {self.record.get('name')} ({self.run_id[:8]})\n"
             if self._head is not None:
@@ -297,7 +304,7 @@ class RunWriter:
     def _fold_points(self, points: list[tuple[str, float, int, int]], changes: dict) -> None:
         import pygit2
 
-        git = self.repo.git
+        git = self._git
         groups: dict[str, list[tuple[str, float, int, int]]] = {}
         first = points[0][0]
         if all(p[0] == first for p in points):
