@@ -61,6 +61,7 @@ API_HANDLERS: dict[str, Callable[..., Any]] = {
     "runs/log-inputs": runs.log_inputs,
     "metrics/get-history": runs.get_history,
     "artifacts/list": artifacts.list_run,
+    "logged-models/search": runs.search_logged_models,
 }
 
 

@@ -133,7 +133,7 @@ def locate(client: Any, run_id: str, path: str, destination: str | None) -> tupl
     if entry is None:
         raise NotFound(f"Artifact {path!r} of run {run_id} not found")
     if entry.get("where") == "git":
-        tree = client.repo.git[run.commit].peel(None).tree
+        tree = client.repo.git[run.commit].tree
         blob = tree[f".gittrack/artifacts/{path}"]
         return "bytes", client.repo.git[blob.id].data
     return "store", entry["sha256"]

@@ -209,6 +209,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         {"metrics": "Metric[]", "next_page_token": "string"},
     ),
     _ep(
+        "logged-models/search",
+        ["POST"],
+        {
+            "experiment_ids": ("string[]", O),
+            "filter": ("string", O),
+            "datasets": ("models[]", O),
+            "max_results": ("int32", O),
+            "order_by": ("models[]", O),
+            "page_token": ("string", O),
+        },
+        "Search logged models (gittrack keeps models as run artifacts: always empty)",
+        {"models": "LoggedModel[]", "next_page_token": "string"},
+    ),
+    _ep(
         "artifacts/list",
         ["GET"],
         {**RUN_ID, "path": ("string", O), "page_token": ("string", O)},

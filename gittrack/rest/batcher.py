@@ -1,0 +1,245 @@
+"""Background batching of metric points for the REST client.
+
+Points are queued per run and sent as ``runs/log-batch`` requests of up to
+1,000 points by one background thread: when a run has a full batch queued,
+every ``interval`` seconds, and on :meth:`Batcher.flush` (``end_run``,
+``get_run``, interpreter exit). A failed send is retried with backoff (the
+HTTP layer retries first; then the points go back to the front of the queue
+and the thread keeps trying) — points are never dropped silently. If a flush
+cannot deliver by its deadline, or the server refuses points for good (a 4xx),
+the points are written to a JSON-lines file and :class:`DeliveryError` names
+the file and the count.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gittrack.errors import GittrackError
+
+log = logging.getLogger("gittrack.rest")
+
+MAX_BATCH = 1000
+
+
+class DeliveryError(GittrackError):
+    """Metric points that could not be delivered to the tracking server (saved locally)."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    http_status = 503
+
+    def __init__(self, run_id: str, count: int, reason: str, saved_to: str | None) -> None:
+        where = f"; they were saved to {saved_to}" if saved_to else ""
+        super().__init__(
+            f"{count} metric points of run {run_id} could not be delivered to the tracking "
+            f"server: {reason}{where}"
+        )
+        self.run_id, self.count, self.saved_to = run_id, count, saved_to
+
+
+def spill_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gittrack" / "undelivered"
+
+
+class Batcher:
+    """Queues points per run and sends them from a daemon thread.
+
+    ``send(run_id, points)`` delivers one batch or raises; ``permanent(exc)``
+    says whether an error means the points can never be delivered.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[str, list[Any]], None],
+        *,
+        interval: float = 1.0,
+        max_batch: int = MAX_BATCH,
+        permanent: Callable[[BaseException], bool] = lambda exc: False,
+        retry_pause: float = 1.0,
+    ) -> None:
+        self._send = send
+        self.interval = interval
+        self.max_batch = max_batch
+        self._permanent = permanent
+        self.retry_pause = retry_pause
+        self._queues: dict[str, deque[Any]] = {}
+        self._inflight: dict[str, int] = {}
+        self._refused: dict[str, list[tuple[list[Any], str]]] = {}
+        self._last_error: dict[str, str] = {}
+        self._cond = threading.Condition()
+        self._urgent = False
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._atexit = False
+
+    # -- producer side ------------------------------------------------------------------
+
+    def add(self, run_id: str, point: Any) -> None:
+        """Queue one point (returns at once)."""
+        with self._cond:
+            q = self._queues.get(run_id)
+            if q is None:
+                q = self._queues[run_id] = deque()
+            q.append(point)
+            if self._thread is None:
+                self._start()
+            if len(q) >= self.max_batch:
+                self._urgent = True
+                self._cond.notify_all()
+
+    def pending(self, run_id: str | None = None) -> int:
+        with self._cond:
+            if run_id is not None:
+                return len(self._queues.get(run_id, ())) + self._inflight.get(run_id, 0)
+            return sum(map(len, self._queues.values())) + sum(self._inflight.values())
+
+    def flush(self, run_id: str | None = None, timeout: float | None = None) -> None:
+        """Send everything queued (for ``run_id``, or all runs) and wait until it is acknowledged.
+
+        Raises:
+            DeliveryError: points were refused by the server, or could not be sent
+                before ``timeout`` seconds (default ``GITTRACK_REST_FLUSH_TIMEOUT``
+                or 300); they are saved to a local file first.
+        """
+        if timeout is None:
+            timeout = float(os.environ.get("GITTRACK_REST_FLUSH_TIMEOUT", "300"))
+        deadline = time.monotonic() + timeout
+        runs = [run_id] if run_id is not None else None
+        with self._cond:
+            self._urgent = True
+            self._cond.notify_all()
+            while True:
+                busy = [r for r in (runs or list(self._queues)) if self._busy(r)]
+                if not busy:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    for r in busy:
+                        self._give_up(
+                            r,
+                            f"timed out after {timeout:g}s ({self._last_error.get(r, 'no answer')})",
+                        )
+                    break
+                self._cond.wait(min(left, 0.5))
+            errors = []
+            for r in runs or list(self._refused):
+                for points, reason in self._refused.pop(r, []):
+                    errors.append(DeliveryError(r, len(points), reason, self._save(r, points)))
+        if errors:
+            raise errors[0]
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush everything and stop the thread."""
+        try:
+            self.flush(timeout=timeout)
+        finally:
+            with self._cond:
+                self._stop = True
+                self._cond.notify_all()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _busy(self, run_id: str) -> bool:
+        return bool(self._queues.get(run_id)) or self._inflight.get(run_id, 0) > 0
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._loop, name="gittrack-rest-batcher", daemon=True
+        )
+        self._thread.start()
+        if not self._atexit:
+            atexit.register(self._at_exit)
+            self._atexit = True
+
+    def _at_exit(self) -> None:
+        try:
+            self.close(timeout=float(os.environ.get("GITTRACK_REST_EXIT_TIMEOUT", "60")))
+        except DeliveryError as exc:
+            print(f"gittrack: {exc}", file=sys.stderr)
+
+    def _give_up(self, run_id: str, reason: str) -> None:
+        """Move what is queued for ``run_id`` to the refused list (called with the lock held)."""
+        q = self._queues.pop(run_id, None)
+        if q:
+            self._refused.setdefault(run_id, []).append((list(q), reason))
+
+    def _save(self, run_id: str, points: list[Any]) -> str | None:
+        try:
+            d = spill_dir()
+            d.mkdir(parents=True, exist_ok=True)
+            path = d / f"{run_id}-{int(time.time() * 1000)}.jsonl"
+            with open(path, "a", encoding="utf-8") as fh:
+                for p in points:
+                    fh.write(
+                        json.dumps(
+                            {
+                                "run_id": run_id,
+                                "key": p.key,
+                                "value": p.value,
+                                "timestamp": p.timestamp,
+                                "step": p.step,
+                            }
+                        )
+                        + "\n"
+                    )
+            return str(path)
+        except OSError as exc:  # pragma: no cover - disk full, read-only home
+            log.error("could not save undelivered points of run %s: %s", run_id, exc)
+            return None
+
+    def _next_batch(self) -> tuple[str, list[Any]] | None:
+        for run_id, q in self._queues.items():
+            if q:
+                n = min(len(q), self.max_batch)
+                batch = [q.popleft() for _ in range(n)]
+                self._inflight[run_id] = self._inflight.get(run_id, 0) + n
+                return run_id, batch
+        return None
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._urgent and not self._stop:
+                    self._cond.wait(self.interval)
+                self._urgent = False
+                if self._stop and not any(self._queues.values()):
+                    return
+            while True:
+                with self._cond:
+                    item = self._next_batch()
+                if item is None:
+                    break
+                run_id, batch = item
+                failed: BaseException | None = None
+                try:
+                    self._send(run_id, batch)
+                except Exception as exc:  # noqa: BLE001 - every error is kept or retried
+                    failed = exc
+                with self._cond:
+                    self._inflight[run_id] -= len(batch)
+                    if failed is None:
+                        self._last_error.pop(run_id, None)
+                    elif self._permanent(failed):
+                        self._refused.setdefault(run_id, []).append((batch, str(failed)))
+                    else:
+                        self._last_error[run_id] = str(failed)
+                        self._queues.setdefault(run_id, deque()).extendleft(reversed(batch))
+                    self._cond.notify_all()
+                if failed is not None and not self._permanent(failed):
+                    log.warning("gittrack: sending metrics failed, will retry: %s", failed)
+                    with self._cond:
+                        self._cond.wait(self.retry_pause)
+                    break

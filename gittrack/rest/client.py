@@ -1,0 +1,374 @@
+"""A Client that logs to a tracking server over MLflow's REST API.
+
+:class:`RestClient` has the names of :class:`gittrack.client.Client` (which
+are MlflowClient's), so the fluent API can use either. It speaks only MLflow's
+REST API, so it logs into ``gittrack server`` and into ``mlflow server`` alike
+— the metadata store's pluggable REST abstraction.
+
+``log_metric`` only queues the point (see :mod:`gittrack.rest.batcher`);
+everything else is a synchronous request. Reads (``get_run``,
+``get_metric_history``, ``search_runs``) and ``set_terminated`` first flush
+the run's queued points, so what a program logged is what it reads back.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import posixpath
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from gittrack.errors import InvalidParameter, NotFound
+from gittrack.rest import convert
+from gittrack.rest.batcher import Batcher
+from gittrack.rest.http import HttpSession
+from gittrack.validation import (
+    metric_step,
+    metric_timestamp,
+    metric_value,
+    validate_key,
+    validate_param_value,
+    validate_tag_value,
+)
+
+MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def _kv(d: dict[str, Any] | None) -> list[dict[str, str]]:
+    return [{"key": k, "value": str(v)} for k, v in (d or {}).items()]
+
+
+def _permanent(exc: BaseException) -> bool:
+    from gittrack.errors import GittrackError
+
+    return isinstance(exc, GittrackError) and 400 <= getattr(exc, "http_status", 500) < 500
+
+
+class RestClient:
+    """Tracking over HTTP to ``uri`` (``http://host:port``)."""
+
+    def __init__(self, uri: str, *, token: str | None = None, flush_interval: float | None = None):
+        self.uri = uri.rstrip("/")
+        self.http = HttpSession(self.uri, token=token)
+        interval = flush_interval
+        if interval is None:
+            interval = float(os.environ.get("GITTRACK_REST_FLUSH_SECONDS", "1"))
+        self.batcher = Batcher(self._send_points, interval=interval, permanent=_permanent)
+
+    def __repr__(self) -> str:
+        return f"RestClient({self.uri!r})"
+
+    # -- experiments ---------------------------------------------------------------------
+
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None
+    ) -> str:
+        payload: dict[str, Any] = {"name": name, "tags": _kv(tags)}
+        if artifact_location:
+            payload["artifact_location"] = artifact_location
+        return str(self.http.call("POST", "experiments/create", payload)["experiment_id"])
+
+    def get_experiment(self, experiment_id: str) -> Any:
+        data = self.http.call("GET", "experiments/get", {"experiment_id": str(experiment_id)})
+        return convert.experiment(data["experiment"])
+
+    def get_experiment_by_name(self, name: str) -> Any | None:
+        try:
+            data = self.http.call("GET", "experiments/get-by-name", {"experiment_name": name})
+        except NotFound:
+            return None
+        return convert.experiment(data["experiment"])
+
+    def search_experiments(
+        self,
+        view_type: Any = "ACTIVE_ONLY",
+        max_results: int | None = None,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+    ) -> list[Any]:
+        out: list[Any] = []
+        token = None
+        view = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}.get(view_type, view_type)
+        while True:
+            payload: dict[str, Any] = {"view_type": view, "max_results": 1000}
+            if filter_string:
+                payload["filter"] = filter_string
+            if order_by:
+                payload["order_by"] = list(order_by)
+            if token:
+                payload["page_token"] = token
+            data = self.http.call("POST", "experiments/search", payload)
+            out += [convert.experiment(e) for e in data.get("experiments", [])]
+            token = data.get("next_page_token")
+            if not token or (max_results and len(out) >= max_results):
+                return out[:max_results] if max_results else out
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.http.call("POST", "experiments/delete", {"experiment_id": str(experiment_id)})
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.http.call("POST", "experiments/restore", {"experiment_id": str(experiment_id)})
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        self.http.call(
+            "POST",
+            "experiments/update",
+            {"experiment_id": str(experiment_id), "new_name": new_name},
+        )
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        self.http.call(
+            "POST",
+            "experiments/set-experiment-tag",
+            {"experiment_id": str(experiment_id), "key": key, "value": str(value)},
+        )
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+        description: str | None = None,
+        snapshot: bool = True,
+    ) -> Any:
+        """Create a run on the server (``snapshot`` is ignored: no source goes over REST)."""
+        tags = dict(tags or {})
+        user = tags.get("mlflow.user") or getpass.getuser()
+        tags.setdefault("mlflow.user", user)
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        if description:
+            tags["mlflow.note.content"] = description
+        if run_name:
+            tags.setdefault("mlflow.runName", run_name)
+        payload: dict[str, Any] = {
+            "experiment_id": str(experiment_id),
+            "user_id": user,
+            "start_time": start_time if start_time is not None else _now(),
+            "tags": _kv(tags),
+        }
+        if run_name:
+            payload["run_name"] = run_name
+        return convert.run(self.http.call("POST", "runs/create", payload)["run"])
+
+    def get_run(self, run_id: str) -> Any:
+        self._flush_quietly(run_id)
+        return convert.run(self.http.call("GET", "runs/get", {"run_id": run_id})["run"])
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        payload: dict[str, Any] = {"run_id": run_id, "run_uuid": run_id}
+        if status:
+            payload["status"] = status
+        if name:
+            payload["run_name"] = name
+        self.http.call("POST", "runs/update", payload)
+
+    def set_terminated(
+        self, run_id: str, status: str = "FINISHED", end_time: int | None = None
+    ) -> None:
+        """Deliver the run's queued points, then end it (raises DeliveryError if they failed)."""
+        self.batcher.flush(run_id)
+        self.http.call(
+            "POST",
+            "runs/update",
+            {
+                "run_id": run_id,
+                "run_uuid": run_id,
+                "status": status,
+                "end_time": end_time if end_time is not None else _now(),
+            },
+        )
+
+    def delete_run(self, run_id: str) -> None:
+        self.http.call("POST", "runs/delete", {"run_id": run_id})
+
+    def restore_run(self, run_id: str) -> None:
+        self.http.call("POST", "runs/restore", {"run_id": run_id})
+
+    def search_runs(
+        self,
+        experiment_ids: list[str] | str | None = None,
+        filter_string: str = "",
+        run_view_type: Any = "ACTIVE_ONLY",
+        max_results: int = 100_000,
+        order_by: list[str] | None = None,
+    ) -> list[Any]:
+        self._flush_quietly(None)
+        if isinstance(experiment_ids, str):
+            experiment_ids = [experiment_ids]
+        view = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}.get(run_view_type, run_view_type)
+        out: list[Any] = []
+        token = None
+        while len(out) < max_results:
+            payload: dict[str, Any] = {
+                "experiment_ids": [str(e) for e in (experiment_ids or [])],
+                "filter": filter_string or "",
+                "run_view_type": view,
+                "max_results": min(1000, max_results - len(out)),
+            }
+            if order_by:
+                payload["order_by"] = list(order_by)
+            if token:
+                payload["page_token"] = token
+            data = self.http.call("POST", "runs/search", payload)
+            out += [convert.run(r) for r in data.get("runs", [])]
+            token = data.get("next_page_token")
+            if not token:
+                break
+        return out
+
+    # -- logging -------------------------------------------------------------------------------
+
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: Any,
+        timestamp: int | None = None,
+        step: int | None = None,
+    ) -> None:
+        """Queue one point; it is sent in the background (see :meth:`flush`)."""
+        from gittrack.entities import Metric
+
+        validate_key(key, "metric")
+        point = Metric(
+            key,
+            metric_value(key, value),
+            metric_timestamp(key, timestamp if timestamp is not None else _now()),
+            metric_step(key, step if step is not None else 0),
+        )
+        self.batcher.add(run_id, point)
+
+    def log_param(self, run_id: str, key: str, value: Any) -> Any:
+        text = validate_param_value(validate_key(key, "param"), value)
+        self.http.call(
+            "POST",
+            "runs/log-parameter",
+            {"run_id": run_id, "run_uuid": run_id, "key": key, "value": text},
+        )
+        return value
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        text = validate_tag_value(validate_key(key, "tag"), value)
+        self.http.call(
+            "POST",
+            "runs/set-tag",
+            {"run_id": run_id, "run_uuid": run_id, "key": key, "value": text},
+        )
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.http.call("POST", "runs/delete-tag", {"run_id": run_id, "key": key})
+
+    def log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
+        """Send metrics, params and tags now, split to MLflow's per-request limits."""
+        self.batcher.flush(run_id)
+        metrics, params, tags = list(metrics), list(params), list(tags)
+        for m in metrics:
+            validate_key(m.key, "metric")
+            metric_value(m.key, m.value)
+        ps = [
+            {"key": validate_key(p.key, "param"), "value": validate_param_value(p.key, p.value)}
+            for p in params
+        ]
+        ts = [
+            {"key": validate_key(t.key, "tag"), "value": validate_tag_value(t.key, t.value)}
+            for t in tags
+        ]
+        while ps or ts or metrics:
+            chunk_p, ps = ps[:MAX_PARAMS], ps[MAX_PARAMS:]
+            chunk_t, ts = ts[:MAX_TAGS], ts[MAX_TAGS:]
+            room = MAX_METRICS - len(chunk_p) - len(chunk_t)
+            chunk_m, metrics = metrics[:room], metrics[room:]
+            self._post_batch(run_id, chunk_m, chunk_p, chunk_t)
+
+    def _post_batch(
+        self, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any]
+    ) -> None:
+        payload = {
+            "run_id": run_id,
+            "metrics": [
+                {
+                    "key": m.key,
+                    "value": convert.wire_number(float(m.value)),
+                    "timestamp": int(m.timestamp),
+                    "step": int(m.step or 0),
+                }
+                for m in metrics
+            ],
+            "params": params,
+            "tags": tags,
+        }
+        self.http.call("POST", "runs/log-batch", payload)
+
+    def _send_points(self, run_id: str, points: list[Any]) -> None:
+        self._post_batch(run_id, points, [], [])
+
+    def flush(self, run_id: str | None = None) -> None:
+        """Wait until every queued point (of ``run_id``, or all) is acknowledged.
+
+        Raises:
+            DeliveryError: points could not be delivered (they are saved locally).
+        """
+        self.batcher.flush(run_id)
+
+    def _flush_quietly(self, run_id: str | None) -> None:
+        if self.batcher.pending(run_id):
+            self.batcher.flush(run_id)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Any]:
+        self._flush_quietly(run_id)
+        out: list[Any] = []
+        token = None
+        while True:
+            params: dict[str, Any] = {"run_id": run_id, "metric_key": key, "max_results": 25000}
+            if token:
+                params["page_token"] = token
+            data = self.http.call("GET", "metrics/get-history", params)
+            out += [convert.metric(m) for m in data.get("metrics", [])]
+            token = data.get("next_page_token")
+            if not token:
+                return out
+
+    # -- artifacts ---------------------------------------------------------------------------
+
+    def _artifact_base(self, run_id: str) -> str:
+        uri = self.get_run(run_id).info.artifact_uri
+        parts = urlsplit(uri)
+        if parts.scheme != "mlflow-artifacts":
+            raise InvalidParameter(
+                f"Run {run_id} stores artifacts at {uri!r}; over REST only the server's "
+                "artifact proxy (mlflow-artifacts:) is supported"
+            )
+        return parts.path.strip("/")
+
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
+        """Upload a file (streamed) through the server's artifact proxy."""
+        name = os.path.basename(local_path)
+        rel = posixpath.join(artifact_path, name) if artifact_path else name
+        path = f"/api/2.0/mlflow-artifacts/artifacts/{self._artifact_base(run_id)}/{rel}"
+        size = os.path.getsize(local_path)
+        with open(local_path, "rb") as fh:
+            self.http.request(
+                "PUT",
+                quote(path),
+                body=fh,
+                headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+            )
+
+    def download_artifact(self, run_id: str, path: str) -> bytes:
+        url = f"/api/2.0/mlflow-artifacts/artifacts/{self._artifact_base(run_id)}/{path}"
+        return self.http.request("GET", quote(url))
+
+    def close(self) -> None:
+        self.batcher.close()
+        self.http.close()

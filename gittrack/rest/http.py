@@ -1,0 +1,222 @@
+"""HTTP for the REST client: keep-alive connections, auth, retries with backoff.
+
+Standard library only (``http.client``), so logging over REST adds no
+dependency and no import time. One connection per thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import random
+import socket
+import threading
+import time
+from typing import IO, Any
+from urllib.parse import urlencode, urlsplit
+
+from gittrack.errors import (
+    AlreadyExists,
+    Conflict,
+    GittrackError,
+    InvalidParameter,
+    NotFound,
+)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class RemoteError(GittrackError):
+    """The tracking server answered with an error gittrack has no closer class for."""
+
+    def __init__(self, message: str, error_code: str = "INTERNAL_ERROR", status: int = 500) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.http_status = status
+
+
+class ServerUnreachable(GittrackError):
+    """The tracking server could not be reached (after retrying)."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    http_status = 503
+
+
+_BY_CODE: dict[str, type[GittrackError]] = {
+    "INVALID_PARAMETER_VALUE": InvalidParameter,
+    "RESOURCE_DOES_NOT_EXIST": NotFound,
+    "RESOURCE_ALREADY_EXISTS": AlreadyExists,
+    "RESOURCE_CONFLICT": Conflict,
+}
+
+
+def error_from_response(status: int, body: bytes, what: str) -> GittrackError:
+    """The gittrack error for a non-200 answer ``{"error_code", "message"}``."""
+    try:
+        data = json.loads(body)
+        code, message = str(data.get("error_code", "")), str(data.get("message", ""))
+    except (ValueError, AttributeError):
+        code, message = "", body[:200].decode("utf-8", "replace")
+    text = f"{what}: {message or f'HTTP {status}'}"
+    cls = _BY_CODE.get(code)
+    if cls is not None:
+        return cls(text)
+    return RemoteError(text, code or "INTERNAL_ERROR", status)
+
+
+class HttpSession:
+    """Requests to one tracking server (``http://host:port[/prefix]``).
+
+    Credentials, as MLflow's client reads them: ``GITTRACK_TRACKING_TOKEN`` or
+    ``MLFLOW_TRACKING_TOKEN`` (Bearer), else ``..._USERNAME``/``..._PASSWORD``
+    (basic), else user:password in the URI.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 7,
+        backoff: float = 0.2,
+        max_backoff: float = 10.0,
+    ) -> None:
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidParameter(f"Tracking URI {uri!r} is not an http(s):// URL")
+        self.uri = uri
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.headers = {"User-Agent": "gittrack", "Accept": "application/json"}
+        env = os.environ.get
+        token = token or env("GITTRACK_TRACKING_TOKEN") or env("MLFLOW_TRACKING_TOKEN")
+        user = (
+            env("GITTRACK_TRACKING_USERNAME") or env("MLFLOW_TRACKING_USERNAME") or parts.username
+        )
+        password = (
+            env("GITTRACK_TRACKING_PASSWORD") or env("MLFLOW_TRACKING_PASSWORD") or parts.password
+        )
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        elif user or password:
+            raw = f"{user or ''}:{password or ''}".encode()
+            self.headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+        self._local = threading.local()
+
+    # -- connections ------------------------------------------------------------------
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = (
+                http.client.HTTPSConnection
+                if self.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            conn = cls(self.host, self.port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        self._local.conn = None
+
+    def close(self) -> None:
+        self._drop()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _once(
+        self, method: str, path: str, body: Any, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        conn = self._conn()
+        try:
+            conn.request(method, self.prefix + path, body=body, headers=headers)
+            if conn.sock is not None:
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, data, {k.lower(): v for k, v in resp.getheaders()}
+        except BaseException:
+            self._drop()
+            raise
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        body: bytes | IO[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+        what: str | None = None,
+        retry: bool = True,
+    ) -> bytes:
+        """The body of a 200 answer to ``method path``.
+
+        Connection errors and 429/5xx answers are retried with exponential
+        backoff and jitter (``max_retries`` times; file bodies are rewound).
+
+        Raises:
+            ServerUnreachable: the server could not be reached after retrying.
+            GittrackError: the server's error, mapped by its ``error_code``.
+        """
+        if params:
+            path += "?" + urlencode(
+                [(k, v) for k, v in params.items() if v is not None], doseq=True
+            )
+        hdrs = dict(self.headers)
+        if json_body is not None:
+            body = json.dumps(json_body, allow_nan=True).encode()
+            hdrs["Content-Type"] = "application/json"
+        if headers:
+            hdrs.update(headers)
+        what = what or f"{method} {path.split('?')[0]}"
+        start_pos = body.tell() if hasattr(body, "tell") else None
+        attempts = self.max_retries + 1 if retry else 1
+        delay = self.backoff
+        last: BaseException | None = None
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(min(self.max_backoff, delay) * (0.5 + random.random() / 2))
+                delay *= 2
+                if start_pos is not None:
+                    body.seek(start_pos)  # type: ignore[union-attr]
+            try:
+                status, data, _ = self._once(method, path, body, hdrs)
+            except (OSError, http.client.HTTPException) as exc:
+                last = exc
+                continue
+            if status == 200:
+                return data
+            err = error_from_response(status, data, what)
+            if status in RETRY_STATUSES and attempt + 1 < attempts:
+                last = err
+                continue
+            raise err
+        if isinstance(last, GittrackError):
+            raise last
+        raise ServerUnreachable(
+            f"{what}: tracking server {self.uri} unreachable after {attempts} attempts: {last}"
+        ) from last
+
+    def call(self, method: str, endpoint: str, payload: dict[str, Any] | None = None) -> Any:
+        """An MLflow REST method (``runs/get`` ...): GET with query, POST with JSON."""
+        path = f"/api/2.0/mlflow/{endpoint}"
+        if method == "GET":
+            data = self.request("GET", path, params=payload)
+        else:
+            data = self.request(method, path, json_body=payload or {})
+        return json.loads(data) if data else {}

@@ -1,0 +1,144 @@
+"""A real ``gittrack server`` (or ``mlflow server``) process on a loopback port, for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerProcess:
+    """``python -m gittrack server --repo REPO --port 0 ARGS`` until :meth:`stop`."""
+
+    def __init__(self, repo: Path | str, *args: str, env: dict[str, str] | None = None) -> None:
+        self.repo = str(repo)
+        self.log_path = Path(self.repo).parent / f"server-{os.getpid()}-{time.time_ns()}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gittrack", "server", "--repo", self.repo, "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=full_env,
+        )
+        first = self._read_line(timeout=60)
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", first)
+        if not m:
+            self.stop()
+            raise AssertionError(f"server did not start: {first!r}\n{self.stderr()}")
+        self.port = int(m.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.banner = first
+
+    def _read_line(self, timeout: float) -> str:
+        import select
+
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            return ""
+        return self.proc.stdout.readline().decode()
+
+    def stderr(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._log.close()
+        return self.proc.returncode
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """One request; returns (status, decoded JSON body or raw bytes)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None and "Content-Type" not in (headers or {}):
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            status, payload = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, payload = exc.code, exc.read()
+    try:
+        return status, json.loads(payload)
+    except ValueError:
+        return status, payload
+
+
+def start_mlflow_server(tmp: Path) -> tuple[subprocess.Popen, str]:
+    """A real ``mlflow server --workers 1`` with a SQLite store on a free loopback port."""
+    port = free_port()
+    (tmp / "mlruns").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--workers",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp}/mlflow.db",
+            "--artifacts-destination",
+            str(tmp / "mlruns"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "mlflow-server.log", "wb"),  # noqa: SIM115
+        env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError((tmp / "mlflow-server.log").read_text())
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("mlflow server did not start within 120 s")
