@@ -21,6 +21,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(addr)
+    sock.listen(2048)  # connections made before uvicorn runs wait in the backlog
     sock.set_inheritable(True)
     return sock
 
