@@ -85,7 +85,13 @@ def _stack() -> list[ActiveRun]:
 
 
 def _client() -> Client:
-    """The client of the repository of the working directory (or GITTRACK_REPO)."""
+    """The client of the repository of the working directory (or GITTRACK_REPO); with an
+    http(s) ``GITTRACK_TRACKING_URI``/``MLFLOW_TRACKING_URI``, a REST client for it."""
+    from gittrack.rest import client_for_uri
+
+    remote = client_for_uri()
+    if remote is not None:
+        return remote  # type: ignore[no-any-return]
     key = (os.environ.get("GITTRACK_REPO", ""), os.getcwd())
     c = _clients.get(key)
     if c is None:
@@ -343,6 +349,10 @@ def delete_experiment(experiment_id: str) -> None:
 
 
 def get_tracking_uri() -> str:
+    from gittrack.rest import is_remote, tracking_uri
+
+    if is_remote(tracking_uri()):
+        return str(tracking_uri())
     return "file://" + str(_client().repo.workdir or _client().repo.gitdir)
 
 

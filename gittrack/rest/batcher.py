@@ -77,6 +77,7 @@ class Batcher:
         self._inflight: dict[str, int] = {}
         self._refused: dict[str, list[tuple[list[Any], str]]] = {}
         self._last_error: dict[str, str] = {}
+        self._abandoned: set[str] = set()
         self._cond = threading.Condition()
         self._urgent = False
         self._stop = False
@@ -119,23 +120,32 @@ class Batcher:
         with self._cond:
             self._urgent = True
             self._cond.notify_all()
+            targets = runs or list(self._queues)
             while True:
                 busy = [r for r in (runs or list(self._queues)) if self._busy(r)]
                 if not busy:
                     break
-                left = deadline - time.monotonic()
-                if left <= 0:
+                if time.monotonic() >= deadline:
+                    # stop retrying what is queued; batches in flight finish (their
+                    # retries are bounded) and, if they fail, join the refused points
                     for r in busy:
+                        self._abandoned.add(r)
                         self._give_up(
                             r,
-                            f"timed out after {timeout:g}s ({self._last_error.get(r, 'no answer')})",
+                            f"timed out after {timeout:g}s "
+                            f"({self._last_error.get(r, 'no answer from the server')})",
                         )
-                    break
-                self._cond.wait(min(left, 0.5))
+                    if not any(self._inflight.get(r, 0) for r in busy):
+                        break
+                self._cond.wait(0.5 if time.monotonic() < deadline else 0.1)
             errors = []
             for r in runs or list(self._refused):
-                for points, reason in self._refused.pop(r, []):
+                refused = self._refused.pop(r, [])
+                if refused:
+                    points = [p for batch, _ in refused for p in batch]
+                    reason = refused[0][1]
                     errors.append(DeliveryError(r, len(points), reason, self._save(r, points)))
+            self._abandoned.difference_update(targets)
         if errors:
             raise errors[0]
 
@@ -232,14 +242,15 @@ class Batcher:
                     self._inflight[run_id] -= len(batch)
                     if failed is None:
                         self._last_error.pop(run_id, None)
-                    elif self._permanent(failed):
+                    elif self._permanent(failed) or run_id in self._abandoned:
                         self._refused.setdefault(run_id, []).append((batch, str(failed)))
                     else:
+                        if run_id not in self._last_error:
+                            log.warning("gittrack: sending metrics failed, retrying: %s", failed)
                         self._last_error[run_id] = str(failed)
                         self._queues.setdefault(run_id, deque()).extendleft(reversed(batch))
                     self._cond.notify_all()
                 if failed is not None and not self._permanent(failed):
-                    log.warning("gittrack: sending metrics failed, will retry: %s", failed)
                     with self._cond:
                         self._cond.wait(self.retry_pause)
                     break

@@ -61,8 +61,53 @@ class RestClient:
             interval = float(os.environ.get("GITTRACK_REST_FLUSH_SECONDS", "1"))
         self.batcher = Batcher(self._send_points, interval=interval, permanent=_permanent)
 
+        self.store = self  # the fluent API reads runs through ``client.store.read_run``
+        self._writers: dict[str, Any] = {}
+
     def __repr__(self) -> str:
         return f"RestClient({self.uri!r})"
+
+    # -- what the fluent API needs ------------------------------------------------------------
+
+    def read_run(self, run_id: str) -> Any:
+        return self.get_run(run_id)
+
+    def _create_writer(
+        self,
+        experiment_id: str | None = None,
+        start_time: int | None = None,
+        tags: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+        description: str | None = None,
+        **_: Any,
+    ) -> Any:
+        from gittrack.rest.writer import RemoteRunWriter
+
+        run = self.create_run(
+            experiment_id or "0",
+            start_time=start_time,
+            tags=tags,
+            run_name=run_name,
+            parent_run_id=parent_run_id,
+            description=description,
+        )
+        w = self._writers[run.info.run_id] = RemoteRunWriter(self, run)
+        return w
+
+    def writer(self, run_id: str, *, resume: bool = False) -> Any:
+        """The writer of a run on the server (``resume`` sets a finished run RUNNING again)."""
+        from gittrack.rest.writer import RemoteRunWriter
+
+        w = self._writers.get(run_id)
+        if w is None or w.closed:
+            run = self.get_run(run_id)
+            w = self._writers[run_id] = RemoteRunWriter(self, run)
+        if resume and w.record["status"] != "RUNNING":
+            self.update_run(run_id, status="RUNNING")
+            w.record.update(status="RUNNING", end_time=None)
+            w.closed = False
+        return w
 
     # -- experiments ---------------------------------------------------------------------
 
@@ -313,13 +358,14 @@ class RestClient:
     def _send_points(self, run_id: str, points: list[Any]) -> None:
         self._post_batch(run_id, points, [], [])
 
-    def flush(self, run_id: str | None = None) -> None:
+    def flush(self, run_id: str | None = None, timeout: float | None = None) -> None:
         """Wait until every queued point (of ``run_id``, or all) is acknowledged.
 
         Raises:
-            DeliveryError: points could not be delivered (they are saved locally).
+            DeliveryError: points could not be delivered within ``timeout`` seconds
+                (default ``GITTRACK_REST_FLUSH_TIMEOUT`` or 300); they are saved locally.
         """
-        self.batcher.flush(run_id)
+        self.batcher.flush(run_id, timeout=timeout)
 
     def _flush_quietly(self, run_id: str | None) -> None:
         if self.batcher.pending(run_id):

@@ -80,7 +80,7 @@ class HttpSession:
         *,
         token: str | None = None,
         timeout: float = 60.0,
-        max_retries: int = 7,
+        max_retries: int | None = None,
         backoff: float = 0.2,
         max_backoff: float = 10.0,
     ) -> None:
@@ -93,7 +93,11 @@ class HttpSession:
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
-        self.max_retries = max_retries
+        self.max_retries = (
+            max_retries
+            if max_retries is not None
+            else int(os.environ.get("GITTRACK_REST_MAX_RETRIES", "7"))
+        )
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.headers = {"User-Agent": "gittrack", "Accept": "application/json"}
