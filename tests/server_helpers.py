@@ -51,7 +51,8 @@ class ServerProcess:
         return self.proc.stdout.readline().decode()
 
     def stderr(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 
@@ -95,7 +96,10 @@ def server_cmd(
     except GittrackError as exc:
         raise click.ClickException(exc.message) from exc
     config = ServerConfig(
-        repo=gitdir, auth_token=auth_token, artifacts_destination=artifacts_destination
+        repo=gitdir,
+        auth_token=auth_token,
+        artifacts_destination=artifacts_destination,
+        workers=workers,
     )
     if max_request_bytes:
         config.max_json_bytes = max_request_bytes
@@ -123,10 +127,15 @@ def server_cmd(
         server_header=False,
     )
     server = uvicorn.Server(uv_config)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT (finishing requests, flushing every
+    # run written to), then re-raises the signal to the handler it found: make that a
+    # no-op so the command ends normally, with exit status 0
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     if workers == 1:
         server.run(sockets=[sock])
     else:
         from uvicorn.supervisors import Multiprocess
 
-        Multiprocess(uv_config, target=server.run, sockets=[sock]).run()
+        Multiprocess(uv_config, sockets=[sock]).run()
     click.echo("gittrack server stopped", err=True)

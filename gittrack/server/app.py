@@ -211,7 +211,7 @@ class GittrackServer:
 
         self.config = config
         gitdir = find_repo_path(config.repo)
-        self.backend = Backend(gitdir, config.artifacts_destination)
+        self.backend = Backend(gitdir, config.artifacts_destination, shared=config.workers > 1)
         self.rest = Starlette(
             routes=routes(),
             exception_handlers={

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,15 +26,21 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 log = logging.getLogger("gittrack.server")
 
+LOCK_WAIT_SECONDS = 60.0
 Op = Callable[[Any], Any]  # an operation on the Client; its result answers one request
 
 
 class Backend:
     """The server's one :class:`~gittrack.client.Client`, on its own thread."""
 
-    def __init__(self, repo: str, artifacts_destination: str | None = None) -> None:
+    def __init__(
+        self, repo: str, artifacts_destination: str | None = None, *, shared: bool = False
+    ) -> None:
         self.repo_path = repo
         self.artifacts_destination = artifacts_destination
+        # shared: other worker processes write to the same repository, so a run's
+        # writer (and its lock) is held only while a group is being applied
+        self.shared = shared
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="gittrack-repo")
         self._client: Any = None
         self._pending: dict[str, list[tuple[Op, asyncio.Future[Any]]]] = {}
@@ -99,16 +106,44 @@ class Backend:
             self._busy.discard(run_id)
 
     def _apply_group(self, run_id: str, ops: list[Op]) -> list[tuple[bool, Any]]:
+        from gittrack.errors import RunLocked
+
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                return self._apply_group_once(run_id, ops)
+            except RunLocked:
+                # another worker process is writing this run right now: wait our turn
+                if not self.shared or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.002)
+
+    def _apply_group_once(self, run_id: str, ops: list[Op]) -> list[tuple[bool, Any]]:
+        from gittrack.errors import RunLocked
+
         client = self.client
         results: list[tuple[bool, Any]] = []
-        for op in ops:
-            try:
-                results.append((True, op(client)))
-            except Exception as exc:  # noqa: BLE001 - answered to that request alone
-                results.append((False, exc))
-        if any(ok for ok, _ in results):
-            client.flush(run_id)
+        try:
+            for op in ops:
+                try:
+                    results.append((True, op(client)))
+                except RunLocked:
+                    raise  # only the first op can meet it: then nothing is applied yet
+                except Exception as exc:  # noqa: BLE001 - answered to that request alone
+                    results.append((False, exc))
+            if any(ok for ok, _ in results):
+                client.flush(run_id)
+        finally:
+            if self.shared:
+                self._release(run_id)
         return results
+
+    def _release(self, run_id: str) -> None:
+        from gittrack.writer import get_open_writer
+
+        w = get_open_writer(self.client.repo, run_id)
+        if w is not None and not w.closed:
+            w.close()
 
     # -- shutdown -------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ class ServerConfig:
     artifacts_destination: str | None = None
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
+    workers: int = 1
 
     @classmethod
     def from_env(cls) -> ServerConfig:
@@ -38,6 +39,7 @@ class ServerConfig:
             max_artifact_bytes=int(
                 os.environ.get("GITTRACK_SERVER_MAX_ARTIFACT_BYTES", DEFAULT_MAX_ARTIFACT_BYTES)
             ),
+            workers=int(os.environ.get("GITTRACK_SERVER_WORKERS", "1")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -45,6 +47,7 @@ class ServerConfig:
             "GITTRACK_SERVER_REPO": self.repo,
             "GITTRACK_SERVER_MAX_JSON_BYTES": str(self.max_json_bytes),
             "GITTRACK_SERVER_MAX_ARTIFACT_BYTES": str(self.max_artifact_bytes),
+            "GITTRACK_SERVER_WORKERS": str(self.workers),
         }
         if self.auth_token:
             env["GITTRACK_SERVER_TOKEN"] = self.auth_token

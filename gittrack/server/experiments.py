@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gittrack.errors import InvalidParameter
@@ -48,16 +49,39 @@ def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
             f"Invalid value {max_results} for parameter 'max_results': must be between 1 and "
             f"{MAX_RESULTS_EXPERIMENTS}"
         )
+    order_by = [_order_clause(c) for c in args.get("order_by", [])]
     found = client.search_experiments(
         view_type=ViewType.from_any(args.get("view_type", "ACTIVE_ONLY")),
         filter_string=args.get("filter") or None,
-        order_by=args.get("order_by") or None,
+        order_by=order_by or None,
     )
     items, token = page(list(found), max_results, args.get("page_token"))
     out: dict[str, Any] = {"experiments": [experiment_json(e) for e in items]}
     if token:
         out["next_page_token"] = token
     return out
+
+
+_ORDER_RE = re.compile(
+    r"^\s*(?:attributes?\.)?(name|experiment_id|creation_time|last_update_time)"
+    r"(?:\s+(ASC|DESC))?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _order_clause(clause: str) -> str:
+    """``clause`` if MLflow can order experiments by it.
+
+    Raises:
+        InvalidParameter: naming the clause.
+    """
+    m = _ORDER_RE.match(clause)
+    if not m:
+        raise InvalidParameter(
+            f"Invalid order_by clause {clause!r}: expected one of name, experiment_id, "
+            "creation_time, last_update_time, optionally followed by ASC or DESC"
+        )
+    return f"{m.group(1).lower()} {(m.group(2) or 'ASC').upper()}"
 
 
 def update(client: Any, args: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,92 @@
+"""``gittrack server`` as a user runs it: banner, request log, SIGTERM, several workers."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import threading
+
+from tests.conftest import run_cli
+from tests.server_helpers import ServerProcess, http
+
+API = "/api/2.0/mlflow"
+
+
+def bare(tmp_path):
+    repo = tmp_path / "store.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    return repo
+
+
+def test_help_names_every_option():
+    out = run_cli("server", "--help")
+    assert out.returncode == 0
+    for opt in (
+        "--repo",
+        "--host",
+        "--port",
+        "--artifacts-destination",
+        "--workers",
+        "--auth-token",
+    ):
+        assert opt in out.stdout
+
+
+def test_banner_request_log_and_clean_sigterm(tmp_path):
+    repo = bare(tmp_path)
+    server = ServerProcess(repo)
+    assert f"listening on {server.url}/" in server.banner
+    _, body = http("POST", f"{server.url}{API}/runs/create", {"experiment_id": "0"})
+    rid = body["run"]["info"]["run_id"]
+    metric = {"run_id": rid, "key": "m", "value": 2.5, "timestamp": 7, "step": 1}
+    assert http("POST", f"{server.url}{API}/runs/log-metric", metric)[0] == 200
+    code = server.stop(signal.SIGTERM)
+    assert code == 0
+    log = server.stderr()
+    line = re.compile(
+        r"^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] "
+        r'"POST /api/2\.0/mlflow/runs/log-metric HTTP/1\.1" 200 2$',
+        re.M,
+    )
+    assert line.search(log), log
+    assert "gittrack server stopped" in log
+
+    from gittrack.client import Client
+
+    [point] = Client(repo).get_metric_history(rid, "m")
+    assert (point.value, point.step, point.timestamp) == (2.5, 1, 7)
+
+
+def test_bad_repository_is_a_clear_error(tmp_path):
+    out = run_cli("server", "--repo", str(tmp_path / "nowhere"), "--port", "0")
+    assert out.returncode != 0
+    assert "Not inside a git repository" in out.stderr
+
+
+def test_several_workers_serialise_writes_per_run(tmp_path):
+    repo = bare(tmp_path)
+    with ServerProcess(repo, "--workers", "2") as server:
+        _, body = http("POST", f"{server.url}{API}/runs/create", {"experiment_id": "0"})
+        rid = body["run"]["info"]["run_id"]
+        statuses = []
+
+        def client(n):
+            for i in range(15):
+                step = n * 100 + i
+                payload = {
+                    "run_id": rid,
+                    "metrics": [{"key": "x", "value": float(step), "timestamp": 1, "step": step}],
+                }
+                statuses.append(http("POST", f"{server.url}{API}/runs/log-batch", payload)[0])
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert set(statuses) == {200}
+        _, hist = http("GET", f"{server.url}{API}/metrics/get-history?run_id={rid}&metric_key=x")
+        assert sorted(m["step"] for m in hist["metrics"]) == sorted(
+            n * 100 + i for n in range(6) for i in range(15)
+        )
