@@ -141,7 +141,7 @@ def start_run(
         exp_id = experiment_id if experiment_id is not None else _current_experiment_id(client)
         writer = client._create_writer(
             str(exp_id), tags=tags, run_name=run_name, parent_run_id=parent_run_id,
-            description=description,
+            description=description, commit=False,
         )
     active = ActiveRun(client, writer)
     stack.append(active)
