@@ -104,6 +104,9 @@ def server_cmd(
     if max_request_bytes:
         config.max_json_bytes = max_request_bytes
     os.environ.update(config.to_env())
+    if artifacts_destination:
+        # the artifact store gittrack.artifacts (and so every reader here) resolves first
+        os.environ["GITTRACK_ARTIFACTS"] = artifacts_destination
     if auth_token is None:
         os.environ.pop("GITTRACK_SERVER_TOKEN", None)
     try:

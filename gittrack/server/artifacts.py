@@ -148,7 +148,7 @@ def attach(
     """Record the uploaded file ``local`` as artifact ``path`` of the run."""
     from gittrack.server import artifact_store
 
-    if hasattr(client, "log_artifact") and destination is None:
+    if hasattr(client, "log_artifact"):  # gittrack.artifacts is installed: log as locally
         client.log_artifact(run_id, local, posixpath.dirname(path) or None)
         return
     writer = client.writer(run_id)
