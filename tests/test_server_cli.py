@@ -90,3 +90,24 @@ def test_several_workers_serialise_writes_per_run(tmp_path):
         assert sorted(m["step"] for m in hist["metrics"]) == sorted(
             n * 100 + i for n in range(6) for i in range(15)
         )
+
+
+def test_artifacts_destination_receives_large_uploads(tmp_path):
+    import hashlib
+    import os
+    import urllib.request
+
+    repo = bare(tmp_path)
+    store = tmp_path / "big-store"
+    data = os.urandom(2 * 1024 * 1024 + 3)
+    sha = hashlib.sha256(data).hexdigest()
+    with ServerProcess(repo, "--artifacts-destination", str(store)) as server:
+        _, body = http("POST", f"{server.url}{API}/runs/create", {"experiment_id": "0"})
+        rid = body["run"]["info"]["run_id"]
+        url = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/0/{rid}/artifacts/model/w.bin"
+        req = urllib.request.Request(url, data=data, method="PUT")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            assert resp.status == 200
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            assert resp.read() == data
+    assert (store / "sha256" / sha[:2] / sha[2:]).read_bytes() == data

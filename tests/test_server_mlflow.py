@@ -252,3 +252,20 @@ def test_ordinary_mlflow_script_and_git_clone(server, tmp_path):
     assert again.data.params == run.data.params
     assert again.data.tags["framework"] == "none"
     assert [m.value for m in cloned.get_metric_history(run_id, "loss")] == [1.0, 0.5, 1 / 3]
+
+
+def test_log_inputs_are_kept(client):
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    exp_id = client.create_experiment("exp-inputs")
+    rid = client.create_run(exp_id).info.run_id
+    ds = Dataset(name="train", digest="abc123", source_type="local", source='{"uri": "x.csv"}')
+    client.log_inputs(rid, [DatasetInput(ds, tags=[InputTag("mlflow.data.context", "training")])])
+    client.log_inputs(rid, [DatasetInput(ds)])  # the same dataset again is kept once
+    [got] = client.get_run(rid).inputs.dataset_inputs
+    assert (got.dataset.name, got.dataset.digest, got.dataset.source) == (
+        "train",
+        "abc123",
+        '{"uri": "x.csv"}',
+    )
+    assert [(t.key, t.value) for t in got.tags] == [("mlflow.data.context", "training")]

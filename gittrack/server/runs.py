@@ -74,7 +74,14 @@ def run_json(run: Any) -> dict[str, Any]:
 
 
 def get(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    return {"run": run_json(client.get_run(run_id_of(args)))}
+    from gittrack.server.inputs import read_inputs
+
+    run = client.get_run(run_id_of(args))
+    out = run_json(run)
+    datasets = read_inputs(client, run)
+    if datasets:
+        out["inputs"] = {"dataset_inputs": datasets}
+    return {"run": out}
 
 
 def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
@@ -295,7 +302,7 @@ async def log_inputs(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
         return {}
 
     def op(client: Any) -> None:
-        from gittrack.server.records import append_inputs
+        from gittrack.server.inputs import append_inputs
 
         append_inputs(client, run_id, datasets)
 
