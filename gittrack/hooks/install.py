@@ -1,0 +1,295 @@
+"""``gittrack hooks install`` / ``uninstall``: wrapper scripts that chain with existing hooks.
+
+Installing hook ``NAME`` writes a small POSIX shell script to
+``<hooks dir>/NAME`` (the directory git runs hooks from, so ``core.hooksPath``
+is respected). A hook that is already there and is not gittrack's is renamed to
+``NAME.gittrack-orig`` — kept byte for byte, whatever its language — and the
+wrapper runs it first, with the same arguments and standard input; its exit
+status is the hook's exit status. Then the wrapper runs
+``python -m gittrack.hooks NAME``, whose failures are reported and never stop
+the commit or push. Uninstalling puts the original back by renaming it.
+
+Installing again only rewrites gittrack's wrapper (say, for another Python),
+so it is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from gittrack.hooks import HOOK_NAMES
+from gittrack.hooks._git import HookError, git_path
+
+MARKER = "# gittrack-hook v1"
+ORIG_SUFFIX = ".gittrack-orig"
+# hooks that git feeds on standard input: the original and gittrack both need it
+_STDIN_HOOKS = {"pre-push", "post-rewrite", "pre-receive", "post-receive", "reference-transaction"}
+# hooks whose exit status git ignores: run gittrack's part even when the original failed
+_POST_HOOKS = {"post-commit", "post-checkout", "post-merge", "post-rewrite"}
+
+_TEMPLATE = """#!/bin/sh
+{marker} — installed by `gittrack hooks install`; `gittrack hooks uninstall` removes it.
+# A hook that was here before is kept next to this file as "{name}{suffix}"
+# and runs first; its exit status is this hook's exit status.
+hook={name}
+python={python}
+here=$(dirname -- "$0")
+orig="$here/$hook{suffix}"
+status=0
+{body}
+if [ -x "$python" ]; then
+    {pythonpath}"$python" -m gittrack.hooks "$hook" "$@" <"$input" ||
+        echo "gittrack: the $hook hook failed (exit $?); see the message above. Git goes on." >&2
+else
+    echo "gittrack: $python is gone; run \\`gittrack hooks install\\` again. Git goes on." >&2
+fi
+exit $status
+"""
+
+_BODY_PLAIN = """input=/dev/null
+if [ -x "$orig" ]; then
+    "$orig" "$@"
+    status=$?
+    {stop}
+fi"""
+
+_BODY_STDIN = """input=$(mktemp "${{TMPDIR:-/tmp}}/gittrack-$hook.XXXXXX") || exit 1
+trap 'rm -f "$input"' EXIT
+cat >"$input"
+if [ -x "$orig" ]; then
+    "$orig" "$@" <"$input"
+    status=$?
+    {stop}
+fi"""
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """What install/uninstall did to one hook: ``action`` is one of ``installed``,
+    ``chained`` (an existing hook kept and called first), ``updated``, ``unchanged``,
+    ``removed``, ``restored`` (the original put back) or ``absent``."""
+
+    name: str
+    path: Path
+    action: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.action} ({self.path})"
+
+
+def hooks_dir(cwd: str | os.PathLike[str] | None = None) -> Path:
+    """The directory git runs this repository's hooks from (``core.hooksPath`` honoured).
+
+    Raises:
+        HookError: when ``cwd`` is not in a git repository.
+    """
+    return git_path("hooks", cwd=cwd)
+
+
+def _sh_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def render(name: str, python: str | None = None) -> str:
+    """The wrapper script for hook ``name`` running gittrack with ``python``."""
+    stop = "" if name in _POST_HOOKS else '[ "$status" -eq 0 ] || exit "$status"'
+    body = (_BODY_STDIN if name in _STDIN_HOOKS else _BODY_PLAIN).format(stop=stop)
+    # drop the blank line an empty {stop} leaves behind
+    body = "\n".join(line for line in body.splitlines() if line.strip())
+    return _TEMPLATE.format(
+        marker=MARKER,
+        name=name,
+        suffix=ORIG_SUFFIX,
+        python=_sh_quote(python or sys.executable),
+        pythonpath=_pythonpath_line(),
+        body=body,
+    )
+
+
+def _pythonpath_line() -> str:
+    """When gittrack runs from a source checkout (not installed), the wrapper must
+    find it too: add the checkout to PYTHONPATH for the hook."""
+    import site
+
+    import gittrack
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(gittrack.__file__)))
+    try:
+        site_dirs = [*site.getsitepackages(), site.getusersitepackages()]
+    except AttributeError:  # some embedded/virtualenv builds lack getsitepackages
+        site_dirs = []
+    if any(os.path.abspath(d) == root for d in site_dirs):
+        return ""
+    return f'PYTHONPATH={_sh_quote(root)}"${{PYTHONPATH:+:$PYTHONPATH}}" '
+
+
+def is_gittrack_hook(path: Path) -> bool:
+    """True when ``path`` is a wrapper written by :func:`install`."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return False
+    return MARKER.encode() in head
+
+
+def _parse_names(hooks: list[str] | tuple[str, ...] | str | None) -> list[str]:
+    if hooks is None:
+        return list(HOOK_NAMES)
+    if isinstance(hooks, str):
+        hooks = [hooks]
+    names: list[str] = []
+    for item in hooks:
+        for name in item.split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if name not in HOOK_NAMES:
+                raise HookError(f"Unknown hook {name!r}: gittrack provides {', '.join(HOOK_NAMES)}")
+            if name not in names:
+                names.append(name)
+    if not names:
+        raise HookError(f"No hook named: choose from {', '.join(HOOK_NAMES)}")
+    return names
+
+
+def _check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HookError(
+            f"Cannot create the hooks directory {directory}: {exc.strerror or exc}"
+        ) from exc
+    mode = directory.stat().st_mode
+    # root may write anywhere, but a directory without write bits was made read-only on purpose
+    if not os.access(directory, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise HookError(
+            f"The hooks directory {directory} is read-only (mode {stat.S_IMODE(mode):04o}); "
+            f"make it writable (chmod u+w {directory}) or point core.hooksPath at a "
+            "writable directory, then install again. Nothing was changed."
+        )
+
+
+def _write_script(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.gittrack-tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise HookError(f"Cannot write hook {path}: {exc.strerror or exc}") from exc
+
+
+def install(
+    hooks: list[str] | tuple[str, ...] | str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    python: str | None = None,
+) -> list[HookResult]:
+    """Install gittrack's hooks (default: all of ``pre-commit``, ``post-commit``,
+    ``pre-push``) into the hooks directory of the repository at ``cwd``.
+
+    Returns:
+        One :class:`HookResult` per hook.
+
+    Raises:
+        HookError: unknown hook name, read-only hooks directory, or an existing
+            ``NAME.gittrack-orig`` next to a hook that is not gittrack's (nothing
+            is overwritten; the message says which file to move).
+    """
+    names = _parse_names(hooks)
+    directory = hooks_dir(cwd)
+    _check_writable(directory)
+    results = []
+    for name in names:
+        path = directory / name
+        orig = directory / (name + ORIG_SUFFIX)
+        text = render(name, python)
+        exists = path.exists() or path.is_symlink()
+        if exists and is_gittrack_hook(path):
+            if path.read_text(encoding="utf-8") == text:
+                results.append(HookResult(name, path, "unchanged"))
+            else:
+                _write_script(path, text)
+                results.append(HookResult(name, path, "updated"))
+            continue
+        if exists:
+            if path.is_dir():
+                raise HookError(f"{path} is a directory, not a hook; move it away first")
+            if orig.exists() or orig.is_symlink():
+                raise HookError(
+                    f"Cannot chain {path}: {orig} already exists and {path} is not gittrack's "
+                    "wrapper. Move one of them away (they are kept as they are), then install again."
+                )
+            try:
+                os.rename(path, orig)
+            except OSError as exc:
+                raise HookError(f"Cannot move {path} aside: {exc.strerror or exc}") from exc
+            try:
+                _write_script(path, text)
+            except HookError:
+                os.rename(orig, path)  # put the user's hook back as it was
+                raise
+            results.append(HookResult(name, path, "chained"))
+        else:
+            _write_script(path, text)
+            results.append(HookResult(name, path, "installed"))
+    return results
+
+
+def uninstall(
+    hooks: list[str] | tuple[str, ...] | str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> list[HookResult]:
+    """Remove gittrack's wrappers and put back the hooks they chained, byte for byte.
+
+    A hook that is not gittrack's wrapper is left alone (``absent``).
+
+    Raises:
+        HookError: unknown hook name, or the hooks directory cannot be written.
+    """
+    names = _parse_names(hooks)
+    directory = hooks_dir(cwd)
+    results = []
+    for name in names:
+        path = directory / name
+        orig = directory / (name + ORIG_SUFFIX)
+        if not is_gittrack_hook(path):
+            results.append(HookResult(name, path, "absent"))
+            continue
+        _check_writable(directory)
+        try:
+            if orig.exists() or orig.is_symlink():
+                os.replace(orig, path)
+                results.append(HookResult(name, path, "restored"))
+            else:
+                path.unlink()
+                results.append(HookResult(name, path, "removed"))
+        except OSError as exc:
+            raise HookError(f"Cannot remove hook {path}: {exc.strerror or exc}") from exc
+    return results
+
+
+def status(cwd: str | os.PathLike[str] | None = None) -> list[HookResult]:
+    """Each gittrack hook: ``installed``, ``chained`` (with an original) or ``absent``."""
+    directory = hooks_dir(cwd)
+    out = []
+    for name in HOOK_NAMES:
+        path = directory / name
+        if not is_gittrack_hook(path):
+            out.append(HookResult(name, path, "absent"))
+        elif (directory / (name + ORIG_SUFFIX)).exists():
+            out.append(HookResult(name, path, "chained"))
+        else:
+            out.append(HookResult(name, path, "installed"))
+    return out
