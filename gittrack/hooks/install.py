@@ -22,9 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gittrack.hooks import HOOK_NAMES
-from gittrack.hooks._git import HookError, git_path
+from gittrack.hooks._git import HookError, config, git, git_path
 
 MARKER = "# gittrack-hook v1"
+MERGE_DRIVER = "gittrack-env"
+_ATTR_COMMENT = (
+    "# gittrack: merges keep the current environment lock (gittrack hooks uninstall removes this)"
+)
 ORIG_SUFFIX = ".gittrack-orig"
 # hooks that git feeds on standard input: the original and gittrack both need it
 _STDIN_HOOKS = {"pre-push", "post-rewrite", "pre-receive", "post-receive", "reference-transaction"}
@@ -244,7 +248,75 @@ def install(
         else:
             _write_script(path, text)
             results.append(HookResult(name, path, "installed"))
+    if "pre-commit" in names:
+        _install_merge_driver(cwd)
     return results
+
+
+def _lock_patterns(cwd: str | os.PathLike[str] | None) -> list[str]:
+    from gittrack.hooks.actions import DEFAULT_LOCK_PATH
+
+    paths = [DEFAULT_LOCK_PATH]
+    configured = config("gittrack.env-lock-path", cwd=cwd)
+    if configured and configured.strip() and configured.strip() not in paths:
+        paths.append(configured.strip())
+    return ["/" + p.lstrip("/") for p in paths if " " not in p and "#" not in p]
+
+
+def _install_merge_driver(cwd: str | os.PathLike[str] | None) -> None:
+    """Let merges and rebases keep the current side of the lock file instead of
+    stopping on a conflict: the next commit writes a fresh snapshot anyway."""
+    git(
+        "config",
+        f"merge.{MERGE_DRIVER}.name",
+        "gittrack: keep the current environment lock",
+        cwd=cwd,
+    )
+    git("config", f"merge.{MERGE_DRIVER}.driver", "true", cwd=cwd)
+    attributes = git_path("info/attributes", cwd=cwd)
+    lines = _read_lines(attributes)
+    kept = _without_ours(lines)
+    ours = [_ATTR_COMMENT] + [f"{p} merge={MERGE_DRIVER}" for p in _lock_patterns(cwd)]
+    if kept + ours != lines:
+        _write_lines(attributes, kept + ours)
+
+
+def _uninstall_merge_driver(cwd: str | os.PathLike[str] | None) -> None:
+    attributes = git_path("info/attributes", cwd=cwd)
+    lines = _read_lines(attributes)
+    kept = _without_ours(lines)
+    if kept != lines:
+        if kept:
+            _write_lines(attributes, kept)
+        else:
+            attributes.unlink()
+    if config(f"merge.{MERGE_DRIVER}.driver", cwd=cwd) is not None:
+        git("config", "--remove-section", f"merge.{MERGE_DRIVER}", cwd=cwd)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise HookError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    except OSError as exc:
+        raise HookError(f"Cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _without_ours(lines: list[str]) -> list[str]:
+    return [
+        line
+        for line in lines
+        if line != _ATTR_COMMENT and not line.endswith(f" merge={MERGE_DRIVER}")
+    ]
 
 
 def uninstall(
@@ -277,6 +349,8 @@ def uninstall(
                 results.append(HookResult(name, path, "removed"))
         except OSError as exc:
             raise HookError(f"Cannot remove hook {path}: {exc.strerror or exc}") from exc
+    if "pre-commit" in names:
+        _uninstall_merge_driver(cwd)
     return results
 
 
