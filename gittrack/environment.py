@@ -145,10 +145,23 @@ def capture_yaml(workdir: str | os.PathLike[str] | None = None, python: str | No
 
 
 def to_yaml(snapshot: dict) -> bytes:
-    """The snapshot as UTF-8 YAML, keys sorted at every level (lists kept in order)."""
+    """The snapshot as UTF-8 YAML, keys sorted at every level (lists kept in order).
+
+    The last result is remembered: dumping a snapshot equal to the previous one
+    costs a dict comparison, not a YAML dump.
+    """
+    global _last_yaml
+    last = _last_yaml
+    if last is not None and last[0] == snapshot:
+        return last[1]
     from gittrack.records import dump_yaml
 
-    return dump_yaml(_sorted(snapshot))
+    data = dump_yaml(_sorted(snapshot))
+    _last_yaml = (copy.deepcopy(snapshot), data)
+    return data
+
+
+_last_yaml: tuple[dict, bytes] | None = None
 
 
 def from_yaml(data: bytes | str) -> dict:
@@ -242,6 +255,8 @@ def clear_cache() -> None:
         _files_cache.clear()
         _yaml_cache.clear()
         _other_cache.clear()
+    global _last_yaml
+    _last_yaml = None
 
 
 # --- caching --------------------------------------------------------------------

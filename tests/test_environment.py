@@ -293,3 +293,13 @@ def test_env_diff_errors_name_the_run(repo):
     out = run_cli("env", "show", run_id)
     assert out.returncode == 1
     assert f"Run {run_id} recorded no environment" in out.stderr
+
+
+def test_to_yaml_never_returns_a_stale_dump():
+    snap = environment.capture(None)
+    first = environment.to_yaml(snap)
+    snap["distributions"]["made-up"] = "1.0"
+    second = environment.to_yaml(snap)
+    assert b"  made-up: '1.0'\n" in second and b"made-up" not in first
+    del snap["distributions"]["made-up"]
+    assert environment.to_yaml(snap) == first

@@ -399,3 +399,19 @@ def test_wrappers_are_executable_posix_shell(repo, hook):
     assert path.stat().st_mode & stat.S_IXUSR
     out = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_partial_commit_leaves_the_snapshot_for_the_next_commit(repo):
+    install(repo, "--hook", "pre-commit")
+    (repo / "train.py").write_text("print('v2')\n")
+    (repo / "other.py").write_text("x = 1\n")
+    git(repo, "add", "other.py")
+    out = commit(repo, "-m", "only train.py", "train.py")
+    assert out.returncode == 0, out.stderr
+    assert "partial commit (git commit PATHS)" in out.stderr
+    assert files_in(repo) == ["train.py"]
+    assert git(repo, "status", "--porcelain") == "A  other.py\n"
+    out = commit(repo, "-m", "the rest")
+    assert out.returncode == 0, out.stderr
+    assert sorted(files_in(repo)) == [LOCK, "other.py"]
+    assert git(repo, "status", "--porcelain") == ""

@@ -97,6 +97,13 @@ def _blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def partial_commit() -> bool:
+    """True inside ``git commit PATHS`` (``--only``): git commits from a temporary
+    index then, and a file staged there would be missing from the real index."""
+    index = os.environ.get("GIT_INDEX_FILE", "")
+    return os.path.basename(index).startswith("next-index")
+
+
 def pre_commit(cwd: str | os.PathLike[str] | None = None) -> int:
     """The ``pre-commit`` hook. Returns the exit status (0)."""
     top = toplevel(cwd)
@@ -104,6 +111,9 @@ def pre_commit(cwd: str | os.PathLike[str] | None = None) -> int:
         return 0
     rel = lock_path(top)
     if rel is None:
+        return 0
+    if partial_commit():
+        say(f"partial commit (git commit PATHS): {rel} is left for the next full commit")
         return 0
     python = config("gittrack.env-python", cwd=top) or None
     _, staged = write_snapshot(top, rel, python=python)

@@ -60,7 +60,7 @@ def project_python(top: Path) -> str | None:
 def env_snapshot_main(argv: list[str] | None = None) -> int:
     """``gittrack-env-snapshot [--path FILE] [--python PYTHON]``; exit 0, or 1 on error."""
     from gittrack.errors import GittrackError
-    from gittrack.hooks.actions import lock_path, say, write_snapshot
+    from gittrack.hooks.actions import lock_path, partial_commit, say, write_snapshot
 
     parser = argparse.ArgumentParser(
         prog="gittrack-env-snapshot",
@@ -85,6 +85,9 @@ def env_snapshot_main(argv: list[str] | None = None) -> int:
             return 0
         rel = opts.path or lock_path(top)
         if rel is None:
+            return 0
+        if partial_commit():
+            say(f"partial commit (git commit PATHS): {rel} is left for the next full commit")
             return 0
         python = opts.python or project_python(top)
         _, staged = write_snapshot(top, rel, python=python)

@@ -119,38 +119,82 @@ def ancestor_pids(limit: int = 64) -> list[int]:
     return out
 
 
+def _flock_holders() -> dict[int, set[int]] | None:
+    """inode → pids holding a flock on it, from ``/proc/locks``; ``None`` off Linux."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    holders: dict[int, set[int]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 22327 fe:00:8362119 0 EOF"; blocked waiters have "->"
+        if len(parts) < 6 or parts[1] != "FLOCK" or "->" in parts[1:3]:
+            continue
+        try:
+            pid, inode = int(parts[4]), int(parts[5].rsplit(":", 1)[1])
+        except (ValueError, IndexError):
+            continue
+        holders.setdefault(inode, set()).add(pid)
+    return holders
+
+
+def _record_pid(repo: object, run_id: str) -> tuple[str | None, int | None]:
+    """(host, pid) from the run's newest commit, or Nones when it has none yet."""
+    from gittrack.records import load_yaml
+
+    git = repo.git  # type: ignore[attr-defined]
+    ref = git.references.get(f"refs/gittrack/runs/{run_id}")
+    if ref is None:
+        return None, None
+    try:
+        record = load_yaml(git[ref.target].tree[".gittrack/run.yaml"].data)
+    except Exception:  # an unreadable record is not ours to judge here
+        return None, None
+    if not isinstance(record, dict):
+        return None, None
+    return record.get("host"), record.get("pid")
+
+
 def live_ancestor_runs(cwd: str | os.PathLike[str] | None = None) -> list[str]:
-    """Runs being written right now, on this host, by an ancestor of this process."""
+    """Runs being written right now, on this host, by an ancestor of this process.
+
+    The run locks in ``.git/gittrack/locks`` say which runs are live; the holder's
+    pid comes from ``/proc/locks`` (Linux), else from the run record.
+    """
     from gittrack.errors import GittrackError
     from gittrack.locks import is_held_elsewhere
-    from gittrack.records import load_yaml
     from gittrack.repo import Repo
 
     try:
         repo = Repo(cwd)
-    except GittrackError:
+        locks = sorted((repo.state_dir / "locks").glob("*.lock"))
+    except (GittrackError, OSError):
         return []
-    locks = repo.state_dir / "locks"
-    try:
-        held = [
-            p.name[: -len(".lock")] for p in sorted(locks.glob("*.lock")) if is_held_elsewhere(p)
-        ]
-    except OSError:
-        return []
-    if not held:
+    if not locks:
         return []
     ancestors = set(ancestor_pids())
+    holders = _flock_holders()
     host = socket.gethostname()
     found = []
-    for run_id in held:
-        ref = repo.git.references.get(f"refs/gittrack/runs/{run_id}")
-        if ref is None:
+    for lock in locks:
+        run_id = lock.name[: -len(".lock")]
+        if holders is not None:
+            # read who holds it; probing with flock could make a starting writer fail
+            try:
+                pids = holders.get(lock.stat().st_ino, set())
+            except OSError:
+                continue
+            if pids & ancestors:
+                found.append(run_id)
             continue
         try:
-            record = load_yaml(repo.git[ref.target].tree[".gittrack/run.yaml"].data)
-        except Exception:  # an unreadable record is not ours to judge here
+            if not is_held_elsewhere(lock):
+                continue
+        except OSError:
             continue
-        if isinstance(record, dict) and record.get("host") == host:
-            if record.get("pid") in ancestors:
-                found.append(run_id)
+        rec_host, pid = _record_pid(repo, run_id)
+        if rec_host == host and pid in ancestors:
+            found.append(run_id)
     return found
