@@ -195,6 +195,25 @@ def diff(a: dict | None, b: dict | None) -> list[Change]:
     return out
 
 
+def summary(snapshot: dict) -> str:
+    """One line for ``gittrack show``: ``CPython 3.11.7, Linux x86_64, 195 packages, torch 2.3.1 (CUDA 12.1)``."""
+    py = snapshot.get("python") or {}
+    plat = snapshot.get("platform") or {}
+    parts = [
+        f"{py.get('implementation', '?')} {py.get('version', '?')}",
+        f"{plat.get('system', '?')} {plat.get('machine', '?')}",
+        f"{len(snapshot.get('distributions') or {})} packages",
+    ]
+    acc = snapshot.get("accelerators") or {}
+    for name in ("torch", "jax"):
+        if name in acc:
+            cuda = acc.get("torch_cuda") if name == "torch" else None
+            parts.append(f"{name} {acc[name]}" + (f" (CUDA {cuda})" if cuda else ""))
+    if acc.get("nvidia_driver"):
+        parts.append(f"NVIDIA driver {acc['nvidia_driver']}")
+    return ", ".join(parts)
+
+
 def format_changes(changes: list[Change]) -> str:
     """Changes one per line (``+ added``, ``- removed``, ``~ old -> new``)."""
     return "\n".join(str(c) for c in changes)

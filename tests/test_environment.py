@@ -303,3 +303,15 @@ def test_to_yaml_never_returns_a_stale_dump():
     assert b"  made-up: '1.0'\n" in second and b"made-up" not in first
     del snap["distributions"]["made-up"]
     assert environment.to_yaml(snap) == first
+
+
+def test_summary_line():
+    snap = {
+        "python": {"implementation": "CPython", "version": "3.11.7"},
+        "platform": {"system": "Linux", "machine": "x86_64"},
+        "distributions": {"numpy": "1.26.4", "torch": "2.3.1"},
+        "accelerators": {"torch": "2.3.1", "torch_cuda": "12.1", "nvidia_driver": "550.54"},
+    }
+    assert environment.summary(snap) == (
+        "CPython 3.11.7, Linux x86_64, 2 packages, torch 2.3.1 (CUDA 12.1), NVIDIA driver 550.54"
+    )
