@@ -415,3 +415,24 @@ def test_partial_commit_leaves_the_snapshot_for_the_next_commit(repo):
     assert out.returncode == 0, out.stderr
     assert sorted(files_in(repo)) == [LOCK, "other.py"]
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_install_with_another_python(repo, tmp_path):
+    out = run_cli("hooks", "install", "--python", str(tmp_path / "nope" / "python"), cwd=repo)
+    assert out.returncode == 1
+    assert f"Python interpreter '{tmp_path}/nope/python' not found" in out.stderr
+    assert not (repo / ".git" / "hooks" / "pre-commit").exists()
+    bare = tmp_path / "bare-venv"
+    import venv
+
+    venv.create(bare, with_pip=False, symlinks=True)
+    out = run_cli("hooks", "install", "--python", str(bare / "bin" / "python"), cwd=repo)
+    assert out.returncode == 1
+    assert f"{bare}/bin/python cannot run gittrack's hooks (ModuleNotFoundError: No module" in (
+        out.stderr
+    )
+    assert not (repo / ".git" / "hooks" / "pre-commit").exists()
+    out = run_cli("hooks", "install", "--python", sys.executable, cwd=repo)
+    assert out.returncode == 0, out.stderr
+    wrapper = (repo / ".git" / "hooks" / "pre-commit").read_text()
+    assert f"python='{sys.executable}'" in wrapper

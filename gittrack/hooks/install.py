@@ -114,9 +114,8 @@ def render(name: str, python: str | None = None) -> str:
     )
 
 
-def _pythonpath_line() -> str:
-    """When gittrack runs from a source checkout (not installed), the wrapper must
-    find it too: add the checkout to PYTHONPATH for the hook."""
+def _pythonpath_root() -> str:
+    """The source checkout gittrack runs from, when it is not installed, else ``""``."""
     import site
 
     import gittrack
@@ -127,6 +126,15 @@ def _pythonpath_line() -> str:
     except AttributeError:  # some embedded/virtualenv builds lack getsitepackages
         site_dirs = []
     if any(os.path.abspath(d) == root for d in site_dirs):
+        return ""
+    return root
+
+
+def _pythonpath_line() -> str:
+    """When gittrack runs from a source checkout (not installed), the wrapper must
+    find it too: add the checkout to PYTHONPATH for the hook."""
+    root = _pythonpath_root()
+    if not root:
         return ""
     return f'PYTHONPATH={_sh_quote(root)}"${{PYTHONPATH:+:$PYTHONPATH}}" '
 
@@ -161,6 +169,47 @@ def _parse_names(hooks: list[str] | tuple[str, ...] | str | None) -> list[str]:
     if not names:
         raise HookError(f"No hook named: choose from {', '.join(HOOK_NAMES)}")
     return names
+
+
+def _check_python(python: str) -> str:
+    """The absolute path of ``python`` if it can run gittrack's hooks.
+
+    Raises:
+        HookError: not found, not executable, or gittrack not importable there.
+    """
+    import shutil
+    import subprocess
+
+    found = shutil.which(python)
+    if found is None:
+        raise HookError(f"Python interpreter {python!r} not found (or not executable)")
+    found = os.path.abspath(found)
+    env = dict(os.environ)
+    extra = _pythonpath_root()
+    if extra:
+        env["PYTHONPATH"] = extra + (
+            os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+        )
+    try:
+        proc = subprocess.run(
+            [found, "-c", "import gittrack.hooks.actions, pygit2, yaml"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise HookError(f"Cannot run {found}: {exc}") from exc
+    if proc.returncode != 0:
+        raise HookError(
+            f"{found} cannot run gittrack's hooks ({_last_line(proc.stderr)}): install "
+            "gittrack into that environment first"
+        )
+    return found
+
+
+def _last_line(data: bytes) -> str:
+    lines = data.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else "no message"
 
 
 def _check_writable(directory: Path) -> None:
@@ -212,6 +261,8 @@ def install(
             is overwritten; the message says which file to move).
     """
     names = _parse_names(hooks)
+    if python is not None:
+        python = _check_python(python)
     directory = hooks_dir(cwd)
     _check_writable(directory)
     results = []
