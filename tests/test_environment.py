@@ -315,3 +315,23 @@ def test_summary_line():
     assert environment.summary(snap) == (
         "CPython 3.11.7, Linux x86_64, 2 packages, torch 2.3.1 (CUDA 12.1), NVIDIA driver 550.54"
     )
+
+
+def test_env_diff_against_the_source_commits_lock_file(repo, tmp_path):
+    before = _start_run(repo)
+    out = run_cli("env", "diff", before, "--source")
+    assert out.returncode == 1
+    assert "has no environment lock file (install the hooks: gittrack hooks install)" in out.stderr
+
+    assert run_cli("hooks", "install", "--hook", "pre-commit").returncode == 0
+    (repo / "train.py").write_text("print('v2')\n")
+    subprocess.run(["git", "commit", "-qam", "v2"], check=True, capture_output=True)
+    same = _start_run(repo)
+    out = run_cli("env", "diff", same, "--source")
+    assert out.stdout.strip() == f"No differences between run {same} and its source commit."
+
+    site = tmp_path / "site"
+    make_dist(site, "extra-pkg", "1.0")
+    other = _start_run(repo, env=with_path(site))
+    out = run_cli("env", "diff", other[:10], "--source", "--format", "csv")
+    assert out.stdout.splitlines() == ["key,change,old,new", "distributions/extra-pkg,added,,1.0"]

@@ -436,3 +436,25 @@ def test_install_with_another_python(repo, tmp_path):
     assert out.returncode == 0, out.stderr
     wrapper = (repo / ".git" / "hooks" / "pre-commit").read_text()
     assert f"python='{sys.executable}'" in wrapper
+
+
+def test_symlinked_and_non_executable_hooks_are_kept_as_they_are(repo, tmp_path):
+    shared = tmp_path / "shared-pre-commit"
+    shared.write_text('#!/bin/sh\necho shared >> "$(git rev-parse --git-dir)/hook.log"\n')
+    shared.chmod(0o755)
+    hooks = repo / ".git" / "hooks"
+    (hooks / "pre-commit").symlink_to(shared)
+    (hooks / "post-commit").write_text('#!/bin/sh\necho "should not run" >&2\nexit 1\n')
+    (hooks / "post-commit").chmod(0o644)  # git ignores a hook that is not executable
+    install(repo)
+    assert (hooks / "pre-commit.gittrack-orig").is_symlink()
+    (repo / "train.py").write_text("print('v2')\n")
+    out = commit(repo, "-am", "v2")
+    assert out.returncode == 0, out.stderr
+    assert "should not run" not in out.stderr
+    assert (repo / ".git" / "hook.log").read_text() == "shared\n"
+    assert LOCK in files_in(repo)
+    run_cli("hooks", "uninstall", cwd=repo)
+    assert os.readlink(hooks / "pre-commit") == str(shared)
+    assert stat.S_IMODE((hooks / "post-commit").stat().st_mode) == 0o644
+    assert not (hooks / "pre-push").exists()

@@ -89,9 +89,9 @@ def env_show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
 def env_diff_cmd(run_a: str, run_b: str | None, source: bool, fmt: str, repo: str | None) -> None:
     """What differs between the environments of RUN_A and RUN_B.
 
-    Without RUN_B: RUN_A against the current environment (or, with --source,
-    against the lock file its source commit carries). Run ids may be unique
-    prefixes.
+    Without RUN_B: RUN_A against the current environment. With --source: the
+    lock file RUN_A's source commit carries against what RUN_A ran with (what
+    the run had beyond its commit shows as added). Run ids may be unique prefixes.
     """
     from gittrack import environment
 
@@ -102,8 +102,9 @@ def env_diff_cmd(run_a: str, run_b: str | None, source: bool, fmt: str, repo: st
     if source:
         if run_b is not None:
             raise click.UsageError("--source compares one run with its own commit; give one run")
-        new = environment.source_environment(r, run_a)
-        if new is None:
+        # old = what the commit says, new = what the run had
+        old, new = environment.source_environment(r, run_a), old
+        if old is None:
             raise click.ClickException(
                 f"The source commit of run {run_a} has no environment lock file "
                 "(install the hooks: gittrack hooks install)"
