@@ -130,10 +130,13 @@ def test_malformed_metadata_is_reported_and_skipped(tmp_path):
     make_dist(site, "GoodPkg", "2.0")
     make_dist(site, "broken", None)
     (site / "empty-1.0.dist-info").mkdir()
+    # a distutils-era .egg-info *file* (as Debian ships) is fine
+    (site / "legacy-1.2.egg-info").write_text("Metadata-Version: 1.1\nName: legacy\nVersion: 1.2\n")
     out = run_cli("env", "--format", "json", env=with_path(site), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     snap = json.loads(out.stdout)
     assert snap["distributions"]["goodpkg"] == "2.0"
+    assert snap["distributions"]["legacy"] == "1.2"
     assert "broken" not in snap["distributions"]
     assert "warning: skipped distribution broken-0.dist-info: metadata has no valid Version" in (
         out.stderr
