@@ -269,3 +269,19 @@ def test_log_inputs_are_kept(client):
         '{"uri": "x.csv"}',
     )
     assert [(t.key, t.value) for t in got.tags] == [("mlflow.data.context", "training")]
+
+
+def test_runs_pushed_over_git_are_served(server, client, repo):
+    from gittrack.client import Client
+
+    local = Client(repo)
+    rid = local.create_run("0", run_name="pushed").info.run_id
+    local.log_metric(rid, "acc", 0.75, step=2)
+    local.set_terminated(rid)
+    git(repo, "push", "-q", f"{server.url}/git/", "refs/gittrack/runs/*:refs/gittrack/runs/*")
+
+    got = client.get_run(rid)
+    assert got.info.run_name == "pushed"
+    assert got.info.status == "FINISHED"
+    assert got.data.metrics == {"acc": 0.75}
+    assert [r.info.run_id for r in client.search_runs(["0"]) if r.info.run_id == rid] == [rid]

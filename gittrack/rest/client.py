@@ -210,6 +210,10 @@ class RestClient:
         self._flush_quietly(run_id)
         return convert.run(self.http.call("GET", "runs/get", {"run_id": run_id})["run"])
 
+    def get_parent_run(self, run_id: str) -> Any | None:
+        parent = self.get_run(run_id).data.tags.get("mlflow.parentRunId")
+        return self.get_run(parent) if parent else None
+
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
         payload: dict[str, Any] = {"run_id": run_id, "run_uuid": run_id}
         if status:

@@ -9,6 +9,7 @@ work unchanged against a tracking server.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,7 @@ class RemoteRunWriter:
             "lifecycle": info.lifecycle_stage,
         }
         self.closed = False
+        self._pid = os.getpid()  # the fluent API ends at exit only runs of its own process
 
     @property
     def status(self) -> str:
