@@ -110,8 +110,8 @@ async def proxy_get(request: Request) -> Response:
         return Response(what, media_type="application/octet-stream", headers=headers)
     from gittrack.server.artifact_store import open_object
 
-    repo = await backend.call(lambda c: c.repo)
-    fh = open_object(repo, dest, what)
+    # opened on the repository thread (it reads the repository's store config)
+    fh = await backend.call(lambda c: open_object(c.repo, dest, what))
 
     def chunks() -> Any:
         with fh:
