@@ -68,6 +68,7 @@ def start_gittrack(tmp: Path) -> tuple[subprocess.Popen, int]:
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         cwd=str(ROOT),
+        start_new_session=True,
     )
     line = proc.stdout.readline().decode()  # type: ignore[union-attr]
     m = re.search(r":(\d+)/", line)
@@ -91,9 +92,22 @@ def start_mlflow(tmp: Path) -> tuple[subprocess.Popen, int]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # stopped with its workers and job runner as a group
     )  # fmt: skip
     _wait_health(port, proc)
     return proc, port
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group (each server is started in its own), then wait."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(60)
+    except ProcessLookupError:
+        pass
 
 
 def client_loop(args: tuple[int, int, str, float, int, float]) -> tuple[int, list[float], int]:
@@ -194,11 +208,7 @@ def main() -> None:
             try:
                 res = measure(port, opts.seconds, opts.clients, opts.metrics)
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                stop(proc)
                 shutil.rmtree(tmp, ignore_errors=True)
             table[name].append(res)
             print(

@@ -444,7 +444,10 @@ def _command_info() -> tuple[str, str, str]:
     import shlex
 
     argv = list(sys.argv) if sys.argv else [""]
-    if "ipykernel" in sys.modules or "IPython" in sys.modules and not argv[0].endswith(".py"):
+    ipython = sys.modules.get("IPython")
+    # IPython merely imported (MLflow and others import it) is no notebook: ask for a shell
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    if "ipykernel" in sys.modules or shell is not None and not argv[0].endswith(".py"):
         return "", "<notebook>", "NOTEBOOK"
     if not argv[0] or argv[0] in ("-c", "-"):
         return " ".join(shlex.quote(a) for a in argv), "<interactive>", "LOCAL"

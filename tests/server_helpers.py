@@ -129,6 +129,7 @@ def start_mlflow_server(tmp: Path) -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         stderr=open(tmp / "mlflow-server.log", "wb"),  # noqa: SIM115
         env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+        start_new_session=True,  # its workers and job runner go with it at stop
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -143,3 +144,15 @@ def start_mlflow_server(tmp: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.3)
     proc.kill()
     raise AssertionError("mlflow server did not start within 120 s")
+
+
+def stop_mlflow_server(proc: subprocess.Popen) -> None:
+    """Stop ``mlflow server`` and the processes it started (its own process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    except ProcessLookupError:
+        pass

@@ -10,7 +10,12 @@ import textwrap
 
 import pytest
 
-from tests.server_helpers import ServerProcess, free_port, start_mlflow_server
+from tests.server_helpers import (
+    ServerProcess,
+    free_port,
+    start_mlflow_server,
+    stop_mlflow_server,
+)
 
 SCRIPT = textwrap.dedent(
     """
@@ -103,8 +108,7 @@ def test_gittrack_client_logs_into_a_real_mlflow_server(tmp_path):
         assert sorted(m.step for m in history) == list(range(300))
         assert theirs.get_experiment(run.info.experiment_id).name == "remote-exp"
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop_mlflow_server(proc)
 
 
 def test_points_survive_a_server_restart(tmp_path, monkeypatch):
