@@ -23,9 +23,9 @@ from gittrack.server import artifacts, experiments, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
-from gittrack.server.bodies import limited_stream, read_limited
+from gittrack.server.bodies import drain, limited_stream, read_limited
 from gittrack.server.config import ServerConfig
-from gittrack.server.errors import handle_exception
+from gittrack.server.errors import PayloadTooLarge, handle_exception
 from gittrack.server.gitweb import GitSmartHTTP, is_git_path
 from gittrack.server.schema import API_PREFIXES, BY_PATH, Endpoint
 from gittrack.server.wire import decode_json_body, dumps, parse
@@ -79,7 +79,12 @@ def api_endpoint(endpoint: Endpoint, handler: Callable[..., Any]) -> Callable[..
             args = parse(endpoint, query, query=query)
         else:
             limit = request.app.state.config.max_json_bytes
-            args = parse(endpoint, decode_json_body(await read_limited(request, limit)))
+            try:
+                body = await read_limited(request, limit)
+            except PayloadTooLarge:
+                await drain(request)
+                raise
+            args = parse(endpoint, decode_json_body(body))
         backend: Backend = request.app.state.backend
         if is_async:
             result = await handler(backend, args)

@@ -51,3 +51,22 @@ async def read_limited(request: Request, limit: int) -> bytes:
     """The whole body of ``request`` (for JSON requests), at most ``limit`` bytes."""
     parts = [chunk async for chunk in limited_stream(request, limit)]
     return b"".join(parts)
+
+
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+async def drain(request: Request, limit: int = DRAIN_LIMIT) -> None:
+    """Read and discard the rest of a refused body (up to ``limit`` bytes), so a client
+    still sending it can read the error answer instead of meeting a closed socket."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return  # not worth reading: the connection is closed after the answer
+    seen = 0
+    while seen <= limit:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
