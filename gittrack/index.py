@@ -1,0 +1,478 @@
+"""The derived SQLite index of run records that queries read: ``.git/gittrack/index.sqlite``.
+
+The index maps each run ref to the commit it was built from. :meth:`Index.refresh`
+(called before every read) lists the run refs, parses only the runs whose commit
+changed, and drops runs whose ref is gone. Deleting the file loses nothing; an
+index that is corrupt or of another format version is rebuilt on open.
+
+Several processes may read and refresh at once: the database is in WAL mode
+(readers never wait for a writer), writes wait on a busy timeout, and a refresh
+takes an advisory file lock so two processes do not parse the same runs twice.
+
+A run whose record cannot be parsed is listed in :attr:`Index.broken` (and in
+the ``broken`` table), logged as a warning once per commit, and left out; the
+rest are indexed.
+
+Schema (format version :data:`FORMAT_VERSION`)::
+
+    runs(id, run_id, commit_sha, experiment_id, run_name, status, user_id,
+         start_time, end_time, artifact_uri, lifecycle, heartbeat, host, pid,
+         source_commit, source_branch, source_dirty, parent_run_id, run_json)
+    metrics(rid, key, value, is_nan, step, timestamp, min, max, count)
+    params(rid, key, value)          tags(rid, key, value)
+    broken(run_id, commit_sha, error)
+    reach(tip, commit_sha, reachable)   -- branch ancestry cache (see gittrack.branches)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gittrack.errors import RepositoryError
+from gittrack.query import ilike, like
+
+if TYPE_CHECKING:
+    from gittrack.repo import Repo
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+INDEX_FILE = "index.sqlite"
+PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
+
+_SCHEMA = """
+CREATE TABLE runs(
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
+    commit_sha TEXT NOT NULL,
+    experiment_id TEXT,
+    run_name TEXT,
+    status TEXT,
+    user_id TEXT,
+    start_time INTEGER,
+    end_time INTEGER,
+    artifact_uri TEXT,
+    lifecycle TEXT,
+    heartbeat INTEGER,
+    host TEXT,
+    pid INTEGER,
+    source_commit TEXT,
+    source_branch TEXT,
+    source_dirty INTEGER,
+    parent_run_id TEXT,
+    run_json TEXT
+);
+CREATE INDEX runs_order ON runs(start_time DESC, run_id);
+CREATE INDEX runs_experiment ON runs(experiment_id, lifecycle);
+CREATE TABLE metrics(
+    rid INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value REAL,
+    is_nan INTEGER NOT NULL DEFAULT 0,
+    step INTEGER,
+    timestamp INTEGER,
+    min REAL,
+    max REAL,
+    count INTEGER,
+    PRIMARY KEY(rid, key)
+) WITHOUT ROWID;
+CREATE INDEX metrics_key_value ON metrics(key, value);
+CREATE TABLE params(rid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT,
+                    PRIMARY KEY(rid, key)) WITHOUT ROWID;
+CREATE INDEX params_key_value ON params(key, value);
+CREATE TABLE tags(rid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT,
+                  PRIMARY KEY(rid, key)) WITHOUT ROWID;
+CREATE INDEX tags_key_value ON tags(key, value);
+CREATE TABLE broken(run_id TEXT PRIMARY KEY, commit_sha TEXT NOT NULL, error TEXT NOT NULL);
+CREATE TABLE reach(tip TEXT NOT NULL, commit_sha TEXT NOT NULL, reachable INTEGER NOT NULL,
+                   PRIMARY KEY(tip, commit_sha)) WITHOUT ROWID;
+CREATE TABLE format(version INTEGER NOT NULL);
+"""
+
+_RUN_COLUMNS = (
+    "id, run_id, commit_sha, experiment_id, run_name, status, user_id, start_time, end_time, "
+    "artifact_uri, lifecycle, heartbeat, host, pid, source_commit, source_branch, source_dirty, "
+    "parent_run_id, run_json"
+)
+
+
+class IndexUnavailable(RepositoryError):
+    """The index could not be opened or written (disk full, permissions)."""
+
+
+# --- turning a record into rows --------------------------------------------------
+
+RunRows = tuple[
+    tuple[Any, ...], list[tuple[Any, ...]], list[tuple[str, str]], list[tuple[str, str]]
+]
+
+
+def _int_or_none(v: Any) -> int | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float_or_none(v: Any) -> tuple[float | None, int]:
+    """(value for SQLite, is_nan): SQLite stores NaN as NULL, so NaN gets a flag."""
+    if v is None:
+        return None, 0
+    f = float(v)
+    if math.isnan(f):
+        return None, 1
+    return f, 0
+
+
+def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
+    """The rows of one run: (runs row without id, metric rows, param rows, tag rows).
+
+    Values are derived exactly as :meth:`gittrack.store.Store.run_from_record` derives
+    them (system ``mlflow.*`` tags included), so a search shows what ``get_run`` shows.
+
+    Raises:
+        ValueError/TypeError/KeyError: when the record does not have the shape of a run.
+    """
+    from gittrack.records import param_str
+    from gittrack.store import system_tags
+
+    run = record["run"]
+    src = run.get("source") or {}
+    if not isinstance(src, dict):
+        raise ValueError("run.yaml: source is not a mapping")
+    status = str(run["status"])
+    rid = str(run["run_id"])
+    if rid != run_id:
+        raise ValueError(f"run.yaml names run {rid!r}, but its ref is {run_id!r}")
+    runs_row = (
+        run_id,
+        commit,
+        str(run["experiment_id"]),
+        str(run.get("name") or ""),
+        status,
+        str(run.get("user") or ""),
+        int(run["start_time"]),
+        int(run["end_time"]) if run.get("end_time") is not None else None,
+        str(run.get("artifact_uri") or f"runs:/{run_id}"),
+        str(run.get("lifecycle") or "active"),
+        _int_or_none(run.get("heartbeat")),
+        None if run.get("host") is None else str(run.get("host")),
+        _int_or_none(run.get("pid")),
+        None if src.get("commit") is None else str(src.get("commit")),
+        None if src.get("branch") is None else str(src.get("branch")),
+        None if src.get("dirty") is None else int(bool(src.get("dirty"))),
+        None if run.get("parent_run_id") is None else str(run.get("parent_run_id")),
+        # run.yaml itself: Run.record, and the derived status (crashed?) of live runs
+        json.dumps(run, default=str, separators=(",", ":")),
+    )
+    metric_rows = []
+    for key, m in record["metrics"].items():
+        if isinstance(m, dict):
+            value, is_nan = _float_or_none(float(m.get("value", math.nan)))
+            mn, _ = _float_or_none(m.get("min"))
+            mx, _ = _float_or_none(m.get("max"))
+            step, ts, count = (_int_or_none(m.get(f)) for f in ("step", "timestamp", "count"))
+        else:
+            value, is_nan, mn, mx, step, ts, count = None, 1, None, None, None, None, None
+        metric_rows.append((str(key), value, is_nan, step, ts, mn, mx, count))
+    params = [(str(k), param_str(v)) for k, v in record["params"].items()]
+    tags = system_tags(run, record.get("note") or "")
+    tags.update(record["tags"])
+    return runs_row, metric_rows, params, list(tags.items())
+
+
+def _parse_chunk(
+    gitdir: str, items: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str, RunRows]], list[tuple[str, str, str]]]:
+    """Parse ``(run_id, sha)`` pairs; return (rows, broken). Runs in worker processes too."""
+    from gittrack.repo import Repo
+    from gittrack.store import Store
+
+    store = Store(Repo(gitdir))
+    good: list[tuple[str, str, RunRows]] = []
+    bad: list[tuple[str, str, str]] = []
+    for run_id, sha in items:
+        try:
+            record = store.read_record(sha)
+            good.append((run_id, sha, record_rows(run_id, sha, record)))
+        except Exception as exc:  # any unreadable record is reported, never fatal
+            bad.append((run_id, sha, f"{type(exc).__name__}: {exc}"))
+    return good, bad
+
+
+# --- the index ---------------------------------------------------------------------
+
+
+def _sql_like(value: Any, pattern: Any) -> int:
+    return int(like(value, pattern)) if isinstance(value, str) else 0
+
+
+def _sql_ilike(value: Any, pattern: Any) -> int:
+    return int(ilike(value, pattern)) if isinstance(value, str) else 0
+
+
+class Index:
+    """The run index of one repository. Use :func:`open_index` or ``with Index(repo) as ix``.
+
+    Attributes:
+        broken: ``{run_id: error}`` for runs whose record could not be parsed.
+    """
+
+    def __init__(self, repo: Repo, path: str | os.PathLike[str] | None = None) -> None:
+        self.repo = repo
+        self.path = Path(path) if path is not None else repo.state_dir / INDEX_FILE
+        self.broken: dict[str, str] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self.conn = self._open()
+
+    # -- opening and rebuilding ------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 60000")
+        conn.create_function("gt_like", 2, _sql_like, deterministic=True)
+        conn.create_function("gt_ilike", 2, _sql_ilike, deterministic=True)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = self._connect()
+            if self._format_ok(conn):
+                conn.execute("PRAGMA synchronous = NORMAL")
+                return conn
+            conn.close()
+        except sqlite3.DatabaseError:
+            pass
+        with self._lock():
+            # another process may have rebuilt it while we waited for the lock
+            try:
+                conn = self._connect()
+                if self._format_ok(conn):
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                    return conn
+                conn.close()
+            except sqlite3.DatabaseError:
+                pass
+            return self._create()
+
+    @staticmethod
+    def _format_ok(conn: sqlite3.Connection) -> bool:
+        row = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='format'"
+        ).fetchone()
+        if row is None:
+            return False
+        got = conn.execute("SELECT version FROM format").fetchone()
+        return got is not None and got[0] == FORMAT_VERSION
+
+    def _create(self) -> sqlite3.Connection:
+        """Start a fresh index file (caller holds the lock)."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.path}{suffix}")
+        tmp = self.path.with_name(self.path.name + f".new-{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            conn.execute("INSERT INTO format(version) VALUES (?)", (FORMAT_VERSION,))
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.close()
+            os.replace(tmp, self.path)
+        except (sqlite3.Error, OSError) as exc:
+            raise IndexUnavailable(f"Cannot create the run index {self.path}: {exc}") from exc
+        conn = self._connect()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """An advisory lock on ``index.lock`` (serialises rebuilds and refreshes)."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except ImportError:  # pragma: no cover - Windows: SQLite's own locking suffices
+                pass
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def rebuild(self) -> dict[str, int]:
+        """Throw the index away and build it again from the refs. Returns refresh counts."""
+        self.conn.close()
+        with self._lock():
+            self.conn = self._create()
+        return self.refresh()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- refreshing ------------------------------------------------------------------
+    def _indexed(self) -> dict[str, str]:
+        shas = dict(self.conn.execute("SELECT run_id, commit_sha FROM runs"))
+        shas.update(self.conn.execute("SELECT run_id, commit_sha FROM broken"))
+        return shas
+
+    def refresh(self, refs: dict[str, str] | None = None) -> dict[str, int]:
+        """Bring the index up to date with the run refs.
+
+        Returns:
+            ``{"added": n, "updated": n, "deleted": n, "broken": n}`` for this call.
+
+        Raises:
+            IndexUnavailable: when the index cannot be written.
+        """
+        try:
+            return self._refresh(refs)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise IndexUnavailable(f"The run index {self.path} is locked: {exc}") from exc
+            log.warning("run index %s is unreadable (%s); rebuilding it", self.path, exc)
+            self.conn.close()
+            with self._lock():
+                self.conn = self._create()
+            return self._refresh(refs)
+
+    def _refresh(self, refs: dict[str, str] | None) -> dict[str, int]:
+        from gittrack.store import Store
+
+        if refs is None:
+            refs = Store(self.repo).run_refs()
+        indexed = self._indexed()
+        if not self._needs_work(refs, indexed):
+            self._load_broken()
+            return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
+        with self._lock():
+            indexed = self._indexed()  # someone may have refreshed while we waited
+            changed = [(rid, sha) for rid, sha in refs.items() if indexed.get(rid) != sha]
+            deleted = [rid for rid in indexed if rid not in refs]
+            good, bad = self._parse(changed)
+            counts = self._write(good, bad, deleted, indexed)
+        self._load_broken()
+        for run_id, sha, err in bad:
+            if (run_id, sha) not in self._warned:
+                self._warned.add((run_id, sha))
+                log.warning(
+                    "run %s (commit %s) skipped: record unreadable: %s", run_id, sha[:12], err
+                )
+        counts["broken"] = len(self.broken)
+        return counts
+
+    @staticmethod
+    def _needs_work(refs: dict[str, str], indexed: dict[str, str]) -> bool:
+        if len(refs) != len(indexed):
+            return True
+        get = indexed.get
+        return any(get(rid) != sha for rid, sha in refs.items())
+
+    def _load_broken(self) -> None:
+        self.broken = dict(self.conn.execute("SELECT run_id, error FROM broken"))
+
+    def _parse(
+        self, changed: list[tuple[str, str]]
+    ) -> tuple[list[tuple[str, str, RunRows]], list[tuple[str, str, str]]]:
+        gitdir = str(self.repo.gitdir)
+        workers = min(os.cpu_count() or 1, 4)
+        if len(changed) < PARALLEL_MIN or workers < 2:
+            return _parse_chunk(gitdir, changed)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            ctx = multiprocessing.get_context("fork")
+        except ValueError:  # pragma: no cover - no fork (Windows)
+            return _parse_chunk(gitdir, changed)
+        size = -(-len(changed) // workers)
+        chunks = [changed[i : i + size] for i in range(0, len(changed), size)]
+        good: list[tuple[str, str, RunRows]] = []
+        bad: list[tuple[str, str, str]] = []
+        with ProcessPoolExecutor(max_workers=len(chunks), mp_context=ctx) as pool:
+            for g, b in pool.map(_parse_chunk, [gitdir] * len(chunks), chunks):
+                good.extend(g)
+                bad.extend(b)
+        return good, bad
+
+    def _write(
+        self,
+        good: list[tuple[str, str, RunRows]],
+        bad: list[tuple[str, str, str]],
+        deleted: list[str],
+        indexed: dict[str, str],
+    ) -> dict[str, int]:
+        conn = self.conn
+        gone = [rid for rid, _, _ in good] + [rid for rid, _, _ in bad] + deleted
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if gone:
+                self._delete(gone)
+            ids = conn.execute("SELECT coalesce(max(id), 0) FROM runs").fetchone()[0]
+            run_rows, metric_rows, param_rows, tag_rows = [], [], [], []
+            for _rid, _sha, (row, metrics, params, tags) in good:
+                ids += 1
+                run_rows.append((ids, *row))
+                metric_rows.extend((ids, *m) for m in metrics)
+                param_rows.extend((ids, k, v) for k, v in params)
+                tag_rows.extend((ids, k, v) for k, v in tags)
+            conn.executemany(
+                f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({','.join('?' * 19)})", run_rows
+            )
+            conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?,?)", metric_rows)
+            conn.executemany("INSERT INTO params VALUES (?,?,?)", param_rows)
+            conn.executemany("INSERT INTO tags VALUES (?,?,?)", tag_rows)
+            conn.executemany("INSERT INTO broken VALUES (?,?,?)", bad)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        added = sum(1 for rid, _, _ in good if rid not in indexed)
+        return {"added": added, "updated": len(good) - added, "deleted": len(deleted)}
+
+    def _delete(self, run_ids: list[str]) -> None:
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS gone(run_id TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.gone")
+        conn.executemany("INSERT OR IGNORE INTO temp.gone VALUES (?)", ((r,) for r in run_ids))
+        for table in ("metrics", "params", "tags"):
+            conn.execute(
+                f"DELETE FROM {table} WHERE rid IN "
+                "(SELECT id FROM runs WHERE run_id IN (SELECT run_id FROM temp.gone))"
+            )
+        conn.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM temp.gone)")
+        conn.execute("DELETE FROM broken WHERE run_id IN (SELECT run_id FROM temp.gone)")
+
+    # -- reading ---------------------------------------------------------------------
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        """Run a read query on the index."""
+        return self.conn.execute(sql, tuple(params))
+
+
+def open_index(repo: Repo, refresh: bool = True) -> Index:
+    """Open (creating or rebuilding as needed) and, by default, refresh the index of ``repo``.
+
+    Raises:
+        IndexUnavailable: when the index file cannot be created or written.
+    """
+    ix = Index(repo)
+    if refresh:
+        ix.refresh()
+    return ix
