@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 INDEX_FILE = "index.sqlite"
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 
@@ -68,7 +68,8 @@ CREATE TABLE runs(
     source_branch TEXT,
     source_dirty INTEGER,
     parent_run_id TEXT,
-    run_json TEXT
+    run_json TEXT,
+    data_json TEXT
 );
 CREATE INDEX runs_order ON runs(start_time DESC, run_id);
 CREATE INDEX runs_experiment ON runs(experiment_id, lifecycle);
@@ -95,12 +96,14 @@ CREATE TABLE broken(run_id TEXT PRIMARY KEY, commit_sha TEXT NOT NULL, error TEX
 CREATE TABLE reach(tip TEXT NOT NULL, commit_sha TEXT NOT NULL, reachable INTEGER NOT NULL,
                    PRIMARY KEY(tip, commit_sha)) WITHOUT ROWID;
 CREATE TABLE format(version INTEGER NOT NULL);
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
 """
+QUIET_NS = 2_000_000_000  # refs untouched this long may be trusted by their directory's mtime
 
 _RUN_COLUMNS = (
     "id, run_id, commit_sha, experiment_id, run_name, status, user_id, start_time, end_time, "
     "artifact_uri, lifecycle, heartbeat, host, pid, source_commit, source_branch, source_dirty, "
-    "parent_run_id, run_json"
+    "parent_run_id, run_json, data_json"
 )
 
 
@@ -185,10 +188,14 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
         else:
             value, is_nan, mn, mx, step, ts, count = None, 1, None, None, None, None, None
         metric_rows.append((str(key), value, is_nan, step, ts, mn, mx, count))
-    params = [(str(k), param_str(v)) for k, v in record["params"].items()]
+    params = {str(k): param_str(v) for k, v in record["params"].items()}
     tags = system_tags(run, record.get("note") or "")
     tags.update(record["tags"])
-    return runs_row, metric_rows, params, list(tags.items())
+    # metrics, params and tags of the run in one JSON document: what a search returns
+    # is read from here (one row per run), what it filters on from the tables
+    values = {m[0]: (math.nan if m[2] else m[1]) for m in metric_rows}
+    data_json = json.dumps([values, params, tags], separators=(",", ":"))
+    return (*runs_row, data_json), metric_rows, list(params.items()), list(tags.items())
 
 
 def _parse_chunk(
@@ -353,21 +360,62 @@ class Index:
                 self.conn = self._create()
             return self._refresh(refs)
 
+    def _fingerprint(self) -> str | None:
+        """A stamp of the run refs' storage that changes whenever a run ref does.
+
+        Every ref update renames a lock file in ``refs/gittrack/runs`` (changing the
+        directory's mtime) or rewrites ``packed-refs``. Only a stamp older than
+        :data:`QUIET_NS` is returned, so an update in the same clock tick is never missed.
+        None when the stamp cannot be trusted (reftable, or refs changed just now).
+        """
+        import time
+
+        common = self.repo.common_dir
+        if self.repo.config("extensions.refstorage", "files") != "files":
+            return None
+        parts = []
+        now = time.time_ns()
+        for path in (common / "refs" / "gittrack" / "runs", common / "packed-refs"):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                parts.append("-")
+                continue
+            if now - st.st_mtime_ns < QUIET_NS or now - st.st_ctime_ns < QUIET_NS:
+                return None
+            parts.append(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
+        return "|".join(parts)
+
     def _refresh(self, refs: dict[str, str] | None) -> dict[str, int]:
         from gittrack.store import Store
 
+        stamp = None
+        refs_arg = refs
         if refs is None:
+            stamp = self._fingerprint()
+            if stamp is not None:
+                row = self.conn.execute("SELECT value FROM meta WHERE key = 'refs'").fetchone()
+                if row is not None and row[0] == stamp:
+                    self._load_broken()
+                    return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
             refs = Store(self.repo).run_refs()
         indexed = self._indexed()
         if not self._needs_work(refs, indexed):
             self._load_broken()
+            if stamp is not None:
+                self._save_stamp(stamp)
             return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
         with self._lock():
-            indexed = self._indexed()  # someone may have refreshed while we waited
+            before = indexed
+            indexed = self._indexed()
+            if indexed != before and refs_arg is None:
+                # someone refreshed while we waited, perhaps from newer refs: list again
+                stamp = self._fingerprint()
+                refs = Store(self.repo).run_refs()
             changed = [(rid, sha) for rid, sha in refs.items() if indexed.get(rid) != sha]
             deleted = [rid for rid in indexed if rid not in refs]
             good, bad = self._parse(changed)
-            counts = self._write(good, bad, deleted, indexed)
+            counts = self._write(good, bad, deleted, indexed, stamp)
         self._load_broken()
         for run_id, sha, err in bad:
             if (run_id, sha) not in self._warned:
@@ -384,6 +432,11 @@ class Index:
             return True
         get = indexed.get
         return any(get(rid) != sha for rid, sha in refs.items())
+
+    def _save_stamp(self, stamp: str) -> None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'refs'").fetchone()
+        if row is None or row[0] != stamp:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp,))
 
     def _load_broken(self) -> None:
         self.broken = dict(self.conn.execute("SELECT run_id, error FROM broken"))
@@ -418,6 +471,7 @@ class Index:
         bad: list[tuple[str, str, str]],
         deleted: list[str],
         indexed: dict[str, str],
+        stamp: str | None = None,
     ) -> dict[str, int]:
         conn = self.conn
         gone = [rid for rid, _, _ in good] + [rid for rid, _, _ in bad] + deleted
@@ -434,12 +488,15 @@ class Index:
                 param_rows.extend((ids, k, v) for k, v in params)
                 tag_rows.extend((ids, k, v) for k, v in tags)
             conn.executemany(
-                f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({','.join('?' * 19)})", run_rows
+                f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({','.join('?' * 20)})", run_rows
             )
             conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?,?)", metric_rows)
             conn.executemany("INSERT INTO params VALUES (?,?,?)", param_rows)
             conn.executemany("INSERT INTO tags VALUES (?,?,?)", tag_rows)
             conn.executemany("INSERT INTO broken VALUES (?,?,?)", bad)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp if stamp else "",)
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

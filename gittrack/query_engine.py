@@ -51,6 +51,7 @@ class SearchPage:
     runs: list[dict[str, Any]]
     token: str | None = None
     branches: dict[str, str] = field(default_factory=dict)  # name -> tip, when asked
+    broken: dict[str, str] = field(default_factory=dict)  # run_id -> why it was left out
 
 
 def encode_token(offset: int) -> str:
@@ -279,13 +280,17 @@ def search(
 _FETCH_RUNS = (
     "SELECT p.pos, r.run_id, r.experiment_id, r.run_name, coalesce(lv.status, r.status), "
     "r.user_id, r.start_time, r.end_time, r.artifact_uri, r.lifecycle, r.commit_sha, "
-    "r.source_commit, r.source_branch, r.source_dirty, r.parent_run_id{} "
+    "r.source_commit, r.source_branch, r.source_dirty, r.parent_run_id, r.data_json{} "
     "FROM temp.page p JOIN runs r ON r.id = p.rid LEFT JOIN temp.live lv ON lv.rid = r.id"
 )
 
 
 def fetch_runs(index: Index, ids: Sequence[int], record: bool = False) -> list[dict[str, Any]]:
-    """Run dicts for index row ids, in the given order (with ``record``: run.yaml too)."""
+    """Run dicts for index row ids, in the given order.
+
+    With ``record``, also run.yaml (``record``) and the full metric summaries
+    (``latest_metrics``: value, step, timestamp, min, max, count), as ``Run`` objects need.
+    """
     conn = index.conn
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS live(rid INTEGER PRIMARY KEY, status TEXT)")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS page(pos INTEGER PRIMARY KEY, rid INTEGER)")
@@ -294,6 +299,7 @@ def fetch_runs(index: Index, ids: Sequence[int], record: bool = False) -> list[d
     runs: list[dict[str, Any]] = [{} for _ in ids]
     loads = json.loads
     for row in conn.execute(_FETCH_RUNS.format(", r.run_json" if record else "")):
+        metrics, params, tags = loads(row[15])
         runs[row[0]] = {
             "run_id": row[1],
             "experiment_id": row[2],
@@ -309,31 +315,24 @@ def fetch_runs(index: Index, ids: Sequence[int], record: bool = False) -> list[d
             "source_branch": row[12],
             "source_dirty": None if row[13] is None else bool(row[13]),
             "parent_run_id": row[14],
-            "record": loads(row[15]) if record else None,
-            "metrics": {},
+            "record": loads(row[16]) if record else None,
+            "metrics": metrics,
             "latest_metrics": {},
-            "params": {},
-            "tags": {},
+            "params": params,
+            "tags": tags,
         }
-    nan = float("nan")
-    for pos, key, value, is_nan, step, ts, mn, mx, count in conn.execute(
-        "SELECT p.pos, m.key, m.value, m.is_nan, m.step, m.timestamp, m.min, m.max, m.count "
-        "FROM temp.page p JOIN metrics m ON m.rid = p.rid"
-    ):
-        run = runs[pos]
-        v = nan if is_nan else value
-        run["metrics"][key] = v
-        run["latest_metrics"][key] = {
-            "value": v,
-            "step": step,
-            "timestamp": ts,
-            "min": mn,
-            "max": mx,
-            "count": count,
-        }
-    for table in ("params", "tags"):
-        for pos, key, value in conn.execute(
-            f"SELECT p.pos, x.key, x.value FROM temp.page p JOIN {table} x ON x.rid = p.rid"
+    if record:
+        nan = float("nan")
+        for pos, key, value, is_nan, step, ts, mn, mx, count in conn.execute(
+            "SELECT p.pos, m.key, m.value, m.is_nan, m.step, m.timestamp, m.min, m.max, m.count "
+            "FROM temp.page p JOIN metrics m ON m.rid = p.rid"
         ):
-            runs[pos][table][key] = value
+            runs[pos]["latest_metrics"][key] = {
+                "value": nan if is_nan else value,
+                "step": step,
+                "timestamp": ts,
+                "min": mn,
+                "max": mx,
+                "count": count,
+            }
     return runs

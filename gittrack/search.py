@@ -77,11 +77,14 @@ def search_page(
     branches: str | Sequence[str] | None = None,
     with_record: bool = False,
 ) -> SearchPage:
-    """One page of run dicts (see :func:`gittrack.query_engine.search`)."""
+    """One page of run dicts (see :func:`gittrack.query_engine.search`).
+
+    The page's ``broken`` lists runs left out because their record is unreadable.
+    """
     from gittrack.query_engine import search
 
     with refreshed_index(repo) as ix:
-        return search(
+        page = search(
             ix,
             experiment_ids,
             filter_string,
@@ -92,6 +95,8 @@ def search_page(
             branches,
             with_record,
         )
+        page.broken = dict(ix.broken)
+        return page
 
 
 def search_all(repo: Repo, max_results: int, **kwargs: Any) -> list[dict[str, Any]]:
@@ -132,6 +137,45 @@ def to_run(d: dict[str, Any]) -> Run:
         d["latest_metrics"],
         d["commit"],
     )
+
+
+def log_runs(
+    client: Client,
+    experiment_id: str | None = None,
+    status: str | None = None,
+    branch: str | None = None,
+    show_all: bool = False,
+    limit: int | None = None,
+) -> list[Run]:
+    """What ``gittrack log`` lists: runs newest first, from the index (``record`` holds
+    only ``source``; ``latest_metrics`` is empty)."""
+    clauses = []
+    if status:
+        clauses.append(f"attributes.status = '{_quote(status.upper())}'")
+    if branch:
+        clauses.append(f"tags.`mlflow.source.git.branch` = '{_quote(branch)}'")
+    page = search_page(
+        client.repo,
+        None if experiment_id is None else [experiment_id],
+        " AND ".join(clauses),
+        ViewType.ALL if show_all else ViewType.ACTIVE_ONLY,
+        max_results=limit if limit is not None and limit > 0 else 2**62,
+    )
+    out = []
+    for d in page.runs:
+        d["record"] = {
+            "source": {
+                "commit": d["source_commit"],
+                "branch": d["source_branch"],
+                "dirty": d["source_dirty"],
+            }
+        }
+        out.append(to_run(d))
+    return out
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
 
 
 def to_dataframe(runs: Sequence[dict[str, Any]], with_branches: bool = False) -> Any:
