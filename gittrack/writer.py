@@ -42,6 +42,14 @@ _good_keys = validation._good_keys
 _by_step_ts = itemgetter(2, 3)
 
 
+def _fast_object_creation() -> None:
+    """Skip libgit2's check that every object a new tree or commit names exists: the
+    writer always writes those objects first, and the check costs a lookup per entry."""
+    import pygit2
+
+    pygit2.option(pygit2.GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0)
+
+
 class _MetricState:
     """What a writer keeps per metric key: the summary and the newest chunk."""
 
@@ -77,7 +85,15 @@ class RunWriter:
         source_commit: str | None,
         lock: FileLock,
     ) -> None:
+        import pygit2
+
+        _fast_object_creation()
         self.repo = repo
+        # a private handle: libgit2 objects are not for concurrent use across threads, and
+        # the checkpoint thread writes while the user's thread may read through repo.git
+        self._git = pygit2.Repository(repo.git.path)
+        sig = repo.signature()
+        self._sig_name, self._sig_email = sig.name, sig.email
         self.run_id = run_id
         self.ref = RUNS_PREFIX + run_id
         self.record = record
@@ -93,9 +109,7 @@ class RunWriter:
         self._lock = lock
         self._buf: list[tuple[str, float, int, int]] = []
         self._pending: dict[str, tuple[pygit2.Oid, int] | None] = {}
-        self._dirty = (
-            {"run", "params", "tags", "metrics", "note", "artifacts"} if head is None else set()
-        )
+        self._dirty = {"run", "params", "tags", "metrics", "note", "artifacts"} if head is None else set()
         self._mutex = threading.RLock()
         self.closed = False
         self._frozen = self._is_frozen()
@@ -108,7 +122,9 @@ class RunWriter:
 
     # -- logging (hot path) ---------------------------------------------------
 
-    def log_metric(self, key: str, value: Any, step: Any = None, timestamp: Any = None) -> None:
+    def log_metric(
+        self, key: str, value: Any, step: Any = None, timestamp: Any = None
+    ) -> None:
         """Buffer one point; it is committed at the next checkpoint."""
         if key not in _good_keys:
             validation.validate_key(key, "metric")
@@ -201,7 +217,7 @@ class RunWriter:
             if data is None:
                 self._pending[relpath] = None
             else:
-                oid = self.repo.git.create_blob(data)
+                oid = self._git.create_blob(data)
                 self._pending[relpath] = (oid, pygit2.GIT_FILEMODE_BLOB)
 
     def put_record_blob(self, relpath: str, oid: pygit2.Oid, mode: int | None = None) -> None:
@@ -243,7 +259,7 @@ class RunWriter:
             del self._buf[:n]
             if not points and not self._dirty and not self._pending and not heartbeat:
                 return None
-            git = self.repo.git
+            git = self._git
             changes: dict[str, tuple[pygit2.Oid, int] | None] = dict(self._pending)
             blob = pygit2.GIT_FILEMODE_BLOB
             if points:
@@ -258,11 +274,9 @@ class RunWriter:
                     changes[path] = (git.create_blob(data), blob) if data is not None else None
             self._gt_tree = apply_changes(git, self._gt_tree, changes)
             root = apply_changes(
-                git,
-                self._source_tree,
-                {records.RECORD_DIR: (self._gt_tree, pygit2.GIT_FILEMODE_TREE)},
+                git, self._source_tree, {records.RECORD_DIR: (self._gt_tree, pygit2.GIT_FILEMODE_TREE)}
             )
-            sig = self.repo.signature()
+            sig = pygit2.Signature(self._sig_name, self._sig_email)
             status = self.record["status"]
             message = f"{status.lower()}: {self.record.get('name')} ({self.run_id[:8]})\n"
             if self._head is not None:
@@ -299,7 +313,7 @@ class RunWriter:
     def _fold_points(self, points: list[tuple[str, float, int, int]], changes: dict) -> None:
         import pygit2
 
-        git = self.repo.git
+        git = self._git
         groups: dict[str, list[tuple[str, float, int, int]]] = {}
         first = points[0][0]
         if all(p[0] == first for p in points):
@@ -360,7 +374,9 @@ class RunWriter:
         with self._mutex:
             if self.closed:
                 return
-            self.set_record(status=status, end_time=end_time if end_time is not None else now_ms())
+            self.set_record(
+                status=status, end_time=end_time if end_time is not None else now_ms()
+            )
             try:
                 self.checkpoint()
             finally:
@@ -447,8 +463,13 @@ def create_run_writer(
     description: str | None = None,
     snapshot: bool = True,
     user: str | None = None,
+    commit: bool = True,
 ) -> RunWriter:
-    """Start a new run: snapshot the source and write its first commit."""
+    """Start a new run: snapshot the source and write its first commit.
+
+    With ``commit=False`` the first commit waits for the first checkpoint (the
+    fluent API's choice: a run shorter than the checkpoint interval then costs one
+    commit, not two)."""
     from gittrack.snapshot import SourceInfo, take_snapshot
 
     lock = _lock_for(repo, run_id)
@@ -506,7 +527,8 @@ def create_run_writer(
             env = _environment_yaml(repo)
             if env is not None:
                 w.put_record_file("environment.yaml", env)
-        w.checkpoint()
+        if commit:
+            w.checkpoint()
     except BaseException:
         lock.release()
         raise
