@@ -26,8 +26,13 @@ def tags_for(i: int) -> dict[str, str]:
 
 def init_repo(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@x"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "b@x",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "b@x",
+    }
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=path, check=True)
     (path / "train.py").write_text("print('train')\n")
     subprocess.run(["git", "add", "."], cwd=path, check=True, env=env)
@@ -36,8 +41,13 @@ def init_repo(path: Path) -> None:
 
 def new_branch_commit(path: Path, branch: str) -> None:
     """Check out ``branch`` (created from main) and commit a change on it."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@x"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "b@x",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "b@x",
+    }
     subprocess.run(["git", "checkout", "-q", "-B", branch, "main"], cwd=path, check=True)
     (path / f"{branch}.py").write_text(f"# {branch}\n")
     subprocess.run(["git", "add", "."], cwd=path, check=True, env=env)

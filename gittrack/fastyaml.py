@@ -49,8 +49,8 @@ _WORDS: dict[str, Any] = {
     "false": False, "False": False, "FALSE": False,
 }  # fmt: skip
 _YAML11_BOOLS = frozenset(
-    "y Y yes Yes YES n N no No NO on On ON off Off OFF".split()
-)  # PyYAML's resolver reads only yes/no/on/off as bools; refuse all of them anyway
+    "yes Yes YES no No NO on On ON off Off OFF".split()
+)  # bools to PyYAML (YAML 1.1); "y" and "n" are strings there
 _SPECIAL = {".nan": float("nan"), ".inf": float("inf"), "-.inf": float("-inf")}
 
 

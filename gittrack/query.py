@@ -192,6 +192,10 @@ class _Parser:
                 self.pos = m.end()
             if self.pos < len(self.text) and self.text[self.pos] == ".":
                 self.pos += 1
+                nxt = self.text[self.pos : self.pos + 1]
+                if not nxt or (nxt not in '`"' and not _BARE.match(nxt)):
+                    parts.append(("", False))  # "metrics." with no key after the dot
+                    break
                 continue
             break
         if not parts:

@@ -327,12 +327,16 @@ def fetch_runs(index: Index, ids: Sequence[int], record: bool = False) -> list[d
             "SELECT p.pos, m.key, m.value, m.is_nan, m.step, m.timestamp, m.min, m.max, m.count "
             "FROM temp.page p JOIN metrics m ON m.rid = p.rid"
         ):
-            runs[pos]["latest_metrics"][key] = {
-                "value": nan if is_nan else value,
+            run = runs[pos]
+            run["latest_metrics"][key] = {
+                "value": run["metrics"].get(key, nan if is_nan else value),  # JSON keeps -0.0
                 "step": step,
                 "timestamp": ts,
                 "min": mn,
                 "max": mx,
                 "count": count,
             }
+        for run in runs:  # the record's key order, as get_run has it
+            latest = run["latest_metrics"]
+            run["latest_metrics"] = {k: latest[k] for k in run["metrics"] if k in latest}
     return runs

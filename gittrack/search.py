@@ -198,11 +198,12 @@ def to_dataframe(runs: Sequence[dict[str, Any]], with_branches: bool = False) ->
         for k in sorted(keys):
             col = [r[kind].get(k, missing) for r in runs]
             if kind == "metrics":
-                col = [nan if v is None else v for v in col]
-            data[f"{kind}.{k}"] = col
-    data["source.commit"] = [r["source_commit"] for r in runs]
-    data["source.branch"] = [r["source_branch"] for r in runs]
-    data["source.dirty"] = [r["source_dirty"] for r in runs]
+                data[f"{kind}.{k}"] = pd.array([nan if v is None else v for v in col], "float64")
+            else:  # object dtype keeps None for missing values (a str dtype would make NaN)
+                data[f"{kind}.{k}"] = pd.Series(col, dtype=object)
+    data["source.commit"] = pd.Series([r["source_commit"] for r in runs], dtype=object)
+    data["source.branch"] = pd.Series([r["source_branch"] for r in runs], dtype=object)
+    data["source.dirty"] = pd.Series([r["source_dirty"] for r in runs], dtype=object)
     if with_branches:
         data["source.branches"] = [",".join(r.get("branches") or ()) for r in runs]
     return pd.DataFrame(data)
