@@ -112,6 +112,7 @@ class RunWriter:
         self._dirty = {"run", "params", "tags", "metrics", "note", "artifacts"} if head is None else set()
         self._mutex = threading.RLock()
         self.closed = False
+        self._pid = os.getpid()
         self._frozen = self._is_frozen()
         self.checkpoints = 0
         self.interval = repo.config_float("gittrack.checkpoint-seconds", DEFAULT_CHECKPOINT_SECONDS)
@@ -687,7 +688,7 @@ class _Registry:
             now = _time()
             for w in self.all():
                 try:
-                    if w.closed:
+                    if w.closed or w._pid != os.getpid():
                         continue
                     if now - w._last_checkpoint >= w.interval and w.has_pending:
                         w.checkpoint()
