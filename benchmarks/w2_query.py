@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,13 +46,22 @@ FILTER = "metrics.m0 > 0.5 and params.p0 = 'v0'"
 BRANCHES = ["main", "feature-a", "feature-b"]
 
 
-def median_time(fn, repeat: int) -> float:
-    times = []
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children (load-independent)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def median_time(fn, repeat: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds of ``repeat`` calls."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        c, t = _cpu(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t)
+        cpus.append(_cpu() - c)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def gittrack_repo(cache: Path, n: int) -> Path:
@@ -170,13 +180,13 @@ def mlflow_file_store(cache: Path, n: int) -> str:
     return uri
 
 
-def bench_gittrack(path: Path, n: int, repeat: int) -> dict[str, float]:
+def bench_gittrack(path: Path, n: int, repeat: int) -> dict[str, tuple[float, float]]:
     import gittrack
     from gittrack.index import Index
     from gittrack.repo import Repo
 
     os.chdir(path)
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
     repo = Repo(path)
 
     def cold() -> None:
@@ -215,7 +225,7 @@ def bench_gittrack(path: Path, n: int, repeat: int) -> dict[str, float]:
     return out
 
 
-def bench_mlflow(uri: str, repeat: int) -> dict[str, float]:
+def bench_mlflow(uri: str, repeat: int) -> dict[str, tuple[float, float]]:
     import mlflow
 
     mlflow.set_tracking_uri(uri)
@@ -249,18 +259,28 @@ def main() -> None:
         if args.file_store:
             cols["MLflow file"] = bench_mlflow(mlflow_file_store(args.cache, n), args.repeat)
     names = list(cols)
-    header = f"| W2/W6, {n} runs | " + " | ".join(f"{c} (s)" for c in names)
-    header += "".join(f" | {c} / gittrack" for c in names[1:]) + " |"
+    load = os.getloadavg()[0]
+    print(f"\n{n} runs; load average {load:.1f} on {os.cpu_count()} cores; "
+          "wall seconds (CPU seconds), medians of the repetitions")  # fmt: skip
+    header = f"| W2/W6, {n} runs | " + " | ".join(f"{c}" for c in names)
+    header += "".join(f" | {c} / gittrack (wall, CPU)" for c in names[1:]) + " |"
     print(header)
-    print("|" + "---|" * (1 + 2 * len(names) - 1))
+    print("|" + "---|" * (2 * len(names)))
     for row in g:
-        cells = [f"{cols[c][row]:.3f}" if row in cols[c] else "-" for c in names]
-        ratios = [f"{cols[c][row] / g[row]:.0f}×" if row in cols[c] else "-" for c in names[1:]]
+        cells = [
+            f"{cols[c][row][0]:.3f} ({cols[c][row][1]:.3f})" if row in cols[c] else "-"
+            for c in names
+        ]
+        ratios = [
+            f"{cols[c][row][0] / g[row][0]:.0f}×, {cols[c][row][1] / g[row][1]:.0f}×"
+            if row in cols[c]
+            else "-"
+            for c in names[1:]
+        ]
         print(f"| {row} | " + " | ".join(cells + ratios) + " |")
-    print(
-        f"| cold build rate | {n / g['cold index build']:.0f} runs/s |"
-        + " |" * (2 * len(names) - 2)
-    )
+    wall, cpu = g["cold index build"]
+    print(f"| cold build rate | {n / wall:.0f} runs/s wall, {n / cpu:.0f} runs/CPU-s |"
+          + " |" * (2 * len(names) - 2))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -88,21 +88,19 @@ def _plain(text: str) -> Any:
 
 
 _cache: dict[str, Any] = {}
+_MISS: Any = object()
+_DEPTH = {" " * (2 * i): i for i in range(32)}  # indent -> depth; odd indents are absent
 
 
 def _scalar(text: str) -> Any:
     """A scalar (plain or single-quoted), or UNSUPPORTED. Immutable results are cached."""
-    try:
-        return _cache[text]
-    except KeyError:
-        pass
     if text[0] == "'":
         m = _SQUOTED.fullmatch(text)
         value = m.group(1).replace("''", "'") if m else UNSUPPORTED
     else:
         value = _plain(text)
-    if value.__class__ in (list, dict):
-        return value
+    if value.__class__ in (list, dict) or value is UNSUPPORTED:
+        return value  # mutable results are fresh each time; refusals are not cached
     if len(_cache) > 100_000:
         _cache.clear()
     _cache[text] = value
@@ -126,25 +124,32 @@ def load(data: bytes | str) -> Any:
     if _REFUSE.search(text):
         return UNSUPPORTED
     lines = _LINES.findall(text)
-    n_lines = text.count("\n") + (not text.endswith("\n"))
-    if len(lines) != n_lines:
+    if len(lines) != text.count("\n") + (text[-1] != "\n"):
         return UNSUPPORTED  # some line is not "key: value" or "key:"
     root: dict[Any, Any] = {}
-    scalar = _scalar
+    get = _cache.get
+    miss = _MISS
     bad = UNSUPPORTED
     if text[0] != " " and "\n " not in text:  # flat: every line is "key: value" at the left
         for _indent, rawkey, rawval in lines:
-            key = scalar(rawkey)
-            value = scalar(rawval) if rawval else bad
-            if key is bad or value is bad or key.__class__ is not str:
+            key = get(rawkey, miss)
+            if key is miss:
+                key = _scalar(rawkey)
+            if key.__class__ is not str or not rawval:
                 return bad
+            value = get(rawval, miss)
+            if value is miss:
+                value = _scalar(rawval)
+                if value is bad:
+                    return bad
             root[key] = value
         return root
     stack: list[dict[Any, Any]] = [root]  # stack[i]: the mapping at indent 2*i
     pending: dict[Any, Any] | None = None  # the mapping opened by the previous "key:" line
+    depth_of = _DEPTH.get
     for indent, rawkey, rawval in lines:
-        depth, odd = divmod(len(indent), 2)
-        if odd:
+        depth = depth_of(indent)
+        if depth is None:
             return bad
         if pending is not None:
             if depth != len(stack):
@@ -153,16 +158,21 @@ def load(data: bytes | str) -> Any:
             pending = None
         elif depth >= len(stack):
             return bad
-        del stack[depth + 1 :]
-        key = scalar(rawkey)
-        if key is bad or key.__class__ is not str:
+        elif depth + 1 < len(stack):
+            del stack[depth + 1 :]
+        key = get(rawkey, miss)
+        if key is miss:
+            key = _scalar(rawkey)
+        if key.__class__ is not str:
             return bad
         if not rawval:
             pending = stack[depth][key] = {}
             continue
-        value = scalar(rawval)
-        if value is bad:
-            return bad
+        value = get(rawval, miss)
+        if value is miss:
+            value = _scalar(rawval)
+            if value is bad:
+                return bad
         stack[depth][key] = value
     if pending is not None:
         return bad  # a trailing "key:" is null in YAML; leave it to the safe loader

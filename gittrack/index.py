@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 INDEX_FILE = "index.sqlite"
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 
@@ -85,13 +85,10 @@ CREATE TABLE metrics(
     count INTEGER,
     PRIMARY KEY(rid, key)
 ) WITHOUT ROWID;
-CREATE INDEX metrics_key_value ON metrics(key, value);
 CREATE TABLE params(rid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT,
                     PRIMARY KEY(rid, key)) WITHOUT ROWID;
-CREATE INDEX params_key_value ON params(key, value);
 CREATE TABLE tags(rid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT,
                   PRIMARY KEY(rid, key)) WITHOUT ROWID;
-CREATE INDEX tags_key_value ON tags(key, value);
 CREATE TABLE broken(run_id TEXT PRIMARY KEY, commit_sha TEXT NOT NULL, error TEXT NOT NULL);
 CREATE TABLE reach(tip TEXT NOT NULL, commit_sha TEXT NOT NULL, reachable INTEGER NOT NULL,
                    PRIMARY KEY(tip, commit_sha)) WITHOUT ROWID;
@@ -215,6 +212,49 @@ def _parse_chunk(
         except Exception as exc:  # any unreadable record is reported, never fatal
             bad.append((run_id, sha, f"{type(exc).__name__}: {exc}"))
     return good, bad
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    first_id: int,
+    good: list[tuple[str, str, RunRows]],
+    bad: list[tuple[str, str, str]],
+) -> None:
+    """Insert parsed runs with ids from ``first_id`` on (inside the caller's transaction)."""
+    run_rows, metric_rows, param_rows, tag_rows = [], [], [], []
+    rid = first_id - 1
+    for _run_id, _sha, (row, metrics, params, tags) in good:
+        rid += 1
+        run_rows.append((rid, *row))
+        metric_rows.extend((rid, *m) for m in metrics)
+        param_rows.extend((rid, k, v) for k, v in params)
+        tag_rows.extend((rid, k, v) for k, v in tags)
+    conn.executemany(f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({','.join('?' * 20)})", run_rows)
+    conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?,?)", metric_rows)
+    conn.executemany("INSERT INTO params VALUES (?,?,?)", param_rows)
+    conn.executemany("INSERT INTO tags VALUES (?,?,?)", tag_rows)
+    conn.executemany("INSERT OR REPLACE INTO broken VALUES (?,?,?)", bad)
+
+
+def _parse_and_insert(
+    gitdir: str, db_path: str, items: list[tuple[str, str]], first_id: int
+) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Worker process: parse a chunk and write it in one transaction of its own."""
+    good, bad = _parse_chunk(gitdir, items)
+    conn = sqlite3.connect(db_path, timeout=120, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 120000")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _insert(conn, first_id, good, bad)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+    return [run_id for run_id, _, _ in good], bad
 
 
 # --- the index ---------------------------------------------------------------------
@@ -414,8 +454,7 @@ class Index:
                 refs = Store(self.repo).run_refs()
             changed = [(rid, sha) for rid, sha in refs.items() if indexed.get(rid) != sha]
             deleted = [rid for rid in indexed if rid not in refs]
-            good, bad = self._parse(changed)
-            counts = self._write(good, bad, deleted, indexed, stamp)
+            counts, bad = self._parse_and_write(changed, deleted, indexed, stamp)
         self._load_broken()
         for run_id, sha, err in bad:
             if (run_id, sha) not in self._warned:
@@ -441,29 +480,66 @@ class Index:
     def _load_broken(self) -> None:
         self.broken = dict(self.conn.execute("SELECT run_id, error FROM broken"))
 
-    def _parse(
-        self, changed: list[tuple[str, str]]
-    ) -> tuple[list[tuple[str, str, RunRows]], list[tuple[str, str, str]]]:
+    def _parse_and_write(
+        self,
+        changed: list[tuple[str, str]],
+        deleted: list[str],
+        indexed: dict[str, str],
+        stamp: str | None,
+    ) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
+        """Parse the changed runs and write them; return (counts, broken runs).
+
+        Small refreshes are one transaction. Big ones (:data:`PARALLEL_MIN` runs) drop the
+        old rows first, then worker processes parse chunks and each writes its own chunk
+        (ids allocated up front); readers meanwhile wait on the refresh lock.
+        """
         gitdir = str(self.repo.gitdir)
         workers = min(os.cpu_count() or 1, 4)
-        if len(changed) < PARALLEL_MIN or workers < 2:
-            return _parse_chunk(gitdir, changed)
-        import multiprocessing
+        ctx = None
+        if len(changed) >= PARALLEL_MIN and workers >= 2:
+            import multiprocessing
+
+            with contextlib.suppress(ValueError):  # no fork on this platform
+                ctx = multiprocessing.get_context("fork")
+        if ctx is None:
+            good, bad = _parse_chunk(gitdir, changed)
+            return self._write(good, bad, deleted, indexed, stamp), bad
         from concurrent.futures import ProcessPoolExecutor
 
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            ctx = multiprocessing.get_context("fork")
-        except ValueError:  # pragma: no cover - no fork (Windows)
-            return _parse_chunk(gitdir, changed)
-        size = -(-len(changed) // workers)
+            self._delete([rid for rid, _ in changed] + deleted)
+            base = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        n_chunks = workers * 3  # more chunks than workers: one parses while another writes
+        size = -(-len(changed) // n_chunks)
         chunks = [changed[i : i + size] for i in range(0, len(changed), size)]
-        good: list[tuple[str, str, RunRows]] = []
+        firsts = [base + i * size for i in range(len(chunks))]
+        self.conn.close()  # no connection crosses the fork
         bad: list[tuple[str, str, str]] = []
-        with ProcessPoolExecutor(max_workers=len(chunks), mp_context=ctx) as pool:
-            for g, b in pool.map(_parse_chunk, [gitdir] * len(chunks), chunks):
-                good.extend(g)
-                bad.extend(b)
-        return good, bad
+        good_ids: list[str] = []
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                for g, b in pool.map(
+                    _parse_and_insert,
+                    [gitdir] * len(chunks),
+                    [str(self.path)] * len(chunks),
+                    chunks,
+                    firsts,
+                ):
+                    good_ids.extend(g)
+                    bad.extend(b)
+        finally:
+            self.conn = self._connect()
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp or "",))
+        added = sum(1 for rid in good_ids if rid not in indexed)
+        counts = {"added": added, "updated": len(good_ids) - added, "deleted": len(deleted)}
+        return counts, bad
 
     def _write(
         self,
@@ -479,21 +555,8 @@ class Index:
         try:
             if gone:
                 self._delete(gone)
-            ids = conn.execute("SELECT coalesce(max(id), 0) FROM runs").fetchone()[0]
-            run_rows, metric_rows, param_rows, tag_rows = [], [], [], []
-            for _rid, _sha, (row, metrics, params, tags) in good:
-                ids += 1
-                run_rows.append((ids, *row))
-                metric_rows.extend((ids, *m) for m in metrics)
-                param_rows.extend((ids, k, v) for k, v in params)
-                tag_rows.extend((ids, k, v) for k, v in tags)
-            conn.executemany(
-                f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({','.join('?' * 20)})", run_rows
-            )
-            conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?,?)", metric_rows)
-            conn.executemany("INSERT INTO params VALUES (?,?,?)", param_rows)
-            conn.executemany("INSERT INTO tags VALUES (?,?,?)", tag_rows)
-            conn.executemany("INSERT INTO broken VALUES (?,?,?)", bad)
+            first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
+            _insert(conn, first, good, bad)
             conn.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp if stamp else "",)
             )

@@ -191,16 +191,21 @@ def to_dataframe(runs: Sequence[dict[str, Any]], with_branches: bool = False) ->
         "start_time": _times([r["start_time"] for r in runs]),
         "end_time": _times([r["end_time"] for r in runs]),
     }
+    n = len(runs)
     for kind, missing in (("metrics", nan), ("params", None), ("tags", None)):
-        keys: set[str] = set()
-        for r in runs:
-            keys.update(r[kind])
-        for k in sorted(keys):
-            col = [r[kind].get(k, missing) for r in runs]
+        cols: dict[str, list[Any]] = {}
+        for i, r in enumerate(runs):  # one pass over the values runs have
+            for k, v in r[kind].items():
+                col = cols.get(k)
+                if col is None:
+                    col = cols[k] = [missing] * n
+                col[i] = v
+        for k in sorted(cols):
             if kind == "metrics":
-                data[f"{kind}.{k}"] = pd.array([nan if v is None else v for v in col], "float64")
+                col = cols[k]
+                data[f"metrics.{k}"] = pd.array([nan if v is None else v for v in col], "float64")
             else:  # object dtype keeps None for missing values (a str dtype would make NaN)
-                data[f"{kind}.{k}"] = pd.Series(col, dtype=object)
+                data[f"{kind}.{k}"] = pd.Series(cols[k], dtype=object)
     data["source.commit"] = pd.Series([r["source_commit"] for r in runs], dtype=object)
     data["source.branch"] = pd.Series([r["source_branch"] for r in runs], dtype=object)
     data["source.dirty"] = pd.Series([r["source_dirty"] for r in runs], dtype=object)

@@ -343,3 +343,21 @@ def test_many_processes_build_and_read_the_index_at_once(repo):
         assert p.returncode == 0, err
     df = gittrack.search_runs()
     assert len(df) == 40 and set(ids) <= set(df["run_id"])
+
+
+def test_parallel_build_writes_the_same_index(repo, monkeypatch):
+    import gittrack.index
+
+    ids = [_log(f"r{i}", acc=i, lr=i % 3) for i in range(9)]
+    _break_run(repo, ids[4])
+    serial = Client().search_runs(None, order_by=["metrics.acc"])
+    monkeypatch.setattr(gittrack.index, "PARALLEL_MIN", 2)
+    monkeypatch.setattr(gittrack.search, "_indexes", {})
+    (repo / ".git" / "gittrack" / "index.sqlite").unlink()
+    ix = Index(Repo())
+    assert ix.refresh() == {"added": 8, "updated": 0, "deleted": 0, "broken": 1}
+    assert ids[4] in ix.broken
+    parallel = Client().search_runs(None, order_by=["metrics.acc"])
+    assert [r.to_dict() for r in parallel] == [r.to_dict() for r in serial]
+    assert [r.info.run_id for r in parallel] == [i for i in ids if i != ids[4]]
+    ix.close()
