@@ -94,10 +94,26 @@ def gittrack_repo(cache: Path, n: int) -> Path:
     return path
 
 
+def metric_values(n: int) -> list[list[list[float]]]:
+    """values[i][m][step] exactly as gittrack's generator drew them (seeded per branch chunk)."""
+    per = -(-n // len(BRANCHES))
+    out: list[list[list[float]]] = []
+    for b in range(len(BRANCHES)):
+        start, count = b * per, min(per, n - b * per)
+        rng = random.Random(0 + start)
+        for _ in range(start, start + count):
+            run = [[0.0] * data.N_STEPS for _ in range(data.N_METRICS)]
+            for step in range(data.N_STEPS):
+                for m in range(data.N_METRICS):
+                    run[m][step] = rng.random()
+            out.append(run)
+    return out
+
+
 def mlflow_sqlite(cache: Path, n: int) -> str:
     db = cache / f"mlflow-{n}.db"
     uri = f"sqlite:///{db}"
-    if (cache / f"mlflow-{n}.complete").exists():
+    if (cache / f"mlflow-{n}.v2.complete").exists():
         return uri
     if db.exists():
         db.unlink()
@@ -113,7 +129,7 @@ def mlflow_sqlite(cache: Path, n: int) -> str:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     store = SqlAlchemyStore(uri, str(cache / "mlflow-artifacts"))
-    rng = random.Random(0)
+    values = metric_values(n)
     now = int(time.time() * 1000)
     with store.ManagedSessionMaker() as session:
         for i in range(n):
@@ -129,7 +145,7 @@ def mlflow_sqlite(cache: Path, n: int) -> str:
             ]  # fmt: skip
             for m in range(data.N_METRICS):
                 for step in range(data.N_STEPS):
-                    v = rng.random()
+                    v = values[i][m][step]
                     objs.append(SqlMetric(key=f"m{m}", value=v, timestamp=start, step=step,
                                           is_nan=False, run_uuid=rid))  # fmt: skip
                 objs.append(SqlLatestMetric(key=f"m{m}", value=v, timestamp=start,
@@ -146,7 +162,7 @@ def mlflow_sqlite(cache: Path, n: int) -> str:
             session.add_all(objs)
             if i % 1000 == 999:
                 session.flush()
-    (cache / f"mlflow-{n}.complete").write_text("ok\n")
+    (cache / f"mlflow-{n}.v2.complete").write_text("ok\n")
     return uri
 
 
@@ -161,13 +177,13 @@ def mlflow_file_store(cache: Path, n: int) -> str:
     from mlflow.store.tracking.file_store import FileStore
 
     store = FileStore(str(root))
-    rng = random.Random(0)
+    values = metric_values(n)
     for i in range(n):
         run = store.create_run("0", "bench", int(time.time() * 1000), [], f"run-{i}")
         rid = run.info.run_id
         ts = int(time.time() * 1000)
         metrics = [
-            Metric(f"m{m}", rng.random(), ts, s)
+            Metric(f"m{m}", values[i][m][s], ts, s)
             for m in range(data.N_METRICS)
             for s in range(data.N_STEPS)
         ]

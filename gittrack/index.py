@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 INDEX_FILE = "index.sqlite"
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 
@@ -69,7 +69,9 @@ CREATE TABLE runs(
     source_dirty INTEGER,
     parent_run_id TEXT,
     run_json TEXT,
-    data_json TEXT
+    metrics_json TEXT,
+    params_json TEXT,
+    tags_json TEXT
 );
 CREATE INDEX runs_order ON runs(start_time DESC, run_id);
 CREATE INDEX runs_experiment ON runs(experiment_id, lifecycle);
@@ -100,7 +102,7 @@ QUIET_NS = 2_000_000_000  # refs untouched this long may be trusted by their dir
 _RUN_COLUMNS = (
     "id, run_id, commit_sha, experiment_id, run_name, status, user_id, start_time, end_time, "
     "artifact_uri, lifecycle, heartbeat, host, pid, source_commit, source_branch, source_dirty, "
-    "parent_run_id, run_json, data_json"
+    "parent_run_id, run_json, metrics_json, params_json, tags_json"
 )
 
 
@@ -188,11 +190,11 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
     params = {str(k): param_str(v) for k, v in record["params"].items()}
     tags = system_tags(run, record.get("note") or "")
     tags.update(record["tags"])
-    # metrics, params and tags of the run in one JSON document: what a search returns
-    # is read from here (one row per run), what it filters on from the tables
+    # metrics, params and tags of the run as JSON documents: what a search returns is
+    # read from here (one row per run), what it filters on from the tables
     values = {m[0]: (math.nan if m[2] else m[1]) for m in metric_rows}
-    data_json = json.dumps([values, params, tags], separators=(",", ":"))
-    return (*runs_row, data_json), metric_rows, list(params.items()), list(tags.items())
+    docs = (json.dumps(d, separators=(",", ":")) for d in (values, params, tags))
+    return (*runs_row, *docs), metric_rows, list(params.items()), list(tags.items())
 
 
 def _parse_chunk(
@@ -229,7 +231,7 @@ def _insert(
         metric_rows.extend((rid, *m) for m in metrics)
         param_rows.extend((rid, k, v) for k, v in params)
         tag_rows.extend((rid, k, v) for k, v in tags)
-    conn.executemany(f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({','.join('?' * 20)})", run_rows)
+    conn.executemany(f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({','.join('?' * 22)})", run_rows)
     conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?,?)", metric_rows)
     conn.executemany("INSERT INTO params VALUES (?,?,?)", param_rows)
     conn.executemany("INSERT INTO tags VALUES (?,?,?)", tag_rows)

@@ -89,10 +89,11 @@ def check_max_results(max_results: Any) -> int:
     return max_results
 
 
+ALL_KINDS = ("metrics", "params", "tags")
 _OUT_COLUMNS = (
     "r.id, r.run_id, r.experiment_id, r.run_name, coalesce(lv.status, r.status), "
     "r.user_id, r.start_time, r.end_time, r.artifact_uri, r.lifecycle, r.commit_sha, "
-    "r.source_commit, r.source_branch, r.source_dirty, r.parent_run_id, r.data_json, {}"
+    "r.source_commit, r.source_branch, r.source_dirty, r.parent_run_id, {}, {}, {}, {}"
 )
 
 
@@ -242,6 +243,7 @@ def search(
     page_token: str | None = None,
     branches: str | Sequence[str] | None = None,
     with_record: bool = False,
+    kinds: Sequence[str] = ALL_KINDS,
 ) -> SearchPage:
     """Search the (already refreshed) index.
 
@@ -278,23 +280,33 @@ def search(
     rows = index.conn.execute(sql, (*params, max_results + 1, offset)).fetchall()
     token = encode_token(offset + max_results) if len(rows) > max_results else None
     rows = rows[:max_results]
-    runs = fetch_runs(index, [r[0] for r in rows], with_record)
+    runs = fetch_runs(index, [r[0] for r in rows], with_record, kinds)
     if branches is not None:
         for run, row in zip(runs, rows, strict=True):
             run["branches"] = row[1].split("\x1f") if row[1] else []
     return SearchPage(runs, token, tips)
 
 
+def _out_columns(with_record: bool, kinds: Sequence[str]) -> str:
+    return _OUT_COLUMNS.format(
+        "r.run_json" if with_record else "NULL",
+        *(f"r.{k}_json" if k in kinds else "'{}'" for k in ALL_KINDS),
+    )
+
+
 def rows_to_runs(rows: Sequence[Sequence[Any]], with_record: bool = False) -> list[dict[str, Any]]:
     """Run dicts from rows of :data:`_OUT_COLUMNS`.
 
-    The metrics/params/tags documents of all rows are parsed as one JSON array: one
-    C call instead of one per run.
+    Each kind's JSON documents of all rows are parsed as one JSON array: one C call
+    instead of one per run.
     """
-    docs = json.loads("[" + ",".join([r[15] for r in rows]) + "]")
+
+    def column(i: int) -> list[dict[str, Any]]:
+        return json.loads("[" + ",".join([r[i] for r in rows]) + "]")
+
     loads = json.loads
     runs = []
-    for row, (metrics, params, tags) in zip(rows, docs, strict=True):
+    for row, metrics, params, tags in zip(rows, column(16), column(17), column(18), strict=True):
         runs.append(
             {
                 "run_id": row[1],
@@ -311,7 +323,7 @@ def rows_to_runs(rows: Sequence[Sequence[Any]], with_record: bool = False) -> li
                 "source_branch": row[12],
                 "source_dirty": None if row[13] is None else bool(row[13]),
                 "parent_run_id": row[14],
-                "record": loads(row[16]) if with_record else None,
+                "record": loads(row[15]) if with_record else None,
                 "metrics": metrics,
                 "latest_metrics": {},
                 "params": params,
@@ -351,10 +363,16 @@ def _add_latest_metrics(index: Index, runs: list[dict[str, Any]], ids: Sequence[
         run["latest_metrics"] = {k: latest[k] for k in run["metrics"] if k in latest}
 
 
-def fetch_runs(index: Index, ids: Sequence[int], with_record: bool = False) -> list[dict[str, Any]]:
-    """Run dicts for index row ids, in the given order (ids must exist)."""
+def fetch_runs(
+    index: Index,
+    ids: Sequence[int],
+    with_record: bool = False,
+    kinds: Sequence[str] = ALL_KINDS,
+) -> list[dict[str, Any]]:
+    """Run dicts for index row ids, in the given order (ids must exist); ``kinds`` says
+    which of metrics, params and tags to load (the others are left empty)."""
     rows = index.conn.execute(
-        "SELECT " + _OUT_COLUMNS.format("r.run_json" if with_record else "NULL")
+        "SELECT " + _out_columns(with_record, kinds)
         + " FROM json_each(?) j JOIN runs r ON r.id = j.value"
         " LEFT JOIN temp.live lv ON lv.rid = r.id ORDER BY j.key",
         (json.dumps(list(ids)),),

@@ -76,6 +76,7 @@ def search_page(
     page_token: str | None = None,
     branches: str | Sequence[str] | None = None,
     with_record: bool = False,
+    kinds: Sequence[str] = ("metrics", "params", "tags"),
 ) -> SearchPage:
     """One page of run dicts (see :func:`gittrack.query_engine.search`).
 
@@ -94,6 +95,7 @@ def search_page(
             page_token,
             branches,
             with_record,
+            kinds,
         )
         page.broken = dict(ix.broken)
         return page
@@ -148,7 +150,7 @@ def log_runs(
     limit: int | None = None,
 ) -> list[Run]:
     """What ``gittrack log`` lists: runs newest first, from the index (``record`` holds
-    only ``source``; ``latest_metrics`` is empty)."""
+    only ``source``; ``latest_metrics``, params and tags are left empty)."""
     clauses = []
     if status:
         clauses.append(f"attributes.status = '{_quote(status.upper())}'")
@@ -160,6 +162,7 @@ def log_runs(
         " AND ".join(clauses),
         ViewType.ALL if show_all else ViewType.ACTIVE_ONLY,
         max_results=limit if limit is not None and limit > 0 else 2**62,
+        kinds=("metrics",),
     )
     out = []
     for d in page.runs:
