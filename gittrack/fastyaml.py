@@ -144,6 +144,36 @@ def load(data: bytes | str) -> Any:
                     return bad
             root[key] = value
         return root
+    if text[0] != " " and "\n   " not in text:  # two levels: "key:" then "  key: value" lines
+        current: dict[Any, Any] | None = None  # the mapping the indented lines go into
+        filled = True  # whether that mapping got at least one entry
+        for indent, rawkey, rawval in lines:
+            if indent:
+                if indent != "  " or current is None or not rawval:
+                    return bad
+                target = current
+                filled = True
+            else:
+                if not filled:
+                    return bad  # "key:" with nothing under it is null; leave it to PyYAML
+                target = root
+                current = None
+            key = get(rawkey, miss)
+            if key is miss:
+                key = _scalar(rawkey)
+            if key.__class__ is not str:
+                return bad
+            if not rawval:
+                current = target[key] = {}
+                filled = False
+                continue
+            value = get(rawval, miss)
+            if value is miss:
+                value = _scalar(rawval)
+                if value is bad:
+                    return bad
+            target[key] = value
+        return root if filled else bad
     stack: list[dict[Any, Any]] = [root]  # stack[i]: the mapping at indent 2*i
     pending: dict[Any, Any] | None = None  # the mapping opened by the previous "key:" line
     depth_of = _DEPTH.get

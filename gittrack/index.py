@@ -136,6 +136,9 @@ def _float_or_none(v: Any) -> tuple[float | None, int]:
     return f, 0
 
 
+_to_json = json.JSONEncoder(default=str, separators=(",", ":")).encode  # one encoder, reused
+
+
 def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
     """The rows of one run: (runs row without id, metric rows, param rows, tag rows).
 
@@ -175,7 +178,7 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
         None if src.get("dirty") is None else int(bool(src.get("dirty"))),
         None if run.get("parent_run_id") is None else str(run.get("parent_run_id")),
         # run.yaml itself: Run.record, and the derived status (crashed?) of live runs
-        json.dumps(run, default=str, separators=(",", ":")),
+        _to_json(run),
     )
     metric_rows = []
     for key, m in record["metrics"].items():
@@ -193,8 +196,7 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
     # metrics, params and tags of the run as JSON documents: what a search returns is
     # read from here (one row per run), what it filters on from the tables
     values = {m[0]: (math.nan if m[2] else m[1]) for m in metric_rows}
-    docs = (json.dumps(d, separators=(",", ":")) for d in (values, params, tags))
-    return (*runs_row, *docs), metric_rows, list(params.items()), list(tags.items())
+    return (*runs_row, _to_json(values), _to_json(params), _to_json(tags)), metric_rows, list(params.items()), list(tags.items())
 
 
 def _parse_chunk(
