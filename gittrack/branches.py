@@ -41,7 +41,7 @@ def all_branches(repo: Repo) -> dict[str, str]:
 
 
 def resolve_branches(repo: Repo, branches: str | Sequence[str]) -> dict[str, str]:
-    """Branch names (``"*"`` for all) → ``{name: tip sha}``, in the order given.
+    """Branch names (``"*"`` for all, sorted) → ``{name: tip sha}``, in the order given.
 
     Accepts ``main``, ``origin/main``, ``refs/heads/main``, ``refs/remotes/origin/main``.
 
@@ -56,8 +56,8 @@ def resolve_branches(repo: Repo, branches: str | Sequence[str]) -> dict[str, str
         if not isinstance(name, str) or not name:
             raise InvalidParameter(f"Invalid branch name {name!r}")
         if name == "*":
-            for short, tip in known.items():
-                out.setdefault(short, tip)
+            for short in sorted(known):
+                out.setdefault(short, known[short])
             continue
         short = name
         for prefix in ("refs/heads/", "refs/remotes/"):
