@@ -361,3 +361,38 @@ def test_parallel_build_writes_the_same_index(repo, monkeypatch):
     assert [r.to_dict() for r in parallel] == [r.to_dict() for r in serial]
     assert [r.info.run_id for r in parallel] == [i for i in ids if i != ids[4]]
     ix.close()
+
+
+def test_refresh_after_a_quiet_spell_still_sees_every_ref_change(repo, monkeypatch):
+    """The refs stamp lets a warm refresh skip listing refs; no change may slip past it."""
+    import time
+
+    import gittrack.index
+
+    monkeypatch.setattr(gittrack.index, "QUIET_NS", 200_000_000)  # trust stamps after 0.2 s
+    a = _log("a", acc=0.1)
+    ix = Index(Repo())
+
+    def quiet_refresh():
+        time.sleep(0.3)
+        ix.refresh()  # lists the refs and stores the stamp
+        assert ix._fingerprint() is not None
+        assert ix.refresh() == {"added": 0, "updated": 0, "deleted": 0, "broken": 0}
+
+    quiet_refresh()
+    b = _log("b", acc=0.2)
+    time.sleep(0.3)  # the new stamp is trusted by now, and differs from the stored one
+    assert ix.refresh()["added"] == 1
+    quiet_refresh()
+    Client().set_tag(a, "late", "1")
+    Client().flush()
+    assert ix.refresh()["updated"] == 1
+    quiet_refresh()
+    git(repo, "pack-refs", "--all")
+    time.sleep(0.3)
+    assert ix.refresh() == {"added": 0, "updated": 0, "deleted": 0, "broken": 0}
+    quiet_refresh()
+    git(repo, "update-ref", "-d", f"refs/gittrack/runs/{b}")  # a packed ref goes away
+    assert ix.refresh()["deleted"] == 1
+    assert gittrack.search_runs()["run_id"].tolist() == [a]
+    ix.close()
