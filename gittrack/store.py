@@ -154,20 +154,29 @@ class Store:
         r = rec["run"]
         run_id = str(r["run_id"])
         params = {k: records.param_str(v) for k, v in rec["params"].items()}
-        metrics = {
-            k: float(v.get("value", float("nan"))) if isinstance(v, dict) else float("nan")
-            for k, v in rec["metrics"].items()
-        }
+        metrics: dict[str, float] = {}
+        for k, v in rec["metrics"].items():
+            raw = v.get("value") if isinstance(v, dict) else None
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                raise CorruptRecord(
+                    str(rec["run"].get("run_id")), f"metrics.yaml: {k!r} has no numeric value"
+                )
+            metrics[str(k)] = float(raw)
         tags = system_tags(r, rec["note"])
         tags.update(rec["tags"])
+        try:
+            start_time = int(r["start_time"])
+            end_time = int(r["end_time"]) if r.get("end_time") is not None else None
+        except (TypeError, ValueError) as exc:
+            raise CorruptRecord(run_id, f"run.yaml: bad start/end time: {exc}") from exc
         info = RunInfo(
             run_id=run_id,
             experiment_id=str(r["experiment_id"]),
             run_name=str(r.get("name") or ""),
             user_id=str(r.get("user") or ""),
             status=self.derived_status(r),
-            start_time=int(r["start_time"]),
-            end_time=int(r["end_time"]) if r.get("end_time") is not None else None,
+            start_time=start_time,
+            end_time=end_time,
             artifact_uri=str(r.get("artifact_uri") or f"runs:/{run_id}"),
             lifecycle_stage=str(r.get("lifecycle") or "active"),
         )
