@@ -40,6 +40,7 @@ _NOTE_TAG = "mlflow.note.content"
 _time = time.time
 _good_keys = validation._good_keys
 _by_step_ts = itemgetter(2, 3)
+_key_of = itemgetter(0)
 
 
 class _MetricState:
@@ -300,7 +301,7 @@ class RunWriter:
         git = self.repo.git
         groups: dict[str, list[tuple[str, float, int, int]]] = {}
         first = points[0][0]
-        if all(p[0] == first for p in points):
+        if all(map(first.__eq__, map(_key_of, points))):  # one key: no regrouping
             groups[first] = points
         else:
             for p in points:
