@@ -83,8 +83,12 @@ def temp_dir(prefix: str) -> Iterator[Path]:
 def git(cwd: Path, *args: str) -> str:
     """Run the real git executable; return stdout (raise on failure)."""
     out = subprocess.run(
-        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True,
-        text=True, check=False,
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **GIT_ENV},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed: {out.stderr.strip()}")
@@ -179,13 +183,14 @@ def fmt(v: Any, digits: int = 4) -> str:
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Print (and return) a GitHub-markdown table."""
     cells = [[fmt(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
     lines = [f"\n{title}\n"] if title else []
-    lines.append("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |")
+    lines.append("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
     lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in cells:
-        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
+        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
     text = "\n".join(lines)
     print(text, flush=True)
     return text
@@ -194,7 +199,7 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
 def machine() -> str:
     """One line naming the machine: cores, Python, load."""
     try:
-        load = "load average %.2f %.2f %.2f" % os.getloadavg()
+        load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         load = "load unknown"
     return (

@@ -41,8 +41,9 @@ def _artifact(d: Path) -> Path:
     return path
 
 
-def _workload(api: Any, sizes: dict[str, int], values: list[float], artifact: Path | None,
-              lm_ns: list[int]) -> tuple[float, float]:
+def _workload(
+    api: Any, sizes: dict[str, int], values: list[float], artifact: Path | None, lm_ns: list[int]
+) -> tuple[float, float]:
     """The W1 loop through a fluent API (gittrack or mlflow); returns (wall s, CPU s)."""
     pc = time.perf_counter_ns
     n_metrics, n_steps = sizes["metrics"], sizes["steps"]
@@ -123,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=100)
     p.add_argument("--metrics", type=int, default=5)
     p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--systems", default=",".join(SYSTEMS),
-                   help=f"comma-separated subset of {','.join(SYSTEMS)}")
+    p.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"comma-separated subset of {','.join(SYSTEMS)}",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.runs, args.metrics, args.steps, args.repeat = 2, 2, 5, 1
@@ -137,16 +141,22 @@ def main(argv: list[str] | None = None) -> int:
     import gittrack
 
     with_artifact = hasattr(gittrack, "log_artifact")
-    print(f"W1 logging: {sizes['runs']} runs x ({sizes['params']} params, "
-          f"{sizes['metrics']} metrics x {sizes['steps']} steps, 3 tags"
-          f"{', one 1 KiB artifact' if with_artifact else ''}); {args.repeat} repetition(s)")
+    print(
+        f"W1 logging: {sizes['runs']} runs x ({sizes['params']} params, "
+        f"{sizes['metrics']} metrics x {sizes['steps']} steps, 3 tags"
+        f"{', one 1 KiB artifact' if with_artifact else ''}); {args.repeat} repetition(s)"
+    )
     print(f"machine: {c.machine()}")
     if not with_artifact:
-        print("note: gittrack.log_artifact does not exist on this branch yet: the 1 KiB artifact "
-              "step is left out for every system (totals compare like for like).")
+        print(
+            "note: gittrack.log_artifact does not exist on this branch yet: the 1 KiB artifact "
+            "step is left out for every system (totals compare like for like)."
+        )
     overhead = c.timer_overhead_ns()
-    print(f"log_metric per call: each call timed alone with perf_counter_ns "
-          f"(a timer pair costs {overhead:.0f} ns; included in the figures)")
+    print(
+        f"log_metric per call: each call timed alone with perf_counter_ns "
+        f"(a timer pair costs {overhead:.0f} ns; included in the figures)"
+    )
 
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
     for s in systems:
@@ -157,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_mlflow(s.split("-", 1)[1], sizes, with_artifact)
             r["lm_median_us"] = c.median(r.pop("lm_ns")) / 1000
             results[s].append(r)
-            print(f"  {s} #{rep + 1}: total {r['total']:.3f} s (CPU {r['cpu']:.3f} s), "
-                  f"log_metric median {r['lm_median_us']:.2f} us", flush=True)
+            print(
+                f"  {s} #{rep + 1}: total {r['total']:.3f} s (CPU {r['cpu']:.3f} s), "
+                f"log_metric median {r['lm_median_us']:.2f} us",
+                flush=True,
+            )
 
     summary = {}
     for s, reps in results.items():
@@ -173,22 +186,39 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for s in systems:
         m = summary[s]
-        rows.append([
-            s, m["total"], m["cpu"], m["lm"], m["rps"],
-            "1x" if s == "gittrack" or gt is None else c.speedup(gt["total"], m["total"]),
-            "1x" if s == "gittrack" or gt is None else c.speedup(gt["lm"], m["lm"]),
-        ])
-    print("\nCPU s: the process's CPU time (all threads, user + system) during the loop; "
-          "wall-clock totals are inflated when other work shares the 2 cores.")
+        rows.append(
+            [
+                s,
+                m["total"],
+                m["cpu"],
+                m["lm"],
+                m["rps"],
+                "1x" if s == "gittrack" or gt is None else c.speedup(gt["total"], m["total"]),
+                "1x" if s == "gittrack" or gt is None else c.speedup(gt["lm"], m["lm"]),
+            ]
+        )
+    print(
+        "\nCPU s: the process's CPU time (all threads, user + system) during the loop; "
+        "wall-clock totals are inflated when other work shares the 2 cores."
+    )
     c.print_table(
         f"W1 medians of {args.repeat} (speed-up = MLflow time / gittrack time)",
-        ["system", "total s", "CPU s", "log_metric median us", "runs/s",
-         "gittrack speed-up (total)", "gittrack speed-up (log_metric)"],
+        [
+            "system",
+            "total s",
+            "CPU s",
+            "log_metric median us",
+            "runs/s",
+            "gittrack speed-up (total)",
+            "gittrack speed-up (log_metric)",
+        ],
         rows,
     )
     if gt is not None:
-        print(f"\ntargets: total >= 100x faster than mlflow-sqlite; log_metric median <= 2 us "
-              f"(gittrack: {gt['lm']:.2f} us)")
+        print(
+            f"\ntargets: total >= 100x faster than mlflow-sqlite; log_metric median <= 2 us "
+            f"(gittrack: {gt['lm']:.2f} us)"
+        )
     return 0
 
 

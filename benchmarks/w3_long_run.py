@@ -13,7 +13,7 @@ MLflow column: the same points through ``MlflowClient.log_batch``, 1,000 a call
 (its fastest path) on its SQLite store, and its ``get_metric_history``.
 
     python benchmarks/w3_long_run.py            # 3 repetitions, 1,000,000 points
-    python benchmarks/w3_long_run.py --quick    # smoke run: 20,000 points, 1 repetition
+    python benchmarks/w3_long_run.py --quick    # smoke run: 12,000 points, 1 repetition
 """
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ KEY = "loss"
 def repo_bytes(path: Path) -> int:
     """Bytes of the object store (loose + packs), from ``git count-objects -v``."""
     out = c.git(path, "count-objects", "-v")
-    kib = {k: int(v) for k, v in (line.split(": ") for line in out.splitlines())
-           if k in ("size", "size-pack")}
+    kib = {
+        k: int(v)
+        for k, v in (line.split(": ") for line in out.splitlines())
+        if k in ("size", "size-pack")
+    }
     return (kib["size"] + kib["size-pack"]) * 1024
 
 
@@ -75,16 +78,25 @@ def run_gittrack(n: int) -> dict[str, Any]:
             assert len(hist) == n, len(hist)
             assert hist[-1].step == n - 1 and hist[-1].value == values[-1]
             del hist
-        commits = int(c.git(repo, "rev-list", "--count", f"refs/gittrack/runs/{run_id}",
-                            "^main").strip())
-        ls = c.git(repo, "ls-tree", "-r", "-l", f"refs/gittrack/runs/{run_id}",
-                   f".gittrack/metrics/{KEY}/")
+        commits = int(
+            c.git(repo, "rev-list", "--count", f"refs/gittrack/runs/{run_id}", "^main").strip()
+        )
+        ls = c.git(
+            repo, "ls-tree", "-r", "-l", f"refs/gittrack/runs/{run_id}", f".gittrack/metrics/{KEY}/"
+        )
         raw = sum(int(line.split()[3]) for line in ls.splitlines())
         c.git(repo, "gc", "-q")
         growth = repo_bytes(repo) - before
     return {
-        "log": t_log, "log_cpu": cpu_log, "loop": t_loop, "checkpoints": checkpoints,
-        "commits": commits, "hist": t_hist, "hist_cpu": cpu_hist, "raw": raw, "growth": growth,
+        "log": t_log,
+        "log_cpu": cpu_log,
+        "loop": t_loop,
+        "checkpoints": checkpoints,
+        "commits": commits,
+        "hist": t_hist,
+        "hist_cpu": cpu_hist,
+        "raw": raw,
+        "growth": growth,
     }
 
 
@@ -109,9 +121,12 @@ def run_mlflow(n: int, batch: int) -> dict[str, Any]:
         run_id = client.create_run("0", run_name="w3").info.run_id
         for start in range(0, n, batch):
             ts = int(time.time() * 1000)
-            client.log_batch(run_id, metrics=[
-                Metric(KEY, values[i], ts, i) for i in range(start, min(n, start + batch))
-            ])
+            client.log_batch(
+                run_id,
+                metrics=[
+                    Metric(KEY, values[i], ts, i) for i in range(start, min(n, start + batch))
+                ],
+            )
         client.set_terminated(run_id)
         t_log = time.perf_counter() - t0
         cpu_log = time.process_time() - c0
@@ -126,15 +141,18 @@ def run_mlflow(n: int, batch: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="smoke run: 20,000 points, 1 repetition")
+    p.add_argument("--quick", action="store_true", help="smoke run: 12,000 points, 1 repetition")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--points", type=int, default=1_000_000)
     p.add_argument("--batch", type=int, default=1000, help="MLflow log_batch size (default 1000)")
-    p.add_argument("--systems", default=",".join(SYSTEMS),
-                   help=f"comma-separated subset of {','.join(SYSTEMS)}")
+    p.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"comma-separated subset of {','.join(SYSTEMS)}",
+    )
     args = p.parse_args(argv)
     if args.quick:
-        args.points, args.repeat = 20_000, 1
+        args.points, args.repeat = 12_000, 1
     systems = [s for s in args.systems.split(",") if s]
     for s in systems:
         if s not in SYSTEMS:
@@ -145,40 +163,79 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
     for s in systems:
         for rep in range(args.repeat):
-            r = run_gittrack(args.points) if s == "gittrack" else run_mlflow(args.points, args.batch)
+            r = (
+                run_gittrack(args.points)
+                if s == "gittrack"
+                else run_mlflow(args.points, args.batch)
+            )
             res[s].append(r)
-            print(f"  {s} #{rep + 1}: " + ", ".join(
-                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in r.items()
-            ), flush=True)
+            print(
+                f"  {s} #{rep + 1}: "
+                + ", ".join(
+                    f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in r.items()
+                ),
+                flush=True,
+            )
 
     med = {s: {k: c.median([r[k] for r in reps]) for k in reps[0]} for s, reps in res.items()}
     rows = []
     gt = med.get("gittrack")
     ml = med.get("mlflow-sqlite")
     if gt:
-        rows.append([
-            "gittrack (log_metric x N)", gt["log"], gt["log_cpu"], gt["loop"],
-            int(gt["checkpoints"]), gt["hist"], gt["hist_cpu"], f"{gt['growth'] / 1e6:.2f} MB", f"{gt['raw'] / 1e6:.2f} MB",
-            f"{gt['growth'] / gt['raw']:.2f}x" if gt["raw"] else "-",
-        ])
+        rows.append(
+            [
+                "gittrack (log_metric x N)",
+                gt["log"],
+                gt["log_cpu"],
+                gt["loop"],
+                int(gt["checkpoints"]),
+                gt["hist"],
+                gt["hist_cpu"],
+                f"{gt['growth'] / 1e6:.2f} MB",
+                f"{gt['raw'] / 1e6:.2f} MB",
+                f"{gt['growth'] / gt['raw']:.2f}x" if gt["raw"] else "-",
+            ]
+        )
     if ml:
-        rows.append([
-            f"mlflow-sqlite (log_batch x {args.batch})", ml["log"], ml["log_cpu"], "-", "-",
-            ml["hist"], ml["hist_cpu"],
-            f"{ml['db'] / 1e6:.2f} MB (db file)", "-", "-",
-        ])
-    print("\nCPU s: the process's CPU time (all threads, user + system); wall-clock figures "
-          "are inflated when other work shares the 2 cores.")
+        rows.append(
+            [
+                f"mlflow-sqlite (log_batch x {args.batch})",
+                ml["log"],
+                ml["log_cpu"],
+                "-",
+                "-",
+                ml["hist"],
+                ml["hist_cpu"],
+                f"{ml['db'] / 1e6:.2f} MB (db file)",
+                "-",
+                "-",
+            ]
+        )
+    print(
+        "\nCPU s: the process's CPU time (all threads, user + system); wall-clock figures "
+        "are inflated when other work shares the 2 cores."
+    )
     c.print_table(
         f"W3 medians of {args.repeat}",
-        ["system", "log s", "log CPU s", "log loop s", "checkpoints", "history read s",
-         "history CPU s",
-         "growth after git gc", "raw TSV", "growth / raw"],
+        [
+            "system",
+            "log s",
+            "log CPU s",
+            "log loop s",
+            "checkpoints",
+            "history read s",
+            "history CPU s",
+            "growth after git gc",
+            "raw TSV",
+            "growth / raw",
+        ],
         rows,
     )
     if gt and ml:
-        print(f"\ngittrack speed-up over mlflow-sqlite (MLflow time / gittrack time): "
-              f"log {c.speedup(gt['log'], ml['log'])}, history {c.speedup(gt['hist'], ml['hist'])}")
+        print(
+            f"\ngittrack speed-up over mlflow-sqlite (MLflow time / gittrack time): "
+            f"log {c.speedup(gt['log'], ml['log'])}, history {c.speedup(gt['hist'], ml['hist'])}"
+        )
     if gt:
         print("targets: log <= 3 s; history read <= 0.5 s; growth <= 3x raw")
     return 0
