@@ -77,7 +77,7 @@ def test_w3_reads_back_every_point_and_reports_growth(tmp_path):
     rows = table_rows(text)
     gt = rows["gittrack (log_metric x N)"]
     header = rows["system"]
-    assert int(gt[header.index("checkpoints")]) >= 2  # start_run and end_run at least
+    assert int(gt[header.index("checkpoints")]) >= 1  # end_run commits at least once
     assert gt[header.index("raw TSV")].endswith(" MB")
     assert gt[header.index("growth / raw")].endswith("x")
     assert "mlflow-sqlite (log_batch x 1000)" in rows
