@@ -7,7 +7,8 @@ Checkpoints are the run's commits (the first one at ``start_run``, those of the
 background thread every ``gittrack.checkpoint-seconds``, the last at ``end_run``).
 Growth is the repository's size after plain ``git gc`` minus its size after
 ``git gc`` before the run (``git count-objects -v``: size + size-pack), against
-the raw TSV (the bytes of the metric's history chunks).
+the raw TSV (the bytes of the metric's history chunks). The local decoded-chunk
+cache (``.git/gittrack/cache``, never pushed) is shown apart.
 
 MLflow column: the same points through ``MlflowClient.log_batch``, 1,000 a call
 (its fastest path) on its SQLite store, and its ``get_metric_history``.
@@ -87,6 +88,7 @@ def run_gittrack(n: int) -> dict[str, Any]:
         raw = sum(int(line.split()[3]) for line in ls.splitlines())
         c.git(repo, "gc", "-q")
         growth = repo_bytes(repo) - before
+        cache = c.dir_size(repo / ".git" / "gittrack" / "cache")
     return {
         "log": t_log,
         "log_cpu": cpu_log,
@@ -97,6 +99,7 @@ def run_gittrack(n: int) -> dict[str, Any]:
         "hist_cpu": cpu_hist,
         "raw": raw,
         "growth": growth,
+        "cache": cache,
     }
 
 
@@ -194,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{gt['growth'] / 1e6:.2f} MB",
                 f"{gt['raw'] / 1e6:.2f} MB",
                 f"{gt['growth'] / gt['raw']:.2f}x" if gt["raw"] else "-",
+                f"{gt['cache'] / 1e6:.2f} MB",
             ]
         )
     if ml:
@@ -207,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 ml["hist"],
                 ml["hist_cpu"],
                 f"{ml['db'] / 1e6:.2f} MB (db file)",
+                "-",
                 "-",
                 "-",
             ]
@@ -228,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             "growth after git gc",
             "raw TSV",
             "growth / raw",
+            "local chunk cache",
         ],
         rows,
     )

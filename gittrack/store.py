@@ -216,11 +216,21 @@ class Store:
         steps: list[int] = []
         values: list[float] = []
         stamps: list[int] = []
+        from gittrack import chunkcache
+
         for name in sorted(e.name for e in mdir):
-            try:
-                s, v, t = records.decode_points(mdir[name].data)
-            except ValueError as exc:
-                raise CorruptRecord(run_id, f"metric {key!r} chunk {name}: {exc}") from exc
+            entry = mdir[name]
+            oid = str(entry.id)
+            cached = chunkcache.load(self.repo, oid)
+            if cached is not None:
+                s, v, t = cached
+            else:
+                try:
+                    s, v, t = records.decode_points(entry.data)
+                except ValueError as exc:
+                    raise CorruptRecord(run_id, f"metric {key!r} chunk {name}: {exc}") from exc
+                if len(s) >= records.CHUNK_POINTS:
+                    chunkcache.store(self.repo, oid, s, v, t)
             steps += s
             values += v
             stamps += t
