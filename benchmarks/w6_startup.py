@@ -5,6 +5,9 @@ Import: wall time of the whole subprocess (interpreter start included; the bare
 ``python -c pass`` is shown beside it), median of 5, and the top offenders of
 ``python -X importtime -c "import gittrack"``.
 
+CPU s is the subprocess's own CPU time (user + system), which other work on
+the machine inflates far less than wall time.
+
 ``gittrack log``: the runs are generated through the real Client/writer (W2's
 shape: 10 params, 5 metrics x 10 steps, 3 tags, ended FINISHED), into a fresh
 git repository with one commit (or reused with ``--repo DIR``); then
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -37,13 +41,37 @@ c.setup_path()
 _ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def wall(cmd: list[str], cwd: Path | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run(
+    cmd: list[str], cwd: Path | None = None
+) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall s, CPU s of the child, result) of a subprocess."""
+    c0 = _children_cpu()
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=cwd, env=_ENV, capture_output=True, text=True, check=False)
     dt = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr[-2000:]}")
+    return dt, _children_cpu() - c0, out
+
+
+def wall(cmd: list[str], cwd: Path | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    dt, _, out = run(cmd, cwd)
     return dt, out
+
+
+def timings(cmd: list[str], n: int, cwd: Path | None = None) -> tuple[float, float, Any]:
+    """Medians of (wall s, child CPU s) over ``n`` runs, and the last result."""
+    walls, cpus, out = [], [], None
+    for _ in range(n):
+        dt, cpu, out = run(cmd, cwd)
+        walls.append(dt)
+        cpus.append(cpu)
+    return c.median(walls), c.median(cpus), out
 
 
 def _importtime(code: str) -> list[tuple[int, int, str]]:
@@ -117,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke run: 50 runs, 2 repetitions")
     p.add_argument("--repeat", type=int, default=5, help="repetitions (default 5)")
+    p.add_argument(
+        "--log-repeat",
+        type=int,
+        default=None,
+        help="repetitions of `gittrack log` (default: --repeat)",
+    )
     p.add_argument("--runs", type=int, default=10_000)
     p.add_argument(
         "--repo",
@@ -127,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="profile an in-process `gittrack log`")
     args = p.parse_args(argv)
     if args.quick:
-        args.runs, args.repeat = 50, 2
+        args.runs, args.repeat, args.log_repeat = 50, 2, 2
     print(
         f"W6 start-up: import gittrack; gittrack log on {args.runs:,} runs; "
-        f"{args.repeat} repetition(s)"
+        f"{args.repeat} repetition(s), `gittrack log` {args.log_repeat or args.repeat}"
     )
     print(f"machine: {c.machine()}")
 
@@ -138,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(c.tempfile.mkdtemp(prefix="gtbench-w6-pycache-"))
     _ENV["PYTHONPYCACHEPREFIX"] = str(cache)
     wall([py, "-c", "import gittrack.cli.runs, gittrack.client"])  # warm the bytecode cache
-    t_pass = c.median([wall([py, "-c", "pass"])[0] for _ in range(args.repeat)])
-    t_import = c.median([wall([py, "-c", "import gittrack"])[0] for _ in range(args.repeat)])
+    t_pass, cpu_pass, _ = timings([py, "-c", "pass"], args.repeat)
+    t_import, cpu_import, _ = timings([py, "-c", "import gittrack"], args.repeat)
     offenders, own_us = import_offenders(10)
     c.print_table(
         '`python -X importtime -c "import gittrack"`: slowest modules it adds to a bare '
@@ -148,7 +182,6 @@ def main(argv: list[str] | None = None) -> int:
         [[name.strip(), s, cum] for s, cum, name in offenders],
     )
 
-    results: dict[str, Any] = {}
     with c.temp_dir("w6") as d:
         repo = args.repo or d / "project"
         if args.repo is not None and (repo / ".git").exists():
@@ -159,34 +192,33 @@ def main(argv: list[str] | None = None) -> int:
             t_gen = generate_runs(repo, args.runs)
         n_refs = len(c.git(repo, "for-each-ref", "refs/gittrack/runs/").splitlines())
         cmd = [py, "-m", "gittrack", "log"]
-        t_log, out = [], None
-        for _ in range(args.repeat):
-            dt, out = wall(cmd, cwd=repo)
-            t_log.append(dt)
+        log_reps = args.log_repeat or args.repeat
+        t_log, cpu_log, out = timings(cmd, log_reps, cwd=repo)
         lines = len(out.stdout.splitlines()) if out else 0
-        t_log_n = [wall([*cmd, "-n", "10"], cwd=repo)[0] for _ in range(args.repeat)]
-        results = {"log": c.median(t_log), "log_n": c.median(t_log_n), "lines": lines}
+        t_log_n, cpu_log_n, _ = timings([*cmd, "-n", "10"], log_reps, cwd=repo)
         if args.profile:
             profile_log(repo)
 
     c.print_table(
-        f"W6 medians of {args.repeat}",
-        ["what", "seconds", "target", "note"],
+        f"W6 medians of {args.repeat} (gittrack log: {args.log_repeat or args.repeat})",
+        ["what", "seconds", "CPU s", "target", "note"],
         [
-            ["python -c pass", t_pass, "-", "interpreter start alone"],
+            ["python -c pass", t_pass, cpu_pass, "-", "interpreter start alone"],
             [
                 'python -c "import gittrack"',
                 t_import,
+                cpu_import,
                 "<= 0.1",
                 f"import alone ~ {max(t_import - t_pass, 0):.3f} s",
             ],
             [
                 f"gittrack log ({n_refs:,} runs)",
-                results["log"],
+                t_log,
+                cpu_log,
                 "<= 0.5",
-                f"{results['lines']:,} lines of output",
+                f"{lines:,} lines of output",
             ],
-            [f"gittrack log -n 10 ({n_refs:,} runs)", results["log_n"], "-", ""],
+            [f"gittrack log -n 10 ({n_refs:,} runs)", t_log_n, cpu_log_n, "-", ""],
         ],
     )
     c.shutil.rmtree(cache, ignore_errors=True)

@@ -88,7 +88,8 @@ def test_w6_times_import_and_log_and_profiles_log(tmp_path):
     text = run_script("w6_startup.py", "--profile", tmp_path=tmp_path)
     rows = table_rows(text)
     assert "gittrack log (50 runs)" in rows
-    assert rows["gittrack log (50 runs)"][3] == "51 lines of output"  # header + 50 runs
+    note = rows["what"].index("note")
+    assert rows["gittrack log (50 runs)"][note] == "51 lines of output"  # header + 50 runs
     assert 'python -c "import gittrack"' in rows
     assert "profile of an in-process `gittrack log`" in text
     assert "list_runs" in text
