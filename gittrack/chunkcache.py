@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import zlib
 from array import array
 from collections.abc import Sequence
@@ -77,17 +78,19 @@ def store(
         body += array("q", stamps).tobytes()
     except (OverflowError, TypeError):
         return False
-    path = chunk_path(repo, oid)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = None
     try:
+        path = chunk_path(repo, oid)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             f.write(MAGIC + _HEADER.pack(n, zlib.crc32(body)) + body)
         os.replace(tmp, path)
     except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        if tmp is not None:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
         return False
     return True

@@ -114,3 +114,14 @@ def test_small_and_unrepresentable_chunks_are_not_cached(repo):
     big = 2**63
     assert chunkcache.store(r, "cd" * 20, [big] * 1000, [0.0] * 1000, [1] * 1000) is False
     assert chunkcache.load(r, "cd" * 20) is None
+
+
+def test_an_unwritable_cache_never_stops_logging_or_reading(repo):
+    r = Repo(repo)
+    (r.state_dir / "cache").write_text("not a directory\n")  # every cache write now fails
+    with gittrack.start_run() as run:
+        for i in range(N + 10):
+            gittrack.log_metric("loss", float(i), step=i)
+    hist = Client(repo).get_metric_history(run.info.run_id, "loss")
+    assert [m.value for m in hist] == [float(i) for i in range(N + 10)]
+    assert (r.state_dir / "cache").read_text() == "not a directory\n"
