@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -203,7 +206,10 @@ class Store:
     def metric_history(self, run_id: str, key: str, commit: str | None = None) -> list[Metric]:
         """Every logged point of ``key``, in the order logged."""
         steps, values, stamps = self.metric_arrays(run_id, key, commit)
-        return list(map(Metric, [key] * len(steps), values, stamps, steps))
+        # A million new objects would trigger the cyclic GC thousands of times over
+        # (it scans every tracked object): pause it while building the list.
+        with gc_paused():
+            return list(map(Metric, [key] * len(steps), values, stamps, steps))
 
     def metric_arrays(
         self, run_id: str, key: str, commit: str | None = None
@@ -219,11 +225,21 @@ class Store:
         steps: list[int] = []
         values: list[float] = []
         stamps: list[int] = []
+        from gittrack import chunkcache
+
         for name in sorted(e.name for e in mdir):
-            try:
-                s, v, t = records.decode_points(mdir[name].data)
-            except ValueError as exc:
-                raise CorruptRecord(run_id, f"metric {key!r} chunk {name}: {exc}") from exc
+            entry = mdir[name]
+            oid = str(entry.id)
+            cached = chunkcache.load(self.repo, oid)
+            if cached is not None:
+                s, v, t = cached
+            else:
+                try:
+                    s, v, t = records.decode_points(entry.data)
+                except ValueError as exc:
+                    raise CorruptRecord(run_id, f"metric {key!r} chunk {name}: {exc}") from exc
+                if len(s) >= records.CHUNK_POINTS:
+                    chunkcache.store(self.repo, oid, s, v, t)
             steps += s
             values += v
             stamps += t
@@ -264,6 +280,19 @@ def system_tags(run: dict[str, Any], note: str) -> dict[str, str]:
     if run.get("parent_run_id"):
         tags["mlflow.parentRunId"] = str(run["parent_run_id"])
     return tags
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Disable the cyclic garbage collector for a bulk allocation (re-enabled after,
+    if it was enabled before)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def state_path(repo: Repo, *parts: str) -> Path:
