@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "restore": "gittrack.cli.runs:restore_cmd",
     "experiments": "gittrack.cli.experiments:experiments_cmd",
     "server": "gittrack.cli.server:server_cmd",
+    "search": "gittrack.cli.search:search_cmd",
     "env": "gittrack.cli.env:env_cmd",
     "hooks": "gittrack.cli.hooks:hooks_cmd",
 }

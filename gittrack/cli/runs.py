@@ -68,18 +68,10 @@ def log_cmd(limit: int | None, experiment: str | None, branch: str | None, statu
     """List runs, newest first, as `git log` lists commits."""
     c = client(repo)
     exp_id = _resolve_experiment(c, experiment)
-    runs = c.list_runs("ALL" if show_all else "ACTIVE_ONLY")
-    rows = []
-    for run in runs:
-        if exp_id is not None and run.info.experiment_id != exp_id:
-            continue
-        if status and run.info.status != status.upper():
-            continue
-        if branch and (run.record.get("source") or {}).get("branch") != branch:
-            continue
-        rows.append(log_row(run))
-        if limit is not None and len(rows) >= limit:
-            break
+    from gittrack.search import log_runs  # reads the run index, not every record
+
+    runs = log_runs(c, exp_id, status, branch, show_all, limit)
+    rows = [log_row(run) for run in runs]
     cols = LOG_COLUMNS if fmt == "table" else ["run_id", "experiment_id", *LOG_COLUMNS[1:]]
     if not rows and fmt == "table":
         click.echo("No runs yet. Log one with gittrack.start_run() or `gittrack run -- CMD`.")
@@ -164,6 +156,11 @@ def show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
             f"  {p}  {e.get('size')} bytes  sha256:{str(e.get('sha256'))[:12]}  ({e.get('where')})"
             for p, e in sorted(d["artifacts"].items())
         ]
+    from gittrack import environment
+
+    env = environment.run_environment(c.repo, d["run_id"])
+    if env is not None:
+        lines += ["", "Environment:", *("  " + ln for ln in environment.summary(env).splitlines())]
     click.echo("\n".join(lines))
 
 
@@ -199,6 +196,15 @@ def diff_cmd(run_a: str, run_b: str, code: bool, show_all: bool, repo: str | Non
         if rows:
             click.echo(f"\n{title}:")
             click.echo(render(rows, ["key", "a", "b"], "table"))
+    from gittrack import environment
+
+    env_a = environment.run_environment(c.repo, a.info.run_id)
+    env_b = environment.run_environment(c.repo, b.info.run_id)
+    if env_a is not None and env_b is not None:
+        changes = environment.diff(env_a, env_b)
+        if changes:
+            click.echo("\nEnvironment:")
+            click.echo(environment.format_changes(changes))
     if code:
         click.echo("\nCode:")
         click.echo(code_diff(c, a, b) or "(no differences in source)")
