@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from gittrack.artifacts.errors import InvalidArtifactPath
 from gittrack.artifacts.gc import run_tips
 from gittrack.artifacts.paths import clean_artifact_path
+from gittrack.artifacts.read import commit_of, read_manifest
 from gittrack.artifacts.storage import storage_for
 from gittrack.errors import GittrackError
 
@@ -52,14 +53,13 @@ def fsck(repo: Repo, verify: bool = True) -> FsckReport:
     Raises:
         ArtifactStoreError: the store cannot be opened at all.
     """
-    from gittrack.artifacts.read import read_manifest
 
     storage = storage_for(repo)
     report = FsckReport()
     wanted: dict[str, tuple[int, list[tuple[str, str]]]] = {}
     for run_id, tip in sorted(run_tips(repo).items()):
         report.runs += 1
-        commit = repo.git[tip].peel(None)
+        commit = commit_of(repo, tip)
         try:
             manifest = read_manifest(repo, commit, run_id)
         except GittrackError as exc:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gittrack.artifacts.cas import ContentStore
+from gittrack.artifacts.read import commit_of, read_manifest
 from gittrack.artifacts.storage import storage_for
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def run_tips(repo: Repo) -> dict[str, str]:
 
 def run_commits(repo: Repo, tip: str, seen: set[str]) -> Iterator[pygit2.Commit]:
     """The run's commits from ``tip`` back along first parents, skipping ``seen`` ones."""
-    commit = repo.git[tip].peel(None)
+    commit = commit_of(repo, tip)
     while str(commit.id) not in seen:
         seen.add(str(commit.id))
         if RUN_YAML not in commit.tree:
@@ -58,7 +59,6 @@ def referenced_objects(repo: Repo) -> set[str]:
     Raises:
         CorruptRecord: a manifest that cannot be read (gc must not guess).
     """
-    from gittrack.artifacts.read import read_manifest
 
     refs: set[str] = set()
     seen_commits: set[str] = set()

@@ -99,19 +99,26 @@ def _read_small(path: str) -> bytes:
     return data
 
 
-def _apply(writer: Any, entries: dict[str, tuple[dict[str, Any], Any]]) -> None:
-    """Write manifest entries (and inline blobs) into the writer, then checkpoint."""
-    manifest = writer.artifacts
-    for path, (entry, oid) in entries.items():
-        old = manifest.get(path)
-        if entry["where"] == "git":
-            writer.put_record_blob(f"{BLOB_DIR}/{path}", oid)
-        elif old is not None and old.get("where") == "git":
-            writer.put_record_file(f"{BLOB_DIR}/{path}", None)
-        manifest[path] = entry
-    if hasattr(writer, "mark_dirty"):
-        writer.mark_dirty()
-    writer.checkpoint()
+def _apply(writer: Any, entries: dict[str, tuple[dict[str, Any], Any]], commit: bool) -> None:
+    """Write manifest entries (and inline blobs) into the writer.
+
+    With ``commit`` (anything went to the store) the writer checkpoints now, so the
+    run points at the uploaded objects at once. Inline-only changes are committed
+    with the writer's next checkpoint (as metrics are; readers in this process
+    flush the writer first), which keeps a small ``log_text`` at tens of µs.
+    """
+    with writer._mutex:
+        manifest = writer.artifacts
+        for path, (entry, oid) in entries.items():
+            old = manifest.get(path)
+            if entry["where"] == "git":
+                writer.put_record_blob(f"{BLOB_DIR}/{path}", oid)
+            elif old is not None and old.get("where") == "git":
+                writer.put_record_file(f"{BLOB_DIR}/{path}", None)
+            manifest[path] = entry
+        writer.mark_dirty("artifacts")
+        if commit:
+            writer.checkpoint()
 
 
 def _check_batch(manifest: dict[str, Any], paths: Iterable[str]) -> None:
@@ -166,7 +173,7 @@ def log_files(writer: Any, repo: Repo, items: list[tuple[str, str]]) -> dict[str
         oid = repo.git.create_blob(data)
         done[path] = (make_entry(sha256_bytes(data), len(data), "git"), oid)
     ordered = {path: done[path] for _, path in items}
-    _apply(writer, ordered)
+    _apply(writer, ordered, commit=bool(large))
     return {p: e for p, (e, _) in ordered.items()}
 
 
@@ -224,8 +231,8 @@ def log_bytes(writer: Any, repo: Repo, data: bytes, artifact_file: str) -> str:
     sha = sha256_bytes(data)
     if len(data) <= storage.config.inline_limit:
         oid = repo.git.create_blob(data)
-        _apply(writer, {path: (make_entry(sha, len(data), "git"), oid)})
+        _apply(writer, {path: (make_entry(sha, len(data), "git"), oid)}, commit=False)
     else:
         res = storage.store.put_bytes(data)
-        _apply(writer, {path: (make_entry(res.sha256, res.size, "store"), None)})
+        _apply(writer, {path: (make_entry(res.sha256, res.size, "store"), None)}, commit=True)
     return path

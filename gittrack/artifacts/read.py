@@ -32,6 +32,13 @@ MANIFEST = f"{RECORD}/artifacts.yaml"
 BLOBS = f"{RECORD}/artifacts"
 
 
+def commit_of(repo: Repo, sha: str) -> pygit2.Commit:
+    """The commit object ``sha`` (peeling tags)."""
+    import pygit2
+
+    return repo.git[sha].peel(pygit2.Commit)
+
+
 def resolve_run(repo: Repo, run_id: str) -> tuple[str, pygit2.Commit]:
     """The full run id and newest commit of run ``run_id`` (a unique prefix works).
 
@@ -39,11 +46,15 @@ def resolve_run(repo: Repo, run_id: str) -> tuple[str, pygit2.Commit]:
         RunNotFound, AmbiguousRunId: as the core store.
     """
     from gittrack.store import Store
+    from gittrack.writer import get_open_writer
 
     store = Store(repo)
     full = store.resolve_run_id(run_id)
+    live = get_open_writer(repo, full)
+    if live is not None and not live.closed and live.has_pending:
+        live.checkpoint()  # what this process logged is visible to what it reads
     sha = store.run_refs()[full]
-    return full, repo.git[sha].peel(None)
+    return full, commit_of(repo, sha)
 
 
 def read_manifest(repo: Repo, commit: pygit2.Commit, run_id: str = "?") -> dict[str, Any]:
