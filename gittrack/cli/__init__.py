@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "delete": "gittrack.cli.runs:delete_cmd",
     "restore": "gittrack.cli.runs:restore_cmd",
     "experiments": "gittrack.cli.experiments:experiments_cmd",
+    "artifacts": "gittrack.cli.artifacts:artifacts_cmd",
+    "gc": "gittrack.cli.artifacts:gc_cmd",
+    "fsck": "gittrack.cli.artifacts:fsck_cmd",
 }
 
 
