@@ -19,7 +19,7 @@ from gittrack.artifacts.errors import (
     CorruptArtifact,
     InvalidArtifactPath,
 )
-from tests.s3server import S3Server, s3, s3_server_session  # noqa: F401
+from tests.s3server import S3Server
 
 MiB = 1024 * 1024
 
@@ -128,9 +128,7 @@ def test_s3_upload_dedupe_download_verify_delete(tmp_path, s3):
     assert r1.uploaded and r2.uploaded
     assert store.put_file(big).uploaded is False
     keys = sorted(o["Key"] for o in s3.client().list_objects_v2(Bucket="bkt")["Contents"])
-    assert keys == sorted(
-        f"team/artifacts/sha256/{s[:2]}/{s[2:]}" for s in (r1.sha256, r2.sha256)
-    )
+    assert keys == sorted(f"team/artifacts/sha256/{s[:2]}/{s[2:]}" for s in (r1.sha256, r2.sha256))
     assert s3.client().list_multipart_uploads(Bucket="bkt").get("Uploads") is None
     assert sorted(store.iter_objects()) == sorted([(r1.sha256, 12 * MiB), (r2.sha256, 100)])
     out = tmp_path / "dl" / "big.bin"
