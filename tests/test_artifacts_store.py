@@ -15,11 +15,9 @@ from gittrack.artifacts.errors import (
     ArtifactChanged,
     ArtifactNotFound,
     ArtifactStoreError,
-    ArtifactTransferError,
     CorruptArtifact,
     InvalidArtifactPath,
 )
-from tests.s3server import S3Server
 
 MiB = 1024 * 1024
 
@@ -156,57 +154,3 @@ def test_s3_missing_bucket(tmp_path, s3):
     store = _s3_store(s3, bucket="no-such-bucket", retries=0)
     with pytest.raises(ArtifactStoreError, match="bucket"):
         store.put_file(_file(tmp_path / "a", 10))
-
-
-def test_s3_wrong_credentials(tmp_path, monkeypatch):
-    server = S3Server(env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}).start()
-    try:
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG0")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
-        store = _s3_store(server, retries=0)
-        with pytest.raises(ArtifactStoreError, match="denied.*credentials"):
-            store.put_file(_file(tmp_path / "a", 10))
-    finally:
-        server.stop()
-
-
-def test_s3_server_stopped_mid_upload_then_retry_works(tmp_path, monkeypatch):
-    from tests.s3server import CREDENTIALS
-
-    for k, v in CREDENTIALS.items():
-        monkeypatch.setenv(k, v)
-    server = S3Server().start()
-    try:
-        server.make_bucket("bkt")
-        store = _s3_store(server, chunk_size=5 * MiB, retries=1, retry_backoff=0.05)
-        big = _file(tmp_path / "big.bin", 40 * MiB)
-        client = server.client()
-        killed = threading.Event()
-
-        def kill_when_uploading() -> None:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if client.list_multipart_uploads(Bucket="bkt").get("Uploads"):
-                        server.stop()
-                        killed.set()
-                        return
-                except Exception:
-                    return
-                time.sleep(0.01)
-
-        t = threading.Thread(target=kill_when_uploading)
-        t.start()
-        with pytest.raises(ArtifactTransferError, match=r"failed after 2 attempt\(s\).*try again"):
-            store.put_file(big)
-        t.join()
-        assert killed.is_set()
-        server.start()  # moto forgets everything on restart
-        server.make_bucket("bkt")
-        result = store.put_file(big)
-        assert result.uploaded
-        out = tmp_path / "back.bin"
-        store.get_file(result.sha256, out)
-        assert out.read_bytes() == big.read_bytes()
-    finally:
-        server.stop()
