@@ -104,6 +104,28 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = LOCAL_CHUNK) -> tuple
     return h.hexdigest(), size
 
 
+def copy_fd(src: int, dst: int) -> None:
+    """Copy an open file to another in the kernel (copy_file_range/sendfile), else by chunks."""
+    try:
+        while os.copy_file_range(src, dst, 1 << 30):
+            pass
+        return
+    except (AttributeError, OSError):
+        os.lseek(src, 0, os.SEEK_SET)
+        os.lseek(dst, 0, os.SEEK_SET)
+        os.ftruncate(dst, 0)
+    try:
+        while os.sendfile(dst, src, None, 1 << 30):
+            pass
+        return
+    except (AttributeError, OSError):
+        os.lseek(src, 0, os.SEEK_SET)
+        os.lseek(dst, 0, os.SEEK_SET)
+        os.ftruncate(dst, 0)
+    while data := os.read(src, LOCAL_CHUNK):
+        os.write(dst, data)
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -138,8 +160,10 @@ class ContentStore:
         chunk_size: int = 8 * MiB,
         retries: int = 4,
         retry_backoff: float = 0.5,
+        parallel: int = 4,
     ) -> None:
         self.url = url
+        self.parallel = max(1, parallel)
         self.options = dict(options or {})
         self.chunk_size = chunk_size
         self.retries = retries
@@ -305,22 +329,14 @@ class ContentStore:
             src.close()
             raise ArtifactStoreError(f"cannot write to artifact store {self.url}: {exc}") from exc
         try:
-            h = hashlib.sha256()
-            size = 0
-            buf = bytearray(LOCAL_CHUNK)
-            view = memoryview(buf)
-            bar = progress_bar(st0.st_size, f"store {os.path.basename(os.fspath(path))}")
             with src, os.fdopen(fd, "wb") as out:
-                while n := src.readinto(buf):
-                    h.update(view[:n])
-                    out.write(view[:n])
-                    size += n
-                    bar.update(n)
-                bar.close()
+                copy_fd(src.fileno(), out.fileno())
                 st1 = os.fstat(src.fileno())
-            if _stat_key(st1) != _stat_key(st0) or size != st1.st_size:
+            if _stat_key(st1) != _stat_key(st0):
                 raise ArtifactChanged(os.fspath(path))
-            sha = h.hexdigest()
+            sha, size = sha256_file(tmp)  # the hash of exactly what is stored
+            if size != st1.st_size:
+                raise ArtifactChanged(os.fspath(path))
             dest = Path(self.object_path(sha))
             if dest.exists() and dest.stat().st_size == size:
                 os.unlink(tmp)
@@ -354,6 +370,9 @@ class ContentStore:
             src, _ = open_source(path)
         except InvalidArtifactPath as exc:
             raise _LocalReadError(str(exc)) from exc
+        if self.protocol in ("s3", "s3a") and st0.st_size > max(self.chunk_size, 5 * MiB):
+            self._upload_s3_parts(path, target, sha, st0, desc)
+            return
         block = max(self.chunk_size, 5 * MiB)  # S3 parts must be >= 5 MiB
         bar = progress_bar(st0.st_size, f"upload {os.path.basename(desc)}")
         with src:
@@ -389,6 +408,80 @@ class ContentStore:
                 raise
             finally:
                 bar.close()
+
+    def _upload_s3_parts(
+        self, path: str | os.PathLike[str], target: str, sha: str, st0: os.stat_result, desc: str
+    ) -> None:
+        """Multipart upload: read and hash in order, send up to ``parallel`` parts at once.
+
+        The upload is completed only when the bytes sent hash to ``sha`` and the
+        file did not change; otherwise it is aborted and nothing appears.
+        """
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        fs = self.fs
+        bucket, key, _ = fs.split_path(target)
+        part_size = max(self.chunk_size, 5 * MiB)
+        try:
+            src, _ = open_source(path)
+        except InvalidArtifactPath as exc:
+            raise _LocalReadError(str(exc)) from exc
+        upload_id = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)["UploadId"]
+        bar = progress_bar(st0.st_size, f"upload {os.path.basename(desc)}")
+
+        def send(number: int, data: bytes) -> dict[str, Any]:
+            out = fs.call_s3(
+                "upload_part",
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+            bar.update(len(data))
+            return {"PartNumber": number, "ETag": out["ETag"]}
+
+        try:
+            h = hashlib.sha256()
+            parts: list[dict[str, Any]] = []
+            with src, ThreadPoolExecutor(self.parallel, thread_name_prefix="gittrack-part") as pool:
+                pending: set[Any] = set()
+                number = 1
+                while True:
+                    try:
+                        data = src.read(part_size)
+                    except OSError as exc:
+                        raise _LocalReadError(f"{path} cannot be read: {exc}") from exc
+                    if not data:
+                        break
+                    h.update(data)
+                    while len(pending) >= self.parallel:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        parts += [f.result() for f in done]
+                    pending.add(pool.submit(send, number, data))
+                    del data
+                    number += 1
+                parts += [f.result() for f in pending]
+                st1 = os.fstat(src.fileno())
+            if h.hexdigest() != sha or _stat_key(st1) != _stat_key(st0):
+                raise ArtifactChanged(os.fspath(path))
+            parts.sort(key=lambda p: p["PartNumber"])
+            fs.call_s3(
+                "complete_multipart_upload",
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+            fs.invalidate_cache(target)
+        except BaseException:
+            try:
+                fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+            except Exception:  # the server may be gone: the upload is dropped either way
+                pass
+            raise
+        finally:
+            bar.close()
 
     def _upload_via_temp(self, src: Any, target: str, sha: str, path: Any) -> None:
         import uuid
@@ -471,8 +564,8 @@ class ContentStore:
             fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
             try:
                 with os.fdopen(fd, "wb") as out:
-                    h, size = self._stream_to(sha, out, what)
-                actual = h.hexdigest()
+                    self._fill(sha, out, what)
+                actual, size = sha256_file(tmp)  # what landed on disk is what is checked
                 if actual != sha:
                     raise CorruptArtifact(f"{what} in {self.url}", sha, actual)
                 os.replace(tmp, dst)
@@ -484,6 +577,50 @@ class ContentStore:
         if self.local_root is not None:
             return once()
         return self._retrying(f"downloading {what} from {self.url}", once)
+
+    def _missing(self, sha: str, what: str) -> ArtifactNotFound:
+        return ArtifactNotFound(
+            f"{what} (sha256 {sha}) is missing from the artifact store {self.url}"
+        )
+
+    def _fill(self, sha: str, out: Any, what: str) -> None:
+        """Write the object's bytes into the open file ``out`` (unverified).
+
+        Local stores copy in the kernel; remote objects larger than one chunk are
+        fetched as ranges by ``parallel`` threads (memory: one chunk per thread).
+        """
+        target = self.object_path(sha)
+        if self.local_root is not None:
+            try:
+                src = open(target, "rb")  # noqa: SIM115
+            except FileNotFoundError as exc:
+                raise self._missing(sha, what) from exc
+            with src:
+                copy_fd(src.fileno(), out.fileno())
+            return
+        try:
+            size = int(self.fs.info(target)["size"])
+        except FileNotFoundError as exc:
+            raise self._missing(sha, what) from exc
+        chunk = self.chunk_size
+        if size <= chunk:
+            out.write(self.fs.cat_file(target))
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        out.flush()
+        fd = out.fileno()
+        bar = progress_bar(size, f"download {what}")
+
+        def fetch(start: int) -> None:
+            data = self.fs.cat_file(target, start=start, end=min(start + chunk, size))
+            os.pwrite(fd, data, start)
+            bar.update(len(data))
+
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="gittrack-range") as pool:
+            for _ in pool.map(fetch, range(0, size, chunk)):
+                pass
+        bar.close()
 
     def _stream_to(self, sha: str, out: Any, what: str) -> tuple[Any, int]:
         target = self.object_path(sha)

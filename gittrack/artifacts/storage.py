@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ class ArtifactStorage:
             chunk_size=c.chunk_size,
             retries=c.retries,
             retry_backoff=c.retry_backoff,
+            parallel=c.parallel,
         )
 
     @cached_property
@@ -63,12 +65,11 @@ class ArtifactStorage:
                 os.unlink(cached)  # a damaged cache copy: fetch it again from the store
         tmp_dir = cache.local_root / "tmp"  # type: ignore[operator]
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_dir / f"get-{sha}-{os.getpid()}"
+        tmp = tmp_dir / f"get-{sha}-{os.getpid()}-{threading.get_ident()}"
         self.store.get_file(sha, tmp, desc)
         cached.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, 0o444)
         os.replace(tmp, cached)
-        shutil.copyfile(cached, dst)
+        _link_or_copy(cached, Path(dst))
 
     def fetch_bytes(self, sha: str) -> bytes:
         """The verified bytes of a small object (cached when the store is remote)."""
@@ -82,6 +83,20 @@ class ArtifactStorage:
         if cache is not None:
             cache.put_bytes(data)
         return data
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Put ``src``'s bytes at ``dst``: a hard link when possible (no second write), else a copy.
+
+    A linked file edited in place changes the cache copy too; every cache read is
+    verified, so such a copy is detected, dropped and fetched again.
+    """
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.{threading.get_ident()}.link")
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def storage_for(repo: Repo) -> ArtifactStorage:
