@@ -154,3 +154,64 @@ def test_s3_missing_bucket(tmp_path, s3):
     store = _s3_store(s3, bucket="no-such-bucket", retries=0)
     with pytest.raises(ArtifactStoreError, match="bucket"):
         store.put_file(_file(tmp_path / "a", 10))
+
+
+def test_any_fsspec_protocol_works(tmp_path):
+    store = ContentStore("memory://gittrack-test-bucket/x", chunk_size=MiB)
+    f = _file(tmp_path / "a.bin", 3 * MiB)
+    r = store.put_file(f)
+    assert store.put_file(f).uploaded is False
+    store.get_file(r.sha256, tmp_path / "b.bin")
+    assert (tmp_path / "b.bin").read_bytes() == f.read_bytes()
+    assert list(store.iter_objects()) == [(r.sha256, 3 * MiB)]
+    store.delete(r.sha256)
+
+
+# --- which store a repository uses --------------------------------------------------
+
+
+def test_store_config_precedence(repo, monkeypatch):
+    from gittrack.artifacts.config import resolve_store_config
+    from gittrack.repo import Repo
+    from tests.conftest import git
+
+    default = resolve_store_config(Repo())
+    assert default.url == str(repo / ".git" / "gittrack" / "objects")
+    assert (default.source, default.inline_limit, default.parallel) == ("default", MiB, 4)
+
+    (repo / ".gittrack.yaml").write_text(
+        "artifacts:\n  url: ../shared-store\n  inline-limit: 100\n"
+        "  options: {endpoint_url: 'http://127.0.0.1:9'}\n"
+    )
+    from_yaml = resolve_store_config(Repo())
+    assert from_yaml.url == str(repo.parent / "shared-store")
+    assert from_yaml.source == ".gittrack.yaml" and from_yaml.inline_limit == 100
+    assert from_yaml.options == {"endpoint_url": "http://127.0.0.1:9"}
+
+    git(repo, "config", "gittrack.artifacts", "s3://clone-bucket/p")
+    git(repo, "config", "gittrack.artifacts.endpoint-url", "http://127.0.0.1:10")
+    git(repo, "config", "gittrack.artifacts.parallel", "8")
+    from_git = resolve_store_config(Repo())
+    assert (from_git.url, from_git.source) == ("s3://clone-bucket/p", "git config gittrack.artifacts")
+    assert from_git.options == {"endpoint_url": "http://127.0.0.1:10"}
+    assert (from_git.parallel, from_git.inline_limit) == (8, 100)
+
+    monkeypatch.setenv("GITTRACK_ARTIFACTS", "memory://env/p")
+    assert resolve_store_config(Repo()).url == "memory://env/p"
+
+
+def test_bad_store_settings_are_named(repo):
+    from gittrack.artifacts.config import resolve_store_config
+    from gittrack.repo import Repo
+    from tests.conftest import git
+
+    git(repo, "config", "gittrack.artifacts.parallel", "lots")
+    with pytest.raises(ArtifactStoreError, match="gittrack.artifacts.parallel: parallel='lots' is not an integer"):
+        resolve_store_config(Repo())
+    git(repo, "config", "--unset", "gittrack.artifacts.parallel")
+    (repo / ".gittrack.yaml").write_text("artifacts: [1, 2]\n")
+    with pytest.raises(ArtifactStoreError, match="artifacts must be a URL or a mapping"):
+        resolve_store_config(Repo())
+    (repo / ".gittrack.yaml").write_text("artifacts: {url: 's3://b', options: {aws_secret_access_key: x}}\n")
+    with pytest.raises(ArtifactStoreError, match="looks like a credential"):
+        resolve_store_config(Repo())

@@ -101,7 +101,8 @@ def _parse_tuning(name: str, raw: Any, where: str) -> Any:
     try:
         value = kind(raw)
     except (TypeError, ValueError) as exc:
-        raise ArtifactStoreError(f"{where}: {name}={raw!r} is not a {kind.__name__}") from exc
+        what = "an integer" if kind is int else "a number"
+        raise ArtifactStoreError(f"{where}: {name}={raw!r} is not {what}") from exc
     if value < 0 or (name in ("parallel", "chunk-size") and value < 1):
         raise ArtifactStoreError(f"{where}: {name}={raw!r} is out of range")
     return value

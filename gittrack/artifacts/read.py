@@ -39,6 +39,23 @@ def commit_of(repo: Repo, sha: str) -> pygit2.Commit:
     return repo.git[sha].peel(pygit2.Commit)
 
 
+def flush_live_writers(repo: Repo, run_id: str) -> None:
+    """Checkpoint this process's open writers of runs matching ``run_id`` (a prefix works),
+    so what this process logged is visible to what it reads."""
+    from gittrack.writer import open_writers
+
+    common = str(repo.common_dir)
+    for w in open_writers():
+        if (
+            isinstance(run_id, str)
+            and w.run_id.startswith(run_id)
+            and not w.closed
+            and w.has_pending
+            and str(w.repo.common_dir) == common
+        ):
+            w.checkpoint()
+
+
 def resolve_run(repo: Repo, run_id: str) -> tuple[str, pygit2.Commit]:
     """The full run id and newest commit of run ``run_id`` (a unique prefix works).
 
@@ -46,13 +63,10 @@ def resolve_run(repo: Repo, run_id: str) -> tuple[str, pygit2.Commit]:
         RunNotFound, AmbiguousRunId: as the core store.
     """
     from gittrack.store import Store
-    from gittrack.writer import get_open_writer
 
+    flush_live_writers(repo, run_id)
     store = Store(repo)
     full = store.resolve_run_id(run_id)
-    live = get_open_writer(repo, full)
-    if live is not None and not live.closed and live.has_pending:
-        live.checkpoint()  # what this process logged is visible to what it reads
     sha = store.run_refs()[full]
     return full, commit_of(repo, sha)
 
