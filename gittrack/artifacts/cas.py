@@ -126,6 +126,49 @@ def copy_fd(src: int, dst: int) -> None:
         os.write(dst, data)
 
 
+def hash_fd(fd: int, chunk: int = LOCAL_CHUNK) -> tuple[str, int]:
+    """sha256 and size of an open file, read with pread (the file offset is not moved)."""
+    h = hashlib.sha256()
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    offset = 0
+    while n := os.preadv(fd, [buf], offset):
+        h.update(view[:n])
+        offset += n
+    return h.hexdigest(), offset
+
+
+def copy_and_hash(src: int, dst: int) -> tuple[str, int]:
+    """Copy open file ``src`` to ``dst`` in the kernel while another thread hashes ``src``.
+
+    Returns the sha256 and size of ``src`` as read; the two run side by side, so
+    a large file costs about one pass, not two.
+    """
+    import threading
+
+    size = os.fstat(src).st_size
+    if size < 8 * MiB:
+        copy_fd(src, dst)
+        return hash_fd(src)
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(hash_fd(src))
+        except BaseException as exc:  # re-raised in the caller's thread
+            result.append(exc)
+
+    t = threading.Thread(target=run, name="gittrack-hash")
+    t.start()
+    try:
+        copy_fd(src, dst)
+    finally:
+        t.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -330,12 +373,10 @@ class ContentStore:
             raise ArtifactStoreError(f"cannot write to artifact store {self.url}: {exc}") from exc
         try:
             with src, os.fdopen(fd, "wb") as out:
-                copy_fd(src.fileno(), out.fileno())
+                sha, size = copy_and_hash(src.fileno(), out.fileno())
                 st1 = os.fstat(src.fileno())
-            if _stat_key(st1) != _stat_key(st0):
-                raise ArtifactChanged(os.fspath(path))
-            sha, size = sha256_file(tmp)  # the hash of exactly what is stored
-            if size != st1.st_size:
+                copied = os.fstat(out.fileno()).st_size
+            if _stat_key(st1) != _stat_key(st0) or size != st1.st_size or copied != size:
                 raise ArtifactChanged(os.fspath(path))
             dest = Path(self.object_path(sha))
             if dest.exists() and dest.stat().st_size == size:
@@ -564,8 +605,11 @@ class ContentStore:
             fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
             try:
                 with os.fdopen(fd, "wb") as out:
-                    self._fill(sha, out, what)
-                actual, size = sha256_file(tmp)  # what landed on disk is what is checked
+                    if self.local_root is not None:
+                        actual, size = self._copy_local(sha, out, what)
+                    else:
+                        self._fill(sha, out, what)
+                        actual, size = sha256_file(tmp)  # what landed on disk is checked
                 if actual != sha:
                     raise CorruptArtifact(f"{what} in {self.url}", sha, actual)
                 os.replace(tmp, dst)
@@ -583,21 +627,22 @@ class ContentStore:
             f"{what} (sha256 {sha}) is missing from the artifact store {self.url}"
         )
 
-    def _fill(self, sha: str, out: Any, what: str) -> None:
-        """Write the object's bytes into the open file ``out`` (unverified).
+    def _copy_local(self, sha: str, out: Any, what: str) -> tuple[str, int]:
+        """Copy a local object into ``out``; returns the sha256 and size of what was read."""
+        try:
+            src = open(self.object_path(sha), "rb")  # noqa: SIM115
+        except FileNotFoundError as exc:
+            raise self._missing(sha, what) from exc
+        with src:
+            return copy_and_hash(src.fileno(), out.fileno())
 
-        Local stores copy in the kernel; remote objects larger than one chunk are
-        fetched as ranges by ``parallel`` threads (memory: one chunk per thread).
+    def _fill(self, sha: str, out: Any, what: str) -> None:
+        """Write a remote object's bytes into the open file ``out`` (unverified).
+
+        Objects larger than one chunk are fetched as ranges by ``parallel``
+        threads (memory: one chunk per thread).
         """
         target = self.object_path(sha)
-        if self.local_root is not None:
-            try:
-                src = open(target, "rb")  # noqa: SIM115
-            except FileNotFoundError as exc:
-                raise self._missing(sha, what) from exc
-            with src:
-                copy_fd(src.fileno(), out.fileno())
-            return
         try:
             size = int(self.fs.info(target)["size"])
         except FileNotFoundError as exc:

@@ -99,10 +99,49 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-def storage_for(repo: Repo) -> ArtifactStorage:
-    """The (per Repo object, cached) storage of ``repo``."""
-    found = getattr(repo, _ATTR, None)
+_PATHS_ATTR = "_gittrack_artifact_config_paths"
+
+
+def _config_paths(repo: Repo) -> tuple[list[str], bool]:
+    found = getattr(repo, _PATHS_ATTR, None)
     if found is None:
-        found = ArtifactStorage(repo)
-        setattr(repo, _ATTR, found)
+        from gittrack.artifacts.config import PROJECT_FILE
+
+        paths = [str(repo.common_dir / "config"), str(repo.gitdir / "config")]
+        workdir = repo.workdir
+        if workdir is not None:
+            paths.append(str(workdir / PROJECT_FILE))
+        paths.append(os.environ.get("GIT_CONFIG_GLOBAL") or os.path.expanduser("~/.gitconfig"))
+        found = (paths, workdir is None)
+        setattr(repo, _PATHS_ATTR, found)
     return found
+
+
+def _config_stamp(repo: Repo) -> tuple[object, ...]:
+    """What the store config depends on, cheaply: the env URL and the files' mtimes."""
+    from gittrack.artifacts.config import ENV_URL
+
+    paths, bare = _config_paths(repo)
+    stamps: list[object] = [os.environ.get(ENV_URL)]
+    for p in paths:
+        try:
+            st = os.stat(p)
+            stamps.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            stamps.append(None)
+    if bare:
+        try:
+            stamps.append(str(repo.git.head.target))
+        except Exception:
+            stamps.append(None)
+    return tuple(stamps)
+
+
+def storage_for(repo: Repo) -> ArtifactStorage:
+    """The storage of ``repo``, cached on the Repo object while its configuration is unchanged."""
+    stamp = _config_stamp(repo)
+    found = getattr(repo, _ATTR, None)
+    if found is None or found[0] != stamp:
+        found = (stamp, ArtifactStorage(repo))
+        setattr(repo, _ATTR, found)
+    return found[1]
