@@ -385,6 +385,7 @@ class ContentStore:
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o444)
             os.replace(tmp, dest)
+            self._record_verified(sha)
             return PutResult(sha, size, True)
         except BaseException:
             if os.path.exists(tmp):
@@ -571,10 +572,11 @@ class ContentStore:
         """
         target = self.object_path(sha)
         if self.local_root is not None:
-            try:
-                os.unlink(target)
-            except FileNotFoundError:
-                pass
+            for path in (target, self._stamp_path(sha)):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
             return
 
         def rm() -> None:
@@ -642,14 +644,56 @@ class ContentStore:
         except FileNotFoundError as exc:
             raise self._missing(sha, what) from exc
 
+    # --- local stores: a stat stamp of each object verified, as git's index does ----
+
+    def _stamp_path(self, sha: str) -> str:
+        return f"{self.root}/verified/{sha[:2]}/{sha[2:]}"
+
+    @staticmethod
+    def _stamp(st: os.stat_result) -> str:
+        # ctime cannot be set by hand: any write, chmod or utime after the check changes it
+        return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino}"
+
+    def _record_verified(self, sha: str, st: os.stat_result | None = None) -> None:
+        """Remember that the object, as it is on disk now, hashed to ``sha``."""
+        try:
+            st = st or os.stat(self.object_path(sha))
+            path = Path(self._stamp_path(sha))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self._stamp(st))
+        except OSError:  # only an optimisation: the next read verifies in full
+            pass
+
+    def _is_verified(self, sha: str, st: os.stat_result) -> bool:
+        try:
+            with open(self._stamp_path(sha)) as f:
+                return f.read() == self._stamp(st)
+        except OSError:
+            return False
+
     def _copy_local(self, sha: str, out: Any, what: str) -> tuple[str, int]:
-        """Copy a local object into ``out``; returns the sha256 and size of what was read."""
+        """Copy a local object into ``out``; returns the sha256 and size of what was read.
+
+        An object unchanged on disk (same size, mtime, ctime and inode) since it was
+        last hashed is copied without hashing it again; any other is hashed in full.
+        """
         try:
             src = open(self.object_path(sha), "rb")  # noqa: SIM115
         except FileNotFoundError as exc:
             raise self._missing(sha, what) from exc
         with src:
-            return copy_and_hash(src.fileno(), out.fileno())
+            st = os.fstat(src.fileno())
+            if self._is_verified(sha, st):
+                copy_fd(src.fileno(), out.fileno())
+                if os.fstat(out.fileno()).st_size == st.st_size:
+                    return sha, st.st_size
+                os.lseek(src.fileno(), 0, os.SEEK_SET)
+                os.lseek(out.fileno(), 0, os.SEEK_SET)
+                os.ftruncate(out.fileno(), 0)
+            actual, size = copy_and_hash(src.fileno(), out.fileno())
+            if actual == sha:
+                self._record_verified(sha, st)
+            return actual, size
 
     def _fill(self, sha: str, out: Any, what: str) -> None:
         """Write a remote object's bytes into the open file ``out`` (unverified).
