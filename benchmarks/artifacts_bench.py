@@ -67,6 +67,18 @@ def worker(args: argparse.Namespace) -> None:
                 ("gittrack.artifacts.endpoint-url", args.endpoint),
             ):
                 subprocess.run(["git", "-C", str(repo), "config", k, v], check=True)
+        if args.inline_limit is not None:
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(repo),
+                    "config",
+                    "gittrack.artifacts.inline-limit",
+                    str(args.inline_limit),
+                ],
+                check=True,
+            )
         os.chdir(repo)
         import gittrack
         from gittrack.artifacts.storage import storage_for  # noqa: F401  (import cost outside timing)
@@ -146,7 +158,15 @@ def make_data(data: Path, big_mib: int) -> None:
                 f.write(os.urandom(1024 * 1024))
 
 
-def run_one(tool: str, store: str, workload: str, data: Path, server, rep: int) -> dict:
+def run_one(
+    tool: str,
+    store: str,
+    workload: str,
+    data: Path,
+    server,
+    rep: int,
+    inline_limit: int | None = None,
+) -> dict:
     bucket = f"bench-{tool}-{workload}-{rep}"
     env = dict(os.environ)
     if store == "s3":
@@ -198,6 +218,12 @@ def main() -> None:
     ap.add_argument("--bucket")
     ap.add_argument("--endpoint")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument(
+        "--inline-limit",
+        type=int,
+        default=None,
+        help="gittrack's inline limit (0 sends every file to the store; default 1 MiB keeps small files in git)",
+    )
     ap.add_argument("--big-mib", type=int, default=1024)
     ap.add_argument("--stores", default="local,s3")
     ap.add_argument("--tools", default="gittrack,mlflow")
@@ -222,7 +248,7 @@ def main() -> None:
             for workload in args.workloads.split(","):
                 for rep in range(args.reps):
                     for tool in args.tools.split(","):
-                        r = run_one(tool, store, workload, data, server, rep)
+                        r = run_one(tool, store, workload, data, server, rep, args.inline_limit)
                         results.setdefault((store, workload, tool), []).append(r)
                         print(
                             f"# {store} {workload} {tool} rep {rep}: {json.dumps(r)}",

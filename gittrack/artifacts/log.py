@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.artifacts.cas import open_source, sha256_bytes
 from gittrack.artifacts.errors import ArtifactChanged, InvalidArtifactPath
 from gittrack.artifacts.manifest import check_no_collision, make_entry
-from gittrack.artifacts.paths import clean_artifact_path, join_artifact_path
+from gittrack.artifacts.paths import clean_artifact_path, join_artifact_path, parent_dirs
 from gittrack.artifacts.storage import storage_for
 
 if TYPE_CHECKING:
@@ -122,10 +122,21 @@ def _apply(writer: Any, entries: dict[str, tuple[dict[str, Any], Any]], commit: 
 
 
 def _check_batch(manifest: dict[str, Any], paths: Iterable[str]) -> None:
-    probe = dict(manifest)
+    """Refuse file/folder collisions among the manifest and the new paths (linear time)."""
+    paths = list(paths)
+    if len(paths) == 1:
+        check_no_collision(manifest, paths[0])
+        return
+    files = set(manifest)
+    dirs = {d for p in files for d in parent_dirs(p)}
     for p in paths:
-        check_no_collision(probe, p)
-        probe[p] = True
+        if p in dirs:
+            check_no_collision({**{f: True for f in files if f.startswith(p + "/")}}, p)
+        for parent in parent_dirs(p):
+            if parent in files:
+                check_no_collision({parent: True}, p)
+        files.add(p)
+        dirs.update(parent_dirs(p))
 
 
 def log_files(writer: Any, repo: Repo, items: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:

@@ -143,16 +143,17 @@ def read_bytes(repo: Repo, run_id: str, path: str) -> bytes:
     return storage_for(repo).fetch_bytes(entry["sha256"])
 
 
-def _write_atomic(dst: Path, data: bytes) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
+def _write_verified(dst: Path, data: bytes) -> None:
+    """Write bytes already checked against their hash (a new inode: a previous download
+    may be a hard link into the cache, which must not be written through)."""
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(dst)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        raise
+    with open(dst, "xb") as out:
+        out.write(data)
 
 
 def download_artifacts(
@@ -178,13 +179,16 @@ def download_artifacts(
     dst.mkdir(parents=True, exist_ok=True)
     storage = storage_for(repo)
     remote: list[tuple[str, Path]] = []
+    made: set[Path] = set()
     for p, entry in chosen.items():
         target = dst / p
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
         if entry["where"] == "git":
-            _write_atomic(target, _inline_bytes(repo, commit, p, entry))
+            _write_verified(target, _inline_bytes(repo, commit, p, entry))
         else:
             remote.append((entry["sha256"], target))
-            target.parent.mkdir(parents=True, exist_ok=True)
     if remote:
         workers = max(1, min(storage.config.parallel, len(remote)))
         if workers == 1:
