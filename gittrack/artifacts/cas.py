@@ -637,12 +637,32 @@ class ContentStore:
     def _get_s3(self, sha: str, tmp: str, what: str) -> None:
         """One streaming GET into ``tmp``, ``chunk_size`` at a time (S3-compatible
         servers such as moto re-read the whole object for every ranged GET)."""
+        from fsspec.callbacks import Callback
+
+        class _Bar(Callback):  # a progress bar once the size is known
+            bar: Any = None
+
+            def set_size(self, size: int | None) -> None:
+                self.bar = progress_bar(int(size or 0), f"download {what}")
+
+            def relative_update(self, inc: int = 1) -> None:
+                if self.bar is not None:
+                    self.bar.update(inc)
+
+        cb = _Bar()
         try:
             self.fs.get_file(
-                self.object_path(sha), tmp, chunksize=self.chunk_size, max_concurrency=1
+                self.object_path(sha),
+                tmp,
+                callback=cb,
+                chunksize=self.chunk_size,
+                max_concurrency=1,
             )
         except FileNotFoundError as exc:
             raise self._missing(sha, what) from exc
+        finally:
+            if cb.bar is not None:
+                cb.bar.close()
 
     # --- local stores: a stat stamp of each object verified, as git's index does ----
 
