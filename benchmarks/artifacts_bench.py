@@ -39,6 +39,15 @@ GIT_ENV = {
 
 
 def rss_mib() -> float:
+    """Peak RSS of this process in MiB: VmHWM (ru_maxrss would include the RSS of the
+    parent this process was forked from, which Linux carries across exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
