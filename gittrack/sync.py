@@ -217,11 +217,11 @@ class _Mirror:
             ) from exc
         except ImportError as exc:
             extra = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}.get(
-                self.url.get_backend_name(), "sql"
+                self.url.get_backend_name()
             )
+            how = f"pip install 'gittrack[{extra}]'" if extra else "install its Python driver"
             raise SyncTargetError(
-                f"The database driver for {self.shown} is not installed ({exc}); "
-                f"install it with: pip install 'gittrack[{extra}]'"
+                f"The database driver for {self.shown} is not installed ({exc}); {how}"
             ) from exc
         except sa.exc.OperationalError as exc:
             raise self._cannot_connect(exc) from exc
@@ -302,8 +302,9 @@ class _Mirror:
             begin_locked(conn, self.tables.meta, META_LOCK)
             _sync_locked(conn, self.tables, source, report)
             conn.commit()
-        except sa.exc.DBAPIError as exc:
-            conn.rollback()
+        except (sa.exc.DBAPIError, self.engine.dialect.loaded_dbapi.Error) as exc:
+            # bulk writes use the driver directly, so its own errors arrive here too
+            _quiet_rollback(conn)
             raise self._failed(exc) from exc
         except BaseException:
             conn.rollback()
@@ -312,6 +313,14 @@ class _Mirror:
             conn.close()
         report.seconds = time.perf_counter() - t0
         return report
+
+
+def _quiet_rollback(conn: Any) -> None:
+    """Roll back; a connection already lost rolls back by itself."""
+    try:
+        conn.rollback()
+    except Exception:  # noqa: S110 - the original error is the one to report
+        pass
 
 
 def _sync_locked(conn: Any, t: Any, source: RepoSource, report: SyncReport) -> None:
@@ -335,6 +344,7 @@ def _sync_locked(conn: Any, t: Any, source: RepoSource, report: SyncReport) -> N
             report.updated.append(rid)
     report.removed = sorted(r for r, sha in state.items() if sha is not None and r not in refs)
     again = report.updated + report.restored
+    report.unchanged = len(refs) - len(report.added) - len(again)
     have = _history_counts(conn, t.metrics, again)
 
     ok: list[RunRows] = []
@@ -349,7 +359,6 @@ def _sync_locked(conn: Any, t: Any, source: RepoSource, report: SyncReport) -> N
     report.skipped = sorted(failed.items())
     for lst in (report.added, report.updated, report.restored):
         lst[:] = sorted(r for r in lst if r not in failed)
-    report.unchanged = len(refs) - len(report.added) - len(again)
 
     replaced = report.updated + report.restored
     if replaced:

@@ -244,6 +244,10 @@ def check_target(conn: Connection, tables: Tables) -> bool:
             )
         ).all()
     )
+    if not rows and {c["name"] for c in insp.get_columns(META_TABLE)} == {"name", "value"}:
+        # an empty gittrack_meta: a creation cut short, or another sync creating it
+        # right now (MySQL commits DDL at once); create_schema completes it.
+        rows = {META_SCHEMA: SCHEMA_NAME, META_VERSION: str(SCHEMA_VERSION)}
     if rows.get(META_SCHEMA) != SCHEMA_NAME:
         raise SchemaMismatch(
             f"its table {META_TABLE} does not describe a gittrack SQL mirror "

@@ -76,9 +76,7 @@ class RepoSource:
         status = self.store.derived_status(record["run"])
         rows = run_rows(run_id, sha, record, {}, status=status)
         history, start = self.history(sha, have or {})
-        if have and (
-            set(have) - set(history) or any(start[k] != have.get(k, 0) for k in history)
-        ):
+        if have and (set(have) - set(history) or any(start[k] != have.get(k, 0) for k in history)):
             history, start = self.history(sha, {})
             rows.reset_history = True
         rows.tables["metrics"] = history_rows(run_id, history, start)
@@ -113,9 +111,7 @@ class RepoSource:
             key = filename_to_key(entry.name)
             chunks = sorted((c for c in entry if c.type_str == "blob"), key=lambda c: c.name)
             skip = have.get(key, 0) // CHUNK_POINTS
-            if skip and not all(
-                c.name == f"{i:06d}.tsv" for i, c in enumerate(chunks[: skip + 1])
-            ):
+            if skip and not all(c.name == f"{i:06d}.tsv" for i, c in enumerate(chunks[: skip + 1])):
                 skip = 0  # unexpected chunk names: read it all
             first = skip * CHUNK_POINTS
             steps: list[int] = []
