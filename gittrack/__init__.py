@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "set_tag": "gittrack.tracking",
     "set_tags": "gittrack.tracking",
     "start_run": "gittrack.tracking",
+    "sync_to": "gittrack.sync",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -38,6 +38,9 @@ __all__ = [
     "sync_to",
 ]
 
+SYNC_BATCH = 1000  # runs read and written per slice of a sync
+STATE_COLUMNS = ("run_id", "commit_sha", "synced_at", "error")
+
 
 class SyncError(GittrackError):
     """A sync that could not complete; the mirror is left as it was."""
@@ -343,34 +346,41 @@ def _sync_locked(conn: Any, t: Any, source: RepoSource, report: SyncReport) -> N
         elif state[rid] != sha:
             report.updated.append(rid)
     report.removed = sorted(r for r, sha in state.items() if sha is not None and r not in refs)
-    again = report.updated + report.restored
+    again = set(report.updated + report.restored)
     report.unchanged = len(refs) - len(report.added) - len(again)
-    have = _history_counts(conn, t.metrics, again)
 
-    ok: list[RunRows] = []
+    done: list[str] = []
     failed: dict[str, str] = {}
-    for rid in report.added + again:
-        try:
-            ok.append(source.read(rid, refs[rid], have.get(rid)))
-        except (BadRecord, GittrackError) as exc:
-            failed[rid] = str(exc) if isinstance(exc, GittrackError) else f"Run {rid}: {exc}"
-        except Exception as exc:  # a record malformed in a way nobody foresaw
-            failed[rid] = f"Run {rid}: record is unreadable: {type(exc).__name__}: {exc}"
+    # in slices, so memory stays bounded however many runs there are
+    for chunk in batches(report.added + sorted(again), SYNC_BATCH):
+        replaced = [r for r in chunk if r in again]
+        have = _history_counts(conn, t.metrics, replaced)
+        ok: list[RunRows] = []
+        for rid in chunk:
+            try:
+                ok.append(source.read(rid, refs[rid], have.get(rid)))
+            except (BadRecord, GittrackError) as exc:
+                failed[rid] = str(exc) if isinstance(exc, GittrackError) else f"Run {rid}: {exc}"
+            except Exception as exc:  # a record malformed in a way nobody foresaw
+                failed[rid] = f"Run {rid}: record is unreadable: {type(exc).__name__}: {exc}"
+        replaced = [r.run_id for r in ok if r.run_id in again]
+        if replaced:
+            for name in ("runs", *CHILD_TABLES):
+                if name != "metrics":
+                    delete_runs(conn, getattr(t, name), replaced)
+            delete_runs(conn, t.metrics, [r.run_id for r in ok if r.reset_history])
+        for name in ("runs", *CHILD_TABLES):
+            rows = [row for r in ok for row in r.tables.get(name, ())]
+            bulk_insert(conn, getattr(t, name), COLUMNS[name], rows)
+            report.rows[name] = report.rows.get(name, 0) + len(rows)
+        states = [(r.run_id, r.commit, now, None) for r in ok]
+        states += [(rid, refs[rid], now, failed[rid]) for rid in chunk if rid in failed]
+        delete_runs(conn, ss, [r for r in chunk if r in state])
+        bulk_insert(conn, ss, STATE_COLUMNS, states)
+        done += chunk
     report.skipped = sorted(failed.items())
     for lst in (report.added, report.updated, report.restored):
         lst[:] = sorted(r for r in lst if r not in failed)
-
-    replaced = report.updated + report.restored
-    if replaced:
-        for name in ("runs", *CHILD_TABLES):
-            if name != "metrics":
-                delete_runs(conn, getattr(t, name), replaced)
-        reset = [r.run_id for r in ok if r.reset_history]
-        delete_runs(conn, t.metrics, reset)
-    for name in ("runs", *CHILD_TABLES):
-        rows = [row for r in ok for row in r.tables.get(name, ())]
-        bulk_insert(conn, getattr(t, name), COLUMNS[name], rows)
-        report.rows[name] = len(rows)
 
     if report.removed:
         for chunk in batches(report.removed):
@@ -379,12 +389,9 @@ def _sync_locked(conn: Any, t: Any, source: RepoSource, report: SyncReport) -> N
                 .where(t.runs.c.run_id.in_(list(chunk)))
                 .values(in_repository=False, lifecycle_stage="deleted")
             )
-    done = [r.run_id for r in ok] + list(failed) + report.removed
-    delete_runs(conn, ss, done)
-    states = [(r.run_id, r.commit, now, None) for r in ok]
-    states += [(rid, refs[rid], now, why) for rid, why in failed.items()]
-    states += [(rid, None, now, None) for rid in report.removed]
-    bulk_insert(conn, ss, ("run_id", "commit_sha", "synced_at", "error"), states)
+        delete_runs(conn, ss, report.removed)
+        bulk_insert(conn, ss, STATE_COLUMNS, [(r, None, now, None) for r in report.removed])
+        done += report.removed
 
     _refresh_running(conn, t, source, refs, set(done))
     _sync_experiments(conn, t, source, report)

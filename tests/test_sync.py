@@ -615,3 +615,36 @@ def test_json_report(sqlite_target, repo):
     report = json.loads(out.stdout)
     assert report["added"] == [rid] and report["runs"] == 1
     assert report["rows"]["metrics"] == 2 and report["skipped"] == []
+
+
+CRASHY = """
+import time
+import gittrack
+from gittrack.client import Client
+run = gittrack.start_run(run_name="crashy")
+gittrack.log_metric("x", 1.0)
+Client().flush(run.info.run_id)
+print(run.info.run_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_running_run_whose_process_died_becomes_crashed(sqlite_target, repo):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASHY], cwd=repo, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        rid = proc.stdout.readline().strip()
+        assert len(rid) == 32
+        sync_to(sqlite_target, repo)
+        status = "SELECT status, end_time FROM runs WHERE run_id = :r"
+        assert rows(sqlite_target, status, r=rid) == [("RUNNING", None)]
+    finally:
+        proc.kill()
+        proc.wait(30)
+        proc.stdout.close()
+
+    report = sync_to(sqlite_target, repo)
+
+    assert report.unchanged == 1 and report.updated == []  # no new commit, yet ...
+    assert rows(sqlite_target, status, r=rid) == [("CRASHED", None)]
