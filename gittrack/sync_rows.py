@@ -126,10 +126,11 @@ def _text(v: Any, what: str, limit: int | None = None, *, optional: bool = True)
     s = v if type(v) is str else str(v)
     if "\x00" in s:
         raise BadRecord(f"{what} contains a NUL character")
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise BadRecord(f"{what} is not valid Unicode: {exc.reason}") from exc
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadRecord(f"{what} is not valid Unicode: {exc.reason}") from exc
     if limit is not None and len(s) > limit:
         raise BadRecord(f"{what} is {len(s)} characters long, over the limit of {limit}")
     return s

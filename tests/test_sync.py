@@ -648,3 +648,34 @@ def test_running_run_whose_process_died_becomes_crashed(sqlite_target, repo):
 
     assert report.unchanged == 1 and report.updated == []  # no new commit, yet ...
     assert rows(sqlite_target, status, r=rid) == [("CRASHED", None)]
+
+
+def test_values_every_database_can_hold(target, repo):
+    c = Client(repo)
+    rid = c.create_run(run_name="extremes").info.run_id
+    c.log_metric(rid, "big", float("inf"))
+    c.log_metric(rid, "small", float("-inf"))
+    c.log_metric(rid, "nan", float("nan"))
+    c.log_param(rid, "unicode", "größe ✓ 日本")
+    c.log_param(rid, "Case", "upper")
+    c.log_param(rid, "case", "lower")
+    c.set_terminated(rid)
+    nul = c.create_run(run_name="nul").info.run_id
+    c.set_tag(nul, "note", "a\x00b")
+    c.set_terminated(nul)
+
+    report = sync_to(target, repo)
+
+    assert report.added == [rid]
+    assert report.skipped == [(nul, f"Run {nul}: tag 'note' contains a NUL character")]
+    assert rows(target, "SELECT name, value FROM metrics WHERE run_id = :r ORDER BY name", r=rid) == [
+        ("big", 1.7976931348623157e308),
+        ("nan", None),
+        ("small", -1.7976931348623157e308),
+    ]
+    assert rows(target, "SELECT value FROM params WHERE run_id = :r AND name = 'unicode'", r=rid) == [
+        ("größe ✓ 日本",)
+    ]
+    assert rows(target, "SELECT value FROM params WHERE run_id = :r AND name = 'case'", r=rid) == [
+        ("lower",)
+    ]
