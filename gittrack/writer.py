@@ -42,6 +42,14 @@ _good_keys = validation._good_keys
 _by_step_ts = itemgetter(2, 3)
 
 
+def _fast_object_creation() -> None:
+    """Skip libgit2's check that every object a new tree or commit names exists: the
+    writer always writes those objects first, and the check costs a lookup per entry."""
+    import pygit2
+
+    pygit2.option(pygit2.GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0)
+
+
 class _MetricState:
     """What a writer keeps per metric key: the summary and the newest chunk."""
 
@@ -77,7 +85,15 @@ class RunWriter:
         source_commit: str | None,
         lock: FileLock,
     ) -> None:
+        import pygit2
+
+        _fast_object_creation()
         self.repo = repo
+        # a private handle: libgit2 objects are not for concurrent use across threads, and
+        # the checkpoint thread writes while the user's thread may read through repo.git
+        self._git = pygit2.Repository(repo.git.path)
+        sig = repo.signature()
+        self._sig_name, self._sig_email = sig.name, sig.email
         self.run_id = run_id
         self.ref = RUNS_PREFIX + run_id
         self.record = record
@@ -96,6 +112,7 @@ class RunWriter:
         self._dirty = {"run", "params", "tags", "metrics", "note", "artifacts"} if head is None else set()
         self._mutex = threading.RLock()
         self.closed = False
+        self._pid = os.getpid()
         self._frozen = self._is_frozen()
         self.checkpoints = 0
         self.interval = repo.config_float("gittrack.checkpoint-seconds", DEFAULT_CHECKPOINT_SECONDS)
@@ -201,7 +218,7 @@ class RunWriter:
             if data is None:
                 self._pending[relpath] = None
             else:
-                oid = self.repo.git.create_blob(data)
+                oid = self._git.create_blob(data)
                 self._pending[relpath] = (oid, pygit2.GIT_FILEMODE_BLOB)
 
     def put_record_blob(self, relpath: str, oid: pygit2.Oid, mode: int | None = None) -> None:
@@ -243,7 +260,7 @@ class RunWriter:
             del self._buf[:n]
             if not points and not self._dirty and not self._pending and not heartbeat:
                 return None
-            git = self.repo.git
+            git = self._git
             changes: dict[str, tuple[pygit2.Oid, int] | None] = dict(self._pending)
             blob = pygit2.GIT_FILEMODE_BLOB
             if points:
@@ -260,7 +277,7 @@ class RunWriter:
             root = apply_changes(
                 git, self._source_tree, {records.RECORD_DIR: (self._gt_tree, pygit2.GIT_FILEMODE_TREE)}
             )
-            sig = self.repo.signature()
+            sig = pygit2.Signature(self._sig_name, self._sig_email)
             status = self.record["status"]
             message = f"{status.lower()}: {self.record.get('name')} ({self.run_id[:8]})\n"
             if self._head is not None:
@@ -297,7 +314,7 @@ class RunWriter:
     def _fold_points(self, points: list[tuple[str, float, int, int]], changes: dict) -> None:
         import pygit2
 
-        git = self.repo.git
+        git = self._git
         groups: dict[str, list[tuple[str, float, int, int]]] = {}
         first = points[0][0]
         if all(p[0] == first for p in points):
@@ -447,8 +464,13 @@ def create_run_writer(
     description: str | None = None,
     snapshot: bool = True,
     user: str | None = None,
+    commit: bool = True,
 ) -> RunWriter:
-    """Start a new run: snapshot the source and write its first commit."""
+    """Start a new run: snapshot the source and write its first commit.
+
+    With ``commit=False`` the first commit waits for the first checkpoint (the
+    fluent API's choice: a run shorter than the checkpoint interval then costs one
+    commit, not two)."""
     from gittrack.snapshot import SourceInfo, take_snapshot
 
     lock = _lock_for(repo, run_id)
@@ -506,7 +528,8 @@ def create_run_writer(
             env = _environment_yaml(repo)
             if env is not None:
                 w.put_record_file("environment.yaml", env)
-        w.checkpoint()
+        if commit:
+            w.checkpoint()
     except BaseException:
         lock.release()
         raise
@@ -665,7 +688,7 @@ class _Registry:
             now = _time()
             for w in self.all():
                 try:
-                    if w.closed:
+                    if w.closed or w._pid != os.getpid():
                         continue
                     if now - w._last_checkpoint >= w.interval and w.has_pending:
                         w.checkpoint()
