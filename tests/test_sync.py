@@ -668,14 +668,93 @@ def test_values_every_database_can_hold(target, repo):
 
     assert report.added == [rid]
     assert report.skipped == [(nul, f"Run {nul}: tag 'note' contains a NUL character")]
-    assert rows(target, "SELECT name, value FROM metrics WHERE run_id = :r ORDER BY name", r=rid) == [
+    assert rows(
+        target, "SELECT name, value FROM metrics WHERE run_id = :r ORDER BY name", r=rid
+    ) == [
         ("big", 1.7976931348623157e308),
         ("nan", None),
         ("small", -1.7976931348623157e308),
     ]
-    assert rows(target, "SELECT value FROM params WHERE run_id = :r AND name = 'unicode'", r=rid) == [
-        ("größe ✓ 日本",)
-    ]
+    assert rows(
+        target, "SELECT value FROM params WHERE run_id = :r AND name = 'unicode'", r=rid
+    ) == [("größe ✓ 日本",)]
     assert rows(target, "SELECT value FROM params WHERE run_id = :r AND name = 'case'", r=rid) == [
         ("lower",)
     ]
+
+
+# -- property: the mirror holds what the client reads ------------------------------------------
+
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from gittrack.errors import InvalidParameter  # noqa: E402
+
+KEYS = st.text(alphabet=st.sampled_from("abcXYZ_-. /:0é日"), min_size=1, max_size=12).filter(
+    lambda k: k.strip() == k and not k.startswith(".") and ".." not in k
+)
+SCALARS = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.booleans(),
+)
+POINTS = st.lists(st.tuples(st.floats(width=64), st.integers(0, 1000)), min_size=1, max_size=15)
+
+
+def _sql_value(v: float) -> float | None:
+    if math.isnan(v):
+        return None
+    if math.isinf(v):
+        return math.copysign(1.7976931348623157e308, v)
+    return v
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    params=st.dictionaries(KEYS, SCALARS, max_size=6),
+    tags=st.dictionaries(KEYS, st.text(max_size=15).filter(lambda s: "\x00" not in s), max_size=4),
+    metrics=st.dictionaries(KEYS, POINTS, max_size=3),
+)
+def test_mirror_matches_the_client_for_generated_runs(sqlite_target, repo, params, tags, metrics):
+    c = Client(repo)
+    rid = c.create_run(run_name="generated").info.run_id
+    try:
+        for k, v in params.items():
+            c.log_param(rid, k, v)
+        for k, v in tags.items():
+            c.set_tag(rid, k, v)
+        for k, points in metrics.items():
+            for value, step in points:
+                c.log_metric(rid, k, value, step=step)
+    except InvalidParameter:
+        c.set_terminated(rid)
+        assume(False)
+    c.set_terminated(rid)
+
+    report = sync_to(sqlite_target, repo)
+
+    assert rid in report.added and report.skipped == []  # (runs of rejected examples too)
+    run = c.get_run(rid)
+    assert dict(rows(sqlite_target, "SELECT name, value FROM params WHERE run_id = :r", r=rid)) == (
+        run.data.params
+    )
+    user_tags = {
+        k: v for k, v in run.data.tags.items() if not k.startswith(("mlflow.", "gittrack."))
+    }
+    assert dict(rows(sqlite_target, "SELECT name, value FROM tags WHERE run_id = :r", r=rid)) == (
+        user_tags
+    )
+    for key in metrics:
+        want = [(m.step, _sql_value(m.value), m.timestamp) for m in c.get_metric_history(rid, key)]
+        got = rows(
+            sqlite_target,
+            "SELECT step, value, timestamp FROM metrics WHERE run_id = :r AND name = :k ORDER BY seq",
+            r=rid,
+            k=key,
+        )
+        assert got == want
