@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 LOCK_WAIT_SECONDS = 300  # how long a sync waits for another one holding the lock
 CONNECT_TIMEOUT = 10
 ID_BATCH = 500  # run ids per "IN (...)" list
-MYSQL_BATCH = 5000  # rows per executemany on MySQL (PyMySQL packs them into a few INSERTs)
+MYSQL_STATEMENT = 2_000_000  # bytes per multi-row INSERT on MySQL/MariaDB
 
 
 def _importable(name: str) -> bool:
@@ -148,9 +148,43 @@ def bulk_insert(
         raw.executemany(f"INSERT INTO {name} ({cols}) VALUES ({marks})", rows)
         return
     if backend in ("mysql", "mariadb") and driver == "pymysql":
-        marks = ", ".join(["%s"] * len(columns))
-        with raw.cursor() as cur:
-            for chunk in batches(rows, MYSQL_BATCH):
-                cur.executemany(f"INSERT INTO {name} ({cols}) VALUES ({marks})", chunk)
+        _mysql_insert(raw, f"INSERT INTO {name} ({cols}) VALUES ", rows)
         return
     conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+
+
+def _mysql_insert(raw: Any, head: str, rows: list[tuple[Any, ...]]) -> None:
+    """Multi-row INSERTs of about 2 MB each, literals rendered here.
+
+    PyMySQL's ``executemany`` renders each value through its generic escaper,
+    which costs more than the server's work; the mirror's values are only
+    str, int, float (finite: NaN and infinities were mapped before), bool and None.
+    """
+    escape = raw.escape  # quotes and escapes a str for this server's SQL mode
+    seen: dict[str, str] = {}  # run ids and keys repeat on every row
+
+    def lit(v: Any) -> str:
+        if v is None:
+            return "NULL"
+        t = type(v)
+        if t is int or t is float:
+            return repr(v)
+        if t is bool:
+            return "1" if v else "0"
+        text = seen.get(v)
+        if text is None:
+            text = seen[v] = escape(v)
+        return text
+
+    with raw.cursor() as cur:
+        parts: list[str] = []
+        size = 0
+        for row in rows:
+            text = "(" + ",".join([lit(v) for v in row]) + ")"
+            parts.append(text)
+            size += len(text) + 1
+            if size >= MYSQL_STATEMENT:
+                cur.execute(head + ",".join(parts))
+                parts, size = [], 0
+        if parts:
+            cur.execute(head + ",".join(parts))

@@ -657,6 +657,7 @@ def test_values_every_database_can_hold(target, repo):
     c.log_metric(rid, "small", float("-inf"))
     c.log_metric(rid, "nan", float("nan"))
     c.log_param(rid, "unicode", "größe ✓ 日本")
+    c.log_param(rid, "sql", "x'); DROP TABLE runs; -- \\ \\' \"")
     c.log_param(rid, "Case", "upper")
     c.log_param(rid, "case", "lower")
     c.set_terminated(rid)
@@ -680,6 +681,9 @@ def test_values_every_database_can_hold(target, repo):
     ) == [("größe ✓ 日本",)]
     assert rows(target, "SELECT value FROM params WHERE run_id = :r AND name = 'case'", r=rid) == [
         ("lower",)
+    ]
+    assert rows(target, "SELECT value FROM params WHERE run_id = :r AND name = 'sql'", r=rid) == [
+        ("x'); DROP TABLE runs; -- \\ \\' \"",)
     ]
 
 
