@@ -57,9 +57,7 @@ class Store:
         from gittrack.writer import open_writers
 
         candidates = set(self.run_refs())
-        candidates.update(
-            w.run_id for w in open_writers() if w.repo.common_dir == self.repo.common_dir
-        )
+        candidates.update(w.run_id for w in open_writers() if w.repo.common_dir == self.repo.common_dir)
         matches = [r for r in candidates if r.startswith(prefix)]
         if not matches:
             raise RunNotFound(prefix)
@@ -109,9 +107,8 @@ class Store:
                 return kind()
             if not isinstance(value, kind):
                 raise CorruptRecord(
-                    who,
-                    f"{records.RECORD_DIR}/{name} holds a {type(value).__name__}, "
-                    f"expected a {kind.__name__}",
+                    who, f"{records.RECORD_DIR}/{name} holds a {type(value).__name__}, "
+                    f"expected a {kind.__name__}"
                 )
             return value
 
