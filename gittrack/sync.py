@@ -144,6 +144,7 @@ def sync_to(
     on_report: Callable[[SyncReport], None] | None = None,
     on_error: Callable[[SyncError], None] | None = None,
     rounds: int | None = None,
+    prune: bool = True,
 ) -> SyncReport:
     """Mirror ``repo``'s runs into the database at ``url``.
 
@@ -159,6 +160,9 @@ def sync_to(
             database, lock held too long) instead of stopping; a
             :class:`SchemaConflict` always stops.
         rounds: with ``watch``, stop after this many syncs.
+        prune: mark runs whose ref is gone from the repository as deleted
+            (``in_repository`` false). False keeps them as they are, for a
+            mirror that several clones sync into.
 
     Returns:
         the (last) :class:`SyncReport`.
@@ -178,7 +182,7 @@ def sync_to(
         n = 0
         while True:
             try:
-                report = mirror.sync(source)
+                report = mirror.sync(source, prune)
             except SchemaConflict:
                 raise
             except SyncError as exc:
@@ -286,7 +290,7 @@ class _Mirror:
             "The transaction was rolled back; the mirror is unchanged."
         )
 
-    def sync(self, source: RepoSource) -> SyncReport:
+    def sync(self, source: RepoSource, prune: bool = True) -> SyncReport:
         """One sync round; see :func:`sync_to`."""
         import sqlalchemy as sa
 
@@ -303,7 +307,7 @@ class _Mirror:
             from gittrack.sync_schema import META_LOCK
 
             begin_locked(conn, self.tables.meta, META_LOCK)
-            _sync_locked(conn, self.tables, source, report)
+            _sync_locked(conn, self.tables, source, report, prune)
             conn.commit()
         except (sa.exc.DBAPIError, self.engine.dialect.loaded_dbapi.Error) as exc:
             # bulk writes use the driver directly, so its own errors arrive here too
@@ -326,15 +330,20 @@ def _quiet_rollback(conn: Any) -> None:
         pass
 
 
-def _sync_locked(conn: Any, t: Any, source: RepoSource, report: SyncReport) -> None:
+def _sync_locked(
+    conn: Any, t: Any, source: RepoSource, report: SyncReport, prune: bool = True
+) -> None:
     """The body of the sync transaction (the lock is held)."""
     import sqlalchemy as sa
 
     from gittrack.sync_db import batches, bulk_insert, delete_runs
-    from gittrack.sync_rows import CHILD_TABLES, COLUMNS, BadRecord, RunRows
+    from gittrack.sync_rows import CHILD_TABLES, COLUMNS, RUN_ID_RE, BadRecord, RunRows
 
     now = int(time.time() * 1000)
     refs = source.run_refs()
+    bad_refs = sorted(r for r in refs if not RUN_ID_RE.fullmatch(r))
+    for rid in bad_refs:  # a column could not hold it; never written, reported every time
+        del refs[rid]
     report.runs = len(refs)
     ss = t.sync_state
     state = {r: sha for r, sha in conn.execute(sa.select(ss.c.run_id, ss.c.commit_sha))}
@@ -345,7 +354,8 @@ def _sync_locked(conn: Any, t: Any, source: RepoSource, report: SyncReport) -> N
             report.restored.append(rid)
         elif state[rid] != sha:
             report.updated.append(rid)
-    report.removed = sorted(r for r, sha in state.items() if sha is not None and r not in refs)
+    if prune:
+        report.removed = sorted(r for r, sha in state.items() if sha is not None and r not in refs)
     again = set(report.updated + report.restored)
     report.unchanged = len(refs) - len(report.added) - len(again)
 
@@ -378,7 +388,9 @@ def _sync_locked(conn: Any, t: Any, source: RepoSource, report: SyncReport) -> N
         delete_runs(conn, ss, [r for r in chunk if r in state])
         bulk_insert(conn, ss, STATE_COLUMNS, states)
         done += chunk
-    report.skipped = sorted(failed.items())
+    report.skipped = sorted(failed.items()) + [
+        (rid, f"ref refs/gittrack/runs/{rid} does not name a valid run id") for rid in bad_refs
+    ]
     for lst in (report.added, report.updated, report.restored):
         lst[:] = sorted(r for r in lst if r not in failed)
 

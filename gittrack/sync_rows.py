@@ -12,6 +12,7 @@ aborting the whole sync.
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ FLOAT_MAX = 1.7976931348623157e308
 INT64 = 2**63
 
 History = Mapping[str, tuple[Sequence[int], Sequence[float], Sequence[int]]]
+RUN_ID_RE = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}", re.ASCII)
 
 
 class BadRecord(ValueError):
@@ -211,7 +213,7 @@ def run_rows(
             _int(run.get("end_time"), "end_time"),
             lifecycle,
             _text(run.get("artifact_uri"), "artifact_uri"),
-            _text(run.get("parent_run_id"), "parent_run_id", 32),
+            _text(run.get("parent_run_id"), "parent_run_id", 256),
             _text(source.get("commit"), "source.commit", 64),
             _text(source.get("branch"), "source.branch", 250),
             None if dirty is None else bool(dirty),

@@ -28,7 +28,7 @@ META_EXPERIMENTS = "experiments_commit"
 META_LAST_SYNC = "last_sync"
 
 KEY = 250  # MLflow's (and gittrack's) longest metric/param/tag key
-RUN_ID = 32
+RUN_ID = 256  # gittrack's 32 hex digits, or a run id given by the user (MLflow's limit)
 SHA = 64  # room for SHA-256 repositories
 
 

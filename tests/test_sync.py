@@ -762,3 +762,38 @@ def test_mirror_matches_the_client_for_generated_runs(sqlite_target, repo, param
             k=key,
         )
         assert got == want
+
+
+def test_no_prune_keeps_runs_this_clone_lacks(sqlite_target, repo):
+    c = Client(repo)
+    kept = log_run(c, 0, acc=[0.5], lr=0.1)
+    sync_to(sqlite_target, repo)
+    git(repo, "update-ref", "-d", f"refs/gittrack/runs/{kept}")
+
+    out = run_cli("sync", sqlite_target, "--no-prune", cwd=repo)
+
+    assert out.returncode == 0, out.stderr
+    assert "Synced 0 runs" in out.stdout and "0 removed" in out.stdout
+    state = "SELECT lifecycle_stage, in_repository FROM runs WHERE run_id = :r"
+    assert rows(sqlite_target, state, r=kept) == [("active", True)]
+    assert run_cli("sync", sqlite_target, cwd=repo).returncode == 0
+    assert rows(sqlite_target, state, r=kept) == [("deleted", False)]
+
+
+def test_run_ids_given_by_the_user_and_refs_that_are_not_runs(target, repo):
+    c = Client(repo)
+    custom = "my-experiment-run_" + "7" * 100
+    c.create_run(run_id=custom, run_name="custom")
+    c.set_terminated(custom)
+    good = c.create_run(run_name="plain").info.run_id
+    c.set_terminated(good)
+    sha = git(repo, "rev-parse", f"refs/gittrack/runs/{good}").strip()
+    git(repo, "update-ref", "refs/gittrack/runs/not.a.run", sha)
+
+    report = sync_to(target, repo)
+
+    assert report.added == sorted([custom, good])
+    assert report.skipped == [
+        ("not.a.run", "ref refs/gittrack/runs/not.a.run does not name a valid run id")
+    ]
+    assert rows(target, "SELECT run_name FROM runs WHERE run_id = :r", r=custom) == [("custom",)]

@@ -20,9 +20,17 @@ from gittrack.cli._common import handle_errors, repo_option
     help="Keep syncing every SECONDS until interrupted (Ctrl-C).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print each sync's report as JSON.")
+@click.option(
+    "--no-prune",
+    "prune",
+    flag_value=False,
+    default=True,
+    help="Leave runs whose ref is gone from this repository as they are "
+    "(for a mirror that several clones sync into).",
+)
 @repo_option
 @handle_errors
-def sync_cmd(url: str, watch: float | None, as_json: bool, repo: str | None) -> None:
+def sync_cmd(url: str, watch: float | None, as_json: bool, prune: bool, repo: str | None) -> None:
     """Mirror experiments, runs, params, tags, metrics and artifact manifests into URL.
 
     URL is a SQLAlchemy database URL, e.g. sqlite:///runs.db,
@@ -45,7 +53,7 @@ def sync_cmd(url: str, watch: float | None, as_json: bool, repo: str | None) -> 
     def failed(exc: SyncError) -> None:
         click.echo(f"Error: {exc.message} (retrying in {watch:g} s)", err=True)
 
-    kwargs: dict[str, Any] = {"on_report": show}
+    kwargs: dict[str, Any] = {"on_report": show, "prune": prune}
     if watch is not None:
         kwargs["on_error"] = failed
     try:
