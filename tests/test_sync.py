@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from gittrack.client import Client
-from gittrack.sync import SchemaConflict, SyncError, SyncTargetError, sync_to
+from gittrack.sync import SchemaConflict, SyncBusy, SyncError, SyncTargetError, sync_to
 from tests.conftest import ROOT, git, require_service, run_cli
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -797,3 +797,25 @@ def test_run_ids_given_by_the_user_and_refs_that_are_not_runs(target, repo):
         ("not.a.run", "ref refs/gittrack/runs/not.a.run does not name a valid run id")
     ]
     assert rows(target, "SELECT run_name FROM runs WHERE run_id = :r", r=custom) == [("custom",)]
+
+
+def test_a_sync_gives_up_when_another_holds_the_lock_too_long(target, repo, monkeypatch):
+    import gittrack.sync_db
+
+    log_run(Client(repo), 0, acc=[0.5], lr=0.1)
+    sync_to(target, repo)
+    monkeypatch.setattr(gittrack.sync_db, "LOCK_WAIT_SECONDS", 1)
+    holder = sa.create_engine(target)
+    with holder.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.begin()
+            conn.exec_driver_sql(
+                "SELECT value FROM gittrack_meta WHERE name = 'sync_lock' FOR UPDATE"
+            )
+        with pytest.raises(SyncBusy, match="Another gittrack sync into .* holds the lock"):
+            sync_to(target, repo)
+        conn.rollback()
+    holder.dispose()
+    assert sync_to(target, repo).unchanged == 1  # and the next one goes through
