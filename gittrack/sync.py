@@ -250,12 +250,15 @@ class _Mirror:
 
         from gittrack.sync_schema import SchemaMismatch, build_tables, check_target, create_schema
 
-        try:
-            conn = self.engine.connect()
-        except sa.exc.DBAPIError as exc:
-            raise self._cannot_connect(exc) from exc
-        tables = build_tables(mariadb=bool(getattr(self.engine.dialect, "is_mariadb", False)))
+        tables = None
         for attempt in range(3):
+            try:
+                conn = self.engine.connect()
+            except sa.exc.DBAPIError as exc:
+                raise self._cannot_connect(exc) from exc
+            if tables is None:
+                mariadb = bool(getattr(self.engine.dialect, "is_mariadb", False))
+                tables = build_tables(mariadb=mariadb)
             try:
                 with conn.begin():
                     check_target(conn, tables)
@@ -264,17 +267,17 @@ class _Mirror:
                 self.tables = tables
                 return
             except SchemaMismatch as exc:
-                conn.close()
                 raise SchemaConflict(
                     f"Refusing to sync into {self.shown}: {exc}. Nothing was changed; "
                     "sync into an empty database or schema, or one gittrack created."
                 ) from None
             except sa.exc.DBAPIError as exc:
-                # another sync created the schema at the same moment: look again
+                # e.g. another sync created the schema at the same moment: look again
                 if attempt == 2:
                     raise self._failed(exc) from exc
                 time.sleep(0.2 * (attempt + 1))
-                conn = self.engine.connect()
+            finally:
+                conn.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _failed(self, exc: BaseException) -> SyncError:
@@ -294,9 +297,9 @@ class _Mirror:
         """One sync round; see :func:`sync_to`."""
         import sqlalchemy as sa
 
+        t0 = time.perf_counter()
         if self.tables is None:
             self._prepare()
-        t0 = time.perf_counter()
         report = SyncReport(self.shown)
         try:
             conn = self.engine.connect()
