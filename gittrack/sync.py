@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -233,6 +234,7 @@ class _Mirror:
         except sa.exc.OperationalError as exc:
             raise self._cannot_connect(exc) from exc
         self.tables: Any = None
+        self.cache: _StateCache | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -310,14 +312,17 @@ class _Mirror:
             from gittrack.sync_schema import META_LOCK
 
             begin_locked(conn, self.tables.meta, META_LOCK)
-            _sync_locked(conn, self.tables, source, report, prune)
+            cache = _sync_locked(conn, self.tables, source, report, prune, self.cache)
             conn.commit()
+            self.cache = cache
         except (sa.exc.DBAPIError, self.engine.dialect.loaded_dbapi.Error) as exc:
             # bulk writes use the driver directly, so its own errors arrive here too
+            self.cache = None
             _quiet_rollback(conn)
             raise self._failed(exc) from exc
         except BaseException:
-            conn.rollback()
+            self.cache = None
+            _quiet_rollback(conn)
             raise
         finally:
             conn.close()
@@ -333,14 +338,33 @@ def _quiet_rollback(conn: Any) -> None:
         pass
 
 
+@dataclass
+class _StateCache:
+    """``sync_state`` as a sync left it, valid while ``gittrack_meta.generation`` is unchanged."""
+
+    generation: str
+    state: dict[str, str | None]
+
+
 def _sync_locked(
-    conn: Any, t: Any, source: RepoSource, report: SyncReport, prune: bool = True
-) -> None:
-    """The body of the sync transaction (the lock is held)."""
+    conn: Any,
+    t: Any,
+    source: RepoSource,
+    report: SyncReport,
+    prune: bool = True,
+    cache: _StateCache | None = None,
+) -> _StateCache | None:
+    """The body of the sync transaction (the lock is held).
+
+    Returns:
+        the sync state after this sync, for the next one (``--watch``) to skip
+        reading ``sync_state`` when no other sync came in between.
+    """
     import sqlalchemy as sa
 
     from gittrack.sync_db import batches, bulk_insert, delete_runs
     from gittrack.sync_rows import CHILD_TABLES, COLUMNS, RUN_ID_RE, BadRecord, RunRows
+    from gittrack.sync_schema import META_GENERATION
 
     now = int(time.time() * 1000)
     refs = source.run_refs()
@@ -349,7 +373,13 @@ def _sync_locked(
         del refs[rid]
     report.runs = len(refs)
     ss = t.sync_state
-    state = {r: sha for r, sha in conn.execute(sa.select(ss.c.run_id, ss.c.commit_sha))}
+    generation = conn.execute(
+        sa.select(t.meta.c.value).where(t.meta.c.name == META_GENERATION)
+    ).scalar_one_or_none()
+    if cache is not None and generation is not None and cache.generation == generation:
+        state = cache.state  # nobody synced since our last sync: skip reading sync_state
+    else:
+        state = {r: sha for r, sha in conn.execute(sa.select(ss.c.run_id, ss.c.commit_sha))}
     for rid, sha in refs.items():
         if rid not in state:
             report.added.append(rid)
@@ -410,8 +440,14 @@ def _sync_locked(
 
     _refresh_running(conn, t, source, refs, set(done))
     _sync_experiments(conn, t, source, report)
+    if done:
+        state = dict(state)
+        state.update((rid, refs.get(rid)) for rid in done)
+        generation = uuid.uuid4().hex
+        _set_meta(conn, t.meta, META_GENERATION, generation)
     if report.changed:
         _set_meta(conn, t.meta, "last_sync", str(now))
+    return _StateCache(generation, state) if generation is not None else None
 
 
 def _history_counts(conn: Any, metrics: Any, run_ids: list[str]) -> dict[str, dict[str, int]]:

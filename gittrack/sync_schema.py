@@ -26,6 +26,7 @@ META_VERSION = "schema_version"
 META_LOCK = "sync_lock"
 META_EXPERIMENTS = "experiments_commit"
 META_LAST_SYNC = "last_sync"
+META_GENERATION = "generation"  # changes with every sync that writes sync_state
 
 KEY = 250  # MLflow's (and gittrack's) longest metric/param/tag key
 RUN_ID = 256  # gittrack's 32 hex digits, or a run id given by the user (MLflow's limit)
@@ -128,6 +129,7 @@ def build_tables(mariadb: bool = False) -> Tables:
         sa.Index("ix_runs_branch", "source_branch"),
         sa.Index("ix_runs_source_commit", "source_commit"),
         sa.Index("ix_runs_parent", "parent_run_id"),
+        sa.Index("ix_runs_status", "status"),
         **my,
     )
     params = sa.Table(

@@ -819,3 +819,23 @@ def test_a_sync_gives_up_when_another_holds_the_lock_too_long(target, repo, monk
         conn.rollback()
     holder.dispose()
     assert sync_to(target, repo).unchanged == 1  # and the next one goes through
+
+
+def test_watch_rounds_see_what_another_sync_wrote_in_between(target, repo):
+    c = Client(repo)
+    log_run(c, 0, acc=[0.5], lr=0.1)
+    seen = []
+
+    def between_rounds(report):
+        seen.append(report)
+        if len(seen) == 1:  # another clone's sync mirrors a new run between two rounds
+            log_run(c, 1, acc=[0.6], lr=0.2)
+            assert len(sync_to(target, repo).added) == 1
+        elif len(seen) == 2:
+            log_run(c, 2, acc=[0.7], lr=0.3)
+
+    sync_to(target, repo, watch=0.01, rounds=3, on_report=between_rounds)
+
+    assert [(len(r.added), r.unchanged) for r in seen] == [(1, 0), (0, 2), (1, 2)]
+    assert rows(target, "SELECT COUNT(*) FROM runs") == [(3,)]
+    assert rows(target, "SELECT COUNT(*) FROM sync_state") == [(3,)]
