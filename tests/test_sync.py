@@ -839,3 +839,22 @@ def test_watch_rounds_see_what_another_sync_wrote_in_between(target, repo):
     assert [(len(r.added), r.unchanged) for r in seen] == [(1, 0), (0, 2), (1, 2)]
     assert rows(target, "SELECT COUNT(*) FROM runs") == [(3,)]
     assert rows(target, "SELECT COUNT(*) FROM sync_state") == [(3,)]
+
+
+def test_refuses_an_mlflow_database(tmp_path, repo):
+    """The real schema of an MLflow tracking database (dumped from MLflow 3) is refused."""
+    import sqlite3
+
+    log_run(Client(repo), 0, acc=[0.5], lr=0.1)
+    db = tmp_path / "mlflow.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript((ROOT / "tests" / "data" / "mlflow_sqlite_schema.sql").read_text())
+        conn.execute("INSERT INTO experiments (experiment_id, name) VALUES (0, 'Default')")
+    before = db.read_bytes()
+
+    out = run_cli("sync", f"sqlite:///{db}", cwd=repo)
+
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"Error: Refusing to sync into sqlite:///{db}: it already holds")
+    assert "experiment_tags, experiments, latest_metrics, metrics, params, runs, tags" in out.stderr
+    assert db.read_bytes() == before
