@@ -363,8 +363,9 @@ def _sync_locked(
     import sqlalchemy as sa
 
     from gittrack.sync_db import batches, bulk_insert, delete_runs
-    from gittrack.sync_rows import CHILD_TABLES, COLUMNS, RUN_ID_RE, BadRecord, RunRows
+    from gittrack.sync_rows import CHILD_TABLES, COLUMNS, RUN_ID_RE
     from gittrack.sync_schema import META_GENERATION
+    from gittrack.sync_source import read_slices
 
     now = int(time.time() * 1000)
     refs = source.run_refs()
@@ -394,18 +395,10 @@ def _sync_locked(
 
     done: list[str] = []
     failed: dict[str, str] = {}
-    # in slices, so memory stays bounded however many runs there are
-    for chunk in batches(report.added + sorted(again), SYNC_BATCH):
-        replaced = [r for r in chunk if r in again]
-        have = _history_counts(conn, t.metrics, replaced)
-        ok: list[RunRows] = []
-        for rid in chunk:
-            try:
-                ok.append(source.read(rid, refs[rid], have.get(rid)))
-            except (BadRecord, GittrackError) as exc:
-                failed[rid] = str(exc) if isinstance(exc, GittrackError) else f"Run {rid}: {exc}"
-            except Exception as exc:  # a record malformed in a way nobody foresaw
-                failed[rid] = f"Run {rid}: record is unreadable: {type(exc).__name__}: {exc}"
+    have = _history_counts(conn, t.metrics, sorted(again))
+    items = [(rid, refs[rid], have.get(rid)) for rid in report.added + sorted(again)]
+    for chunk, ok, bad in read_slices(source, items, SYNC_BATCH):
+        failed.update(bad)
         replaced = [r.run_id for r in ok if r.run_id in again]
         if replaced:
             for name in ("runs", *CHILD_TABLES):

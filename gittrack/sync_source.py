@@ -9,7 +9,7 @@ syncing a live run again costs the new points, not its whole history.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gittrack.records import CHUNK_POINTS, RECORD_DIR, decode_points, filename_to_key
@@ -135,3 +135,41 @@ def _pygit2() -> Any:
     import pygit2
 
     return pygit2
+
+
+# -- reading many runs ---------------------------------------------------------
+
+Item = tuple[str, str, "Mapping[str, int] | None"]  # run id, commit, history points held
+Slice = tuple[list[str], list[RunRows], dict[str, str]]
+
+
+def read_many(source: RepoSource, items: list[Item]) -> Slice:
+    """Read ``items``; a run that cannot be read lands in the last result.
+
+    Returns:
+        (the run ids of ``items``, rows of the runs read, run id -> why it could not be read)
+    """
+    from gittrack.errors import GittrackError
+
+    ok: list[RunRows] = []
+    failed: dict[str, str] = {}
+    for rid, sha, have in items:
+        try:
+            ok.append(source.read(rid, sha, have))
+        except GittrackError as exc:
+            failed[rid] = str(exc)
+        except BadRecord as exc:
+            failed[rid] = f"Run {rid}: {exc}"
+        except Exception as exc:  # a record malformed in a way nobody foresaw
+            failed[rid] = f"Run {rid}: record is unreadable: {type(exc).__name__}: {exc}"
+    return [item[0] for item in items], ok, failed
+
+
+def read_slices(source: RepoSource, items: list[Item], size: int) -> Iterator[Slice]:
+    """Read ``items`` in slices of ``size`` runs, so memory stays bounded.
+
+    (Reading in worker processes was tried: on the 2-core benchmark machine it
+    was slower, 56 s against 47 s for 10,000 runs, the rows' pickling eating the gain.)
+    """
+    for i in range(0, len(items), size):
+        yield read_many(source, items[i : i + size])
