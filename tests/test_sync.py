@@ -858,3 +858,17 @@ def test_refuses_an_mlflow_database(tmp_path, repo):
     assert out.stderr.startswith(f"Error: Refusing to sync into sqlite:///{db}: it already holds")
     assert "experiment_tags, experiments, latest_metrics, metrics, params, runs, tags" in out.stderr
     assert db.read_bytes() == before
+
+
+def test_sync_from_a_bare_central_repository(tmp_path, project, repo):
+    central = tmp_path / "central.git"
+    git(tmp_path, "clone", "-q", "--mirror", str(repo), str(central))
+    from_clone = f"sqlite:///{tmp_path / 'a.db'}"
+    from_central = f"sqlite:///{tmp_path / 'b.db'}"
+
+    sync_to(from_clone, repo)
+    out = run_cli("sync", from_central, "--repo", str(central), cwd=tmp_path)
+
+    assert out.returncode == 0, out.stderr
+    assert "8 added" in out.stdout
+    assert snapshot(from_central) == snapshot(from_clone)
