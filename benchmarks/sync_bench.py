@@ -227,12 +227,43 @@ def bench_target(kind: str, repo: Path, args: argparse.Namespace, tmp: Path) -> 
     return out
 
 
+def central_copy(repo: Path) -> Path:
+    """A bare ``--mirror`` clone of ``repo``: packed objects, as on a central repository."""
+    path = repo.with_name(repo.name + ".git")
+    if not (path / "bench-complete").exists():
+        subprocess.run(["rm", "-rf", str(path)], check=True)
+        git(repo.parent, "clone", "-q", "--mirror", str(repo), str(path))
+        (path / "bench-complete").write_text("ok\n")
+    return path
+
+
+def bench_central(kind: str, central: Path, args: argparse.Namespace, tmp: Path) -> list[float]:
+    """Seconds of full syncs from the bare, packed clone into fresh ``kind`` databases."""
+    from gittrack.sync import sync_to
+
+    target = Target(kind, tmp)
+    try:
+        times = []
+        for _ in range(args.repeat):
+            rep = sync_to(target.url(), central)
+            assert len(rep.added) == args.runs and not rep.skipped, rep.summary()
+            times.append(rep.seconds)
+        return times
+    finally:
+        target.cleanup()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--targets", default="sqlite,postgresql", help="of sqlite,postgresql,mariadb")
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "gittrack-bench")
+    ap.add_argument(
+        "--central",
+        action="store_true",
+        help="also: full syncs from a bare --mirror clone (packed objects, a central repository)",
+    )
     args = ap.parse_args()
     os.environ.update(GIT_ENV)
 
@@ -241,6 +272,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.targets.split(","):
             results[kind] = bench_target(kind, repo, args, Path(tmp))
+            if args.central:
+                results[kind]["central"] = bench_central(kind, central_copy(repo), args, Path(tmp))
 
     med = statistics.median
     print(
@@ -257,6 +290,11 @@ def main() -> None:
             f"{kind:<12}{r['rows']:>9}{med(r['full']):>9.2f}{args.runs / med(r['full']):>9.0f}"
             f"{med(r['noop']):>9.3f}{med(r['incr']):>12.3f}{med(r['cli']):>12.3f}"
         )
+    if args.central:
+        print("\nfull sync from a bare --mirror clone of the repository (packed objects):")
+        for kind, r in results.items():
+            t = med(r["central"])
+            print(f"{kind:<12}{t:>9.2f} s {args.runs / t:>9.0f} runs/s")
     print("\ndocumented queries (docs/sql-schema.md; acc -> m0, loss -> m1), seconds:")
     names = sorted(documented_queries())
     print(f"{'target':<12}" + "".join(f"{n:>22}" for n in names))
