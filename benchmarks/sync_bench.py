@@ -8,7 +8,9 @@ For each target (SQLite file, PostgreSQL schema, MariaDB database on 127.0.0.1):
   full         sync of all runs into an empty database (runs/s)
   no-op        the same sync again (nothing changed)
   incremental  sync after 10 new runs were logged (target <= 1 s)
-  incr. CLI    the same through ``python -m gittrack sync URL`` (process start included)
+  incr. CLI    the same through ``python -m gittrack sync URL`` (process start included;
+               also its CPU seconds, which depend less on the machine's load than wall time)
+  cpu s        CPU seconds of this process during the full sync (the database server's not counted)
 then the three example queries of docs/sql-schema.md, whose answers must be
 the same on every target.
 
@@ -183,6 +185,13 @@ def drop_runs(repo: Path, run_ids: list[str]) -> None:
         git(repo, "update-ref", "-d", f"refs/gittrack/runs/{rid}")
 
 
+def _children_cpu() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def bench_target(kind: str, repo: Path, args: argparse.Namespace, tmp: Path) -> dict:
     """Full, no-op, incremental and CLI-incremental syncs into fresh ``kind`` databases."""
     from gittrack.repo import Repo
@@ -190,11 +199,13 @@ def bench_target(kind: str, repo: Path, args: argparse.Namespace, tmp: Path) -> 
     from gittrack.sync import sync_to
 
     target = Target(kind, tmp)
-    out: dict = {"full": [], "noop": [], "incr": [], "cli": []}
+    out: dict = {"full": [], "full_cpu": [], "noop": [], "incr": [], "cli": [], "cli_cpu": []}
     try:
         for i in range(args.repeat):
             url = target.url()
+            cpu = time.process_time()
             rep = sync_to(url, repo)
+            out["full_cpu"].append(time.process_time() - cpu)
             assert len(rep.added) == args.runs and not rep.skipped, rep.summary()
             out["full"].append(rep.seconds)
             out["rows"] = sum(rep.rows.values())
@@ -212,6 +223,7 @@ def bench_target(kind: str, repo: Path, args: argparse.Namespace, tmp: Path) -> 
             log_runs(repo, args.runs, 10)
             new = sorted(set(Store(Repo(repo)).run_refs()) - before)
             t0 = time.perf_counter()
+            before_cpu = _children_cpu()
             proc = subprocess.run(
                 [sys.executable, "-m", "gittrack", "sync", url],
                 cwd=repo,
@@ -220,6 +232,7 @@ def bench_target(kind: str, repo: Path, args: argparse.Namespace, tmp: Path) -> 
                 text=True,
             )
             out["cli"].append(time.perf_counter() - t0)
+            out["cli_cpu"].append(_children_cpu() - before_cpu)
             assert proc.returncode == 0 and "10 added" in proc.stdout, proc.stdout + proc.stderr
             drop_runs(repo, new)
     finally:
@@ -281,14 +294,15 @@ def main() -> None:
         f"artifact), median of {args.repeat}, {os.cpu_count()} cores, "
         f"Python {sys.version.split()[0]}"
     )
-    head = f"{'target':<12}{'rows':>9}{'full s':>9}{'runs/s':>9}{'no-op s':>9}"
-    head += f"{'incr(10) s':>12}{'incr CLI s':>12}"
+    head = f"{'target':<12}{'rows':>9}{'full s':>9}{'runs/s':>9}{'cpu s':>8}{'no-op s':>9}"
+    head += f"{'incr(10) s':>12}{'incr CLI s':>12}{'CLI cpu s':>11}"
     print(head)
     print("-" * len(head))
     for kind, r in results.items():
         print(
             f"{kind:<12}{r['rows']:>9}{med(r['full']):>9.2f}{args.runs / med(r['full']):>9.0f}"
-            f"{med(r['noop']):>9.3f}{med(r['incr']):>12.3f}{med(r['cli']):>12.3f}"
+            f"{med(r['full_cpu']):>8.1f}{med(r['noop']):>9.3f}{med(r['incr']):>12.3f}"
+            f"{med(r['cli']):>12.3f}{med(r['cli_cpu']):>11.2f}"
         )
     if args.central:
         print("\nfull sync from a bare --mirror clone of the repository (packed objects):")
