@@ -872,3 +872,32 @@ def test_sync_from_a_bare_central_repository(tmp_path, project, repo):
     assert out.returncode == 0, out.stderr
     assert "8 added" in out.stdout
     assert snapshot(from_central) == snapshot(from_clone)
+
+
+def test_a_long_history_is_appended_across_chunks(sqlite_target, repo):
+    from gittrack.records import CHUNK_POINTS
+
+    c = Client(repo)
+    rid = c.create_run(run_name="long").info.run_id
+    first = CHUNK_POINTS + 5
+    for step in range(first):
+        c.log_metric(rid, "loss", step / 7, step=step, timestamp=1_700_000_000_000 + step)
+    c.flush(rid)
+    sync_to(sqlite_target, repo)
+    for step in range(first, 2 * CHUNK_POINTS + 10):
+        c.log_metric(rid, "loss", step / 7, step=step, timestamp=1_700_000_000_000 + step)
+    c.set_terminated(rid)
+
+    report = sync_to(sqlite_target, repo)
+
+    assert report.updated == [rid]
+    assert report.rows["metrics"] == CHUNK_POINTS + 5  # only the new points
+    want = [
+        (i, m.step, m.value, m.timestamp) for i, m in enumerate(c.get_metric_history(rid, "loss"))
+    ]
+    got = rows(
+        sqlite_target,
+        "SELECT seq, step, value, timestamp FROM metrics WHERE run_id = :r ORDER BY seq",
+        r=rid,
+    )
+    assert len(got) == 2 * CHUNK_POINTS + 10 and got == want
