@@ -263,9 +263,10 @@ class _Mirror:
                 tables = build_tables(mariadb=mariadb)
             try:
                 with conn.begin():
-                    check_target(conn, tables)
+                    complete = check_target(conn, tables)
                 conn.close()
-                create_schema(self.engine, tables)  # the missing tables, if any
+                if not complete:
+                    create_schema(self.engine, tables)
                 self.tables = tables
                 return
             except SchemaMismatch as exc:

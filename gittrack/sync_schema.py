@@ -220,8 +220,9 @@ def check_target(conn: Connection, tables: Tables) -> bool:
     """Decide whether ``conn``'s database may receive the mirror.
 
     Returns:
-        True when the mirror's schema is already there (possibly missing tables
-        that :func:`create_schema` adds), False when none of its tables exist.
+        True when the mirror's schema is complete, False when tables are
+        missing (none, or some after a creation cut short) that
+        :func:`create_schema` adds.
 
     Raises:
         SchemaMismatch: tables with the mirror's names exist but were not
@@ -242,10 +243,11 @@ def check_target(conn: Connection, tables: Tables) -> bool:
     rows = dict(
         conn.execute(
             sa.select(tables.meta.c.name, tables.meta.c.value).where(
-                tables.meta.c.name.in_([META_SCHEMA, META_VERSION])
+                tables.meta.c.name.in_([META_SCHEMA, META_VERSION, META_LOCK])
             )
         ).all()
     )
+    has_lock_row = META_LOCK in rows
     if not rows and {c["name"] for c in insp.get_columns(META_TABLE)} == {"name", "value"}:
         # an empty gittrack_meta: a creation cut short, or another sync creating it
         # right now (MySQL commits DDL at once); create_schema completes it.
@@ -261,6 +263,8 @@ def check_target(conn: Connection, tables: Tables) -> bool:
             f"it holds a gittrack SQL mirror of schema version {version}, "
             f"this gittrack writes version {SCHEMA_VERSION}"
         )
+    if has_lock_row and set(ours) <= existing:
+        return True  # ours and complete: no need to look at every table's columns
     for name in clash:
         have = {c["name"] for c in insp.get_columns(name)}
         want = set(tables.metadata.tables[name].c.keys())
@@ -269,7 +273,7 @@ def check_target(conn: Connection, tables: Tables) -> bool:
             raise SchemaMismatch(
                 f"its table {name} has other columns than the mirror's ({', '.join(diff)})"
             )
-    return True
+    return False
 
 
 def create_schema(engine: Engine, tables: Tables) -> None:
