@@ -405,7 +405,7 @@ def push(
             and selected == set(here)
             and not any(o.action == "failed" for o in outcomes.values())
         )
-        _git_push(repo, target, send, leases, outcomes, show, wildcard)
+        _git_push(repo, target, send, leases, outcomes, show, wildcard, result.notes)
     result.outcomes = list(outcomes.values())
     return result
 
@@ -434,6 +434,7 @@ def _git_push(
     outcomes: dict[str, RefOutcome],
     show: bool,
     wildcard: bool,
+    notes: list[str],
 ) -> None:
     """``git push --porcelain`` of ``send``; fold git's per-ref report into ``outcomes``.
 
@@ -455,12 +456,18 @@ def _git_push(
         batches = _batches(specs)
     report: dict[str, tuple[str, str]] = {}
     failure = ""
+    said: list[str] = []  # what the server printed ("remote: ..." lines)
     for batch in batches:
         flags = [a for a in batch if a.startswith("--")]
         refspecs = [a for a in batch if not a.startswith("--")]
         res = run_git(repo_cwd(repo), base + flags + [target.name] + refspecs, echo_stderr=show)
         got = parse_push_porcelain(res.stdout)
         report.update(got)
+        said += [
+            ln[len("remote:") :].strip()
+            for ln in res.stderr.replace("\r", "\n").splitlines()
+            if ln.startswith("remote:") and ln[len("remote:") :].strip()
+        ]
         if res.returncode != 0 and not got:
             killed = f" (killed by signal {-res.returncode})" if res.returncode < 0 else ""
             failure = f"git push failed{killed}: {git_message(res)}"
@@ -477,11 +484,17 @@ def _git_push(
         flag, summary = report.get(ref, ("?", ""))
         if flag == "!":
             o.action, o.reason = "rejected", push_reason(summary)
+            told = [ln for ln in said if ref in ln]
+            if told and o.reason.startswith("remote refused"):
+                o.reason = "remote refused: " + told[0].split(ref, 1)[1].lstrip(": ")
         elif flag == "=":
             o.action = "up-to-date"
         elif flag == "?":
             o.action = "failed"
             o.reason = failure or "git did not report this ref; push again"
+    if said and any(o.action == "rejected" for o in outcomes.values()):
+        shown = [ln for ln in said if not any(r in ln for r in planned)][:10]
+        notes.extend(f"the remote said: {ln}" for ln in shown)
     if wildcard:  # refs git pushed that appeared after the plan was made
         for ref, (flag, _summary) in report.items():
             if ref not in outcomes and flag in "*+ ":

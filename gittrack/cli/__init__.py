@@ -21,6 +21,10 @@ COMMANDS: dict[str, str] = {
     "delete": "gittrack.cli.runs:delete_cmd",
     "restore": "gittrack.cli.runs:restore_cmd",
     "experiments": "gittrack.cli.experiments:experiments_cmd",
+    "push": "gittrack.cli.remote:push_cmd",
+    "pull": "gittrack.cli.remote:pull_cmd",
+    "fetch": "gittrack.cli.remote:fetch_cmd",
+    "remote": "gittrack.cli.remote:remote_cmd",
 }
 
 
