@@ -353,17 +353,19 @@ def push(
         lsha, rsha = here[ref], remote_refs.get(ref)
         rel = relation(git, lsha, rsha)
         o = outcomes[ref] = RefOutcome(ref=ref, action="", local=lsha, remote=rsha)
+        merged = False
         if rel == "diverged" and ref == EXPERIMENTS_REF and rsha is not None:
             from gittrack.remote_merge import merge_experiments
 
             lsha = o.local = merge_experiments(repo, rsha)
             rel = relation(git, lsha, rsha)
+            merged = True
         if rel == "same":
             o.action = "up-to-date"
         elif rel == "behind":
             o.action = "behind"
         elif rel in ("missing-remote", "ahead"):
-            o.action = "new" if rsha is None else "updated"
+            o.action = "new" if rsha is None else "merged" if merged else "updated"
             send.append((lsha, ref))
         elif rel == "unknown":  # the fetch above did not bring it: treat as diverged
             o.action, o.reason = "rejected", "diverged"
@@ -382,11 +384,10 @@ def push(
         else:
             send.append(("", ref))
             leases[ref] = rsha
-    result.notes.extend(
-        f"{n} run(s) only on the remote (pull to get them)"
-        for n in [sum(1 for r in remote_refs if is_run_ref(r) and r not in here)]
-        if n and not runs and experiment is None
-    )
+    if not runs and experiment is None:
+        for ref, rsha in remote_refs.items():
+            if is_run_ref(ref) and ref not in here and ref not in outcomes:
+                outcomes[ref] = RefOutcome(ref=ref, action="remote-only", remote=rsha)
 
     if artifacts:
         from gittrack import remote_extras

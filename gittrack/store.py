@@ -101,8 +101,9 @@ class Store:
                 return kind()
             if not isinstance(value, kind):
                 raise CorruptRecord(
-                    who, f"{records.RECORD_DIR}/{name} holds a {type(value).__name__}, "
-                    f"expected a {kind.__name__}"
+                    who,
+                    f"{records.RECORD_DIR}/{name} holds a {type(value).__name__}, "
+                    f"expected a {kind.__name__}",
                 )
             return value
 

@@ -140,7 +140,10 @@ def start_run(
     else:
         exp_id = experiment_id if experiment_id is not None else _current_experiment_id(client)
         writer = client._create_writer(
-            str(exp_id), tags=tags, run_name=run_name, parent_run_id=parent_run_id,
+            str(exp_id),
+            tags=tags,
+            run_name=run_name,
+            parent_run_id=parent_run_id,
             description=description,
         )
     active = ActiveRun(client, writer)
@@ -353,8 +356,10 @@ def _end_all_at_exit() -> None:
     last = getattr(sys, "last_type", None) or getattr(sys, "last_exc", None)
     if last is None:
         status = RunStatus.FINISHED
-    elif isinstance(last, type) and issubclass(last, KeyboardInterrupt) or isinstance(
-        last, KeyboardInterrupt
+    elif (
+        isinstance(last, type)
+        and issubclass(last, KeyboardInterrupt)
+        or isinstance(last, KeyboardInterrupt)
     ):
         status = RunStatus.KILLED
     else:
@@ -431,8 +436,14 @@ def search_runs(
     from gittrack.search import search_runs as _search
 
     return _search(
-        _client(), experiment_ids=experiment_ids, filter_string=filter_string,
-        run_view_type=run_view_type, max_results=max_results, order_by=order_by,
-        output_format=output_format, search_all_experiments=search_all_experiments,
-        experiment_names=experiment_names, branches=branches,
+        _client(),
+        experiment_ids=experiment_ids,
+        filter_string=filter_string,
+        run_view_type=run_view_type,
+        max_results=max_results,
+        order_by=order_by,
+        output_format=output_format,
+        search_all_experiments=search_all_experiments,
+        experiment_names=experiment_names,
+        branches=branches,
     )

@@ -100,7 +100,9 @@ class RunWriter:
         self._lock = lock
         self._buf: list[tuple[str, float, int, int]] = []
         self._pending: dict[str, tuple[pygit2.Oid, int] | None] = {}
-        self._dirty = {"run", "params", "tags", "metrics", "note", "artifacts"} if head is None else set()
+        self._dirty = (
+            {"run", "params", "tags", "metrics", "note", "artifacts"} if head is None else set()
+        )
         self._mutex = threading.RLock()
         self.closed = False
         self._frozen = self._is_frozen()
@@ -113,9 +115,7 @@ class RunWriter:
 
     # -- logging (hot path) ---------------------------------------------------
 
-    def log_metric(
-        self, key: str, value: Any, step: Any = None, timestamp: Any = None
-    ) -> None:
+    def log_metric(self, key: str, value: Any, step: Any = None, timestamp: Any = None) -> None:
         """Buffer one point; it is committed at the next checkpoint."""
         if key not in _good_keys:
             validation.validate_key(key, "metric")
@@ -265,7 +265,9 @@ class RunWriter:
                     changes[path] = (git.create_blob(data), blob) if data is not None else None
             self._gt_tree = apply_changes(git, self._gt_tree, changes)
             root = apply_changes(
-                git, self._source_tree, {records.RECORD_DIR: (self._gt_tree, pygit2.GIT_FILEMODE_TREE)}
+                git,
+                self._source_tree,
+                {records.RECORD_DIR: (self._gt_tree, pygit2.GIT_FILEMODE_TREE)},
             )
             sig = pygit2.Signature(self._sig_name, self._sig_email)
             status = self.record["status"]
@@ -365,9 +367,7 @@ class RunWriter:
         with self._mutex:
             if self.closed:
                 return
-            self.set_record(
-                status=status, end_time=end_time if end_time is not None else now_ms()
-            )
+            self.set_record(status=status, end_time=end_time if end_time is not None else now_ms())
             try:
                 self.checkpoint()
             finally:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from gittrack.cli._common import repo_option
 from gittrack.errors import GittrackError
 
 _HEX = set("0123456789abcdef")
@@ -59,11 +60,11 @@ def _remotes(repo: Any, remote: str | None, all_remotes: bool) -> list[str | Non
     return [remote]
 
 
-def _open_repo() -> Any:
+def _open_repo(path: str | None = None) -> Any:
     from gittrack.repo import Repo
 
     try:
-        return Repo()
+        return Repo(path)
     except GittrackError as exc:
         raise click.ClickException(exc.message) from exc
 
@@ -86,6 +87,7 @@ progress_option = click.option(
 @click.option("--all-remotes", is_flag=True, help="Push to every configured remote.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and problems.")
 @progress_option
+@repo_option
 def push_cmd(
     words: tuple[str, ...],
     experiment: str | None,
@@ -95,6 +97,7 @@ def push_cmd(
     all_remotes: bool,
     quiet: bool,
     progress: bool | None,
+    repo: str | None,
 ) -> None:
     """Push runs (all by default) and experiments to REMOTE.
 
@@ -104,12 +107,12 @@ def push_cmd(
     """
     from gittrack import remote as remote_mod
 
-    repo = _open_repo()
-    name, runs = _split_remote(repo, words)
+    repo_obj = _open_repo(repo)
+    name, runs = _split_remote(repo_obj, words)
     _run(
         lambda: [
             remote_mod.push(
-                repo,
+                repo_obj,
                 r,
                 runs,
                 experiment=experiment,
@@ -118,7 +121,7 @@ def push_cmd(
                 artifacts=not no_artifacts,
                 progress=progress,
             )
-            for r in _remotes(repo, name, all_remotes)
+            for r in _remotes(repo_obj, name, all_remotes)
         ],
         quiet,
     )
@@ -134,17 +137,19 @@ def _fetch_like(pull: bool) -> click.Command:
     @click.option("--all-remotes", is_flag=True, help="Fetch from every configured remote.")
     @click.option("-q", "--quiet", is_flag=True, help="Only the summary and problems.")
     @progress_option
+    @repo_option
     def cmd(
         words: tuple[str, ...],
         force: bool,
         all_remotes: bool,
         quiet: bool,
         progress: bool | None,
+        repo: str | None,
         **kw: Any,
     ) -> None:
         from gittrack import remote as remote_mod
 
-        repo = _open_repo()
+        repo = _open_repo(repo)
         name, runs = _split_remote(repo, words)
         if pull:
 
@@ -195,7 +200,8 @@ def remote_cmd() -> None:
 @remote_cmd.command("setup")
 @click.argument("remote", required=False)
 @click.option("--no-push", is_flag=True, help="Only the fetch refspec; leave `git push` as it is.")
-def setup_cmd(remote: str | None, no_push: bool) -> None:
+@repo_option
+def setup_cmd(remote: str | None, no_push: bool, repo: str | None) -> None:
     """Make plain `git fetch` / `git push` to REMOTE carry runs too.
 
     Adds the refspec refs/gittrack/*:refs/gittrack/* (fast-forward only) for
@@ -205,7 +211,7 @@ def setup_cmd(remote: str | None, no_push: bool) -> None:
     from gittrack import remote as remote_mod
     from gittrack.remote_refs import resolve_remote
 
-    repo = _open_repo()
+    repo = _open_repo(repo)
     try:
         name = resolve_remote(repo, remote).name
         added = remote_mod.setup_remote(repo, remote, push=not no_push)
