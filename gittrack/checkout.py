@@ -85,10 +85,7 @@ def checkout_run(client: Client, run_id: str, path: str | None = None) -> str:
         raise RepositoryError("The repository is bare: use --path DIR")
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        check=False,
+        cwd=workdir, capture_output=True, text=True, check=False,
     )
     if status.stdout.strip():
         raise RepositoryError(
@@ -97,13 +94,8 @@ def checkout_run(client: Client, run_id: str, path: str | None = None) -> str:
         )
     src = (run.record.get("source") or {}).get("commit")
     if src and src in git:
-        res = subprocess.run(
-            ["git", "checkout", "-q", "--detach", src],
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        res = subprocess.run(["git", "checkout", "-q", "--detach", src], cwd=workdir,
+                             capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise RepositoryError(f"git checkout {src[:12]} failed: {res.stderr.strip()}")
         base = git[src].tree
@@ -134,7 +126,5 @@ def checkout_run(client: Client, run_id: str, path: str | None = None) -> str:
                         target.chmod(target.stat().st_mode | stat.S_IXUSR)
             changed += 1
     where = f"HEAD detached at {src[:8]}" if src else "no source commit"
-    return (
-        f"checked out run {run.info.run_id[:8]} ({run.info.run_name}): {where}, "
-        f"{changed} uncommitted change(s) restored"
-    )
+    return (f"checked out run {run.info.run_id[:8]} ({run.info.run_name}): {where}, "
+            f"{changed} uncommitted change(s) restored")

@@ -78,10 +78,8 @@ class Client:
             parts = clause.split()
             field = parts[0].split(".")[-1]
             desc = len(parts) > 1 and parts[1].upper() == "DESC"
-            exps.sort(
-                key=lambda e, f=field: (getattr(e, f, None) is None, getattr(e, f, "")),
-                reverse=desc,
-            )
+            exps.sort(key=lambda e, f=field: (getattr(e, f, None) is None, getattr(e, f, "")),
+                      reverse=desc)
         return exps[:max_results] if max_results else exps
 
     def delete_experiment(self, experiment_id: str) -> None:
@@ -116,15 +114,8 @@ class Client:
         """Create a run (status RUNNING) and write its first commit; return it."""
         return self._writer_to_run(
             self._create_writer(
-                experiment_id,
-                start_time,
-                tags,
-                run_name,
-                parent_run_id,
-                description,
-                snapshot,
-                run_id,
-                user,
+                experiment_id, start_time, tags, run_name, parent_run_id, description,
+                snapshot, run_id, user,
             )
         )
 
@@ -139,6 +130,7 @@ class Client:
         snapshot: bool = True,
         run_id: str | None = None,
         user: str | None = None,
+        commit: bool = True,
     ) -> RunWriter:
         from gittrack.names import random_name
 
@@ -169,6 +161,7 @@ class Client:
             description=description,
             snapshot=snapshot and not self.repo.is_bare,
             user=user,
+            commit=commit,
         )
 
     def writer(self, run_id: str, *, resume: bool = False) -> RunWriter:
@@ -233,17 +226,13 @@ class Client:
         metrics, params, tags = list(metrics), list(params), list(tags)
 
         def get(obj: Any, name: str, default: Any = None) -> Any:
-            return (
-                obj.get(name, default) if isinstance(obj, Mapping) else getattr(obj, name, default)
-            )
+            return obj.get(name, default) if isinstance(obj, Mapping) else getattr(obj, name, default)
 
         seen: dict[str, Any] = {}
         for p in params:
             k, v = get(p, "key"), get(p, "value")
             if k in seen and str(seen[k]) != str(v):
-                raise InvalidParameter(
-                    f"Duplicate param key {k!r} with different values in one batch"
-                )
+                raise InvalidParameter(f"Duplicate param key {k!r} with different values in one batch")
             seen[k] = v
 
         def apply(w: RunWriter) -> None:
@@ -252,9 +241,8 @@ class Client:
             for t in tags:
                 w.set_tag(get(t, "key"), get(t, "value"))
             for m in metrics:
-                w.log_metric(
-                    get(m, "key"), get(m, "value"), get(m, "step", 0) or 0, get(m, "timestamp")
-                )
+                w.log_metric(get(m, "key"), get(m, "value"), get(m, "step", 0) or 0,
+                             get(m, "timestamp"))
 
         self._with_writer(run_id, apply, data=bool(metrics or params))
 
@@ -266,13 +254,8 @@ class Client:
         w = self.writer(run_id)
         w.end(status, end_time)
 
-    def update_run(
-        self,
-        run_id: str,
-        status: str | None = None,
-        name: str | None = None,
-        end_time: int | None = None,
-    ) -> None:
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None,
+                   end_time: int | None = None) -> None:
         if status is not None and status not in RunStatus.ALL:
             raise InvalidParameter(f"Invalid run status {status!r}")
         if status is not None and status in RunStatus.TERMINAL:
@@ -407,11 +390,8 @@ def _filter_experiments(exps: list[Experiment], filter_string: str) -> list[Expe
             return e.tags.get(key)
 
         def like(v: str, pat: str, ci: bool) -> bool:
-            rx = (
-                "^"
-                + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pat)
-                + "$"
-            )
+            rx = "^" + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c)
+                               for c in pat) + "$"
             return re.match(rx, v, re.IGNORECASE if ci else 0) is not None
 
         def ok(e: Experiment, op: str = op, value: str = value) -> bool:

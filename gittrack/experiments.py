@@ -59,13 +59,8 @@ class Experiments:
             self._cache = (sha, table)
         if DEFAULT_ID not in table:
             table = {
-                DEFAULT_ID: {
-                    "name": DEFAULT_NAME,
-                    "lifecycle_stage": "active",
-                    "tags": {},
-                    "creation_time": None,
-                    "last_update_time": None,
-                },
+                DEFAULT_ID: {"name": DEFAULT_NAME, "lifecycle_stage": "active", "tags": {},
+                             "creation_time": None, "last_update_time": None},
                 **table,
             }
         return table

@@ -140,11 +140,8 @@ def start_run(
     else:
         exp_id = experiment_id if experiment_id is not None else _current_experiment_id(client)
         writer = client._create_writer(
-            str(exp_id),
-            tags=tags,
-            run_name=run_name,
-            parent_run_id=parent_run_id,
-            description=description,
+            str(exp_id), tags=tags, run_name=run_name, parent_run_id=parent_run_id,
+            description=description, commit=False,
         )
     active = ActiveRun(client, writer)
     stack.append(active)
@@ -356,10 +353,8 @@ def _end_all_at_exit() -> None:
     last = getattr(sys, "last_type", None) or getattr(sys, "last_exc", None)
     if last is None:
         status = RunStatus.FINISHED
-    elif (
-        isinstance(last, type)
-        and issubclass(last, KeyboardInterrupt)
-        or isinstance(last, KeyboardInterrupt)
+    elif isinstance(last, type) and issubclass(last, KeyboardInterrupt) or isinstance(
+        last, KeyboardInterrupt
     ):
         status = RunStatus.KILLED
     else:
@@ -371,13 +366,15 @@ def _end_all(status: str) -> None:
     from gittrack.writer import open_writers
 
     with _fluent_lock:
-        runs = list(reversed(_fluent_runs))
+        runs = [a for a in reversed(_fluent_runs) if a._writer._pid == os.getpid()]
     for active in runs:
         try:
             _end(active, status)
         except Exception as exc:  # at exit: report, keep ending the others
             print(f"gittrack: could not end run {active._writer.run_id}: {exc}", file=sys.stderr)
     for w in open_writers():
+        if w._pid != os.getpid():
+            continue  # inherited through fork: the parent owns it
         try:
             w.close()
         except Exception as exc:
@@ -436,14 +433,8 @@ def search_runs(
     from gittrack.search import search_runs as _search
 
     return _search(
-        _client(),
-        experiment_ids=experiment_ids,
-        filter_string=filter_string,
-        run_view_type=run_view_type,
-        max_results=max_results,
-        order_by=order_by,
-        output_format=output_format,
-        search_all_experiments=search_all_experiments,
-        experiment_names=experiment_names,
-        branches=branches,
+        _client(), experiment_ids=experiment_ids, filter_string=filter_string,
+        run_view_type=run_view_type, max_results=max_results, order_by=order_by,
+        output_format=output_format, search_all_experiments=search_all_experiments,
+        experiment_names=experiment_names, branches=branches,
     )

@@ -37,10 +37,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 repo_option = click.option(
-    "--repo",
-    "repo",
-    default=None,
-    metavar="PATH",
+    "--repo", "repo", default=None, metavar="PATH",
     help="Repository to use (default: the one containing the working directory).",
 )
 
@@ -48,12 +45,8 @@ repo_option = click.option(
 def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--format table|json|csv`` for listing commands."""
     return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["table", "json", "csv"]),
-        default="table",
-        show_default=True,
-        help="Output format.",
+        "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+        show_default=True, help="Output format.",
     )(fn)
 
 

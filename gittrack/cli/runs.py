@@ -63,15 +63,8 @@ def log_row(run: Any, max_metrics: int = 3) -> dict[str, Any]:
 @output_options
 @repo_option
 @handle_errors
-def log_cmd(
-    limit: int | None,
-    experiment: str | None,
-    branch: str | None,
-    status: str | None,
-    show_all: bool,
-    fmt: str,
-    repo: str | None,
-) -> None:
+def log_cmd(limit: int | None, experiment: str | None, branch: str | None, status: str | None,
+            show_all: bool, fmt: str, repo: str | None) -> None:
     """List runs, newest first, as `git log` lists commits."""
     c = client(repo)
     exp_id = _resolve_experiment(c, experiment)
@@ -123,14 +116,8 @@ def run_details(c: Any, run_id: str) -> dict[str, Any]:
 
 @click.command("show")
 @click.argument("run_id")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
 @repo_option
 @handle_errors
 def show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
@@ -202,9 +189,7 @@ def diff_cmd(run_a: str, run_b: str, code: bool, show_all: bool, repo: str | Non
 
     c = client(repo)
     a, b = c.get_run(run_a), c.get_run(run_b)
-    click.echo(
-        f"a: {a.info.run_id[:8]} {a.info.run_name}\nb: {b.info.run_id[:8]} {b.info.run_name}"
-    )
+    click.echo(f"a: {a.info.run_id[:8]} {a.info.run_name}\nb: {b.info.run_id[:8]} {b.info.run_name}")
     for title, da, db in (
         ("Params", a.data.params, b.data.params),
         ("Metrics", a.data.metrics, b.data.metrics),
@@ -226,13 +211,8 @@ def diff_cmd(run_a: str, run_b: str, code: bool, show_all: bool, repo: str | Non
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @repo_option
 @handle_errors
-def run_cmd(
-    run_name: str | None,
-    experiment: str | None,
-    tags: tuple[str, ...],
-    command: tuple[str, ...],
-    repo: str | None,
-) -> None:
+def run_cmd(run_name: str | None, experiment: str | None, tags: tuple[str, ...],
+            command: tuple[str, ...], repo: str | None) -> None:
     """Run COMMAND as a run: `gittrack run -- python train.py --lr 0.1`.
 
     Records the command, its exit status (FINISHED or FAILED), its stdout and
@@ -247,21 +227,15 @@ def run_cmd(
             raise click.BadParameter(f"{t!r} is not KEY=VALUE", param_hint="--tag")
         k, v = t.split("=", 1)
         tag_map[k] = v
-    code = run_command(
-        client(repo), list(command), run_name=run_name, experiment=experiment, tags=tag_map
-    )
+    code = run_command(client(repo), list(command), run_name=run_name, experiment=experiment,
+                       tags=tag_map)
     sys.exit(code)
 
 
 @click.command("checkout")
 @click.argument("run_id")
-@click.option(
-    "--path",
-    "path",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Write the code into this (new or empty) directory instead.",
-)
+@click.option("--path", "path", default=None, type=click.Path(file_okay=False),
+              help="Write the code into this (new or empty) directory instead.")
 @repo_option
 @handle_errors
 def checkout_cmd(run_id: str, path: str | None, repo: str | None) -> None:
@@ -312,17 +286,11 @@ def _pump(src: Any, sinks: list[Any], keep: bytearray, limit: int) -> None:
             del keep[: len(keep) - limit]
 
 
-def start_pumps(
-    proc: subprocess.Popen, limit: int
-) -> tuple[bytearray, bytearray, list[threading.Thread]]:
+def start_pumps(proc: subprocess.Popen, limit: int) -> tuple[bytearray, bytearray, list[threading.Thread]]:
     out, err = bytearray(), bytearray()
     threads = [
-        threading.Thread(
-            target=_pump, args=(proc.stdout, [sys.stdout.buffer], out, limit), daemon=True
-        ),
-        threading.Thread(
-            target=_pump, args=(proc.stderr, [sys.stderr.buffer], err, limit), daemon=True
-        ),
+        threading.Thread(target=_pump, args=(proc.stdout, [sys.stdout.buffer], out, limit), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, [sys.stderr.buffer], err, limit), daemon=True),
     ]
     for t in threads:
         t.start()
