@@ -72,12 +72,7 @@ class Metric:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "value": self.value,
-            "timestamp": self.timestamp,
-            "step": self.step,
-        }
+        return {"key": self.key, "value": self.value, "timestamp": self.timestamp, "step": self.step}
 
 
 @dataclass(frozen=True)

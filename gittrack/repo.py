@@ -23,9 +23,7 @@ def find_repo_path(start: str | os.PathLike[str] | None = None) -> str:
     """
     import pygit2
 
-    where = (
-        os.fspath(start) if start is not None else os.environ.get("GITTRACK_REPO") or os.getcwd()
-    )
+    where = os.fspath(start) if start is not None else os.environ.get("GITTRACK_REPO") or os.getcwd()
     found = pygit2.discover_repository(where)
     if found is None:
         raise NoRepository(os.path.abspath(where))

@@ -134,7 +134,9 @@ def metric_timestamp(key: str, ts: Any) -> int:
 
 def validate_run_id(run_id: Any) -> str:
     if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
-        raise InvalidParameter(f"Invalid run id {run_id!r}: must match [a-zA-Z0-9][\\w-]{{0,255}}")
+        raise InvalidParameter(
+            f"Invalid run id {run_id!r}: must match [a-zA-Z0-9][\\w-]{{0,255}}"
+        )
     return run_id
 
 
