@@ -12,15 +12,15 @@ Integration points (called by :mod:`gittrack.remote`):
 * after ``pull --artifacts``, :func:`prefetch_artifacts` downloads them into
   the local cache.
 
-The artifact side calls ``gittrack.artifacts.transfer.upload_missing(repo,
-digests)`` and ``gittrack.artifacts.transfer.prefetch(repo, digests)`` (each
-returns ``{sha256: error message}`` for what failed). When the installed
-``gittrack.artifacts`` has no such functions, pushes go ahead and say that
-large artifacts were not checked.
+The artifact side uses ``gittrack.artifacts`` (``storage_for(repo)``: the store
+named by ``.gittrack.yaml``/git config, and the local cache
+``.git/gittrack/objects``). When ``gittrack.artifacts`` is not installed, pushes
+go ahead and say that large artifacts were not checked.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -67,12 +67,46 @@ def store_entries(repo: Repo, sha: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def _transfer() -> Any:
+def _storage(repo: Repo) -> tuple[Any, Any] | None:
+    """(the configured store, the local object folder) or None without gittrack.artifacts."""
     try:
-        from gittrack.artifacts import transfer  # type: ignore[attr-defined]
+        from gittrack.artifacts.cas import ContentStore
+        from gittrack.artifacts.config import default_store_path
+        from gittrack.artifacts.storage import storage_for
     except ImportError:
         return None
-    return transfer
+    return storage_for(repo), ContentStore(str(default_store_path(repo)))
+
+
+def upload_missing(repo: Repo, digests: Iterable[str]) -> tuple[dict[str, str], int, bool]:
+    """Put into the configured store what it lacks, from the local cache.
+
+    Returns:
+        ``({sha256: why it is missing}, uploaded count, store_is_local)``.
+    """
+    from gittrack.errors import GittrackError
+
+    found = _storage(repo)
+    assert found is not None
+    storage, local = found
+    failed: dict[str, str] = {}
+    uploaded = 0
+    try:
+        store = storage.store
+    except GittrackError as exc:
+        return {d: exc.message for d in digests}, 0, False
+    for sha in sorted(set(digests)):
+        try:
+            if store.has(sha):
+                continue
+            if not local.has(sha):
+                failed[sha] = f"not in the artifact store {store.url} nor in the local cache"
+                continue
+            store.put_file(local.object_path(sha))
+            uploaded += 1
+        except GittrackError as exc:
+            failed[sha] = f"cannot upload to {store.url}: {exc.message}"
+    return failed, uploaded, store.is_local
 
 
 def upload_artifacts(repo: Repo, runs: dict[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -89,20 +123,25 @@ def upload_artifacts(repo: Repo, runs: dict[str, str]) -> tuple[dict[str, str], 
     if not wanted:
         return {}, []
     digests = {d for per_run in wanted.values() for d in per_run}
-    transfer = _transfer()
-    upload = getattr(transfer, "upload_missing", None) if transfer else None
-    if upload is None:
+    if _storage(repo) is None:
         return {}, [
             f"{len(digests)} large artifact(s) of the pushed runs were not checked against the "
-            "artifact store (gittrack.artifacts has no upload support here)"
+            "artifact store (gittrack.artifacts is not available here)"
         ]
-    failed: dict[str, str] = upload(repo, digests) or {}
+    failed, uploaded, local_store = upload_missing(repo, digests)
     problems: dict[str, str] = {}
     for ref, per_run in wanted.items():
         bad = [f"{path} ({failed[d]})" for d, path in per_run.items() if d in failed]
         if bad:
             problems[ref] = "; ".join(bad)
     notes = []
+    if uploaded:
+        notes.append(f"uploaded {uploaded} large artifact(s) to the artifact store")
+    if local_store:
+        notes.append(
+            f"{len(digests)} large artifact(s) of the pushed runs stay in this clone's local "
+            "store; name a shared store (artifacts: in .gittrack.yaml) so others can get them"
+        )
     if problems:
         notes.append(
             f"{len(problems)} run(s) not pushed because their large artifacts are not in the "
@@ -119,11 +158,29 @@ def prefetch_artifacts(repo: Repo, shas: Iterable[str]) -> list[str]:
             digests |= {str(e["sha256"]) for e in store_entries(repo, sha).values()}
     if not digests:
         return []
-    transfer = _transfer()
-    fetch = getattr(transfer, "prefetch", None) if transfer else None
-    if fetch is None:
-        return [f"{len(digests)} large artifact(s) stay remote: prefetch is not available here"]
-    failed: dict[str, str] = fetch(repo, digests) or {}
+    found = _storage(repo)
+    if found is None:
+        return [
+            f"{len(digests)} large artifact(s) stay remote: gittrack.artifacts is not available"
+        ]
+    storage, local = found
+    from gittrack.errors import GittrackError
+
+    if storage.cache is None:  # a local store: nothing to download
+        return []
+    failed: dict[str, str] = {}
+    tmp_dir = local.local_root / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    for sha in sorted(digests):
+        if storage.cache.has(sha):
+            continue
+        tmp = tmp_dir / f"prefetch-{sha}-{os.getpid()}"
+        try:
+            storage.fetch(sha, tmp)
+        except GittrackError as exc:
+            failed[sha] = exc.message
+        finally:
+            tmp.unlink(missing_ok=True)
     if failed:
         first = next(iter(failed.items()))
         return [

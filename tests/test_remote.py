@@ -423,3 +423,21 @@ def test_push_killed_halfway_then_retried(repo, bare, tmp_path):
     assert runs_in(bare) == runs_in(repo)
     fsck_clean(bare)
     fsck_clean(repo)
+
+
+def test_all_remotes_get_a_summary_line_each_and_progress_is_shown(repo, bare, tmp_path):
+    second = make_bare(tmp_path / "second.git")
+    git(repo, "remote", "add", "backup", str(second))
+    forge_runs(repo, 2)
+    res = run_cli("push", "--all-remotes", "--progress", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [
+        "backup: pushed 2 runs (2 new)",
+        "origin: pushed 2 runs (2 new)",
+    ]
+    assert "Writing objects: 100%" in res.stderr  # git's own meter, passed through
+    clone = tmp_path / "clone"  # file://: a real transfer, not the local clone's hard links
+    git(tmp_path, "clone", "-q", f"file://{second}", str(clone))
+    res = run_cli("pull", "--progress", cwd=clone)
+    assert res.stdout.strip() == "origin: fetched 2 runs (2 new)"
+    assert "remote: Total " in res.stderr  # the server's meter, passed through

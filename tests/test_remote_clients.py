@@ -160,3 +160,27 @@ def test_pull_never_moves_a_run_being_written_here(team):
     assert f"failed run {run_id}: the run is being written by a live process here" in res.stderr
     assert run_refs(a)[RUNS + run_id] == before
     ca.set_terminated(run_id)
+
+
+def test_experiment_changes_on_both_sides_are_merged(team):
+    from gittrack.client import Client
+
+    _, a, b = team
+    ca = Client(a)
+    x = ca.create_experiment("x")
+    y = ca.create_experiment("y")
+    assert run_cli("push", cwd=a).returncode == 0
+    assert run_cli("pull", cwd=b).returncode == 0
+    cb = Client(b)
+    ca.rename_experiment(x, "x-renamed")
+    cb.set_experiment_tag(y, "owner", "bob")
+    cb.create_experiment("z")
+    assert run_cli("push", cwd=a).returncode == 0
+    res = run_cli("push", cwd=b)
+    assert res.stdout.strip() == "origin: experiments merged", res.stderr
+    res = run_cli("pull", cwd=a)
+    assert res.stdout.strip() == "origin: experiments updated", res.stderr
+    for c in (Client(a), Client(b)):
+        assert c.get_experiment(x).name == "x-renamed"
+        assert c.get_experiment(y).tags == {"owner": "bob"}
+        assert c.get_experiment_by_name("z") is not None
