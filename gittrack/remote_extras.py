@@ -33,19 +33,20 @@ ARTIFACTS_FILE = f"{records.RECORD_DIR}/artifacts.yaml"
 
 
 def refresh_index(repo: Repo) -> str | None:
-    """Refresh the query index if this repository has one; return a note, or None."""
-    path = repo.common_dir / "gittrack" / "index.sqlite"
-    if not path.exists():
-        return None
+    """Refresh the query index if this repository has one; return a note, or None.
+
+    Uses ``gittrack.index`` (``Index(repo).refresh()``); does nothing when that
+    module is not installed or the repository has no index yet.
+    """
     try:
-        from gittrack import index
+        from gittrack.index import INDEX_FILE, Index
     except ImportError:
         return None
-    refresh = getattr(index, "refresh_index", None) or getattr(index, "refresh", None)
-    if refresh is None:
+    if not (repo.common_dir / "gittrack" / INDEX_FILE).exists():
         return None
     try:
-        refresh(repo)
+        with Index(repo) as ix:
+            ix.refresh()
     except Exception as exc:  # noqa: BLE001 - the index is derived; a failed refresh loses nothing
         return f"the query index could not be refreshed ({exc}); it refreshes on the next search"
     return None

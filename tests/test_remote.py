@@ -441,3 +441,25 @@ def test_all_remotes_get_a_summary_line_each_and_progress_is_shown(repo, bare, t
     res = run_cli("pull", "--progress", cwd=clone)
     assert res.stdout.strip() == "origin: fetched 2 runs (2 new)"
     assert "remote: Total " in res.stderr  # the server's meter, passed through
+
+
+def test_guard_as_update_hook_refuses_only_the_bad_ref(repo, bare):
+    guard = Path(__file__).resolve().parent.parent / "remotes" / "pre-receive"
+    (bare / "hooks" / "update").symlink_to(guard)
+    good, _ = forge_run(repo, index=1)
+    bad, sha = forge_run(repo, index=2)
+    text = git(repo, "show", f"{sha}:.gittrack/run.yaml").replace(
+        "status: FINISHED", "status: DONE"
+    )
+    git(repo, "update-ref", RUNS + bad, rewrite_file(repo, sha, ".gittrack/run.yaml", text))
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 1
+    assert (
+        f"rejected run {bad} (remote refused: malformed run record: run.yaml has an unknown status 'DONE')"
+        in res.stderr
+    )
+    assert (
+        res.stdout.strip()
+        == f"origin: pushed 1 run (1 new), 1 rejected (remote refused): {bad[:12]}"
+    )
+    assert set(runs_in(bare)) == {RUNS + good}
