@@ -22,6 +22,7 @@ reported with both shas and never silently overwritten:
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from gittrack.repo import Repo
 
 BACKUP_PREFIX = "refs/gittrack-backup/"
+CHUNK_BYTES = 100_000  # refspecs per `git push` command line (Linux allows ~2 MB in all)
+WILDCARD_MIN = 500  # this many refs to move: one wildcard refspec instead of naming each
 FETCH_REFSPEC = "refs/gittrack/*:refs/gittrack/*"
 PUSH_REFSPEC = "refs/gittrack/*:refs/gittrack/*"
 
@@ -131,24 +134,64 @@ def _runs_of_experiment(repo: Repo, refs: dict[str, str], experiment: str) -> se
     return out
 
 
-def fetch_objects(repo: Repo, remote: Remote, refs: Sequence[str], *, progress: bool) -> None:
-    """Download what ``refs`` on the remote need, updating no ref (not even FETCH_HEAD).
+INCOMING_PREFIX = "refs/gittrack-incoming/"
+
+
+def fetch_objects(
+    repo: Repo,
+    remote: Remote,
+    wanted: dict[str, str],
+    *,
+    progress: bool,
+    direct: bool = False,
+) -> None:
+    """Download what the remote refs ``wanted`` (ref → sha) need, moving no ref of ours.
+
+    Few refs: named on ``git fetch --stdin`` with no destination (nothing is
+    written, not even FETCH_HEAD). Many (git's want handling grows with the
+    square of explicit refspecs): one wildcard into a scratch namespace
+    ``refs/gittrack-incoming/<remote>/``, deleted afterwards. ``direct=True``
+    (only when every differing ref is missing here, so git can only create
+    refs): the non-forcing wildcard straight into ``refs/gittrack/``.
 
     Raises:
-        RemoteError: git failed (message from git).
+        RemoteError: git failed and a wanted commit did not arrive (message from git).
     """
-    if not refs:
+    if not wanted:
         return
     args = ["fetch", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", "--refmap="]
     args += ["--progress"] if progress else ["--quiet"]
-    args += ["--stdin", remote.name]
-    result = run_git(
-        repo_cwd(repo), args, input="".join(r + "\n" for r in refs), echo_stderr=progress
-    )
-    if result.returncode != 0:
+    scratch = None
+    lines = None
+    if direct:
+        args += [remote.name, f"{NAMESPACE}*:{NAMESPACE}*"]
+    elif len(wanted) >= WILDCARD_MIN:
+        slug = hashlib.sha1(remote.url.encode("utf-8")).hexdigest()[:12]
+        scratch = f"{INCOMING_PREFIX}{slug}/"
+        args += [remote.name, f"+{NAMESPACE}*:{scratch}*"]
+    else:
+        args += ["--stdin", remote.name]
+        lines = "".join(r + "\n" for r in wanted)
+    try:
+        result = run_git(repo_cwd(repo), args, input=lines, echo_stderr=progress)
+    finally:
+        if scratch:
+            _delete_refs(repo, scratch)
+    git = repo.git
+    if result.returncode != 0 and any(sha not in git for sha in wanted.values()):
         raise RemoteError(
             f"Fetching from {remote.label} ({remote.url}) failed: {git_message(result)}\n"
             "Local runs are unchanged."
+        )
+
+
+def _delete_refs(repo: Repo, prefix: str) -> None:
+    doomed = [r.name for r in repo.git.references.iterator() if r.name.startswith(prefix)]
+    if doomed:
+        run_git(
+            repo_cwd(repo),
+            ["update-ref", "--stdin"],
+            input="".join(f"delete {r}\n" for r in doomed),
         )
 
 
@@ -174,6 +217,8 @@ def _update_local_ref(repo: Repo, ref: str, new: str, old: str | None) -> str | 
     try:
         current = git.references.get(ref)
         now = str(current.target) if current is not None else None
+        if now == new:  # git's wildcard fetch created it already
+            return None
         if now != old:
             return f"it changed here meanwhile (now {short(now)}); run the command again"
         git.references.create(ref, new, force=old is not None)
@@ -220,8 +265,11 @@ def fetch(
         if runs:
             chosen = set(resolve_run_refs(runs, remote_refs))
             remote_refs = {r: s for r, s in remote_refs.items() if r in chosen or not is_run_ref(r)}
-        missing = [ref for ref, sha in remote_refs.items() if sha not in git]
-        fetch_objects(repo, target, missing, progress=show)
+        here = local_refs(repo)
+        missing = {ref: sha for ref, sha in remote_refs.items() if sha not in git}
+        only_new = not runs and all(here.get(r) in (None, s) for r, s in remote_refs.items())
+        direct = only_new and len(missing) >= WILDCARD_MIN
+        fetch_objects(repo, target, missing, progress=show, direct=direct)
         lost = [ref for ref in missing if remote_refs[ref] not in git]
         if not lost:
             break
@@ -230,7 +278,6 @@ def fetch(
                 f"{target.label}: {len(lost)} refs changed on the remote while fetching "
                 f"(e.g. {lost[0]}); run the command again"
             )
-    here = local_refs(repo)
     for ref, rsha in sorted(remote_refs.items()):
         lsha = here.get(ref)
         rel = relation(git, lsha, rsha)
@@ -342,7 +389,9 @@ def push(
     deletes = resolve_run_refs(delete, here, remote_refs) if delete else []
     selected -= set(deletes)
     git = repo.git
-    unknown = [r for r in selected if r in remote_refs and remote_refs[r] not in git]
+    unknown = {
+        r: remote_refs[r] for r in selected if r in remote_refs and remote_refs[r] not in git
+    }
     if unknown:  # learn how they relate: bring their objects (no ref moves)
         fetch_objects(repo, target, unknown, progress=show)
 
@@ -409,10 +458,6 @@ def push(
         _git_push(repo, target, send, leases, outcomes, show, wildcard, result.notes)
     result.outcomes = list(outcomes.values())
     return result
-
-
-CHUNK_BYTES = 100_000  # refspecs per `git push` command line (Linux allows ~2 MB in all)
-WILDCARD_MIN = 500  # pushing this many refs of "everything": one wildcard refspec instead
 
 
 def _batches(specs: list[str], limit: int = CHUNK_BYTES) -> list[list[str]]:

@@ -106,7 +106,7 @@ def test_push_named_runs_and_url_remote(repo, bare, tmp_path):
     assert res.stdout.strip() == f"{other}: pushed 3 runs (3 new)"
 
 
-def test_incremental_push_and_wildcard_bulk(repo, bare):
+def test_incremental_push_and_wildcard_bulk(repo, bare, tmp_path):
     """600 runs go in one wildcard push; then one new run is the only thing sent."""
     forge_runs(repo, 600, seed=1)
     res = run_cli("push", cwd=repo)
@@ -116,6 +116,24 @@ def test_incremental_push_and_wildcard_bulk(repo, bare):
     assert res.stdout.strip() == "origin: pushed 1 run (1 new), 600 up to date", res.stderr
     assert runs_in(bare) == runs_in(repo)
     assert RUNS + new_id in runs_in(bare)
+
+    # pulling many runs: one wildcard fetch (only new refs), then with a local change
+    # in the way (a scratch namespace, removed afterwards)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", f"file://{bare}", str(clone))
+    res = run_cli("pull", cwd=clone)
+    assert res.stdout.strip() == "origin: fetched 601 runs (601 new)", res.stderr
+    assert runs_in(clone) == runs_in(repo)
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", f"file://{bare}", str(other))
+    assert run_cli("pull", "origin", new_id, cwd=other).stdout.strip() == (
+        "origin: fetched 1 run (1 new)"
+    )
+    _, ahead = forge_run(other, run_id=new_id, parent=runs_in(other)[RUNS + new_id], index=7)
+    res = run_cli("pull", cwd=other)
+    assert res.stdout.strip() == "origin: fetched 600 runs (600 new), 1 newer here (push to share)"
+    assert runs_in(other)[RUNS + new_id] == ahead
+    assert git(other, "for-each-ref", "refs/gittrack-incoming/") == ""
 
 
 def test_live_run_pushes_fast_forward(repo, bare, tmp_path):
