@@ -481,3 +481,14 @@ def test_guard_as_update_hook_refuses_only_the_bad_ref(repo, bare):
         == f"origin: pushed 1 run (1 new), 1 rejected (remote refused): {bad[:12]}"
     )
     assert set(runs_in(bare)) == {RUNS + good}
+
+
+def test_no_remote_configured(repo, tmp_path):
+    forge_runs(repo, 1)
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 1
+    assert "This repository has no remotes. Add one with `git remote add origin URL`." in res.stderr
+    other = make_bare(tmp_path / "x.git")
+    res = run_cli("remote", "setup", str(other), cwd=repo)
+    assert res.returncode == 1
+    assert "is a URL, not a configured remote" in res.stderr
