@@ -10,7 +10,9 @@ same refs with a wildcard refspec. Medians of ``--reps`` repetitions.
 The runs are written with ``git fast-import`` in exactly the layout the writer
 produces (the benchmark measures transport, not logging)::
 
-    python benchmarks/w4_remote.py [--runs 10000] [--reps 3]
+    python benchmarks/w4_remote.py [--runs 10000] [--reps 3] [--guard]
+
+``--guard`` adds a push into a bare repository guarded by ``remotes/pre-receive``.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def make_source(work: Path, runs: int) -> Path:
     return src
 
 
-def one_rep(work: Path, src: Path, url_of, label: str) -> dict[str, float]:
+def one_rep(work: Path, src: Path, url_of, label: str, guard: bool) -> dict[str, float]:
     """Push all to an empty remote, pull into a fresh clone, push 1 new run (+ floors)."""
     out: dict[str, float] = {}
     served = work / f"served-{label}"
@@ -95,6 +97,15 @@ def one_rep(work: Path, src: Path, url_of, label: str) -> dict[str, float]:
         src,
     )
     out["bytes"] = objects_bytes(served / "gt.git")
+    if guard:  # the same push into a repository guarded by remotes/pre-receive
+        make_bare(served / "guarded.git")
+        (served / "guarded.git" / "hooks" / "pre-receive").symlink_to(
+            ROOT / "remotes" / "pre-receive"
+        )
+        sh_git(src, "push", "-q", url_of(served / "guarded.git", "guarded.git"), "main")
+        out["push all (guarded remote)"] = timed(
+            gittrack("push", url_of(served / "guarded.git", "guarded.git")), src
+        )
 
     clone = work / f"clone-{label}"
     shutil.rmtree(clone, ignore_errors=True)
@@ -120,6 +131,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--guard", action="store_true", help="also push into a guarded remote")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gittrack-w4-"))
     try:
@@ -134,7 +146,7 @@ def main() -> None:
             results: dict[str, dict[str, list[float]]] = {}
             for rep in range(args.reps):
                 for label, url_of in transports.items():
-                    got = one_rep(work, src, url_of, label.strip(":/"))
+                    got = one_rep(work, src, url_of, label.strip(":/"), args.guard)
                     for k, v in got.items():
                         results.setdefault(label, {}).setdefault(k, []).append(v)
                 print(f"# rep {rep + 1}/{args.reps} done", file=sys.stderr)
@@ -148,6 +160,7 @@ def main() -> None:
     print(f"{'step':<30}" + "".join(f"{t:>12}" for t in results))
     for k in rows:
         print(f"{k:<30}" + "".join(f"{statistics.median(results[t][k]):>12.2f}" for t in results))
+    print(f"{'load average (1 min) at end':<30}{os.getloadavg()[0]:>12.1f}")
     print(
         f"{'remote size after push (MiB)':<30}"
         + "".join(f"{statistics.median(results[t]['bytes']) / 2**20:>12.1f}" for t in results)
