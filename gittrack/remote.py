@@ -290,7 +290,7 @@ def fetch(
             from gittrack.remote_merge import merge_experiments
 
             merged = merge_experiments(repo, rsha)
-            outcome.action = "merged" if rel == "diverged" else "updated"
+            outcome.action = {"diverged": "merged", "behind": "updated"}.get(rel, "new")
             outcome.local = merged
         elif rel in ("missing-local", "behind") or (rel == "diverged" and force):
             why = _update_local_ref(repo, ref, rsha, lsha)
