@@ -266,7 +266,9 @@ def fetch(
             chosen = set(resolve_run_refs(runs, remote_refs))
             remote_refs = {r: s for r, s in remote_refs.items() if r in chosen or not is_run_ref(r)}
         here = local_refs(repo)
-        missing = {ref: sha for ref, sha in remote_refs.items() if sha not in git}
+        missing = {
+            ref: sha for ref, sha in remote_refs.items() if sha != here.get(ref) and sha not in git
+        }
         only_new = not runs and all(here.get(r) in (None, s) for r, s in remote_refs.items())
         direct = only_new and len(missing) >= WILDCARD_MIN
         fetch_objects(repo, target, missing, progress=show, direct=direct)
@@ -309,6 +311,10 @@ def fetch(
             outcome.action = "rejected"
             outcome.reason = "diverged"
         result.outcomes.append(outcome)
+    if len(result.by_action("new")) >= WILDCARD_MIN:
+        # thousands of new loose ref files make every later ref listing slow: pack them,
+        # as `git gc` would (git locks each ref it packs, so live writers are safe)
+        run_git(repo_cwd(repo), ["pack-refs", "--all"])
     return result
 
 
@@ -390,7 +396,9 @@ def push(
     selected -= set(deletes)
     git = repo.git
     unknown = {
-        r: remote_refs[r] for r in selected if r in remote_refs and remote_refs[r] not in git
+        r: remote_refs[r]
+        for r in selected
+        if r in remote_refs and remote_refs[r] != here[r] and remote_refs[r] not in git
     }
     if unknown:  # learn how they relate: bring their objects (no ref moves)
         fetch_objects(repo, target, unknown, progress=show)

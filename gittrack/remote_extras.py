@@ -24,12 +24,10 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from gittrack import records
-
 if TYPE_CHECKING:
     from gittrack.repo import Repo
 
-ARTIFACTS_FILE = f"{records.RECORD_DIR}/artifacts.yaml"
+ARTIFACTS_FILE = ".gittrack/artifacts.yaml"
 
 
 def refresh_index(repo: Repo) -> str | None:
@@ -58,6 +56,8 @@ def store_entries(repo: Repo, sha: str) -> dict[str, dict[str, Any]]:
         data = repo.git[sha].tree[ARTIFACTS_FILE].data
     except KeyError:
         return {}
+    from gittrack import records
+
     table = records.load_yaml(data) or {}
     if not isinstance(table, dict):
         return {}
