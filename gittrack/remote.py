@@ -23,6 +23,7 @@ reported with both shas and never silently overwritten:
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -498,6 +499,10 @@ def _git_push(
     is used instead: git sends what differs and refuses every non-fast-forward.
     """
     base = ["push", "--porcelain", "--no-follow-tags", "--no-recurse-submodules"]
+    if os.environ.get("GITTRACK_PUSHING_RUNS"):
+        # called from gittrack's pre-push hook during a branch push: the user's
+        # pre-push hooks ran for that push already; do not run them again for the runs
+        base.append("--no-verify")
     base += ["--progress"] if show else ["--no-progress"]
     if wildcard:
         batches = [[PUSH_REFSPEC]]

@@ -96,13 +96,20 @@ def upload_missing(repo: Repo, digests: Iterable[str]) -> tuple[dict[str, str], 
         store = storage.store
     except GittrackError as exc:
         return {d: exc.message for d in digests}, 0, False
-    for sha in sorted(set(digests)):
+    todo = sorted(set(digests))
+    for i, sha in enumerate(todo):
         try:
-            if store.has(sha):
-                continue
-            if not local.has(sha):
-                failed[sha] = f"not in the artifact store {store.url} nor in the local cache"
-                continue
+            present = store.has(sha)
+        except GittrackError as exc:  # the store itself is unreachable: the rest fail alike
+            for rest in todo[i:]:
+                failed[rest] = f"artifact store {store.url} unreachable: {exc.message}"
+            break
+        if present:
+            continue
+        if not local.has(sha):
+            failed[sha] = f"not in the artifact store {store.url} nor in the local cache"
+            continue
+        try:
             store.put_file(local.object_path(sha))
             uploaded += 1
         except GittrackError as exc:
