@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "pull": "gittrack.cli.remote:pull_cmd",
     "fetch": "gittrack.cli.remote:fetch_cmd",
     "remote": "gittrack.cli.remote:remote_cmd",
+    "search": "gittrack.cli.search:search_cmd",
     "env": "gittrack.cli.env:env_cmd",
     "hooks": "gittrack.cli.hooks:hooks_cmd",
 }
