@@ -132,8 +132,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--guard", action="store_true", help="also push into a guarded remote")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 50 runs, 1 repetition")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="gittrack-w4-"))
+    if args.quick:
+        args.runs, args.reps, args.guard = 50, 1, True
+    work = Path(tempfile.mkdtemp(prefix="gtbench-w4-"))
     try:
         src = make_source(work, args.runs)
         daemon_base = work
@@ -156,15 +159,15 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     rows = [k for k in next(iter(results.values())) if k != "bytes"]
-    print(f"W4: {args.runs} runs, medians of {args.reps} (seconds)")
-    print(f"{'step':<30}" + "".join(f"{t:>12}" for t in results))
+    print(f"W4: {args.runs} runs, medians of {args.reps} (seconds)\n")
+    print("| step | " + " | ".join(results) + " |")
+    print("|---|" + "---:|" * len(results))
     for k in rows:
-        print(f"{k:<30}" + "".join(f"{statistics.median(results[t][k]):>12.2f}" for t in results))
-    print(f"{'load average (1 min) at end':<30}{os.getloadavg()[0]:>12.1f}")
-    print(
-        f"{'remote size after push (MiB)':<30}"
-        + "".join(f"{statistics.median(results[t]['bytes']) / 2**20:>12.1f}" for t in results)
-    )
+        cells = " | ".join(f"{statistics.median(results[t][k]):.2f}" for t in results)
+        print(f"| {k} | {cells} |")
+    sizes = " | ".join(f"{statistics.median(results[t]['bytes']) / 2**20:.1f}" for t in results)
+    print(f"| remote size after push (MiB) | {sizes} |")
+    print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

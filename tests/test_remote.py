@@ -492,3 +492,27 @@ def test_no_remote_configured(repo, tmp_path):
     res = run_cli("remote", "setup", str(other), cwd=repo)
     assert res.returncode == 1
     assert "is a URL, not a configured remote" in res.stderr
+
+
+def test_w4_benchmark_smoke(tmp_path):
+    """benchmarks/w4_remote.py --quick runs end to end and prints its table (no timing)."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "w4_remote.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "W4: 50 runs, medians of 1 (seconds)" in out.stdout
+    rows = {ln.split("|")[1].strip() for ln in out.stdout.splitlines() if ln.startswith("| ")}
+    assert {
+        "push all",
+        "push all (git floor)",
+        "push all (guarded remote)",
+        "pull into fresh clone",
+        "push 1 new run",
+    } <= rows
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("gtbench-")]
