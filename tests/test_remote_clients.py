@@ -184,3 +184,21 @@ def test_experiment_changes_on_both_sides_are_merged(team):
         assert c.get_experiment(x).name == "x-renamed"
         assert c.get_experiment(y).tags == {"owner": "bob"}
         assert c.get_experiment_by_name("z") is not None
+
+
+def test_pull_refreshes_an_existing_query_index(team):
+    import sqlite3
+
+    _, a, b = team
+    proc = subprocess.run(
+        [sys.executable, "-c", LOGGER, "a"], cwd=a, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert run_cli("push", cwd=a).returncode == 0
+    assert run_cli("log", cwd=b).returncode == 0  # builds b's index (no runs yet)
+    index = b / ".git" / "gittrack" / "index.sqlite"
+    assert index.exists()
+    assert run_cli("pull", cwd=b).returncode == 0
+    with sqlite3.connect(index) as db:  # read the file itself: no refresh on read here
+        names = sorted(r[0] for r in db.execute("select run_name from runs"))
+    assert names == ["a-0", "a-1", "a-2", "a-3"]
