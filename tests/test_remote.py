@@ -48,7 +48,7 @@ def rewrite_file(repo, sha: str, path: str, text: str) -> str:
     env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index")}
     subprocess.run(["git", "read-tree", sha], cwd=repo, env=env, check=True)
     subprocess.run(
-        ["git", "update-index", "--cacheinfo", f"100644,{blob},{path}"],
+        ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
         cwd=repo,
         env=env,
         check=True,
@@ -516,3 +516,67 @@ def test_w4_benchmark_smoke(tmp_path):
         "push 1 new run",
     } <= rows
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("gtbench-")]
+
+
+def _run_with_store_artifact(repo, data: bytes) -> tuple[str, str]:
+    """A forged run whose artifacts.yaml lists one large artifact kept in the store."""
+    import hashlib
+
+    sha = hashlib.sha256(data).hexdigest()
+    run_id, commit = forge_run(repo, index=5)
+    entry = f"model.bin:\n  sha256: {sha}\n  size: {len(data)}\n  where: store\n"
+    new = rewrite_file(repo, commit, ".gittrack/artifacts.yaml", entry)
+    git(repo, "update-ref", RUNS + run_id, new)
+    return run_id, sha
+
+
+def test_push_checks_large_artifacts_in_the_store(repo, bare, tmp_path, monkeypatch):
+    data = b"weights" * 1000
+    plain, _ = forge_run(repo, index=1)
+    run_id, sha = _run_with_store_artifact(repo, data)
+    store = tmp_path / "store"
+    monkeypatch.setenv("GITTRACK_ARTIFACTS", f"file://{store}")
+    try:
+        import gittrack.artifacts  # noqa: F401
+    except ImportError:  # the artifact layer is not installed: pushed, with a note
+        res = run_cli("push", cwd=repo)
+        assert res.returncode == 0, res.stderr
+        assert "1 large artifact(s) of the pushed runs were not checked" in res.stdout
+        return
+    # the object is nowhere: that run is not pushed, and the message says what and where
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 1
+    assert (
+        f"failed run {run_id}: artifacts missing: model.bin (not in the artifact store "
+        f"file://{store} nor in the local cache)"
+    ) in res.stderr
+    assert set(runs_in(bare)) == {RUNS + plain}
+    # in the local cache only: uploaded first, then the run is pushed
+    cached = repo / ".git" / "gittrack" / "objects" / "sha256" / sha[:2] / sha[2:]
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(data)
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert "note: uploaded 1 large artifact(s) to the artifact store" in res.stdout
+    assert (store / "sha256" / sha[:2] / sha[2:]).read_bytes() == data
+    assert RUNS + run_id in runs_in(bare)
+
+
+def test_push_with_an_unreachable_artifact_store(repo, bare, monkeypatch):
+    pytest.importorskip("gittrack.artifacts")
+    pytest.importorskip("s3fs")
+    run_id, _ = _run_with_store_artifact(repo, b"x" * 5000)
+    port = free_port()
+    monkeypatch.setenv("GITTRACK_ARTIFACTS", "s3://bucket/gt")
+    git(repo, "config", "gittrack.artifacts.endpoint-url", f"http://127.0.0.1:{port}")
+    git(repo, "config", "gittrack.artifacts.retries", "0")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 1
+    assert (
+        f"failed run {run_id}: artifacts missing: model.bin (artifact store s3://bucket/gt"
+        in res.stderr
+    )
+    assert "unreachable" in res.stderr
+    assert runs_in(bare) == {}
