@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "artifacts": "gittrack.cli.artifacts:artifacts_cmd",
     "gc": "gittrack.cli.artifacts:gc_cmd",
     "fsck": "gittrack.cli.artifacts:fsck_cmd",
+    "sync": "gittrack.cli.sync:sync_cmd",
 }
 
 
