@@ -1,0 +1,274 @@
+"""The runs table: one row per run, refreshed incrementally, sorted and paged on the server.
+
+Rows are cached by run ref → commit sha, so a refresh rereads only the runs
+that changed since the last request. Filtering delegates to the query engine
+(the MLflow search grammar); sorting and paging happen here so the browser
+only ever receives one page, whatever the number of runs.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import TYPE_CHECKING, Any
+
+from gittrack.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from gittrack.ui.context import UIContext
+
+ATTRIBUTES = (
+    "run_name",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "user_id",
+    "experiment_id",
+    "branch",
+    "commit",
+    "run_id",
+)
+DEFAULT_ORDER = "attributes.start_time DESC"
+MAX_PAGE = 1000
+
+
+def _num(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out
+
+
+def make_row(run_id: str, sha: str, record: dict[str, Any], status: str) -> dict[str, Any]:
+    """A table row from a store record: attributes plus params/metrics/tags maps."""
+    run = record.get("run") or {}
+    source = run.get("source") or {}
+    start, end = run.get("start_time"), run.get("end_time")
+    metrics = {}
+    for key, m in (record.get("metrics") or {}).items():
+        value = m.get("value") if isinstance(m, dict) else m
+        v = _num(value)
+        metrics[key] = None if v is None or math.isnan(v) else v
+    params = {k: (v if isinstance(v, str) else _param_str(v)) for k, v in (record.get("params") or {}).items()}
+    tags = {str(k): str(v) for k, v in (record.get("tags") or {}).items()}
+    return {
+        "run_id": run_id,
+        "run_name": run.get("name") or tags.get("mlflow.runName") or "",
+        "status": status,
+        "start_time": start,
+        "end_time": end,
+        "duration": (end - start) if isinstance(start, int) and isinstance(end, int) else None,
+        "user_id": run.get("user") or "",
+        "experiment_id": str(run.get("experiment_id", "0")),
+        "branch": source.get("branch") or "",
+        "commit": source.get("commit") or "",
+        "dirty": bool(source.get("dirty")),
+        "lifecycle": run.get("lifecycle") or "active",
+        "parent_run_id": run.get("parent_run_id"),
+        "sha": sha,
+        "params": params,
+        "metrics": metrics,
+        "tags": tags,
+    }
+
+
+def _param_str(value: Any) -> str:
+    from gittrack.records import param_str
+
+    return param_str(value)
+
+
+def parse_order(order: str) -> tuple[str, str, bool]:
+    """``"metrics.loss DESC"`` → ``("metrics", "loss", descending)``.
+
+    Raises:
+        InvalidParameter: the column kind or direction is unknown.
+    """
+    text = order.strip()
+    desc = False
+    upper = text.upper()
+    if upper.endswith(" DESC"):
+        desc, text = True, text[:-5].strip()
+    elif upper.endswith(" ASC"):
+        text = text[:-4].strip()
+    kind, _, key = text.partition(".")
+    kind = {
+        "metric": "metrics",
+        "param": "params",
+        "tag": "tags",
+        "attribute": "attributes",
+        "attr": "attributes",
+        "run": "attributes",
+    }.get(kind, kind)
+    if key.startswith("`") and key.endswith("`") and len(key) >= 2:
+        key = key[1:-1]
+    if kind not in ("metrics", "params", "tags", "attributes") or not key:
+        raise InvalidParameter(
+            f"Invalid sort column {order!r}: expected metrics.<key>, params.<key>, "
+            "tags.<key> or attributes.<name>, then ASC or DESC"
+        )
+    if kind == "attributes" and key not in ATTRIBUTES:
+        raise InvalidParameter(f"Invalid sort column {order!r}: unknown attribute {key!r}")
+    return kind, key, desc
+
+
+def cell(row: dict[str, Any], kind: str, key: str) -> Any:
+    if kind == "attributes":
+        return row.get(key)
+    return row[kind].get(key)
+
+
+class RunTable:
+    """All runs of a repository as rows, kept in step with the run refs."""
+
+    def __init__(self, ctx: UIContext) -> None:
+        self.ctx = ctx
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._refs: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._filter_cache: dict[tuple[tuple[tuple[str, str], ...], str], set[str]] = {}
+        self._version = 0
+
+    def refresh(self) -> dict[str, dict[str, Any]]:
+        """Reread the runs whose ref moved; drop the ones that are gone. Returns all rows."""
+        with self._lock:
+            with self.ctx.lock:
+                refs = self.ctx.store.run_refs()
+            if refs == self._refs:
+                return self._rows
+            rows = dict(self._rows)
+            for run_id in list(rows):
+                if run_id not in refs:
+                    del rows[run_id]
+            for run_id, sha in refs.items():
+                old = rows.get(run_id)
+                if old is not None and old["sha"] == sha:
+                    continue
+                with self.ctx.lock:
+                    record = self.ctx.store.read_record(sha)
+                    status = self.ctx.store.derived_status(record)
+                rows[run_id] = make_row(run_id, sha, record, status)
+            self._rows, self._refs = rows, dict(refs)
+            self._filter_cache.clear()
+            return rows
+
+    def columns(self, rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+        """Every params/metrics/tags key present in ``rows``, sorted, for the column chooser."""
+        out: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set()}
+        for row in rows:
+            for kind, keys in out.items():
+                keys.update(row[kind])
+        return {"attributes": list(ATTRIBUTES), **{k: sorted(v) for k, v in out.items()}}
+
+    def matching_ids(self, filter_string: str) -> set[str] | None:
+        """Run ids matching an MLflow search filter (None when there is no filter).
+
+        Raises:
+            InvalidParameter: the filter has a syntax error (message says where).
+        """
+        text = filter_string.strip()
+        if not text:
+            return None
+        key = (tuple(sorted(self._refs.items())), text)
+        hit = self._filter_cache.get(key)
+        if hit is not None:
+            return hit
+        ids = _search_ids(self.ctx, text)
+        self._filter_cache.clear()
+        self._filter_cache[key] = ids
+        return ids
+
+    def page(
+        self,
+        *,
+        experiment_ids: list[str] | None = None,
+        branch: str | None = None,
+        filter_string: str = "",
+        order_by: str = DEFAULT_ORDER,
+        offset: int = 0,
+        limit: int = 100,
+        lifecycle: str = "active",
+    ) -> dict[str, Any]:
+        """One page of rows after filtering and sorting, with the total count."""
+        if limit < 1 or limit > MAX_PAGE:
+            raise InvalidParameter(f"Invalid page size {limit}: must be 1 to {MAX_PAGE}")
+        if offset < 0:
+            raise InvalidParameter(f"Invalid offset {offset}: must be ≥ 0")
+        kind, key, desc = parse_order(order_by or DEFAULT_ORDER)
+        all_rows = self.refresh()
+        rows = [
+            r
+            for r in all_rows.values()
+            if (lifecycle == "all" or r["lifecycle"] == lifecycle)
+            and (not experiment_ids or r["experiment_id"] in experiment_ids)
+        ]
+        if branch:
+            tips = self.ctx.branches()
+            if branch not in tips:
+                raise InvalidParameter(f"Unknown branch {branch!r}")
+            tip = tips[branch]
+            rows = [r for r in rows if self.ctx.on_branch(r["commit"], tip)]
+        columns = self.columns(rows)
+        ids = self.matching_ids(filter_string)
+        if ids is not None:
+            rows = [r for r in rows if r["run_id"] in ids]
+        rows = sort_rows(rows, kind, key, desc)
+        return {
+            "total": len(rows),
+            "offset": offset,
+            "limit": limit,
+            "order_by": order_by,
+            "rows": [_public(r) for r in rows[offset : offset + limit]],
+            "columns": columns,
+        }
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "sha"}
+
+
+def sort_rows(rows: list[dict[str, Any]], kind: str, key: str, desc: bool) -> list[dict[str, Any]]:
+    """Sort by one column; missing values last in both directions; ties by run id."""
+    present = [r for r in rows if cell(r, kind, key) is not None]
+    missing = [r for r in rows if cell(r, kind, key) is None]
+    numeric = all(isinstance(cell(r, kind, key), (int, float)) for r in present)
+
+    def sort_key(r: dict[str, Any]) -> Any:
+        v = cell(r, kind, key)
+        return v if numeric else str(v).lower()
+
+    present.sort(key=lambda r: r["run_id"])
+    present.sort(key=sort_key, reverse=desc)
+    missing.sort(key=lambda r: r["run_id"])
+    return present + missing
+
+
+def _search_ids(ctx: UIContext, filter_string: str) -> set[str]:
+    """Run ids matching ``filter_string``, through the query engine when present."""
+    from gittrack.entities import ViewType
+
+    try:
+        from gittrack.query import search_runs  # type: ignore[attr-defined]
+    except ImportError:
+        search_runs = None
+    if search_runs is not None:
+        df = search_runs(
+            ctx.repo,
+            experiment_ids=None,
+            filter_string=filter_string,
+            run_view_type=ViewType.ALL,
+            search_all_experiments=True,
+        )
+        return set(df["run_id"]) if len(df) else set()
+    from gittrack.client import Client
+
+    client = Client(ctx.repo)
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    found = client.search_runs(
+        experiments, filter_string=filter_string, run_view_type=ViewType.ALL, max_results=10**9
+    )
+    if hasattr(found, "columns"):
+        return set(found["run_id"])
+    return {r.info.run_id for r in found}
