@@ -93,7 +93,11 @@ class UIApp:
         html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
         return HTMLResponse(
             html,
-            headers={**COMMON_HEADERS, "Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"},
+            headers={
+                **COMMON_HEADERS,
+                "Content-Security-Policy": PAGE_CSP,
+                "Cache-Control": "no-cache",
+            },
         )
 
     # --- lists ------------------------------------------------------------------
@@ -117,7 +121,9 @@ class UIApp:
         exps = [e for e in q.get("experiment_ids", "").split(",") if e]
         lifecycle = q.get("lifecycle", "active")
         if lifecycle not in ("active", "deleted", "all"):
-            raise InvalidParameter(f"Invalid lifecycle {lifecycle!r}: expected active, deleted or all")
+            raise InvalidParameter(
+                f"Invalid lifecycle {lifecycle!r}: expected active, deleted or all"
+            )
         page = self.table.page(
             experiment_ids=exps or None,
             branch=q.get("branch") or None,
@@ -139,7 +145,9 @@ class UIApp:
         out = []
         for rid in ids:
             full, _sha = self.ctx.resolve(rid)
-            out.append({k: v for k, v in rows[full].items() if k != "sha"} if full in rows else None)
+            out.append(
+                {k: v for k, v in rows[full].items() if k != "sha"} if full in rows else None
+            )
         return json_response({"rows": [r for r in out if r is not None]})
 
     # --- one run ----------------------------------------------------------------
@@ -171,7 +179,9 @@ class UIApp:
         from gittrack.ui.artifacts import list_artifacts
 
         return json_response(
-            list_artifacts(self.ctx, request.path_params["run_id"], request.query_params.get("path", ""))
+            list_artifacts(
+                self.ctx, request.path_params["run_id"], request.query_params.get("path", "")
+            )
         )
 
     def artifact(self, request: Request) -> Response:
@@ -181,7 +191,9 @@ class UIApp:
 
         path = request.query_params.get("path", "")
         _full, data = read_artifact(self.ctx, request.path_params["run_id"], path)
-        ctype, headers = response_headers(path, download=request.query_params.get("download") == "1")
+        ctype, headers = response_headers(
+            path, download=request.query_params.get("download") == "1"
+        )
         return Response(data, media_type=ctype, headers={**COMMON_HEADERS, **headers})
 
     def preview(self, request: Request) -> Response:
@@ -215,17 +227,19 @@ class UIApp:
     def on_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, GittrackError):
             return json_response(exc.to_json(), status=exc.http_status)
-        return json_response({"error_code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}, 500)
+        return json_response(
+            {"error_code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}, 500
+        )
 
     @staticmethod
     def on_not_found(request: Request, exc: Exception) -> Response:
         return json_response(
-            {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No such page: {request.url.path}"}, 404
+            {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No such page: {request.url.path}"},
+            404,
         )
 
     def routes(self) -> list[Any]:
         from starlette.routing import Mount, Route
-        from starlette.staticfiles import StaticFiles
 
         api = "/ui/api"
         return [
@@ -279,7 +293,11 @@ def make_ui_app(repo_path: str | Path | None = None) -> Starlette:
     ui = UIApp(ctx, RunTable(ctx))
     app = Starlette(
         routes=ui.routes(),
-        exception_handlers={Exception: ui.on_error, GittrackError: ui.on_error, 404: ui.on_not_found},
+        exception_handlers={
+            Exception: ui.on_error,
+            GittrackError: ui.on_error,
+            404: ui.on_not_found,
+        },
     )
     app.state.gittrack_ui = ui
     return app

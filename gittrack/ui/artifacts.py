@@ -49,7 +49,12 @@ TEXT_KINDS = {
     ".sh": "text",
     ".rst": "text",
 }
-TEXT_NAMES = {"MLmodel": "yaml", "requirements.txt": "text", "conda.yaml": "yaml", "python_env.yaml": "yaml"}
+TEXT_NAMES = {
+    "MLmodel": "yaml",
+    "requirements.txt": "text",
+    "conda.yaml": "yaml",
+    "python_env.yaml": "yaml",
+}
 
 ARTIFACT_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
 
@@ -175,7 +180,6 @@ def response_headers(path: str, *, download: bool) -> tuple[str, dict[str, str]]
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name) or "artifact"
         headers["Content-Disposition"] = f'attachment; filename="{safe}"'
     return ctype, headers
-
 
 
 def preview(ctx: UIContext, run_id: str, path: str) -> dict[str, Any]:

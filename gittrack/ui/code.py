@@ -123,4 +123,3 @@ def branches_containing(ctx: UIContext, commit: str | None) -> list[str]:
     if not commit:
         return []
     return sorted(name for name, tip in ctx.branches().items() if ctx.on_branch(commit, tip))
-

@@ -165,7 +165,7 @@ def series(
     finite = np.isfinite(values)
     value_list: list[float | None] = values.tolist()
     if not finite.all():
-        value_list = [v if f else None for v, f in zip(value_list, finite.tolist())]
+        value_list = [v if f else None for v, f in zip(value_list, finite.tolist(), strict=True)]
     return {
         "run_id": full,
         "key": key,

@@ -51,7 +51,10 @@ def make_row(run_id: str, sha: str, record: dict[str, Any], status: str) -> dict
         value = m.get("value") if isinstance(m, dict) else m
         v = _num(value)
         metrics[key] = None if v is None or math.isnan(v) else v
-    params = {k: (v if isinstance(v, str) else _param_str(v)) for k, v in (record.get("params") or {}).items()}
+    params = {
+        k: (v if isinstance(v, str) else _param_str(v))
+        for k, v in (record.get("params") or {}).items()
+    }
     tags = {str(k): str(v) for k, v in (record.get("tags") or {}).items()}
     return {
         "run_id": run_id,
