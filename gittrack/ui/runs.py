@@ -52,7 +52,7 @@ def run_detail(ctx: UIContext, run_id: str) -> dict[str, Any]:
 
     full, sha, record = ctx.run_record(run_id)
     with ctx.lock:
-        status = ctx.store.derived_status(record)
+        status = ctx.store.derived_status(record.get("run") or {})
     row = make_row(full, sha, record, status)
     run = dict(record.get("run") or {})
     source = run.get("source") or {}

@@ -69,6 +69,7 @@ def make_row(run_id: str, sha: str, record: dict[str, Any], status: str) -> dict
         "commit": source.get("commit") or "",
         "dirty": bool(source.get("dirty")),
         "lifecycle": run.get("lifecycle") or "active",
+        "artifact_uri": run.get("artifact_uri") or "",
         "parent_run_id": run.get("parent_run_id"),
         "sha": sha,
         "params": params,
@@ -151,25 +152,34 @@ class RunTable:
                     continue
                 with self.ctx.lock:
                     record = self.ctx.store.read_record(sha)
-                    status = self.ctx.store.derived_status(record)
+                    status = self.ctx.store.derived_status(record.get("run") or {})
                 rows[run_id] = make_row(run_id, sha, record, status)
             self._rows, self._refs = rows, dict(refs)
             self._filter_cache.clear()
             return rows
 
-    def columns(self, rows: list[dict[str, Any]]) -> dict[str, list[str]]:
-        """Every params/metrics/tags key present in ``rows``, sorted, for the column chooser."""
-        out: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set()}
-        for row in rows:
-            for kind, keys in out.items():
-                keys.update(row[kind])
-        return {"attributes": list(ATTRIBUTES), **{k: sorted(v) for k, v in out.items()}}
+    def columns(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Every params/metrics/tags key present in ``rows``, sorted, for the column chooser,
+        plus ``popular``: per kind, the keys most runs have (the default columns)."""
+        from collections import Counter
 
-    def matching_ids(self, filter_string: str) -> set[str] | None:
-        """Run ids matching an MLflow search filter (None when there is no filter).
+        counts: dict[str, Counter[str]] = {"params": Counter(), "metrics": Counter(), "tags": Counter()}
+        for row in rows:
+            for kind, counter in counts.items():
+                counter.update(row[kind].keys())
+        out: dict[str, Any] = {"attributes": list(ATTRIBUTES)}
+        popular: dict[str, list[str]] = {}
+        for kind, counter in counts.items():
+            out[kind] = sorted(counter)
+            popular[kind] = [k for k, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:8]]
+        out["popular"] = popular
+        return out
+
+    def matching_ids(self, rows: list[dict[str, Any]], filter_string: str) -> set[str] | None:
+        """Ids of the ``rows`` matching an MLflow search filter (None when there is no filter).
 
         Raises:
-            InvalidParameter: the filter has a syntax error (message says where).
+            InvalidParameter: the filter has a syntax error (the message gives its position).
         """
         text = filter_string.strip()
         if not text:
@@ -178,7 +188,7 @@ class RunTable:
         hit = self._filter_cache.get(key)
         if hit is not None:
             return hit
-        ids = _search_ids(self.ctx, text)
+        ids = _search_ids(self.ctx, rows, text)
         self._filter_cache.clear()
         self._filter_cache[key] = ids
         return ids
@@ -214,7 +224,7 @@ class RunTable:
             tip = tips[branch]
             rows = [r for r in rows if self.ctx.on_branch(r["commit"], tip)]
         columns = self.columns(rows)
-        ids = self.matching_ids(filter_string)
+        ids = self.matching_ids(list(all_rows.values()), filter_string)
         if ids is not None:
             rows = [r for r in rows if r["run_id"] in ids]
         rows = sort_rows(rows, kind, key, desc)
@@ -248,30 +258,17 @@ def sort_rows(rows: list[dict[str, Any]], kind: str, key: str, desc: bool) -> li
     return present + missing
 
 
-def _search_ids(ctx: UIContext, filter_string: str) -> set[str]:
-    """Run ids matching ``filter_string``, through the query engine when present."""
-    from gittrack.entities import ViewType
-
+def _search_ids(ctx: UIContext, rows: list[dict[str, Any]], filter_string: str) -> set[str]:
+    """Run ids among ``rows`` matching ``filter_string``, evaluated by the query engine."""
     try:
-        from gittrack.query import search_runs  # type: ignore[attr-defined]
-    except ImportError:
-        search_runs = None
-    if search_runs is not None:
-        df = search_runs(
-            ctx.repo,
-            experiment_ids=None,
-            filter_string=filter_string,
-            run_view_type=ViewType.ALL,
-            search_all_experiments=True,
-        )
-        return set(df["run_id"]) if len(df) else set()
-    from gittrack.client import Client
+        from gittrack.query import filter_runs, parse_filter
+    except ImportError:  # the query engine is not there: ask the client
+        from gittrack.client import Client
+        from gittrack.entities import ViewType
 
-    client = Client(ctx.repo)
-    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
-    found = client.search_runs(
-        experiments, filter_string=filter_string, run_view_type=ViewType.ALL, max_results=10**9
-    )
-    if hasattr(found, "columns"):
-        return set(found["run_id"])
-    return {r.info.run_id for r in found}
+        found = Client(ctx.repo).search_runs(
+            None, filter_string=filter_string, run_view_type=ViewType.ALL, max_results=10**9
+        )
+        return {r.info.run_id for r in found}
+    clauses = parse_filter(filter_string)
+    return {r["run_id"] for r in filter_runs(rows, clauses)}

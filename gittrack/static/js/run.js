@@ -107,8 +107,8 @@
     render(run) {
       this.header = h("div", { class: "card run-header" });
       this.metricsBox = h("div", { class: "charts" });
-      this.paramsBox = h("div");
-      this.tagsBox = h("div");
+      this.paramsBox = h("div", { id: "params" });
+      this.tagsBox = h("div", { id: "tags" });
       this.codeBox = h("div", null, h("p", { class: "muted" }, "Loading…"));
       this.envBox = h("div", null, h("p", { class: "muted" }, "Loading…"));
       this.artBox = h("div", { class: "artifacts" });

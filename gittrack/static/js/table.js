@@ -66,7 +66,7 @@
         size: Math.min(1000, Math.max(10, parseInt(params.get("size") || "100", 10) || 100)),
       };
       this.reqId = 0;
-      this.columns = { attributes: [], params: [], metrics: [], tags: [] };
+      this.columns = { attributes: [], params: [], metrics: [], tags: [], popular: { params: [], metrics: [] } };
       this.build();
       this.loadPickers();
       this.load();
@@ -189,8 +189,8 @@
 
     visibleColumns() {
       if (this.state.cols !== null) return this.state.cols;
-      const c = this.columns;
-      return DEFAULT_ATTRS.concat(c.metrics.slice(0, 4).map((k) => "metrics." + k), c.params.slice(0, 4).map((k) => "params." + k));
+      const pop = this.columns.popular || { metrics: [], params: [] };
+      return DEFAULT_ATTRS.concat(pop.metrics.slice(0, 4).map((k) => "metrics." + k), pop.params.slice(0, 4).map((k) => "params." + k));
     }
 
     afterColumns() {
