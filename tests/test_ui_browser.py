@@ -18,6 +18,7 @@ from tests.conftest import require_service
 from tests.ui_data import XSS_NAME, XSS_TAG, build_demo_repo
 
 CHROMIUM = os.environ.get("GITTRACK_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = os.environ.get("GITTRACK_UI_SCREENSHOTS")  # read before fixtures clear GITTRACK_*
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -107,8 +108,7 @@ def page(browser, site):
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
-    out = os.environ.get("GITTRACK_UI_SCREENSHOTS")
-    path = Path(out) if out else tmp_path_factory.mktemp("screens")
+    path = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path_factory.mktemp("screens")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -224,7 +224,9 @@ def test_run_page_charts_and_artifacts(page, site, shots):
     page.click("nav.tabs a[data-tab='params']")
     assert "hp0999" not in page.inner_text("#params table.kv")  # first 500 of 1,000 shown
     page.fill("#params input[type=search]", "hp0999")
-    page.wait_for_function("document.querySelector('#params table.kv').innerText.includes('hp0999')")
+    page.wait_for_function(
+        "document.querySelector('#params table.kv').innerText.includes('hp0999')"
+    )
     assert page.locator("#params table.kv tr").count() == 1
 
     page.click("nav.tabs a[data-tab='artifacts']")
@@ -254,7 +256,9 @@ def test_compare_two_runs(page, site, shots):
     page.wait_for_selector("text=Comparing 2 runs")
     page.wait_for_function("document.querySelectorAll('.chart[data-drawn=\"1\"]').length === 3")
     assert page.locator("tr.differs").count() > 3
-    assert page.locator("tr.differs[data-key='params.p0']").count() == 1
+    assert page.locator("tr.differs[data-key='metrics.m0']").count() == 1
+    assert page.locator("tr.differs[data-key='params.hp0000']").count() == 1
+
     # both runs' lines are drawn on the overlaid chart
     assert plotted_pixels(page, ".chart[data-metric='m0']", SERIES_BLUE) > 50
     assert plotted_pixels(page, ".chart[data-metric='m0']", SERIES_RED) > 50
@@ -266,6 +270,13 @@ def test_compare_two_runs(page, site, shots):
     page.wait_for_function("location.hash.includes('log=1')")
     page.wait_for_function("document.querySelectorAll('.chart[data-drawn=\"1\"]').length === 3")
     assert plotted_pixels(page, ".chart[data-metric='m0']", SERIES_RED) > 50
+    page.click("text=Show all 1004 params")
+    page.wait_for_selector("tr.differs[data-key='params.p0']")
+
+    # the documentation's picture: four ordinary runs
+    page.goto(base + "/#/compare?runs=" + ",".join(ids[i] for i in range(4)))
+    page.wait_for_function("document.querySelectorAll('.chart[data-drawn=\"1\"]').length === 3")
+    assert page.locator("canvas[data-drawn]").count() == 2  # parallel coordinates, scatter
     page.screenshot(path=str(shots / "compare.png"), full_page=True)
 
 

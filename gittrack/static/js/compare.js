@@ -112,15 +112,23 @@
       for (const [kind, keys] of groups) {
         if (!keys.length) continue;
         body.appendChild(h("tr", { class: "group" }, h("th", { colspan: rows.length + 1 }, kind)));
+        let shown = 0;
+        const limit = this.expanded && this.expanded[kind] ? Infinity : 40;
         for (const key of keys) {
           const vals = rows.map((r) => rowValue(r, kind, key));
           const differs = !same(vals);
           if (this.opts.onlyDiff && !differs && kind !== "attributes") { hidden++; continue; }
+          if (++shown > limit) continue;
           body.appendChild(h("tr", { class: differs ? "differs" : null, "data-key": kind + "." + key },
             h("th", null, key),
             vals.map((v) => h("td", { class: kind === "metrics" ? "num" : null },
               v === null || v === undefined ? "" : key === "start_time" ? GT.fmtTime(v) : key === "duration" ? GT.fmtDuration(v)
                 : key === "status" ? GT.statusBadge(v) : key === "commit" ? h("code", null, String(v).slice(0, 8)) : kind === "metrics" ? GT.fmtNum(v) : String(v)))));
+        }
+        if (shown > limit) {
+          body.appendChild(h("tr", null, h("td", { colspan: rows.length + 1 }, h("button", { type: "button", onclick: () => {
+            this.expanded = Object.assign(this.expanded || {}, { [kind]: true }); this.renderTable();
+          } }, "Show all " + shown + " " + kind))));
         }
       }
       const head = h("thead", null, h("tr", null, h("th", null, ""), rows.map((r, i) => h("th", null,
@@ -157,7 +165,10 @@
     }
 
     drawPC() {
-      const params = this.allKeys("params").filter((k) => !same(this.rows.map((r) => r.params[k])));
+      // params that vary, those most runs have first
+      const present = (k) => this.rows.filter((r) => r.params[k] !== undefined).length;
+      const params = this.allKeys("params").filter((k) => !same(this.rows.map((r) => r.params[k])))
+        .sort((a, b) => present(b) - present(a));
       const metric = this.pcMetric.value;
       const dims = params.slice(0, 12).map((k) => ({ label: k, values: this.rows.map((r) => r.params[k]) }));
       const colorBy = this.rows.map((r) => (metric ? r.metrics[metric] : null));
@@ -170,7 +181,9 @@
       const cols = this.numericColumns();
       const opt = (sel) => cols.map(([k, key], i) => h("option", { value: i, selected: i === sel }, k.replace(/s$/, "") + " " + key));
       const ms = cols.findIndex(([k]) => k === "metrics");
-      const ps = cols.findIndex(([k]) => k === "params");
+      const inAll = (kind, key) => this.rows.every((r) => r[kind][key] !== undefined);
+      let ps = cols.findIndex(([k, key]) => k === "params" && inAll(k, key) && !same(this.rows.map((r) => r.params[key])));
+      if (ps < 0) ps = cols.findIndex(([k]) => k === "params");
       this.scX = h("select", { "aria-label": "Scatter X", onchange: () => this.drawScatter() }, opt(ps >= 0 ? ps : 0));
       this.scY = h("select", { "aria-label": "Scatter Y", onchange: () => this.drawScatter() }, opt(ms >= 0 ? ms : 1));
       return h("div", { class: "toolbar" }, h("label", null, "X ", this.scX), h("label", null, "Y ", this.scY));
