@@ -136,27 +136,35 @@ class RunTable:
         self._version = 0
 
     def refresh(self) -> dict[str, dict[str, Any]]:
-        """Reread the runs whose ref moved; drop the ones that are gone. Returns all rows."""
+        """Bring the rows up to date with the run refs and return them (run id -> row).
+
+        Reads the query engine's SQLite index when it is there (it refreshes itself
+        incrementally and survives restarts); otherwise rereads only the run records
+        whose ref moved since the last call.
+        """
         with self._lock:
             with self.ctx.lock:
                 refs = self.ctx.store.run_refs()
             if refs == self._refs:
                 return self._rows
-            rows = dict(self._rows)
-            for run_id in list(rows):
-                if run_id not in refs:
-                    del rows[run_id]
-            for run_id, sha in refs.items():
-                old = rows.get(run_id)
-                if old is not None and old["sha"] == sha:
-                    continue
-                with self.ctx.lock:
-                    record = self.ctx.store.read_record(sha)
-                    status = self.ctx.store.derived_status(record.get("run") or {})
-                rows[run_id] = make_row(run_id, sha, record, status)
+            rows = _rows_from_index(self.ctx)
+            if rows is None:
+                rows = self._rows_from_records(refs)
             self._rows, self._refs = rows, dict(refs)
             self._filter_cache.clear()
             return rows
+
+    def _rows_from_records(self, refs: dict[str, str]) -> dict[str, dict[str, Any]]:
+        rows = {k: v for k, v in self._rows.items() if k in refs}
+        for run_id, sha in refs.items():
+            old = rows.get(run_id)
+            if old is not None and old["sha"] == sha:
+                continue
+            with self.ctx.lock:
+                record = self.ctx.store.read_record(sha, run_id)
+                status = self.ctx.store.derived_status(record.get("run") or {})
+            rows[run_id] = make_row(run_id, sha, record, status)
+        return rows
 
     def columns(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Every params/metrics/tags key present in ``rows``, sorted, for the column chooser,
@@ -272,3 +280,43 @@ def _search_ids(ctx: UIContext, rows: list[dict[str, Any]], filter_string: str) 
         return {r.info.run_id for r in found}
     clauses = parse_filter(filter_string)
     return {r["run_id"] for r in filter_runs(rows, clauses)}
+
+
+def _rows_from_index(ctx: UIContext) -> dict[str, dict[str, Any]] | None:
+    """All rows from the query engine's index, or None when there is no query engine."""
+    try:
+        from gittrack.search import search_all
+    except ImportError:
+        return None
+    from gittrack.entities import ViewType
+
+    with ctx.lock:
+        found = search_all(ctx.repo, 10**9, run_view_type=ViewType.ALL)
+    rows: dict[str, dict[str, Any]] = {}
+    for d in found:
+        start, end = d.get("start_time"), d.get("end_time")
+        metrics = {}
+        for key, value in (d.get("metrics") or {}).items():
+            v = _num(value)
+            metrics[key] = None if v is None or math.isnan(v) else v
+        rows[d["run_id"]] = {
+            "run_id": d["run_id"],
+            "run_name": d.get("run_name") or "",
+            "status": d.get("status") or "",
+            "start_time": start,
+            "end_time": end,
+            "duration": (end - start) if isinstance(start, int) and isinstance(end, int) else None,
+            "user_id": d.get("user_id") or "",
+            "experiment_id": str(d.get("experiment_id", "0")),
+            "branch": d.get("source_branch") or "",
+            "commit": d.get("source_commit") or "",
+            "dirty": bool(d.get("source_dirty")),
+            "lifecycle": d.get("lifecycle_stage") or "active",
+            "artifact_uri": d.get("artifact_uri") or "",
+            "parent_run_id": d.get("parent_run_id"),
+            "sha": d.get("commit") or "",
+            "params": {k: str(v) for k, v in (d.get("params") or {}).items()},
+            "metrics": metrics,
+            "tags": {str(k): str(v) for k, v in (d.get("tags") or {}).items()},
+        }
+    return rows
