@@ -83,7 +83,7 @@ def site(tmp_path_factory):
         path, ids = build_demo_repo(tmp_path_factory, mp)
         proc, base = start_ui(path)
         try:
-            yield base, ids
+            yield base, ids, path
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -144,7 +144,7 @@ def column_texts(pg, col: str) -> list[str]:
 
 
 def test_table_filter_sort_columns(page, site, shots):
-    base, ids = site
+    base, ids, _repo = site
     page.goto(base + "/")
     page.wait_for_selector("table.runs tbody tr[data-run]")
     assert page.locator("table.runs tbody tr[data-run]").count() == 12
@@ -200,7 +200,7 @@ def test_table_filter_sort_columns(page, site, shots):
 
 
 def test_run_page_charts_and_artifacts(page, site, shots):
-    base, ids = site
+    base, ids, _repo = site
     rid = ids["xss"]
     page.goto(f"{base}/#/run/{rid}")
     page.wait_for_selector(".chart[data-drawn='1'] canvas")
@@ -246,7 +246,7 @@ def test_run_page_charts_and_artifacts(page, site, shots):
 
 
 def test_compare_two_runs(page, site, shots):
-    base, ids = site
+    base, ids, _repo = site
     page.goto(base + "/")
     page.wait_for_selector("table.runs tbody tr[data-run]")
     page.check(f"tr[data-run='{ids[0]}'] td.sel input")
@@ -281,7 +281,41 @@ def test_compare_two_runs(page, site, shots):
 
 
 def test_unknown_run_in_url(page, site):
-    base, _ = site
+    base, _ids, _repo = site
     page.goto(f"{base}/#/run/{'ab' * 16}")
     page.wait_for_selector("text=Run not found")
     assert "not found" in page.inner_text(".error")
+
+
+def test_live_run_refreshes(page, site):
+    """A RUNNING run's page picks up new checkpoints without a reload."""
+    from gittrack.client import Client
+
+    base, _ids, repo = site
+    client = Client(str(repo))
+    run = client.create_run("0", run_name="live-run")
+    rid = run.info.run_id
+    try:
+        for s in range(10):
+            client.log_metric(rid, "loss", 1.0 / (s + 1), step=s)
+        client.flush(rid)
+        page.goto(f"{base}/#/run/{rid}")
+        page.wait_for_selector(".chart[data-metric='loss'][data-drawn='1']")
+        assert page.inner_text(".run-header .status") == "RUNNING"
+        assert "10 points" in page.inner_text(".chart-box")
+        for s in range(10, 25):
+            client.log_metric(rid, "loss", 1.0 / (s + 1), step=s)
+        client.flush(rid)
+        page.wait_for_function(
+            "document.querySelector('.chart-box') && "
+            "document.querySelector('.chart-box').innerText.includes('25 points')",
+            timeout=15_000,
+        )
+        client.set_terminated(rid)
+        page.wait_for_function(
+            "document.querySelector('.run-header .status').innerText === 'FINISHED'",
+            timeout=15_000,
+        )
+    finally:
+        if client.get_run(rid).info.status == "RUNNING":
+            client.set_terminated(rid, status="KILLED")

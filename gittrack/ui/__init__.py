@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 __all__ = ["make_ui_app"]
 
 
-def make_ui_app(repo_path: str | Path | None = None) -> Any:
+def make_ui_app(repo_path: str | Path | None = None, *, preload: bool = True) -> Any:
     """The UI Starlette app for one repository; see :func:`gittrack.ui.app.make_ui_app`."""
     from gittrack.ui.app import make_ui_app as _make
 
-    return _make(repo_path)
+    return _make(repo_path, preload=preload)

@@ -8,7 +8,9 @@ The tracking server mounts it at ``/``; ``gittrack ui`` serves it alone.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from gittrack.ui.context import UIContext
     from gittrack.ui.table import RunTable
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 PAGE_CSP = (
@@ -275,8 +278,17 @@ def _static_app() -> Any:
     return SafeStatic(directory=str(STATIC_DIR))
 
 
-def make_ui_app(repo_path: str | Path | None = None) -> Starlette:
+def _preload(table: RunTable) -> None:
+    try:
+        table.refresh()
+    except Exception:  # noqa: BLE001 - the first request reports the error properly
+        log.debug("preloading the runs table failed", exc_info=True)
+
+
+def make_ui_app(repo_path: str | Path | None = None, *, preload: bool = True) -> Starlette:
     """The UI for the repository at ``repo_path`` (None: ``GITTRACK_REPO`` or the cwd).
+
+    With ``preload``, a background thread reads the runs right away.
 
     Returns a Starlette app serving ``/``, ``/ui/static/...`` and ``/ui/api/...``;
     mount it at ``/`` of another app or run it with uvicorn.
@@ -290,7 +302,12 @@ def make_ui_app(repo_path: str | Path | None = None) -> Starlette:
     from gittrack.ui.table import RunTable
 
     ctx = UIContext(str(repo_path) if repo_path is not None else None)
-    ui = UIApp(ctx, RunTable(ctx))
+    table = RunTable(ctx)
+    ui = UIApp(ctx, table)
+    if preload:  # read the runs now, so the first page does not wait for it
+        threading.Thread(
+            target=_preload, args=(table,), name="gittrack-ui-preload", daemon=True
+        ).start()
     app = Starlette(
         routes=ui.routes(),
         exception_handlers={

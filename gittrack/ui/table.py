@@ -171,7 +171,11 @@ class RunTable:
         plus ``popular``: per kind, the keys most runs have (the default columns)."""
         from collections import Counter
 
-        counts: dict[str, Counter[str]] = {"params": Counter(), "metrics": Counter(), "tags": Counter()}
+        counts: dict[str, Counter[str]] = {
+            "params": Counter(),
+            "metrics": Counter(),
+            "tags": Counter(),
+        }
         for row in rows:
             for kind, counter in counts.items():
                 counter.update(row[kind].keys())
@@ -179,7 +183,9 @@ class RunTable:
         popular: dict[str, list[str]] = {}
         for kind, counter in counts.items():
             out[kind] = sorted(counter)
-            popular[kind] = [k for k, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:8]]
+            popular[kind] = [
+                k for k, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+            ]
         out["popular"] = popular
         return out
 

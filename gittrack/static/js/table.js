@@ -85,7 +85,8 @@
     build() {
       const s = this.state;
       this.expBox = h("div", { class: "picker-list" });
-      this.expPicker = h("details", { class: "picker" }, h("summary", null, "Experiments"), this.expBox);
+      this.expSummary = h("summary", null, "Experiments");
+      this.expPicker = h("details", { class: "picker" }, this.expSummary, this.expBox);
       this.branchSel = h("select", { "aria-label": "Branch", onchange: () => { s.branch = this.branchSel.value; s.page = 0; this.load(); } },
         h("option", { value: "" }, "All branches"));
       this.filterInput = h("input", {
@@ -165,6 +166,7 @@
     async load() {
       const s = this.state;
       const id = ++this.reqId;
+      this.expSummary.textContent = s.exps.length ? "Experiments (" + s.exps.length + ")" : "All experiments";
       this.saveUrl();
       let page;
       try {
