@@ -9,10 +9,14 @@
 
 Usage::
 
-    python benchmarks/w7_ui.py [--runs 10000] [--reps 3] [--data DIR]
+    python benchmarks/w7_ui.py [--runs 10000] [--reps 3] [--data DIR] [--mlflow-runs 1000]
 
 The runs are logged once through gittrack's client into ``DIR`` (default
-``$TMPDIR/gittrack-w7``) and reused by later invocations. Needs Debian's
+``$TMPDIR/gittrack-w7``) and reused by later invocations. With ``--mlflow-runs N``
+(N > 0) the same pages of ``mlflow ui`` (``mlflow server --workers 1``, SQLite
+store) are timed on the same data logged through ``MlflowClient.log_batch``: the
+long run, and N table runs (logging 10,000 runs into MLflow's SQLite store takes
+hours on a small machine, so N defaults to 1,000). Needs Debian's
 ``chromium`` (``/usr/bin/chromium``) and ``pip install playwright``.
 """
 
@@ -178,11 +182,112 @@ def measure(
     return cold, warm
 
 
+def mlflow_dataset(base: Path, name: str, n: int, steps: int) -> tuple[str, list[str]]:
+    """An MLflow SQLite store ``base/name.db`` with the same runs, built on first use."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    db = base / f"{name}.db"
+    done = base / f"{name}.ids"
+    uri = f"sqlite:///{db}"
+    if done.is_file():
+        return uri, done.read_text().split()
+    db.unlink(missing_ok=True)
+    client = MlflowClient(tracking_uri=uri)
+    rng = random.Random(7)
+    t0 = 1_700_000_000_000
+    ids = []
+    t = time.perf_counter()
+    for i in range(n):
+        rid = client.create_run("0", run_name=f"run-{i}", start_time=t0 + i * 1000).info.run_id
+        metrics = [
+            Metric(f"m{k}", rng.random(), t0 + i * 1000 + s, s)
+            for s in range(steps)
+            for k in range(5)
+        ]
+        for start in range(0, len(metrics), 1000):
+            client.log_batch(
+                rid,
+                metrics=metrics[start : start + 1000],
+                params=[Param(f"p{j}", f"v{(i + j) % 4}") for j in range(10)] if start == 0 else [],
+                tags=[
+                    RunTag("team", f"team{i % 3}"),
+                    RunTag("variant", "ab"[i % 2]),
+                    RunTag("run_index", str(i)),
+                ]
+                if start == 0
+                else [],
+            )
+        client.set_terminated(rid, end_time=t0 + i * 1000 + steps)
+        ids.append(rid)
+    print(f"  built MLflow {name}: {n:,} runs in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    done.write_text("\n".join(ids))
+    return uri, ids
+
+
+def start_mlflow(uri: str) -> tuple[subprocess.Popen, str]:
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(base + "/health", timeout=1).read()
+            return proc, base
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("mlflow server did not start")
+
+
+MLFLOW_CHARTS = "document.querySelectorAll('.js-plotly-plot path.js-line').length >= 5"
+
+
+def measure_mlflow(
+    uri: str, url_path: str, wait_js: str, reps: int, browser
+) -> tuple[list[float], list[float]]:
+    cold, warm = [], []
+    for _ in range(reps):
+        proc, base = start_mlflow(uri)
+        try:
+            ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = ctx.new_page()
+            cold.append(timed_load(page, base + url_path, wait_js))
+            warm.append(timed_load(page, base + url_path, wait_js))
+            ctx.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return cold, warm
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "gittrack-w7")
+    ap.add_argument("--mlflow-runs", type=int, default=0, help="also time mlflow ui (0: skip)")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
