@@ -130,6 +130,7 @@ class Client:
         snapshot: bool = True,
         run_id: str | None = None,
         user: str | None = None,
+        commit: bool = True,
     ) -> RunWriter:
         from gittrack.names import random_name
 
@@ -160,6 +161,7 @@ class Client:
             description=description,
             snapshot=snapshot and not self.repo.is_bare,
             user=user,
+            commit=commit,
         )
 
     def writer(self, run_id: str, *, resume: bool = False) -> RunWriter:

@@ -52,7 +52,13 @@ class Store:
             raise InvalidParameter(f"Invalid run id {prefix!r}")
         if self.git.references.get(RUNS_PREFIX + prefix) is not None:
             return prefix
-        matches = [r for r in self.run_refs() if r.startswith(prefix)]
+        if get_open_writer(self.repo, prefix) is not None:
+            return prefix  # live in this process, first commit not written yet
+        from gittrack.writer import open_writers
+
+        candidates = set(self.run_refs())
+        candidates.update(w.run_id for w in open_writers() if w.repo.common_dir == self.repo.common_dir)
+        matches = [r for r in candidates if r.startswith(prefix)]
         if not matches:
             raise RunNotFound(prefix)
         if len(matches) > 1:

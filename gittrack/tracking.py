@@ -141,7 +141,7 @@ def start_run(
         exp_id = experiment_id if experiment_id is not None else _current_experiment_id(client)
         writer = client._create_writer(
             str(exp_id), tags=tags, run_name=run_name, parent_run_id=parent_run_id,
-            description=description,
+            description=description, commit=False,
         )
     active = ActiveRun(client, writer)
     stack.append(active)
@@ -366,13 +366,15 @@ def _end_all(status: str) -> None:
     from gittrack.writer import open_writers
 
     with _fluent_lock:
-        runs = list(reversed(_fluent_runs))
+        runs = [a for a in reversed(_fluent_runs) if a._writer._pid == os.getpid()]
     for active in runs:
         try:
             _end(active, status)
         except Exception as exc:  # at exit: report, keep ending the others
             print(f"gittrack: could not end run {active._writer.run_id}: {exc}", file=sys.stderr)
     for w in open_writers():
+        if w._pid != os.getpid():
+            continue  # inherited through fork: the parent owns it
         try:
             w.close()
         except Exception as exc:

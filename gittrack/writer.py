@@ -42,6 +42,14 @@ _good_keys = validation._good_keys
 _by_step_ts = itemgetter(2, 3)
 
 
+def _fast_object_creation() -> None:
+    """Skip libgit2's check that every object a new tree or commit names exists: the
+    writer always writes those objects first, and the check costs a lookup per entry."""
+    import pygit2
+
+    pygit2.option(pygit2.GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0)
+
+
 class _MetricState:
     """What a writer keeps per metric key: the summary and the newest chunk."""
 
@@ -79,6 +87,7 @@ class RunWriter:
     ) -> None:
         import pygit2
 
+        _fast_object_creation()
         self.repo = repo
         # a private handle: libgit2 objects are not for concurrent use across threads, and
         # the checkpoint thread writes while the user's thread may read through repo.git
@@ -103,6 +112,7 @@ class RunWriter:
         self._dirty = {"run", "params", "tags", "metrics", "note", "artifacts"} if head is None else set()
         self._mutex = threading.RLock()
         self.closed = False
+        self._pid = os.getpid()
         self._frozen = self._is_frozen()
         self.checkpoints = 0
         self.interval = repo.config_float("gittrack.checkpoint-seconds", DEFAULT_CHECKPOINT_SECONDS)
@@ -454,8 +464,13 @@ def create_run_writer(
     description: str | None = None,
     snapshot: bool = True,
     user: str | None = None,
+    commit: bool = True,
 ) -> RunWriter:
-    """Start a new run: snapshot the source and write its first commit."""
+    """Start a new run: snapshot the source and write its first commit.
+
+    With ``commit=False`` the first commit waits for the first checkpoint (the
+    fluent API's choice: a run shorter than the checkpoint interval then costs one
+    commit, not two)."""
     from gittrack.snapshot import SourceInfo, take_snapshot
 
     lock = _lock_for(repo, run_id)
@@ -513,7 +528,8 @@ def create_run_writer(
             env = _environment_yaml(repo)
             if env is not None:
                 w.put_record_file("environment.yaml", env)
-        w.checkpoint()
+        if commit:
+            w.checkpoint()
     except BaseException:
         lock.release()
         raise
@@ -672,7 +688,7 @@ class _Registry:
             now = _time()
             for w in self.all():
                 try:
-                    if w.closed:
+                    if w.closed or w._pid != os.getpid():
                         continue
                     if now - w._last_checkpoint >= w.interval and w.has_pending:
                         w.checkpoint()

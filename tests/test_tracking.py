@@ -28,7 +28,7 @@ def test_run_is_a_commit_on_its_own_ref(repo):
     assert (step, value) == ("1", "0.5") and int(ts) > 0
     # first parent of the run's first commit is the source commit
     run_commits = git(repo, "rev-list", "--reverse", f"HEAD..refs/gittrack/runs/{run_id}").split()
-    assert len(run_commits) >= 2  # the start commit, then the final checkpoint
+    assert len(run_commits) >= 1  # a run shorter than one checkpoint interval: one commit
     head = git(repo, "rev-parse", "HEAD").strip()
     assert git(repo, "rev-parse", f"{run_commits[0]}^").strip() == head
     assert git(repo, "fsck", "--no-dangling").strip() == ""
