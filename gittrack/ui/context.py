@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from gittrack.errors import CorruptRecord, InvalidParameter, NotFound, RunNotFound
 from gittrack.records import RECORD_DIR, load_yaml
 
+RUNS_PREFIX = "refs/gittrack/runs/"
+
 if TYPE_CHECKING:
     import pygit2
 
@@ -50,10 +52,28 @@ class UIContext:
             raise InvalidParameter(f"Invalid run id {run_id!r}: expected hexadecimal characters")
         with self.lock:
             full = self.store.resolve_run_id(run_id.lower())
-            sha = self.store.run_refs().get(full)
-        if sha is None:
+            ref = self.git.references.get(RUNS_PREFIX + full)
+        if ref is None:
             raise RunNotFound(run_id)
-        return full, sha
+        return full, str(ref.target)
+
+    def refs_signature(self) -> tuple[object, ...]:
+        """Changes whenever a run ref is created, moved or deleted, at the cost of two
+        ``stat`` calls: git (and libgit2) update a ref by renaming a lock file inside its
+        folder, which moves the folder's mtime; packing refs rewrites ``packed-refs``."""
+        import os
+
+        sig: list[object] = []
+        for path in (
+            self.repo.common_dir / RUNS_PREFIX.rstrip("/"),
+            self.repo.common_dir / "packed-refs",
+        ):
+            try:
+                st = os.stat(path)
+                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                sig.append(None)
+        return tuple(sig)
 
     def run_record(self, run_id: str) -> tuple[str, str, dict[str, Any]]:
         """``(run_id, commit_sha, record)`` with the record as the store reads it."""
@@ -100,7 +120,32 @@ class UIContext:
     # --- branches ----------------------------------------------------------------
 
     def branches(self) -> dict[str, str]:
-        """Local branch name -> tip commit sha."""
+        """Local branch name -> tip commit sha.
+
+        Asks ``git for-each-ref refs/heads/``, which reads only the branch refs
+        (libgit2's branch listing walks every ref, 10,000 run refs included).
+        """
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                ["git", "for-each-ref", "refs/heads/", "--format=%(objectname) %(refname)"],
+                cwd=self.repo.common_dir,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return self._branches_pygit2()
+        tips: dict[str, str] = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition(" ")
+            if ref.startswith("refs/heads/"):
+                tips[ref[len("refs/heads/") :]] = sha
+        return tips
+
+    def _branches_pygit2(self) -> dict[str, str]:
         import pygit2
 
         out: dict[str, str] = {}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import InvalidParameter
@@ -31,6 +33,7 @@ ATTRIBUTES = (
 )
 DEFAULT_ORDER = "attributes.start_time DESC"
 MAX_PAGE = 1000
+RECHECK_SECONDS = 10.0  # list the refs at least this often even when their folders look unchanged
 
 
 def _num(value: Any) -> float | None:
@@ -132,8 +135,13 @@ class RunTable:
         self._rows: dict[str, dict[str, Any]] = {}
         self._refs: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._filter_cache: dict[tuple[tuple[tuple[str, str], ...], str], set[str]] = {}
+        self._filter_cache: dict[tuple[int, str], set[str]] = {}
+        self._views: OrderedDict[tuple[Any, ...], tuple[list[dict[str, Any]], dict[str, Any]]] = (
+            OrderedDict()
+        )
         self._version = 0
+        self._sig: tuple[object, ...] | None = None
+        self._checked = 0.0
 
     def refresh(self) -> dict[str, dict[str, Any]]:
         """Bring the rows up to date with the run refs and return them (run id -> row).
@@ -143,16 +151,42 @@ class RunTable:
         whose ref moved since the last call.
         """
         with self._lock:
+            sig = self.ctx.refs_signature()
+            now = time.monotonic()
+            if sig == self._sig and now - self._checked < RECHECK_SECONDS:
+                return self._rows
             with self.ctx.lock:
                 refs = self.ctx.store.run_refs()
+            self._sig, self._checked = sig, now
             if refs == self._refs:
+                if self._rederive_live():
+                    self._version += 1
+                    self._filter_cache.clear()
+                    self._views.clear()
                 return self._rows
             rows = _rows_from_index(self.ctx)
             if rows is None:
                 rows = self._rows_from_records(refs)
             self._rows, self._refs = rows, dict(refs)
+            self._version += 1
             self._filter_cache.clear()
+            self._views.clear()
             return rows
+
+    def _rederive_live(self) -> bool:
+        """Recompute the status of RUNNING/CRASHED rows (a writer may have died since);
+        True when one changed."""
+        changed = False
+        for row in self._rows.values():
+            if row["status"] not in ("RUNNING", "CRASHED"):
+                continue
+            with self.ctx.lock:
+                record = self.ctx.store.read_record(row["sha"], row["run_id"])
+                status = self.ctx.store.derived_status(record.get("run") or {})
+            if status != row["status"]:
+                row["status"] = status
+                changed = True
+        return changed
 
     def _rows_from_records(self, refs: dict[str, str]) -> dict[str, dict[str, Any]]:
         rows = {k: v for k, v in self._rows.items() if k in refs}
@@ -198,7 +232,7 @@ class RunTable:
         text = filter_string.strip()
         if not text:
             return None
-        key = (tuple(sorted(self._refs.items())), text)
+        key = (self._version, text)
         hit = self._filter_cache.get(key)
         if hit is not None:
             return hit
@@ -225,23 +259,40 @@ class RunTable:
             raise InvalidParameter(f"Invalid offset {offset}: must be ≥ 0")
         kind, key, desc = parse_order(order_by or DEFAULT_ORDER)
         all_rows = self.refresh()
-        rows = [
-            r
-            for r in all_rows.values()
-            if (lifecycle == "all" or r["lifecycle"] == lifecycle)
-            and (not experiment_ids or r["experiment_id"] in experiment_ids)
-        ]
-        if branch:
-            tips = self.ctx.branches()
-            if branch not in tips:
-                raise InvalidParameter(f"Unknown branch {branch!r}")
-            tip = tips[branch]
-            rows = [r for r in rows if self.ctx.on_branch(r["commit"], tip)]
-        columns = self.columns(rows)
-        ids = self.matching_ids(list(all_rows.values()), filter_string)
-        if ids is not None:
-            rows = [r for r in rows if r["run_id"] in ids]
-        rows = sort_rows(rows, kind, key, desc)
+        tips = self.ctx.branches() if branch else {}
+        if branch and branch not in tips:
+            raise InvalidParameter(f"Unknown branch {branch!r}")
+        view_key = (
+            self._version,
+            tuple(sorted(experiment_ids or ())),
+            branch,
+            tips.get(branch or ""),
+            lifecycle,
+            filter_string.strip(),
+            kind,
+            key,
+            desc,
+        )
+        hit = self._views.get(view_key)
+        if hit is None:
+            rows = [
+                r
+                for r in all_rows.values()
+                if (lifecycle == "all" or r["lifecycle"] == lifecycle)
+                and (not experiment_ids or r["experiment_id"] in experiment_ids)
+            ]
+            if branch:
+                tip = tips[branch]
+                rows = [r for r in rows if self.ctx.on_branch(r["commit"], tip)]
+            columns = self.columns(rows)
+            ids = self.matching_ids(list(all_rows.values()), filter_string)
+            if ids is not None:
+                rows = [r for r in rows if r["run_id"] in ids]
+            hit = (sort_rows(rows, kind, key, desc), columns)
+            self._views[view_key] = hit
+            while len(self._views) > 16:
+                self._views.popitem(last=False)
+        rows, columns = hit
         return {
             "total": len(rows),
             "offset": offset,
