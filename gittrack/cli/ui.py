@@ -53,6 +53,7 @@ def ui_cmd(port: int, host: str, no_browser: bool, repo_path: str | None) -> Non
         sock.bind((host, port))
     except OSError as exc:
         raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)  # connections queue from now on, even before uvicorn runs
     url = f"http://{host}:{sock.getsockname()[1]}/"
     click.echo(f"gittrack UI on {url} (Ctrl+C to stop)")
     config = uvicorn.Config(app, log_level="warning", access_log=False)

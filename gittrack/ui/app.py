@@ -281,7 +281,9 @@ def _static_app() -> Any:
 def _preload(table: RunTable) -> None:
     try:
         table.refresh()
-    except Exception:  # noqa: BLE001 - the first request reports the error properly
+        import numpy  # noqa: F401 - what the first chart needs, imported ahead of time
+        import pandas  # noqa: F401
+    except Exception:  # the first request reports the error properly
         log.debug("preloading the runs table failed", exc_info=True)
 
 

@@ -141,6 +141,7 @@ class RunTable:
         )
         self._version = 0
         self._sig: tuple[object, ...] | None = None
+        self._state: dict[str, tuple[str, str]] = {}
         self._checked = 0.0
 
     def refresh(self) -> dict[str, dict[str, Any]]:
@@ -155,23 +156,28 @@ class RunTable:
             now = time.monotonic()
             if sig == self._sig and now - self._checked < RECHECK_SECONDS:
                 return self._rows
-            with self.ctx.lock:
-                refs = self.ctx.store.run_refs()
             self._sig, self._checked = sig, now
-            if refs == self._refs:
-                if self._rederive_live():
-                    self._version += 1
-                    self._filter_cache.clear()
-                    self._views.clear()
-                return self._rows
-            rows = _rows_from_index(self.ctx)
-            if rows is None:
-                rows = self._rows_from_records(refs)
-            self._rows, self._refs = rows, dict(refs)
-            self._version += 1
-            self._filter_cache.clear()
-            self._views.clear()
-            return rows
+            rows = _rows_from_index(self.ctx)  # the index lists the refs itself
+            if rows is not None:
+                state = {k: (r["sha"], r["status"]) for k, r in rows.items()}
+                changed = state != self._state
+                self._state = state
+            else:
+                with self.ctx.lock:
+                    refs = self.ctx.store.run_refs()
+                if refs == self._refs:
+                    changed = self._rederive_live()
+                    rows = self._rows
+                else:
+                    rows = self._rows_from_records(refs)
+                    self._refs = dict(refs)
+                    changed = True
+            if changed:
+                self._rows = rows
+                self._version += 1
+                self._filter_cache.clear()
+                self._views.clear()
+            return self._rows
 
     def _rederive_live(self) -> bool:
         """Recompute the status of RUNNING/CRASHED rows (a writer may have died since);
