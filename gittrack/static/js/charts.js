@@ -124,11 +124,11 @@
         series,
         scales: {
           x: { time: xMode === "wall" },
-          y: log ? { distr: 3 } : {},
+          y: log ? { distr: 3, log: 10 } : {},
         },
         axes: [
           { label: xMode === "step" ? "step" : xMode === "wall" ? "" : "seconds since start", size: 40 },
-          { size: 60 },
+          { size: 60, values: (u, splits) => splits.map((v) => (v === null ? "" : GT.fmtNum(v))) },
         ],
         legend: { live: true },
         cursor: { drag: { x: true, y: false, setScale: true } },
