@@ -233,3 +233,26 @@ def test_not_a_repository(tmp_path):
     os.environ.pop("GITTRACK_REPO", None)
     with pytest.raises(NoRepository):
         make_ui_app(tmp_path)
+
+
+def test_mounted_at_root_of_another_app(ui_repo):
+    """How the tracking server serves it: its own routes first, the UI mounted at '/'."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route
+    from starlette.testclient import TestClient
+
+    from gittrack.ui import make_ui_app
+
+    path, ids = ui_repo
+
+    async def health(request):
+        return JSONResponse({"ok": True})
+
+    host = Starlette(routes=[Route("/health", health), Mount("/", app=make_ui_app(path / ".git"))])
+    with TestClient(host) as c:
+        assert c.get("/health").json() == {"ok": True}
+        assert "uPlot.iife.min.js" in c.get("/").text
+        assert c.get("/ui/static/js/table.js").status_code == 200
+        assert c.get("/ui/api/runs", params={"limit": 1}).json()["total"] == 12
+        assert c.get(f"/ui/api/runs/{ids[3]}").json()["run_id"] == ids[3]
