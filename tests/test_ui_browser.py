@@ -18,7 +18,12 @@ from tests.conftest import require_service
 from tests.ui_data import XSS_NAME, XSS_TAG, build_demo_repo
 
 CHROMIUM = os.environ.get("GITTRACK_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = os.environ.get("GITTRACK_UI_SCREENSHOTS")  # read before fixtures clear GITTRACK_*
+# read (and made absolute) before the fixtures clear GITTRACK_* and change directory
+SCREENSHOTS = (
+    os.path.abspath(os.environ["GITTRACK_UI_SCREENSHOTS"])
+    if os.environ.get("GITTRACK_UI_SCREENSHOTS")
+    else None
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
