@@ -222,6 +222,20 @@ def test_run_page_charts_and_artifacts(page, site, shots):
     assert "points drawn" in page.inner_text(".chart-box:has(.chart[data-metric='m0'])")
     page.screenshot(path=str(shots / "run.png"), full_page=True)
 
+    # drag to zoom: the zoomed range comes back at full resolution
+    over = page.locator(".chart[data-metric='m0'] .u-over").bounding_box()
+    y = over["y"] + over["height"] / 2
+    page.mouse.move(over["x"] + over["width"] * 0.40, y)
+    page.mouse.down()
+    page.mouse.move(over["x"] + over["width"] * 0.45, y, steps=5)
+    page.mouse.up()
+    note = ".chart-box:has(.chart[data-metric='m0']) .chart-note"
+    page.wait_for_function(f"document.querySelector(\"{note}\").innerText.includes('zoomed')")
+    assert "of 5,000" not in page.inner_text(note)
+    assert plotted_pixels(page, ".chart[data-metric='m0']", SERIES_BLUE) > 50
+    page.dblclick(".chart[data-metric='m0'] .u-over")
+    page.wait_for_function(f"document.querySelector(\"{note}\").innerText.includes('of 5,000')")
+
     page.click("nav.tabs a[data-tab='code']")
     page.wait_for_selector(".diff-body")
     assert "+lr = 0.5" in page.inner_text(".diff-body")
