@@ -141,6 +141,7 @@ def start_ui(repo: Path) -> tuple[subprocess.Popen, str]:
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        cwd=ROOT,
     )
     line = proc.stdout.readline()
     m = re.search(r"(http://127\.0\.0\.1:\d+)/", line)

@@ -151,12 +151,30 @@ class RunTable:
         incrementally and survives restarts); otherwise rereads only the run records
         whose ref moved since the last call.
         """
+        sig = self.ctx.refs_signature()
+        if sig == self._sig:
+            if time.monotonic() - self._checked >= RECHECK_SECONDS:
+                self._recheck_in_background()
+            return self._rows
+        return self._refresh(sig)
+
+    def _recheck_in_background(self) -> None:
+        """Relist the runs in a thread (statuses derived from heartbeats change with time
+        alone); requests meanwhile get the rows they had."""
+        self._checked = time.monotonic()
+
+        def run() -> None:
+            try:
+                self._refresh(self.ctx.refs_signature(), force=True)
+            except Exception:  # the next request reports it
+                pass
+
+        threading.Thread(target=run, name="gittrack-ui-recheck", daemon=True).start()
+
+    def _refresh(self, sig: tuple[object, ...], force: bool = False) -> dict[str, dict[str, Any]]:
         with self._lock:
-            sig = self.ctx.refs_signature()
-            now = time.monotonic()
-            if sig == self._sig and now - self._checked < RECHECK_SECONDS:
-                return self._rows
-            self._sig, self._checked = sig, now
+            if not force and sig == self._sig:
+                return self._rows  # another thread just did it
             rows = _rows_from_index(self.ctx)  # the index lists the refs itself
             if rows is not None:
                 state = {k: (r["sha"], r["status"]) for k, r in rows.items()}
@@ -177,6 +195,8 @@ class RunTable:
                 self._version += 1
                 self._filter_cache.clear()
                 self._views.clear()
+            # only now: until the rows are read, other requests must wait on the lock
+            self._sig, self._checked = sig, time.monotonic()
             return self._rows
 
     def _rederive_live(self) -> bool:
