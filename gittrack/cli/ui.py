@@ -56,6 +56,12 @@ def ui_cmd(port: int, host: str, no_browser: bool, repo_path: str | None) -> Non
     sock.listen(128)  # connections queue from now on, even before uvicorn runs
     url = f"http://{host}:{sock.getsockname()[1]}/"
     click.echo(f"gittrack UI on {url} (Ctrl+C to stop)")
+    if host in ("127.0.0.1", "localhost", "::1"):
+        # only answer to loopback names: a web page cannot reach the UI by rebinding a
+        # DNS name of its own to 127.0.0.1 (DNS rebinding)
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app = TrustedHostMiddleware(app, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"])
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     if not no_browser:

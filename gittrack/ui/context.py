@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import CorruptRecord, InvalidParameter, NotFound, RunNotFound
+from gittrack.errors import CorruptRecord, InvalidParameter, RunNotFound
 from gittrack.records import RECORD_DIR, load_yaml
 
 RUNS_PREFIX = "refs/gittrack/runs/"
@@ -175,7 +175,3 @@ class UIContext:
                 hit = False
             self._branch_cache[key] = hit
         return hit
-
-
-def not_found(what: str) -> NotFound:
-    return NotFound(what)
