@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -194,7 +195,9 @@ def test_environment_endpoint(api, ui_repo):
     _, ids = ui_repo
     env = api.get(f"/ui/api/runs/{ids[0]}/environment").json()
     assert env["run_id"] == ids[0]
-    assert "environment" in env
+    assert env["environment"]["python"]["version"] == "{}.{}.{}".format(*sys.version_info[:3])
+    assert "pyyaml" in {k.lower() for k in env["environment"]["distributions"]}
+    assert env["summary"].startswith("CPython")
 
 
 def test_compare_rows(api, ui_repo):

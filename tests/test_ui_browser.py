@@ -247,6 +247,10 @@ def test_run_page_charts_and_artifacts(page, site, shots):
     page.wait_for_selector(".diff-body")
     assert "+lr = 0.5" in page.inner_text(".diff-body")
 
+    page.click("nav.tabs a[data-tab='env']")
+    page.wait_for_selector("text=CPython")
+    assert "distributions" in page.inner_text(".pane")
+
     page.click("nav.tabs a[data-tab='params']")
     assert "hp0999" not in page.inner_text("#params table.kv")  # first 500 of 1,000 shown
     page.fill("#params input[type=search]", "hp0999")

@@ -111,11 +111,20 @@ def runs_diff(ctx: UIContext, run_a: str, run_b: str) -> dict[str, Any]:
 def environment(ctx: UIContext, run_id: str) -> dict[str, Any]:
     """The run's ``environment.yaml`` (Python, platform, packages...) as JSON.
 
-    Returns ``{run_id, environment}`` with ``environment`` null when none was recorded.
+    Returns ``{run_id, summary, environment}`` with ``environment`` null when none was
+    recorded and ``summary`` a one-line description (``CPython 3.11.7, Linux x86_64, …``).
     """
     full, sha = ctx.resolve(run_id)
     env = ctx.record_yaml(full, sha, "environment.yaml")
-    return {"run_id": full, "environment": env}
+    summary = None
+    if isinstance(env, dict):
+        try:
+            from gittrack.environment import summary as summarize
+
+            summary = summarize(env)
+        except Exception:  # an older or foreign snapshot: show it without a summary
+            summary = None
+    return {"run_id": full, "summary": summary, "environment": env}
 
 
 def branches_containing(ctx: UIContext, commit: str | None) -> list[str]:

@@ -192,7 +192,8 @@
         const env = d.environment;
         const simple = [], nested = [];
         for (const [k, v] of Object.entries(env)) (v !== null && typeof v === "object" ? nested : simple).push([k, v]);
-        this.envBox.appendChild(GT.section("Environment", GT.kvTable(simple.map(([k, v]) => [k, String(v)]))));
+        this.envBox.appendChild(GT.section("Environment", d.summary ? h("p", null, d.summary) : null,
+          GT.kvTable(simple.map(([k, v]) => [k, String(v)]))));
         for (const [k, v] of nested) {
           const flat = {};
           if (Array.isArray(v)) v.forEach((x, i) => { flat[i] = typeof x === "object" ? JSON.stringify(x) : String(x); });
