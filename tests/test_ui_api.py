@@ -260,3 +260,26 @@ def test_mounted_at_root_of_another_app(ui_repo):
         assert c.get("/ui/static/js/table.js").status_code == 200
         assert c.get("/ui/api/runs", params={"limit": 1}).json()["total"] == 12
         assert c.get(f"/ui/api/runs/{ids[3]}").json()["run_id"] == ids[3]
+
+
+def test_rows_carry_only_the_shown_columns(api, ui_repo):
+    _, ids = ui_repo
+    page = api.get("/ui/api/runs", params={"filter": "", "limit": 100}).json()
+    assert page["default_columns"][5:] == [
+        "metrics.m0",
+        "metrics.m1",
+        "metrics.m2",
+        "params.p0",
+        "params.p1",
+        "params.p2",
+        "params.p3",
+    ]
+    wide = {r["run_id"]: r for r in page["rows"]}[ids["xss"]]
+    assert wide["params"] == {}  # its 1,000 params are not among the defaults
+    assert set(wide["metrics"]) == {"m0", "m1", "m2"}
+    picked = api.get("/ui/api/runs", params={"columns": "params.hp0999,tags.evil"}).json()
+    wide = {r["run_id"]: r for r in picked["rows"]}[ids["xss"]]
+    assert wide["params"] == {"hp0999": "999"}
+    assert wide["tags"] == {"evil": XSS_TAG}
+    assert wide["metrics"] == {}
+    assert wide["run_name"] == XSS_NAME

@@ -135,6 +135,7 @@ class UIApp:
             offset=_int(request, "offset", 0),
             limit=_int(request, "limit", 100),
             lifecycle=lifecycle,
+            keys=None if q.get("columns") is None else [c for c in q["columns"].split(",") if c],
         )
         return json_response(page)
 

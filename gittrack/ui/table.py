@@ -277,8 +277,14 @@ class RunTable:
         offset: int = 0,
         limit: int = 100,
         lifecycle: str = "active",
+        keys: list[str] | None = None,
     ) -> dict[str, Any]:
-        """One page of rows after filtering and sorting, with the total count."""
+        """One page of rows after filtering and sorting, with the total count.
+
+        ``keys`` (``["metrics.loss", "params.lr", ...]``) limits each row's params,
+        metrics and tags to the columns shown; None sends the default columns
+        (``default_columns`` in the result). Attributes always come along.
+        """
         if limit < 1 or limit > MAX_PAGE:
             raise InvalidParameter(f"Invalid page size {limit}: must be 1 to {MAX_PAGE}")
         if offset < 0:
@@ -319,18 +325,58 @@ class RunTable:
             while len(self._views) > 16:
                 self._views.popitem(last=False)
         rows, columns = hit
+        defaults = default_columns(columns)
+        wanted = defaults if keys is None else keys
+        if kind != "attributes":
+            wanted = [*wanted, f"{kind}.{key}"]
         return {
             "total": len(rows),
             "offset": offset,
             "limit": limit,
             "order_by": order_by,
-            "rows": [_public(r) for r in rows[offset : offset + limit]],
+            "rows": [trim_row(r, wanted) for r in rows[offset : offset + limit]],
             "columns": columns,
+            "default_columns": defaults,
         }
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "sha"}
+
+
+DEFAULT_ATTRIBUTE_COLUMNS = [
+    "attributes.start_time",
+    "attributes.duration",
+    "attributes.user_id",
+    "attributes.branch",
+    "attributes.commit",
+]
+
+
+def default_columns(columns: dict[str, Any]) -> list[str]:
+    """The columns shown until the user picks: a few attributes, then the four metrics
+    and four params most runs have."""
+    popular = columns.get("popular") or {}
+    return [
+        *DEFAULT_ATTRIBUTE_COLUMNS,
+        *(f"metrics.{k}" for k in popular.get("metrics", [])[:4]),
+        *(f"params.{k}" for k in popular.get("params", [])[:4]),
+    ]
+
+
+def trim_row(row: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
+    """``row`` without ``sha`` and with only the params/metrics/tags named in ``wanted``
+    (a run with 1,000 params must not send them all for one table cell)."""
+    keep: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set()}
+    for col in wanted:
+        kind, _, key = col.partition(".")
+        if kind in keep:
+            keep[kind].add(key)
+    out = _public(row)
+    for kind, names in keep.items():
+        values = row[kind]
+        out[kind] = {k: values[k] for k in names if k in values}
+    return out
 
 
 def sort_rows(rows: list[dict[str, Any]], kind: str, key: str, desc: bool) -> list[dict[str, Any]]:

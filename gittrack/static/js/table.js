@@ -173,6 +173,7 @@
         page = await GT.api("runs", {
           experiment_ids: s.exps.join(","), branch: s.branch, filter: s.filter, order_by: s.order,
           offset: s.page * s.size, limit: s.size,
+          columns: s.cols === null ? null : s.cols.filter((c) => !c.startsWith("attributes.")).join(",") || ",",
         });
       } catch (e) {
         if (id !== this.reqId) return;
@@ -184,6 +185,7 @@
       this.showFilterError(null);
       this.page = page;
       this.columns = page.columns;
+      this.defaults = page.default_columns;
       if (page.total && page.offset >= page.total) { s.page = Math.floor((page.total - 1) / s.size); this.load(); return; }
       this.renderColumnChooser();
       this.renderRows();
@@ -191,14 +193,11 @@
 
     visibleColumns() {
       if (this.state.cols !== null) return this.state.cols;
-      const pop = this.columns.popular || { metrics: [], params: [] };
-      return DEFAULT_ATTRS.concat(pop.metrics.slice(0, 4).map((k) => "metrics." + k), pop.params.slice(0, 4).map((k) => "params." + k));
+      return this.defaults || DEFAULT_ATTRS;
     }
 
     afterColumns() {
-      this.renderColumnChooser();
-      this.renderRows();
-      this.saveUrl();
+      this.load();
     }
 
     renderColumnChooser() {
@@ -219,8 +218,7 @@
             if (cb.checked && i < 0) cols.push(col);
             if (!cb.checked && i >= 0) cols.splice(i, 1);
             this.state.cols = cols;
-            this.renderRows();
-            this.saveUrl();
+            this.load();
           } });
           this.colBox.appendChild(h("label", null, cb, " ", kind === "attributes" ? ATTR_LABELS[k] || k : k));
           shown++;
