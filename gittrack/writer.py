@@ -268,6 +268,7 @@ class RunWriter:
                 self._dirty.add("metrics")
             self.record["heartbeat"] = now_ms()
             self._dirty.add("run")
+            self._note_commits()
             for name in ("run", "params", "tags", "metrics", "note", "artifacts"):
                 if name in self._dirty:
                     data = self._encode(name)
@@ -294,6 +295,18 @@ class RunWriter:
             self.checkpoints += 1
             self._last_checkpoint = _time()
             return str(commit)
+
+    def _note_commits(self) -> None:
+        """Tag ``gittrack.commits``: commits made while this run was live (post-commit hook)."""
+        from gittrack.hooks.runnotes import commits_tag
+
+        try:
+            value = commits_tag(self.repo.state_dir, self.run_id)
+        except OSError:
+            return
+        if value and self.tags.get("gittrack.commits") != value:
+            self.tags["gittrack.commits"] = value
+            self._dirty.add("tags")
 
     def _encode(self, name: str) -> bytes | None:
         if name == "run":
@@ -539,13 +552,12 @@ def create_run_writer(
 
 def _environment_yaml(repo: Repo) -> bytes | None:
     """The environment snapshot of this process, when the environment module is present."""
+    from gittrack import environment
+
     try:
-        from gittrack import environment  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    try:
-        return environment.to_yaml(environment.capture(str(repo.workdir) if repo.workdir else None))
-    except Exception:  # a broken environment must never stop a run
+        return environment.capture_yaml(str(repo.workdir) if repo.workdir else None)
+    except Exception as exc:  # a broken environment must never stop a run
+        print(f"gittrack: environment snapshot skipped: {exc}", file=sys.stderr)
         return None
 
 

@@ -124,3 +124,24 @@ def test_every_command_has_help():
         r = runner.invoke(cli, [name, "--help"])
         assert r.exit_code == 0, (name, r.output)
         assert len(r.output.splitlines()) > 3
+
+
+def test_show_and_diff_report_environments(repo):
+    import yaml
+
+    from gittrack import environment
+
+    a, b = _log_two_runs(repo)
+    env = environment.run_environment(gittrack.Client().repo, a)
+    assert env is not None and env["python"]
+    changed = yaml.safe_load(environment.to_yaml(env))
+    changed["distributions"]["numpy"] = "0.0.1-fake"
+    client = gittrack.Client()
+    w = client.writer(b)
+    w.put_record_file("environment.yaml", environment.to_yaml(changed))
+    w.checkpoint()
+    w.close()
+    shown = CliRunner().invoke(cli, ["show", a]).output
+    assert "Environment:" in shown and "CPython" in shown
+    d = CliRunner().invoke(cli, ["diff", a, b]).output
+    assert "Environment:" in d and "numpy" in d and "0.0.1-fake" in d

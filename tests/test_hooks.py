@@ -458,3 +458,23 @@ def test_symlinked_and_non_executable_hooks_are_kept_as_they_are(repo, tmp_path)
     assert os.readlink(hooks / "pre-commit") == str(shared)
     assert stat.S_IMODE((hooks / "post-commit").stat().st_mode) == 0o644
     assert not (hooks / "pre-push").exists()
+
+
+def test_commit_made_during_a_run_is_tagged_on_the_run(repo):
+    """post-commit notes the commit; the run's next checkpoint tags it."""
+    import subprocess
+    import sys
+
+    import gittrack
+
+    out = subprocess.run([sys.executable, "-m", "gittrack", "hooks", "install", "--hook", "post-commit"],
+                         cwd=repo, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    with gittrack.start_run() as run:
+        (repo / "model.py").write_text("W = 1\n")
+        git(repo, "add", "model.py")
+        git(repo, "commit", "-q", "-m", "tweak during training",
+            env={"GITTRACK_RUN_ID": run.info.run_id})
+        sha = git(repo, "rev-parse", "HEAD").strip()
+    tags = gittrack.get_run(run.info.run_id).data.tags
+    assert sha in tags["gittrack.commits"].split()

@@ -164,6 +164,11 @@ def show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
             f"  {p}  {e.get('size')} bytes  sha256:{str(e.get('sha256'))[:12]}  ({e.get('where')})"
             for p, e in sorted(d["artifacts"].items())
         ]
+    from gittrack import environment
+
+    env = environment.run_environment(c.repo, d["run_id"])
+    if env is not None:
+        lines += ["", "Environment:", *("  " + ln for ln in environment.summary(env).splitlines())]
     click.echo("\n".join(lines))
 
 
@@ -199,6 +204,15 @@ def diff_cmd(run_a: str, run_b: str, code: bool, show_all: bool, repo: str | Non
         if rows:
             click.echo(f"\n{title}:")
             click.echo(render(rows, ["key", "a", "b"], "table"))
+    from gittrack import environment
+
+    env_a = environment.run_environment(c.repo, a.info.run_id)
+    env_b = environment.run_environment(c.repo, b.info.run_id)
+    if env_a is not None and env_b is not None:
+        changes = environment.diff(env_a, env_b)
+        if changes:
+            click.echo("\nEnvironment:")
+            click.echo(environment.format_changes(changes))
     if code:
         click.echo("\nCode:")
         click.echo(code_diff(c, a, b) or "(no differences in source)")
