@@ -283,3 +283,22 @@ def test_rows_carry_only_the_shown_columns(api, ui_repo):
     assert wide["tags"] == {"evil": XSS_TAG}
     assert wide["metrics"] == {}
     assert wide["run_name"] == XSS_NAME
+
+
+def test_deleted_runs_are_listed_on_request(api, ui_repo):
+    from gittrack.client import Client
+
+    path, ids = ui_repo
+    client = Client(str(path))
+    client.delete_run(ids[9])
+    try:
+        active = {r["run_id"] for r in api.get("/ui/api/runs").json()["rows"]}
+        deleted = api.get("/ui/api/runs", params={"lifecycle": "deleted"}).json()["rows"]
+        both = api.get("/ui/api/runs", params={"lifecycle": "all"}).json()["total"]
+        assert ids[9] not in active
+        assert [r["run_id"] for r in deleted] == [ids[9]]
+        assert both == len(active) + 1
+        bad = api.get("/ui/api/runs", params={"lifecycle": "gone"})
+        assert bad.status_code == 400 and "gone" in bad.json()["message"]
+    finally:
+        client.restore_run(ids[9])

@@ -62,6 +62,7 @@
         order: params.get("order") || "attributes.start_time DESC",
         cols: params.has("cols") ? (params.get("cols") || "").split(",").filter(Boolean) : null,
         sel: new Set((params.get("sel") || "").split(",").filter(Boolean)),
+        lifecycle: ["deleted", "all"].includes(params.get("lifecycle")) ? params.get("lifecycle") : "active",
         page: Math.max(0, parseInt(params.get("page") || "0", 10) || 0),
         size: Math.min(1000, Math.max(10, parseInt(params.get("size") || "100", 10) || 100)),
       };
@@ -75,7 +76,7 @@
     saveUrl() {
       const s = this.state;
       GT.replaceHash(GT.hashFor("/runs", {
-        exp: s.exps, branch: s.branch, filter: s.filter,
+        exp: s.exps, branch: s.branch, filter: s.filter, lifecycle: s.lifecycle === "active" ? "" : s.lifecycle,
         order: s.order === "attributes.start_time DESC" ? "" : s.order,
         cols: s.cols === null ? null : s.cols.join(",") || ",", sel: Array.from(s.sel),
         page: s.page || "", size: s.size === 100 ? "" : s.size,
@@ -89,6 +90,9 @@
       this.expPicker = h("details", { class: "picker" }, this.expSummary, this.expBox);
       this.branchSel = h("select", { "aria-label": "Branch", onchange: () => { s.branch = this.branchSel.value; s.page = 0; this.load(); } },
         h("option", { value: "" }, "All branches"));
+      this.lifecycleSel = h("select", { "aria-label": "Deleted runs", onchange: () => { s.lifecycle = this.lifecycleSel.value; s.page = 0; this.load(); } },
+        [["active", "Active runs"], ["deleted", "Deleted runs"], ["all", "Active and deleted"]].map(([v, t]) =>
+          h("option", { value: v, selected: s.lifecycle === v }, t)));
       this.filterInput = h("input", {
         type: "search", class: "filter", placeholder: "Filter: metrics.loss < 0.5 and params.lr = '0.1'",
         value: s.filter, spellcheck: "false", "aria-label": "Filter",
@@ -110,7 +114,7 @@
       this.table = h("table", { class: "runs" });
       this.pager = h("div", { class: "pager" });
       GT.append(GT.clear(this.root), [
-        h("div", { class: "toolbar" }, this.expPicker, this.branchSel,
+        h("div", { class: "toolbar" }, this.expPicker, this.branchSel, this.lifecycleSel,
           h("div", { class: "filter-wrap" }, this.filterInput, this.filterError),
           h("button", { type: "button", onclick: () => this.applyFilter() }, "Search"),
           this.colPicker, this.compareBtn, this.clearBtn),
@@ -171,7 +175,7 @@
       let page;
       try {
         page = await GT.api("runs", {
-          experiment_ids: s.exps.join(","), branch: s.branch, filter: s.filter, order_by: s.order,
+          experiment_ids: s.exps.join(","), branch: s.branch, filter: s.filter, order_by: s.order, lifecycle: s.lifecycle,
           offset: s.page * s.size, limit: s.size,
           columns: s.cols === null ? null : s.cols.filter((c) => !c.startsWith("attributes.")).join(",") || ",",
         });
