@@ -349,3 +349,21 @@ def test_live_run_refreshes(page, site):
     finally:
         if client.get_run(rid).info.status == "RUNNING":
             client.set_terminated(rid, status="KILLED")
+
+
+def test_empty_repository(browser, repo):
+    proc, base = start_ui(repo)
+    try:
+        ctx = browser.new_context(bypass_csp=True)
+        pg = ctx.new_page()
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(base + "/")
+        pg.wait_for_selector("td.empty")
+        assert "No runs recorded yet" in pg.inner_text("td.empty")
+        assert "of 0 runs" in pg.inner_text(".pager")
+        assert errors == []
+        ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
