@@ -354,16 +354,20 @@ class Client:
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> list[Run]:
-        """Runs of the given experiments, newest first. (Filters: see gittrack.query.)"""
-        if filter_string or order_by or page_token:
-            raise InvalidParameter("filter_string/order_by/page_token need the query engine")
-        if isinstance(experiment_ids, str):
-            experiment_ids = [experiment_ids]
-        runs = self.list_runs(run_view_type)
-        if experiment_ids:
-            ids = {str(e) for e in experiment_ids}
-            runs = [r for r in runs if r.info.experiment_id in ids]
-        return runs[:max_results]
+        """One page of runs matching MLflow's ``filter_string``, ordered by ``order_by``.
+
+        Returns a list with ``.token``: pass it as ``page_token`` for the next page
+        (None on the last). ``experiment_ids`` None or empty searches every experiment.
+        See :mod:`gittrack.query` for the grammar.
+
+        Raises:
+            InvalidParameter: a bad filter, order_by, max_results or page token.
+        """
+        from gittrack.search import client_search_runs
+
+        return client_search_runs(
+            self, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
 
 
 def _filter_experiments(exps: list[Experiment], filter_string: str) -> list[Experiment]:

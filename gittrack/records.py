@@ -14,6 +14,8 @@ from urllib.parse import quote, unquote
 
 import yaml
 
+from gittrack import fastyaml
+
 try:
     _Loader: type = yaml.CSafeLoader
     _Dumper: type = yaml.CSafeDumper
@@ -27,7 +29,14 @@ CHUNK_POINTS = 10_000  # metric points per TSV chunk
 
 
 def load_yaml(data: bytes | str) -> Any:
-    """Parse YAML with the safe loader; raise ``yaml.YAMLError`` on bad input."""
+    """Parse YAML with the safe loader; raise ``yaml.YAMLError`` on bad input.
+
+    The simple block mappings records hold take a fast path (:mod:`gittrack.fastyaml`)
+    that gives the same result; anything else goes to PyYAML's safe loader.
+    """
+    value = fastyaml.load(data)
+    if value is not fastyaml.UNSUPPORTED:
+        return value
     return yaml.load(data, Loader=_Loader)  # noqa: S506 - safe loader
 
 

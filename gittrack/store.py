@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,20 +157,29 @@ class Store:
         r = rec["run"]
         run_id = str(r["run_id"])
         params = {k: records.param_str(v) for k, v in rec["params"].items()}
-        metrics = {
-            k: float(v.get("value", float("nan"))) if isinstance(v, dict) else float("nan")
-            for k, v in rec["metrics"].items()
-        }
+        metrics: dict[str, float] = {}
+        for k, v in rec["metrics"].items():
+            raw = v.get("value") if isinstance(v, dict) else None
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                raise CorruptRecord(
+                    str(rec["run"].get("run_id")), f"metrics.yaml: {k!r} has no numeric value"
+                )
+            metrics[str(k)] = float(raw)
         tags = system_tags(r, rec["note"])
         tags.update(rec["tags"])
+        try:
+            start_time = int(r["start_time"])
+            end_time = int(r["end_time"]) if r.get("end_time") is not None else None
+        except (TypeError, ValueError) as exc:
+            raise CorruptRecord(run_id, f"run.yaml: bad start/end time: {exc}") from exc
         info = RunInfo(
             run_id=run_id,
             experiment_id=str(r["experiment_id"]),
             run_name=str(r.get("name") or ""),
             user_id=str(r.get("user") or ""),
             status=self.derived_status(r),
-            start_time=int(r["start_time"]),
-            end_time=int(r["end_time"]) if r.get("end_time") is not None else None,
+            start_time=start_time,
+            end_time=end_time,
             artifact_uri=str(r.get("artifact_uri") or f"runs:/{run_id}"),
             lifecycle_stage=str(r.get("lifecycle") or "active"),
         )
@@ -194,7 +206,10 @@ class Store:
     def metric_history(self, run_id: str, key: str, commit: str | None = None) -> list[Metric]:
         """Every logged point of ``key``, in the order logged."""
         steps, values, stamps = self.metric_arrays(run_id, key, commit)
-        return list(map(Metric, [key] * len(steps), values, stamps, steps))
+        # A million new objects would trigger the cyclic GC thousands of times over
+        # (it scans every tracked object): pause it while building the list.
+        with gc_paused():
+            return list(map(Metric, [key] * len(steps), values, stamps, steps))
 
     def metric_arrays(
         self, run_id: str, key: str, commit: str | None = None
@@ -210,11 +225,21 @@ class Store:
         steps: list[int] = []
         values: list[float] = []
         stamps: list[int] = []
+        from gittrack import chunkcache
+
         for name in sorted(e.name for e in mdir):
-            try:
-                s, v, t = records.decode_points(mdir[name].data)
-            except ValueError as exc:
-                raise CorruptRecord(run_id, f"metric {key!r} chunk {name}: {exc}") from exc
+            entry = mdir[name]
+            oid = str(entry.id)
+            cached = chunkcache.load(self.repo, oid)
+            if cached is not None:
+                s, v, t = cached
+            else:
+                try:
+                    s, v, t = records.decode_points(entry.data)
+                except ValueError as exc:
+                    raise CorruptRecord(run_id, f"metric {key!r} chunk {name}: {exc}") from exc
+                if len(s) >= records.CHUNK_POINTS:
+                    chunkcache.store(self.repo, oid, s, v, t)
             steps += s
             values += v
             stamps += t
@@ -255,6 +280,19 @@ def system_tags(run: dict[str, Any], note: str) -> dict[str, str]:
     if run.get("parent_run_id"):
         tags["mlflow.parentRunId"] = str(run["parent_run_id"])
     return tags
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Disable the cyclic garbage collector for a bulk allocation (re-enabled after,
+    if it was enabled before)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def state_path(repo: Repo, *parts: str) -> Path:

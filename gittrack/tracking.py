@@ -24,7 +24,7 @@ _local = threading.local()
 _clients: dict[tuple[str, str], Client] = {}
 _fluent_runs: list[ActiveRun] = []  # every run the fluent API started and has not ended
 _fluent_lock = threading.Lock()
-_last_active: list[Run | None] = [None]
+_last_active: list[tuple[Client, str] | None] = [None]  # (client, run id), read on demand
 _experiment: dict[str, str | None] = {"id": None}
 _handlers_installed = [False]
 
@@ -170,10 +170,8 @@ def _end(active: ActiveRun, status: str) -> None:
             _fluent_runs.remove(active)
     if not active._writer.closed:
         active._writer.end(status)
-    try:
-        _last_active[0] = active._client.store.read_run(active._writer.run_id)
-    except GittrackError:
-        _last_active[0] = None
+    # read back only when asked (as MLflow's last_active_run does): end_run stays cheap
+    _last_active[0] = (active._client, active._writer.run_id)
 
 
 def end_run(status: str = RunStatus.FINISHED) -> None:
@@ -193,7 +191,13 @@ def last_active_run() -> Run | None:
     a = active_run()
     if a is not None:
         return a._client.get_run(a._writer.run_id)
-    return _last_active[0]
+    last = _last_active[0]
+    if last is None:
+        return None
+    try:
+        return last[0].store.read_run(last[1])
+    except GittrackError:
+        return None
 
 
 def _writer() -> RunWriter:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from gittrack import records, validation
+from gittrack import chunkcache, records, validation
 from gittrack.entities import RunStatus
 from gittrack.errors import InvalidParameter, ParamChanged, RunLocked, RunNotWritable
 from gittrack.gittree import apply_changes, subtree_id
@@ -40,6 +40,7 @@ _NOTE_TAG = "mlflow.note.content"
 _time = time.time
 _good_keys = validation._good_keys
 _by_step_ts = itemgetter(2, 3)
+_key_of = itemgetter(0)
 
 
 def _fast_object_creation() -> None:
@@ -53,12 +54,15 @@ def _fast_object_creation() -> None:
 class _MetricState:
     """What a writer keeps per metric key: the summary and the newest chunk."""
 
-    __slots__ = ("summary", "chunk_index", "tail")
+    __slots__ = ("summary", "chunk_index", "tail", "points")
 
     def __init__(self, summary: dict[str, Any] | None, chunk_index: int, tail: list[str]):
         self.summary = summary
         self.chunk_index = chunk_index  # index of the chunk ``tail`` belongs in
         self.tail = tail  # encoded lines of the newest, not yet full chunk
+        # the points of ``tail`` as logged, when this writer logged all of them (a chunk
+        # it completes then goes to the decoded-chunk cache); None for a reopened tail
+        self.points: list[tuple[str, float, int, int]] | None = None if tail else []
 
 
 def now_ms() -> int:
@@ -330,7 +334,7 @@ class RunWriter:
         git = self._git
         groups: dict[str, list[tuple[str, float, int, int]]] = {}
         first = points[0][0]
-        if all(p[0] == first for p in points):
+        if all(map(first.__eq__, map(_key_of, points))):  # one key: no regrouping
             groups[first] = points
         else:
             for p in points:
@@ -367,12 +371,26 @@ class RunWriter:
             s["count"] += len(pts)
             lines = st.tail
             lines.extend([f"{p[2]}\t{p[1]!r}\t{p[3]}\n" for p in pts])
+            logged = st.points
+            if logged is not None:
+                logged.extend(pts)
             base = f"metrics/{records.key_to_filename(key)}/"
             while len(lines) >= chunk:
                 data = "".join(lines[:chunk]).encode("ascii")
-                changes[f"{base}{st.chunk_index:06d}.tsv"] = (git.create_blob(data), blob)
+                oid = git.create_blob(data)
+                changes[f"{base}{st.chunk_index:06d}.tsv"] = (oid, blob)
                 del lines[:chunk]
                 st.chunk_index += 1
+                if logged is not None:
+                    full = logged[:chunk]
+                    del logged[:chunk]
+                    chunkcache.store(
+                        self.repo, str(oid), [p[2] for p in full], [p[1] for p in full],
+                        [p[3] for p in full],
+                    )
+                else:  # a reopened tail is complete: what is left was logged here
+                    rest = len(lines)
+                    st.points = logged = list(pts[len(pts) - rest :]) if rest else []
             if lines:
                 data = "".join(lines).encode("ascii")
                 changes[f"{base}{st.chunk_index:06d}.tsv"] = (git.create_blob(data), blob)

@@ -193,3 +193,14 @@ def test_shallow_clone_worktree_and_submodule(repo, tmp_path, monkeypatch):
     with gittrack.start_run() as r4:  # the outer repo with a dirty submodule
         pass
     assert gittrack.get_run(r4.info.run_id).info.status == "FINISHED"
+
+
+def test_metric_summary_without_a_number_is_a_corrupt_record(repo):
+    with gittrack.start_run() as bad:
+        gittrack.log_metric("m", 1)
+    with gittrack.start_run() as good:
+        pass
+    _plant(repo, bad.info.run_id, "metrics.yaml", b"m: {value: null, step: 0}\n")
+    with pytest.raises(CorruptRecord, match="'m' has no numeric value"):
+        gittrack.get_run(bad.info.run_id)
+    assert [r.info.run_id for r in gittrack.Client().list_runs()] == [good.info.run_id]

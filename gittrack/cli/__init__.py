@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "delete": "gittrack.cli.runs:delete_cmd",
     "restore": "gittrack.cli.runs:restore_cmd",
     "experiments": "gittrack.cli.experiments:experiments_cmd",
+    "search": "gittrack.cli.search:search_cmd",
     "env": "gittrack.cli.env:env_cmd",
     "hooks": "gittrack.cli.hooks:hooks_cmd",
     "ui": "gittrack.cli.ui:ui_cmd",

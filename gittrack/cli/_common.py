@@ -6,7 +6,6 @@ import csv
 import functools
 import io
 import json
-import shutil
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -63,11 +62,9 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> 
         return buf.getvalue().rstrip("\n")
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    term = shutil.get_terminal_size((160, 20)).columns
-    lines = ["  ".join(c.upper().ljust(widths[i]) for i, c in enumerate(columns)).rstrip()]
-    for row in cells:
-        lines.append("  ".join(v.ljust(widths[i]) for i, v in enumerate(row)).rstrip())
-    del term
+    line = "  ".join(f"{{:<{w}}}" for w in widths).format  # one format call per row
+    lines = [line(*(c.upper() for c in columns)).rstrip()]
+    lines += [line(*row).rstrip() for row in cells]
     return "\n".join(lines)
 
 

@@ -68,18 +68,10 @@ def log_cmd(limit: int | None, experiment: str | None, branch: str | None, statu
     """List runs, newest first, as `git log` lists commits."""
     c = client(repo)
     exp_id = _resolve_experiment(c, experiment)
-    runs = c.list_runs("ALL" if show_all else "ACTIVE_ONLY")
-    rows = []
-    for run in runs:
-        if exp_id is not None and run.info.experiment_id != exp_id:
-            continue
-        if status and run.info.status != status.upper():
-            continue
-        if branch and (run.record.get("source") or {}).get("branch") != branch:
-            continue
-        rows.append(log_row(run))
-        if limit is not None and len(rows) >= limit:
-            break
+    from gittrack.search import log_runs  # reads the run index, not every record
+
+    runs = log_runs(c, exp_id, status, branch, show_all, limit)
+    rows = [log_row(run) for run in runs]
     cols = LOG_COLUMNS if fmt == "table" else ["run_id", "experiment_id", *LOG_COLUMNS[1:]]
     if not rows and fmt == "table":
         click.echo("No runs yet. Log one with gittrack.start_run() or `gittrack run -- CMD`.")

@@ -1,0 +1,95 @@
+"""Smoke runs of the benchmark scripts (``--quick``: tiny sizes, no timing asserted).
+
+They check that each script runs both systems end to end and prints its table;
+the figures themselves are recorded in docs/benchmarks.md, not asserted here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+BENCH = ROOT / "benchmarks"
+
+
+def run_script(name: str, *args: str, tmp_path) -> str:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, str(BENCH / name), "--quick", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # the temporary directories of every repetition are removed afterwards
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("gtbench-")]
+    return out.stdout
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """First cell -> cells, of every markdown table row printed."""
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("|--"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_w1_logs_the_same_runs_in_gittrack_and_both_mlflow_stores(tmp_path):
+    text = run_script("w1_logging.py", tmp_path=tmp_path)
+    assert "W1 logging: 2 runs x (10 params, 2 metrics x 5 steps, 3 tags" in text
+    rows = table_rows(text)
+    assert rows["system"][:4] == ["system", "total s", "CPU s", "log_metric median us"]
+    for system in ("gittrack", "mlflow-sqlite", "mlflow-file"):
+        assert system in rows, text
+        assert float(rows[system][1].replace(",", "")) > 0
+    assert rows["gittrack"][5] == "1x"
+    assert rows["mlflow-sqlite"][5].endswith("x")
+    import gittrack
+
+    if hasattr(gittrack, "log_artifact"):
+        assert "one 1 KiB artifact" in text
+    else:
+        assert "the 1 KiB artifact step is left out for every system" in text
+
+
+def test_w1_rejects_an_unknown_system(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "w1_logging.py"), "--quick", "--systems", "mlflow-rest"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert "unknown system 'mlflow-rest'" in out.stderr
+
+
+def test_w3_reads_back_every_point_and_reports_growth(tmp_path):
+    text = run_script("w3_long_run.py", tmp_path=tmp_path)
+    assert "1 run, 1 metric, 12,000 points" in text
+    rows = table_rows(text)
+    gt = rows["gittrack (log_metric x N)"]
+    header = rows["system"]
+    assert int(gt[header.index("checkpoints")]) >= 1  # end_run commits at least once
+    assert gt[header.index("raw TSV")].endswith(" MB")
+    assert gt[header.index("growth / raw")].endswith("x")
+    assert "mlflow-sqlite (log_batch x 1000)" in rows
+    assert "gittrack speed-up over mlflow-sqlite" in text
+
+
+def test_w6_times_import_and_log_and_profiles_log(tmp_path):
+    text = run_script("w6_startup.py", "--profile", tmp_path=tmp_path)
+    rows = table_rows(text)
+    assert "gittrack log (50 runs)" in rows
+    note = rows["what"].index("note")
+    assert rows["gittrack log (50 runs)"][note] == "51 lines of output"  # header + 50 runs
+    assert 'python -c "import gittrack"' in rows
+    assert "profile of an in-process `gittrack log`" in text
+    assert "list_runs" in text
