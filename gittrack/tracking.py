@@ -364,6 +364,27 @@ def _end_all_at_exit() -> None:
     else:
         status = RunStatus.FAILED
     _end_all(status)
+    _auto_gc()
+
+
+def _auto_gc() -> None:
+    """After a process that wrote runs: ``git gc --auto`` in the background, so the loose
+    objects and ref files checkpoints leave behind get packed once there are many
+    (git decides; off with ``git config gittrack.auto-gc false``)."""
+    import subprocess
+
+    for client in list(_clients.values()):
+        repo = client.repo
+        if str(repo.config("gittrack.auto-gc", "true")).lower() in ("false", "0", "no", "off"):
+            continue
+        try:
+            subprocess.Popen(
+                ["git", f"--git-dir={repo.common_dir}", "gc", "--auto", "--quiet"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError:
+            return  # no git executable: nothing to tidy with
 
 
 def _end_all(status: str) -> None:

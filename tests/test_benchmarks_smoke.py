@@ -92,4 +92,4 @@ def test_w6_times_import_and_log_and_profiles_log(tmp_path):
     assert rows["gittrack log (50 runs)"][note] == "51 lines of output"  # header + 50 runs
     assert 'python -c "import gittrack"' in rows
     assert "profile of an in-process `gittrack log`" in text
-    assert "list_runs" in text
+    assert "log_cmd" in text  # the profile names where gittrack log spends its time
