@@ -44,6 +44,22 @@ _EXPORTS: dict[str, str] = {
     "set_tag": "gittrack.tracking",
     "set_tags": "gittrack.tracking",
     "start_run": "gittrack.tracking",
+    # artifacts and models
+    "download_artifacts": "gittrack.artifacts.fluent",
+    "get_artifact_uri": "gittrack.artifacts.fluent",
+    "list_artifacts": "gittrack.artifacts.fluent",
+    "load_dict": "gittrack.artifacts.fluent",
+    "load_table": "gittrack.artifacts.fluent",
+    "load_text": "gittrack.artifacts.fluent",
+    "log_artifact": "gittrack.artifacts.fluent",
+    "log_artifacts": "gittrack.artifacts.fluent",
+    "log_dict": "gittrack.artifacts.fluent",
+    "log_figure": "gittrack.artifacts.fluent",
+    "log_image": "gittrack.artifacts.fluent",
+    "log_table": "gittrack.artifacts.fluent",
+    "log_text": "gittrack.artifacts.fluent",
+    "load_model": "gittrack.models",
+    "log_model": "gittrack.models",
 }
 
 __all__ = sorted(_EXPORTS)

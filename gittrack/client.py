@@ -369,6 +369,62 @@ class Client:
             self, experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
         )
 
+    # -- artifacts (thin: the code is in gittrack.artifacts.api) ---------------------
+
+    def log_artifact(self, run_id: str, local_path: Any, artifact_path: str | None = None) -> None:
+        """Log a local file into run ``run_id``; see :func:`gittrack.log_artifact`."""
+        from gittrack.artifacts import api
+
+        api.log_artifact(self, run_id, local_path, artifact_path)
+
+    def log_artifacts(self, run_id: str, local_dir: Any, artifact_path: str | None = None) -> None:
+        """Log every file under ``local_dir`` into run ``run_id``."""
+        from gittrack.artifacts import api
+
+        api.log_artifacts(self, run_id, local_dir, artifact_path)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Log a string as the text file ``artifact_file``."""
+        from gittrack.artifacts import api
+
+        api.log_text(self, run_id, text, artifact_file)
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        """Log a dict as JSON (or YAML for .yaml/.yml)."""
+        from gittrack.artifacts import api
+
+        api.log_dict(self, run_id, dictionary, artifact_file)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        """Log a matplotlib or plotly figure."""
+        from gittrack.artifacts import api
+
+        api.log_figure(self, run_id, figure, artifact_file)
+
+    def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
+        """Log a numpy array or PIL image."""
+        from gittrack.artifacts import api
+
+        api.log_image(self, run_id, image, artifact_file)
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Log a DataFrame or dict of columns as table JSON."""
+        from gittrack.artifacts import api
+
+        api.log_table(self, run_id, data, artifact_file)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Any]:
+        """``FileInfo(path, is_dir, file_size)`` rows directly under ``path``."""
+        from gittrack.artifacts import api
+
+        return api.list_artifacts(self, run_id, path)
+
+    def download_artifacts(self, run_id: str, path: str = "", dst_path: Any = None) -> str:
+        """Download a file or folder of run ``run_id`` (verified); returns the local path."""
+        from gittrack.artifacts import api
+
+        return api.download_artifacts(self, run_id, path, dst_path)
+
 
 def _filter_experiments(exps: list[Experiment], filter_string: str) -> list[Experiment]:
     """The small experiment filter MLflow accepts: ``name = 'x'``, ``name LIKE 'x%'``,

@@ -83,3 +83,7 @@ def require_service(name: str, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{name} is required under CI=true but is not reachable: {reason}")
     pytest.skip(f"{name} not reachable: {reason}")
+
+
+# A real S3-protocol server (moto) for artifact stores: fixtures `s3` and `s3_server_session`.
+from tests.s3server import s3, s3_server_session  # noqa: E402, F401

@@ -24,6 +24,9 @@ COMMANDS: dict[str, str] = {
     "search": "gittrack.cli.search:search_cmd",
     "env": "gittrack.cli.env:env_cmd",
     "hooks": "gittrack.cli.hooks:hooks_cmd",
+    "artifacts": "gittrack.cli.artifacts:artifacts_cmd",
+    "gc": "gittrack.cli.artifacts:gc_cmd",
+    "fsck": "gittrack.cli.artifacts:fsck_cmd",
     "ui": "gittrack.cli.ui:ui_cmd",
 }
 

@@ -1,0 +1,202 @@
+"""Reading a run's artifacts: listing, verified downloads, in-memory reads.
+
+A run's manifest is read from its newest commit (``.gittrack/artifacts.yaml``);
+inline files come from the same tree, stored files from the store through the
+local cache. Every byte handed out has been checked against its sha256.
+Manifest paths are validated again before anything is written to disk, so a
+run fetched from someone else cannot write outside the destination folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gittrack.artifacts.errors import ArtifactNotFound, CorruptArtifact
+from gittrack.artifacts.manifest import FileInfo, entry_problem, list_children, select
+from gittrack.artifacts.paths import clean_artifact_path
+from gittrack.artifacts.storage import storage_for
+from gittrack.errors import CorruptRecord
+
+if TYPE_CHECKING:
+    import pygit2
+
+    from gittrack.repo import Repo
+
+RECORD = ".gittrack"
+MANIFEST = f"{RECORD}/artifacts.yaml"
+BLOBS = f"{RECORD}/artifacts"
+
+
+def commit_of(repo: Repo, sha: str) -> pygit2.Commit:
+    """The commit object ``sha`` (peeling tags)."""
+    import pygit2
+
+    return repo.git[sha].peel(pygit2.Commit)
+
+
+def flush_live_writers(repo: Repo, run_id: str) -> None:
+    """Checkpoint this process's open writers of runs matching ``run_id`` (a prefix works),
+    so what this process logged is visible to what it reads."""
+    from gittrack.writer import open_writers
+
+    common = str(repo.common_dir)
+    for w in open_writers():
+        if (
+            isinstance(run_id, str)
+            and w.run_id.startswith(run_id)
+            and not w.closed
+            and w.has_pending
+            and str(w.repo.common_dir) == common
+        ):
+            w.checkpoint()
+
+
+def resolve_run(repo: Repo, run_id: str) -> tuple[str, pygit2.Commit]:
+    """The full run id and newest commit of run ``run_id`` (a unique prefix works).
+
+    Raises:
+        RunNotFound, AmbiguousRunId: as the core store.
+    """
+    from gittrack.store import Store
+
+    flush_live_writers(repo, run_id)
+    store = Store(repo)
+    full = store.resolve_run_id(run_id)
+    sha = store.run_refs()[full]
+    return full, commit_of(repo, sha)
+
+
+def read_manifest(repo: Repo, commit: pygit2.Commit, run_id: str = "?") -> dict[str, Any]:
+    """The manifest of a run commit ({} when it has no artifacts).
+
+    Raises:
+        CorruptRecord: unreadable YAML or a malformed entry.
+    """
+    from gittrack.records import load_yaml
+
+    try:
+        entry = commit.tree[MANIFEST]
+    except KeyError:
+        return {}
+    try:
+        data = load_yaml(repo.git[entry.id].data) or {}
+    except Exception as exc:
+        raise CorruptRecord(run_id, f"artifacts.yaml: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CorruptRecord(run_id, "artifacts.yaml is not a mapping")
+    for path, e in data.items():
+        problem = entry_problem(e)
+        if problem is not None:
+            raise CorruptRecord(run_id, f"artifacts.yaml entry {path!r}: {problem}")
+    return data
+
+
+def run_manifest(repo: Repo, run_id: str) -> tuple[str, pygit2.Commit, dict[str, Any]]:
+    full, commit = resolve_run(repo, run_id)
+    return full, commit, read_manifest(repo, commit, full)
+
+
+def list_artifacts(repo: Repo, run_id: str, path: str | None = None) -> list[FileInfo]:
+    """Files and folders directly under ``path`` of the run's artifacts.
+
+    Raises:
+        RunNotFound, InvalidArtifactPath, CorruptRecord.
+    """
+    folder = clean_artifact_path(path)
+    _, _, manifest = run_manifest(repo, run_id)
+    return list_children(manifest, folder)
+
+
+def _inline_bytes(repo: Repo, commit: pygit2.Commit, path: str, entry: dict[str, Any]) -> bytes:
+    try:
+        data = repo.git[commit.tree[f"{BLOBS}/{path}"].id].data
+    except KeyError as exc:
+        raise ArtifactNotFound(
+            f"artifact {path!r} is listed in artifacts.yaml but its blob is missing "
+            f"from run commit {commit.id}"
+        ) from exc
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != entry["sha256"]:
+        raise CorruptArtifact(f"artifact {path!r}", entry["sha256"], actual)
+    return data
+
+
+def read_bytes(repo: Repo, run_id: str, path: str) -> bytes:
+    """The verified bytes of one artifact file.
+
+    Raises:
+        ArtifactNotFound: no such file in the run (a folder is not a file).
+        CorruptArtifact: stored bytes do not match their sha256.
+    """
+    clean = clean_artifact_path(path)
+    full, commit, manifest = run_manifest(repo, run_id)
+    entry = manifest.get(clean)
+    if entry is None:
+        raise ArtifactNotFound(f"run {full} has no artifact file {clean!r}")
+    if entry["where"] == "git":
+        return _inline_bytes(repo, commit, clean, entry)
+    return storage_for(repo).fetch_bytes(entry["sha256"])
+
+
+def _write_verified(dst: Path, data: bytes) -> None:
+    """Write bytes already checked against their hash (a new inode: a previous download
+    may be a hard link into the cache, which must not be written through)."""
+    try:
+        os.unlink(dst)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        raise
+    with open(dst, "xb") as out:
+        out.write(data)
+
+
+def download_artifacts(
+    repo: Repo, run_id: str, path: str | None = None, dst_path: str | os.PathLike[str] | None = None
+) -> str:
+    """Download a file or folder of a run's artifacts; returns the local path.
+
+    The result is ``<dst_path>/<path>`` (a new temporary folder when ``dst_path``
+    is None), as MLflow. Stored files are fetched in parallel through the local
+    cache and every file is verified against its sha256.
+
+    Raises:
+        ArtifactNotFound: nothing at ``path``.
+        CorruptArtifact: a file's bytes do not match its recorded hash (that file is not written).
+        ArtifactTransferError: the store kept failing.
+    """
+    clean = clean_artifact_path(path)
+    _, commit, manifest = run_manifest(repo, run_id)
+    chosen = select(manifest, clean)
+    for p in chosen:
+        clean_artifact_path(p, "artifact path in artifacts.yaml")
+    dst = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="gittrack-"))
+    dst.mkdir(parents=True, exist_ok=True)
+    storage = storage_for(repo)
+    remote: list[tuple[str, Path]] = []
+    made: set[Path] = set()
+    for p, entry in chosen.items():
+        target = dst / p
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        if entry["where"] == "git":
+            _write_verified(target, _inline_bytes(repo, commit, p, entry))
+        else:
+            remote.append((entry["sha256"], target))
+    if remote:
+        workers = max(1, min(storage.config.parallel, len(remote)))
+        if workers == 1:
+            for sha, target in remote:
+                storage.fetch(sha, target, target.name)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="gittrack-download") as pool:
+                futures = [pool.submit(storage.fetch, sha, t, t.name) for sha, t in remote]
+                for f in futures:
+                    f.result()
+    return str(dst / clean) if clean else str(dst)
