@@ -302,3 +302,26 @@ def test_deleted_runs_are_listed_on_request(api, ui_repo):
         assert bad.status_code == 400 and "gone" in bad.json()["message"]
     finally:
         client.restore_run(ids[9])
+
+
+def test_artifact_held_in_the_store(repo, tmp_path):
+    """A file over the inline limit lives in the artifact store, not in git; the UI
+    serves it all the same."""
+    from starlette.testclient import TestClient
+
+    from gittrack.client import Client
+    from gittrack.ui import make_ui_app
+
+    client = Client(str(repo))
+    rid = client.create_run("0", run_name="big-artifact").info.run_id
+    big = tmp_path / "weights.bin"
+    big.write_bytes(bytes(range(256)) * 8192)  # 2 MiB
+    client.log_artifact(rid, str(big))
+    client.set_terminated(rid)
+    with TestClient(make_ui_app(repo)) as c:
+        files = c.get(f"/ui/api/runs/{rid}/artifacts").json()["files"]
+        assert [(f["name"], f["size"]) for f in files] == [("weights.bin", 2 * 1024 * 1024)]
+        r = c.get(f"/ui/api/runs/{rid}/artifact", params={"path": "weights.bin"})
+        assert r.status_code == 200
+        assert r.content == big.read_bytes()
+        assert r.headers["content-disposition"].startswith("attachment")

@@ -153,15 +153,16 @@ def _from_store(ctx: UIContext, digest: str) -> bytes | None:
     local = ctx.repo.common_dir / "gittrack" / "objects" / "sha256" / digest[:2] / digest[2:]
     if local.is_file():
         return local.read_bytes()
-    try:  # the artifact store module, when it is there, knows remote stores
-        from gittrack import artifacts as store_mod  # type: ignore[attr-defined]
+    try:  # the artifact store (S3, shared folder...) through the artifacts module
+        from gittrack.artifacts.storage import storage_for
 
-        fetch = getattr(store_mod, "read_object", None) or getattr(store_mod, "get_bytes", None)
-        if fetch is not None:
-            return fetch(ctx.repo, digest)
-    except (ImportError, GittrackError, OSError):
+        return storage_for(ctx.repo).fetch_bytes(digest)
+    except ImportError:
         return None
-    return None
+    except GittrackError as exc:
+        if exc.http_status == 404:
+            return None
+        raise
 
 
 def response_headers(path: str, *, download: bool) -> tuple[str, dict[str, str]]:
