@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "log_text": "gittrack.artifacts.fluent",
     "load_model": "gittrack.models",
     "log_model": "gittrack.models",
+    "sync_to": "gittrack.sync",
 }
 
 __all__ = sorted(_EXPORTS)

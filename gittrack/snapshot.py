@@ -113,7 +113,8 @@ def take_snapshot(repo: Repo, max_untracked_bytes: int | None = None) -> SourceI
             sig = ()
         changed.append((path, flags, sig))
     changed.sort()
-    key = (str(repo.common_dir), str(repo.gitdir), commit, tuple(changed), max_untracked_bytes)
+    key = (str(repo.common_dir), str(repo.gitdir), commit, branch, url, tuple(changed),
+           max_untracked_bytes)
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None:

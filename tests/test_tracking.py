@@ -225,3 +225,13 @@ def test_exported_members_are_the_public_api():
         assert getattr(gittrack, name) is not None
     with pytest.raises(AttributeError):
         gittrack.no_such_function  # noqa: B018
+
+
+def test_new_branch_on_the_same_commit_is_recorded(repo):
+    with gittrack.start_run() as a:
+        pass
+    git(repo, "checkout", "-q", "-b", "feature")
+    with gittrack.start_run() as b:
+        pass
+    assert gittrack.get_run(a.info.run_id).data.tags["mlflow.source.git.branch"] == "main"
+    assert gittrack.get_run(b.info.run_id).data.tags["mlflow.source.git.branch"] == "feature"

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "artifacts": "gittrack.cli.artifacts:artifacts_cmd",
     "gc": "gittrack.cli.artifacts:gc_cmd",
     "fsck": "gittrack.cli.artifacts:fsck_cmd",
+    "sync": "gittrack.cli.sync:sync_cmd",
     "ui": "gittrack.cli.ui:ui_cmd",
 }
 
