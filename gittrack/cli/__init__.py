@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "gc": "gittrack.cli.artifacts:gc_cmd",
     "fsck": "gittrack.cli.artifacts:fsck_cmd",
     "sync": "gittrack.cli.sync:sync_cmd",
+    "ui": "gittrack.cli.ui:ui_cmd",
 }
 
 

@@ -1,0 +1,27 @@
+// Router: #/runs (table), #/run/<id> (run page), #/compare?runs=a,b (comparison).
+"use strict";
+
+(function () {
+  const app = document.getElementById("app");
+
+  function route() {
+    if (GT.currentView && GT.currentView.destroy) GT.currentView.destroy();
+    const { parts, params } = GT.parseHash();
+    const view = document.createElement("div");
+    GT.clear(app).appendChild(view);
+    window.scrollTo(0, 0);
+    if (parts[0] === "run" && parts[1]) {
+      GT.currentView = new GT.RunView(view, parts[1], params);
+      document.title = "Run " + parts[1].slice(0, 8) + " · gittrack";
+    } else if (parts[0] === "compare") {
+      GT.currentView = new GT.CompareView(view, params);
+      document.title = "Compare · gittrack";
+    } else {
+      GT.currentView = new GT.RunsView(view, params);
+      document.title = "Runs · gittrack";
+    }
+  }
+
+  window.addEventListener("hashchange", route);
+  route();
+})();

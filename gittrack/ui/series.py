@@ -1,0 +1,217 @@
+"""Metric histories for charts: read from the run's TSV chunks, downsampled to the chart's width.
+
+A chart a few hundred pixels wide cannot show a million points, but it must
+show the spikes. The series is cut into as many buckets as the chart has
+pixels and each bucket keeps its minimum and its maximum point (and the first
+and last point of the range), so the drawn envelope is exactly the envelope of
+the full series. A zoomed range is answered at full resolution once it holds
+few enough points.
+
+Decoded chunks are cached by blob id (chunks never change once written, so a
+live run only costs decoding its newest chunk on each refresh), and whole series
+by run commit and key, so zooming does not decode anything again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from gittrack.errors import CorruptRecord, InvalidParameter, NotFound
+from gittrack.records import key_to_filename
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from gittrack.ui.context import UIContext
+
+MAX_BUCKETS = 4000
+_CACHE_POINTS = 20_000_000  # decoded points kept in memory across runs
+_cache: OrderedDict[str, Any] = OrderedDict()
+_cache_points = 0
+_cache_lock = threading.Lock()
+
+
+def _cached(oid: str) -> np.ndarray | None:
+    with _cache_lock:
+        hit = _cache.get(oid)
+        if hit is not None:
+            _cache.move_to_end(oid)
+        return hit
+
+
+def _remember(oid: str, arr: np.ndarray) -> None:
+    global _cache_points
+    with _cache_lock:
+        if oid not in _cache:
+            _cache[oid] = arr
+            _cache_points += len(arr)
+        while _cache_points > _CACHE_POINTS and len(_cache) > 1:
+            _, old = _cache.popitem(last=False)
+            _cache_points -= len(old)
+
+
+def decode_chunk(data: bytes) -> np.ndarray:
+    """An ``(n, 3)`` float array of ``step, value, timestamp`` rows from a TSV chunk.
+
+    Uses pandas' C parser (≈4× faster than splitting in Python); ``nan``/``inf``
+    values are kept.
+
+    Raises:
+        ValueError: a line does not have three numbers.
+    """
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    if not data.strip():
+        return np.zeros((0, 3))
+    try:
+        frame = pd.read_csv(io.BytesIO(data), sep="\t", header=None, dtype=np.float64, engine="c")
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"metric history chunk is malformed: {exc}") from exc
+    if frame.shape[1] != 3 or frame[[0, 2]].isna().any(axis=None):
+        raise ValueError("metric history chunk has a line without three numbers")
+    return frame.to_numpy()
+
+
+def load_points(ctx: UIContext, sha: str, key: str) -> np.ndarray:
+    """All points of metric ``key`` in run commit ``sha`` as ``(n, 3)`` rows, in logged order.
+
+    Raises:
+        NotFound: the run has no metric ``key``.
+        CorruptRecord: a chunk cannot be parsed.
+    """
+    import numpy as np
+    import pygit2
+
+    whole = _cached(f"{sha}:{key}")
+    if whole is not None:
+        return whole
+    path = f".gittrack/metrics/{key_to_filename(key)}"
+    with ctx.lock:
+        tree = ctx.git[sha].peel(pygit2.Commit).tree
+        try:
+            entry = tree[path]
+        except KeyError:
+            raise NotFound(f"Metric {key!r} not found in this run") from None
+        sub = ctx.git[entry.id]
+        chunks = sorted((e.name, str(e.id)) for e in sub if e.type_str == "blob")
+    parts = []
+    for name, oid in chunks:
+        arr = _cached(oid)
+        if arr is None:
+            with ctx.lock:
+                data = ctx.git[oid].data
+            try:
+                arr = decode_chunk(data)
+            except ValueError as exc:
+                raise CorruptRecord(sha[:12], f"metric {key!r} chunk {name}: {exc}") from exc
+            _remember(oid, arr)
+        parts.append(arr)
+    if not parts:
+        return np.zeros((0, 3))
+    whole = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if len(parts) > 1:
+        _remember(f"{sha}:{key}", whole)
+    return whole
+
+
+def bucket_indices(x: np.ndarray, y: np.ndarray, buckets: int) -> np.ndarray:
+    """Indices of the points to draw: first, last, and min and max of each bucket.
+
+    ``x`` must be sorted ascending. Buckets have equal width in ``x``; the result
+    is sorted and has at most ``2 * buckets + 2`` entries.
+    """
+    import numpy as np
+
+    n = len(x)
+    if n <= 2 * buckets + 2:
+        return np.arange(n)
+    lo, hi = x[0], x[-1]
+    span = hi - lo
+    if span <= 0:
+        b = (np.arange(n) * buckets // n).astype(np.int64)
+    else:
+        b = np.minimum(((x - lo) / span * buckets).astype(np.int64), buckets - 1)
+    # segment starts of each non-empty bucket (x sorted, so b is non-decreasing)
+    starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
+    finite = np.isfinite(y)
+    y_min = np.where(finite, y, np.inf)
+    y_max = np.where(finite, y, -np.inf)
+    seg_min = np.minimum.reduceat(y_min, starts)
+    seg_max = np.maximum.reduceat(y_max, starts)
+    seg_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    is_min = y_min == seg_min[seg_of]
+    is_max = y_max == seg_max[seg_of]
+    # first matching index per segment for min and for max
+    idx = np.arange(n)
+    first_min = np.full(len(starts), n)
+    first_max = np.full(len(starts), n)
+    np.minimum.at(first_min, seg_of[is_min], idx[is_min])
+    np.minimum.at(first_max, seg_of[is_max], idx[is_max])
+    keep = np.concatenate([[0, n - 1], first_min[first_min < n], first_max[first_max < n]])
+    return np.unique(keep)
+
+
+def series(
+    ctx: UIContext,
+    run_id: str,
+    key: str,
+    *,
+    x: str = "step",
+    x_min: float | None = None,
+    x_max: float | None = None,
+    width: int = 800,
+) -> dict[str, Any]:
+    """A chart-ready series of metric ``key``: downsampled to ``width`` buckets, min/max kept.
+
+    ``x`` is ``step`` or ``time`` (the axis the range ``x_min``..``x_max`` is in).
+    Returns ``{key, total, in_range, downsampled, step, value, timestamp}``; values that
+    are NaN or infinite come back as ``null``.
+
+    Raises:
+        InvalidParameter: ``x`` or ``width`` is invalid.
+        NotFound: the run or metric does not exist.
+    """
+    import numpy as np
+
+    if x not in ("step", "time"):
+        raise InvalidParameter(f"Invalid x axis {x!r}: expected 'step' or 'time'")
+    if width < 1:
+        raise InvalidParameter(f"Invalid width {width}: must be ≥ 1")
+    buckets = min(width, MAX_BUCKETS)
+    full, sha = ctx.resolve(run_id)
+    pts = load_points(ctx, sha, key)
+    col = 0 if x == "step" else 2
+    xs = pts[:, col]
+    if len(xs) > 1 and np.any(xs[1:] < xs[:-1]):
+        order = np.argsort(xs, kind="stable")
+        pts = pts[order]
+        xs = pts[:, col]
+    total = len(pts)
+    if x_min is not None or x_max is not None:
+        lo = np.searchsorted(xs, x_min, "left") if x_min is not None else 0
+        hi = np.searchsorted(xs, x_max, "right") if x_max is not None else total
+        # one point beyond each edge so lines reach the border of the zoomed chart
+        pts = pts[max(lo - 1, 0) : min(hi + 1, total)]
+    in_range = len(pts)
+    keep = bucket_indices(pts[:, col], pts[:, 1], buckets)
+    sel = pts[keep]
+    values = sel[:, 1]
+    finite = np.isfinite(values)
+    value_list: list[float | None] = values.tolist()
+    if not finite.all():
+        value_list = [v if f else None for v, f in zip(value_list, finite.tolist(), strict=True)]
+    return {
+        "run_id": full,
+        "key": key,
+        "total": total,
+        "in_range": in_range,
+        "downsampled": len(sel) < in_range,
+        "step": sel[:, 0].astype(np.int64).tolist(),
+        "value": value_list,
+        "timestamp": sel[:, 2].astype(np.int64).tolist(),
+    }
