@@ -75,7 +75,14 @@ class Client:
             exps = _filter_experiments(exps, filter_string)
         exps.sort(key=lambda e: (-(e.creation_time or 0), e.experiment_id))
         for clause in reversed(order_by or []):
-            parts = clause.split()
+            parts = str(clause).split()
+            if not parts or parts[0].split(".")[-1] not in (
+                "name", "experiment_id", "creation_time", "last_update_time"
+            ) or (len(parts) > 1 and parts[1].upper() not in ("ASC", "DESC")) or len(parts) > 2:
+                raise InvalidParameter(
+                    f"Invalid order_by clause {clause!r}: use '<name|experiment_id|"
+                    "creation_time|last_update_time> [ASC|DESC]'"
+                )
             field = parts[0].split(".")[-1]
             desc = len(parts) > 1 and parts[1].upper() == "DESC"
             exps.sort(key=lambda e, f=field: (getattr(e, f, None) is None, getattr(e, f, "")),

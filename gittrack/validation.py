@@ -49,7 +49,7 @@ def validate_key(key: Any, kind: str = "key") -> str:
             f"dashes (-), periods (.), spaces ( ), colons (:) and slashes (/); "
             f"found {''.join(bad)!r}"
         )
-    if posixpath.normpath(key) != key or key.startswith("/"):
+    if posixpath.normpath(key) != key or key.startswith("/") or ".." in key.split("/"):
         raise InvalidParameter(
             f"Invalid {kind} name {key!r}: must be a normalized relative path "
             "(no '..', no leading '/', no './' or '//')"

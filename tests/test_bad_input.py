@@ -21,6 +21,7 @@ from tests.conftest import git
         ("", "must not be empty"),
         ("a" * 251, "over the limit of 250"),
         ("a/../b", "normalized"),
+        ("../x", "normalized"),
         ("/abs", "normalized"),
         ("semi;colon", "found ';'"),
         ("quote'", "found \"'\""),
@@ -204,3 +205,10 @@ def test_metric_summary_without_a_number_is_a_corrupt_record(repo):
     with pytest.raises(CorruptRecord, match="'m' has no numeric value"):
         gittrack.get_run(bad.info.run_id)
     assert [r.info.run_id for r in gittrack.Client().list_runs()] == [good.info.run_id]
+
+
+def test_experiment_order_by_is_checked(repo):
+    with pytest.raises(InvalidParameter, match="Invalid order_by clause ''"):
+        gittrack.Client().search_experiments(order_by=[""])
+    names = [e.name for e in gittrack.Client().search_experiments(order_by=["name DESC"])]
+    assert names == ["Default"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -285,3 +286,16 @@ def test_runs_pushed_over_git_are_served(server, client, repo):
     assert got.info.status == "FINISHED"
     assert got.data.metrics == {"acc": 0.75}
     assert [r.info.run_id for r in client.search_runs(["0"]) if r.info.run_id == rid] == [rid]
+
+
+def test_the_server_serves_the_web_ui_beside_the_api(server, client):
+    exp_id = client.create_experiment("ui-visible")
+    run = client.create_run(exp_id, run_name="shown-in-ui")
+    client.log_metric(run.info.run_id, "loss", 0.25, step=3)
+    status, page = http("GET", server.url + "/")
+    assert status == 200 and b"<html" in page.lower()
+    status, body = http("GET", server.url + f"/ui/api/runs/{run.info.run_id}")
+    assert status == 200
+    assert run.info.run_id in json.dumps(body) and "shown-in-ui" in json.dumps(body)
+    status, health = http("GET", server.url + "/health")
+    assert status == 200  # the API routes still win over the UI's catch-all mount

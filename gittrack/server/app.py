@@ -217,8 +217,13 @@ class GittrackServer:
         self.config = config
         gitdir = find_repo_path(config.repo)
         self.backend = Backend(gitdir, config.artifacts_destination, shared=config.workers > 1)
+        from starlette.routing import Mount
+
+        from gittrack.ui import make_ui_app
+
         self.rest = Starlette(
-            routes=routes(),
+            # the web UI last: it serves /, /ui/static/* and /ui/api/*, clashing with nothing
+            routes=[*routes(), Mount("/", app=make_ui_app(gitdir))],
             exception_handlers={
                 GittrackError: handle_exception,
                 HTTPException: handle_exception,
