@@ -73,6 +73,16 @@ def test_precommit_framework_runs_gittrack_hooks(tmp_path, gittrack_source):
         "      - id: gittrack-no-large-files\n"
     )
     (sample / "requirements.txt").write_text("scikit-learn\n")
+    # the project's own interpreter: a venv with one marker distribution and no gittrack
+    import venv
+
+    venv.create(sample / ".venv", with_pip=False)
+    site = next((sample / ".venv" / "lib").glob("python*/site-packages"))
+    (site / "projectonly-3.1.dist-info").mkdir()
+    (site / "projectonly-3.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: projectonly\nVersion: 3.1\n\n"
+    )
+    (sample / ".gitignore").write_text(".venv/\n")
     env = precommit_env(tmp_path / "cache")
     out = subprocess.run(
         ["pre-commit", "install"], cwd=sample, env=env, capture_output=True, text=True
@@ -93,8 +103,8 @@ def test_precommit_framework_runs_gittrack_hooks(tmp_path, gittrack_source):
     assert locked["files"]["requirements.txt"]["size"] == len("scikit-learn\n")
     # the project's interpreter was described, not the virtualenv pre-commit made
     # for the hook (which has gittrack installed; the project's interpreter does not)
-    assert "gittrack" not in locked["distributions"]
-    assert "pyyaml" in locked["distributions"]
+    assert locked["distributions"].get("projectonly") == "3.1"
+    assert "pygit2" not in locked["distributions"]
 
     # a large model file is refused, with the way out
     (sample / "model.pt").write_bytes(b"\0" * (2 * 1024 * 1024))

@@ -217,13 +217,12 @@ class GittrackServer:
         self.config = config
         gitdir = find_repo_path(config.repo)
         self.backend = Backend(gitdir, config.artifacts_destination, shared=config.workers > 1)
-        from starlette.routing import Mount
-
         from gittrack.ui import make_ui_app
 
+        # the web UI serves /, /ui/static/* and /ui/api/*; _dispatch sends those paths to it
+        self.ui = make_ui_app(gitdir)
         self.rest = Starlette(
-            # the web UI last: it serves /, /ui/static/* and /ui/api/*, clashing with nothing
-            routes=[*routes(), Mount("/", app=make_ui_app(gitdir))],
+            routes=routes(),
             exception_handlers={
                 GittrackError: handle_exception,
                 HTTPException: handle_exception,
@@ -242,8 +241,11 @@ class GittrackServer:
         self.backend.close()  # flush every run written to before the process ends
 
     async def _dispatch(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and is_git_path(scope["path"]):
+        path = scope.get("path", "")
+        if scope["type"] == "http" and is_git_path(path):
             await self.git(scope, receive, send)
+        elif scope["type"] == "http" and (path == "/" or path == "/ui" or path.startswith("/ui/")):
+            await self.ui(scope, receive, send)
         else:
             await self.rest(scope, receive, send)
 
