@@ -7,7 +7,6 @@ or unique prefixes of them, as git takes commit prefixes.
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -473,10 +472,6 @@ def _filter_experiments(exps: list[Experiment], filter_string: str) -> list[Expe
 
         out = [e for e in out if ok(e)]
     return out
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 MlflowClient = Client

@@ -6,7 +6,6 @@ record with ``!!python/object`` tags cannot run code: it fails to load.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -79,19 +78,10 @@ def filename_to_key(name: str) -> str:
 # --- metric history TSV -------------------------------------------------------
 
 
-def format_value(v: float) -> str:
-    if v != v:
-        return "nan"
-    if v == math.inf:
-        return "inf"
-    if v == -math.inf:
-        return "-inf"
-    return repr(v)
-
-
-def encode_points(points: Iterable[tuple[int, float, int]]) -> bytes:
-    """``step<TAB>value<TAB>timestamp`` lines; values in shortest round-trip form."""
-    return "".join([f"{s}\t{v!r}\t{t}\n" for s, v, t in points]).encode("ascii")
+def point_lines(points: Iterable[tuple[str, float, int, int]]) -> list[str]:
+    """The TSV lines (``step<TAB>value<TAB>timestamp``) of buffered ``(key, value, step,
+    timestamp)`` points; values in shortest round-trip form (``nan``, ``inf`` included)."""
+    return [f"{p[2]}\t{p[1]!r}\t{p[3]}\n" for p in points]
 
 
 def decode_points(data: bytes) -> tuple[list[int], list[float], list[int]]:

@@ -7,7 +7,6 @@ import gc
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack import records
@@ -293,7 +292,3 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-def state_path(repo: Repo, *parts: str) -> Path:
-    return repo.state_dir.joinpath(*parts)

@@ -370,7 +370,7 @@ class RunWriter:
                     s["max"] = hi if s["max"] != s["max"] else max(s["max"], hi)
             s["count"] += len(pts)
             lines = st.tail
-            lines.extend([f"{p[2]}\t{p[1]!r}\t{p[3]}\n" for p in pts])
+            lines.extend(records.point_lines(pts))
             logged = st.points
             if logged is not None:
                 logged.extend(pts)
@@ -601,8 +601,6 @@ def open_run_writer(
         RunLocked: another live process writes this run.
         RunNotWritable: the run is deleted.
     """
-    import pygit2
-
     from gittrack.store import Store
 
     existing = _registry.get(repo, run_id)
@@ -676,7 +674,6 @@ def open_run_writer(
     except BaseException:
         lock.release()
         raise
-    del pygit2
     _registry.add(w)
     return w
 
