@@ -12,6 +12,7 @@ install-test:
 
 test: install-test
 	$(PYTHON) -m ruff check gittrack tests benchmarks
+	$(PYTHON) -m ruff format --check gittrack tests benchmarks
 	$(PYTHON) -m pytest -n 2 -q
 
 demo:

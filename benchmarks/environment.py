@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from gittrack import environment
+    from gittrack.env import environment
 
     rows = []
     firsts = [first_capture_ms() for _ in range(args.repeat)]

@@ -60,7 +60,7 @@ def git(path: Path, *args: str) -> str:
 def log_runs(path: Path, start: int, n: int) -> None:
     """Log runs ``start .. start+n-1`` (W2 shape plus a 1 KiB inline artifact)."""
     import gittrack
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     os.chdir(path)
     rng = random.Random(start)
@@ -194,9 +194,9 @@ def _children_cpu() -> float:
 
 def bench_target(kind: str, repo: Path, args: argparse.Namespace, tmp: Path) -> dict:
     """Full, no-op, incremental and CLI-incremental syncs into fresh ``kind`` databases."""
-    from gittrack.repo import Repo
-    from gittrack.store import Store
-    from gittrack.sync import sync_to
+    from gittrack.core.reader import Store
+    from gittrack.core.repo import Repo
+    from gittrack.mirror.sync import sync_to
 
     target = Target(kind, tmp)
     out: dict = {"full": [], "full_cpu": [], "noop": [], "incr": [], "cli": [], "cli_cpu": []}
@@ -252,7 +252,7 @@ def central_copy(repo: Path) -> Path:
 
 def bench_central(kind: str, central: Path, args: argparse.Namespace, tmp: Path) -> list[float]:
     """Seconds of full syncs from the bare, packed clone into fresh ``kind`` databases."""
-    from gittrack.sync import sync_to
+    from gittrack.mirror.sync import sync_to
 
     target = Target(kind, tmp)
     try:

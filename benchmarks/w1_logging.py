@@ -72,7 +72,7 @@ def _workload(
 
 def run_gittrack(sizes: dict[str, int], with_artifact: bool) -> dict[str, Any]:
     import gittrack
-    import gittrack.tracking  # noqa: F401  (imported before timing, as `import mlflow` is)
+    import gittrack.api.fluent  # noqa: F401  (imported before timing, as `import mlflow` is)
 
     values = c.metric_values(sizes["runs"] * sizes["metrics"] * sizes["steps"])
     lm_ns: list[int] = []
@@ -81,7 +81,7 @@ def run_gittrack(sizes: dict[str, int], with_artifact: bool) -> dict[str, Any]:
         artifact = _artifact(d) if with_artifact else None
         with c.chdir(repo):
             total, cpu = _workload(gittrack, sizes, values, artifact, lm_ns)
-            from gittrack.client import Client
+            from gittrack.api.client import Client
 
             runs = Client(repo).list_runs()
             assert len(runs) == sizes["runs"], len(runs)

@@ -199,8 +199,8 @@ def mlflow_file_store(cache: Path, n: int) -> str:
 
 def bench_gittrack(path: Path, n: int, repeat: int) -> dict[str, tuple[float, float]]:
     import gittrack
-    from gittrack.index import Index
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
+    from gittrack.query.index import Index
 
     os.chdir(path)
     out: dict[str, tuple[float, float]] = {}
@@ -247,8 +247,8 @@ def verify(path: Path, branches: list[str]) -> None:
     """The filtered, ordered, branch-restricted search equals a brute-force read of every
     run record (Store.iter_runs, the plain-Python filter, `git rev-list` per branch)."""
     import gittrack
-    from gittrack.client import Client
-    from gittrack.query import filter_runs, parse_filter, parse_order_by, sort_runs
+    from gittrack.api.client import Client
+    from gittrack.query.grammar import filter_runs, parse_filter, parse_order_by, sort_runs
 
     t = time.perf_counter()
     reach: set[str] = set()

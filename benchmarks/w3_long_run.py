@@ -49,8 +49,8 @@ def repo_bytes(path: Path) -> int:
 
 def run_gittrack(n: int) -> dict[str, Any]:
     import gittrack
-    import gittrack.tracking  # noqa: F401  (imported before timing, as `import mlflow` is)
-    from gittrack.client import Client
+    import gittrack.api.fluent  # noqa: F401  (imported before timing, as `import mlflow` is)
+    from gittrack.api.client import Client
 
     values = c.metric_values(n)
     with c.temp_dir("w3-gittrack") as d:

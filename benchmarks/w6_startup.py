@@ -96,7 +96,7 @@ def import_offenders(top: int) -> tuple[list[tuple[int, int, str]], int]:
 
 def generate_runs(repo: Path, n: int) -> float:
     """Log ``n`` finished runs through the real Client/writer; returns seconds."""
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     client = Client(repo)
     values = c.metric_values(n * 50)
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
     cache = Path(c.tempfile.mkdtemp(prefix="gtbench-w6-pycache-"))
     _ENV["PYTHONPYCACHEPREFIX"] = str(cache)
-    wall([py, "-c", "import gittrack.cli.runs, gittrack.client"])  # warm the bytecode cache
+    wall([py, "-c", "import gittrack.cli.runs, gittrack.api.client"])  # warm the bytecode cache
     t_pass, cpu_pass, _ = timings([py, "-c", "pass"], args.repeat)
     t_import, cpu_import, _ = timings([py, "-c", "import gittrack"], args.repeat)
     offenders, own_us = import_offenders(10)

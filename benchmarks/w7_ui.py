@@ -68,8 +68,8 @@ def init_repo(path: Path) -> None:
 
 def log_runs(path: Path, n: int, steps: int, n_params: int = 10) -> list[str]:
     """Log ``n`` finished runs (workloads.md data) and return their ids."""
-    from gittrack.client import Client
-    from gittrack.entities import Metric, Param, RunTag
+    from gittrack.api.client import Client
+    from gittrack.core.entities import Metric, Param, RunTag
 
     client = Client(str(path))
     rng = random.Random(7)

@@ -34,8 +34,8 @@ def _isolate(tmp_path_factory, monkeypatch):
             monkeypatch.delenv(var)
     yield
     # end any run a test left active so it cannot leak into the next test
-    if "gittrack.tracking" in sys.modules:
-        sys.modules["gittrack.tracking"]._reset_for_tests()
+    if "gittrack.api.fluent" in sys.modules:
+        sys.modules["gittrack.api.fluent"]._reset_for_tests()
 
 
 def git(cwd, *args: str, check: bool = True, env: dict | None = None) -> str:

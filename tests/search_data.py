@@ -18,7 +18,7 @@ TEAM = ["ml", "ML", "ops", "", None]
 
 def make_repo(path: Path, n: int = 36, seed: int = 7) -> Path:
     """Runs over two experiments, three branches, all statuses, some deleted."""
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     path.mkdir(parents=True)
     git(path, "init", "-q", "-b", "main")
@@ -70,7 +70,7 @@ def make_repo(path: Path, n: int = 36, seed: int = 7) -> Path:
 
 def brute_force(path: Path) -> list[dict[str, Any]]:
     """Every run read straight from its record (no index), in the reference shape."""
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     c = Client(path)
     out = []

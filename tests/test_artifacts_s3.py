@@ -77,7 +77,7 @@ def test_colleague_downloads_a_50mib_model_by_run_id(team, monkeypatch, tmp_path
     b = team["b"]
     git(b, "fetch", "-q", "origin", "refs/gittrack/*:refs/gittrack/*")
     monkeypatch.chdir(b)
-    gittrack.tracking._reset_for_tests()
+    gittrack.api.fluent._reset_for_tests()
     loaded = gittrack.load_model(f"runs:/{rid}/model")
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     assert info.model_uri == f"runs:/{rid}/model"
@@ -173,7 +173,9 @@ def test_server_stopped_mid_upload_leaves_the_run_intact(tmp_path, monkeypatch, 
         rid = run.info.run_id
         assert [f.path for f in gittrack.list_artifacts(rid)] == ["before.txt", "big.bin"]
         assert gittrack.get_run(rid).data.metrics == {"loss": 0.5}
-        out = gittrack.download_artifacts(run_id=rid, artifact_path="big.bin", dst_path=tmp_path / "o")
+        out = gittrack.download_artifacts(
+            run_id=rid, artifact_path="big.bin", dst_path=tmp_path / "o"
+        )
         assert Path(out).read_bytes() == big.read_bytes()
         fsck = run_cli("fsck", cwd=repo)
         assert fsck.returncode == 0, fsck.stdout + fsck.stderr

@@ -172,7 +172,7 @@ def test_any_fsspec_protocol_works(tmp_path):
 
 def test_store_config_precedence(repo, monkeypatch):
     from gittrack.artifacts.config import resolve_store_config
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
     from tests.conftest import git
 
     default = resolve_store_config(Repo())
@@ -192,7 +192,10 @@ def test_store_config_precedence(repo, monkeypatch):
     git(repo, "config", "gittrack.artifacts.endpoint-url", "http://127.0.0.1:10")
     git(repo, "config", "gittrack.artifacts.parallel", "8")
     from_git = resolve_store_config(Repo())
-    assert (from_git.url, from_git.source) == ("s3://clone-bucket/p", "git config gittrack.artifacts")
+    assert (from_git.url, from_git.source) == (
+        "s3://clone-bucket/p",
+        "git config gittrack.artifacts",
+    )
     assert from_git.options == {"endpoint_url": "http://127.0.0.1:10"}
     assert (from_git.parallel, from_git.inline_limit) == (8, 100)
 
@@ -202,16 +205,20 @@ def test_store_config_precedence(repo, monkeypatch):
 
 def test_bad_store_settings_are_named(repo):
     from gittrack.artifacts.config import resolve_store_config
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
     from tests.conftest import git
 
     git(repo, "config", "gittrack.artifacts.parallel", "lots")
-    with pytest.raises(ArtifactStoreError, match="gittrack.artifacts.parallel: parallel='lots' is not an integer"):
+    with pytest.raises(
+        ArtifactStoreError, match="gittrack.artifacts.parallel: parallel='lots' is not an integer"
+    ):
         resolve_store_config(Repo())
     git(repo, "config", "--unset", "gittrack.artifacts.parallel")
     (repo / ".gittrack.yaml").write_text("artifacts: [1, 2]\n")
     with pytest.raises(ArtifactStoreError, match="artifacts must be a URL or a mapping"):
         resolve_store_config(Repo())
-    (repo / ".gittrack.yaml").write_text("artifacts: {url: 's3://b', options: {aws_secret_access_key: x}}\n")
+    (repo / ".gittrack.yaml").write_text(
+        "artifacts: {url: 's3://b', options: {aws_secret_access_key: x}}\n"
+    )
     with pytest.raises(ArtifactStoreError, match="looks like a credential"):
         resolve_store_config(Repo())

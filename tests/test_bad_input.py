@@ -24,14 +24,16 @@ from tests.conftest import git
         ("../x", "normalized"),
         ("/abs", "normalized"),
         ("semi;colon", "found ';'"),
-        ("quote'", "found \"'\""),
+        ("quote'", 'found "\'"'),
     ],
 )
 def test_bad_keys(repo, key, message):
     with gittrack.start_run() as run:
-        for fn in (lambda: gittrack.log_metric(key, 1.0),
-                   lambda: gittrack.log_param(key, 1),
-                   lambda: gittrack.set_tag(key, "v")):
+        for fn in (
+            lambda: gittrack.log_metric(key, 1.0),
+            lambda: gittrack.log_param(key, 1),
+            lambda: gittrack.set_tag(key, "v"),
+        ):
             with pytest.raises(InvalidParameter, match=message):
                 fn()
         gittrack.log_metric("good", 1.0)
@@ -80,7 +82,7 @@ def _plant(repo, run_id, name, content):
     """Replace one record file of a run by hand, as a bad actor or a bad merge would."""
     import pygit2
 
-    from gittrack.gittree import apply_changes
+    from gittrack.core.gittree import apply_changes
 
     g = pygit2.Repository(str(repo))
     ref = g.references[f"refs/gittrack/runs/{run_id}"]
@@ -98,10 +100,7 @@ def test_unsafe_yaml_never_executes(repo, tmp_path):
         pass
     with gittrack.start_run() as good:
         gittrack.log_metric("m", 1)
-    payload = (
-        "!!python/object/apply:os.system\n"
-        f"- touch {marker}\n"
-    ).encode()
+    payload = (f"!!python/object/apply:os.system\n- touch {marker}\n").encode()
     _plant(repo, bad.info.run_id, "params.yaml", payload)
     with pytest.raises(CorruptRecord, match="params.yaml"):
         gittrack.get_run(bad.info.run_id)
@@ -166,7 +165,7 @@ def test_shallow_clone_worktree_and_submodule(repo, tmp_path, monkeypatch):
     with gittrack.start_run() as r1:
         gittrack.log_metric("m", 1)
     assert gittrack.get_run(r1.info.run_id).data.metrics == {"m": 1.0}
-    gittrack.tracking._reset_for_tests()
+    gittrack.api.fluent._reset_for_tests()
 
     wt = tmp_path / "wt"
     git(repo, "worktree", "add", "-q", str(wt), "-b", "feature")
@@ -176,7 +175,7 @@ def test_shallow_clone_worktree_and_submodule(repo, tmp_path, monkeypatch):
     assert gittrack.get_run(r2.info.run_id).data.tags["mlflow.source.git.branch"] == "feature"
     # the run ref is shared with the main checkout
     assert f"refs/gittrack/runs/{r2.info.run_id}" in git(repo, "for-each-ref")
-    gittrack.tracking._reset_for_tests()
+    gittrack.api.fluent._reset_for_tests()
 
     outer = tmp_path / "outer"
     outer.mkdir()
@@ -190,7 +189,7 @@ def test_shallow_clone_worktree_and_submodule(repo, tmp_path, monkeypatch):
     assert gittrack.get_run(r3.info.run_id).info.status == "FINISHED"
     monkeypatch.chdir(outer)
     (outer / "sub" / "train.py").write_text("changed\n")
-    gittrack.tracking._reset_for_tests()
+    gittrack.api.fluent._reset_for_tests()
     with gittrack.start_run() as r4:  # the outer repo with a dirty submodule
         pass
     assert gittrack.get_run(r4.info.run_id).info.status == "FINISHED"

@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 
 import gittrack
-from gittrack import chunkcache, records
-from gittrack.client import Client
-from gittrack.repo import Repo
+from gittrack.api.client import Client
+from gittrack.core.records import chunkcache
+from gittrack.core.records import formats as records
+from gittrack.core.repo import Repo
 from tests.conftest import git
 
 N = records.CHUNK_POINTS

@@ -22,7 +22,7 @@ def _log_two_runs(repo):
     with gittrack.start_run(run_name="beta") as b:
         gittrack.log_param("lr", 0.2)
         gittrack.log_metric("acc", 0.9)
-    gittrack.tracking._reset_for_tests()
+    gittrack.api.fluent._reset_for_tests()
     return a.info.run_id, b.info.run_id
 
 
@@ -38,7 +38,11 @@ def test_log_lists_newest_first_in_every_format(repo):
     assert f"{head}*" in lines[1] and f"{head} " in lines[2]  # dirty mark on beta only
     data = json.loads(CliRunner().invoke(cli, ["log", "--format", "json"]).output)
     assert [d["run_id"] for d in data] == [b, a]
-    rows = list(csv.DictReader(io.StringIO(CliRunner().invoke(cli, ["log", "--format", "csv", "-n", "1"]).output)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(CliRunner().invoke(cli, ["log", "--format", "csv", "-n", "1"]).output)
+        )
+    )
     assert len(rows) == 1 and rows[0]["name"] == "beta"
     out = CliRunner().invoke(cli, ["log", "--status", "failed"]).output
     assert "No runs" in out
@@ -107,7 +111,9 @@ def test_gittrack_run_records_command_output_and_status(repo):
     assert runs["good"].info.status == "FINISHED" and runs["bad"].info.status == "FAILED"
     assert runs["good"].data.metrics == {"acc": 0.5}  # the child logged into the same run
     assert "job.py 0" in runs["good"].record["command"]
-    out = git(repo, "show", f"refs/gittrack/runs/{runs['good'].info.run_id}:.gittrack/logs/stdout.txt")
+    out = git(
+        repo, "show", f"refs/gittrack/runs/{runs['good'].info.run_id}:.gittrack/logs/stdout.txt"
+    )
     assert out == "hello from the job\n"
     missing = run_cli("run", "--", "no-such-program-xyz", cwd=repo)
     assert missing.returncode == 127 and "cannot start" in missing.stdout
@@ -115,7 +121,9 @@ def test_gittrack_run_records_command_output_and_status(repo):
 
 def test_outside_a_repository_the_cli_says_how_to_fix_it(tmp_path):
     r = run_cli("log", cwd=tmp_path)
-    assert r.returncode == 1 and "Not inside a git repository" in r.stderr and "git init" in r.stderr
+    assert (
+        r.returncode == 1 and "Not inside a git repository" in r.stderr and "git init" in r.stderr
+    )
 
 
 def test_every_command_has_help():
@@ -129,7 +137,7 @@ def test_every_command_has_help():
 def test_show_and_diff_report_environments(repo):
     import yaml
 
-    from gittrack import environment
+    from gittrack.env import environment
 
     a, b = _log_two_runs(repo)
     env = environment.run_environment(gittrack.Client().repo, a)

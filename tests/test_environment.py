@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gittrack import environment
+from gittrack.env import environment
 from tests.conftest import run_cli
 
 
@@ -158,7 +158,7 @@ def test_torch_and_cuda_versions_without_importing_torch(tmp_path):
     make_dist(site, "jax", "0.4.30")
     make_dist(site, "nvidia_cuda_runtime_cu12", "12.1.105")
     code = (
-        "import json, sys; from gittrack import environment as e; "
+        "import json, sys; from gittrack.env import environment as e; "
         "s = e.capture(None); print(json.dumps([s['accelerators'], 'torch' in sys.modules]))"
     )
     out = subprocess.run(
@@ -286,7 +286,7 @@ def test_env_diff_errors_name_the_run(repo):
     assert out.returncode == 1
     assert "Run 'deadbeef' not found" in out.stderr
     code = (
-        "from gittrack.client import Client\nc = Client()\n"
+        "from gittrack.api.client import Client\nc = Client()\n"
         "r = c.create_run('0', snapshot=False)\nc.set_terminated(r.info.run_id)\n"
         "print(r.info.run_id)\n"
     )

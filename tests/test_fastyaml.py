@@ -8,8 +8,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gittrack import fastyaml
-from gittrack.records import dump_yaml, load_yaml
+from gittrack.core.records import fastyaml
+from gittrack.core.records.formats import dump_yaml, load_yaml
 
 TRICKY = [
     "yes", "No", "on", "OFF", "y", "n", "null", "~", "true", "False", "", " ", "0", "007", "0x1f",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from gittrack import environment
+from gittrack.env import environment
 from tests.conftest import GIT_ENV, ROOT, git
 
 LOCK = ".gittrack/environment.lock.yaml"

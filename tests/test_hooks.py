@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gittrack import environment
+from gittrack.env import environment
 from tests.conftest import GIT_ENV, ROOT, git, run_cli
 
 LOCK = ".gittrack/environment.lock.yaml"
@@ -467,14 +467,24 @@ def test_commit_made_during_a_run_is_tagged_on_the_run(repo):
 
     import gittrack
 
-    out = subprocess.run([sys.executable, "-m", "gittrack", "hooks", "install", "--hook", "post-commit"],
-                         cwd=repo, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "gittrack", "hooks", "install", "--hook", "post-commit"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     with gittrack.start_run() as run:
         (repo / "model.py").write_text("W = 1\n")
         git(repo, "add", "model.py")
-        git(repo, "commit", "-q", "-m", "tweak during training",
-            env={"GITTRACK_RUN_ID": run.info.run_id})
+        git(
+            repo,
+            "commit",
+            "-q",
+            "-m",
+            "tweak during training",
+            env={"GITTRACK_RUN_ID": run.info.run_id},
+        )
         sha = git(repo, "rev-parse", "HEAD").strip()
     tags = gittrack.get_run(run.info.run_id).data.tags
     assert sha in tags["gittrack.commits"].split()

@@ -16,11 +16,17 @@ def test_same_records_as_mlflow(repo, tmp_path):
     pytest.importorskip("mlflow")
     theirs = subprocess.run(
         [sys.executable, str(SCRIPT), "mlflow", f"sqlite:///{tmp_path / 'mlflow.db'}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert theirs.returncode == 0, theirs.stderr[-3000:]
     ours = subprocess.run(
-        [sys.executable, str(SCRIPT), "gittrack"], cwd=repo, capture_output=True, text=True,
+        [sys.executable, str(SCRIPT), "gittrack"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert ours.returncode == 0, ours.stderr[-3000:]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gittrack import environment
+from gittrack.env import environment
 from tests.conftest import GIT_ENV, ROOT, git, require_service
 
 pytestmark = pytest.mark.slow

@@ -33,8 +33,12 @@ TRAIN = textwrap.dedent(
 
 def _spawn(repo, code, env=None):
     return subprocess.Popen(
-        [sys.executable, "-c", code], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**os.environ, **(env or {})},
+        [sys.executable, "-c", code],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -62,8 +66,9 @@ def test_sigkill_mid_training_lists_as_crashed_with_checkpointed_metrics(repo):
     assert [h.step for h in hist] == list(range(len(hist)))  # a prefix, nothing torn
     assert run.data.metrics["loss"] == hist[-1].value
     assert git(repo, "fsck", "--no-dangling").strip() == ""
-    out = subprocess.run([sys.executable, "-m", "gittrack", "log"], cwd=repo,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "gittrack", "log"], cwd=repo, capture_output=True, text=True
+    )
     assert "CRASHED" in out.stdout and "victim" in out.stdout
 
 
@@ -115,8 +120,13 @@ def test_concurrent_processes_each_log_their_run(repo):
         """
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, f"w{i}"], cwd=repo,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, f"w{i}"],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(6)
     ]
     ids = []
@@ -152,8 +162,9 @@ def test_no_git_identity_falls_back_to_the_os_user(repo, tmp_path):
     env["HOME"] = str(tmp_path / "nohome")
     env["GIT_CONFIG_NOSYSTEM"] = "1"
     code = "import gittrack\nwith gittrack.start_run() as r:\n    gittrack.log_metric('m', 1)\nprint(r.info.run_id)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     run_id = out.stdout.strip()
     author = git(repo, "log", "-1", "--format=%an <%ae>", f"refs/gittrack/runs/{run_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gittrack.errors import InvalidParameter
-from gittrack.query import Clause, OrderKey, parse_filter, parse_order_by
+from gittrack.query.grammar import Clause, OrderKey, parse_filter, parse_order_by
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from tests.remote_helpers import RUNS, make_bare
 
 LOGGER = """
 import sys
-from gittrack.client import Client
+from gittrack.api.client import Client
 
 tag = sys.argv[1]
 c = Client()
@@ -94,7 +94,7 @@ def test_two_clones_log_concurrently_and_end_with_the_same_runs(team, tmp_path):
         == git(central, "rev-parse", exp_ref)
     )
 
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     ca, cb = Client(a), Client(b)
     names = {e.name for e in ca.search_experiments()}
@@ -138,7 +138,7 @@ def test_push_one_experiment(team):
 
 
 def test_pull_never_moves_a_run_being_written_here(team):
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     _, a, b = team
     ca = Client(a)
@@ -163,7 +163,7 @@ def test_pull_never_moves_a_run_being_written_here(team):
 
 
 def test_experiment_changes_on_both_sides_are_merged(team):
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     _, a, b = team
     ca = Client(a)

@@ -67,7 +67,7 @@ def test_fluent_api_logs_over_rest_in_batches(tmp_path, mode):
         run_id = run_script(tmp_path, {"GITTRACK_TRACKING_URI": server.url}, mode)
         log = server.stderr()
 
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     client = Client(repo)
     run = client.get_run(run_id)
@@ -87,7 +87,7 @@ def test_mlflow_tracking_uri_is_honoured(tmp_path):
     repo = bare_repo(tmp_path)
     with ServerProcess(repo) as server:
         run_id = run_script(tmp_path, {"MLFLOW_TRACKING_URI": server.url})
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     assert len(Client(repo).get_metric_history(run_id, "loss")) == 3000
 
@@ -112,7 +112,7 @@ def test_gittrack_client_logs_into_a_real_mlflow_server(tmp_path):
 
 
 def test_points_survive_a_server_restart(tmp_path, monkeypatch):
-    from gittrack.client import Client
+    from gittrack.api.client import Client
     from gittrack.rest.client import RestClient
 
     repo = bare_repo(tmp_path)

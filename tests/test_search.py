@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 import gittrack
-from gittrack.client import Client
+from gittrack.api.client import Client
+from gittrack.core.repo import Repo
 from gittrack.errors import InvalidParameter
-from gittrack.index import Index
-from gittrack.repo import Repo
+from gittrack.query.index import Index
 from tests.conftest import git, run_cli
 from tests.search_data import brute_force, make_repo, same_value
 
@@ -287,17 +287,17 @@ def test_corrupt_or_old_index_is_rebuilt(repo, damage):
     assert len(gittrack.search_runs()) == 3
     path = repo / ".git" / "gittrack" / "index.sqlite"
     if damage == "garbage":
-        gittrack.search._indexes.clear()
+        gittrack.query.search._indexes.clear()
         for suffix in ("-wal", "-shm"):
             if os.path.exists(f"{path}{suffix}"):
                 os.unlink(f"{path}{suffix}")
         path.write_bytes(b"this is not a database" * 100)
     elif damage == "old-format":
-        gittrack.search._indexes.clear()
+        gittrack.query.search._indexes.clear()
         with sqlite3.connect(path) as conn:
             conn.execute("UPDATE format SET version = 0")
     else:
-        gittrack.search._indexes.clear()
+        gittrack.query.search._indexes.clear()
         path.write_bytes(b"")
     out = run_cli("search", "--format", "json", cwd=repo)
     assert out.returncode == 0, out.stderr
@@ -346,13 +346,13 @@ def test_many_processes_build_and_read_the_index_at_once(repo):
 
 
 def test_parallel_build_writes_the_same_index(repo, monkeypatch):
-    import gittrack.index
+    import gittrack.query.index
 
     ids = [_log(f"r{i}", acc=i, lr=i % 3) for i in range(9)]
     _break_run(repo, ids[4])
     serial = Client().search_runs(None, order_by=["metrics.acc"])
-    monkeypatch.setattr(gittrack.index, "PARALLEL_MIN", 2)
-    monkeypatch.setattr(gittrack.search, "_indexes", {})
+    monkeypatch.setattr(gittrack.query.index, "PARALLEL_MIN", 2)
+    monkeypatch.setattr(gittrack.query.search, "_indexes", {})
     (repo / ".git" / "gittrack" / "index.sqlite").unlink()
     ix = Index(Repo())
     assert ix.refresh() == {"added": 8, "updated": 0, "deleted": 0, "broken": 1}
@@ -367,9 +367,9 @@ def test_refresh_after_a_quiet_spell_still_sees_every_ref_change(repo, monkeypat
     """The refs stamp lets a warm refresh skip listing refs; no change may slip past it."""
     import time
 
-    import gittrack.index
+    import gittrack.query.index
 
-    monkeypatch.setattr(gittrack.index, "QUIET_NS", 200_000_000)  # trust stamps after 0.2 s
+    monkeypatch.setattr(gittrack.query.index, "QUIET_NS", 200_000_000)  # trust stamps after 0.2 s
     a = _log("a", acc=0.1)
     ix = Index(Repo())
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gittrack.client import Client
-from gittrack.query import filter_runs, parse_filter, parse_order_by, sort_runs
+from gittrack.api.client import Client
+from gittrack.query.grammar import filter_runs, parse_filter, parse_order_by, sort_runs
 from tests.search_data import brute_force, make_repo
 
 METRIC_KEYS = ["acc", "loss", "a b", "ünï", "missing"]

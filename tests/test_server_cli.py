@@ -52,7 +52,7 @@ def test_banner_request_log_and_clean_sigterm(tmp_path):
     assert line.search(log), log
     assert "gittrack server stopped" in log
 
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     [point] = Client(repo).get_metric_history(rid, "m")
     assert (point.value, point.step, point.timestamp) == (2.5, 1, 7)

@@ -26,7 +26,7 @@ def fuzzed_server(tmp_path_factory):
         status, _ = http("GET", f"{srv.url}/health")
         assert status == 200, "the server died while being fuzzed"
     # nothing stored is corrupted: every run and experiment still reads, git agrees
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     client = Client(repo)
     for run in client.list_runs():

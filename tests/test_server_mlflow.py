@@ -231,7 +231,7 @@ def test_ordinary_mlflow_script_and_git_clone(server, tmp_path):
     run_id = out.stdout.strip().splitlines()[-1]
 
     # the run is an ordinary gittrack run in the server's repository...
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     served = Client(server.repo)
     run = served.get_run(run_id)
@@ -273,7 +273,7 @@ def test_log_inputs_are_kept(client):
 
 
 def test_runs_pushed_over_git_are_served(server, client, repo):
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     local = Client(repo)
     rid = local.create_run("0", run_name="pushed").info.run_id

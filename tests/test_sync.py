@@ -20,8 +20,8 @@ import pygit2
 import pytest
 import sqlalchemy as sa
 
-from gittrack.client import Client
-from gittrack.sync import SchemaConflict, SyncBusy, SyncError, SyncTargetError, sync_to
+from gittrack.api.client import Client
+from gittrack.mirror.sync import SchemaConflict, SyncBusy, SyncError, SyncTargetError, sync_to
 from tests.conftest import ROOT, git, require_service, run_cli
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -620,7 +620,7 @@ def test_json_report(sqlite_target, repo):
 CRASHY = """
 import time
 import gittrack
-from gittrack.client import Client
+from gittrack.api.client import Client
 run = gittrack.start_run(run_name="crashy")
 gittrack.log_metric("x", 1.0)
 Client().flush(run.info.run_id)
@@ -800,11 +800,11 @@ def test_run_ids_given_by_the_user_and_refs_that_are_not_runs(target, repo):
 
 
 def test_a_sync_gives_up_when_another_holds_the_lock_too_long(target, repo, monkeypatch):
-    import gittrack.sync_db
+    import gittrack.mirror.db
 
     log_run(Client(repo), 0, acc=[0.5], lr=0.1)
     sync_to(target, repo)
-    monkeypatch.setattr(gittrack.sync_db, "LOCK_WAIT_SECONDS", 1)
+    monkeypatch.setattr(gittrack.mirror.db, "LOCK_WAIT_SECONDS", 1)
     holder = sa.create_engine(target)
     with holder.connect() as conn:
         if conn.dialect.name == "sqlite":
@@ -875,7 +875,7 @@ def test_sync_from_a_bare_central_repository(tmp_path, project, repo):
 
 
 def test_a_long_history_is_appended_across_chunks(sqlite_target, repo):
-    from gittrack.records import CHUNK_POINTS
+    from gittrack.core.records.formats import CHUNK_POINTS
 
     c = Client(repo)
     rid = c.create_run(run_name="long").info.run_id

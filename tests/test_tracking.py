@@ -67,7 +67,9 @@ def test_history_keeps_every_point_nan_and_inf(repo):
     assert [h.timestamp for h in hist] == [1000, 1001, 1002, 1003, 1004]
     assert hist[0].value == 1.0 and math.isnan(hist[1].value)
     assert hist[2].value == math.inf and hist[3].value == -math.inf and hist[4].value == 2.0
-    summary = gittrack.Client().store.read_record(gittrack.get_run(run.info.run_id).commit)["metrics"]
+    summary = gittrack.Client().store.read_record(gittrack.get_run(run.info.run_id).commit)[
+        "metrics"
+    ]
     assert summary["m"]["count"] == 5 and summary["m"]["min"] == -math.inf
     assert summary["m"]["max"] == math.inf and summary["m"]["value"] == 2.0
 
@@ -78,8 +80,12 @@ def test_history_spans_chunks(repo):
             gittrack.log_metric("loss", i / 10, step=i)
     hist = gittrack.get_metric_history(run.info.run_id, "loss")
     assert len(hist) == 25_001 and hist[-1].value == 2500.0 and hist[12_345].step == 12_345
-    names = git(repo, "ls-tree", "--name-only",
-                f"refs/gittrack/runs/{run.info.run_id}:.gittrack/metrics/loss").split()
+    names = git(
+        repo,
+        "ls-tree",
+        "--name-only",
+        f"refs/gittrack/runs/{run.info.run_id}:.gittrack/metrics/loss",
+    ).split()
     assert names == ["000000.tsv", "000001.tsv", "000002.tsv"]
 
 

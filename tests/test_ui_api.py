@@ -56,7 +56,7 @@ def test_runs_page_pages_and_sorts(api, ui_repo):
 
 
 def test_runs_page_filter_and_filter_error(api):
-    pytest.importorskip("gittrack.query", reason="the filter grammar is the query engine's")
+    pytest.importorskip("gittrack.query.grammar", reason="the filter grammar is the query engine's")
     page = api.get("/ui/api/runs", params={"filter": "params.p0 = 'v0'"}).json()
     assert page["total"] == 3  # runs 0, 4, 8
     assert {r["params"]["p0"] for r in page["rows"]} == {"v0"}
@@ -118,7 +118,7 @@ def test_unknown_and_malformed_run_ids(api):
 
 
 def test_series_downsampled_keeps_extremes_and_zoom_is_full_resolution(api, ui_repo):
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     path, ids = ui_repo
     rid = ids["xss"]
@@ -286,7 +286,7 @@ def test_rows_carry_only_the_shown_columns(api, ui_repo):
 
 
 def test_deleted_runs_are_listed_on_request(api, ui_repo):
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     path, ids = ui_repo
     client = Client(str(path))
@@ -309,7 +309,7 @@ def test_artifact_held_in_the_store(repo, tmp_path):
     serves it all the same."""
     from starlette.testclient import TestClient
 
-    from gittrack.client import Client
+    from gittrack.api.client import Client
     from gittrack.ui import make_ui_app
 
     client = Client(str(repo))

@@ -190,7 +190,7 @@ def test_table_filter_sort_columns(page, site, shots):
 
 
 def test_table_filter_and_inline_error(page, site):
-    pytest.importorskip("gittrack.query", reason="the filter grammar is the query engine's")
+    pytest.importorskip("gittrack.query.grammar", reason="the filter grammar is the query engine's")
     base, _ids, _repo = site
     page.goto(base + "/")
     page.wait_for_selector("table.runs tbody tr[data-run]")
@@ -319,7 +319,7 @@ def test_unknown_run_in_url(page, site):
 
 def test_live_run_refreshes(page, site):
     """A RUNNING run's page picks up new checkpoints without a reload."""
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     base, _ids, repo = site
     client = Client(str(repo))

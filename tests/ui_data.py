@@ -68,7 +68,7 @@ def log_run(
     """One run shaped like workloads.md: params p{j}, metrics m{k}, tags team/variant/run_index."""
     import random
 
-    from gittrack.entities import Metric, Param, RunTag
+    from gittrack.core.entities import Metric, Param, RunTag
 
     rng = random.Random(i)
     run = client.create_run(
@@ -107,7 +107,7 @@ def crashed_run(repo: Path, name: str = "crashed-run") -> str:
     """A run whose process died without ending it (shown as CRASHED)."""
     code = (
         "import os, sys\n"
-        "from gittrack.client import Client\n"
+        "from gittrack.api.client import Client\n"
         "c = Client('.')\n"
         f"r = c.create_run('0', run_name={name!r})\n"
         "c.log_metric(r.info.run_id, 'm0', 0.5, step=0)\n"
@@ -150,7 +150,7 @@ def build_demo_repo(tmp_path_factory, mp) -> tuple[Path, dict]:
     git(path, "add", ".")
     git(path, "commit", "-q", "-m", "initial")
     mp.chdir(path)
-    from gittrack.client import Client
+    from gittrack.api.client import Client
 
     client = Client(str(path))
     ids: dict = {}

@@ -1,4 +1,4 @@
-"""Artifact operations on a run named by id: what :class:`gittrack.client.Client` exposes.
+"""Artifact operations on a run named by id: what :class:`gittrack.api.client.Client` exposes.
 
 Logging to a run that is live in this process goes through its writer; any
 other run is opened, written and committed at once (finished runs accept
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from gittrack.artifacts import formats, log, read
 
 if TYPE_CHECKING:
+    from gittrack.api.client import Client
     from gittrack.artifacts.manifest import FileInfo
-    from gittrack.client import Client
-    from gittrack.writer import RunWriter
+    from gittrack.core.writer import RunWriter
 
 
 def with_writer(client: Client, run_id: str, fn: Callable[[RunWriter], Any]) -> Any:

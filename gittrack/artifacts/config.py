@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.artifacts.errors import ArtifactStoreError
 
 if TYPE_CHECKING:
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
 
 PROJECT_FILE = ".gittrack.yaml"
 ENV_URL = "GITTRACK_ARTIFACTS"
@@ -114,7 +114,7 @@ def read_project_file(repo: Repo) -> dict[str, Any]:
     Raises:
         ArtifactStoreError: when the file is not a YAML mapping.
     """
-    from gittrack.records import load_yaml
+    from gittrack.core.records.formats import load_yaml
 
     data: bytes | None = None
     wd = repo.workdir

@@ -16,23 +16,23 @@ from gittrack.artifacts.uris import is_runs_uri, make_runs_uri, parse_runs_uri
 
 if TYPE_CHECKING:
     from gittrack.artifacts.manifest import FileInfo
-    from gittrack.writer import RunWriter
+    from gittrack.core.writer import RunWriter
 
 
 def _writer(run_id: str | None = None) -> RunWriter:
-    from gittrack import tracking
+    from gittrack.api import fluent as tracking
 
     return tracking._writer_for(run_id)
 
 
 def _client() -> Any:
-    from gittrack import tracking
+    from gittrack.api import fluent as tracking
 
     return tracking._client()
 
 
 def _active_run_id() -> str:
-    from gittrack import tracking
+    from gittrack.api import fluent as tracking
 
     active = tracking.active_run()
     if active is None:

@@ -46,7 +46,7 @@ def dict_bytes(d: Any, artifact_file: str) -> bytes:
 
 def parse_dict(data: bytes, artifact_file: str) -> Any:
     if _ext(artifact_file) in YAML_EXT:
-        from gittrack.records import load_yaml
+        from gittrack.core.records.formats import load_yaml
 
         return load_yaml(data)
     return json.loads(data)

@@ -15,7 +15,7 @@ from gittrack.artifacts.storage import storage_for
 from gittrack.errors import GittrackError
 
 if TYPE_CHECKING:
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
 
 BLOBS = ".gittrack/artifacts"
 

@@ -22,7 +22,7 @@ from gittrack.artifacts.storage import storage_for
 if TYPE_CHECKING:
     import pygit2
 
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
 
 RUNS_PREFIX = "refs/gittrack/runs/"
 RUN_YAML = ".gittrack/run.yaml"

@@ -1,6 +1,6 @@
 """Logging artifacts into a run: small files inline in git, large ones to the store.
 
-Every function here works on a run writer (``gittrack.writer.RunWriter``) and
+Every function here works on a run writer (``gittrack.core.writer.RunWriter``) and
 follows *upload first, commit second*: bytes are stored (and their sha256
 known) before the manifest entry is written, then the writer checkpoints. A
 failed upload leaves the run exactly as it was.
@@ -21,7 +21,7 @@ from gittrack.artifacts.paths import clean_artifact_path, join_artifact_path, pa
 from gittrack.artifacts.storage import storage_for
 
 if TYPE_CHECKING:
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
 
 BLOB_DIR = "artifacts"  # under .gittrack/
 

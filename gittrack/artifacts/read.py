@@ -25,7 +25,7 @@ from gittrack.errors import CorruptRecord
 if TYPE_CHECKING:
     import pygit2
 
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
 
 RECORD = ".gittrack"
 MANIFEST = f"{RECORD}/artifacts.yaml"
@@ -42,7 +42,7 @@ def commit_of(repo: Repo, sha: str) -> pygit2.Commit:
 def flush_live_writers(repo: Repo, run_id: str) -> None:
     """Checkpoint this process's open writers of runs matching ``run_id`` (a prefix works),
     so what this process logged is visible to what it reads."""
-    from gittrack.writer import open_writers
+    from gittrack.core.writer import open_writers
 
     common = str(repo.common_dir)
     for w in open_writers():
@@ -62,7 +62,7 @@ def resolve_run(repo: Repo, run_id: str) -> tuple[str, pygit2.Commit]:
     Raises:
         RunNotFound, AmbiguousRunId: as the core store.
     """
-    from gittrack.store import Store
+    from gittrack.core.reader import Store
 
     flush_live_writers(repo, run_id)
     store = Store(repo)
@@ -77,7 +77,7 @@ def read_manifest(repo: Repo, commit: pygit2.Commit, run_id: str = "?") -> dict[
     Raises:
         CorruptRecord: unreadable YAML or a malformed entry.
     """
-    from gittrack.records import load_yaml
+    from gittrack.core.records.formats import load_yaml
 
     try:
         entry = commit.tree[MANIFEST]

@@ -14,7 +14,7 @@ from gittrack.artifacts.config import StoreConfig, default_store_path, resolve_s
 from gittrack.artifacts.errors import CorruptArtifact
 
 if TYPE_CHECKING:
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
 
 _ATTR = "_gittrack_artifact_storage"
 

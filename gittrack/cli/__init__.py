@@ -1,4 +1,4 @@
-"""The ``gittrack`` command line: a thin layer over :class:`gittrack.client.Client`.
+"""The ``gittrack`` command line: a thin layer over :class:`gittrack.api.client.Client`.
 
 Commands live in small modules and are imported only when invoked, so
 ``gittrack --help`` and ``gittrack log`` start fast.

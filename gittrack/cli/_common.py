@@ -16,8 +16,8 @@ from gittrack.errors import GittrackError
 
 
 def client(repo: str | None = None) -> Any:
-    """A :class:`gittrack.client.Client` for ``--repo`` or the working directory."""
-    from gittrack.client import Client
+    """A :class:`gittrack.api.client.Client` for ``--repo`` or the working directory."""
+    from gittrack.api.client import Client
 
     return Client(repo)
 
@@ -36,7 +36,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 repo_option = click.option(
-    "--repo", "repo", default=None, metavar="PATH",
+    "--repo",
+    "repo",
+    default=None,
+    metavar="PATH",
     help="Repository to use (default: the one containing the working directory).",
 )
 
@@ -44,8 +47,12 @@ repo_option = click.option(
 def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--format table|json|csv`` for listing commands."""
     return click.option(
-        "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-        show_default=True, help="Output format.",
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json", "csv"]),
+        default="table",
+        show_default=True,
+        help="Output format.",
     )(fn)
 
 

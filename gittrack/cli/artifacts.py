@@ -63,14 +63,21 @@ def ls_cmd(run: str, path: str | None, recursive: bool, fmt: str, repo: str | No
         }
         for i in infos
     ]
-    click.echo(render(rows, ["path", "size"] if fmt == "table" else ["path", "is_dir", "size"], fmt))
+    click.echo(
+        render(rows, ["path", "size"] if fmt == "table" else ["path", "is_dir", "size"], fmt)
+    )
 
 
 @artifacts_cmd.command("get")
 @click.argument("run")
 @click.argument("path", required=False, default="")
 @click.option(
-    "-o", "--output", "dest", default=".", show_default=True, metavar="DIR",
+    "-o",
+    "--output",
+    "dest",
+    default=".",
+    show_default=True,
+    metavar="DIR",
     help="Folder to download into; the artifact lands at DIR/PATH.",
 )
 @repo_option
@@ -86,7 +93,11 @@ def get_cmd(run: str, path: str, dest: str, repo: str | None) -> None:
 @click.command("gc")
 @click.option("-n", "--dry-run", is_flag=True, help="Only list what would be removed.")
 @click.option(
-    "--grace", type=float, default=3600.0, show_default=True, metavar="SECONDS",
+    "--grace",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    metavar="SECONDS",
     help="Keep unreferenced objects younger than this (a run in another process may be "
     "about to commit them); 0 removes all.",
 )

@@ -14,8 +14,8 @@ DIFF_COLUMNS = ["key", "change", "old", "new"]
 
 
 def _open_repo(repo: str | None, required: bool) -> Any:
+    from gittrack.core.repo import Repo
     from gittrack.errors import NoRepository
-    from gittrack.repo import Repo
 
     try:
         return Repo(repo)
@@ -26,7 +26,7 @@ def _open_repo(repo: str | None, required: bool) -> Any:
 
 
 def _emit(snapshot: dict, fmt: str) -> None:
-    from gittrack import environment
+    from gittrack.env import environment
 
     if fmt == "json":
         click.echo(json.dumps(snapshot, indent=2, sort_keys=True))
@@ -52,7 +52,7 @@ def env_cmd(ctx: click.Context, fmt: str, python: str | None, repo: str | None) 
     """
     if ctx.invoked_subcommand is not None:
         return
-    from gittrack import environment
+    from gittrack.env import environment
 
     r = _open_repo(repo, required=False)
     workdir = str(r.workdir) if r is not None and r.workdir else None
@@ -70,7 +70,7 @@ def env_cmd(ctx: click.Context, fmt: str, python: str | None, repo: str | None) 
 @handle_errors
 def env_show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
     """Print the environment run RUN_ID recorded."""
-    from gittrack import environment
+    from gittrack.env import environment
 
     snap = environment.run_environment(_open_repo(repo, required=True), run_id)
     if snap is None:
@@ -93,7 +93,7 @@ def env_diff_cmd(run_a: str, run_b: str | None, source: bool, fmt: str, repo: st
     lock file RUN_A's source commit carries against what RUN_A ran with (what
     the run had beyond its commit shows as added). Run ids may be unique prefixes.
     """
-    from gittrack import environment
+    from gittrack.env import environment
 
     r = _open_repo(repo, required=True)
     old = environment.run_environment(r, run_a)

@@ -28,8 +28,12 @@ def experiments_cmd(ctx: click.Context, show_all: bool, fmt: str, repo: str | No
     c = client(repo)
     exps = c.search_experiments("ALL" if show_all else "ACTIVE_ONLY")
     rows = [
-        {"experiment_id": e.experiment_id, "name": e.name, "lifecycle_stage": e.lifecycle_stage,
-         "created": fmt_time(e.creation_time)}
+        {
+            "experiment_id": e.experiment_id,
+            "name": e.name,
+            "lifecycle_stage": e.lifecycle_stage,
+            "created": fmt_time(e.creation_time),
+        }
         for e in exps
     ]
     click.echo(render(rows, ["experiment_id", "name", "lifecycle_stage", "created"], fmt))

@@ -15,7 +15,7 @@ _HOOK_HELP = (
 
 
 def _cwd(repo: str | None) -> Any:
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
 
     r = Repo(repo)
     return r.workdir or r.gitdir

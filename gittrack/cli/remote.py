@@ -1,4 +1,4 @@
-"""``gittrack push``, ``pull``, ``fetch`` and ``remote setup``: thin over :mod:`gittrack.remote`."""
+"""``gittrack push``, ``pull``, ``fetch`` and ``remote setup``: thin over :mod:`gittrack.remote.transfer`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _HEX = set("0123456789abcdef")
 def _split_remote(repo: Any, words: Sequence[str]) -> tuple[str | None, list[str]]:
     """``[REMOTE] [RUN...]`` → (remote or None, runs): the first word is the remote when it
     names one (or is a URL); a hex word that is not a remote name starts the runs."""
-    from gittrack.remote_refs import looks_like_url
+    from gittrack.remote.refs import looks_like_url
 
     if not words:
         return None, []
@@ -61,7 +61,7 @@ def _remotes(repo: Any, remote: str | None, all_remotes: bool) -> list[str | Non
 
 
 def _open_repo(path: str | None = None) -> Any:
-    from gittrack.repo import Repo
+    from gittrack.core.repo import Repo
 
     try:
         return Repo(path)
@@ -105,7 +105,7 @@ def push_cmd(
     (changed on both sides) is reported with both commit ids and left alone
     unless --force. The exit status is 1 when anything was rejected.
     """
-    from gittrack import remote as remote_mod
+    from gittrack.remote import transfer as remote_mod
 
     repo_obj = _open_repo(repo)
     name, runs = _split_remote(repo_obj, words)
@@ -147,7 +147,7 @@ def _fetch_like(pull: bool) -> click.Command:
         repo: str | None,
         **kw: Any,
     ) -> None:
-        from gittrack import remote as remote_mod
+        from gittrack.remote import transfer as remote_mod
 
         repo = _open_repo(repo)
         name, runs = _split_remote(repo, words)
@@ -208,8 +208,8 @@ def setup_cmd(remote: str | None, no_push: bool, repo: str | None) -> None:
     fetch and push, plus HEAD for push when the remote had no push refspec, so
     `git push` still pushes the current branch.
     """
-    from gittrack import remote as remote_mod
-    from gittrack.remote_refs import resolve_remote
+    from gittrack.remote import transfer as remote_mod
+    from gittrack.remote.refs import resolve_remote
 
     repo = _open_repo(repo)
     try:

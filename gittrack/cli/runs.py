@@ -63,12 +63,19 @@ def log_row(run: Any, max_metrics: int = 3) -> dict[str, Any]:
 @output_options
 @repo_option
 @handle_errors
-def log_cmd(limit: int | None, experiment: str | None, branch: str | None, status: str | None,
-            show_all: bool, fmt: str, repo: str | None) -> None:
+def log_cmd(
+    limit: int | None,
+    experiment: str | None,
+    branch: str | None,
+    status: str | None,
+    show_all: bool,
+    fmt: str,
+    repo: str | None,
+) -> None:
     """List runs, newest first, as `git log` lists commits."""
     c = client(repo)
     exp_id = _resolve_experiment(c, experiment)
-    from gittrack.search import log_runs  # reads the run index, not every record
+    from gittrack.query.search import log_runs  # reads the run index, not every record
 
     runs = log_runs(c, exp_id, status, branch, show_all, limit)
     rows = [log_row(run) for run in runs]
@@ -108,8 +115,14 @@ def run_details(c: Any, run_id: str) -> dict[str, Any]:
 
 @click.command("show")
 @click.argument("run_id")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @repo_option
 @handle_errors
 def show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
@@ -156,7 +169,7 @@ def show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
             f"  {p}  {e.get('size')} bytes  sha256:{str(e.get('sha256'))[:12]}  ({e.get('where')})"
             for p, e in sorted(d["artifacts"].items())
         ]
-    from gittrack import environment
+    from gittrack.env import environment
 
     env = environment.run_environment(c.repo, d["run_id"])
     if env is not None:
@@ -182,11 +195,13 @@ def _side_by_side(a: dict[str, Any], b: dict[str, Any], show_all: bool) -> list[
 @handle_errors
 def diff_cmd(run_a: str, run_b: str, code: bool, show_all: bool, repo: str | None) -> None:
     """Compare two runs: params, metrics and tags side by side (and code with --code)."""
-    from gittrack.checkout import code_diff
+    from gittrack.core.checkout import code_diff
 
     c = client(repo)
     a, b = c.get_run(run_a), c.get_run(run_b)
-    click.echo(f"a: {a.info.run_id[:8]} {a.info.run_name}\nb: {b.info.run_id[:8]} {b.info.run_name}")
+    click.echo(
+        f"a: {a.info.run_id[:8]} {a.info.run_name}\nb: {b.info.run_id[:8]} {b.info.run_name}"
+    )
     for title, da, db in (
         ("Params", a.data.params, b.data.params),
         ("Metrics", a.data.metrics, b.data.metrics),
@@ -196,7 +211,7 @@ def diff_cmd(run_a: str, run_b: str, code: bool, show_all: bool, repo: str | Non
         if rows:
             click.echo(f"\n{title}:")
             click.echo(render(rows, ["key", "a", "b"], "table"))
-    from gittrack import environment
+    from gittrack.env import environment
 
     env_a = environment.run_environment(c.repo, a.info.run_id)
     env_b = environment.run_environment(c.repo, b.info.run_id)
@@ -217,15 +232,20 @@ def diff_cmd(run_a: str, run_b: str, code: bool, show_all: bool, repo: str | Non
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @repo_option
 @handle_errors
-def run_cmd(run_name: str | None, experiment: str | None, tags: tuple[str, ...],
-            command: tuple[str, ...], repo: str | None) -> None:
+def run_cmd(
+    run_name: str | None,
+    experiment: str | None,
+    tags: tuple[str, ...],
+    command: tuple[str, ...],
+    repo: str | None,
+) -> None:
     """Run COMMAND as a run: `gittrack run -- python train.py --lr 0.1`.
 
     Records the command, its exit status (FINISHED or FAILED), its stdout and
     stderr, and passes GITTRACK_RUN_ID so gittrack calls in the command log
     into the same run.
     """
-    from gittrack.runner import run_command
+    from gittrack.api.runner import run_command
 
     tag_map = {}
     for t in tags:
@@ -233,20 +253,26 @@ def run_cmd(run_name: str | None, experiment: str | None, tags: tuple[str, ...],
             raise click.BadParameter(f"{t!r} is not KEY=VALUE", param_hint="--tag")
         k, v = t.split("=", 1)
         tag_map[k] = v
-    code = run_command(client(repo), list(command), run_name=run_name, experiment=experiment,
-                       tags=tag_map)
+    code = run_command(
+        client(repo), list(command), run_name=run_name, experiment=experiment, tags=tag_map
+    )
     sys.exit(code)
 
 
 @click.command("checkout")
 @click.argument("run_id")
-@click.option("--path", "path", default=None, type=click.Path(file_okay=False),
-              help="Write the code into this (new or empty) directory instead.")
+@click.option(
+    "--path",
+    "path",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Write the code into this (new or empty) directory instead.",
+)
 @repo_option
 @handle_errors
 def checkout_cmd(run_id: str, path: str | None, repo: str | None) -> None:
     """Restore the exact code RUN_ID ran: its source commit plus its uncommitted changes."""
-    from gittrack.checkout import checkout_run
+    from gittrack.core.checkout import checkout_run
 
     c = client(repo)
     click.echo(checkout_run(c, run_id, path))
@@ -292,11 +318,17 @@ def _pump(src: Any, sinks: list[Any], keep: bytearray, limit: int) -> None:
             del keep[: len(keep) - limit]
 
 
-def start_pumps(proc: subprocess.Popen, limit: int) -> tuple[bytearray, bytearray, list[threading.Thread]]:
+def start_pumps(
+    proc: subprocess.Popen, limit: int
+) -> tuple[bytearray, bytearray, list[threading.Thread]]:
     out, err = bytearray(), bytearray()
     threads = [
-        threading.Thread(target=_pump, args=(proc.stdout, [sys.stdout.buffer], out, limit), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, [sys.stderr.buffer], err, limit), daemon=True),
+        threading.Thread(
+            target=_pump, args=(proc.stdout, [sys.stdout.buffer], out, limit), daemon=True
+        ),
+        threading.Thread(
+            target=_pump, args=(proc.stderr, [sys.stderr.buffer], err, limit), daemon=True
+        ),
     ]
     for t in threads:
         t.start()

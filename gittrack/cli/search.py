@@ -89,7 +89,7 @@ def search_cmd(
       gittrack search --columns run_id,metrics.loss,params.lr --format csv
     """
     from gittrack.errors import InvalidParameter
-    from gittrack.search import search_page
+    from gittrack.query.search import search_page
 
     c = client(repo)
     exp_ids = None

@@ -87,8 +87,8 @@ def server_cmd(
     """
     import uvicorn
 
+    from gittrack.core.repo import find_repo_path
     from gittrack.errors import GittrackError
-    from gittrack.repo import find_repo_path
     from gittrack.server.config import ServerConfig
 
     try:

@@ -1,4 +1,4 @@
-"""``gittrack sync URL``: mirror the runs into a SQL database (``gittrack.sync.sync_to``)."""
+"""``gittrack sync URL``: mirror the runs into a SQL database (``gittrack.mirror.sync.sync_to``)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def sync_cmd(url: str, watch: float | None, as_json: bool, prune: bool, repo: st
     Only runs whose commit moved since the last sync are copied; the schema
     is described in docs/sql-schema.md.
     """
-    from gittrack.sync import SyncError, SyncReport, sync_to
+    from gittrack.mirror.sync import SyncError, SyncReport, sync_to
 
     def show(report: SyncReport) -> None:
         if watch is not None and not report.changed and not report.skipped:

@@ -63,7 +63,7 @@ def write_snapshot(top: Path, rel: str, python: str | None = None) -> tuple[bool
         HookError: when the file cannot be written or staged.
         EnvironmentCaptureError: when ``python`` cannot report its environment.
     """
-    from gittrack import environment
+    from gittrack.env import environment
 
     snap = environment.capture(str(top), python=python)
     for problem in snap.get("problems", []):

@@ -142,7 +142,7 @@ def _flock_holders() -> dict[int, set[int]] | None:
 
 def _record_pid(repo: object, run_id: str) -> tuple[str | None, int | None]:
     """(host, pid) from the run's newest commit, or Nones when it has none yet."""
-    from gittrack.records import load_yaml
+    from gittrack.core.records.formats import load_yaml
 
     git = repo.git  # type: ignore[attr-defined]
     ref = git.references.get(f"refs/gittrack/runs/{run_id}")
@@ -163,9 +163,9 @@ def live_ancestor_runs(cwd: str | os.PathLike[str] | None = None) -> list[str]:
     The run locks in ``.git/gittrack/locks`` say which runs are live; the holder's
     pid comes from ``/proc/locks`` (Linux), else from the run record.
     """
+    from gittrack.core.locks import is_held_elsewhere
+    from gittrack.core.repo import Repo
     from gittrack.errors import GittrackError
-    from gittrack.locks import is_held_elsewhere
-    from gittrack.repo import Repo
 
     try:
         repo = Repo(cwd)

@@ -44,7 +44,7 @@ def pyfunc_flavor(loader_module: str, data: str) -> dict[str, Any]:
 
 
 def write(path: Path, mlmodel: dict[str, Any]) -> None:
-    from gittrack.records import dump_yaml
+    from gittrack.core.records.formats import dump_yaml
 
     (path / FILENAME).write_bytes(dump_yaml(mlmodel))
 
@@ -56,7 +56,7 @@ def read(path: Path) -> dict[str, Any]:
         ArtifactNotFound: the folder has no MLmodel (it is not a model).
         InvalidParameter: the MLmodel is not a YAML mapping with flavors.
     """
-    from gittrack.records import load_yaml
+    from gittrack.core.records.formats import load_yaml
 
     f = path / FILENAME
     if not f.is_file():

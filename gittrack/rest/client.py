@@ -1,6 +1,6 @@
 """A Client that logs to a tracking server over MLflow's REST API.
 
-:class:`RestClient` has the names of :class:`gittrack.client.Client` (which
+:class:`RestClient` has the names of :class:`gittrack.api.client.Client` (which
 are MlflowClient's), so the fluent API can use either. It speaks only MLflow's
 REST API, so it logs into ``gittrack server`` and into ``mlflow server`` alike
 — the metadata store's pluggable REST abstraction.
@@ -20,11 +20,7 @@ import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from gittrack.errors import InvalidParameter, NotFound
-from gittrack.rest import convert
-from gittrack.rest.batcher import Batcher
-from gittrack.rest.http import HttpSession
-from gittrack.validation import (
+from gittrack.core.validation import (
     metric_step,
     metric_timestamp,
     metric_value,
@@ -32,6 +28,10 @@ from gittrack.validation import (
     validate_param_value,
     validate_tag_value,
 )
+from gittrack.errors import InvalidParameter, NotFound
+from gittrack.rest import convert
+from gittrack.rest.batcher import Batcher
+from gittrack.rest.http import HttpSession
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 
@@ -287,7 +287,7 @@ class RestClient:
         step: int | None = None,
     ) -> None:
         """Queue one point; it is sent in the background (see :meth:`flush`)."""
-        from gittrack.entities import Metric
+        from gittrack.core.entities import Metric
 
         validate_key(key, "metric")
         point = Metric(

@@ -24,7 +24,7 @@ def wire_number(v: float) -> float | str:
 
 
 def metric(d: dict[str, Any]) -> Any:
-    from gittrack.entities import Metric
+    from gittrack.core.entities import Metric
 
     return Metric(
         d["key"], number(d.get("value", 0.0)), int(d.get("timestamp", 0)), int(d.get("step", 0))
@@ -32,7 +32,7 @@ def metric(d: dict[str, Any]) -> Any:
 
 
 def run(d: dict[str, Any]) -> Any:
-    from gittrack.entities import Run, RunData, RunInfo
+    from gittrack.core.entities import Run, RunData, RunInfo
 
     info, data = d.get("info", {}), d.get("data", {})
     metrics = [metric(m) for m in data.get("metrics", [])]
@@ -60,7 +60,7 @@ def run(d: dict[str, Any]) -> Any:
 
 
 def experiment(d: dict[str, Any]) -> Any:
-    from gittrack.entities import Experiment
+    from gittrack.core.entities import Experiment
 
     return Experiment(
         experiment_id=str(d["experiment_id"]),

@@ -1,7 +1,7 @@
 """The writer of a run logged over REST: what the fluent API holds for an active run.
 
-It has the surface of :class:`gittrack.writer.RunWriter` that
-:mod:`gittrack.tracking` uses (``run_id``, ``record``, ``closed``,
+It has the surface of :class:`gittrack.core.writer.RunWriter` that
+:mod:`gittrack.api.fluent` uses (``run_id``, ``record``, ``closed``,
 ``log_metric``, ``log_param(s)``, ``set_tag``, ``delete_tag``, ``set_record``,
 ``end``, ``close``, ``checkpoint``), so ``gittrack.start_run`` and friends
 work unchanged against a tracking server.
@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from gittrack.entities import RunStatus
+from gittrack.core.entities import RunStatus
 from gittrack.errors import InvalidParameter, RunNotWritable
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class RemoteRunWriter:
         self.client.log_param(self.run_id, key, value)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        from gittrack.entities import Param
+        from gittrack.core.entities import Param
 
         self._check_open("log params to")
         flat = _flatten(params)

@@ -212,7 +212,7 @@ class GittrackServer:
     """The complete ASGI app for one repository (``create_app`` builds it)."""
 
     def __init__(self, config: ServerConfig) -> None:
-        from gittrack.repo import find_repo_path
+        from gittrack.core.repo import find_repo_path
 
         self.config = config
         gitdir = find_repo_path(config.repo)

@@ -65,7 +65,7 @@ def split_proxy_path(path: str) -> tuple[str, str, str]:
         raise InvalidArtifactPath(
             f"Invalid artifact path {path!r}: expected <experiment_id>/<run_id>/artifacts/<path>"
         )
-    from gittrack.validation import validate_experiment_id, validate_run_id
+    from gittrack.core.validation import validate_experiment_id, validate_run_id
 
     return validate_experiment_id(parts[0]), validate_run_id(parts[1]), "/".join(parts[3:])
 

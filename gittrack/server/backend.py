@@ -1,6 +1,6 @@
 """The repository thread, and group commit of writes per run.
 
-All calls into :class:`gittrack.client.Client` run on one thread that owns the
+All calls into :class:`gittrack.api.client.Client` run on one thread that owns the
 repository (pygit2 objects are not shared between threads), so the event loop
 never blocks on git.
 
@@ -31,7 +31,7 @@ Op = Callable[[Any], Any]  # an operation on the Client; its result answers one 
 
 
 class Backend:
-    """The server's one :class:`~gittrack.client.Client`, on its own thread."""
+    """The server's one :class:`~gittrack.api.client.Client`, on its own thread."""
 
     def __init__(
         self, repo: str, artifacts_destination: str | None = None, *, shared: bool = False
@@ -53,7 +53,7 @@ class Backend:
     def client(self) -> Any:
         """The Client (only to be used on the repository thread)."""
         if self._client is None:
-            from gittrack.client import Client
+            from gittrack.api.client import Client
 
             self._thread_id = threading.get_ident()
             self._client = Client(self.repo_path)
@@ -139,7 +139,7 @@ class Backend:
         return results
 
     def _release(self, run_id: str) -> None:
-        from gittrack.writer import get_open_writer
+        from gittrack.core.writer import get_open_writer
 
         w = get_open_writer(self.client.repo, run_id)
         if w is not None and not w.closed:

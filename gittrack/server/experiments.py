@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gittrack.core.validation import validate_experiment_id
 from gittrack.errors import InvalidParameter
 from gittrack.server.paging import page
 from gittrack.server.schema import MAX_RESULTS_EXPERIMENTS
-from gittrack.validation import validate_experiment_id
 
 
 def experiment_json(exp: Any) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def get_by_name(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    from gittrack.entities import ViewType
+    from gittrack.core.entities import ViewType
 
     max_results = args.get("max_results", 1000)
     if not 0 < max_results <= MAX_RESULTS_EXPERIMENTS:

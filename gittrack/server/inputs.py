@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gittrack.records import RECORD_DIR, dump_yaml, load_yaml
+from gittrack.core.records.formats import RECORD_DIR, dump_yaml, load_yaml
 
 INPUTS_FILE = "inputs.yaml"
 

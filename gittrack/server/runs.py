@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from gittrack.core.validation import (
+    metric_step,
+    metric_timestamp,
+    metric_value,
+    validate_experiment_id,
+    validate_param_value,
+    validate_run_id,
+    validate_tag_value,
+)
+from gittrack.core.validation import validate_key as _validate_key
 from gittrack.errors import InvalidParameter
 from gittrack.server.backend import Backend
 from gittrack.server.paging import page
@@ -20,16 +30,6 @@ from gittrack.server.schema import (
     MAX_RESULTS_HISTORY,
     MAX_RESULTS_RUNS,
 )
-from gittrack.validation import (
-    metric_step,
-    metric_timestamp,
-    metric_value,
-    validate_experiment_id,
-    validate_param_value,
-    validate_run_id,
-    validate_tag_value,
-)
-from gittrack.validation import validate_key as _validate_key
 
 
 def validate_key(key: str, kind: str = "key") -> str:
@@ -85,7 +85,7 @@ def get(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    from gittrack.entities import ViewType
+    from gittrack.core.entities import ViewType
 
     max_results = args.get("max_results", 1000)
     if not 0 < max_results <= MAX_RESULTS_RUNS:
@@ -124,7 +124,7 @@ def _native_paging() -> bool:
     """Whether the Client pages searches itself (the query engine is installed)."""
     import importlib.util
 
-    return importlib.util.find_spec("gittrack.search") is not None
+    return importlib.util.find_spec("gittrack.query.search") is not None
 
 
 def get_history(client: Any, args: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def create(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
-    from gittrack.entities import RunStatus
+    from gittrack.core.entities import RunStatus
 
     run_id = run_id_of(args)
     status, end_time, name = args.get("status"), args.get("end_time"), args.get("run_name")
@@ -204,7 +204,7 @@ async def restore(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
 
 
 async def log_batch(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
-    from gittrack.entities import Metric, Param, RunTag
+    from gittrack.core.entities import Metric, Param, RunTag
 
     run_id = run_id_of(args)
     metrics, params, tags = args.get("metrics", []), args.get("params", []), args.get("tags", [])

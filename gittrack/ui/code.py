@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gittrack.records import RECORD_DIR
+from gittrack.core.records.formats import RECORD_DIR
 
 if TYPE_CHECKING:
     import pygit2
@@ -119,7 +119,7 @@ def environment(ctx: UIContext, run_id: str) -> dict[str, Any]:
     summary = None
     if isinstance(env, dict):
         try:
-            from gittrack.environment import summary as summarize
+            from gittrack.env.environment import summary as summarize
 
             summary = summarize(env)
         except Exception:  # an older or foreign snapshot: show it without a summary

@@ -1,6 +1,6 @@
 """What every UI endpoint needs: the repository, its store, and run-tree access.
 
-The UI reads run records through :class:`gittrack.store.Store`; files of a run
+The UI reads run records through :class:`gittrack.core.reader.Store`; files of a run
 commit that the store does not interpret (metric chunks, inline artifacts,
 ``environment.yaml``) are read from the run commit's tree by path, as laid out
 in ``docs/design.md``.
@@ -11,24 +11,24 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from gittrack.core.records.formats import RECORD_DIR, load_yaml
 from gittrack.errors import CorruptRecord, InvalidParameter, RunNotFound
-from gittrack.records import RECORD_DIR, load_yaml
 
 RUNS_PREFIX = "refs/gittrack/runs/"
 
 if TYPE_CHECKING:
     import pygit2
 
-    from gittrack.repo import Repo
-    from gittrack.store import Store
+    from gittrack.core.reader import Store
+    from gittrack.core.repo import Repo
 
 
 class UIContext:
     """One repository opened for the UI; safe to share between request threads."""
 
     def __init__(self, repo_path: str | None) -> None:
-        from gittrack.repo import Repo
-        from gittrack.store import Store
+        from gittrack.core.reader import Store
+        from gittrack.core.repo import Repo
 
         self.repo: Repo = Repo(repo_path)
         self.store: Store = Store(self.repo)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gittrack.records import load_yaml
+from gittrack.core.records.formats import load_yaml
 
 if TYPE_CHECKING:
     from gittrack.ui.context import UIContext

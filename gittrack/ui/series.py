@@ -18,8 +18,8 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from gittrack.core.records.formats import key_to_filename
 from gittrack.errors import CorruptRecord, InvalidParameter, NotFound
-from gittrack.records import key_to_filename
 
 if TYPE_CHECKING:
     import numpy as np

@@ -82,7 +82,7 @@ def make_row(run_id: str, sha: str, record: dict[str, Any], status: str) -> dict
 
 
 def _param_str(value: Any) -> str:
-    from gittrack.records import param_str
+    from gittrack.core.records.formats import param_str
 
     return param_str(value)
 
@@ -398,10 +398,10 @@ def sort_rows(rows: list[dict[str, Any]], kind: str, key: str, desc: bool) -> li
 def _search_ids(ctx: UIContext, rows: list[dict[str, Any]], filter_string: str) -> set[str]:
     """Run ids among ``rows`` matching ``filter_string``, evaluated by the query engine."""
     try:
-        from gittrack.query import filter_runs, parse_filter
+        from gittrack.query.grammar import filter_runs, parse_filter
     except ImportError:  # the query engine is not there: ask the client
-        from gittrack.client import Client
-        from gittrack.entities import ViewType
+        from gittrack.api.client import Client
+        from gittrack.core.entities import ViewType
 
         found = Client(ctx.repo).search_runs(
             None, filter_string=filter_string, run_view_type=ViewType.ALL, max_results=10**9
@@ -414,10 +414,10 @@ def _search_ids(ctx: UIContext, rows: list[dict[str, Any]], filter_string: str) 
 def _rows_from_index(ctx: UIContext) -> dict[str, dict[str, Any]] | None:
     """All rows from the query engine's index, or None when there is no query engine."""
     try:
-        from gittrack.search import search_all
+        from gittrack.query.search import search_all
     except ImportError:
         return None
-    from gittrack.entities import ViewType
+    from gittrack.core.entities import ViewType
 
     with ctx.lock:
         found = search_all(ctx.repo, 10**9, run_view_type=ViewType.ALL)

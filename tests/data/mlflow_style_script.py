@@ -39,15 +39,22 @@ names = {}
 summary = {}
 client = mlflow.MlflowClient() if hasattr(mlflow, "MlflowClient") else None
 exp = mlflow.get_experiment_by_name("compat")
-runs = mlflow.search_runs([exp.experiment_id], output_format="list") if sys.argv[1] != "gittrack" \
+runs = (
+    mlflow.search_runs([exp.experiment_id], output_format="list")
+    if sys.argv[1] != "gittrack"
     else [r for r in mlflow.Client().list_runs() if r.info.experiment_id == exp.experiment_id]
+)
 for run in runs:
     names[run.info.run_id] = run.info.run_name
 for run in runs:
     r = mlflow.get_run(run.info.run_id)
     hist = {
-        k: [(m.step, None if math.isnan(m.value) else m.value) for m in
-            sorted(mlflow.MlflowClient().get_metric_history(r.info.run_id, k), key=lambda m: m.step)]
+        k: [
+            (m.step, None if math.isnan(m.value) else m.value)
+            for m in sorted(
+                mlflow.MlflowClient().get_metric_history(r.info.run_id, k), key=lambda m: m.step
+            )
+        ]
         for k in r.data.metrics
     }
     summary[r.info.run_name] = {
@@ -55,7 +62,9 @@ for run in runs:
         "params": r.data.params,
         "metrics": {k: (None if math.isnan(v) else v) for k, v in r.data.metrics.items()},
         "history": hist,
-        "tags": {k: v for k, v in r.data.tags.items() if not k.startswith(("mlflow.", "gittrack."))},
+        "tags": {
+            k: v for k, v in r.data.tags.items() if not k.startswith(("mlflow.", "gittrack."))
+        },
         "runName": r.data.tags.get("mlflow.runName"),
         "parent": names.get(r.data.tags.get("mlflow.parentRunId")),
         "user": r.data.tags.get("mlflow.user"),

@@ -1,0 +1,1 @@
+"""The public Python faces: the fluent API, :class:`Client`, and ``gittrack run``."""

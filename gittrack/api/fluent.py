@@ -1,0 +1,489 @@
+"""The fluent API: module-level functions with MLflow's names and behaviour.
+
+``import gittrack as mlflow`` runs ordinary MLflow tracking code: one stack of
+active runs per thread, ``start_run`` as a context manager, ``log_metric``
+starting a run when none is active, runs ended at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from gittrack.api.client import Client
+from gittrack.core.entities import Metric, Run, RunData, RunInfo, RunStatus, ViewType
+from gittrack.core.writer import RunWriter
+from gittrack.errors import GittrackError, InvalidParameter
+
+_local = threading.local()
+_clients: dict[tuple[str, str], Client] = {}
+_fluent_runs: list[ActiveRun] = []  # every run the fluent API started and has not ended
+_fluent_lock = threading.Lock()
+_last_active: list[tuple[Client, str] | None] = [None]  # (client, run id), read on demand
+_experiment: dict[str, str | None] = {"id": None}
+_handlers_installed = [False]
+
+
+class ActiveRun:
+    """The run returned by :func:`start_run`; a context manager that ends it.
+
+    On exit: FINISHED, or FAILED when an exception escapes (KILLED for
+    KeyboardInterrupt).
+    """
+
+    def __init__(self, client: Client, writer: RunWriter) -> None:
+        self._client = client
+        self._writer = writer
+        self.thread = threading.get_ident()
+
+    @property
+    def info(self) -> RunInfo:
+        r = self._writer.record
+        return RunInfo(
+            run_id=self._writer.run_id,
+            experiment_id=str(r["experiment_id"]),
+            run_name=str(r.get("name") or ""),
+            user_id=str(r.get("user") or ""),
+            status=r["status"],
+            start_time=r["start_time"],
+            end_time=r.get("end_time"),
+            artifact_uri=str(r.get("artifact_uri")),
+            lifecycle_stage=str(r.get("lifecycle") or "active"),
+        )
+
+    @property
+    def data(self) -> RunData:
+        return self._client.get_run(self._writer.run_id).data
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+        _end(self, status)
+        return False
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun: run_id={self._writer.run_id!r}, name={self.info.run_name!r}>"
+
+
+def _stack() -> list[ActiveRun]:
+    s = getattr(_local, "stack", None)
+    if s is None:
+        s = _local.stack = []
+    return s
+
+
+def _client() -> Client:
+    """The client of the repository of the working directory (or GITTRACK_REPO); with an
+    http(s) ``GITTRACK_TRACKING_URI``/``MLFLOW_TRACKING_URI``, a REST client for it."""
+    from gittrack.rest import client_for_uri
+
+    remote = client_for_uri()
+    if remote is not None:
+        return remote  # type: ignore[no-any-return]
+    key = (os.environ.get("GITTRACK_REPO", ""), os.getcwd())
+    c = _clients.get(key)
+    if c is None:
+        c = _clients[key] = Client()
+    return c
+
+
+# -- runs ---------------------------------------------------------------------------
+
+
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    log_system_metrics: bool | None = None,
+) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it the active run of this thread.
+
+    Raises:
+        GittrackError: a run is already active and ``nested`` is False.
+    """
+    stack = _stack()
+    env_run = os.environ.get("GITTRACK_RUN_ID") or os.environ.get("MLFLOW_RUN_ID")
+    if run_id is None and env_run and not stack:
+        run_id = env_run
+    if stack and not nested:
+        raise GittrackError(
+            f"Run with UUID {stack[-1]._writer.run_id} is already active. To start a new run, "
+            "first end the current run with gittrack.end_run(). To start a nested run, call "
+            "start_run with nested=True"
+        )
+    client = _client()
+    if nested and parent_run_id is None and stack:
+        parent_run_id = stack[-1]._writer.run_id
+    if run_id is not None:
+        writer = client.writer(run_id, resume=True)
+        if experiment_id is not None and str(experiment_id) != str(writer.record["experiment_id"]):
+            raise InvalidParameter(
+                f"Cannot start run with ID {run_id} under experiment {experiment_id}: "
+                f"it belongs to experiment {writer.record['experiment_id']}"
+            )
+        if run_name:
+            writer.set_record(name=run_name)
+        for k, v in (tags or {}).items():
+            writer.set_tag(k, v)
+        if description:
+            writer.set_tag("mlflow.note.content", description)
+    else:
+        exp_id = experiment_id if experiment_id is not None else _current_experiment_id(client)
+        writer = client._create_writer(
+            str(exp_id),
+            tags=tags,
+            run_name=run_name,
+            parent_run_id=parent_run_id,
+            description=description,
+            commit=False,
+        )
+    active = ActiveRun(client, writer)
+    stack.append(active)
+    with _fluent_lock:
+        _fluent_runs.append(active)
+    _install_handlers()
+    return active
+
+
+def _current_experiment_id(client: Client) -> str:
+    if _experiment["id"] is not None:
+        return _experiment["id"]
+    name = os.environ.get("GITTRACK_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if name:
+        return set_experiment(name).experiment_id
+    exp_id = os.environ.get("GITTRACK_EXPERIMENT_ID") or os.environ.get("MLFLOW_EXPERIMENT_ID")
+    return exp_id or "0"
+
+
+def _end(active: ActiveRun, status: str) -> None:
+    stack = _stack()
+    if active in stack:
+        stack.remove(active)
+    with _fluent_lock:
+        if active in _fluent_runs:
+            _fluent_runs.remove(active)
+    if not active._writer.closed:
+        active._writer.end(status)
+    # read back only when asked (as MLflow's last_active_run does): end_run stays cheap
+    _last_active[0] = (active._client, active._writer.run_id)
+
+
+def end_run(status: str = RunStatus.FINISHED) -> None:
+    """End the active run of this thread (no-op when there is none)."""
+    stack = _stack()
+    if stack:
+        _end(stack[-1], status)
+
+
+def active_run() -> ActiveRun | None:
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def last_active_run() -> Run | None:
+    """The active run, or else the run most recently ended in this process."""
+    a = active_run()
+    if a is not None:
+        return a._client.get_run(a._writer.run_id)
+    last = _last_active[0]
+    if last is None:
+        return None
+    try:
+        return last[0].store.read_run(last[1])
+    except GittrackError:
+        return None
+
+
+def _writer() -> RunWriter:
+    stack = _stack()
+    if stack:
+        return stack[-1]._writer
+    return start_run()._writer
+
+
+def _writer_for(run_id: str | None) -> RunWriter:
+    if run_id is None:
+        return _writer()
+    return _client().writer(run_id)
+
+
+def get_run(run_id: str) -> Run:
+    return _client().get_run(run_id)
+
+
+def get_parent_run(run_id: str) -> Run | None:
+    return _client().get_parent_run(run_id)
+
+
+def delete_run(run_id: str) -> None:
+    _client().delete_run(run_id)
+
+
+def restore_run(run_id: str) -> None:
+    _client().restore_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    return _client().get_metric_history(run_id, key)
+
+
+# -- logging (the hot path: keep these lean) -----------------------------------------
+
+
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    synchronous: bool | None = None,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Log one metric point to the active run (starting one if none is active)."""
+    if run_id is None:
+        stack = getattr(_local, "stack", None)
+        w = stack[-1]._writer if stack else _writer()
+    else:
+        w = _writer_for(run_id)
+    w.log_metric(key, value, step, timestamp)
+
+
+def log_metrics(
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+    timestamp: int | None = None,
+) -> None:
+    w = _writer_for(run_id)
+    if timestamp is None:
+        from gittrack.core.writer import now_ms
+
+        timestamp = now_ms()
+    for key, value in metrics.items():
+        w.log_metric(key, value, step, timestamp)
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    """Log a param (write-once); returns ``value``."""
+    _writer().log_param(key, value)
+    return value
+
+
+def log_params(
+    params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None
+) -> None:
+    """Log several params. Nested dicts (Hydra/OmegaConf configs) become dotted keys."""
+    _writer_for(run_id).log_params(params)
+
+
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+    _writer().set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> None:
+    w = _writer()
+    for k, v in tags.items():
+        w.set_tag(k, v)
+
+
+def delete_tag(key: str) -> None:
+    _writer().delete_tag(key)
+
+
+# -- experiments ---------------------------------------------------------------------
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Any:
+    """Make an experiment the default for new runs, creating it by name when missing."""
+    client = _client()
+    if (experiment_name is None) == (experiment_id is None):
+        raise InvalidParameter("set_experiment takes exactly one of experiment_name, experiment_id")
+    if experiment_id is not None:
+        exp = client.get_experiment(str(experiment_id))
+    else:
+        exp = client.get_experiment_by_name(str(experiment_name))
+        if exp is None:
+            exp = client.get_experiment(client.create_experiment(str(experiment_name)))
+    if exp.lifecycle_stage == "deleted":
+        raise InvalidParameter(
+            f"Cannot set a deleted experiment {exp.name!r} as the active experiment. "
+            "Restore it first."
+        )
+    _experiment["id"] = exp.experiment_id
+    return exp
+
+
+def create_experiment(
+    name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
+) -> str:
+    return _client().create_experiment(name, artifact_location, tags)
+
+
+def get_experiment(experiment_id: str) -> Any:
+    return _client().get_experiment(str(experiment_id))
+
+
+def get_experiment_by_name(name: str) -> Any:
+    return _client().get_experiment_by_name(name)
+
+
+def search_experiments(
+    view_type: int | str = ViewType.ACTIVE_ONLY,
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Any]:
+    return _client().search_experiments(view_type, max_results, filter_string, order_by)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    _client().delete_experiment(str(experiment_id))
+
+
+def get_tracking_uri() -> str:
+    from gittrack.rest import is_remote, tracking_uri
+
+    if is_remote(tracking_uri()):
+        return str(tracking_uri())
+    return "file://" + str(_client().repo.workdir or _client().repo.gitdir)
+
+
+# -- exit and signals -----------------------------------------------------------------
+
+
+def _end_all_at_exit() -> None:
+    last = getattr(sys, "last_type", None) or getattr(sys, "last_exc", None)
+    if last is None:
+        status = RunStatus.FINISHED
+    elif (
+        isinstance(last, type)
+        and issubclass(last, KeyboardInterrupt)
+        or isinstance(last, KeyboardInterrupt)
+    ):
+        status = RunStatus.KILLED
+    else:
+        status = RunStatus.FAILED
+    _end_all(status)
+    _auto_gc()
+
+
+def _auto_gc() -> None:
+    """After a process that wrote runs: ``git gc --auto`` in the background, so the loose
+    objects and ref files checkpoints leave behind get packed once there are many
+    (git decides; off with ``git config gittrack.auto-gc false``)."""
+    import subprocess
+
+    for client in list(_clients.values()):
+        repo = client.repo
+        if str(repo.config("gittrack.auto-gc", "true")).lower() in ("false", "0", "no", "off"):
+            continue
+        try:
+            subprocess.Popen(
+                ["git", f"--git-dir={repo.common_dir}", "gc", "--auto", "--quiet"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError:
+            return  # no git executable: nothing to tidy with
+
+
+def _end_all(status: str) -> None:
+    from gittrack.core.writer import open_writers
+
+    with _fluent_lock:
+        runs = [a for a in reversed(_fluent_runs) if a._writer._pid == os.getpid()]
+    for active in runs:
+        try:
+            _end(active, status)
+        except Exception as exc:  # at exit: report, keep ending the others
+            print(f"gittrack: could not end run {active._writer.run_id}: {exc}", file=sys.stderr)
+    for w in open_writers():
+        if w._pid != os.getpid():
+            continue  # inherited through fork: the parent owns it
+        try:
+            w.close()
+        except Exception as exc:
+            print(f"gittrack: could not flush run {w.run_id}: {exc}", file=sys.stderr)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _end_all(RunStatus.KILLED)
+    previous = _previous_sigterm[0]
+    if callable(previous):
+        previous(signum, frame)
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+_previous_sigterm: list[Any] = [None]
+
+
+def _install_handlers() -> None:
+    if _handlers_installed[0]:
+        return
+    _handlers_installed[0] = True
+    atexit.register(_end_all_at_exit)
+    if threading.current_thread() is threading.main_thread():
+        try:
+            current = signal.getsignal(signal.SIGTERM)
+            if current is not signal.SIG_IGN:
+                _previous_sigterm[0] = current if callable(current) else None
+                signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError):
+            pass
+
+
+def _reset_for_tests() -> None:
+    """End every run this process started (tests call this between tests)."""
+    _end_all(RunStatus.FINISHED)
+    _stack().clear()
+    _clients.clear()
+    _experiment["id"] = None
+    _last_active[0] = None
+
+
+def search_runs(
+    experiment_ids: list[str] | None = None,
+    filter_string: str = "",
+    run_view_type: int | str = ViewType.ACTIVE_ONLY,
+    max_results: int = 100000,
+    order_by: list[str] | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: list[str] | None = None,
+    branches: list[str] | str | None = None,
+) -> Any:
+    """Runs as a pandas DataFrame with MLflow's columns (or a list of Runs)."""
+    from gittrack.query.search import search_runs as _search
+
+    return _search(
+        _client(),
+        experiment_ids=experiment_ids,
+        filter_string=filter_string,
+        run_view_type=run_view_type,
+        max_results=max_results,
+        order_by=order_by,
+        output_format=output_format,
+        search_all_experiments=search_all_experiments,
+        experiment_names=experiment_names,
+        branches=branches,
+    )

@@ -1,0 +1,1 @@
+"""Runs in git: the repository handle, records, validation, reading and writing runs."""

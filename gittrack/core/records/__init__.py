@@ -1,0 +1,1 @@
+"""Record formats: YAML/TSV encoding, the fast YAML reader, decoded-chunk cache."""

@@ -1,0 +1,1 @@
+"""Environment snapshots: Python, platform and package versions."""

@@ -1,0 +1,1 @@
+"""The SQL mirror: ``gittrack sync URL`` into SQLite, PostgreSQL or MySQL/MariaDB."""

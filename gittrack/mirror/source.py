@@ -1,0 +1,175 @@
+"""What the SQL mirror reads from the repository: run refs, records, metric histories.
+
+Records come from :meth:`gittrack.core.reader.Store.read_record`; the metric history
+chunks (``.gittrack/metrics/<key>/<nnnnnn>.tsv``) are read from the same run
+commit, and only from the chunk holding the first point the mirror lacks, so
+syncing a live run again costs the new points, not its whole history.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from gittrack.core.records.formats import CHUNK_POINTS, RECORD_DIR, decode_points, filename_to_key
+from gittrack.mirror.rows import BadRecord, RunRows, history_rows, run_rows
+
+if TYPE_CHECKING:
+    from gittrack.core.repo import Repo
+
+
+class RepoSource:
+    """Reads one repository's runs and experiments for the mirror."""
+
+    def __init__(self, repo: str | os.PathLike[str] | Repo | None = None) -> None:
+        from gittrack.core.reader import Store
+        from gittrack.core.repo import Repo
+
+        self.repo = repo if isinstance(repo, Repo) else Repo(repo)
+        self.store = Store(self.repo)
+        self.git = self.repo.git
+
+    def run_refs(self) -> dict[str, str]:
+        """run_id -> sha of its newest commit, for every run ref."""
+        return self.store.run_refs()
+
+    def experiments_commit(self) -> str | None:
+        """The sha ``refs/gittrack/experiments`` points at, or None."""
+        ref = self.git.references.get(self.store.EXPERIMENTS_REF)
+        return str(ref.resolve().target) if ref is not None else None
+
+    def experiments(self) -> dict[str, Any]:
+        """Every experiment (deleted ones too, and the implicit "Default"): id -> fields.
+
+        Raises:
+            gittrack.errors.CorruptRecord: experiments.yaml cannot be read.
+        """
+        from gittrack.core.experiments import Experiments
+
+        return {
+            e.experiment_id: {
+                "name": e.name,
+                "artifact_location": e.artifact_location,
+                "lifecycle_stage": e.lifecycle_stage,
+                "creation_time": e.creation_time,
+                "last_update_time": e.last_update_time,
+                "description": e.description,
+                "tags": e.tags,
+            }
+            for e in Experiments(self.repo).list()
+        }
+
+    def read(self, run_id: str, sha: str, have: Mapping[str, int] | None = None) -> RunRows:
+        """The mirror rows of run ``run_id`` at commit ``sha``.
+
+        Args:
+            have: metric key -> number of history points the mirror already
+                holds for this run; only later points are returned in
+                ``metrics``. When the history no longer extends what the mirror
+                holds, all of it is returned and ``RunRows.reset_history`` is set.
+
+        Raises:
+            BadRecord, gittrack.errors.CorruptRecord: the record is unreadable.
+        """
+        record = self.store.read_record(sha, run_id)
+        status = self.store.derived_status(record["run"])
+        rows = run_rows(run_id, sha, record, {}, status=status)
+        history, start = self.history(sha, have or {})
+        if have and (set(have) - set(history) or any(start[k] != have.get(k, 0) for k in history)):
+            history, start = self.history(sha, {})
+            rows.reset_history = True
+        rows.tables["metrics"] = history_rows(run_id, history, start)
+        return rows
+
+    def status(self, sha: str) -> str:
+        """The derived status (RUNNING, CRASHED, FINISHED, ...) of the record at ``sha``."""
+        return self.store.derived_status(self.store.read_record(sha)["run"])
+
+    def history(
+        self, sha: str, have: Mapping[str, int]
+    ) -> tuple[dict[str, tuple[list[int], list[float], list[int]]], dict[str, int]]:
+        """Metric histories of commit ``sha`` from point ``have[key]`` on.
+
+        Returns:
+            (key -> (steps, values, timestamps), key -> seq of the first point returned)
+
+        Raises:
+            BadRecord: a chunk cannot be parsed.
+        """
+        pygit2 = _pygit2()
+        tree = self.git[sha].peel(pygit2.Tree)
+        try:
+            mdir = tree[f"{RECORD_DIR}/metrics"]
+        except KeyError:
+            return {}, {}
+        out: dict[str, tuple[list[int], list[float], list[int]]] = {}
+        start: dict[str, int] = {}
+        for entry in mdir:
+            if entry.type_str != "tree":
+                continue
+            key = filename_to_key(entry.name)
+            chunks = sorted((c for c in entry if c.type_str == "blob"), key=lambda c: c.name)
+            skip = have.get(key, 0) // CHUNK_POINTS
+            if skip and not all(c.name == f"{i:06d}.tsv" for i, c in enumerate(chunks[: skip + 1])):
+                skip = 0  # unexpected chunk names: read it all
+            first = skip * CHUNK_POINTS
+            steps: list[int] = []
+            values: list[float] = []
+            stamps: list[int] = []
+            for c in chunks[skip:]:
+                try:
+                    s, v, t = decode_points(c.data)
+                except ValueError as exc:
+                    raise BadRecord(f"metric {key!r} history chunk {c.name}: {exc}") from exc
+                steps += s
+                values += v
+                stamps += t
+            drop = min(len(steps), max(0, have.get(key, 0) - first))
+            out[key] = (steps[drop:], values[drop:], stamps[drop:])
+            start[key] = first + drop
+        return out, start
+
+
+def _pygit2() -> Any:
+    import pygit2
+
+    return pygit2
+
+
+# -- reading many runs ---------------------------------------------------------
+
+Item = tuple[str, str, "Mapping[str, int] | None"]  # run id, commit, history points held
+Slice = tuple[list[str], list[RunRows], dict[str, str]]
+
+
+def read_many(source: RepoSource, items: list[Item]) -> Slice:
+    """Read ``items``; a run that cannot be read lands in the last result.
+
+    Returns:
+        (the run ids of ``items``, rows of the runs read, run id -> why it could not be read)
+    """
+    from gittrack.errors import GittrackError
+
+    ok: list[RunRows] = []
+    failed: dict[str, str] = {}
+    for rid, sha, have in items:
+        try:
+            ok.append(source.read(rid, sha, have))
+        except GittrackError as exc:
+            failed[rid] = str(exc)
+        except BadRecord as exc:
+            failed[rid] = f"Run {rid}: {exc}"
+        except Exception as exc:  # a record malformed in a way nobody foresaw
+            failed[rid] = f"Run {rid}: record is unreadable: {type(exc).__name__}: {exc}"
+    return [item[0] for item in items], ok, failed
+
+
+def read_slices(source: RepoSource, items: list[Item], size: int) -> Iterator[Slice]:
+    """Read ``items`` in slices of ``size`` runs, so memory stays bounded.
+
+    (Reading in worker processes was tried: on the 2-core benchmark machine it
+    was slower, 56 s against 47 s for 10,000 runs, the rows' pickling eating the gain.)
+    """
+    for i in range(0, len(items), size):
+        yield read_many(source, items[i : i + size])

@@ -1,0 +1,1 @@
+"""Queries: MLflow's filter grammar, the SQLite index, SQL compilation, DataFrames."""

@@ -1,0 +1,144 @@
+"""Which runs belong to which branch: source commits reachable from branch tips.
+
+A run belongs to a branch when its source commit is reachable from the branch
+tip. Reachability is computed once per (tip, source commit) pair with the
+commit graph — a ``descendant_of`` check for a few new commits, one history
+walk per tip for many — and cached in the index's ``reach`` table. The pairs
+are facts about immutable commits, so the cache never goes stale; a moved tip
+is simply a new tip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from gittrack.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from gittrack.core.repo import Repo
+    from gittrack.query.index import Index
+
+_FEW = 8  # up to this many unknown commits per tip: descendant_of each; more: one walk
+
+
+def all_branches(repo: Repo) -> dict[str, str]:
+    """``{short name: tip sha}`` of local and remote-tracking branches (no ``*/HEAD``)."""
+    out: dict[str, str] = {}
+    git = repo.git
+    for name in git.references:
+        if name.startswith("refs/heads/"):
+            short = name[len("refs/heads/") :]
+        elif name.startswith("refs/remotes/") and not name.endswith("/HEAD"):
+            short = name[len("refs/remotes/") :]
+        else:
+            continue
+        try:
+            out.setdefault(short, str(git.references[name].peel().id))
+        except Exception:  # a dangling or symbolic ref that resolves to nothing
+            continue
+    return out
+
+
+def resolve_branches(repo: Repo, branches: str | Sequence[str]) -> dict[str, str]:
+    """Branch names (``"*"`` for all, sorted) → ``{name: tip sha}``, in the order given.
+
+    Accepts ``main``, ``origin/main``, ``refs/heads/main``, ``refs/remotes/origin/main``.
+
+    Raises:
+        InvalidParameter: naming a branch that does not exist, and listing those that do.
+    """
+    if isinstance(branches, str):
+        branches = [branches]
+    known = all_branches(repo)
+    out: dict[str, str] = {}
+    for name in branches:
+        if not isinstance(name, str) or not name:
+            raise InvalidParameter(f"Invalid branch name {name!r}")
+        if name == "*":
+            for short in sorted(known):
+                out.setdefault(short, known[short])
+            continue
+        short = name
+        for prefix in ("refs/heads/", "refs/remotes/"):
+            if name.startswith(prefix):
+                short = name[len(prefix) :]
+        if short not in known:
+            shown = ", ".join(sorted(known)[:20]) or "none"
+            raise InvalidParameter(
+                f"Unknown branch {name!r}: no local or remote-tracking branch of that name "
+                f"(branches: {shown})"
+            )
+        out[short] = known[short]
+    return out
+
+
+def reachable_sources(
+    index: Index, tips: dict[str, str], sources: Iterable[str]
+) -> dict[str, list[str]]:
+    """``{source commit: [branch names whose tip reaches it]}`` for the given commits.
+
+    Commits no tip reaches are left out.
+    """
+    import pygit2
+
+    git = index.repo.git
+    sources = [s for s in set(sources) if s]
+    result: dict[str, list[str]] = {}
+    new_rows: list[tuple[str, str, int]] = []
+    conn = index.conn
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS want(commit_sha TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.want")
+    conn.executemany("INSERT INTO temp.want VALUES (?)", ((s,) for s in sources))
+    for name, tip in tips.items():
+        known = dict(
+            conn.execute(
+                "SELECT commit_sha, reachable FROM reach WHERE tip = ? "
+                "AND commit_sha IN (SELECT commit_sha FROM temp.want)",
+                (tip,),
+            )
+        )
+        unknown = {s for s in sources if s not in known}
+        if unknown:
+            found = _reach(git, tip, unknown, pygit2)
+            for s in unknown:
+                known[s] = int(s in found)
+                new_rows.append((tip, s, known[s]))
+        for s, ok in known.items():
+            if ok:
+                result.setdefault(s, []).append(name)
+    if new_rows:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT OR REPLACE INTO reach VALUES (?,?,?)", new_rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return result
+
+
+def _reach(git: object, tip: str, candidates: set[str], pygit2: object) -> set[str]:
+    """The subset of ``candidates`` reachable from ``tip`` (a commit reaches itself)."""
+    found = {c for c in candidates if c == tip}
+    rest = candidates - found
+    if not rest:
+        return found
+    tip_oid = pygit2.Oid(hex=tip)  # type: ignore[attr-defined]
+    if len(rest) <= _FEW:
+        for c in rest:
+            try:
+                if git.descendant_of(tip_oid, pygit2.Oid(hex=c)):  # type: ignore[attr-defined]
+                    found.add(c)
+            except (KeyError, ValueError, pygit2.GitError):  # type: ignore[attr-defined]
+                continue  # a source commit this clone does not have
+        return found
+    walker = git.walk(tip_oid)  # type: ignore[attr-defined]
+    for commit in walker:
+        h = str(commit.id)
+        if h in rest:
+            found.add(h)
+            rest.discard(h)
+            if not rest:
+                break
+    return found

@@ -1,0 +1,383 @@
+"""The query engine: MLflow's filter/order grammar compiled to parameterised SQL over the index.
+
+:func:`search` returns plain run dicts (the shape :mod:`gittrack.query.grammar`'s reference
+evaluator reads); :mod:`gittrack.query.search` turns them into MLflow's DataFrame or
+``Run`` objects. Values never enter the SQL text: keys and values are bound
+parameters; only fixed column names and operators are written into the query.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gittrack.errors import InvalidParameter
+from gittrack.query.grammar import (
+    ATTRIBUTE,
+    METRIC,
+    PARAM,
+    Clause,
+    OrderKey,
+    bind_number,
+    parse_filter,
+    parse_order_by,
+)
+
+if TYPE_CHECKING:
+    from gittrack.query.index import Index
+
+_ATTR_COLUMNS = {
+    "run_id": "r.run_id",
+    "run_name": "r.run_name",
+    "status": "coalesce(lv.status, r.status)",
+    "user_id": "r.user_id",
+    "artifact_uri": "r.artifact_uri",
+    "start_time": "r.start_time",
+    "end_time": "r.end_time",
+}
+_TABLES = {METRIC: "metrics", PARAM: "params", "tag": "tags"}
+_CMP = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
+_LIFECYCLES = {1: ("active",), 2: ("deleted",), 3: ("active", "deleted")}
+
+
+@dataclass
+class SearchPage:
+    """One page of results: run dicts in order, and the token of the next page (or None)."""
+
+    runs: list[dict[str, Any]]
+    token: str | None = None
+    branches: dict[str, str] = field(default_factory=dict)  # name -> tip, when asked
+    broken: dict[str, str] = field(default_factory=dict)  # run_id -> why it was left out
+
+
+def encode_token(offset: int) -> str:
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_token(token: str | None) -> int:
+    """The offset inside an MLflow-style page token (base64 JSON ``{"offset": n}``).
+
+    Raises:
+        InvalidParameter: for a token that is not one of ours.
+    """
+    if not token:
+        return 0
+    try:
+        data = json.loads(base64.b64decode(token, validate=True))
+        offset = int(data["offset"])
+    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
+        raise InvalidParameter(f"Invalid page token {token!r}: not a token gittrack gave") from exc
+    if offset < 0:
+        raise InvalidParameter(f"Invalid page token {token!r}: negative offset")
+    return offset
+
+
+def check_max_results(max_results: Any) -> int:
+    """Return ``max_results`` if it is a positive integer.
+
+    Raises:
+        InvalidParameter: for 0, negatives, bools and non-integers.
+    """
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+        raise InvalidParameter(
+            f"Invalid value {max_results!r} for max_results: it must be a positive integer"
+        )
+    return max_results
+
+
+ALL_KINDS = ("metrics", "params", "tags")
+_OUT_COLUMNS = (
+    "r.id, r.run_id, r.experiment_id, r.run_name, coalesce(lv.status, r.status), "
+    "r.user_id, r.start_time, r.end_time, r.artifact_uri, r.lifecycle, r.commit_sha, "
+    "r.source_commit, r.source_branch, r.source_dirty, r.parent_run_id, {}, {}, {}, {}"
+)
+
+
+def compile_query(
+    clauses: Sequence[Clause],
+    order: Sequence[OrderKey],
+    experiment_ids: Sequence[str] | None,
+    lifecycles: Sequence[str],
+    on_branch: bool = False,
+) -> tuple[str, list[Any]]:
+    """SQL selecting the ids (and branch lists) of the matching runs in order, plus its
+    parameters. Sorting ids alone keeps the sort small; :func:`fetch_runs` reads the rest.
+
+    The result ends with ``LIMIT ? OFFSET ?`` whose values the caller appends.
+    """
+    joins: list[str] = []
+    join_params: list[Any] = []
+    where: list[str] = []
+    where_params: list[Any] = []
+    order_sql: list[str] = []
+    if lifecycles != ("active", "deleted"):
+        where.append(f"r.lifecycle IN ({','.join('?' * len(lifecycles))})")
+        where_params.extend(lifecycles)
+    if experiment_ids is not None:
+        where.append(f"r.experiment_id IN ({','.join('?' * len(experiment_ids))})")
+        where_params.extend(experiment_ids)
+    for n, c in enumerate(clauses):
+        if c.kind == ATTRIBUTE:
+            col = _ATTR_COLUMNS[c.key]
+            if c.op in ("IN", "NOT IN"):
+                marks = ",".join("?" * len(c.value))
+                # NOT IN on a NULL column is NULL (false), as the reference says
+                where.append(f"{col} {c.op} ({marks})")
+                where_params.extend(c.value)
+            elif c.op in ("LIKE", "ILIKE"):
+                where.append(f"gt_{c.op.lower()}({col}, ?)")
+                where_params.append(c.value)
+            else:
+                where.append(f"{col} {_CMP[c.op]} ?")
+                where_params.append(
+                    bind_number(c.value) if not isinstance(c.value, str) else c.value
+                )
+            continue
+        table = _TABLES[c.kind]
+        if c.op in ("IS NULL", "IS NOT NULL"):
+            neg = "NOT " if c.op == "IS NULL" else ""
+            where.append(f"{neg}EXISTS (SELECT 1 FROM {table} x WHERE x.rid = r.id AND x.key = ?)")
+            where_params.append(c.key)
+            continue
+        alias = f"f{n}"
+        joins.append(f"JOIN {table} {alias} ON {alias}.rid = r.id AND {alias}.key = ?")
+        join_params.append(c.key)
+        if c.op in ("LIKE", "ILIKE"):
+            where.append(f"gt_{c.op.lower()}({alias}.value, ?)")
+            where_params.append(c.value)
+        elif c.kind == METRIC:
+            v = float(c.value)
+            if c.op == "!=":
+                # NaN != x is true in Python (and in MLflow's file store)
+                where.append(f"({alias}.value != ? OR {alias}.is_nan)")
+            else:
+                where.append(f"{alias}.value {_CMP[c.op]} ?")
+            where_params.append(v)
+        else:
+            where.append(f"{alias}.value {_CMP[c.op]} ?")
+            where_params.append(c.value)
+    for n, o in enumerate(order):
+        direction = "ASC" if o.ascending else "DESC"
+        if o.kind == ATTRIBUTE:
+            col = _ATTR_COLUMNS[o.key]
+            order_sql += [f"{col} IS NULL", f"{col} {direction}"]
+            continue
+        alias = f"o{n}"
+        joins.append(
+            f"LEFT JOIN {_TABLES[o.kind]} {alias} ON {alias}.rid = r.id AND {alias}.key = ?"
+        )
+        join_params.append(o.key)
+        if o.kind == METRIC:
+            order_sql.append(
+                f"CASE WHEN {alias}.value IS NOT NULL THEN 0 WHEN {alias}.is_nan THEN 1 ELSE 2 END"
+            )
+        else:
+            order_sql.append(f"{alias}.rid IS NULL")
+        order_sql.append(f"{alias}.value {direction}")
+    order_sql += ["r.start_time IS NULL", "r.start_time DESC", "r.run_id"]
+    select = "SELECT r.id" + (", ob.branches" if on_branch else "") + " FROM runs r"
+    select += " LEFT JOIN temp.live lv ON lv.rid = r.id"
+    if on_branch:
+        select += " JOIN temp.onbranch ob ON ob.commit_sha = r.source_commit"
+    sql = " ".join(
+        [select, *joins]
+        + (["WHERE " + " AND ".join(where)] if where else [])
+        + ["ORDER BY " + ", ".join(order_sql), "LIMIT ? OFFSET ?"]
+    )
+    return sql, join_params + where_params
+
+
+def _prepare_live(index: Index) -> None:
+    """Fill ``temp.live`` with the derived status (e.g. CRASHED) of runs recorded as live."""
+    from gittrack.core.reader import Store
+
+    conn = index.conn
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS live(rid INTEGER PRIMARY KEY, status TEXT)")
+    conn.execute("DELETE FROM temp.live")
+    rows = conn.execute("SELECT id, run_json FROM runs WHERE status = 'RUNNING'").fetchall()
+    if not rows:
+        return
+    store = Store(index.repo)
+    live = []
+    for rid, run_json in rows:
+        run = json.loads(run_json)
+        status = store.derived_status(run)
+        if status != run.get("status"):
+            live.append((rid, status))
+    conn.executemany("INSERT INTO temp.live VALUES (?, ?)", live)
+
+
+def _prepare_branches(index: Index, branches: str | Sequence[str]) -> dict[str, str]:
+    from gittrack.query.branches import reachable_sources, resolve_branches
+
+    tips = resolve_branches(index.repo, branches)
+    conn = index.conn
+    sources = [
+        s
+        for (s,) in conn.execute(
+            "SELECT DISTINCT source_commit FROM runs WHERE source_commit IS NOT NULL"
+        )
+    ]
+    reach = reachable_sources(index, tips, sources)
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS onbranch(commit_sha TEXT PRIMARY KEY, branches TEXT)"
+    )
+    conn.execute("DELETE FROM temp.onbranch")
+    conn.executemany(
+        "INSERT INTO temp.onbranch VALUES (?, ?)", ((s, "\x1f".join(b)) for s, b in reach.items())
+    )
+    return tips
+
+
+def search(
+    index: Index,
+    experiment_ids: Sequence[str] | str | None = None,
+    filter_string: str | None = "",
+    run_view_type: Any = 1,
+    max_results: int = 1000,
+    order_by: Sequence[str] | str | None = None,
+    page_token: str | None = None,
+    branches: str | Sequence[str] | None = None,
+    with_record: bool = False,
+    kinds: Sequence[str] = ALL_KINDS,
+) -> SearchPage:
+    """Search the (already refreshed) index.
+
+    Args:
+        experiment_ids: experiments to search; ``None`` searches all of them.
+        branches: keep runs whose source commit is reachable from one of these
+            branch tips (``"*"``: all local and remote-tracking branches); each run
+            dict then has ``branches``, the names that reach it.
+        with_record: also load each run's run.yaml (``record``), for ``Run`` objects.
+
+    Returns:
+        A :class:`SearchPage` with up to ``max_results`` run dicts and the next page token.
+
+    Raises:
+        InvalidParameter: for a bad filter, order_by, max_results, page token or branch.
+    """
+    from gittrack.core.entities import ViewType
+
+    clauses = parse_filter(filter_string)
+    order = parse_order_by(order_by)
+    check_max_results(max_results)
+    offset = decode_token(page_token)
+    lifecycles = _LIFECYCLES.get(ViewType.from_any(run_view_type))
+    if lifecycles is None:
+        raise InvalidParameter(f"Invalid run_view_type {run_view_type!r}")
+    if isinstance(experiment_ids, (str, int)):
+        experiment_ids = [experiment_ids]  # type: ignore[list-item]
+    exp_ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
+    _prepare_live(index)
+    tips: dict[str, str] = {}
+    if branches is not None:
+        tips = _prepare_branches(index, branches)
+    sql, params = compile_query(clauses, order, exp_ids, lifecycles, on_branch=branches is not None)
+    rows = index.conn.execute(sql, (*params, max_results + 1, offset)).fetchall()
+    token = encode_token(offset + max_results) if len(rows) > max_results else None
+    rows = rows[:max_results]
+    runs = fetch_runs(index, [r[0] for r in rows], with_record, kinds)
+    if branches is not None:
+        for run, row in zip(runs, rows, strict=True):
+            run["branches"] = row[1].split("\x1f") if row[1] else []
+    return SearchPage(runs, token, tips)
+
+
+def _out_columns(with_record: bool, kinds: Sequence[str]) -> str:
+    return _OUT_COLUMNS.format(
+        "r.run_json" if with_record else "NULL",
+        *(f"r.{k}_json" if k in kinds else "'{}'" for k in ALL_KINDS),
+    )
+
+
+def rows_to_runs(rows: Sequence[Sequence[Any]], with_record: bool = False) -> list[dict[str, Any]]:
+    """Run dicts from rows of :data:`_OUT_COLUMNS`.
+
+    Each kind's JSON documents of all rows are parsed as one JSON array: one C call
+    instead of one per run.
+    """
+
+    def column(i: int) -> list[dict[str, Any]]:
+        return json.loads("[" + ",".join([r[i] for r in rows]) + "]")
+
+    loads = json.loads
+    runs = []
+    for row, metrics, params, tags in zip(rows, column(16), column(17), column(18), strict=True):
+        runs.append(
+            {
+                "run_id": row[1],
+                "experiment_id": row[2],
+                "run_name": row[3],
+                "status": row[4],
+                "user_id": row[5],
+                "start_time": row[6],
+                "end_time": row[7],
+                "artifact_uri": row[8],
+                "lifecycle_stage": row[9],
+                "commit": row[10],
+                "source_commit": row[11],
+                "source_branch": row[12],
+                "source_dirty": None if row[13] is None else bool(row[13]),
+                "parent_run_id": row[14],
+                "record": loads(row[15]) if with_record else None,
+                "metrics": metrics,
+                "latest_metrics": {},
+                "params": params,
+                "tags": tags,
+            }
+        )
+    return runs
+
+
+def _add_latest_metrics(index: Index, runs: list[dict[str, Any]], ids: Sequence[int]) -> None:
+    """Fill ``latest_metrics`` (value, step, timestamp, min, max, count) as Run objects need."""
+    conn = index.conn
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS page(pos INTEGER PRIMARY KEY, rid INTEGER)")
+    conn.execute("BEGIN")  # one transaction for the temp rows, not one per row
+    try:
+        conn.execute("DELETE FROM temp.page")
+        conn.executemany("INSERT INTO temp.page VALUES (?, ?)", enumerate(ids))
+        rows = conn.execute(
+            "SELECT p.pos, m.key, m.value, m.is_nan, m.step, m.timestamp, m.min, m.max, m.count "
+            "FROM temp.page p JOIN metrics m ON m.rid = p.rid"
+        ).fetchall()
+    finally:
+        conn.execute("COMMIT")
+    nan = float("nan")
+    for pos, key, value, is_nan, step, ts, mn, mx, count in rows:
+        run = runs[pos]
+        run["latest_metrics"][key] = {
+            "value": run["metrics"].get(key, nan if is_nan else value),  # JSON keeps -0.0
+            "step": step,
+            "timestamp": ts,
+            "min": mn,
+            "max": mx,
+            "count": count,
+        }
+    for run in runs:  # the record's key order, as get_run has it
+        latest = run["latest_metrics"]
+        run["latest_metrics"] = {k: latest[k] for k in run["metrics"] if k in latest}
+
+
+def fetch_runs(
+    index: Index,
+    ids: Sequence[int],
+    with_record: bool = False,
+    kinds: Sequence[str] = ALL_KINDS,
+) -> list[dict[str, Any]]:
+    """Run dicts for index row ids, in the given order (ids must exist); ``kinds`` says
+    which of metrics, params and tags to load (the others are left empty)."""
+    rows = index.conn.execute(
+        "SELECT " + _out_columns(with_record, kinds)
+        + " FROM json_each(?) j JOIN runs r ON r.id = j.value"
+        " LEFT JOIN temp.live lv ON lv.rid = r.id ORDER BY j.key",
+        (json.dumps(list(ids)),),
+    ).fetchall()  # fmt: skip
+    runs = rows_to_runs(rows, with_record)
+    if with_record:
+        _add_latest_metrics(index, runs, [r[0] for r in rows])
+    return runs

@@ -1,0 +1,444 @@
+"""The derived SQLite index of run records that queries read: ``.git/gittrack/index.sqlite``.
+
+The index maps each run ref to the commit it was built from. :meth:`Index.refresh`
+(called before every read) lists the run refs, parses only the runs whose commit
+changed, and drops runs whose ref is gone. Deleting the file loses nothing; an
+index that is corrupt or of another format version is rebuilt on open.
+
+Several processes may read and refresh at once: the database is in WAL mode
+(readers never wait for a writer), writes wait on a busy timeout, and a refresh
+takes an advisory file lock so two processes do not parse the same runs twice.
+
+A run whose record cannot be parsed is listed in :attr:`Index.broken` (and in
+the ``broken`` table), logged as a warning once per commit, and left out; the
+rest are indexed.
+
+Schema (format version :data:`FORMAT_VERSION`)::
+
+    runs(id, run_id, commit_sha, experiment_id, run_name, status, user_id,
+         start_time, end_time, artifact_uri, lifecycle, heartbeat, host, pid,
+         source_commit, source_branch, source_dirty, parent_run_id, run_json)
+    metrics(rid, key, value, is_nan, step, timestamp, min, max, count)
+    params(rid, key, value)          tags(rid, key, value)
+    broken(run_id, commit_sha, error)
+    reach(tip, commit_sha, reachable)   -- branch ancestry cache (see gittrack.query.branches)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gittrack.errors import RepositoryError
+from gittrack.query.grammar import ilike, like
+from gittrack.query.rows import RunRows, insert_rows, parse_and_insert, parse_chunk
+
+if TYPE_CHECKING:
+    from gittrack.core.repo import Repo
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 4
+INDEX_FILE = "index.sqlite"
+PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
+
+_SCHEMA = """
+CREATE TABLE runs(
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
+    commit_sha TEXT NOT NULL,
+    experiment_id TEXT,
+    run_name TEXT,
+    status TEXT,
+    user_id TEXT,
+    start_time INTEGER,
+    end_time INTEGER,
+    artifact_uri TEXT,
+    lifecycle TEXT,
+    heartbeat INTEGER,
+    host TEXT,
+    pid INTEGER,
+    source_commit TEXT,
+    source_branch TEXT,
+    source_dirty INTEGER,
+    parent_run_id TEXT,
+    run_json TEXT,
+    metrics_json TEXT,
+    params_json TEXT,
+    tags_json TEXT
+);
+CREATE INDEX runs_order ON runs(start_time DESC, run_id);
+CREATE INDEX runs_experiment ON runs(experiment_id, lifecycle);
+CREATE TABLE metrics(
+    rid INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value REAL,
+    is_nan INTEGER NOT NULL DEFAULT 0,
+    step INTEGER,
+    timestamp INTEGER,
+    min REAL,
+    max REAL,
+    count INTEGER,
+    PRIMARY KEY(rid, key)
+) WITHOUT ROWID;
+CREATE TABLE params(rid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT,
+                    PRIMARY KEY(rid, key)) WITHOUT ROWID;
+CREATE TABLE tags(rid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT,
+                  PRIMARY KEY(rid, key)) WITHOUT ROWID;
+CREATE TABLE broken(run_id TEXT PRIMARY KEY, commit_sha TEXT NOT NULL, error TEXT NOT NULL);
+CREATE TABLE reach(tip TEXT NOT NULL, commit_sha TEXT NOT NULL, reachable INTEGER NOT NULL,
+                   PRIMARY KEY(tip, commit_sha)) WITHOUT ROWID;
+CREATE TABLE format(version INTEGER NOT NULL);
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
+"""
+QUIET_NS = 2_000_000_000  # refs untouched this long may be trusted by their directory's mtime
+
+
+class IndexUnavailable(RepositoryError):
+    """The index could not be opened or written (disk full, permissions)."""
+
+
+# --- the index ---------------------------------------------------------------------
+
+
+def _sql_like(value: Any, pattern: Any) -> int:
+    return int(like(value, pattern)) if isinstance(value, str) else 0
+
+
+def _sql_ilike(value: Any, pattern: Any) -> int:
+    return int(ilike(value, pattern)) if isinstance(value, str) else 0
+
+
+class Index:
+    """The run index of one repository. Use :func:`open_index` or ``with Index(repo) as ix``.
+
+    Attributes:
+        broken: ``{run_id: error}`` for runs whose record could not be parsed.
+    """
+
+    def __init__(self, repo: Repo, path: str | os.PathLike[str] | None = None) -> None:
+        self.repo = repo
+        self.path = Path(path) if path is not None else repo.state_dir / INDEX_FILE
+        self.broken: dict[str, str] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self.conn = self._open()
+
+    # -- opening and rebuilding ------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 60000")
+        conn.create_function("gt_like", 2, _sql_like, deterministic=True)
+        conn.create_function("gt_ilike", 2, _sql_ilike, deterministic=True)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = self._connect()
+            if self._format_ok(conn):
+                conn.execute("PRAGMA synchronous = NORMAL")
+                return conn
+            conn.close()
+        except sqlite3.DatabaseError:
+            pass
+        with self._lock():
+            # another process may have rebuilt it while we waited for the lock
+            try:
+                conn = self._connect()
+                if self._format_ok(conn):
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                    return conn
+                conn.close()
+            except sqlite3.DatabaseError:
+                pass
+            return self._create()
+
+    @staticmethod
+    def _format_ok(conn: sqlite3.Connection) -> bool:
+        row = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='format'"
+        ).fetchone()
+        if row is None:
+            return False
+        got = conn.execute("SELECT version FROM format").fetchone()
+        return got is not None and got[0] == FORMAT_VERSION
+
+    def _create(self) -> sqlite3.Connection:
+        """Start a fresh index file (caller holds the lock)."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.path}{suffix}")
+        tmp = self.path.with_name(self.path.name + f".new-{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            conn.execute("INSERT INTO format(version) VALUES (?)", (FORMAT_VERSION,))
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.close()
+            os.replace(tmp, self.path)
+        except (sqlite3.Error, OSError) as exc:
+            raise IndexUnavailable(f"Cannot create the run index {self.path}: {exc}") from exc
+        conn = self._connect()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """An advisory lock on ``index.lock`` (serialises rebuilds and refreshes)."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except ImportError:  # pragma: no cover - Windows: SQLite's own locking suffices
+                pass
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def rebuild(self) -> dict[str, int]:
+        """Throw the index away and build it again from the refs. Returns refresh counts."""
+        self.conn.close()
+        with self._lock():
+            self.conn = self._create()
+        return self.refresh()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- refreshing ------------------------------------------------------------------
+    def _indexed(self) -> dict[str, str]:
+        shas = dict(self.conn.execute("SELECT run_id, commit_sha FROM runs"))
+        shas.update(self.conn.execute("SELECT run_id, commit_sha FROM broken"))
+        return shas
+
+    def refresh(self, refs: dict[str, str] | None = None) -> dict[str, int]:
+        """Bring the index up to date with the run refs.
+
+        Returns:
+            ``{"added": n, "updated": n, "deleted": n, "broken": n}`` for this call.
+
+        Raises:
+            IndexUnavailable: when the index cannot be written.
+        """
+        try:
+            return self._refresh(refs)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise IndexUnavailable(f"The run index {self.path} is locked: {exc}") from exc
+            log.warning("run index %s is unreadable (%s); rebuilding it", self.path, exc)
+            self.conn.close()
+            with self._lock():
+                self.conn = self._create()
+            return self._refresh(refs)
+
+    def _fingerprint(self) -> str | None:
+        """A stamp of the run refs' storage that changes whenever a run ref does.
+
+        Every ref update renames a lock file in ``refs/gittrack/runs`` (changing the
+        directory's mtime) or rewrites ``packed-refs``. Only a stamp older than
+        :data:`QUIET_NS` is returned, so an update in the same clock tick is never missed.
+        None when the stamp cannot be trusted (reftable, or refs changed just now).
+        """
+        import time
+
+        common = self.repo.common_dir
+        if self.repo.config("extensions.refstorage", "files") != "files":
+            return None
+        parts = []
+        now = time.time_ns()
+        for path in (common / "refs" / "gittrack" / "runs", common / "packed-refs"):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                parts.append("-")
+                continue
+            if now - st.st_mtime_ns < QUIET_NS or now - st.st_ctime_ns < QUIET_NS:
+                return None
+            parts.append(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
+        return "|".join(parts)
+
+    def _refresh(self, refs: dict[str, str] | None) -> dict[str, int]:
+        from gittrack.core.reader import Store
+
+        stamp = None
+        refs_arg = refs
+        if refs is None:
+            stamp = self._fingerprint()
+            if stamp is not None:
+                row = self.conn.execute("SELECT value FROM meta WHERE key = 'refs'").fetchone()
+                if row is not None and row[0] == stamp:
+                    self._load_broken()
+                    return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
+            refs = Store(self.repo).run_refs()
+        indexed = self._indexed()
+        if not self._needs_work(refs, indexed):
+            self._load_broken()
+            if stamp is not None:
+                self._save_stamp(stamp)
+            return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
+        with self._lock():
+            before = indexed
+            indexed = self._indexed()
+            if indexed != before and refs_arg is None:
+                # someone refreshed while we waited, perhaps from newer refs: list again
+                stamp = self._fingerprint()
+                refs = Store(self.repo).run_refs()
+            changed = [(rid, sha) for rid, sha in refs.items() if indexed.get(rid) != sha]
+            deleted = [rid for rid in indexed if rid not in refs]
+            counts, bad = self._parse_and_write(changed, deleted, indexed, stamp)
+        self._load_broken()
+        for run_id, sha, err in bad:
+            if (run_id, sha) not in self._warned:
+                self._warned.add((run_id, sha))
+                log.warning(
+                    "run %s (commit %s) skipped: record unreadable: %s", run_id, sha[:12], err
+                )
+        counts["broken"] = len(self.broken)
+        return counts
+
+    @staticmethod
+    def _needs_work(refs: dict[str, str], indexed: dict[str, str]) -> bool:
+        if len(refs) != len(indexed):
+            return True
+        get = indexed.get
+        return any(get(rid) != sha for rid, sha in refs.items())
+
+    def _save_stamp(self, stamp: str) -> None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'refs'").fetchone()
+        if row is None or row[0] != stamp:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp,))
+
+    def _load_broken(self) -> None:
+        self.broken = dict(self.conn.execute("SELECT run_id, error FROM broken"))
+
+    def _parse_and_write(
+        self,
+        changed: list[tuple[str, str]],
+        deleted: list[str],
+        indexed: dict[str, str],
+        stamp: str | None,
+    ) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
+        """Parse the changed runs and write them; return (counts, broken runs).
+
+        Small refreshes are one transaction. Big ones (:data:`PARALLEL_MIN` runs) drop the
+        old rows first, then worker processes parse chunks and each writes its own chunk
+        (ids allocated up front); readers meanwhile wait on the refresh lock.
+        """
+        gitdir = str(self.repo.gitdir)
+        workers = min(os.cpu_count() or 1, 4)
+        ctx = None
+        if len(changed) >= PARALLEL_MIN and workers >= 2:
+            import multiprocessing
+
+            with contextlib.suppress(ValueError):  # no fork on this platform
+                ctx = multiprocessing.get_context("fork")
+        if ctx is None:
+            good, bad = parse_chunk(gitdir, changed)
+            return self._write(good, bad, deleted, indexed, stamp), bad
+        from concurrent.futures import ProcessPoolExecutor
+
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._delete([rid for rid, _ in changed] + deleted)
+            base = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        n_chunks = workers * 3  # more chunks than workers: one parses while another writes
+        size = -(-len(changed) // n_chunks)
+        chunks = [changed[i : i + size] for i in range(0, len(changed), size)]
+        firsts = [base + i * size for i in range(len(chunks))]
+        self.conn.close()  # no connection crosses the fork
+        bad: list[tuple[str, str, str]] = []
+        good_ids: list[str] = []
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                for g, b in pool.map(
+                    parse_and_insert,
+                    [gitdir] * len(chunks),
+                    [str(self.path)] * len(chunks),
+                    chunks,
+                    firsts,
+                ):
+                    good_ids.extend(g)
+                    bad.extend(b)
+        finally:
+            self.conn = self._connect()
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp or "",))
+        added = sum(1 for rid in good_ids if rid not in indexed)
+        counts = {"added": added, "updated": len(good_ids) - added, "deleted": len(deleted)}
+        return counts, bad
+
+    def _write(
+        self,
+        good: list[tuple[str, str, RunRows]],
+        bad: list[tuple[str, str, str]],
+        deleted: list[str],
+        indexed: dict[str, str],
+        stamp: str | None = None,
+    ) -> dict[str, int]:
+        conn = self.conn
+        gone = [rid for rid, _, _ in good] + [rid for rid, _, _ in bad] + deleted
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if gone:
+                self._delete(gone)
+            first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
+            insert_rows(conn, first, good, bad)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp if stamp else "",)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        added = sum(1 for rid, _, _ in good if rid not in indexed)
+        return {"added": added, "updated": len(good) - added, "deleted": len(deleted)}
+
+    def _delete(self, run_ids: list[str]) -> None:
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS gone(run_id TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.gone")
+        conn.executemany("INSERT OR IGNORE INTO temp.gone VALUES (?)", ((r,) for r in run_ids))
+        for table in ("metrics", "params", "tags"):
+            conn.execute(
+                f"DELETE FROM {table} WHERE rid IN "
+                "(SELECT id FROM runs WHERE run_id IN (SELECT run_id FROM temp.gone))"
+            )
+        conn.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM temp.gone)")
+        conn.execute("DELETE FROM broken WHERE run_id IN (SELECT run_id FROM temp.gone)")
+
+    # -- reading ---------------------------------------------------------------------
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        """Run a read query on the index."""
+        return self.conn.execute(sql, tuple(params))
+
+
+def open_index(repo: Repo, refresh: bool = True) -> Index:
+    """Open (creating or rebuilding as needed) and, by default, refresh the index of ``repo``.
+
+    Raises:
+        IndexUnavailable: when the index file cannot be created or written.
+    """
+    ix = Index(repo)
+    if refresh:
+        ix.refresh()
+    return ix

@@ -1,0 +1,171 @@
+"""Turning run records into index rows, and the worker side of a parallel index build.
+
+Used by :mod:`gittrack.query.index`; kept apart so worker processes import only what they need.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from typing import Any
+
+_RUN_COLUMNS = (
+    "id, run_id, commit_sha, experiment_id, run_name, status, user_id, start_time, end_time, "
+    "artifact_uri, lifecycle, heartbeat, host, pid, source_commit, source_branch, source_dirty, "
+    "parent_run_id, run_json, metrics_json, params_json, tags_json"
+)
+
+
+RunRows = tuple[
+    tuple[Any, ...], list[tuple[Any, ...]], list[tuple[str, str]], list[tuple[str, str]]
+]
+
+
+def _int_or_none(v: Any) -> int | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float_or_none(v: Any) -> tuple[float | None, int]:
+    """(value for SQLite, is_nan): SQLite stores NaN as NULL, so NaN gets a flag."""
+    if v is None:
+        return None, 0
+    f = float(v)
+    if math.isnan(f):
+        return None, 1
+    return f, 0
+
+
+_to_json = json.JSONEncoder(default=str, separators=(",", ":")).encode  # one encoder, reused
+
+
+def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
+    """The rows of one run: (runs row without id, metric rows, param rows, tag rows).
+
+    Values are derived exactly as :meth:`gittrack.core.reader.Store.run_from_record` derives
+    them (system ``mlflow.*`` tags included), so a search shows what ``get_run`` shows.
+
+    Raises:
+        ValueError/TypeError/KeyError: when the record does not have the shape of a run.
+    """
+    from gittrack.core.reader import system_tags
+    from gittrack.core.records.formats import param_str
+
+    run = record["run"]
+    src = run.get("source") or {}
+    if not isinstance(src, dict):
+        raise ValueError("run.yaml: source is not a mapping")
+    status = str(run["status"])
+    rid = str(run["run_id"])
+    if rid != run_id:
+        raise ValueError(f"run.yaml names run {rid!r}, but its ref is {run_id!r}")
+    runs_row = (
+        run_id,
+        commit,
+        str(run["experiment_id"]),
+        str(run.get("name") or ""),
+        status,
+        str(run.get("user") or ""),
+        int(run["start_time"]),
+        int(run["end_time"]) if run.get("end_time") is not None else None,
+        str(run.get("artifact_uri") or f"runs:/{run_id}"),
+        str(run.get("lifecycle") or "active"),
+        _int_or_none(run.get("heartbeat")),
+        None if run.get("host") is None else str(run.get("host")),
+        _int_or_none(run.get("pid")),
+        None if src.get("commit") is None else str(src.get("commit")),
+        None if src.get("branch") is None else str(src.get("branch")),
+        None if src.get("dirty") is None else int(bool(src.get("dirty"))),
+        None if run.get("parent_run_id") is None else str(run.get("parent_run_id")),
+        # run.yaml itself: Run.record, and the derived status (crashed?) of live runs
+        _to_json(run),
+    )
+    metric_rows = []
+    for key, m in record["metrics"].items():
+        if isinstance(m, dict):
+            value, is_nan = _float_or_none(float(m.get("value", math.nan)))
+            mn, _ = _float_or_none(m.get("min"))
+            mx, _ = _float_or_none(m.get("max"))
+            step, ts, count = (_int_or_none(m.get(f)) for f in ("step", "timestamp", "count"))
+        else:
+            value, is_nan, mn, mx, step, ts, count = None, 1, None, None, None, None, None
+        metric_rows.append((str(key), value, is_nan, step, ts, mn, mx, count))
+    params = {str(k): param_str(v) for k, v in record["params"].items()}
+    tags = system_tags(run, record.get("note") or "")
+    tags.update(record["tags"])
+    # metrics, params and tags of the run as JSON documents: what a search returns is
+    # read from here (one row per run), what it filters on from the tables
+    values = {m[0]: (math.nan if m[2] else m[1]) for m in metric_rows}
+    return (
+        (*runs_row, _to_json(values), _to_json(params), _to_json(tags)),
+        metric_rows,
+        list(params.items()),
+        list(tags.items()),
+    )
+
+
+def parse_chunk(
+    gitdir: str, items: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str, RunRows]], list[tuple[str, str, str]]]:
+    """Parse ``(run_id, sha)`` pairs; return (rows, broken). Runs in worker processes too."""
+    from gittrack.core.reader import Store
+    from gittrack.core.repo import Repo
+
+    store = Store(Repo(gitdir))
+    good: list[tuple[str, str, RunRows]] = []
+    bad: list[tuple[str, str, str]] = []
+    for run_id, sha in items:
+        try:
+            record = store.read_record(sha)
+            good.append((run_id, sha, record_rows(run_id, sha, record)))
+        except Exception as exc:  # any unreadable record is reported, never fatal
+            bad.append((run_id, sha, f"{type(exc).__name__}: {exc}"))
+    return good, bad
+
+
+def insert_rows(
+    conn: sqlite3.Connection,
+    first_id: int,
+    good: list[tuple[str, str, RunRows]],
+    bad: list[tuple[str, str, str]],
+) -> None:
+    """Insert parsed runs with ids from ``first_id`` on (inside the caller's transaction)."""
+    run_rows, metric_rows, param_rows, tag_rows = [], [], [], []
+    rid = first_id - 1
+    for _run_id, _sha, (row, metrics, params, tags) in good:
+        rid += 1
+        run_rows.append((rid, *row))
+        metric_rows.extend((rid, *m) for m in metrics)
+        param_rows.extend((rid, k, v) for k, v in params)
+        tag_rows.extend((rid, k, v) for k, v in tags)
+    conn.executemany(f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({','.join('?' * 22)})", run_rows)
+    conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?,?)", metric_rows)
+    conn.executemany("INSERT INTO params VALUES (?,?,?)", param_rows)
+    conn.executemany("INSERT INTO tags VALUES (?,?,?)", tag_rows)
+    conn.executemany("INSERT OR REPLACE INTO broken VALUES (?,?,?)", bad)
+
+
+def parse_and_insert(
+    gitdir: str, db_path: str, items: list[tuple[str, str]], first_id: int
+) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Worker process: parse a chunk and write it in one transaction of its own."""
+    good, bad = parse_chunk(gitdir, items)
+    conn = sqlite3.connect(db_path, timeout=120, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 120000")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            insert_rows(conn, first_id, good, bad)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+    return [run_id for run_id, _, _ in good], bad

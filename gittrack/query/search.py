@@ -1,0 +1,337 @@
+"""``search_runs``: MLflow's run search over the index, as a DataFrame or ``Run`` objects.
+
+>>> import gittrack
+>>> df = gittrack.search_runs(filter_string="metrics.acc > 0.9 AND params.lr = '0.01'",
+...                           order_by=["metrics.acc DESC"], branches=["main", "feature-x"])
+
+The DataFrame has MLflow's columns — ``run_id, experiment_id, status, artifact_uri,
+start_time, end_time`` (UTC datetimes), ``metrics.*`` (NaN when missing),
+``params.*`` and ``tags.*`` (None when missing) — plus ``source.commit``,
+``source.branch`` (the branch the run started on), ``source.dirty``, and, when
+``branches`` is given, ``source.branches``: the asked-for branches whose tip
+reaches the run's source commit, comma-separated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from gittrack.core.entities import Run, RunData, RunInfo, ViewType
+from gittrack.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from gittrack.api.client import Client
+    from gittrack.core.repo import Repo
+    from gittrack.query.engine import SearchPage
+    from gittrack.query.index import Index
+
+log = logging.getLogger(__name__)
+
+INFO_COLUMNS = ("run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time")
+SOURCE_COLUMNS = ("source.commit", "source.branch", "source.dirty")
+_PAGE = 10_000  # rows fetched per step when a caller wants everything
+
+_lock = threading.RLock()
+_indexes: dict[tuple[int, str], Index] = {}
+
+
+class PagedList(list):  # type: ignore[type-arg]
+    """A list of results plus ``token``, the page token of the next page (None at the end)."""
+
+    def __init__(self, items: Sequence[Any] = (), token: str | None = None) -> None:
+        super().__init__(items)
+        self.token = token
+
+
+@contextlib.contextmanager
+def refreshed_index(repo: Repo) -> Iterator[Index]:
+    """The repository's index, brought up to date; one thread at a time uses it.
+
+    Raises:
+        IndexUnavailable: the index cannot be created or written.
+    """
+    from gittrack.query.index import Index
+
+    key = (os.getpid(), str(repo.common_dir))
+    with _lock:
+        ix = _indexes.get(key)
+        if ix is None:
+            ix = _indexes[key] = Index(repo)
+        ix.refresh()
+        yield ix
+
+
+def search_page(
+    repo: Repo,
+    experiment_ids: Sequence[str] | str | None = None,
+    filter_string: str | None = "",
+    run_view_type: Any = ViewType.ACTIVE_ONLY,
+    max_results: int = 1000,
+    order_by: Sequence[str] | str | None = None,
+    page_token: str | None = None,
+    branches: str | Sequence[str] | None = None,
+    with_record: bool = False,
+    kinds: Sequence[str] = ("metrics", "params", "tags"),
+) -> SearchPage:
+    """One page of run dicts (see :func:`gittrack.query.engine.search`).
+
+    The page's ``broken`` lists runs left out because their record is unreadable.
+    """
+    from gittrack.query.engine import search
+
+    with refreshed_index(repo) as ix:
+        page = search(
+            ix,
+            experiment_ids,
+            filter_string,
+            run_view_type,
+            max_results,
+            order_by,
+            page_token,
+            branches,
+            with_record,
+            kinds,
+        )
+        page.broken = dict(ix.broken)
+        return page
+
+
+def search_all(repo: Repo, max_results: int, **kwargs: Any) -> list[dict[str, Any]]:
+    """Up to ``max_results`` run dicts, fetched page by page."""
+    from gittrack.query.engine import check_max_results
+
+    check_max_results(max_results)
+    out: list[dict[str, Any]] = []
+    token = None
+    while len(out) < max_results:
+        page = search_page(
+            repo, max_results=min(_PAGE * 10, max_results - len(out)), page_token=token, **kwargs
+        )
+        out.extend(page.runs)
+        token = page.token
+        if not token:
+            break
+    return out
+
+
+def to_run(d: dict[str, Any]) -> Run:
+    """A :class:`~gittrack.core.entities.Run` from a run dict with ``record`` loaded."""
+    info = RunInfo(
+        run_id=d["run_id"],
+        experiment_id=d["experiment_id"],
+        run_name=d["run_name"],
+        user_id=d["user_id"],
+        status=d["status"],
+        start_time=d["start_time"],
+        end_time=d["end_time"],
+        artifact_uri=d["artifact_uri"],
+        lifecycle_stage=d["lifecycle_stage"],
+    )
+    return Run(
+        info,
+        RunData(d["metrics"], d["params"], d["tags"]),
+        d["record"] or {},
+        d["latest_metrics"],
+        d["commit"],
+    )
+
+
+def log_runs(
+    client: Client,
+    experiment_id: str | None = None,
+    status: str | None = None,
+    branch: str | None = None,
+    show_all: bool = False,
+    limit: int | None = None,
+) -> list[Run]:
+    """What ``gittrack log`` lists: runs newest first, from the index (``record`` holds
+    only ``source``; ``latest_metrics``, params and tags are left empty)."""
+    clauses = []
+    if status:
+        clauses.append(f"attributes.status = '{_quote(status.upper())}'")
+    if branch:
+        clauses.append(f"tags.`mlflow.source.git.branch` = '{_quote(branch)}'")
+    page = search_page(
+        client.repo,
+        None if experiment_id is None else [experiment_id],
+        " AND ".join(clauses),
+        ViewType.ALL if show_all else ViewType.ACTIVE_ONLY,
+        max_results=limit if limit is not None and limit > 0 else 2**62,
+        kinds=("metrics",),
+    )
+    out = []
+    for d in page.runs:
+        d["record"] = {
+            "source": {
+                "commit": d["source_commit"],
+                "branch": d["source_branch"],
+                "dirty": d["source_dirty"],
+            }
+        }
+        out.append(to_run(d))
+    return out
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def to_dataframe(runs: Sequence[dict[str, Any]], with_branches: bool = False) -> Any:
+    """MLflow's ``search_runs`` DataFrame of run dicts (plus the source columns)."""
+    import pandas as pd
+
+    nan = float("nan")
+    data: dict[str, Any] = {
+        "run_id": [r["run_id"] for r in runs],
+        "experiment_id": [r["experiment_id"] for r in runs],
+        "status": [r["status"] for r in runs],
+        "artifact_uri": [r["artifact_uri"] for r in runs],
+        "start_time": _times([r["start_time"] for r in runs]),
+        "end_time": _times([r["end_time"] for r in runs]),
+    }
+    n = len(runs)
+    for kind, missing in (("metrics", nan), ("params", None), ("tags", None)):
+        cols: dict[str, list[Any]] = {}
+        for i, r in enumerate(runs):  # one pass over the values runs have
+            for k, v in r[kind].items():
+                col = cols.get(k)
+                if col is None:
+                    col = cols[k] = [missing] * n
+                col[i] = v
+        for k in sorted(cols):
+            if kind == "metrics":
+                col = cols[k]
+                data[f"metrics.{k}"] = pd.array([nan if v is None else v for v in col], "float64")
+            else:  # object dtype keeps None for missing values (a str dtype would make NaN)
+                data[f"{kind}.{k}"] = pd.Series(cols[k], dtype=object)
+    data["source.commit"] = pd.Series([r["source_commit"] for r in runs], dtype=object)
+    data["source.branch"] = pd.Series([r["source_branch"] for r in runs], dtype=object)
+    data["source.dirty"] = pd.Series([r["source_dirty"] for r in runs], dtype=object)
+    if with_branches:
+        data["source.branches"] = [",".join(r.get("branches") or ()) for r in runs]
+    return pd.DataFrame(data)
+
+
+def _times(ms: list[int | None]) -> Any:
+    import pandas as pd
+
+    return pd.to_datetime(pd.array(ms, dtype="Int64"), unit="ms", utc=True)
+
+
+def _experiment_ids(
+    client: Client,
+    experiment_ids: Sequence[str] | str | None,
+    experiment_names: Sequence[str] | None,
+    search_all_experiments: bool,
+) -> list[str] | None:
+    """MLflow's rules for which experiments the fluent ``search_runs`` searches."""
+    if isinstance(experiment_ids, (str, int)):
+        experiment_ids = [str(experiment_ids)]
+    if isinstance(experiment_names, str):
+        experiment_names = [experiment_names]
+    no_ids = not experiment_ids
+    no_names = not experiment_names
+    if not no_ids and not no_names:
+        raise InvalidParameter("Only experiment_ids or experiment_names can be used, but not both")
+    if search_all_experiments and no_ids and no_names:
+        return [e.experiment_id for e in client.search_experiments(ViewType.ACTIVE_ONLY)]
+    if no_ids and no_names:
+        from gittrack.api.fluent import _current_experiment_id
+
+        return [_current_experiment_id(client)]
+    if not no_names:
+        ids = []
+        for name in experiment_names or ():
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                log.warning("Cannot retrieve experiment by name %s", name)
+            else:
+                ids.append(exp.experiment_id)
+        return ids
+    return [str(e) for e in experiment_ids or ()]
+
+
+def search_runs(
+    client: Client,
+    experiment_ids: Sequence[str] | str | None = None,
+    filter_string: str = "",
+    run_view_type: Any = ViewType.ACTIVE_ONLY,
+    max_results: int = 100000,
+    order_by: Sequence[str] | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: Sequence[str] | None = None,
+    branches: str | Sequence[str] | None = None,
+) -> Any:
+    """The fluent ``search_runs``: MLflow's DataFrame (or, with ``output_format="list"``, Runs).
+
+    Args:
+        branches: keep runs whose source commit is reachable from one of these branch
+            tips; ``"*"`` means every local and remote-tracking branch.
+
+    Raises:
+        InvalidParameter: a bad filter, order_by, max_results, output_format or branch.
+    """
+    if output_format not in ("pandas", "list"):
+        raise InvalidParameter(
+            f"Unsupported output format: {output_format!r}. Supported: 'pandas', 'list'"
+        )
+    ids = _experiment_ids(client, experiment_ids, experiment_names, search_all_experiments)
+    from gittrack.query.engine import check_max_results
+    from gittrack.query.grammar import parse_filter, parse_order_by
+
+    # validate everything before deciding there is nothing to search
+    parse_filter(filter_string)
+    parse_order_by(order_by)
+    check_max_results(max_results)
+    want_list = output_format == "list"
+    runs: list[dict[str, Any]] = []
+    if ids:
+        runs = search_all(
+            client.repo,
+            max_results,
+            experiment_ids=ids,
+            filter_string=filter_string,
+            run_view_type=run_view_type,
+            order_by=order_by,
+            branches=branches,
+            with_record=want_list,
+        )
+    elif branches is not None:
+        from gittrack.query.branches import resolve_branches
+
+        resolve_branches(client.repo, branches)
+    if want_list:
+        return [to_run(r) for r in runs]
+    return to_dataframe(runs, with_branches=branches is not None)
+
+
+def client_search_runs(
+    client: Client,
+    experiment_ids: Sequence[str] | str | None,
+    filter_string: str = "",
+    run_view_type: Any = ViewType.ACTIVE_ONLY,
+    max_results: int = 1000,
+    order_by: Sequence[str] | None = None,
+    page_token: str | None = None,
+) -> PagedList:
+    """``Client.search_runs``: one page of ``Run`` objects; ``.token`` fetches the next.
+
+    ``experiment_ids`` None or empty searches every experiment.
+    """
+    page = search_page(
+        client.repo,
+        experiment_ids or None,
+        filter_string,
+        run_view_type,
+        max_results,
+        order_by,
+        page_token,
+        with_record=True,
+    )
+    return PagedList([to_run(r) for r in page.runs], page.token)

@@ -1,0 +1,1 @@
+"""Moving runs through git remotes: push, pull, fetch, ref planning, setup."""

@@ -1,0 +1,116 @@
+"""Merging two diverged ``refs/gittrack/experiments`` histories.
+
+Two clones that each create or change experiments end up with two histories
+of ``experiments.yaml``. Experiment ids are derived from names and deletion is
+a lifecycle change, never a removal, so the merge is a union by id: an id
+changed on one side only takes that side; changed on both, the entry with the
+newer ``last_update_time`` wins. The result is a merge commit with both sides
+as parents, so both push and pull fast-forward afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gittrack.core.records import formats as records
+from gittrack.errors import CorruptRecord
+from gittrack.remote.refs import EXPERIMENTS_REF
+
+if TYPE_CHECKING:
+    from gittrack.core.repo import Repo
+
+FILE = "experiments.yaml"
+
+
+def _table(git: Any, sha: str | None) -> dict[str, Any]:
+    if sha is None:
+        return {}
+    try:
+        data = git[sha].tree[FILE].data
+        table = records.load_yaml(data) or {}
+    except KeyError:
+        return {}
+    except Exception as exc:  # noqa: BLE001 - yaml or object errors
+        raise CorruptRecord("experiments", f"{EXPERIMENTS_REF} at {sha[:12]}: {exc}") from exc
+    if not isinstance(table, dict):
+        raise CorruptRecord("experiments", f"{FILE} at {sha[:12]} is not a mapping")
+    return {str(k): v for k, v in table.items()}
+
+
+def _stamp(entry: Any) -> int:
+    if isinstance(entry, dict):
+        value = entry.get("last_update_time") or entry.get("creation_time") or 0
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return 0
+    return 0
+
+
+def merge_tables(
+    base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]
+) -> dict[str, Any]:
+    """Three-way union of experiment tables by id (see the module docstring)."""
+    merged: dict[str, Any] = {}
+    for exp_id in list(ours) + [k for k in theirs if k not in ours]:
+        mine, other = ours.get(exp_id), theirs.get(exp_id)
+        if other is None or mine == other:
+            merged[exp_id] = mine
+        elif mine is None:
+            merged[exp_id] = other
+        elif base.get(exp_id) == mine:  # only they changed it
+            merged[exp_id] = other
+        elif base.get(exp_id) == other:  # only we changed it
+            merged[exp_id] = mine
+        else:
+            merged[exp_id] = other if _stamp(other) > _stamp(mine) else mine
+    return merged
+
+
+def _experiments_lock(repo: Repo) -> Any:
+    """The lock the experiments writer holds (``gittrack.core.locks``, once the core has it)."""
+    try:
+        from gittrack.core.locks import FileLock
+    except ImportError:  # pragma: no cover - before the core landed
+        import contextlib
+
+        return contextlib.nullcontext()
+    return FileLock(repo.state_dir / "locks" / "experiments.lock")
+
+
+def merge_experiments(repo: Repo, remote_sha: str) -> str:
+    """Make the local experiments ref a merge of itself and ``remote_sha``; return the new sha.
+
+    Holds the experiments lock so no local experiment change is lost meanwhile.
+    When the local ref is missing, or one side already contains the other, the
+    ref simply moves (or stays); otherwise a merge commit is written.
+
+    Raises:
+        CorruptRecord: either side's ``experiments.yaml`` cannot be read.
+    """
+    import pygit2
+
+    git = repo.git
+    with _experiments_lock(repo):
+        ref = git.references.get(EXPERIMENTS_REF)
+        local = str(ref.target) if ref is not None else None
+        if local is None or local == remote_sha or git.descendant_of(remote_sha, local):
+            git.references.create(EXPERIMENTS_REF, remote_sha, force=True)
+            return remote_sha
+        if git.descendant_of(local, remote_sha):
+            return local
+        base_oid = git.merge_base(local, remote_sha)
+        table = merge_tables(
+            _table(git, str(base_oid) if base_oid else None),
+            _table(git, local),
+            _table(git, remote_sha),
+        )
+        blob = git.create_blob(records.dump_yaml(table))
+        tb = git.TreeBuilder()
+        tb.insert(FILE, blob, pygit2.GIT_FILEMODE_BLOB)
+        sig = repo.signature()
+        commit = git.create_commit(
+            None, sig, sig, "merge experiments from remote\n", tb.write(), [local, remote_sha]
+        )
+        git.references.create(EXPERIMENTS_REF, commit, force=True)
+        return str(commit)

@@ -1,0 +1,286 @@
+"""Refs on both sides of a remote: naming the remote, listing refs, comparing shas, reporting.
+
+The pieces :mod:`gittrack.remote.transfer` plans a push or fetch with: which remote,
+what it holds under ``refs/gittrack/`` (``git ls-remote``), what we hold, how
+two shas of one ref relate (same, ahead, behind, diverged), and the per-ref
+outcomes with the one-line summary the CLI prints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from gittrack.remote.gitexec import RemoteError, UnknownRemote, git_message, run_git
+
+if TYPE_CHECKING:
+    from gittrack.core.repo import Repo
+
+NAMESPACE = "refs/gittrack/"
+RUNS_PREFIX = "refs/gittrack/runs/"
+EXPERIMENTS_REF = "refs/gittrack/experiments"
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_URLISH = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/:]+@[^/:]+:|^[^/:]+:[^/]")
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A remote as git knows it: a configured name (``origin``) or a URL/path."""
+
+    name: str
+    url: str
+    configured: bool
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+def repo_cwd(repo: Repo) -> str:
+    """The directory to run git in: the working tree, or the git dir of a bare repository."""
+    return os.fspath(repo.workdir or repo.gitdir)
+
+
+def default_remote_name(repo: Repo) -> str | None:
+    """The remote of the current branch's upstream, else ``origin``, else the only remote."""
+    git = repo.git
+    names = list(git.remotes.names())
+    try:
+        branch = None if git.head_is_detached or git.head_is_unborn else git.head.shorthand
+    except Exception:  # noqa: BLE001 - an unreadable HEAD just means no upstream
+        branch = None
+    if branch:
+        upstream = repo.config(f"branch.{branch}.remote")
+        if upstream and upstream in names:
+            return str(upstream)
+    if "origin" in names:
+        return "origin"
+    if len(names) == 1:
+        return names[0]
+    return None
+
+
+def looks_like_url(text: str) -> bool:
+    """True for ``https://…``, ``git@host:path``, ``/abs/path``, ``./rel`` and existing paths."""
+    return bool(_URLISH.match(text)) or text.startswith(("/", "./", "../")) or os.path.exists(text)
+
+
+def resolve_remote(repo: Repo, name: str | None = None) -> Remote:
+    """The remote called ``name`` (default: the upstream's, else ``origin``), or a URL.
+
+    Raises:
+        UnknownRemote: ``name`` is neither a configured remote nor a URL/path.
+        RemoteError: no name given and no default remote can be chosen.
+    """
+    names = list(repo.git.remotes.names())
+    if name is None:
+        name = default_remote_name(repo)
+        if name is None:
+            if not names:
+                raise RemoteError(
+                    "This repository has no remotes. Add one with `git remote add origin URL`."
+                )
+            raise RemoteError(
+                f"Several remotes and none is the default ({', '.join(names)}): name one."
+            )
+    if name in names:
+        url = repo.git.remotes[name].url or ""
+        return Remote(name=name, url=url, configured=True)
+    if looks_like_url(name):
+        return Remote(name=name, url=name, configured=False)
+    raise UnknownRemote(name, names)
+
+
+def is_run_ref(ref: str) -> bool:
+    return ref.startswith(RUNS_PREFIX) and bool(_RUN_ID.match(ref[len(RUNS_PREFIX) :]))
+
+
+def run_id_of(ref: str) -> str:
+    return ref[len(RUNS_PREFIX) :] if ref.startswith(RUNS_PREFIX) else ref
+
+
+def local_refs(repo: Repo) -> dict[str, str]:
+    """Every direct ref under ``refs/gittrack/`` here → its sha."""
+    out: dict[str, str] = {}
+    for ref in repo.git.references.iterator():
+        name = ref.name
+        if name.startswith(NAMESPACE):
+            target = ref.target
+            if not isinstance(target, str):  # symbolic refs are not runs
+                out[name] = str(target)
+    return out
+
+
+def list_remote_refs(repo: Repo, remote: Remote, *, progress: bool = False) -> dict[str, str]:
+    """``git ls-remote REMOTE refs/gittrack/*``: the remote's gittrack refs → sha.
+
+    Raises:
+        RemoteError: the remote cannot be reached or read (git's message included).
+    """
+    result = run_git(repo_cwd(repo), ["ls-remote", remote.name, NAMESPACE + "*"])
+    if result.returncode != 0:
+        raise RemoteError(
+            f"Cannot read remote {remote.label} ({remote.url}): {git_message(result)}\n"
+            "Nothing was changed locally."
+        )
+    refs: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref.startswith(NAMESPACE) and not ref.endswith("^{}"):
+            refs[ref] = sha
+    return refs
+
+
+def relation(git: object, local: str | None, remote: str | None) -> str:
+    """How ``local`` relates to ``remote``: same, missing-local, missing-remote, ahead
+    (local descends remote), behind, diverged, or unknown (remote commit not here)."""
+    if local == remote:
+        return "same"
+    if local is None:
+        return "missing-local"
+    if remote is None:
+        return "missing-remote"
+    if remote not in git:  # type: ignore[operator]
+        return "unknown"
+    if git.descendant_of(local, remote):  # type: ignore[attr-defined]
+        return "ahead"
+    if git.descendant_of(remote, local):  # type: ignore[attr-defined]
+        return "behind"
+    return "diverged"
+
+
+def short(sha: str | None) -> str:
+    return sha[:12] if sha else "(none)"
+
+
+def ref_label(ref: str) -> str:
+    """``run 7f3a1b2c…`` for run refs, the ref name otherwise."""
+    if is_run_ref(ref):
+        return f"run {run_id_of(ref)}"
+    if ref == EXPERIMENTS_REF:
+        return "experiments"
+    return ref
+
+
+@dataclass
+class RefOutcome:
+    """What happened to one ref.
+
+    ``action`` is one of: new, updated, forced, merged, deleted, up-to-date, ahead,
+    behind, remote-only, rejected, failed. ``reason`` explains rejected/failed.
+    """
+
+    ref: str
+    action: str
+    local: str | None = None
+    remote: str | None = None
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One line for a person: what, both shas, why, and what to do."""
+        what = ref_label(self.ref)
+        shas = f"local {short(self.local)}, remote {short(self.remote)}"
+        if self.action == "rejected":
+            return f"rejected {what} ({self.reason}): {shas}"
+        if self.action == "failed":
+            return f"failed {what}: {self.reason}"
+        if self.action == "forced":
+            return f"overwrote {what}: {self.reason}"
+        return f"{self.action} {what}: {shas}"
+
+
+@dataclass
+class SyncResult:
+    """The outcome of one push or fetch against one remote."""
+
+    remote: Remote
+    direction: str  # "push" | "fetch"
+    outcomes: list[RefOutcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    bytes_transferred: int | None = None
+
+    def by_action(self, action: str) -> list[RefOutcome]:
+        return [o for o in self.outcomes if o.action == action]
+
+    @property
+    def rejected(self) -> list[RefOutcome]:
+        return [o for o in self.outcomes if o.action in ("rejected", "failed")]
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def summary(self) -> str:
+        """``origin: pushed 132 runs (130 new, 2 updated), 3 up to date, 1 rejected (diverged): 7f3a…``."""
+        runs = [o for o in self.outcomes if is_run_ref(o.ref)]
+        count = Counter(o.action for o in runs)
+        verb = "pushed" if self.direction == "push" else "fetched"
+        parts: list[str] = []
+        moved = count["new"] + count["updated"] + count["forced"]
+        if moved:
+            detail = ", ".join(
+                f"{count[k]} {label}"
+                for k, label in (("new", "new"), ("updated", "updated"), ("forced", "forced"))
+                if count[k]
+            )
+            parts.append(f"{verb} {moved} run{'s' if moved != 1 else ''} ({detail})")
+        if count["deleted"]:
+            parts.append(f"deleted {count['deleted']}")
+        if count["up-to-date"]:
+            parts.append(f"{count['up-to-date']} up to date")
+        if count["ahead"]:
+            parts.append(f"{count['ahead']} newer here (push to share)")
+        if count["behind"]:
+            parts.append(f"{count['behind']} newer on the remote (pull to update)")
+        if count["remote-only"]:
+            parts.append(f"{count['remote-only']} only on the remote")
+        for o in self.outcomes:
+            if not is_run_ref(o.ref) and o.action in ("new", "updated", "merged", "forced"):
+                parts.append(f"{ref_label(o.ref)} {o.action}")
+        bad = self.rejected
+        if bad:
+            reasons = Counter(o.reason.split(":")[0] for o in bad)
+            why = ", ".join(f"{r}" for r in reasons)
+            shown = ", ".join(
+                short(run_id_of(o.ref)) if is_run_ref(o.ref) else ref_label(o.ref) for o in bad[:5]
+            )
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            parts.append(f"{len(bad)} rejected ({why}): {shown}{more}")
+        if not parts:
+            parts.append("nothing to do" if not self.outcomes else "everything up to date")
+        return f"{self.remote.label}: " + ", ".join(parts)
+
+
+def parse_push_porcelain(stdout: str) -> dict[str, tuple[str, str]]:
+    """``git push --porcelain`` output → dst ref → (flag, summary).
+
+    Flags: ' ' fast-forward, '+' forced, '-' deleted, '*' new, '!' rejected, '=' up to date.
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for line in stdout.splitlines():
+        if len(line) < 3 or line[1] != "\t":
+            continue
+        flag = line[0]
+        rest = line[2:]
+        spec, _, summary = rest.partition("\t")
+        _, _, dst = spec.rpartition(":")
+        out[dst] = (flag, summary.strip())
+    return out
+
+
+def push_reason(summary: str) -> str:
+    """A rejection summary like ``[remote rejected] (pre-receive hook declined)`` → a reason."""
+    m = re.search(r"\(([^)]*)\)\s*$", summary)
+    inner = m.group(1) if m else summary.strip("[] ")
+    if "non-fast-forward" in inner or "fetch first" in inner:
+        return "diverged: the remote changed since it was listed; pull, then push again"
+    if "stale info" in inner:
+        return (
+            "diverged: the remote changed since it was listed (lease failed); nothing overwritten"
+        )
+    if summary.startswith("[remote rejected]"):
+        return f"remote refused: {inner}"
+    return inner or "rejected"

@@ -1,0 +1,561 @@
+"""Sharing runs through git remotes: push, fetch/pull, and remote setup.
+
+Runs travel as ordinary git refs under ``refs/gittrack/`` through the user's
+own ``git`` (see :mod:`gittrack.remote.gitexec`). Every ref is planned explicitly
+against ``git ls-remote``, so a run ref that diverged on either side is
+reported with both shas and never silently overwritten:
+
+* :func:`push` sends new and fast-forwarded refs with ``git push`` of explicit
+  ``<sha>:<ref>`` refspecs (no ``+``: git and the server refuse any
+  non-fast-forward too; a push of everything uses the equivalent wildcard); ``force=True`` overwrites diverged ones with a
+  ``--force-with-lease`` on the sha it saw, and says what it overwrote.
+* :func:`fetch` downloads objects only (``git fetch --refmap= --stdin``, no
+  ref updated by git) and then moves local refs itself: new refs are created,
+  fast-forwards applied, diverged refs left alone (or, with ``force=True``,
+  overwritten after saving the old sha under ``refs/gittrack-backup/``).
+  A run being written by a live process here is never moved.
+* The experiments ref is merged when both sides changed it
+  (:mod:`gittrack.remote.merge`), so it never blocks a push or pull.
+* :func:`pull` is fetch, then the query index refresh and, on request, the
+  artifact prefetch. Nothing in the working tree or on any branch is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from gittrack.errors import AmbiguousRunId, InvalidParameter, RunNotFound
+from gittrack.remote.gitexec import RemoteError, git_message, run_git
+from gittrack.remote.refs import (
+    EXPERIMENTS_REF,
+    NAMESPACE,
+    RUNS_PREFIX,
+    RefOutcome,
+    Remote,
+    SyncResult,
+    is_run_ref,
+    list_remote_refs,
+    local_refs,
+    parse_push_porcelain,
+    push_reason,
+    relation,
+    repo_cwd,
+    resolve_remote,
+    run_id_of,
+    short,
+)
+from gittrack.remote.setup import setup_commands, setup_remote
+
+if TYPE_CHECKING:
+    from gittrack.core.repo import Repo
+
+BACKUP_PREFIX = "refs/gittrack-backup/"
+CHUNK_BYTES = 100_000  # refspecs per `git push` command line (Linux allows ~2 MB in all)
+WILDCARD_MIN = 500  # this many refs to move: one wildcard refspec instead of naming each
+PUSH_REFSPEC = "refs/gittrack/*:refs/gittrack/*"
+
+__all__ = [
+    "RemoteError",
+    "SyncResult",
+    "fetch",
+    "pull",
+    "push",
+    "resolve_remote",
+    "setup_commands",
+    "setup_remote",
+]
+
+
+def _open(repo: Repo | str | None) -> Repo:
+    from gittrack.core.repo import Repo as _Repo
+
+    return repo if isinstance(repo, _Repo) else _Repo(repo)
+
+
+def _progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    try:
+        return sys.stderr.isatty()
+    except (ValueError, AttributeError):
+        return False
+
+
+def resolve_run_refs(prefixes: Iterable[str], *pools: Iterable[str]) -> list[str]:
+    """Run id prefixes → full run refs, looked up in ``pools`` of ref names.
+
+    Raises:
+        RunNotFound: a prefix matches no run. AmbiguousRunId: it matches several.
+        InvalidParameter: a prefix that is not hex.
+    """
+    ids = sorted({run_id_of(r) for pool in pools for r in pool if is_run_ref(r)})
+    out: list[str] = []
+    for prefix in prefixes:
+        p = prefix.strip().lower()
+        if p.startswith(RUNS_PREFIX):
+            p = p[len(RUNS_PREFIX) :]
+        if not p or any(c not in "0123456789abcdef" for c in p):
+            raise InvalidParameter(f"Invalid run id {prefix!r}: run ids are hexadecimal")
+        matches = [i for i in ids if i.startswith(p)]
+        if not matches:
+            raise RunNotFound(prefix)
+        if len(matches) > 1 and p not in matches:
+            raise AmbiguousRunId(prefix, matches)
+        out.append(RUNS_PREFIX + (p if p in matches else matches[0]))
+    return out
+
+
+def _runs_of_experiment(repo: Repo, refs: dict[str, str], experiment: str) -> set[str]:
+    """Run refs whose run.yaml names ``experiment`` (an id, or a name resolved to its id)."""
+    from gittrack.core.records import formats as records
+
+    wanted = {str(experiment)}
+    try:
+        from gittrack.core.experiments import Experiments
+
+        found = Experiments(repo).get_by_name(experiment)
+        if found is not None:
+            wanted.add(str(found.experiment_id))
+    except ImportError:  # pragma: no cover - before the core landed
+        pass
+    out: set[str] = set()
+    git = repo.git
+    for ref, sha in refs.items():
+        if not is_run_ref(ref):
+            continue
+        try:
+            run = records.load_yaml(git[sha].tree[".gittrack/run.yaml"].data) or {}
+        except Exception:  # noqa: BLE001 - an unreadable record is not in any experiment
+            continue
+        if str(run.get("experiment_id")) in wanted:
+            out.add(ref)
+    return out
+
+
+INCOMING_PREFIX = "refs/gittrack-incoming/"
+
+
+def fetch_objects(
+    repo: Repo,
+    remote: Remote,
+    wanted: dict[str, str],
+    *,
+    progress: bool,
+    direct: bool = False,
+) -> None:
+    """Download what the remote refs ``wanted`` (ref → sha) need, moving no ref of ours.
+
+    Few refs: named on ``git fetch --stdin`` with no destination (nothing is
+    written, not even FETCH_HEAD). Many (git's want handling grows with the
+    square of explicit refspecs): one wildcard into a scratch namespace
+    ``refs/gittrack-incoming/<remote>/``, deleted afterwards. ``direct=True``
+    (only when every differing ref is missing here, so git can only create
+    refs): the non-forcing wildcard straight into ``refs/gittrack/``.
+
+    Raises:
+        RemoteError: git failed and a wanted commit did not arrive (message from git).
+    """
+    if not wanted:
+        return
+    args = ["fetch", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", "--refmap="]
+    args += ["--progress"] if progress else ["--quiet"]
+    scratch = None
+    lines = None
+    if direct:
+        args += [remote.name, f"{NAMESPACE}*:{NAMESPACE}*"]
+    elif len(wanted) >= WILDCARD_MIN:
+        slug = hashlib.sha1(remote.url.encode("utf-8")).hexdigest()[:12]
+        scratch = f"{INCOMING_PREFIX}{slug}/"
+        args += [remote.name, f"+{NAMESPACE}*:{scratch}*"]
+    else:
+        args += ["--stdin", remote.name]
+        lines = "".join(r + "\n" for r in wanted)
+    try:
+        result = run_git(repo_cwd(repo), args, input=lines, echo_stderr=progress)
+    finally:
+        if scratch:
+            _delete_refs(repo, scratch)
+    git = repo.git
+    if result.returncode != 0 and any(sha not in git for sha in wanted.values()):
+        raise RemoteError(
+            f"Fetching from {remote.label} ({remote.url}) failed: {git_message(result)}\n"
+            "Local runs are unchanged."
+        )
+
+
+def _delete_refs(repo: Repo, prefix: str) -> None:
+    doomed = [r.name for r in repo.git.references.iterator() if r.name.startswith(prefix)]
+    if doomed:
+        run_git(
+            repo_cwd(repo),
+            ["update-ref", "--stdin"],
+            input="".join(f"delete {r}\n" for r in doomed),
+        )
+
+
+# --- fetch / pull --------------------------------------------------------------
+
+
+def _update_local_ref(repo: Repo, ref: str, new: str, old: str | None) -> str | None:
+    """Move ``ref`` from ``old`` to ``new`` here; return None, or why it was not moved.
+
+    A run whose lock is held (a live writer in another process) is never moved.
+    """
+    git = repo.git
+    lock = None
+    if is_run_ref(ref) and old is not None:
+        try:
+            from gittrack.core.locks import FileLock
+        except ImportError:  # pragma: no cover - before the core landed
+            FileLock = None  # noqa: N806
+        if FileLock is not None:
+            lock = FileLock(repo.state_dir / "locks" / f"{run_id_of(ref)}.lock")
+            if not lock.acquire(block=False):
+                return "the run is being written by a live process here; pull again when it ends"
+    try:
+        current = git.references.get(ref)
+        now = str(current.target) if current is not None else None
+        if now == new:  # git's wildcard fetch created it already
+            return None
+        if now != old:
+            return f"it changed here meanwhile (now {short(now)}); run the command again"
+        git.references.create(ref, new, force=old is not None)
+        return None
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _backup(repo: Repo, ref: str, sha: str) -> str:
+    name = BACKUP_PREFIX + ref[len(NAMESPACE) :] + "/" + sha[:12]
+    repo.git.references.create(name, sha, force=True)
+    return name
+
+
+def fetch(
+    repo: Repo | str | None = None,
+    remote: str | None = None,
+    runs: Sequence[str] = (),
+    *,
+    force: bool = False,
+    progress: bool | None = None,
+) -> SyncResult:
+    """Bring the remote's runs (all, or the named run id prefixes) and experiments here.
+
+    New runs are created, runs newer on the remote fast-forward, runs newer here
+    stay, diverged runs are reported (``force=True`` overwrites them here, keeping
+    the old sha under ``refs/gittrack-backup/``). Branches, the index and the
+    working tree are not touched.
+
+    Returns:
+        SyncResult with one outcome per remote ref.
+    Raises:
+        UnknownRemote, RemoteError: bad or unreachable remote (nothing changed locally).
+        RunNotFound / AmbiguousRunId: a named run is not on the remote.
+    """
+    repo = _open(repo)
+    show = _progress(progress)
+    target = resolve_remote(repo, remote)
+    result = SyncResult(remote=target, direction="fetch")
+    git = repo.git
+    for attempt in range(3):
+        remote_refs = list_remote_refs(repo, target)
+        if runs:
+            chosen = set(resolve_run_refs(runs, remote_refs))
+            remote_refs = {r: s for r, s in remote_refs.items() if r in chosen or not is_run_ref(r)}
+        here = local_refs(repo)
+        missing = {
+            ref: sha for ref, sha in remote_refs.items() if sha != here.get(ref) and sha not in git
+        }
+        only_new = not runs and all(here.get(r) in (None, s) for r, s in remote_refs.items())
+        direct = only_new and len(missing) >= WILDCARD_MIN
+        fetch_objects(repo, target, missing, progress=show, direct=direct)
+        lost = [ref for ref in missing if remote_refs[ref] not in git]
+        if not lost:
+            break
+        if attempt == 2:  # the remote keeps moving under us
+            raise RemoteError(
+                f"{target.label}: {len(lost)} refs changed on the remote while fetching "
+                f"(e.g. {lost[0]}); run the command again"
+            )
+    for ref, rsha in sorted(remote_refs.items()):
+        lsha = here.get(ref)
+        rel = relation(git, lsha, rsha)
+        outcome = RefOutcome(ref=ref, action="", local=lsha, remote=rsha)
+        if rel == "same":
+            outcome.action = "up-to-date"
+        elif rel == "ahead":
+            outcome.action = "ahead"
+        elif ref == EXPERIMENTS_REF and rel in ("behind", "diverged", "missing-local"):
+            from gittrack.remote.merge import merge_experiments
+
+            merged = merge_experiments(repo, rsha)
+            outcome.action = {"diverged": "merged", "behind": "updated"}.get(rel, "new")
+            outcome.local = merged
+        elif rel in ("missing-local", "behind") or (rel == "diverged" and force):
+            why = _update_local_ref(repo, ref, rsha, lsha)
+            if why:
+                outcome.action, outcome.reason = "failed", why
+            elif rel == "diverged":
+                saved = _backup(repo, ref, lsha or "")
+                outcome.action = "forced"
+                outcome.reason = (
+                    f"local {short(lsha)} replaced by remote {short(rsha)}; "
+                    f"the old one is kept as {saved}"
+                )
+            else:
+                outcome.action = "new" if lsha is None else "updated"
+        else:  # diverged, not forced
+            outcome.action = "rejected"
+            outcome.reason = "diverged"
+        result.outcomes.append(outcome)
+    if len(result.by_action("new")) >= WILDCARD_MIN:
+        # thousands of new loose ref files make every later ref listing slow: pack them,
+        # as `git gc` would (git locks each ref it packs, so live writers are safe)
+        run_git(repo_cwd(repo), ["pack-refs", "--all"])
+    return result
+
+
+def pull(
+    repo: Repo | str | None = None,
+    remote: str | None = None,
+    runs: Sequence[str] = (),
+    *,
+    force: bool = False,
+    artifacts: bool = False,
+    progress: bool | None = None,
+) -> SyncResult:
+    """:func:`fetch`, then refresh the query index (if this repository has one) and,
+    with ``artifacts=True``, download the new runs' large artifacts into the cache.
+
+    Returns/raises as :func:`fetch`.
+    """
+    from gittrack.remote import extras as remote_extras
+
+    repo = _open(repo)
+    result = fetch(repo, remote, runs, force=force, progress=progress)
+    note = remote_extras.refresh_index(repo)
+    if note:
+        result.notes.append(note)
+    if artifacts:
+        arrived = [
+            o.local or o.remote or ""
+            for o in result.outcomes
+            if is_run_ref(o.ref) and o.action in ("new", "updated", "forced", "up-to-date")
+        ]
+        result.notes.extend(remote_extras.prefetch_artifacts(repo, arrived))
+    return result
+
+
+# --- push --------------------------------------------------------------------
+
+
+def push(
+    repo: Repo | str | None = None,
+    remote: str | None = None,
+    runs: Sequence[str] = (),
+    *,
+    experiment: str | None = None,
+    force: bool = False,
+    delete: Sequence[str] = (),
+    artifacts: bool = True,
+    progress: bool | None = None,
+) -> SyncResult:
+    """Send runs (all, the named run id prefixes, or one experiment's) and the experiments ref.
+
+    Only refs that are new or fast-forward are sent; refs newer on the remote are
+    left for a pull; diverged refs are rejected with both shas unless ``force``
+    (then overwritten, guarded by a lease on the sha seen). ``delete`` removes the
+    named runs from the remote. Large artifacts of the pushed runs are uploaded
+    first (``artifacts=False`` skips); a run whose artifacts cannot be uploaded is
+    not pushed, so the remote never holds a run pointing at data it cannot get.
+
+    Returns:
+        SyncResult with one outcome per ref considered.
+    Raises:
+        UnknownRemote, RemoteError: bad or unreachable remote (nothing changed).
+        RunNotFound / AmbiguousRunId / InvalidParameter: bad run id.
+    """
+    repo = _open(repo)
+    show = _progress(progress)
+    target = resolve_remote(repo, remote)
+    result = SyncResult(remote=target, direction="push")
+    here = local_refs(repo)
+    if runs or experiment is not None:
+        selected: set[str] = set(resolve_run_refs(runs, here)) if runs else set()
+        if experiment is not None:
+            selected |= _runs_of_experiment(repo, here, experiment)
+        if EXPERIMENTS_REF in here:
+            selected.add(EXPERIMENTS_REF)
+    else:
+        selected = set(here)
+    remote_refs = list_remote_refs(repo, target)
+    deletes = resolve_run_refs(delete, here, remote_refs) if delete else []
+    selected -= set(deletes)
+    git = repo.git
+    unknown = {
+        r: remote_refs[r]
+        for r in selected
+        if r in remote_refs and remote_refs[r] != here[r] and remote_refs[r] not in git
+    }
+    if unknown:  # learn how they relate: bring their objects (no ref moves)
+        fetch_objects(repo, target, unknown, progress=show)
+
+    send: list[tuple[str, str]] = []  # (sha, ref)
+    leases: dict[str, str] = {}
+    outcomes: dict[str, RefOutcome] = {}
+    for ref in sorted(selected):
+        lsha, rsha = here[ref], remote_refs.get(ref)
+        rel = relation(git, lsha, rsha)
+        o = outcomes[ref] = RefOutcome(ref=ref, action="", local=lsha, remote=rsha)
+        merged = False
+        if rel == "diverged" and ref == EXPERIMENTS_REF and rsha is not None:
+            from gittrack.remote.merge import merge_experiments
+
+            lsha = o.local = merge_experiments(repo, rsha)
+            rel = relation(git, lsha, rsha)
+            merged = True
+        if rel == "same":
+            o.action = "up-to-date"
+        elif rel == "behind":
+            o.action = "behind"
+        elif rel in ("missing-remote", "ahead"):
+            o.action = "new" if rsha is None else "merged" if merged else "updated"
+            send.append((lsha, ref))
+        elif rel == "unknown":  # the fetch above did not bring it: treat as diverged
+            o.action, o.reason = "rejected", "diverged"
+        elif force:
+            o.action = "forced"
+            o.reason = f"remote {short(rsha)} replaced by local {short(lsha)}"
+            send.append((lsha, ref))
+            leases[ref] = rsha or ""
+        else:
+            o.action, o.reason = "rejected", "diverged"
+    for ref in deletes:
+        rsha = remote_refs.get(ref)
+        o = outcomes[ref] = RefOutcome(ref=ref, action="deleted", local=here.get(ref), remote=rsha)
+        if rsha is None:
+            o.action, o.reason = "failed", "not on the remote, nothing to delete"
+        else:
+            send.append(("", ref))
+            leases[ref] = rsha
+    if not runs and experiment is None:
+        for ref, rsha in remote_refs.items():
+            if is_run_ref(ref) and ref not in here and ref not in outcomes:
+                outcomes[ref] = RefOutcome(ref=ref, action="remote-only", remote=rsha)
+
+    if artifacts:
+        from gittrack.remote import extras as remote_extras
+
+        to_send = {ref: sha for sha, ref in send if sha and is_run_ref(ref)}
+        problems, notes = remote_extras.upload_artifacts(repo, to_send)
+        result.notes.extend(notes)
+        for ref, why in problems.items():
+            outcomes[ref].action, outcomes[ref].reason = "failed", f"artifacts missing: {why}"
+        send = [(sha, ref) for sha, ref in send if ref not in problems]
+
+    if send:
+        wildcard = (
+            len(send) >= WILDCARD_MIN
+            and not leases
+            and selected == set(here)
+            and not any(o.action == "failed" for o in outcomes.values())
+        )
+        _git_push(repo, target, send, leases, outcomes, show, wildcard, result.notes)
+    result.outcomes = list(outcomes.values())
+    return result
+
+
+def _batches(specs: list[str], limit: int = CHUNK_BYTES) -> list[list[str]]:
+    out: list[list[str]] = [[]]
+    size = 0
+    for spec in specs:
+        if out[-1] and size + len(spec) + 1 > limit:
+            out.append([])
+            size = 0
+        out[-1].append(spec)
+        size += len(spec) + 1
+    return out
+
+
+def _git_push(
+    repo: Repo,
+    target: Remote,
+    send: list[tuple[str, str]],
+    leases: dict[str, str],
+    outcomes: dict[str, RefOutcome],
+    show: bool,
+    wildcard: bool,
+    notes: list[str],
+) -> None:
+    """``git push --porcelain`` of ``send``; fold git's per-ref report into ``outcomes``.
+
+    Explicit ``<sha>:<ref>`` refspecs (``:<ref>`` deletes) go in command lines of
+    at most :data:`CHUNK_BYTES`, each forced ref with its ``--force-with-lease``.
+    With ``wildcard`` the non-forcing refspec ``refs/gittrack/*:refs/gittrack/*``
+    is used instead: git sends what differs and refuses every non-fast-forward.
+    """
+    base = ["push", "--porcelain", "--no-follow-tags", "--no-recurse-submodules"]
+    if os.environ.get("GITTRACK_PUSHING_RUNS"):
+        # called from gittrack's pre-push hook during a branch push: the user's
+        # pre-push hooks ran for that push already; do not run them again for the runs
+        base.append("--no-verify")
+    base += ["--progress"] if show else ["--no-progress"]
+    if wildcard:
+        batches = [[PUSH_REFSPEC]]
+    else:
+        specs = []
+        for sha, ref in send:
+            if ref in leases:
+                specs.append(f"--force-with-lease={ref}:{leases[ref]}")
+            specs.append(f"{sha}:{ref}")
+        batches = _batches(specs)
+    report: dict[str, tuple[str, str]] = {}
+    failure = ""
+    said: list[str] = []  # what the server printed ("remote: ..." lines)
+    for batch in batches:
+        flags = [a for a in batch if a.startswith("--")]
+        refspecs = [a for a in batch if not a.startswith("--")]
+        res = run_git(repo_cwd(repo), base + flags + [target.name] + refspecs, echo_stderr=show)
+        got = parse_push_porcelain(res.stdout)
+        report.update(got)
+        said += [
+            ln[len("remote:") :].strip()
+            for ln in res.stderr.replace("\r", "\n").splitlines()
+            if ln.startswith("remote:") and ln[len("remote:") :].strip()
+        ]
+        if res.returncode != 0 and not got:
+            killed = f" (killed by signal {-res.returncode})" if res.returncode < 0 else ""
+            failure = f"git push failed{killed}: {git_message(res)}"
+            if not report:
+                raise RemoteError(
+                    f"Pushing to {target.label} ({target.url}) failed{killed}: "
+                    f"{git_message(res)}\nLocal runs are unchanged; a push is safe to run again."
+                )
+            break
+    planned = {ref for _sha, ref in send}
+    for ref, o in outcomes.items():
+        if ref not in planned:
+            continue
+        flag, summary = report.get(ref, ("?", ""))
+        if flag == "!":
+            o.action, o.reason = "rejected", push_reason(summary)
+            told = [ln for ln in said if ref in ln]
+            if told and o.reason.startswith("remote refused"):
+                o.reason = "remote refused: " + told[0].split(ref, 1)[1].lstrip(": ")
+        elif flag == "=":
+            o.action = "up-to-date"
+        elif flag == "?":
+            o.action = "failed"
+            o.reason = failure or "git did not report this ref; push again"
+    if said and any(o.action == "rejected" for o in outcomes.values()):
+        shown = [ln for ln in said if not any(r in ln for r in planned)][:10]
+        notes.extend(f"the remote said: {ln}" for ln in shown)
+    if wildcard:  # refs git pushed that appeared after the plan was made
+        for ref, (flag, _summary) in report.items():
+            if ref not in outcomes and flag in "*+ ":
+                outcomes[ref] = RefOutcome(ref=ref, action="new" if flag == "*" else "updated")
