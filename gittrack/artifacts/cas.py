@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gittrack.artifacts.config import url_protocol
-from gittrack.artifacts.errors import (
+from gittrack.artifacts.progress import progress_bar
+from gittrack.errors import (
     ArtifactChanged,
     ArtifactNotFound,
     ArtifactStoreError,
@@ -31,7 +32,6 @@ from gittrack.artifacts.errors import (
     CorruptArtifact,
     InvalidArtifactPath,
 )
-from gittrack.artifacts.progress import progress_bar
 
 MiB = 1024 * 1024
 LOCAL_CHUNK = MiB

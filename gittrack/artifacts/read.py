@@ -16,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.artifacts.errors import ArtifactNotFound, CorruptArtifact
 from gittrack.artifacts.manifest import FileInfo, entry_problem, list_children, select
 from gittrack.artifacts.paths import clean_artifact_path
 from gittrack.artifacts.storage import storage_for
-from gittrack.errors import CorruptRecord
+from gittrack.errors import ArtifactNotFound, CorruptArtifact, CorruptRecord
 
 if TYPE_CHECKING:
     import pygit2

@@ -28,8 +28,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from gittrack.errors import AmbiguousRunId, InvalidParameter, RunNotFound
-from gittrack.remote.gitexec import RemoteError, git_message, run_git
+from gittrack.errors import AmbiguousRunId, InvalidParameter, RemoteError, RunNotFound
+from gittrack.remote.gitexec import git_message, run_git
 from gittrack.remote.refs import (
     EXPERIMENTS_REF,
     NAMESPACE,

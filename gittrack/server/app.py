@@ -18,17 +18,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gittrack.errors import GittrackError
+from gittrack.errors import GittrackError, InvalidArtifactPath, PayloadTooLarge
 from gittrack.server import artifacts, experiments, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
 from gittrack.server.bodies import drain, limited_stream, read_limited
 from gittrack.server.config import ServerConfig
-from gittrack.server.errors import PayloadTooLarge, handle_exception
 from gittrack.server.gitweb import GitSmartHTTP, is_git_path
 from gittrack.server.schema import API_PREFIXES, BY_PATH, Endpoint
-from gittrack.server.wire import decode_json_body, dumps, parse
+from gittrack.server.wire import decode_json_body, dumps, handle_exception, parse
 
 ARTIFACT_PREFIXES = (
     "/api/2.0/mlflow-artifacts/artifacts",
@@ -132,7 +131,7 @@ async def proxy_get(request: Request) -> Response:
 async def proxy_put(request: Request) -> Response:
     _, run_id, path = artifacts.split_proxy_path(request.path_params["path"])
     if not path:
-        raise artifacts.InvalidArtifactPath("Invalid artifact path: names a run, not a file")
+        raise InvalidArtifactPath("Invalid artifact path: names a run, not a file")
     backend: Backend = request.app.state.backend
     config: ServerConfig = request.app.state.config
     # an unknown run fails before a byte is written

@@ -18,14 +18,10 @@ import shutil
 import tempfile
 from typing import Any
 
-from gittrack.errors import InvalidParameter, NotFound
+from gittrack.errors import InvalidArtifactPath, NotFound
 from gittrack.server.runs import artifact_uri, run_id_of
 
 CHUNK = 256 * 1024
-
-
-class InvalidArtifactPath(InvalidParameter):
-    pass
 
 
 def clean_path(path: str | None, what: str = "path") -> str:

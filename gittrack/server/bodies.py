@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from gittrack.server.errors import BadRequest, PayloadTooLarge
+from gittrack.errors import BadRequest, PayloadTooLarge
 
 if TYPE_CHECKING:
     from starlette.requests import Request

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import GittrackError, InvalidParameter
+from gittrack.errors import GittrackError, InvalidParameter, http_error
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -229,18 +229,9 @@ class UIApp:
 
     @staticmethod
     def on_error(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, GittrackError):
-            return json_response(exc.to_json(), status=exc.http_status)
-        return json_response(
-            {"error_code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}, 500
-        )
-
-    @staticmethod
-    def on_not_found(request: Request, exc: Exception) -> Response:
-        return json_response(
-            {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No such page: {request.url.path}"},
-            404,
-        )
+        """Every error of the UI app: the status and body of :func:`gittrack.errors.http_error`."""
+        status, body = http_error(exc, request.method, request.url.path)
+        return json_response(body, status)
 
     def routes(self) -> list[Any]:
         from starlette.routing import Mount, Route
@@ -316,7 +307,7 @@ def make_ui_app(repo_path: str | Path | None = None, *, preload: bool = True) ->
         exception_handlers={
             Exception: ui.on_error,
             GittrackError: ui.on_error,
-            404: ui.on_not_found,
+            404: ui.on_error,
         },
     )
     app.state.gittrack_ui = ui
