@@ -58,6 +58,23 @@ def open_repo(repo: str | None = None) -> Any:
     return Repo(repo)
 
 
+def experiment_id(c: Any, name_or_id: str) -> str:
+    """The id of the experiment ``name_or_id`` names (a name first, else an id).
+
+    Raises:
+        ExperimentNotFound: no experiment has that name or id.
+    """
+    from gittrack.errors import ExperimentNotFound
+
+    exp = c.get_experiment_by_name(name_or_id)
+    if exp is not None:
+        return str(exp.experiment_id)
+    try:
+        return str(c.get_experiment(name_or_id).experiment_id)
+    except ExperimentNotFound:
+        raise ExperimentNotFound(f"named or with id {name_or_id!r}") from None
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The one error decorator of every command: a gittrack error becomes
     ``Error: <message>`` on stderr and exit status :data:`EXIT_ERROR`.

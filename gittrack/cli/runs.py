@@ -13,6 +13,7 @@ import click
 
 from gittrack.cli._common import (
     client,
+    experiment_id,
     fmt_duration,
     fmt_time,
     handle_errors,
@@ -22,15 +23,6 @@ from gittrack.cli._common import (
 )
 
 LOG_COLUMNS = ["run", "name", "status", "start", "duration", "source", "branch", "metrics"]
-
-
-def _resolve_experiment(c: Any, experiment: str | None) -> str | None:
-    if experiment is None:
-        return None
-    exp = c.get_experiment_by_name(experiment)
-    if exp is not None:
-        return exp.experiment_id
-    return c.get_experiment(experiment).experiment_id
 
 
 def log_row(run: Any, max_metrics: int = 3) -> dict[str, Any]:
@@ -74,7 +66,7 @@ def log_cmd(
 ) -> None:
     """List runs, newest first, as `git log` lists commits."""
     c = client(repo)
-    exp_id = _resolve_experiment(c, experiment)
+    exp_id = None if experiment is None else experiment_id(c, experiment)
     from gittrack.query.search import log_runs  # reads the run index, not every record
 
     runs = log_runs(c, exp_id, status, branch, show_all, limit)
