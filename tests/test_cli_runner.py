@@ -8,6 +8,7 @@ through a real ``python -m gittrack``.
 from __future__ import annotations
 
 import click
+import pygit2
 import pytest
 from click.testing import CliRunner
 
@@ -196,3 +197,20 @@ def test_env(run_id):
     usage(["env", "diff", run_id, run_id, "--source"], "--source compares one run")
     r = invoke("env", "diff", run_id, run_id)
     assert r.exit_code == EXIT_OK and "No differences" in r.stdout
+
+
+def test_foreign_errors_become_clear_messages(run_id, tmp_path):
+    """OSError and pygit2 errors are converted where they are caught: no traceback."""
+    (tmp_path / "afile").write_text("x")
+    error(["checkout", run_id, "--path", str(tmp_path / "afile" / "code")], "Cannot write the code")
+    error(["artifacts", "get", run_id, "-o", str(tmp_path / "afile")], "Cannot download into")
+    # a run ref that names a blob, not a commit
+    git = pygit2.Repository(".")
+    blob = str(git.create_blob(b"not a run\n"))
+    bad = "beef" * 8
+    git.references.create(f"refs/gittrack/runs/{bad}", blob)
+    words = f"Run {bad}: record is unreadable: its ref names {blob[:12]}, not a commit"
+    error(["artifacts", "ls", bad], words)
+    error(["gc", "--dry-run"], words)
+    r = invoke("fsck")
+    assert r.exit_code == EXIT_ERROR and words in r.stderr and "1 problem(s)" in r.stdout

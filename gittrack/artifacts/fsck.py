@@ -58,8 +58,8 @@ def fsck(repo: Repo, verify: bool = True) -> FsckReport:
     wanted: dict[str, tuple[int, list[tuple[str, str]]]] = {}
     for run_id, tip in sorted(run_tips(repo).items()):
         report.runs += 1
-        commit = commit_of(repo, tip)
         try:
+            commit = commit_of(repo, tip, run_id)
             manifest = read_manifest(repo, commit, run_id)
         except GittrackError as exc:
             report.problems.append(Problem(run_id, "artifacts.yaml", exc.message))
