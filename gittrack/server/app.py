@@ -25,9 +25,10 @@ from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
 from gittrack.server.bodies import drain, limited_stream, read_limited
 from gittrack.server.config import ServerConfig
+from gittrack.server.errors import handle_exception
 from gittrack.server.gitweb import GitSmartHTTP, is_git_path
 from gittrack.server.schema import API_PREFIXES, BY_PATH, Endpoint
-from gittrack.server.wire import decode_json_body, dumps, handle_exception, parse
+from gittrack.server.wire import decode_json_body, dumps, parse
 
 ARTIFACT_PREFIXES = (
     "/api/2.0/mlflow-artifacts/artifacts",

@@ -14,7 +14,7 @@ import hmac
 from typing import Any
 
 from gittrack.errors import Unauthenticated
-from gittrack.server.wire import error_response
+from gittrack.server.errors import error_response
 
 OPEN_PATHS = frozenset({"/health"})
 

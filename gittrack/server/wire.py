@@ -7,8 +7,7 @@ does, int64 may arrive as a number or a decimal string and doubles may be
 ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``.
 
 Responses: ``json.dumps`` with non-finite floats written as those strings, so
-the body is valid JSON. Errors: :func:`error_response` answers any exception
-with the status and body :func:`gittrack.errors.http_error` maps it to.
+the body is valid JSON.
 """
 
 from __future__ import annotations
@@ -17,14 +16,10 @@ import json
 import math
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gittrack.errors import BadRequest, InvalidParameter, http_error
+from gittrack.errors import BadRequest, InvalidParameter
 from gittrack.server.schema import RUN_STATUSES, VIEW_TYPES, Endpoint
-
-if TYPE_CHECKING:
-    from starlette.requests import Request
-    from starlette.responses import Response
 
 INT64 = (-(2**63), 2**63 - 1)
 INT32 = (-(2**31), 2**31 - 1)
@@ -240,21 +235,3 @@ def dumps(obj: Any) -> bytes:
     except ValueError:
         text = json.dumps(_sanitize(obj), allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8")
-
-
-def error_response(exc: BaseException, request: Request | None = None) -> Response:
-    """The MLflow-shaped JSON response for ``exc`` (status and body from :func:`http_error`).
-
-    A 401 also says how to authenticate (``WWW-Authenticate``).
-    """
-    from starlette.responses import JSONResponse
-
-    method, path = (request.method, request.url.path) if request is not None else ("", "")
-    status, body = http_error(exc, method, path)
-    headers = {"WWW-Authenticate": 'Basic realm="gittrack"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-async def handle_exception(request: Request, exc: Exception) -> Response:
-    """Starlette exception handler: every error the REST app raises ends here."""
-    return error_response(exc, request)
