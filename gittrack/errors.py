@@ -176,6 +176,11 @@ class GittrackError(Exception):
         """The HTTP status this error is answered with (MLflow's name for it)."""
         return self.http_status
 
+    @classmethod
+    def invalid_parameter_value(cls, message: object, **json_kwargs: Any) -> GittrackError:
+        """An error of this class with code ``INVALID_PARAMETER_VALUE`` (as MLflow's)."""
+        return cls(message, "INVALID_PARAMETER_VALUE", **json_kwargs)
+
 
 # --- 400: the request or its values --------------------------------------------------
 

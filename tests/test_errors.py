@@ -95,6 +95,11 @@ def test_the_root_has_mlflows_exception_shape():
         '{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "x", "field": "lr"}'
     )
     assert GittrackError("y", 424242).error_code == "INTERNAL_ERROR"
+    e = GittrackError.invalid_parameter_value("bad key", key="a..b")
+    assert (e.http_status, e.to_json()) == (
+        400,
+        {"error_code": "INVALID_PARAMETER_VALUE", "message": "bad key", "key": "a..b"},
+    )
     assert (GittrackError("z").error_code, GittrackError("z").http_status) == (
         "INTERNAL_ERROR",
         500,
