@@ -138,13 +138,13 @@ def _fetch_like(pull: bool) -> click.Command:
     ) -> None:
         from gittrack.remote import transfer as remote_mod
 
-        repo = open_repo(repo)
-        name, runs = _split_remote(repo, words)
+        repo_obj = open_repo(repo)
+        name, runs = _split_remote(repo_obj, words)
         if pull:
 
             def one(r: str | None) -> Any:
                 return remote_mod.pull(
-                    repo,
+                    repo_obj,
                     r,
                     runs,
                     force=force,
@@ -154,9 +154,9 @@ def _fetch_like(pull: bool) -> click.Command:
         else:
 
             def one(r: str | None) -> Any:
-                return remote_mod.fetch(repo, r, runs, force=force, progress=progress)
+                return remote_mod.fetch(repo_obj, r, runs, force=force, progress=progress)
 
-        _run(lambda: [one(r) for r in _remotes(repo, name, all_remotes)], quiet)
+        _run(lambda: [one(r) for r in _remotes(repo_obj, name, all_remotes)], quiet)
 
     if pull:
         cmd = click.option(
@@ -202,9 +202,9 @@ def setup_cmd(remote: str | None, no_push: bool, repo: str | None) -> None:
     from gittrack.remote import transfer as remote_mod
     from gittrack.remote.refs import resolve_remote
 
-    repo = open_repo(repo)
-    name = resolve_remote(repo, remote).name
-    added = remote_mod.setup_remote(repo, remote, push=not no_push)
+    repo_obj = open_repo(repo)
+    name = resolve_remote(repo_obj, remote).name
+    added = remote_mod.setup_remote(repo_obj, remote, push=not no_push)
     if not added:
         click.echo(f"{name}: already set up for runs")
         return
