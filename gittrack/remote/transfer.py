@@ -59,7 +59,6 @@ WILDCARD_MIN = 500  # this many refs to move: one wildcard refspec instead of na
 PUSH_REFSPEC = "refs/gittrack/*:refs/gittrack/*"
 
 __all__ = [
-    "RemoteError",
     "SyncResult",
     "fetch",
     "pull",
