@@ -7,6 +7,8 @@ through a real ``python -m gittrack``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pygit2
 import pytest
@@ -214,3 +216,10 @@ def test_foreign_errors_become_clear_messages(run_id, tmp_path):
     error(["gc", "--dry-run"], words)
     r = invoke("fsck")
     assert r.exit_code == EXIT_ERROR and words in r.stderr and "1 problem(s)" in r.stdout
+
+
+def test_docs_list_the_same_exit_statuses():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    for status in (EXIT_OK, EXIT_ERROR, EXIT_USAGE):
+        assert f"\n| {status} | " in text
+    assert "127" in text and "`gittrack run -- CMD` exits with CMD's exit status" in text
