@@ -1,0 +1,129 @@
+"""A run's snapshot checked out in a git worktree of its own, removed afterwards.
+
+``git worktree add --detach DIR <source commit>`` (the user's working tree, index
+and HEAD are not touched), then the run's uncommitted changes are written over it,
+so DIR holds exactly the code the run executed. The worktree is removed when the
+``with`` block ends, also on SIGINT/SIGTERM (SIGTERM is turned into
+``KeyboardInterrupt`` meanwhile so that cleanup runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gittrack.errors import RerunRefused
+
+
+def _git(repo: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    # hooks off: a post-checkout hook of the user's has no business in a rerun
+    return subprocess.run(
+        ["git", "--git-dir", str(repo.common_dir), "-c", "core.hooksPath=/dev/null", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def check_source(repo: Any, run: Any) -> str:
+    """The run's source commit id, checked to be in this repository.
+
+    Raises:
+        RerunRefused: the run recorded no source commit, or the commit is missing
+            here (a shallow or partial clone).
+    """
+    src = (run.record.get("source") or {}).get("commit")
+    run8 = run.info.run_id[:8]
+    if not src:
+        raise RerunRefused(
+            f"Run {run8} recorded no source snapshot (it was logged without one, e.g. "
+            "into a bare repository through the server): there is no code to rerun"
+        )
+    if src not in repo.git:
+        raise RerunRefused(
+            f"The source commit {src[:12]} of run {run8} is not in this repository "
+            "(a shallow clone?): fetch it, e.g. `git fetch --unshallow`, then rerun"
+        )
+    return src
+
+
+@contextlib.contextmanager
+def terminate_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``KeyboardInterrupt`` (as SIGINT does), so
+    ``finally`` clauses run; the previous handler is restored after."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def snapshot_worktree(
+    repo: Any, run: Any, tree_id: Any, dest: str | Path | None = None
+) -> Iterator[Path]:
+    """A worktree holding run ``run``'s code (tree ``tree_id``); yields its path.
+
+    ``dest`` None: a new temporary directory, removed (worktree and all) after the
+    block. With ``dest`` (new or empty directory): kept after the block.
+
+    Raises:
+        RerunRefused: the source commit is missing, ``dest`` is not empty, or git
+            cannot add the worktree.
+    """
+    from gittrack.core.checkout import write_changes
+
+    src = check_source(repo, run)
+    keep = dest is not None
+    if dest is None:
+        holder = Path(tempfile.mkdtemp(prefix=f"gittrack-rerun-{run.info.run_id[:8]}-"))
+        path = holder / "src"
+    else:
+        holder, path = None, Path(dest).absolute()
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise RerunRefused(f"--workdir {path} is not empty: give a new or empty directory")
+    added = False
+    try:
+        res = _git(repo, "worktree", "add", "--detach", "--quiet", str(path), src)
+        if res.returncode != 0:
+            raise RerunRefused(f"git worktree add {path} failed: {res.stderr.strip()}")
+        added = True
+        write_changes(repo.git, repo.git[src].tree, tree_id, path)
+        yield path
+    finally:
+        if not keep:
+            with _signals_deferred():
+                if added:
+                    _git(repo, "worktree", "remove", "--force", str(path))
+                if holder is not None:
+                    shutil.rmtree(holder, ignore_errors=True)
+                _git(repo, "worktree", "prune")
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done (cleanup is not cut short)."""
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    except (AttributeError, ValueError, OSError):  # no POSIX signal masks here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
