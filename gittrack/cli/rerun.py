@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any
@@ -95,14 +96,17 @@ def rerun_cmd(
     """
     from gittrack.reproduce import rerun
 
-    result = rerun(
-        run_id,
-        repo=repo,
-        env=env,
-        workdir=workdir,
-        overrides=_overrides(sets),
-        tolerance=tolerance,
-    )
+    # with --format json, stdout is the JSON alone: the command's output goes to stderr
+    echo = contextlib.redirect_stdout(sys.stderr) if fmt == "json" else contextlib.nullcontext()
+    with echo:
+        result = rerun(
+            run_id,
+            repo=repo,
+            env=env,
+            workdir=workdir,
+            overrides=_overrides(sets),
+            tolerance=tolerance,
+        )
     sys.stdout.flush()
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))

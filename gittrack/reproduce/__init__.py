@@ -185,10 +185,16 @@ def rerun(
         exp_id = "0"
     typed_params = record["params"]
 
-    def fill_params(writer: Any) -> None:
+    branch = (original.record.get("source") or {}).get("branch")
+
+    def finish(writer: Any) -> None:
+        # params the command did not log itself come from the original (or --set)
         for key, value in typed_params.items():
             if key not in writer.params:
                 writer.log_param(key, wanted.get(key, value))
+        # the worktree's HEAD is detached: the code is the original's, on its branch
+        if branch:
+            writer.set_record(source={**(writer.record.get("source") or {}), "branch": branch})
 
     with terminate_raises(), snapshot_worktree(c.repo, original, tree_id, workdir) as top:
         cmdmod.locate(cmd, top)
@@ -206,7 +212,7 @@ def rerun(
             run_name=f"{original.info.run_name}-rerun",
             tags={RERUN_TAG: original_id},
             cwd=top / cmd.cwd,
-            on_exit=fill_params,
+            on_exit=finish,
         )
     new = c.get_run(new_id)
     result = RerunResult(

@@ -90,8 +90,9 @@ def plan(run: Any, git: Any, tree_id: Any) -> Command:
         return Command(tuple(words), str(rec["cwd"]), "the recorded command")
     script_name = run.data.tags.get("mlflow.source.name") or source_name
     script = _script_in_snapshot(git, tree, script_name) if script_name else None
-    if script is None and words and source_name == words[0]:
-        # `gittrack run -- CMD` of a gittrack that did not record the directory yet
+    if script is None and words and source_name == words[0] and not os.path.isabs(source_name):
+        # `gittrack run -- CMD` before run.yaml had `cwd` (a script's own run records
+        # its path made absolute)
         return Command(tuple(words), ".", "the recorded command")
     if script is not None and script.endswith(".py"):
         cwd, args, first = ".", [], script
