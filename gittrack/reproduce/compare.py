@@ -94,9 +94,10 @@ def compare_history(
         d = 0.0 if close(x, y, 0.0) else rel_diff(x, y)
         if d > worst:
             worst, at = d, step
+    n = f"{len(va)} point{'' if len(va) == 1 else 's'}"
     if at is None:
-        return True, f"history: {len(va)} points, equal"
-    return ok, f"history: {len(va)} points, max rel. diff {worst:.3g} at step {at}"
+        return True, f"history: {n}, equal"
+    return ok, f"history: {n}, max rel. diff {worst:.3g} at step {at}"
 
 
 def compare_metrics(
