@@ -388,11 +388,12 @@ def test_runs_without_a_recorded_command_are_refused(project, tmp_path):
     assert "has no recorded command to rerun: it was logged from a notebook" in res.stderr
 
 
-def test_rerun_killed_midway(project, original, tmp_path):
+def start_slow_rerun(project: Path, original: str, tmp_path: Path) -> tuple:
+    """`gittrack rerun` whose command sleeps once it logged; returns (process, marker
+    file holding the command's pid, the TMPDIR it uses)."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     marker = tmp_path / "started"
-    sha = ref_sha(project, original)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gittrack", "rerun", original],
         cwd=project,
@@ -407,19 +408,51 @@ def test_rerun_killed_midway(project, original, tmp_path):
         assert time.monotonic() < deadline, "the rerun's command did not start"
         time.sleep(0.05)
     assert len(worktrees(project)) == 2  # the temporary worktree is there meanwhile
-    proc.send_signal(signal.SIGTERM)
+    return proc, marker, tmp
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_rerun_killed_midway(project, original, tmp_path, sig):
+    sha = ref_sha(project, original)
+    proc, marker, tmp = start_slow_rerun(project, original, tmp_path)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, out + err
+    assert proc.returncode == 128 + sig, out + err
     (new,) = ids_in(project) - {original}
     c = client(project)
     assert c.get_run(new).info.status == "KILLED"
     assert c.get_run(new).data.tags["gittrack.rerunOf"] == original
-    assert f"rerun {new[:8]} of {original[:8]}: FAILED (status KILLED, exit code 143)" in out
+    assert (
+        f"rerun {new[:8]} of {original[:8]}: FAILED (status KILLED, exit code {128 + sig})" in out
+    )
     assert ref_sha(project, original) == sha  # the original is untouched
     assert worktrees(project) == [str(project)]
     assert list(tmp.iterdir()) == []  # the temporary directory is gone
     with pytest.raises(ProcessLookupError):  # and the command with it
         os.kill(int(marker.read_text()), 0)
+
+
+def test_rerun_killed_hard_is_crashed_and_its_worktree_removed_next_time(
+    project, original, tmp_path
+):
+    sha = ref_sha(project, original)
+    proc, marker, tmp = start_slow_rerun(project, original, tmp_path)
+    proc.kill()  # SIGKILL: gittrack cannot clean up
+    proc.communicate(timeout=60)
+    os.kill(int(marker.read_text()), signal.SIGKILL)  # the orphaned command too
+    (new,) = ids_in(project) - {original}
+    deadline = time.monotonic() + 30
+    while client(project).get_run(new).info.status != "CRASHED":
+        assert time.monotonic() < deadline, client(project).get_run(new).info.status
+        time.sleep(0.1)
+    assert ref_sha(project, original) == sha
+    (left,) = [w for w in worktrees(project) if w != str(project)]
+    assert Path(left).is_relative_to(tmp)
+    # the next rerun removes what the dead one left behind
+    res = run_cli("rerun", original, cwd=project, env={"TMPDIR": str(tmp)})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert worktrees(project) == [str(project)]
+    assert list(tmp.iterdir()) == []
 
 
 def test_env_check_refuses_when_imported_packages_differ(project, tmp_path):

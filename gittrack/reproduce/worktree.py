@@ -10,6 +10,8 @@ so DIR holds exactly the code the run executed. The worktree is removed when the
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import signal
 import subprocess
@@ -89,8 +91,10 @@ def snapshot_worktree(
 
     src = check_source(repo, run)
     keep = dest is not None
+    remove_stale(repo)
     if dest is None:
-        holder = Path(tempfile.mkdtemp(prefix=f"gittrack-rerun-{run.info.run_id[:8]}-"))
+        prefix = f"gittrack-rerun-{run.info.run_id[:8]}-{os.getpid()}-"
+        holder = Path(tempfile.mkdtemp(prefix=prefix))
         path = holder / "src"
     else:
         holder, path = None, Path(dest).absolute()
@@ -112,6 +116,39 @@ def snapshot_worktree(
                 if holder is not None:
                     shutil.rmtree(holder, ignore_errors=True)
                 _git(repo, "worktree", "prune")
+
+
+_TEMP_RE = re.compile(r"^gittrack-rerun-[0-9a-f]{8}-(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale(repo: Any) -> list[str]:
+    """Remove the temporary worktrees of reruns whose process is gone (killed with
+    SIGKILL, which leaves no chance to clean up); return their paths."""
+    out = _git(repo, "worktree", "list", "--porcelain").stdout
+    removed = []
+    for line in out.splitlines():
+        if not line.startswith("worktree "):
+            continue
+        path = Path(line[len("worktree ") :])
+        m = _TEMP_RE.match(path.parent.name)
+        if m is None or path.name != "src" or _alive(int(m.group(1))):
+            continue
+        _git(repo, "worktree", "remove", "--force", str(path))
+        shutil.rmtree(path.parent, ignore_errors=True)
+        removed.append(str(path))
+    if removed:
+        _git(repo, "worktree", "prune")
+    return removed
 
 
 @contextlib.contextmanager
