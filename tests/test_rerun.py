@@ -275,6 +275,38 @@ def test_run_of_a_fluent_script_reruns_with_python_and_the_script(project):
     assert [d.verdict for d in changed.differences if d.key == "lr"] == ["intended"]
 
 
+def test_run_without_snapshot_reruns_the_commit_mlflow_tags_name(project):
+    """A run an MLflow client logged through the server has no snapshot, only MLflow's
+    source tags: the script and the commit it ran from."""
+    reference = record_run(project, "python", "train.py")  # the committed code, as is
+    c = client(project)
+    ref = c.get_run(reference)
+    head = git(project, "rev-parse", "HEAD").strip()
+    logged = c.create_run(
+        snapshot=False,
+        tags={"mlflow.source.name": "train.py", "mlflow.source.git.commit": head},
+    ).info.run_id
+    for key, value in ref.data.params.items():
+        c.log_param(logged, key, value)
+    for key in ref.data.metrics:
+        for m in c.get_metric_history(reference, key):
+            c.log_metric(logged, key, m.value, step=m.step, timestamp=m.timestamp)
+    c.log_artifact(logged, str(project / "model.txt"))
+    c.set_terminated(logged)
+    assert c.get_run(logged).record["source"]["commit"] is None
+
+    import gittrack
+
+    result = gittrack.rerun(logged[:8], repo=str(project))
+    assert result.verdict == "reproduced", result.to_dict()
+    assert result.command == [sys.executable, "train.py"]
+    assert result.notes == [
+        f"the run recorded no snapshot: its commit {head[:12]} (mlflow.source.git.commit) "
+        "ran as committed"
+    ]
+    assert c.get_run(result.run_id).record["source"]["commit"] == head
+
+
 # -- bad input ---------------------------------------------------------------------------
 
 

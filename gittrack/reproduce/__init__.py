@@ -170,8 +170,8 @@ def rerun(
     original_id = c.store.resolve_run_id(run_id)
     original = c.get_run(original_id)
     record = c.store.read_record(original.commit, original_id)
-    check_source(c.repo, original)
-    tree_id = source_tree(c, original)
+    src, has_snapshot = check_source(c.repo, original)
+    tree_id = source_tree(c, original) if has_snapshot else git[src].tree_id
     cmd = cmdmod.plan(original, git, tree_id)
     wanted = {str(k): _typed(v) for k, v in (overrides or {}).items()}
     cmd = cmdmod.apply_overrides(cmd, original_id, original.data.params, wanted)
@@ -196,7 +196,7 @@ def rerun(
         if branch:
             writer.set_record(source={**(writer.record.get("source") or {}), "branch": branch})
 
-    with terminate_raises(), snapshot_worktree(c.repo, original, tree_id, workdir) as top:
+    with terminate_raises(), snapshot_worktree(c.repo, original, src, tree_id, workdir) as top:
         cmdmod.locate(cmd, top)
         wt_client = Client(Repo(top))
         print(
@@ -226,6 +226,11 @@ def rerun(
         overrides=wanted,
         workdir=str(Path(workdir).absolute()) if workdir is not None else None,
     )
+    if not has_snapshot:
+        result.notes.append(
+            f"the run recorded no snapshot: its commit {src[:12]} (mlflow.source.git.commit) "
+            "ran as committed"
+        )
     skipped = (original.record.get("source") or {}).get("skipped_files") or []
     if skipped:
         result.notes.append(

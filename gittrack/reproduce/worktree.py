@@ -33,26 +33,33 @@ def _git(repo: Any, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def check_source(repo: Any, run: Any) -> str:
-    """The run's source commit id, checked to be in this repository.
+def check_source(repo: Any, run: Any) -> tuple[str, bool]:
+    """The commit the run's code starts from, checked to be in this repository, and
+    whether the run recorded a snapshot over it.
+
+    A run logged without a snapshot (through the server, by an MLflow client) is
+    rerun from the commit its ``mlflow.source.git.commit`` tag names, as committed.
 
     Raises:
         RerunRefused: the run recorded no source commit, or the commit is missing
             here (a shallow or partial clone).
     """
     src = (run.record.get("source") or {}).get("commit")
+    snapshot = bool(src)
+    if not src:
+        src = run.data.tags.get("mlflow.source.git.commit")
     run8 = run.info.run_id[:8]
     if not src:
         raise RerunRefused(
-            f"Run {run8} recorded no source snapshot (it was logged without one, e.g. "
-            "into a bare repository through the server): there is no code to rerun"
+            f"Run {run8} recorded no source snapshot and no mlflow.source.git.commit tag "
+            "(it was logged without one, e.g. through the server): there is no code to rerun"
         )
     if src not in repo.git:
         raise RerunRefused(
             f"The source commit {src[:12]} of run {run8} is not in this repository "
             "(a shallow clone?): fetch it, e.g. `git fetch --unshallow`, then rerun"
         )
-    return src
+    return src, snapshot
 
 
 @contextlib.contextmanager
@@ -76,20 +83,19 @@ def terminate_raises() -> Iterator[None]:
 
 @contextlib.contextmanager
 def snapshot_worktree(
-    repo: Any, run: Any, tree_id: Any, dest: str | Path | None = None
+    repo: Any, run: Any, src: str, tree_id: Any, dest: str | Path | None = None
 ) -> Iterator[Path]:
-    """A worktree holding run ``run``'s code (tree ``tree_id``); yields its path.
+    """A worktree of commit ``src`` holding run ``run``'s code (tree ``tree_id``);
+    yields its path.
 
     ``dest`` None: a new temporary directory, removed (worktree and all) after the
     block. With ``dest`` (new or empty directory): kept after the block.
 
     Raises:
-        RerunRefused: the source commit is missing, ``dest`` is not empty, or git
-            cannot add the worktree.
+        RerunRefused: ``dest`` is not empty, or git cannot add the worktree.
     """
     from gittrack.core.checkout import write_changes
 
-    src = check_source(repo, run)
     keep = dest is not None
     remove_stale(repo)
     if dest is None:
