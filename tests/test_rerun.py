@@ -245,6 +245,20 @@ def test_run_pulled_from_a_colleague_reruns_in_a_clone(project, original, tmp_pa
     assert not (clone / "data.txt").exists()  # it was only in the snapshot
 
 
+def test_gittrack_run_from_a_subdirectory_reruns_there(project):
+    (project / "sub").mkdir()
+    (project / "sub" / "data.txt").write_text("0.5\n")  # read relative to the directory
+    run_id = record_run(project, "python", "../train.py", cwd=project / "sub")
+    c = client(project)
+    assert c.get_run(run_id).record["cwd"] == "sub"
+    (project / "sub" / "data.txt").write_text("3\n")  # the working tree moves on
+    res = run_cli("rerun", run_id, cwd=project)
+    assert res.returncode == 0, res.stdout + res.stderr
+    (new,) = ids_in(project) - {run_id}
+    assert c.get_run(new).data.metrics == c.get_run(run_id).data.metrics
+    assert c.get_run(new).record["cwd"] == "sub"
+
+
 def test_run_of_a_fluent_script_reruns_with_python_and_the_script(project):
     (project / "src").mkdir()
     (project / "src" / "fit.py").write_text(
