@@ -69,9 +69,9 @@ def imported_distributions(modules: set[str]) -> set[str]:
     from importlib import metadata
 
     owners = metadata.packages_distributions()
-    todo = []
-    for m in modules:
-        todo.extend(normalize_name(d) for d in owners.get(m, [m]))
+    todo: list[str] = []
+    for module in modules:
+        todo.extend(normalize_name(d) for d in owners.get(module, [module]))
     found: set[str] = set()
     while todo:
         dist = todo.pop()
@@ -86,9 +86,9 @@ def imported_distributions(modules: set[str]) -> set[str]:
             spec, _, marker = req.partition(";")
             if "extra" in marker:
                 continue
-            m = _REQ_NAME.match(spec)
-            if m:
-                todo.append(normalize_name(m.group(1)))
+            found_name = _REQ_NAME.match(spec)
+            if found_name:
+                todo.append(normalize_name(found_name.group(1)))
     return found
 
 

@@ -83,7 +83,7 @@ def terminate_raises() -> Iterator[None]:
 
 @contextlib.contextmanager
 def snapshot_worktree(
-    repo: Any, run: Any, src: str, tree_id: Any, dest: str | Path | None = None
+    repo: Any, run: Any, src: str, tree_id: Any, dest: str | os.PathLike[str] | None = None
 ) -> Iterator[Path]:
     """A worktree of commit ``src`` holding run ``run``'s code (tree ``tree_id``);
     yields its path.
