@@ -223,6 +223,24 @@ def test_nondeterministic_script_differs_beyond_the_tolerance(project):
     assert strict.metrics_differ and strict.verdict == "differs"
 
 
+def test_failing_rerun_exits_with_the_commands_status(project):
+    (project / "flaky.py").write_text(
+        "import os, sys\nimport gittrack\n"
+        "with gittrack.start_run():\n    gittrack.log_metric('m', 1)\n"
+        "sys.exit(int(os.environ.get('FLAKY_EXIT', '0')))\n"
+    )
+    git(project, "add", "flaky.py")
+    git(project, "commit", "-q", "-m", "flaky")
+    first = record_run(project, "python", "flaky.py")
+    res = run_cli("rerun", first, cwd=project, env={"FLAKY_EXIT": "3"})
+    assert res.returncode == 3, res.stdout + res.stderr
+    (new,) = ids_in(project) - {first}
+    assert (
+        res.stdout.strip() == f"rerun {new[:8]} of {first[:8]}: FAILED (status FAILED, exit code 3)"
+    )
+    assert client(project).get_run(new).info.status == "FAILED"
+
+
 # -- where runs come from ------------------------------------------------------------
 
 
