@@ -29,6 +29,8 @@ holds its context as attributes and builds its own message::
     │   ├── HookError                   a git hook cannot be installed, removed or run
     │   └── RemoteError                 a git remote cannot be reached, read or written
     │       └── UnknownRemote
+    ├── RerunRefused                    BAD_REQUEST               400
+    │   └── EnvironmentMismatch         packages the run imported differ here
     ├── CorruptRecord                   INTERNAL_ERROR            500
     │   └── BadRecord                   a record field the SQL mirror cannot hold
     ├── EnvironmentCaptureError         INTERNAL_ERROR            500
@@ -347,6 +349,34 @@ class UnknownRemote(RemoteError):
             f"Add it with `git remote add {name} URL`, or give a URL."
         )
         self.name, self.known = name, list(known)
+
+
+# --- gittrack rerun -----------------------------------------------------------------
+
+
+class RerunRefused(GittrackError, code="BAD_REQUEST"):
+    """``gittrack rerun`` cannot rerun this run: no recorded command, snapshot missing,
+    command not found on this machine."""
+
+
+class EnvironmentMismatch(RerunRefused):
+    """Packages the run imported have other versions here than when it ran.
+
+    ``changes`` maps distribution → (recorded version, current version or None);
+    ``pip_command`` is the command line that installs the recorded versions.
+    """
+
+    def __init__(self, run_id: str, changes: dict[str, tuple[str, str | None]], pip: str) -> None:
+        lines = [
+            f"  {name}: {old} when it ran, {new or 'not installed'} now"
+            for name, (old, new) in sorted(changes.items())
+        ]
+        super().__init__(
+            f"Run {run_id[:8]} imported packages whose versions differ here:\n"
+            + "\n".join(lines)
+            + f"\nAlign them with:\n  {pip}\nor rerun with --env current to run anyway."
+        )
+        self.run_id, self.changes, self.pip_command = run_id, changes, pip
 
 
 # --- stored data ---------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Exit status of every command (also in ``gittrack --help`` and docs/cli.md):
 :data:`EXIT_OK` when it did what was asked, :data:`EXIT_ERROR` when it could
 not (the message on stderr says why) or found a problem it reports (a run push
-or pull rejected, a damaged artifact in ``fsck``), :data:`EXIT_USAGE` for a
-command line click cannot parse. ``gittrack run`` exits with its command's status.
+or pull rejected, a damaged artifact in ``fsck``, a rerun that did not
+reproduce), :data:`EXIT_USAGE` for a command line click cannot parse. ``gittrack
+run`` (and ``rerun``, when the command fails) exits with its command's status.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ EXIT_STATUS_HELP = f"""\b
 Exit status:
   {EXIT_OK}  success
   {EXIT_ERROR}  an error (the message on stderr says what and how to fix it), a run
-     that push/pull/fetch rejected, or a problem fsck found
+     that push/pull/fetch rejected, a problem fsck found, or a rerun whose
+     metrics differ from the run's
   {EXIT_USAGE}  a usage error: unknown command or option, missing or bad argument
-  `gittrack run` exits with the status of the command it ran (127: it could not start).
+  `gittrack run` exits with the status of the command it ran (127: it could not
+  start), as does `gittrack rerun` when the command fails.
 """
 
 
