@@ -14,13 +14,12 @@ import tempfile
 from typing import Any
 
 from mlflow.entities import FileInfo
-from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from gittrack.artifacts.paths import clean_artifact_path, join_artifact_path
 from gittrack.errors import GittrackError
 from gittrack.plugin import uris
-from gittrack.plugin.tracking_store import client_for, to_mlflow_error
+from gittrack.plugin.tracking_store import client_for, mlflow_error, to_mlflow_error
 
 
 class GitArtifactRepository(ArtifactRepository):
@@ -127,17 +126,17 @@ class GitArtifactRepository(ArtifactRepository):
 
                 entry = self._model_manifest().get(full)
                 if entry is None:
-                    raise MlflowException(
+                    raise mlflow_error(
                         f"Logged model {self.loc.owner} has no artifact {full!r}",
-                        error_code="RESOURCE_DOES_NOT_EXIST",
+                        "RESOURCE_DOES_NOT_EXIST",
                     )
                 storage_for(self.client.repo).fetch(entry["sha256"], local_path, full)
         except GittrackError as exc:
             raise to_mlflow_error(exc) from exc
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
-        raise MlflowException(
+        raise mlflow_error(
             "gittrack keeps artifacts with the run's history and does not delete them; "
             "delete the run (and run 'gittrack gc') instead",
-            error_code="INVALID_PARAMETER_VALUE",
+            "INVALID_PARAMETER_VALUE",
         )

@@ -61,9 +61,20 @@ def client_for(repo_path: str) -> Any:
         return client
 
 
+def mlflow_error(message: str, code: str) -> MlflowException:
+    """An MLflow exception with the error code named ``code`` (e.g. ``INVALID_PARAMETER_VALUE``)."""
+    from mlflow.protos import databricks_pb2
+
+    try:
+        number = databricks_pb2.ErrorCode.Value(code)
+    except ValueError:
+        number = databricks_pb2.INTERNAL_ERROR
+    return MlflowException(message, error_code=number)
+
+
 def to_mlflow_error(exc: GittrackError) -> MlflowException:
     """The MLflow exception with the same message and error code."""
-    return MlflowException(str(exc), error_code=getattr(exc, "error_code", "INTERNAL_ERROR"))
+    return mlflow_error(str(exc), getattr(exc, "error_code", "INTERNAL_ERROR"))
 
 
 def _translated(fn: Any) -> Any:
