@@ -65,8 +65,14 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
+# submodules with MLflow's names, reachable as attributes (``mlflow.exceptions.MlflowException``
+# under ``import gittrack as mlflow``) without importing them up front
+_SUBMODULES = frozenset({"exceptions", "pyfunc", "pytorch", "sklearn"})
+
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"gittrack.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'gittrack' has no attribute {name!r}")
