@@ -186,3 +186,40 @@ def test_bad_tracking_uris_say_what_to_fix(tmp_path):
     with pytest.raises(MlflowException) as err:
         mlflow.MlflowClient("gittrack://somehost/repo").search_experiments()
     assert "names a host" in err.value.message
+
+
+def test_the_mlflow_tutorial_runs_unchanged_against_gittrack_server(tmp_path):
+    from tests.server_helpers import ServerProcess
+
+    store = tmp_path / "store.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(store)], check=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(DATA / "mlflow_tutorial.py", work / "mlflow_tutorial.py")
+    with ServerProcess(store) as srv:
+        out = subprocess.run(
+            [sys.executable, "mlflow_tutorial.py"],
+            cwd=work,
+            env={**_mlflow_env(work), "MLFLOW_TRACKING_URI": srv.url},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stderr[-4000:] + srv.stderr()[-3000:]
+        lines = out.stdout.splitlines()
+        assert "found 1 ['0.1']" in lines
+        assert "predict True" in lines
+        assert "runs-uri ok Ridge" in lines
+        client = mlflow.MlflowClient(srv.url)
+        exp = client.get_experiment_by_name("diabetes")
+        models = client.search_logged_models([exp.experiment_id], filter_string="name = 'model'")
+        assert len(models) == 2 and all(m.status.name == "READY" for m in models)
+        run = client.get_run(models[0].source_run_id)
+        assert [o.model_id for o in run.outputs.model_outputs] == [models[0].model_id]
+        with pytest.raises(mlflow.exceptions.MlflowException) as err:
+            client.get_logged_model("m-" + "1" * 32)
+        assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    # the runs and the models are in the server's git repository
+    refs = git(store, "for-each-ref", "--format=%(refname)", "refs/gittrack/").split()
+    assert sum(r.startswith("refs/gittrack/runs/") for r in refs) == 3
+    assert sum(r.startswith("refs/gittrack/models/") for r in refs) == 2

@@ -17,6 +17,7 @@ model; each change re-reads the tip under the lock, so none is lost.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -317,3 +318,222 @@ def append_run_io(client: Any, run_id: str, kind: str, items: list[dict[str, Any
     writer.put_record_file(RUN_IO_FILE, dump_yaml(current))
     writer.mark_dirty("run")
     writer.checkpoint()
+
+
+# -- MLflow's REST shape, search ----------------------------------------------------------
+
+# record status <-> MLflow's proto enum name (LoggedModelStatus)
+STATUS_PROTO = {
+    "PENDING": "LOGGED_MODEL_PENDING",
+    "READY": "LOGGED_MODEL_READY",
+    "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
+}
+PROTO_STATUS = {v: k for k, v in STATUS_PROTO.items()}
+
+
+def status_from_any(value: Any) -> str:
+    """``READY``/``FAILED``/``PENDING`` from a record name, MLflow's proto name or number.
+
+    Raises:
+        InvalidParameter: naming the unknown status.
+    """
+    numbers = {1: "PENDING", 2: "READY", 3: "FAILED"}
+    if isinstance(value, int) and value in numbers:
+        return numbers[value]
+    text = str(value).upper()
+    if text in STATUS_PROTO:
+        return text
+    if text in PROTO_STATUS:
+        return PROTO_STATUS[text]
+    raise InvalidParameter(
+        f"Invalid logged model status {value!r}: expected one of " + ", ".join(sorted(PROTO_STATUS))
+    )
+
+
+def model_json(rec: dict[str, Any], artifact_uri: str) -> dict[str, Any]:
+    """The MLflow REST ``LoggedModel`` shape (``{info, data}``) of a record."""
+    info: dict[str, Any] = {
+        "model_id": rec["model_id"],
+        "experiment_id": str(rec["experiment_id"]),
+        "name": rec["name"],
+        "artifact_uri": artifact_uri,
+        "creation_timestamp_ms": int(rec["creation_timestamp"]),
+        "last_updated_timestamp_ms": int(rec["last_updated_timestamp"]),
+        "status": STATUS_PROTO.get(str(rec.get("status")), "LOGGED_MODEL_PENDING"),
+        "tags": [{"key": k, "value": v} for k, v in (rec.get("tags") or {}).items()],
+    }
+    for key in ("model_type", "source_run_id", "status_message"):
+        if rec.get(key):
+            info[key] = rec[key]
+    metrics = []
+    for m in rec.get("metrics") or []:
+        point = {k: m[k] for k in ("key", "value", "timestamp", "step")}
+        point["model_id"] = rec["model_id"]
+        for key in ("run_id", "dataset_name", "dataset_digest"):
+            if m.get(key):
+                point[key] = m[key]
+        metrics.append(point)
+    return {
+        "info": info,
+        "data": {
+            "params": [{"key": k, "value": v} for k, v in (rec.get("params") or {}).items()],
+            "metrics": metrics,
+        },
+    }
+
+
+_ATTRS = {
+    "name": "name",
+    "model_id": "model_id",
+    "model_type": "model_type",
+    "status": "status",
+    "source_run_id": "source_run_id",
+    "creation_timestamp": "creation_timestamp",
+    "creation_time": "creation_timestamp",
+    "last_updated_timestamp": "last_updated_timestamp",
+    "last_updated_time": "last_updated_timestamp",
+}
+_CLAUSE = re.compile(
+    r"""\s*(?:(?P<kind>attributes?|tags?|params?|metrics?)\.)?
+        (?P<key>`[^`]+`|"[^"]+"|[A-Za-z_][\w.]*)\s*
+        (?P<op>!=|<=|>=|=|<|>|(?i:not\s+like)|(?i:ilike)|(?i:like))\s*
+        (?P<value>'(?:[^']|'')*'|"[^"]*"|[-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*""",
+    re.VERBOSE,
+)
+
+
+def _parse_model_filter(text: str) -> list[tuple[str, str, str, Any]]:
+    clauses = []
+    pos = 0
+    while pos < len(text):
+        m = _CLAUSE.match(text, pos)
+        if m is None:
+            raise InvalidParameter(
+                f"Invalid logged model filter at position {pos}: {text[pos : pos + 30]!r} "
+                "(expected <attribute|tags.k|params.k|metrics.k> <op> <value>, joined by AND)"
+            )
+        kind = (m.group("kind") or "attribute").rstrip("s")
+        key = m.group("key").strip('`"')
+        if kind == "attribute":
+            if key not in _ATTRS:
+                raise InvalidParameter(
+                    f"Invalid attribute key {key!r} in logged model filter: expected one of "
+                    + ", ".join(sorted(_ATTRS))
+                )
+            key = _ATTRS[key]
+        raw = m.group("value")
+        value: Any = raw[1:-1].replace("''", "'") if raw[0] in "'\"" else float(raw)
+        clauses.append((kind, key, m.group("op").upper(), value))
+        pos = m.end()
+        rest = re.match(r"(?i)and\s+", text[pos:])
+        if rest:
+            pos += rest.end()
+        elif pos < len(text):
+            raise InvalidParameter(
+                f"Invalid logged model filter at position {pos}: expected AND, got "
+                f"{text[pos : pos + 20]!r}"
+            )
+    return clauses
+
+
+def _matches(rec: dict[str, Any], clause: tuple[str, str, str, Any]) -> bool:
+    from gittrack.query.grammar import ilike, like
+
+    kind, key, op, value = clause
+    if kind == "attribute":
+        got: Any = rec.get(key)
+        if key == "status" and isinstance(value, str):
+            value = PROTO_STATUS.get(value.upper(), value.upper())
+    elif kind == "tag":
+        got = (rec.get("tags") or {}).get(key)
+    elif kind == "param":
+        got = (rec.get("params") or {}).get(key)
+    else:
+        points = [m for m in rec.get("metrics") or [] if m.get("key") == key]
+        got = max(points, key=lambda m: (m["step"], m["timestamp"]))["value"] if points else None
+    if got is None:
+        return False
+    if isinstance(value, float):
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            return False
+    else:
+        got = str(got)
+    if op == "LIKE":
+        return like(got, value)
+    if op == "ILIKE":
+        return ilike(got, value)
+    if op == "NOT LIKE":
+        return not like(got, value)
+    return {
+        "=": got == value,
+        "!=": got != value,
+        "<": got < value,
+        "<=": got <= value,
+        ">": got > value,
+        ">=": got >= value,
+    }[op]
+
+
+def search_models(
+    records: list[dict[str, Any]],
+    filter_string: str | None = None,
+    order_by: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The records matching MLflow's LoggedModel filter, ordered (newest first by default).
+
+    Raises:
+        InvalidParameter: a bad filter or order_by field, naming it.
+    """
+    clauses = _parse_model_filter(filter_string or "")
+    found = [r for r in records if all(_matches(r, c) for c in clauses)]
+    found.sort(key=lambda r: (-int(r["creation_timestamp"]), r["model_id"]))
+    for spec in reversed(order_by or []):
+        name = str(spec.get("field_name", ""))
+        field = _ATTRS.get(name.split(".", 1)[-1] if name.startswith("attributes.") else name)
+        if field is None:
+            raise InvalidParameter(f"Invalid order_by field {name!r} for logged models")
+        present = [r for r in found if r.get(field) is not None]
+        missing = [r for r in found if r.get(field) is None]
+        present.sort(key=lambda r: r[field], reverse=not spec.get("ascending", True))
+        found = present + missing
+    return found
+
+
+def create_checked(
+    client: Any,
+    experiment_id: str,
+    name: str | None = None,
+    source_run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    model_type: str | None = None,
+) -> dict[str, Any]:
+    """Create a model after checking its experiment (and source run) exist.
+
+    Raises:
+        InvalidParameter: a malformed experiment id. ExperimentNotFound, RunNotFound.
+    """
+    from gittrack.core.validation import validate_experiment_id
+
+    exp_id = validate_experiment_id(str(experiment_id))
+    client.get_experiment(exp_id)
+    if source_run_id:
+        source_run_id = client.get_run(source_run_id).info.run_id
+    return LoggedModelStore(client.repo).create(
+        exp_id, name, source_run_id, tags, params, model_type
+    )
+
+
+HISTORY_TAG = "mlflow.log-model.history"
+
+
+def record_model_history(client: Any, run_id: str, model: dict[str, Any]) -> None:
+    """Append an MLmodel summary to the run's ``mlflow.log-model.history`` tag (as MLflow)."""
+    import json
+
+    run = client.get_run(run_id)
+    history = json.loads(run.data.tags.get(HISTORY_TAG) or "[]")
+    history.append(model)
+    client.set_tag(run_id, HISTORY_TAG, json.dumps(history))

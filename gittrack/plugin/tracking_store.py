@@ -16,7 +16,6 @@ import threading
 from typing import Any
 
 from mlflow.entities import Experiment, LoggedModel, Metric, Run, RunInfo, RunStatus
-from mlflow.entities.logged_model_status import LoggedModelStatus
 from mlflow.exceptions import MlflowException
 from mlflow.protos import service_pb2
 from mlflow.store.entities.paged_list import PagedList
@@ -381,10 +380,9 @@ class GitTrackingStore(AbstractStore):
 
     @_translated
     def record_logged_model(self, run_id: str, mlflow_model: Any) -> None:
-        run = self.client.get_run(run_id)
-        history = json.loads(run.data.tags.get("mlflow.log-model.history") or "[]")
-        history.append(mlflow_model.get_tags_dict())
-        self.client.set_tag(run_id, "mlflow.log-model.history", json.dumps(history))
+        from gittrack.core.logged_models import record_model_history
+
+        record_model_history(self.client, run_id, mlflow_model.get_tags_dict())
 
     # -- logged models ----------------------------------------------------------------
 
@@ -394,35 +392,14 @@ class GitTrackingStore(AbstractStore):
         return LoggedModelStore(self.client.repo)
 
     def _model(self, rec: dict[str, Any]) -> LoggedModel:
-        from mlflow.entities import LoggedModelParameter, LoggedModelTag
+        from mlflow.protos import service_pb2 as pb2
 
-        return LoggedModel(
-            experiment_id=str(rec["experiment_id"]),
-            model_id=rec["model_id"],
-            name=rec["name"],
-            artifact_location=uris.artifact_uri(self.repo_path, "models", rec["model_id"]),
-            creation_timestamp=int(rec["creation_timestamp"]),
-            last_updated_timestamp=int(rec["last_updated_timestamp"]),
-            model_type=rec.get("model_type"),
-            source_run_id=rec.get("source_run_id"),
-            status=LoggedModelStatus(rec.get("status") or "PENDING"),
-            status_message=rec.get("status_message"),
-            tags=[LoggedModelTag(k, v) for k, v in (rec.get("tags") or {}).items()],
-            params=[LoggedModelParameter(k, v) for k, v in (rec.get("params") or {}).items()],
-            metrics=[
-                Metric(
-                    m["key"],
-                    m["value"],
-                    m["timestamp"],
-                    m["step"],
-                    model_id=rec["model_id"],
-                    dataset_name=m.get("dataset_name"),
-                    dataset_digest=m.get("dataset_digest"),
-                    run_id=m.get("run_id"),
-                )
-                for m in rec.get("metrics") or []
-            ],
-        )
+        from gittrack.core.logged_models import model_json
+
+        uri = uris.artifact_uri(self.repo_path, "models", rec["model_id"])
+        msg = pb2.LoggedModel()
+        parse_dict(model_json(rec, uri), msg)
+        return LoggedModel.from_proto(msg)
 
     @_translated
     def create_logged_model(
@@ -434,14 +411,11 @@ class GitTrackingStore(AbstractStore):
         params: Any = None,
         model_type: str | None = None,
     ) -> LoggedModel:
-        from gittrack.core.validation import validate_experiment_id
+        from gittrack.core.logged_models import create_checked
 
-        exp_id = validate_experiment_id(str(experiment_id))
-        self.client.get_experiment(exp_id)  # raises when it does not exist
-        if source_run_id:
-            source_run_id = self.client.get_run(source_run_id).info.run_id
-        rec = self._models().create(
-            exp_id,
+        rec = create_checked(
+            self.client,
+            str(experiment_id),
             name=name,
             source_run_id=source_run_id,
             tags={t.key: t.value for t in tags or []},
@@ -456,8 +430,10 @@ class GitTrackingStore(AbstractStore):
 
     @_translated
     def finalize_logged_model(self, model_id: str, status: Any) -> LoggedModel:
-        name = status.name if hasattr(status, "name") else str(LoggedModelStatus(status))
-        return self._model(self._models().finalize(model_id, name))
+        from gittrack.core.logged_models import status_from_any
+
+        name = status.to_proto() if hasattr(status, "to_proto") else status
+        return self._model(self._models().finalize(model_id, status_from_any(name)))
 
     @_translated
     def set_logged_model_tags(self, model_id: str, tags: Any) -> None:
@@ -481,10 +457,11 @@ class GitTrackingStore(AbstractStore):
         order_by: list[dict[str, Any]] | None = None,
         page_token: str | None = None,
     ) -> PagedList[LoggedModel]:
-        from mlflow.utils.search_utils import SearchLoggedModelsUtils
+        from gittrack.core.logged_models import search_models
+        from gittrack.server.paging import page
 
-        models = [self._model(r) for r in self._models().all([str(e) for e in experiment_ids])]
-        found = SearchLoggedModelsUtils.filter_logged_models(models, filter_string, datasets)
-        ordered = SearchLoggedModelsUtils.sort(found, order_by)
-        items, token = SearchLoggedModelsUtils.paginate(ordered, page_token, max_results or 100)
-        return PagedList(items, token)
+        records = self._models().all([str(e) for e in experiment_ids])
+        found = search_models(records, filter_string, order_by)
+        chosen, token = page(found, max_results or 100, page_token)
+        items = [self._model(r) for r in chosen]
+        return PagedList(items, token or None)
