@@ -82,5 +82,47 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+class _RebindWatch:
+    """Warns once when the real ``mlflow`` is imported into a script that did
+    ``import gittrack as mlflow``: ``import mlflow.sklearn`` silently rebinds the name
+    ``mlflow`` to MLflow, and every run after it goes to MLflow's own store."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name != "mlflow":
+            return None
+        import sys
+
+        main = sys.modules.get("__main__")
+        if main is not None and getattr(main, "mlflow", None) is sys.modules.get(__name__):
+            import warnings
+
+            warnings.warn(
+                "the real mlflow package is being imported into a script that did "
+                "'import gittrack as mlflow': the name 'mlflow' now means MLflow, and runs "
+                "logged through it go to MLflow's store, not to git. Use 'import "
+                "gittrack.sklearn' (or .pytorch, .pyfunc) instead of 'import mlflow.sklearn', "
+                "or MLFLOW_TRACKING_URI=gittrack: to keep MLflow and log into git.",
+                stacklevel=2,
+            )
+        _unwatch()
+        return None
+
+
+def _unwatch() -> None:
+    import sys
+
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RebindWatch)]
+
+
+def _watch() -> None:
+    import sys
+
+    if "mlflow" not in sys.modules:
+        sys.meta_path.insert(0, _RebindWatch())
+
+
+_watch()
+
+
 def __dir__() -> list[str]:
     return sorted(list(globals()) + __all__)

@@ -35,3 +35,30 @@ def test_mlflow_exceptions_catch_gittrack_errors(repo):
     with pytest.raises(mlflow.exceptions.MlflowException) as err:
         mlflow.get_run("0" * 32)
     assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def _script(tmp_path, code: str):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "train.py"
+    path.write_text(code)
+    return subprocess.run(
+        [sys.executable, str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+
+
+def test_rebinding_mlflow_by_importing_the_real_package_warns(tmp_path):
+    pytest.importorskip("mlflow")
+    out = _script(tmp_path, "import gittrack as mlflow\nimport mlflow.sklearn\n")
+    assert out.returncode == 0, out.stderr
+    assert "the real mlflow package is being imported" in out.stderr
+    assert out.stderr.count("the real mlflow package") == 1
+    quiet = _script(tmp_path, "import gittrack\nimport mlflow\n")
+    assert quiet.returncode == 0 and "real mlflow" not in quiet.stderr
