@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gittrack.errors import GittrackError
-from gittrack.server import artifacts, experiments, runs
+from gittrack.server import artifacts, experiments, history, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
@@ -62,6 +62,9 @@ API_HANDLERS: dict[str, Callable[..., Any]] = {
     "runs/outputs": runs.log_outputs,
     "runs/log-model": runs.log_model,
     "metrics/get-history": runs.get_history,
+    "metrics/get-history-bulk": history.get_history_bulk,
+    "metrics/get-history-bulk-interval": history.get_history_bulk_interval,
+    "experiments/search-datasets": history.search_datasets,
     "artifacts/list": artifacts.list_run,
 }
 
