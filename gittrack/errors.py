@@ -16,6 +16,7 @@ holds its context as attributes and builds its own message::
     │   ├── RunNotFound
     │   ├── ExperimentNotFound
     │   ├── ArtifactNotFound            no such artifact in the run, or object in the store
+    │   ├── LoggedModelNotFound         no logged model with that id (or no such tag on it)
     │   └── EndpointNotFound            ENDPOINT_NOT_FOUND        404
     ├── AlreadyExists                   RESOURCE_ALREADY_EXISTS   400
     ├── Conflict                        RESOURCE_CONFLICT         409
@@ -259,6 +260,11 @@ class ExperimentNotFound(NotFound):
 
 class ArtifactNotFound(NotFound):
     """The run has no artifact at that path, or the store lacks the object."""
+
+
+class LoggedModelNotFound(NotFound):
+    """No logged model has that id (or it is deleted and deleted ones were not asked for),
+    or the model has no such tag."""
 
 
 class EndpointNotFound(NotFound, code="ENDPOINT_NOT_FOUND"):
