@@ -17,6 +17,10 @@ import re
 from typing import Any
 
 UNSUPPORTED: Any = object()
+TOO_MANY_KEYS: Any = object()  # what :func:`load` returns for a document over ``max_keys``
+# PyYAML refuses an implicit key ("key: value") over 1024 characters; longer keys are
+# left to it (and longer scalars are not cached, so a cached value never becomes a key)
+_MAX_KEY = 512
 
 # one line: indent, key, then either nothing (a nested mapping follows) or " value"
 _LINES = re.compile(r"^( *)([^ '\"\n][^\n]*?|'(?:[^'\n]|'')*'):(?: ([^\n]+))?$", re.M)
@@ -99,7 +103,7 @@ def _scalar(text: str) -> Any:
         value = m.group(1).replace("''", "'") if m else UNSUPPORTED
     else:
         value = _plain(text)
-    if value.__class__ in (list, dict) or value is UNSUPPORTED:
+    if value.__class__ in (list, dict) or value is UNSUPPORTED or len(text) > _MAX_KEY:
         return value  # mutable results are fresh each time; refusals are not cached
     if len(_cache) > 100_000:
         _cache.clear()
@@ -107,10 +111,11 @@ def _scalar(text: str) -> Any:
     return value
 
 
-def load(data: bytes | str) -> Any:
+def load(data: bytes | str, max_keys: int | None = None) -> Any:
     """The YAML mapping in ``data``, or :data:`UNSUPPORTED` when it is outside the subset.
 
-    Empty input gives None, as ``yaml.safe_load`` does.
+    Empty input gives None, as ``yaml.safe_load`` does. A document in the subset with
+    more than ``max_keys`` keys gives :data:`TOO_MANY_KEYS` (nothing is built).
     """
     if isinstance(data, bytes):
         try:
@@ -126,6 +131,8 @@ def load(data: bytes | str) -> Any:
     lines = _LINES.findall(text)
     if len(lines) != text.count("\n") + (text[-1] != "\n"):
         return UNSUPPORTED  # some line is not "key: value" or "key:"
+    if max_keys is not None and len(lines) > max_keys:
+        return TOO_MANY_KEYS
     root: dict[Any, Any] = {}
     get = _cache.get
     miss = _MISS
@@ -134,7 +141,7 @@ def load(data: bytes | str) -> Any:
         for _indent, rawkey, rawval in lines:
             key = get(rawkey, miss)
             if key is miss:
-                key = _scalar(rawkey)
+                key = _scalar(rawkey) if len(rawkey) <= _MAX_KEY else bad
             if key.__class__ is not str or not rawval:
                 return bad
             value = get(rawval, miss)
@@ -160,7 +167,7 @@ def load(data: bytes | str) -> Any:
                 current = None
             key = get(rawkey, miss)
             if key is miss:
-                key = _scalar(rawkey)
+                key = _scalar(rawkey) if len(rawkey) <= _MAX_KEY else bad
             if key.__class__ is not str:
                 return bad
             if not rawval:
@@ -192,7 +199,7 @@ def load(data: bytes | str) -> Any:
             del stack[depth + 1 :]
         key = get(rawkey, miss)
         if key is miss:
-            key = _scalar(rawkey)
+            key = _scalar(rawkey) if len(rawkey) <= _MAX_KEY else bad
         if key.__class__ is not str:
             return bad
         if not rawval:

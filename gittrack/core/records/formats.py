@@ -1,7 +1,9 @@
 """Encoding of run records: safe YAML, metric TSV chunks, file names for keys.
 
-YAML is only ever read with a safe loader (the C one when PyYAML has it), so a
-record with ``!!python/object`` tags cannot run code: it fails to load.
+YAML is only ever read through :func:`load_yaml`: a safe loader (a record with
+``!!python/object`` tags cannot run code: it fails to load) within the limits of
+:mod:`gittrack.core.records.safeyaml` (size, nesting, keys, no aliases or anchors),
+so a record crafted to cost gigabytes or minutes is refused in milliseconds.
 """
 
 from __future__ import annotations
@@ -13,30 +15,48 @@ from urllib.parse import quote, unquote
 
 import yaml
 
-from gittrack.core.records import fastyaml
+from gittrack.core.records import fastyaml, safeyaml
+from gittrack.core.records.safeyaml import RECORD_LIMITS, Limits, UnsafeYAML
 
 try:
-    _Loader: type = yaml.CSafeLoader
-    _Dumper: type = yaml.CSafeDumper
+    _SafeDumper: type = yaml.CSafeDumper
 except AttributeError:  # pragma: no cover - PyYAML without libyaml
-    _Loader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
+    _SafeDumper = yaml.SafeDumper
+
+
+class _Dumper(_SafeDumper):  # type: ignore[misc, valid-type]
+    """The safe dumper, writing an object met twice twice: records never hold anchors
+    or aliases (the reader refuses them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+__all__ = ["RECORD_LIMITS", "Limits", "UnsafeYAML", "load_yaml", "dump_yaml"]
 
 FORMAT_VERSION = 1
 RECORD_DIR = ".gittrack"
 CHUNK_POINTS = 10_000  # metric points per TSV chunk
 
 
-def load_yaml(data: bytes | str) -> Any:
-    """Parse YAML with the safe loader; raise ``yaml.YAMLError`` on bad input.
+def load_yaml(data: bytes | str, limits: Limits = RECORD_LIMITS) -> Any:
+    """The one YAML document in ``data``, as ``yaml.safe_load`` would build it, or a refusal.
 
-    The simple block mappings records hold take a fast path (:mod:`gittrack.core.records.fastyaml`)
-    that gives the same result; anything else goes to PyYAML's safe loader.
+    The simple block mappings records hold take a fast path
+    (:mod:`gittrack.core.records.fastyaml`) that gives the same result; anything else
+    goes to PyYAML's safe constructor through :func:`gittrack.core.records.safeyaml.load`.
+
+    Raises:
+        UnsafeYAML: over one of ``limits``, or an alias/anchor (a ``yaml.YAMLError``).
+        yaml.YAMLError: not YAML, not UTF-8, or a tag the safe loader refuses.
     """
-    value = fastyaml.load(data)
+    safeyaml.check_size(data, limits)
+    value = fastyaml.load(data, limits.max_keys)
+    if value is fastyaml.TOO_MANY_KEYS:
+        raise UnsafeYAML(f"more than {limits.max_keys:,} keys")
     if value is not fastyaml.UNSUPPORTED:
         return value
-    return yaml.load(data, Loader=_Loader)  # noqa: S506 - safe loader
+    return safeyaml.load(data, limits)
 
 
 def dump_yaml(obj: Any) -> bytes:
