@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import InvalidParameter
+from gittrack.errors import CorruptRecord, InvalidParameter
 
 if TYPE_CHECKING:
     from gittrack.ui.context import UIContext
@@ -221,7 +221,11 @@ class RunTable:
             if old is not None and old["sha"] == sha:
                 continue
             with self.ctx.lock:
-                record = self.ctx.store.read_record(sha, run_id)
+                try:
+                    record = self.ctx.store.read_record(sha, run_id)
+                except CorruptRecord:
+                    rows.pop(run_id, None)
+                    continue  # left out, as the index leaves it out
                 status = self.ctx.store.derived_status(record.get("run") or {})
             rows[run_id] = make_row(run_id, sha, record, status)
         return rows
@@ -337,7 +341,17 @@ class RunTable:
             "rows": [trim_row(r, wanted) for r in rows[offset : offset + limit]],
             "columns": columns,
             "default_columns": defaults,
+            "skipped": self.skipped(),
         }
+
+    def skipped(self) -> dict[str, str]:
+        """Run id → why, for the runs left out because their record is unreadable."""
+        try:
+            from gittrack.query.search import refreshed_index
+        except ImportError:
+            return {}
+        with self.ctx.lock, refreshed_index(self.ctx.repo) as ix:
+            return dict(ix.broken)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
