@@ -156,9 +156,13 @@ class Store:
                     f"{records.RECORD_LIMITS.max_bytes:,} bytes for a record",
                 )
             note = raw_note.decode("utf-8", "replace")
+        try:
+            params = records.flatten_params(load("params.yaml", dict))
+        except ValueError as exc:
+            raise CorruptRecord(who, str(exc)) from exc
         return {
             "run": run,
-            "params": records.flatten_params(load("params.yaml", dict)),
+            "params": params,
             "tags": {k: str(v) for k, v in load("tags.yaml", dict).items()},
             "metrics": load("metrics.yaml", dict),
             "note": note,

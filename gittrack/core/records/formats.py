@@ -117,51 +117,75 @@ def decode_points(data: bytes) -> tuple[list[int], list[float], list[int]]:
 
 # --- params: flat dotted keys <-> readable tree -------------------------------
 
+FLAT_SECTION = "(flat)"
+"""The params.yaml section of keys kept flat. Parentheses cannot occur in a valid key,
+so no param can be mistaken for it: every key round-trips."""
+OLD_FLAT_SECTION = "__flat__"
+"""The flat section's name before format change of issue 12, still read. A key whose
+first part is ``__flat__`` is always written into :data:`FLAT_SECTION`."""
+
 
 def nest_params(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Turn ``{"optimizer.lr": 0.1}`` into ``{"optimizer": {"lr": 0.1}}`` where no
-    key conflicts; keys that would conflict stay flat. ``flatten_params`` inverts it."""
+    key conflicts; keys that would conflict stay flat, under :data:`FLAT_SECTION`.
+    ``flatten_params`` inverts it exactly for every valid key."""
     tree: dict[str, Any] = {}
+    literal: dict[str, Any] = {}
     for key, value in flat.items():
         parts = key.split(".")
+        if parts[0] == OLD_FLAT_SECTION:
+            literal[key] = value  # nested, it would read back as an old flat section
+            continue
         if len(parts) == 1 or any(p == "" for p in parts):
             if key in tree and isinstance(tree[key], dict):
-                tree.setdefault(None, {})[key] = value  # type: ignore[index]
+                literal[key] = value
             else:
                 tree[key] = value
             continue
         node = tree
         ok = True
         for p in parts[:-1]:
-            child = node.get(p)
-            if child is None:
+            if p not in node:
                 child = node[p] = {}
-            elif not isinstance(child, dict):
+            else:
+                child = node[p]  # a None value is a value, not a free slot
+            if not isinstance(child, dict):
                 ok = False
                 break
             node = child
         if ok and parts[-1] not in node:
             node[parts[-1]] = value
         else:
-            tree.setdefault(None, {})[key] = value  # type: ignore[index]
-    # Conflicting flat keys go under a quoted literal section.
-    literal = tree.pop(None, None)  # type: ignore[call-overload]
+            literal[key] = value
     if literal:
-        tree["__flat__"] = literal
+        tree[FLAT_SECTION] = literal
     return tree
 
 
 def flatten_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The flat ``{dotted key: value}`` of a params.yaml tree (:func:`nest_params`'s inverse).
+
+    Raises:
+        ValueError: the tree names one key twice (a record no writer makes).
+    """
     out: dict[str, Any] = {}
+
+    def put(key: str, value: Any) -> None:
+        if key in out:
+            raise ValueError(f"params.yaml holds the param {key!r} twice")
+        out[key] = value
+
     for key, value in tree.items():
-        if key == "__flat__" and not prefix and isinstance(value, dict):
-            out.update(value)
+        if not prefix and key in (FLAT_SECTION, OLD_FLAT_SECTION) and isinstance(value, dict):
+            for k, v in value.items():
+                put(k, v)
             continue
         full = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            out.update(flatten_params(value, full + "."))
+            for k, v in flatten_params(value, full + ".").items():
+                put(k, v)
         else:
-            out[full] = value
+            put(full, value)
     return out
 
 
