@@ -19,7 +19,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gittrack.errors import GittrackError
-from gittrack.server import artifacts, experiments, runs
+from gittrack.rest.http import READ_ONLY_ENDPOINTS
+from gittrack.server import artifacts, experiments, requestlog, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
@@ -73,7 +74,7 @@ def api_endpoint(endpoint: Endpoint, handler: Callable[..., Any]) -> Callable[..
     """The Starlette endpoint for one REST method: parse, check, call, answer JSON."""
     is_async = inspect.iscoroutinefunction(handler)
 
-    async def serve(request: Request) -> Response:
+    async def answer(request: Request) -> Response:
         if request.method == "GET":
             query = request.query_params
             args = parse(endpoint, query, query=query)
@@ -91,6 +92,19 @@ def api_endpoint(endpoint: Endpoint, handler: Callable[..., Any]) -> Callable[..
         else:
             result = await backend.call(handler, args)
         return _json(result)
+
+    async def serve(request: Request) -> Response:
+        request_id = request.headers.get(requestlog.HEADER)
+        if request_id is None or request.method == "GET" or endpoint.path in READ_ONLY_ENDPOINTS:
+            return await answer(request)
+
+        async def run() -> tuple[int, bytes]:
+            response = await answer(request)
+            return response.status_code, bytes(response.body)
+
+        # a write carrying a request id is applied once; its retries get the same answer
+        status, body = await request.app.state.request_log.once(endpoint.path, request_id, run)
+        return Response(body, status_code=status, media_type="application/json")
 
     serve.__name__ = endpoint.path.replace("/", "_").replace("-", "_")
     return serve
@@ -232,6 +246,10 @@ class GittrackServer:
         )
         self.rest.state.backend = self.backend
         self.rest.state.config = config
+        from gittrack.core.repo import Repo
+
+        state_dir = Repo(gitdir).state_dir
+        self.rest.state.request_log = requestlog.RequestLog(state_dir / "requests.sqlite")
         self.git = GitSmartHTTP(gitdir)
         self.app = AccessLog(TokenAuth(self._dispatch, config.auth_token))
 
