@@ -159,6 +159,12 @@ ATTACKS: dict[str, Callable[[str], Tree]] = {
     # .gittrack is a file, or a submodule commit
     "gittrack_file": lambda rid: {".gittrack": run_yaml(rid), "train.py": b"x = 1\n"},
     "gittrack_gitlink": lambda rid: {".gittrack": Gitlink("1" * 40), "train.py": b"x = 1\n"},
+    "gittrack_symlink": lambda rid: {".gittrack": Symlink(b"/etc"), "train.py": b"x = 1\n"},
+    # a record file that is a symbolic link (to a file of the server, say)
+    "record_symlink": lambda rid: {
+        "run.yaml": run_yaml(rid),
+        "params.yaml": Symlink(b"../../../../etc/passwd"),
+    },
     # run.yaml names another run, or a status that does not exist
     "wrong_run_id": lambda rid: {"run.yaml": run_yaml("f" * 32)},
     "unknown_status": lambda rid: {"run.yaml": run_yaml(rid, status="BOGUS")},
@@ -169,4 +175,4 @@ ATTACKS: dict[str, Callable[[str], Tree]] = {
         rid, params_yaml=b"".join(b"p%07d: %s\n" % (i, b"v" * 40) for i in range(1_050_000))
     ),
 }
-ROOT_ATTACKS = frozenset({"gittrack_file", "gittrack_gitlink"})
+ROOT_ATTACKS = frozenset({"gittrack_file", "gittrack_gitlink", "gittrack_symlink"})

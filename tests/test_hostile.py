@@ -30,6 +30,8 @@ REASONS = {
     "deep_nesting": "metrics.yaml: collections nested more than 160 deep",
     "gittrack_file": ".gittrack is a file, not a folder",
     "gittrack_gitlink": ".gittrack is a submodule (gitlink), not a folder",
+    "gittrack_symlink": ".gittrack is a symbolic link, not a folder",
+    "record_symlink": ".gittrack/params.yaml is a symbolic link, not a file",
     "wrong_run_id": "run.yaml names run 'ffffffffffffffffffffffffffffffff', but its ref is",
     "unknown_status": "run.yaml has an unknown status 'BOGUS'",
     "non_utf8": "params.yaml: unacceptable character #x00ff",
