@@ -21,6 +21,7 @@ TOO_MANY_KEYS: Any = object()  # what :func:`load` returns for a document over `
 # PyYAML refuses an implicit key ("key: value") over 1024 characters; longer keys are
 # left to it (and longer scalars are not cached, so a cached value never becomes a key)
 _MAX_KEY = 512
+_MAX_SCALAR = 1 << 16
 
 # one line: indent, key, then either nothing (a nested mapping follows) or " value"
 _LINES = re.compile(r"^( *)([^ '\"\n][^\n]*?|'(?:[^'\n]|'')*'):(?: ([^\n]+))?$", re.M)
@@ -98,6 +99,8 @@ _DEPTH = {" " * (2 * i): i for i in range(32)}  # indent -> depth; odd indents a
 
 def _scalar(text: str) -> Any:
     """A scalar (plain or single-quoted), or UNSUPPORTED. Immutable results are cached."""
+    if len(text) > _MAX_SCALAR:
+        return UNSUPPORTED  # libyaml's scanner reads a long string ~30x faster than a regex
     if text[0] == "'":
         m = _SQUOTED.fullmatch(text)
         value = m.group(1).replace("''", "'") if m else UNSUPPORTED
