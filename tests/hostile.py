@@ -175,4 +175,21 @@ ATTACKS: dict[str, Callable[[str], Tree]] = {
         rid, params_yaml=b"".join(b"p%07d: %s\n" % (i, b"v" * 40) for i in range(1_050_000))
     ),
 }
+# runs whose record reads, but whose metric history is not what a writer makes
+HISTORY_ATTACKS: dict[str, Callable[[str], Tree]] = {
+    "metrics_file": lambda rid: {"run.yaml": run_yaml(rid), "metrics": b"not a folder\n"},
+    "key_file": lambda rid: {"run.yaml": run_yaml(rid), "metrics": {"loss": b"0\t1.0\t5\n"}},
+    "chunk_folder": lambda rid: {
+        "run.yaml": run_yaml(rid),
+        "metrics": {"loss": {"000000.tsv": {"x": b"1"}}},
+    },
+    "chunk_symlink": lambda rid: {
+        "run.yaml": run_yaml(rid),
+        "metrics": {"loss": {"000000.tsv": Symlink(b"/etc/passwd")}},
+    },
+    "chunk_not_numbers": lambda rid: {
+        "run.yaml": run_yaml(rid),
+        "metrics": {"loss": {"000000.tsv": b"a\tb\tc\n"}},
+    },
+}
 ROOT_ATTACKS = frozenset({"gittrack_file", "gittrack_gitlink", "gittrack_symlink"})

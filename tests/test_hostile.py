@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client as httplib
 import json
+import re
 import time
 
 import pytest
@@ -212,3 +213,33 @@ def test_ui_json_skips_names_and_refuses_bad_runs(planted, server):
         status, err = http("GET", f"{server.url}/ui/api/runs/{bad[name]}")
         assert status == 400 and REASONS[name] in err["message"], (name, err)
         assert f"Run {bad[name]}:" in err["message"]
+
+
+HISTORY_REASONS = {
+    "metrics_file": ".gittrack/metrics is a file, not a folder",
+    "key_file": ".gittrack/metrics/loss is a file, not a folder",
+    "chunk_folder": "metric 'loss' chunk 000000.tsv is a folder, not a file",
+    "chunk_symlink": "metric 'loss' chunk 000000.tsv is a symbolic link, not a file",
+    "chunk_not_numbers": "metric 'loss' chunk 000000.tsv: invalid literal",
+}
+
+
+def test_bad_metric_histories_are_refused_not_crashed(tmp_path):
+    repo = tmp_path / "history"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    good = hostile.plant(repo, _good)
+    bad = {name: hostile.plant(repo, fn) for name, fn in hostile.HISTORY_ATTACKS.items()}
+    client = gittrack.Client(repo)
+    for name, reason in HISTORY_REASONS.items():
+        with pytest.raises(CorruptRecord, match=re.escape(reason)):
+            client.get_metric_history(bad[name], "loss")
+    with ServerProcess(repo) as srv:
+        for name, reason in HISTORY_REASONS.items():
+            status, body = http(
+                "GET",
+                f"{srv.url}/api/2.0/mlflow/metrics/get-history?run_id={bad[name]}&metric_key=loss",
+            )
+            assert status == 400 and reason in body["message"], (name, body)
+        status, body = http("GET", f"{srv.url}/api/2.0/mlflow/runs/get?run_id={good}")
+        assert status == 200

@@ -252,11 +252,8 @@ class Store:
     ) -> tuple[list[int], list[float], list[int]]:
         """(steps, values, timestamps) of ``key``."""
         commit = commit or self.run_commit(run_id)
-        tree = self.git[commit].tree  # type: ignore[union-attr]
-        path = f"{records.RECORD_DIR}/metrics/{records.key_to_filename(key)}"
-        try:
-            mdir = tree[path]
-        except KeyError:
+        mdir = self._metric_dir(run_id, commit, key)
+        if mdir is None:
             return [], [], []
         steps: list[int] = []
         values: list[float] = []
@@ -265,6 +262,7 @@ class Store:
 
         for name in sorted(e.name for e in mdir):
             entry = mdir[name]
+            _require_file(run_id, f"metric {key!r} chunk {name}", entry)
             oid = str(entry.id)
             cached = chunkcache.load(self.repo, oid)
             if cached is not None:
@@ -282,13 +280,57 @@ class Store:
         return steps, values, stamps
 
     def metric_keys(self, run_id: str, commit: str | None = None) -> list[str]:
-        commit = commit or self.run_commit(run_id)
-        tree = self.git[commit].tree  # type: ignore[union-attr]
-        try:
-            mdir = tree[f"{records.RECORD_DIR}/metrics"]
-        except KeyError:
+        """The keys with a metric history in the run (as of ``commit``).
+
+        Raises:
+            CorruptRecord: ``.gittrack/metrics`` is not a folder of folders.
+        """
+        mdir = self._metric_dir(run_id, commit or self.run_commit(run_id))
+        if mdir is None:
             return []
+        for entry in mdir:
+            _require_folder(run_id, f"{records.RECORD_DIR}/metrics/{entry.name}", entry)
         return sorted(records.filename_to_key(e.name) for e in mdir)
+
+    def _metric_dir(self, run_id: str, commit: str, key: str | None = None) -> Any:
+        """The tree ``.gittrack/metrics`` (or its folder for ``key``), None when absent.
+
+        Raises:
+            CorruptRecord: an entry on the way is not a folder.
+        """
+        import pygit2
+
+        node = self.git[commit].peel(pygit2.Commit).tree
+        parts = [records.RECORD_DIR, "metrics"]
+        if key is not None:
+            parts.append(records.key_to_filename(key))
+        for i, part in enumerate(parts):
+            try:
+                node = node[part]
+            except KeyError:
+                return None
+            _require_folder(run_id, "/".join(parts[: i + 1]), node)
+        return node
+
+
+def _require_folder(run_id: str, what: str, entry: Any) -> None:
+    import pygit2
+
+    if entry.filemode != pygit2.GIT_FILEMODE_TREE:
+        raise CorruptRecord(run_id, f"{what} is a {_entry_kind(entry)}, not a folder")
+
+
+def _require_file(run_id: str, what: str, entry: Any) -> None:
+    import pygit2
+
+    if entry.filemode not in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):
+        raise CorruptRecord(run_id, f"{what} is a {_entry_kind(entry)}, not a file")
+    if entry.size > records.RECORD_LIMITS.max_bytes:
+        raise CorruptRecord(
+            run_id,
+            f"{what}: {entry.size:,} bytes, over the limit of "
+            f"{records.RECORD_LIMITS.max_bytes:,} bytes for a record",
+        )
 
 
 def _entry_kind(entry: Any) -> str:
