@@ -97,7 +97,7 @@ class Store:
         who = run_id or commit[:12]
         try:
             tree = self.git[commit].peel(pygit2.Commit).tree
-            gt = tree[records.RECORD_DIR]
+            gt: Any = tree[records.RECORD_DIR]
         except (KeyError, ValueError, AttributeError, pygit2.GitError) as exc:
             raise CorruptRecord(who, f"commit {commit[:12]} has no {records.RECORD_DIR}/") from exc
         if gt.filemode != pygit2.GIT_FILEMODE_TREE:
@@ -300,7 +300,7 @@ class Store:
         """
         import pygit2
 
-        node = self.git[commit].peel(pygit2.Commit).tree
+        node: Any = self.git[commit].peel(pygit2.Commit).tree
         parts = [records.RECORD_DIR, "metrics"]
         if key is not None:
             parts.append(records.key_to_filename(key))

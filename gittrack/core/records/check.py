@@ -61,7 +61,7 @@ def run_yaml_problem(run: dict[str, Any], run_id: str | None = None) -> str | No
     return None
 
 
-def mapping_keys_problem(name: str, table: dict[Any, Any]) -> str | None:
+def mapping_keys_problem(name: str, table: Any) -> str | None:
     """Why ``table`` (params, tags, metrics or artifacts) has a key no writer makes, or None."""
     for key in table:
         if not isinstance(key, str):

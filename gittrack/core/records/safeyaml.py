@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.events import (
@@ -194,7 +194,7 @@ def _compose(loader: Any, limits: Limits) -> Any:
                 "expected a single document in the stream",
                 None,
                 "but found another document",
-                event.start_mark,
+                cast(Any, event.start_mark),
             )
         raise yaml.YAMLError(f"unexpected {event}")  # pragma: no cover
 
