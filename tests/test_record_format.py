@@ -98,7 +98,7 @@ def test_rest_keeps_reserved_looking_keys_apart(repo):
             "a key of 5,000 characters at line 1, column 3, over the limit of 4,096",
         ),
         (b"".join(b"k%d: 1\n" % i for i in range(250_001)), "more than 250,000 keys"),
-        (b"[" + b"1," * 500_001 + b"]\n", "more than 500,000 nodes"),
+        (b"[" + b"1," * 200_001 + b"]\n", "more than 200,000 nodes"),
         (b"x: '" + b"v" * (32 << 20) + b"'\n", "over the limit of 33,554,432 bytes"),
     ],
     ids=["alias-bomb", "alias", "deep", "long-key", "keys", "nodes", "bytes"],
@@ -107,7 +107,7 @@ def test_loader_refuses_what_costs_too_much(data, message):
     t0 = time.monotonic()
     with pytest.raises(safeyaml.UnsafeYAML, match=re.escape(message)):
         load_yaml(data)
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 20  # ~1 s alone; room for a loaded machine
     assert isinstance(safeyaml.UnsafeYAML("x"), yaml.YAMLError)  # every caller reports it
 
 

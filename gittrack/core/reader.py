@@ -100,8 +100,7 @@ class Store:
             gt: Any = tree[records.RECORD_DIR]
         except (KeyError, ValueError, AttributeError, pygit2.GitError) as exc:
             raise CorruptRecord(who, f"commit {commit[:12]} has no {records.RECORD_DIR}/") from exc
-        if gt.filemode != pygit2.GIT_FILEMODE_TREE:
-            raise CorruptRecord(who, f"{records.RECORD_DIR} is a {_entry_kind(gt)}, not a folder")
+        _require_folder(who, records.RECORD_DIR, gt)
 
         def blob(name: str) -> bytes | None:
             """The bytes of ``.gittrack/<name>``, None when absent."""
@@ -109,13 +108,7 @@ class Store:
                 entry = gt[name]
             except KeyError:
                 return None
-            if entry.filemode not in (
-                pygit2.GIT_FILEMODE_BLOB,
-                pygit2.GIT_FILEMODE_BLOB_EXECUTABLE,
-            ):
-                raise CorruptRecord(
-                    who, f"{records.RECORD_DIR}/{name} is a {_entry_kind(entry)}, not a file"
-                )
+            _require_file(who, f"{records.RECORD_DIR}/{name}", entry)
             return entry.data
 
         def load(name: str, kind: type) -> Any:
@@ -149,12 +142,6 @@ class Store:
         note = ""
         raw_note = blob("note.md")
         if raw_note is not None:
-            if len(raw_note) > records.RECORD_LIMITS.max_bytes:
-                raise CorruptRecord(
-                    who,
-                    f"{records.RECORD_DIR}/note.md: {len(raw_note):,} bytes, over the limit of "
-                    f"{records.RECORD_LIMITS.max_bytes:,} bytes for a record",
-                )
             note = raw_note.decode("utf-8", "replace")
         try:
             params = records.flatten_params(load("params.yaml", dict))
@@ -314,6 +301,7 @@ class Store:
 
 
 def _require_folder(run_id: str, what: str, entry: Any) -> None:
+    """Raise CorruptRecord unless the tree entry ``entry`` is a folder."""
     import pygit2
 
     if entry.filemode != pygit2.GIT_FILEMODE_TREE:
@@ -321,6 +309,8 @@ def _require_folder(run_id: str, what: str, entry: Any) -> None:
 
 
 def _require_file(run_id: str, what: str, entry: Any) -> None:
+    """Raise CorruptRecord unless ``entry`` is a file (not a folder, symlink or gitlink)
+    within the record size limit."""
     import pygit2
 
     if entry.filemode not in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):

@@ -58,8 +58,10 @@ class Limits:
     """Nested collections. A 250-character param key nests at most 125 deep."""
     max_keys: int = 250_000
     """Mapping keys in the whole document (~35,000 metric summaries or artifact entries)."""
-    max_nodes: int = 500_000
-    """Scalars plus collections."""
+    max_nodes: int = 200_000
+    """Scalars plus collections, in a document outside the writer's simple block-mapping
+    form (which :mod:`~gittrack.core.records.fastyaml` reads, bounded by ``max_keys``):
+    about a second of parsing."""
     max_key_chars: int = 4096
     """Characters of one mapping key (MLflow keys are at most 250; artifact paths
     are longer)."""
