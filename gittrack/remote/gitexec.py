@@ -246,29 +246,31 @@ def run_git(
     """
     argv = [git_executable(), *args]
     own_group = os.name == "posix" and not _stdin_is_tty()
+    proc: subprocess.Popen[bytes] | None = None
+    signum = 0
     with _signals_raise():
         try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=os.fspath(cwd),
-                env=git_env(),
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=own_group,
-            )
-        except OSError as exc:
-            raise RemoteError(f"Cannot run git: {exc}") from exc
-        try:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=os.fspath(cwd),
+                    env=git_env(),
+                    stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=own_group,
+                )
+            except OSError as exc:
+                raise RemoteError(f"Cannot run git: {exc}") from exc
             out, err, rc = _communicate(proc, input, echo_stderr, on_start)
         except _Signalled as exc:
-            _end(proc, own_group)
             signum = exc.signum
         except BaseException:
-            _end(proc, own_group)
+            if proc is not None:
+                _end(proc, own_group)
             raise
-        else:
-            signum = 0
+        if signum and proc is not None:
+            _end(proc, own_group)
     if signum:
         signal.raise_signal(signum)  # the handler the caller had: by default, exit
         raise RemoteError(f"git {' '.join(args[:1])} was stopped by signal {signum}")
