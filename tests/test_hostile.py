@@ -241,5 +241,8 @@ def test_bad_metric_histories_are_refused_not_crashed(tmp_path):
                 f"{srv.url}/api/2.0/mlflow/metrics/get-history?run_id={bad[name]}&metric_key=loss",
             )
             assert status == 400 and reason in body["message"], (name, body)
+        for name in ("metrics_file", "key_file"):  # the UI's chart data too (was a 500)
+            status, body = http("GET", f"{srv.url}/ui/api/runs/{bad[name]}/series?key=loss")
+            assert status == 400 and HISTORY_REASONS[name] in body["message"], (name, body)
         status, body = http("GET", f"{srv.url}/api/2.0/mlflow/runs/get?run_id={good}")
         assert status == 200

@@ -239,7 +239,7 @@ class Store:
     ) -> tuple[list[int], list[float], list[int]]:
         """(steps, values, timestamps) of ``key``."""
         commit = commit or self.run_commit(run_id)
-        mdir = self._metric_dir(run_id, commit, key)
+        mdir = self.metric_dir(run_id, commit, key)
         if mdir is None:
             return [], [], []
         steps: list[int] = []
@@ -272,14 +272,14 @@ class Store:
         Raises:
             CorruptRecord: ``.gittrack/metrics`` is not a folder of folders.
         """
-        mdir = self._metric_dir(run_id, commit or self.run_commit(run_id))
+        mdir = self.metric_dir(run_id, commit or self.run_commit(run_id))
         if mdir is None:
             return []
         for entry in mdir:
             _require_folder(run_id, f"{records.RECORD_DIR}/metrics/{entry.name}", entry)
         return sorted(records.filename_to_key(e.name) for e in mdir)
 
-    def _metric_dir(self, run_id: str, commit: str, key: str | None = None) -> Any:
+    def metric_dir(self, run_id: str, commit: str, key: str | None = None) -> Any:
         """The tree ``.gittrack/metrics`` (or its folder for ``key``), None when absent.
 
         Raises:
