@@ -172,3 +172,20 @@ def test_a_write_retried_with_the_same_request_id_is_answered_not_applied(server
         "GET", f"{server.url}/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=m"
     )
     assert len(body["metrics"]) == 2
+
+
+def test_lost_create_experiment_answer_is_not_an_already_exists_error(server):
+    proxy = DroppingProxy(
+        server.port, b"POST /api/2.0/mlflow/experiments/create", hide_request_ids=True
+    )
+    client = RestClient(proxy.url)
+    try:
+        exp_id = client.create_experiment("made-once")
+        assert proxy.dropped == 1
+        status, body = http(
+            "GET", f"{server.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=made-once"
+        )
+        assert status == 200 and body["experiment"]["experiment_id"] == exp_id
+    finally:
+        client.close()
+        proxy.close()

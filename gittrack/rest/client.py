@@ -116,10 +116,27 @@ class RestClient:
     def create_experiment(
         self, name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None
     ) -> str:
+        """Create experiment ``name``; return its id.
+
+        When the server's answer is lost, the experiment is looked up by name before a
+        retry: then an experiment of that name is returned even if someone else made it
+        in the meantime (the call does not fail with "already exists").
+
+        Raises:
+            AlreadyExists: the name is taken (when the answer was not lost).
+        """
         payload: dict[str, Any] = {"name": name, "tags": _kv(tags)}
         if artifact_location:
             payload["artifact_location"] = artifact_location
-        return str(self.http.call("POST", "experiments/create", payload)["experiment_id"])
+
+        def find_created() -> dict[str, Any] | None:
+            # the answer was lost: a retry would say "already exists" about our own
+            # experiment (servers that ignore request ids), so look for it first
+            found = self.get_experiment_by_name(name)
+            return None if found is None else {"experiment_id": found.experiment_id}
+
+        answer = self.http.call("POST", "experiments/create", payload, recover=find_created)
+        return str(answer["experiment_id"])
 
     def get_experiment(self, experiment_id: str) -> Any:
         data = self.http.call("GET", "experiments/get", {"experiment_id": str(experiment_id)})
