@@ -1,14 +1,17 @@
-"""What every UI endpoint needs: the repository, its store, and run-tree access.
+"""What every UI endpoint needs: the server's Client, its store, and run-tree access.
 
-The UI reads run records through :class:`gittrack.core.reader.Store`; files of a run
-commit that the store does not interpret (metric chunks, inline artifacts,
-``environment.yaml``) are read from the run commit's tree by path, as laid out
-in ``docs/design.md``.
+The UI reads through the same :class:`~gittrack.api.client.Client` as the REST API,
+on the same repository thread (:class:`gittrack.server.backend.Backend`): lists of
+runs come from the query engine (:mod:`gittrack.ui.table`), run records from the
+client's :class:`~gittrack.core.reader.Store`; files of a run commit that the store
+does not interpret (metric chunks, inline artifacts, ``environment.yaml``) are read
+from the run commit's tree by path, as laid out in ``docs/design.md``.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.records.formats import RECORD_DIR, load_yaml
@@ -19,21 +22,37 @@ RUNS_PREFIX = "refs/gittrack/runs/"
 if TYPE_CHECKING:
     import pygit2
 
+    from gittrack.api.client import Client
     from gittrack.core.reader import Store
     from gittrack.core.repo import Repo
 
+_contexts: weakref.WeakKeyDictionary[Client, UIContext] = weakref.WeakKeyDictionary()
+
+
+def context_for(client: Client) -> UIContext:
+    """The UI context of ``client`` (one per client, kept for its caches).
+
+    Call it on the thread that owns ``client``.
+    """
+    ctx = _contexts.get(client)
+    if ctx is None:
+        ctx = _contexts[client] = UIContext(client)
+    return ctx
+
 
 class UIContext:
-    """One repository opened for the UI; safe to share between request threads."""
+    """The repository of one :class:`~gittrack.api.client.Client`, as the UI reads it.
 
-    def __init__(self, repo_path: str | None) -> None:
-        from gittrack.core.reader import Store
-        from gittrack.core.repo import Repo
+    Used on the client's thread; ``lock`` guards the few caches all the same.
+    """
 
-        self.repo: Repo = Repo(repo_path)
-        self.store: Store = Store(self.repo)
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.repo: Repo = client.repo
+        self.store: Store = client.store
         self.lock = threading.RLock()
         self._branch_cache: dict[tuple[str, str], bool] = {}
+        self.columns_cache: dict[tuple[Any, ...], dict[str, dict[str, int]]] = {}
 
     @property
     def git(self) -> pygit2.Repository:
@@ -56,24 +75,6 @@ class UIContext:
         if ref is None:
             raise RunNotFound(run_id)
         return full, str(ref.target)
-
-    def refs_signature(self) -> tuple[object, ...]:
-        """Changes whenever a run ref is created, moved or deleted, at the cost of two
-        ``stat`` calls: git (and libgit2) update a ref by renaming a lock file inside its
-        folder, which moves the folder's mtime; packing refs rewrites ``packed-refs``."""
-        import os
-
-        sig: list[object] = []
-        for path in (
-            self.repo.common_dir / RUNS_PREFIX.rstrip("/"),
-            self.repo.common_dir / "packed-refs",
-        ):
-            try:
-                st = os.stat(path)
-                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except OSError:
-                sig.append(None)
-        return tuple(sig)
 
     def run_record(self, run_id: str) -> tuple[str, str, dict[str, Any]]:
         """``(run_id, commit_sha, record)`` with the record as the store reads it."""
