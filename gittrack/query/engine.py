@@ -249,7 +249,8 @@ def key_counts(
 
     branches = None if tips is None else tuple(sorted(tips.items()))
     key = ("key_counts", None if experiment_ids is None else tuple(experiment_ids))
-    return index.memoized((*key, tuple(lifecycles), branches), count)  # type: ignore[no-any-return]
+    counts: dict[str, dict[str, int]] = index.memoized((*key, tuple(lifecycles), branches), count)
+    return counts
 
 
 def _prepare_live(index: Index) -> None:

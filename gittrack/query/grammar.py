@@ -227,7 +227,7 @@ class _Parser:
             key = ".".join(p for p, _ in parts[1:])
         if kind == ATTRIBUTE:
             key = ATTRIBUTE_ALIASES.get(key, key)
-            valid = NUMERIC_ATTRIBUTES + STRING_ATTRIBUTES
+            valid: tuple[str, ...] = NUMERIC_ATTRIBUTES + STRING_ATTRIBUTES
             if order:
                 key = ORDER_ALIASES.get(key, key)
                 valid += ORDER_ATTRIBUTES

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -439,7 +439,7 @@ class Index:
         (data_version,) = self.conn.execute("PRAGMA data_version").fetchone()
         return self._writes, id(self.conn), data_version
 
-    def memoized(self, key: tuple[Any, ...], compute: Any) -> Any:
+    def memoized(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         """``compute()``, kept in :attr:`memo` under ``key`` until :meth:`version` changes."""
         full = (self.version(), *key)
         hit = self.memo.get(full)

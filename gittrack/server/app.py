@@ -12,21 +12,24 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from gittrack.errors import GittrackError
 from gittrack.server import artifacts, experiments, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
 from gittrack.server.bodies import drain, limited_stream, read_limited
 from gittrack.server.config import ServerConfig
-from gittrack.server.errors import PayloadTooLarge, exception_handlers
+from gittrack.server.errors import PayloadTooLarge, handle_exception
 from gittrack.server.gitweb import PREFIX as GIT_PREFIX
 from gittrack.server.gitweb import GitSmartHTTP
 from gittrack.server.schema import API_PREFIXES, BY_PATH, Endpoint
@@ -216,6 +219,22 @@ def routes(git: Callable[..., Any]) -> list[BaseRoute]:
     return table + ui_routes()
 
 
+def starlette_app(table: list[BaseRoute], backend: Backend, lifespan: Any = None) -> Starlette:
+    """A Starlette app serving ``table`` through ``backend``, whose every exception
+    becomes a response in the one handler, :func:`gittrack.server.errors.handle_exception`."""
+    app = Starlette(
+        routes=table,
+        exception_handlers={
+            GittrackError: handle_exception,
+            HTTPException: handle_exception,
+            Exception: handle_exception,
+        },
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    return app
+
+
 class GittrackServer:
     """The complete ASGI app for one repository (``create_app`` builds it)."""
 
@@ -225,12 +244,9 @@ class GittrackServer:
         self.config = config
         gitdir = find_repo_path(config.repo)
         self.backend = Backend(gitdir, config.artifacts_destination, shared=config.workers > 1)
-        self.starlette = Starlette(
-            routes=routes(GitSmartHTTP(gitdir)),
-            exception_handlers=exception_handlers(),
-            lifespan=self._lifespan,
+        self.starlette = starlette_app(
+            routes(GitSmartHTTP(gitdir)), self.backend, lifespan=self._lifespan
         )
-        self.starlette.state.backend = self.backend
         self.starlette.state.config = config
         self.app = AccessLog(TokenAuth(self.starlette, config.auth_token))
         warm_up(self.backend)  # the index, before the first runs table asks for it
@@ -247,3 +263,38 @@ class GittrackServer:
 def create_app(config: ServerConfig | None = None) -> GittrackServer:
     """The server app for ``config`` (default: from ``GITTRACK_SERVER_*`` variables)."""
     return GittrackServer(config or ServerConfig.from_env())
+
+
+def create_ui_app(
+    repo_path: str | os.PathLike[str] | None = None,
+    *,
+    preload: bool = True,
+    backend: Backend | None = None,
+) -> Starlette:
+    """The web UI alone (``gittrack ui``): the UI's part of the route table
+    (:func:`gittrack.ui.app.routes`), for the repository at ``repo_path`` (None:
+    ``GITTRACK_REPO`` or the cwd), with the server's exception handler.
+
+    It reads through ``backend`` (default: a :class:`Backend` of its own, closed with
+    the app's lifespan). With ``preload``, the repository thread brings the run index
+    up to date right away.
+
+    Raises:
+        NoRepository: ``repo_path`` is not inside a git repository.
+    """
+    from gittrack.core.repo import find_repo_path
+
+    own = backend
+    if own is None:
+        own = Backend(find_repo_path(None if repo_path is None else str(repo_path)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        if backend is None:
+            own.close()
+
+    app = starlette_app(ui_routes(), own, lifespan=lifespan)
+    if preload:
+        warm_up(own)
+    return app

@@ -9,7 +9,7 @@ whose traceback goes to the server log, not to the client.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gittrack.errors import GittrackError
 
@@ -63,19 +63,6 @@ def error_response(exc: BaseException) -> Response:
         status = 500
     headers = {"WWW-Authenticate": 'Basic realm="gittrack"'} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def exception_handlers() -> dict[Any, Any]:
-    """Starlette's ``exception_handlers`` for an app: every exception, gittrack's own,
-    Starlette's HTTP errors (404, 405) and anything unexpected, goes to
-    :func:`handle_exception`."""
-    from starlette.exceptions import HTTPException
-
-    return {
-        GittrackError: handle_exception,
-        HTTPException: handle_exception,
-        Exception: handle_exception,
-    }
 
 
 async def handle_exception(request: Request, exc: Exception) -> Response:

@@ -2,10 +2,11 @@
 ``/ui/static/`` and the JSON the page reads under ``/ui/api/``.
 
 :func:`routes` is part of the tracking server's one route table
-(:func:`gittrack.server.app.routes`); :func:`make_ui_app` serves these routes alone
-for ``gittrack ui``. Either way every JSON endpoint reads through the app's
-:class:`~gittrack.server.backend.Backend`: the one :class:`~gittrack.api.client.Client`
-on its repository thread, the one the REST API uses inside ``gittrack server``.
+(:func:`gittrack.server.app.routes`); :func:`gittrack.server.app.create_ui_app` serves
+these routes alone for ``gittrack ui``. Either way every JSON endpoint reads through
+the app's :class:`~gittrack.server.backend.Backend`: the one
+:class:`~gittrack.api.client.Client` on its repository thread, the one the REST API
+uses inside ``gittrack server``.
 Runs tables are the query engine's searches (:mod:`gittrack.ui.table`), and errors
 become responses in the server's one exception handler
 (:func:`gittrack.server.errors.handle_exception`).
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from gittrack.errors import InvalidParameter
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -144,7 +144,7 @@ async def runs(request: Request) -> Response:
 
     q = request.query_params
     columns = q.get("columns")
-    args = {
+    args: dict[str, Any] = {
         "experiment_ids": [e for e in q.get("experiment_ids", "").split(",") if e] or None,
         "branch": q.get("branch") or None,
         "filter_string": q.get("filter", ""),
@@ -305,45 +305,3 @@ def _import_chart_libraries() -> None:
         import pandas  # noqa: F401
     except ImportError:  # the first chart reports it
         pass
-
-
-def make_ui_app(
-    repo_path: str | Path | None = None, *, preload: bool = True, backend: Backend | None = None
-) -> Starlette:
-    """The UI alone, for the repository at ``repo_path`` (None: ``GITTRACK_REPO`` or the cwd).
-
-    It reads through ``backend`` (default: a :class:`~gittrack.server.backend.Backend` of
-    its own, closed with the app's lifespan). With ``preload``, the repository thread
-    brings the run index up to date right away.
-
-    Returns a Starlette app serving ``/``, ``/ui/static/...`` and ``/ui/api/...``;
-    mount it at ``/`` of another app or run it with uvicorn.
-
-    Raises:
-        NoRepository: ``repo_path`` is not inside a git repository.
-    """
-    import contextlib
-    from collections.abc import AsyncIterator
-
-    from starlette.applications import Starlette
-
-    from gittrack.core.repo import find_repo_path
-    from gittrack.server.backend import Backend
-    from gittrack.server.errors import exception_handlers
-
-    own = backend is None
-    if backend is None:
-        gitdir = find_repo_path(str(repo_path) if repo_path is not None else None)
-        backend = Backend(gitdir)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        yield
-        if own:
-            backend.close()
-
-    app = Starlette(routes=routes(), exception_handlers=exception_handlers(), lifespan=lifespan)
-    app.state.backend = backend
-    if preload:
-        warm_up(backend)
-    return app
