@@ -51,8 +51,6 @@ class UIContext:
         self.repo: Repo = client.repo
         self.store: Store = client.store
         self.lock = threading.RLock()
-        self._branch_cache: dict[tuple[str, str], bool] = {}
-        self.columns_cache: dict[tuple[Any, ...], dict[str, dict[str, int]]] = {}
 
     @property
     def git(self) -> pygit2.Repository:
@@ -121,58 +119,7 @@ class UIContext:
     # --- branches ----------------------------------------------------------------
 
     def branches(self) -> dict[str, str]:
-        """Local branch name -> tip commit sha.
+        """Local branch name -> tip commit sha."""
+        from gittrack.query.branches import local_branches
 
-        Asks ``git for-each-ref refs/heads/``, which reads only the branch refs
-        (libgit2's branch listing walks every ref, 10,000 run refs included).
-        """
-        import subprocess
-
-        try:
-            out = subprocess.run(
-                ["git", "for-each-ref", "refs/heads/", "--format=%(objectname) %(refname)"],
-                cwd=self.repo.common_dir,
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=True,
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            return self._branches_pygit2()
-        tips: dict[str, str] = {}
-        for line in out.splitlines():
-            sha, _, ref = line.partition(" ")
-            if ref.startswith("refs/heads/"):
-                tips[ref[len("refs/heads/") :]] = sha
-        return tips
-
-    def _branches_pygit2(self) -> dict[str, str]:
-        import pygit2
-
-        out: dict[str, str] = {}
-        with self.lock:
-            for name in self.git.branches.local:
-                try:
-                    out[name] = str(self.git.branches.local[name].peel(pygit2.Commit).id)
-                except (KeyError, pygit2.GitError):
-                    continue
-        return out
-
-    def on_branch(self, source_commit: str | None, tip: str) -> bool:
-        """True when ``source_commit`` is reachable from the branch tip ``tip``."""
-        if not source_commit:
-            return False
-        if source_commit == tip:
-            return True
-        key = (source_commit, tip)
-        hit = self._branch_cache.get(key)
-        if hit is None:
-            import pygit2
-
-            try:
-                with self.lock:
-                    hit = bool(self.git.descendant_of(tip, source_commit))
-            except (KeyError, ValueError, pygit2.GitError):
-                hit = False
-            self._branch_cache[key] = hit
-        return hit
+        return local_branches(self.repo)

@@ -32,7 +32,6 @@ def run_detail(ctx: UIContext, run_id: str) -> dict[str, Any]:
         RunNotFound / InvalidParameter: no such run or a malformed id.
     """
     from gittrack.core.records.formats import param_str
-    from gittrack.ui.code import branches_containing
 
     full, sha, record = ctx.run_record(run_id)
     run = dict(record.get("run") or {})
@@ -61,10 +60,24 @@ def run_detail(ctx: UIContext, run_id: str) -> dict[str, Any]:
         "duration": (end - start) if isinstance(start, int) and isinstance(end, int) else None,
         "user_id": run.get("user") or "",
         "source": source,
-        "branches": branches_containing(ctx, source.get("commit")),
+        "branches": branches_reaching(ctx, full),
         "params": {k: param_str(v) for k, v in (record.get("params") or {}).items()},
         "tags": tags,
         "metrics": metrics,
         "note": record.get("note") or tags.get("mlflow.note.content") or "",
         "artifact_count": len(record.get("artifacts") or {}),
     }
+
+
+def branches_reaching(ctx: UIContext, run_id: str) -> list[str]:
+    """The local branches whose tip reaches the run's source commit, sorted: the query
+    engine's branch rule (and its reachability cache), as the branch picker applies it."""
+    from gittrack.query.search import search_page
+
+    local = sorted(ctx.branches())
+    if not local:
+        return []
+    page = search_page(
+        ctx.repo, None, f"attributes.run_id = '{run_id}'", ViewType.ALL, 1, branches=local
+    )
+    return sorted(page.runs[0]["branches"]) if page.runs else []
