@@ -89,9 +89,9 @@ def _float(request: Request, name: str) -> float | None:
 
 
 def _in_context(client: Client, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    from gittrack.ui.context import context_for
+    from gittrack.ui.context import UIContext
 
-    return fn(context_for(client), *args)
+    return fn(UIContext(client), *args)
 
 
 async def _read(request: Request, fn: Callable[..., Any], *args: Any) -> Any:

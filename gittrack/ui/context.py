@@ -11,7 +11,6 @@ from the run commit's tree by path, as laid out in ``docs/design.md``.
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.records.formats import RECORD_DIR, load_yaml
@@ -26,24 +25,11 @@ if TYPE_CHECKING:
     from gittrack.core.reader import Store
     from gittrack.core.repo import Repo
 
-_contexts: weakref.WeakKeyDictionary[Client, UIContext] = weakref.WeakKeyDictionary()
-
-
-def context_for(client: Client) -> UIContext:
-    """The UI context of ``client`` (one per client, kept for its caches).
-
-    Call it on the thread that owns ``client``.
-    """
-    ctx = _contexts.get(client)
-    if ctx is None:
-        ctx = _contexts[client] = UIContext(client)
-    return ctx
-
-
 class UIContext:
     """The repository of one :class:`~gittrack.api.client.Client`, as the UI reads it.
 
-    Used on the client's thread; ``lock`` guards the few caches all the same.
+    Cheap to make: one per request, on the client's thread. ``lock`` is taken around
+    git reads by the readers that share a context.
     """
 
     def __init__(self, client: Client) -> None:
