@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gittrack.core.reader import Store
     from gittrack.core.repo import Repo
 
+
 class UIContext:
     """The repository of one :class:`~gittrack.api.client.Client`, as the UI reads it.
 
