@@ -47,6 +47,10 @@ _ORDER_COLUMNS = {
     "source_branch": "r.source_branch",
     "source_commit": "r.source_commit",
 }
+# columns the index never leaves NULL: ordering by them needs no "IS NULL" term, so
+# SQLite can read the default order (and LIMIT) straight from the runs_order index
+_NOT_NULL = ("r.run_id", "r.start_time")
+_TIEBREAK = (("r.start_time", "DESC"), ("r.run_id", "ASC"))
 _TABLES = {METRIC: "metrics", PARAM: "params", "tag": "tags"}
 _CMP = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _LIFECYCLES = {1: ("active",), 2: ("deleted",), 3: ("active", "deleted")}
@@ -191,11 +195,16 @@ def compile_query(
     order_sql: list[str] = []
     order_joins: list[str] = []
     order_params: list[Any] = []
+    ordered: set[str] = set()
     for n, o in enumerate(order):
         direction = "ASC" if o.ascending else "DESC"
         if o.kind == ATTRIBUTE:
             col = _ORDER_COLUMNS[o.key]
-            order_sql += [f"{col} IS NULL", f"{col} {direction}"]
+            if col not in ordered:  # a second key on a column changes nothing
+                ordered.add(col)
+                if col not in _NOT_NULL:
+                    order_sql.append(f"{col} IS NULL")
+                order_sql.append(f"{col} {direction}")
             continue
         alias = f"o{n}"
         order_joins.append(
@@ -209,7 +218,8 @@ def compile_query(
         else:
             order_sql.append(f"{alias}.rid IS NULL")
         order_sql.append(f"{alias}.value {direction}")
-    order_sql += ["r.start_time IS NULL", "r.start_time DESC", "r.run_id"]
+    # ties: newest first, then by run id (the runs_order index serves this order)
+    order_sql += [f"{c} {d}" for c, d in _TIEBREAK if c not in ordered]
     select = "SELECT r.id" + (", ob.branches" if on_branch else "")
     body = _from(on_branch, [*joins, *order_joins], where)
     sql = f"{select} {body} ORDER BY {', '.join(order_sql)} LIMIT ? OFFSET ?"

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 INDEX_FILE = "index.sqlite"
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 
@@ -56,7 +56,7 @@ CREATE TABLE runs(
     run_name TEXT,
     status TEXT,
     user_id TEXT,
-    start_time INTEGER,
+    start_time INTEGER NOT NULL,
     end_time INTEGER,
     artifact_uri TEXT,
     lifecycle TEXT,
@@ -74,6 +74,7 @@ CREATE TABLE runs(
 );
 CREATE INDEX runs_order ON runs(start_time DESC, run_id);
 CREATE INDEX runs_experiment ON runs(experiment_id, lifecycle);
+CREATE INDEX runs_running ON runs(id) WHERE status = 'RUNNING';
 CREATE TABLE metrics(
     rid INTEGER NOT NULL,
     key TEXT NOT NULL,
