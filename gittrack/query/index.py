@@ -72,7 +72,8 @@ CREATE TABLE runs(
     params_json TEXT,
     tags_json TEXT
 );
-CREATE INDEX runs_order ON runs(start_time DESC, run_id);
+-- the default order, and (covering) the narrow scan a sort by a metric or param needs
+CREATE INDEX runs_order ON runs(start_time DESC, run_id, lifecycle, experiment_id);
 CREATE INDEX runs_experiment ON runs(experiment_id, lifecycle);
 CREATE INDEX runs_running ON runs(id) WHERE status = 'RUNNING';
 CREATE TABLE metrics(
