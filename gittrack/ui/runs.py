@@ -66,6 +66,7 @@ def run_detail(ctx: UIContext, run_id: str) -> dict[str, Any]:
         "metrics": metrics,
         "note": record.get("note") or tags.get("mlflow.note.content") or "",
         "artifact_count": len(record.get("artifacts") or {}),
+        "reruns": reruns_of(ctx, full),
     }
 
 
@@ -81,3 +82,21 @@ def branches_reaching(ctx: UIContext, run_id: str) -> list[str]:
         ctx.repo, None, f"attributes.run_id = '{run_id}'", ViewType.ALL, 1, branches=local
     )
     return sorted(page.runs[0]["branches"]) if page.runs else []
+
+
+def reruns_of(ctx: UIContext, run_id: str) -> list[dict[str, Any]]:
+    """The runs (deleted ones too) that rerun ``run_id`` (tag ``gittrack.rerunOf``),
+    oldest first, as ``{run_id, run_name, status}``."""
+    from gittrack.query.search import search_page
+    from gittrack.reproduce import RERUN_TAG
+
+    page = search_page(
+        ctx.repo,
+        None,
+        f"tags.`{RERUN_TAG}` = '{run_id}'",  # run_id: a resolved, hexadecimal id
+        ViewType.ALL,
+        10_000,
+        ["attributes.start_time ASC"],
+        kinds=(),
+    )
+    return [{k: r[k] for k in ("run_id", "run_name", "status")} for r in page.runs]
