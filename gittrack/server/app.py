@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from gittrack.errors import GittrackError
-from gittrack.server import artifacts, experiments, runs
+from gittrack.server import artifacts, experiments, history, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
@@ -66,9 +66,13 @@ API_HANDLERS: dict[str, Callable[..., Any]] = {
     "runs/set-tag": runs.set_tag,
     "runs/delete-tag": runs.delete_tag,
     "runs/log-inputs": runs.log_inputs,
+    "runs/outputs": runs.log_outputs,
+    "runs/log-model": runs.log_model,
     "metrics/get-history": runs.get_history,
+    "metrics/get-history-bulk": history.get_history_bulk,
+    "metrics/get-history-bulk-interval": history.get_history_bulk_interval,
+    "experiments/search-datasets": history.search_datasets,
     "artifacts/list": artifacts.list_run,
-    "logged-models/search": runs.search_logged_models,
 }
 
 
@@ -196,9 +200,12 @@ async def version(request: Request) -> Response:
 
 def routes(git: Callable[..., Any]) -> list[BaseRoute]:
     """The server's one route table: ``/health``, ``/version``, ``/openapi.json``, the
-    MLflow REST API, the artifact proxy, git smart-HTTP (``git``, an ASGI app, at
-    ``/git/``) and the web UI (:func:`gittrack.ui.app.routes`)."""
+    MLflow REST API (logged models included), the artifact proxy, git smart-HTTP
+    (``git``, an ASGI app, at ``/git/``) and the web UI (:func:`gittrack.ui.app.routes`)."""
+    from gittrack.server import logged_models
+
     table: list[BaseRoute] = [
+        *logged_models.routes(ARTIFACT_PREFIXES),
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
