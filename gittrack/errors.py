@@ -32,7 +32,7 @@ holds its context as attributes and builds its own message::
     │       └── UnknownRemote
     ├── RerunRefused                    BAD_REQUEST               400
     │   └── EnvironmentMismatch         packages the run imported differ here
-    ├── CorruptRecord                   INTERNAL_ERROR            500
+    ├── CorruptRecord                   INVALID_STATE             400
     │   └── BadRecord                   a record field the SQL mirror cannot hold
     ├── EnvironmentCaptureError         INTERNAL_ERROR            500
     ├── ArtifactError                   INTERNAL_ERROR            500
@@ -388,8 +388,10 @@ class EnvironmentMismatch(RerunRefused):
 # --- stored data ---------------------------------------------------------------------
 
 
-class CorruptRecord(GittrackError):
-    """A run record that cannot be read (bad YAML, missing file, unsafe tags)."""
+class CorruptRecord(GittrackError, code="INVALID_STATE", status=400):
+    """A run record that cannot be read (bad YAML, missing file, unsafe tags, over a
+    reading limit). A 400, not MLflow's 500 for INVALID_STATE: the request named a run
+    nobody can read, the server is fine (and MLflow's client does not retry a 4xx)."""
 
     def __init__(self, run_id: str | None, what: str) -> None:
         super().__init__(f"Run {run_id}: record is unreadable: {what}" if run_id else what)

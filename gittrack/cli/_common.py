@@ -10,12 +10,13 @@ run`` (and ``rerun``, when the command fails) exits with its command's status.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
 import json
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -123,6 +124,27 @@ def listen_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
         raise click.ClickException(f"Cannot listen on {host}:{port}: {why}") from exc
     sock.set_inheritable(True)
     return sock
+
+
+@contextlib.contextmanager
+def quiet_index_log() -> Iterator[None]:
+    """Leave the reporting of unreadable runs to :func:`report_broken` inside the block
+    (the index also logs them, once per commit: what a server's log wants, not a terminal)."""
+    import logging
+
+    logger = logging.getLogger("gittrack.query.index")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def report_broken(broken: dict[str, str]) -> None:
+    """Tell stderr which runs a listing left out because their record is unreadable."""
+    for run_id, why in sorted(broken.items()):
+        click.echo(f"warning: run {run_id} skipped, its record is unreadable: {why}", err=True)
 
 
 repo_option = click.option(

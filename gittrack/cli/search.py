@@ -12,8 +12,10 @@ from gittrack.cli._common import (
     fmt_time,
     handle_errors,
     output_options,
+    quiet_index_log,
     render,
     repo_option,
+    report_broken,
 )
 
 BASE_COLUMNS = ["run_id", "run_name", "status", "start_time", "source.branch"]
@@ -94,18 +96,18 @@ def search_cmd(
 
     c = client(repo)
     exp_ids = [experiment_id(c, e) for e in experiments] or None
-    page = search_page(
-        c.repo,
-        exp_ids,
-        filter_string,
-        "ALL" if show_all else "ACTIVE_ONLY",
-        max_results,
-        list(order_by) or None,
-        None,
-        list(branches) or None,
-    )
-    for run_id, err in sorted(page.broken.items()):
-        click.echo(f"warning: run {run_id} skipped, its record is unreadable: {err}", err=True)
+    with quiet_index_log():
+        page = search_page(
+            c.repo,
+            exp_ids,
+            filter_string,
+            "ALL" if show_all else "ACTIVE_ONLY",
+            max_results,
+            list(order_by) or None,
+            None,
+            list(branches) or None,
+        )
+    report_broken(page.broken)
     rows = [_flatten(r) for r in page.runs]
     if columns:
         cols = [c.strip() for c in columns.split(",") if c.strip()]
