@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import signal
 import subprocess
@@ -10,6 +12,44 @@ from typing import Any
 from gittrack.core.entities import RunStatus
 
 OUTPUT_LIMIT = 8 * 1024 * 1024  # keep at most the last 8 MiB of each stream
+_PYTHON = re.compile(r"^python(\d+(\.\d+)?)?w?(\.exe)?$")
+_PYTHON_OPTS_WITH_VALUE = frozenset({"-W", "-X", "-Q"})
+
+
+def command_source_name(command: list[str]) -> str:
+    """What ``mlflow.source.name`` is for ``command``, as MLflow records it for a script.
+
+    ``python [options] train.py ...`` → the script's absolute path (when it exists);
+    ``python -m pkg.mod`` → ``pkg.mod``; ``python -c CODE`` → ``<interactive>``; any
+    other command → its program (absolute when it is a path that exists).
+
+    Example: ``command_source_name(["python", "-u", "train.py"])`` → ``"/repo/train.py"``.
+    """
+
+    def path_of(arg: str) -> str:
+        return os.path.abspath(arg) if os.path.exists(arg) else arg
+
+    if not command:
+        return ""
+    if not _PYTHON.match(os.path.basename(command[0])):
+        return path_of(command[0])
+    args = iter(command[1:])
+    for arg in args:
+        if arg == "-m":
+            return next(args, command[0])
+        if arg.startswith("-m") and len(arg) > 2:
+            return arg[2:]
+        if arg == "-c" or arg.startswith("-c"):
+            return "<interactive>"
+        if arg in _PYTHON_OPTS_WITH_VALUE:
+            next(args, None)
+            continue
+        if arg == "--":
+            continue
+        if arg.startswith("-") and arg != "-":
+            continue
+        return path_of(arg)
+    return command[0]  # an interactive interpreter
 
 
 def run_command(
@@ -33,7 +73,7 @@ def run_command(
         exp = client.get_experiment_by_name(experiment)
         exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
     writer = client._create_writer(exp_id, tags=tags or {}, run_name=run_name)
-    writer.set_record(command=shlex.join(command), source_name=command[0])
+    writer.set_record(command=shlex.join(command), source_name=command_source_name(command))
     run_id = writer.run_id
     lock = writer.detach()
     try:
