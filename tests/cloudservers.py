@@ -27,6 +27,9 @@ import pytest
 from tests.s3server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# gcsfs asks a real GCS control API for a bucket's layout, which an emulator lacks (a
+# warning per call); read when gcsfs is imported, so set before any test imports it.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 AZURITE_BIN = ROOT / ".cache" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
 # Azurite's well-known development account (public, documented by Microsoft).
 AZURITE_ACCOUNT = "devstoreaccount1"

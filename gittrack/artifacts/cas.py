@@ -171,16 +171,50 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fatal_store_error(exc: BaseException, url: str) -> ArtifactStoreError | None:
+# Where each backend finds its credentials (never in .gittrack.yaml), for error messages.
+CREDENTIAL_HINTS = {
+    "s3": "for S3: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws/credentials",
+    "az": "for Azure: AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with "
+    "AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_TOKEN, or an Azure AD login "
+    "(AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, `az login`)",
+    "gs": "for GCS: GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`",
+}
+CREDENTIAL_HINTS.update(
+    {"s3a": CREDENTIAL_HINTS["s3"], "abfs": CREDENTIAL_HINTS["az"], "abfss": CREDENTIAL_HINTS["az"]}
+)
+CREDENTIAL_HINTS["gcs"] = CREDENTIAL_HINTS["gs"]
+# The gittrack extra that installs each backend.
+_EXTRAS = {
+    "s3": "s3",
+    "s3a": "s3",
+    "az": "az",
+    "abfs": "az",
+    "abfss": "az",
+    "gs": "gcs",
+    "gcs": "gcs",
+}
+
+
+def _fatal_store_error(exc: BaseException, url: str, what: str = "") -> ArtifactStoreError | None:
     """The store error for failures that retrying cannot fix, else None."""
-    if isinstance(exc, PermissionError):
+    if isinstance(exc, PermissionError) or type(exc).__name__ == "ClientAuthenticationError":
+        hint = CREDENTIAL_HINTS.get(url_protocol(url), "see the backend's documentation")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return ArtifactStoreError(
-            f"access to the artifact store {url} was denied ({exc}). Check the credentials "
-            "the backend uses (for S3: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE)."
+            f"access to the artifact store {url} was denied ({first}). Check the credentials "
+            f"the backend uses ({hint})."
         )
     text = str(exc)
-    if "NoSuchBucket" in text or "bucket does not exist" in text.lower():
-        return ArtifactStoreError(f"the bucket of artifact store {url} does not exist ({exc})")
+    if (
+        "NoSuchBucket" in text
+        or "bucket does not exist" in text.lower()
+        or "ContainerNotFound" in text
+        or (isinstance(exc, FileNotFoundError) and what.startswith("uploading"))
+    ):
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        return ArtifactStoreError(
+            f"the bucket (container) of artifact store {url} does not exist ({first})"
+        )
     if isinstance(exc, (ValueError, TypeError)):
         return ArtifactStoreError(f"artifact store {url} refused the request: {exc}")
     return None
@@ -236,9 +270,11 @@ class ContentStore:
                 "(known: file, s3, gs, az, memory, ... — any fsspec protocol)"
             ) from exc
         except ImportError as exc:
+            extra = _EXTRAS.get(self.protocol)
+            how = f"pip install 'gittrack[{extra}]'" if extra else "install its fsspec backend"
             raise ArtifactStoreError(
                 f"artifact store {self.url}: the {self.protocol!r} backend is not installed "
-                f"({exc}); for S3 install s3fs (pip install 'gittrack[s3]')"
+                f"({exc}); {how}"
             ) from exc
 
     @property
@@ -280,7 +316,7 @@ class ContentStore:
             except _LocalReadError as exc:
                 raise InvalidArtifactPath(str(exc)) from exc.__cause__
             except Exception as exc:
-                fatal = _fatal_store_error(exc, self.url)
+                fatal = _fatal_store_error(exc, self.url, what)
                 if fatal is not None:
                     raise fatal from exc
                 if attempt >= self.retries:

@@ -44,7 +44,7 @@ def ls_cmd(run: str, path: str | None, recursive: bool, fmt: str, repo: str | No
         folder = clean_artifact_path(path)
         chosen = manifest.select(entries, folder) if folder else entries
         if not chosen and fmt == "table":
-            click.echo(f"run {run} has no artifacts" + (f" under {folder!r}" if folder else ""))
+            click.echo(f"run {run} has no artifacts")
             return
         rows = [
             {
