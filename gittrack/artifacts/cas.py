@@ -481,10 +481,13 @@ class ContentStore:
                     raise ArtifactChanged(os.fspath(path))
                 out.commit()
             except BaseException:
-                try:
-                    out.discard()
-                except Exception:  # the abort itself may fail when the server is gone
-                    pass
+                # GCS drops an unfinished resumable upload by itself after a week, and a
+                # cancel that fails (server gone, emulator) costs gcsfs's retries (~30 s)
+                if self.protocol not in uploads.GCS_PROTOCOLS:
+                    try:
+                        out.discard()
+                    except Exception:  # the abort itself may fail when the server is gone
+                        pass
                 raise
             finally:
                 bar.close()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 MiB = 1024 * 1024
 S3_PROTOCOLS = ("s3", "s3a")
 AZURE_PROTOCOLS = ("az", "abfs", "abfss")
+GCS_PROTOCOLS = ("gs", "gcs")
 
 
 class LocalReadError(Exception):
