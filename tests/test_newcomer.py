@@ -154,3 +154,17 @@ def test_make_installs_into_a_project_venv(tmp_path):
     assert f"{venv}/bin/python -m pytest -n 2 -q" in lines
     gitignore = (ROOT / ".gitignore").read_text().splitlines()
     assert ".venv/" in gitignore and "/.cache/" in gitignore
+
+
+def test_search_branch_head_is_the_branch_checked_out(repo):
+    git(repo, "checkout", "-q", "-b", "trunk")
+    with gittrack.start_run() as run:
+        pass
+    r = run_cli("search", "attributes.status = 'FINISHED'", "--branch", "HEAD", cwd=repo)
+    assert r.returncode == 0, r.stderr
+    assert run.info.run_id in r.stdout and "trunk" in r.stdout
+    git(repo, "checkout", "-q", "--detach")
+    detached = run_cli("search", "", "--branch", "HEAD", cwd=repo)
+    assert detached.returncode == 1
+    assert "HEAD is not on a branch with commits (detached, or no commit yet)" in detached.stderr
+    assert "(branches: main, trunk)" in detached.stderr

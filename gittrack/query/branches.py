@@ -69,9 +69,15 @@ def resolve_branches(repo: Repo, branches: str | Sequence[str]) -> dict[str, str
             raise InvalidParameter(f"Invalid branch name {name!r}")
         if name == "HEAD":
             current = _current_branch(repo)
-            if current is not None and current in known:
-                out.setdefault(current, known[current])
-                continue
+            if current is None or current not in known:
+                raise InvalidParameter(
+                    "HEAD is not on a branch with commits (detached, or no commit yet): "
+                    "name a branch instead (branches: "
+                    + (", ".join(sorted(known)[:20]) or "none")
+                    + ")"
+                )
+            out.setdefault(current, known[current])
+            continue
         if name == "*":
             for short in sorted(known):
                 out.setdefault(short, known[short])
