@@ -168,6 +168,9 @@ def sync_to(
             (``in_repository`` false). False keeps them as they are, for a
             mirror that several clones sync into.
 
+    A SQLite target inside the working tree is added to ``.git/info/exclude``
+    (see :func:`exclude_sqlite_target`; the first report's ``notes`` say so).
+
     Returns:
         the (last) :class:`SyncReport`.
 
