@@ -36,6 +36,7 @@ __all__ = [
     "SyncError",
     "SyncReport",
     "SyncTargetError",
+    "exclude_sqlite_target",
     "sync_to",
 ]
 
