@@ -45,7 +45,16 @@ class Cloud:
         return f"{PREFIX}/sha256/{sha[:2]}/{sha[2:]}"
 
 
+def _forget_filesystems() -> None:
+    """Drop fsspec's cached Azure/GCS filesystems: they hold the credentials they were made with."""
+    import fsspec
+
+    for protocol in ("az", "gs"):
+        fsspec.get_filesystem_class(protocol).clear_instance_cache()
+
+
 def _cloud(request: pytest.FixtureRequest, scheme: str) -> Cloud:
+    _forget_filesystems()
     server = request.getfixturevalue("gcs" if scheme == "gs" else "azurite")
     if scheme == "gs":
         server.make_bucket(BUCKET)
@@ -253,3 +262,25 @@ def test_server_artifact_proxy_stores_in_the_bucket(cloud, tmp_path):
         assert cloud.keys() == [cloud.object_key(sha)]
         with urllib.request.urlopen(url, timeout=60) as resp:
             assert resp.read() == data
+
+
+def test_wrong_azure_key_is_reported_with_where_credentials_come_from(
+    azurite, repo, tmp_path, monkeypatch
+):
+    azurite.make_container(BUCKET)
+    wrong = azurite.connection_string.replace("AccountKey=Eby8", "AccountKey=Xby8")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", wrong)
+    _forget_filesystems()  # fsspec reuses a filesystem made with the right key before
+    git(repo, "config", "gittrack.artifacts", f"az://{BUCKET}/x")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(2 * MiB))
+    try:
+        with gittrack.start_run() as run:
+            with pytest.raises(gittrack.GittrackError) as err:
+                gittrack.log_artifact(big)
+    finally:
+        _forget_filesystems()  # the next test gets one made with its own key
+    assert f"access to the artifact store az://{BUCKET}/x was denied" in str(err.value)
+    assert "for Azure: AZURE_STORAGE_CONNECTION_STRING" in str(err.value)
+    assert gittrack.list_artifacts(run.info.run_id) == []
+    assert azurite.keys(BUCKET) == []

@@ -197,7 +197,12 @@ _EXTRAS = {
 
 def _fatal_store_error(exc: BaseException, url: str, what: str = "") -> ArtifactStoreError | None:
     """The store error for failures that retrying cannot fix, else None."""
-    if isinstance(exc, PermissionError) or type(exc).__name__ == "ClientAuthenticationError":
+    status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
+    if (
+        isinstance(exc, PermissionError)
+        or type(exc).__name__ == "ClientAuthenticationError"
+        or (isinstance(status, int) and status in (401, 403))  # Azure, GCS HTTP errors
+    ):
         hint = CREDENTIAL_HINTS.get(url_protocol(url), "see the backend's documentation")
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return ArtifactStoreError(
