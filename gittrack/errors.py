@@ -30,6 +30,7 @@ holds its context as attributes and builds its own message::
     │   ├── HookError                   a git hook cannot be installed, removed or run
     │   └── RemoteError                 a git remote cannot be reached, read or written
     │       └── UnknownRemote
+    ├── MissingDependency               INTERNAL_ERROR            500
     ├── RerunRefused                    BAD_REQUEST               400
     │   └── EnvironmentMismatch         packages the run imported differ here
     ├── CorruptRecord                   INVALID_STATE             400
@@ -355,6 +356,17 @@ class UnknownRemote(RemoteError):
             f"Add it with `git remote add {name} URL`, or give a URL."
         )
         self.name, self.known = name, list(known)
+
+
+class MissingDependency(GittrackError):
+    """An optional package a feature needs is not installed; the message names the extra."""
+
+    def __init__(self, package: str, feature: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs the package {package!r}, which is not installed: "
+            f"pip install 'gittrack[{extra}]'"
+        )
+        self.package, self.feature, self.extra = package, feature, extra
 
 
 # --- gittrack rerun -----------------------------------------------------------------
