@@ -20,10 +20,14 @@ from collections.abc import Mapping
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from gittrack.core import validation
+from gittrack.core import shutdown, validation
 from gittrack.core.entities import RunStatus
-from gittrack.core.gittree import apply_changes, subtree_id
+from gittrack.core.gittree import PackedTrees, subtree_id
+from gittrack.core.gitwrite import retry_write, write_ref
 from gittrack.core.locks import FileLock
+from gittrack.core.pack import PackBuilder, Written
+from gittrack.core.pack import release as pack_release
+from gittrack.core.pack import sweep as sweep_packs
 from gittrack.core.records import chunkcache
 from gittrack.core.records import formats as records
 from gittrack.errors import InvalidParameter, ParamChanged, RunLocked, RunNotWritable
@@ -40,9 +44,13 @@ _SYSTEM_NAME_TAG = "mlflow.runName"
 _NOTE_TAG = "mlflow.note.content"
 
 _time = time.time
+_BLOB = 0o100644
+_TREE = 0o040000
 _good_keys = validation._good_keys
 _by_step_ts = itemgetter(2, 3)
 _key_of = itemgetter(0)
+_value_of = itemgetter(1)
+_step_of = itemgetter(2)
 
 
 def _fast_object_creation() -> None:
@@ -54,17 +62,28 @@ def _fast_object_creation() -> None:
 
 
 class _MetricState:
-    """What a writer keeps per metric key: the summary and the newest chunk."""
+    """What a writer keeps per metric key: the summary and the newest, not yet full chunk.
 
-    __slots__ = ("summary", "chunk_index", "tail", "points")
+    A checkpoint never changes a state in place: it folds new points into a copy and
+    the copy replaces the state once the commit is on the ref."""
 
-    def __init__(self, summary: dict[str, Any] | None, chunk_index: int, tail: list[str]):
+    __slots__ = ("summary", "chunk_index", "tail", "tail_n", "points")
+
+    def __init__(
+        self,
+        summary: dict[str, Any] | None,
+        chunk_index: int,
+        tail: bytes,
+        tail_n: int,
+        points: list[tuple[str, float, int, int]] | None,
+    ) -> None:
         self.summary = summary
         self.chunk_index = chunk_index  # index of the chunk ``tail`` belongs in
-        self.tail = tail  # encoded lines of the newest, not yet full chunk
+        self.tail = tail  # the encoded lines of that chunk (appended to, never re-encoded)
+        self.tail_n = tail_n  # how many lines ``tail`` holds
         # the points of ``tail`` as logged, when this writer logged all of them (a chunk
         # it completes then goes to the decoded-chunk cache); None for a reopened tail
-        self.points: list[tuple[str, float, int, int]] | None = None if tail else []
+        self.points = points
 
 
 def now_ms() -> int:
@@ -108,13 +127,18 @@ class RunWriter:
         self.note = note
         self.artifacts = artifacts
         self._metrics = metrics
-        self._gt_tree = gt_tree
-        self._source_tree = source_tree
-        self._head = head
+        # commits and trees by hex id: checkpoints write them into packs themselves
+        self._gt_tree = str(gt_tree) if gt_tree is not None else None
+        self._source_tree = str(source_tree) if source_tree is not None else None
+        self._head = str(head) if head is not None else None
         self._source_commit = source_commit
+        self._trees = PackedTrees(self._git)
+        self._objects_dir = repo.common_dir / "objects"
+        self._kept: list[Written] = []  # packs whose .keep waits for a running gc to end
         self._lock = lock
         self._buf: list[tuple[str, float, int, int]] = []
-        self._pending: dict[str, tuple[pygit2.Oid, int] | None] = {}
+        # path -> (blob content or blob id, filemode), or None to remove the path
+        self._pending: dict[str, tuple[bytes | str, int] | None] = {}
         self._dirty = (
             {"run", "params", "tags", "metrics", "note", "artifacts"} if head is None else set()
         )
@@ -218,20 +242,13 @@ class RunWriter:
 
     def put_record_file(self, relpath: str, data: bytes | None) -> None:
         """Write (or with None, remove) ``.gittrack/<relpath>`` at the next checkpoint."""
-        import pygit2
-
         with self._mutex:
-            if data is None:
-                self._pending[relpath] = None
-            else:
-                oid = self._git.create_blob(data)
-                self._pending[relpath] = (oid, pygit2.GIT_FILEMODE_BLOB)
+            self._pending[relpath] = None if data is None else (bytes(data), _BLOB)
 
     def put_record_blob(self, relpath: str, oid: pygit2.Oid, mode: int | None = None) -> None:
-        import pygit2
-
+        """Point ``.gittrack/<relpath>`` at the existing blob ``oid`` at the next checkpoint."""
         with self._mutex:
-            self._pending[relpath] = (oid, mode or pygit2.GIT_FILEMODE_BLOB)
+            self._pending[relpath] = (str(oid), mode or _BLOB)
 
     def mark_dirty(self, what: str = "artifacts") -> None:
         with self._mutex:
@@ -257,66 +274,113 @@ class RunWriter:
 
     def checkpoint(self, *, heartbeat: bool = False) -> str | None:
         """Commit everything buffered now. Returns the new commit id, or None if nothing
-        was pending (and ``heartbeat`` is False)."""
-        import pygit2
+        was pending (and ``heartbeat`` is False).
 
-        with self._mutex:
+        The new objects go into one kept pack (:mod:`gittrack.core.pack`), then the ref
+        moves; only then are the committed points dropped from the buffer. If anything
+        fails on the way (a full disk, an interrupt), the buffer and the writer's state
+        are as before and the next checkpoint tries again.
+
+        Raises:
+            OSError / pygit2.GitError: the pack or the ref could not be written (after
+                retrying the races concurrent ``git gc`` causes).
+        """
+        with self._mutex, shutdown.critical():
             n = len(self._buf)
-            points = self._buf[:n]
-            del self._buf[:n]
-            if not points and not self._dirty and not self._pending and not heartbeat:
+            if not n and not self._dirty and not self._pending and not heartbeat:
                 return None
-            git = self._git
-            changes: dict[str, tuple[pygit2.Oid, int] | None] = dict(self._pending)
-            blob = pygit2.GIT_FILEMODE_BLOB
+            points = self._buf[:n]
+            pack = PackBuilder()
+            changes: dict[str, tuple[str, int] | None] = {}
+            for path, entry in self._pending.items():
+                if entry is None:
+                    changes[path] = None
+                else:
+                    what, mode = entry
+                    oid = pack.add("blob", what) if isinstance(what, bytes) else what
+                    changes[path] = (oid, mode)
+            dirty = set(self._dirty)
+            folded: dict[str, _MetricState] = {}
+            completed: list[tuple[str, list[tuple[str, float, int, int]]]] = []
             if points:
-                self._fold_points(points, changes)
-                self._dirty.add("metrics")
+                self._fold_points(points, changes, pack, folded, completed)
+                dirty.add("metrics")
             self.record["heartbeat"] = now_ms()
-            self._dirty.add("run")
-            self._note_commits()
+            dirty.add("run")
+            if self._note_commits():
+                dirty.add("tags")
             for name in ("run", "params", "tags", "metrics", "note", "artifacts"):
-                if name in self._dirty:
-                    data = self._encode(name)
+                if name in dirty:
+                    data = self._encode(name, folded)
                     path = "note.md" if name == "note" else f"{name}.yaml"
-                    changes[path] = (git.create_blob(data), blob) if data is not None else None
-            self._gt_tree = apply_changes(git, self._gt_tree, changes)
-            root = apply_changes(
-                git,
-                self._source_tree,
-                {records.RECORD_DIR: (self._gt_tree, pygit2.GIT_FILEMODE_TREE)},
-            )
-            sig = pygit2.Signature(self._sig_name, self._sig_email)
+                    changes[path] = (pack.add("blob", data), _BLOB) if data is not None else None
+            trees = self._trees
+            gt_tree = trees.apply(pack, self._gt_tree, changes)
+            root = trees.apply(pack, self._source_tree, {records.RECORD_DIR: (gt_tree, _TREE)})
             status = self.record["status"]
             message = f"{status.lower()}: {self.record.get('name')} ({self.run_id[:8]})\n"
             if self._head is not None:
                 parents = [self._head]
             elif self._source_commit:
-                parents = [pygit2.Oid(hex=self._source_commit)]
+                parents = [self._source_commit]
             else:
                 parents = []
-            commit = git.create_commit(None, sig, sig, message, root, parents)
-            git.references.create(self.ref, commit, force=True)
+            commit = pack.add("commit", self._commit_bytes(root, parents, message))
+            written = retry_write(lambda: pack.write(self._objects_dir))
+            write_ref(self.repo.common_dir, self.ref, commit)
+            moved_at = time.time_ns()
+            # the commit is on the ref: from here on, nothing can fail
             self._head = commit
+            self._gt_tree = gt_tree
+            self._metrics.update(folded)
+            del self._buf[:n]
             self._dirty.clear()
             self._pending.clear()
             self.checkpoints += 1
             self._last_checkpoint = _time()
-            return str(commit)
+            trees.forget_all_but(root, self._source_tree)
+            if written is not None:
+                self._kept.append(written)
+            self._release_packs(moved_at)
+            for oid, full in completed:
+                chunkcache.store(
+                    self.repo, oid, [p[2] for p in full], [p[1] for p in full], [p[3] for p in full]
+                )
+            return commit
 
-    def _note_commits(self) -> None:
-        """Tag ``gittrack.commits``: commits made while this run was live (post-commit hook)."""
+    def _commit_bytes(self, tree: str, parents: list[str], message: str) -> bytes:
+        """A commit object's content, signed by the repository's user, now."""
+        t = time.time()
+        offset = time.localtime(t).tm_gmtoff // 60
+        sign = "+" if offset >= 0 else "-"
+        stamp = f"{int(t)} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+        who = f"{self._sig_name} <{self._sig_email}> {stamp}"
+        head = f"tree {tree}\n" + "".join(f"parent {p}\n" for p in parents)
+        return f"{head}author {who}\ncommitter {who}\n\n{message}".encode()
+
+    def _release_packs(self, moved_at: int) -> None:
+        """Drop the ``.keep`` of the packs the ref now reaches (see :func:`pack.release`)."""
+        self._kept = [
+            w
+            for w in self._kept
+            if not pack_release(w, ref_moved_at=moved_at, common_dir=self.repo.common_dir)
+        ]
+
+    def _note_commits(self) -> bool:
+        """Tag ``gittrack.commits``: commits made while this run was live (post-commit hook).
+        Returns whether the tag changed."""
         from gittrack.hooks.runnotes import commits_tag
 
         try:
             value = commits_tag(self.repo.state_dir, self.run_id)
         except OSError:
-            return
+            return False
         if value and self.tags.get("gittrack.commits") != value:
             self.tags["gittrack.commits"] = value
-            self._dirty.add("tags")
+            return True
+        return False
 
-    def _encode(self, name: str) -> bytes | None:
+    def _encode(self, name: str, folded: dict[str, _MetricState]) -> bytes | None:
         if name == "run":
             return records.dump_yaml(self.record)
         if name == "params":
@@ -324,7 +388,8 @@ class RunWriter:
         if name == "tags":
             return records.dump_yaml(self.tags) if self.tags else None
         if name == "metrics":
-            summary = {k: s.summary for k, s in self._metrics.items() if s.summary}
+            states = {**self._metrics, **folded}
+            summary = {k: s.summary for k, s in states.items() if s.summary}
             return records.dump_yaml(summary) if summary else None
         if name == "note":
             return self.note.encode("utf-8") if self.note else None
@@ -332,10 +397,17 @@ class RunWriter:
             return records.dump_yaml(self.artifacts) if self.artifacts else None
         raise ValueError(name)
 
-    def _fold_points(self, points: list[tuple[str, float, int, int]], changes: dict) -> None:
-        import pygit2
-
-        git = self._git
+    def _fold_points(
+        self,
+        points: list[tuple[str, float, int, int]],
+        changes: dict[str, tuple[str, int] | None],
+        pack: PackBuilder,
+        folded: dict[str, _MetricState],
+        completed: list[tuple[str, list[tuple[str, float, int, int]]]],
+    ) -> None:
+        """Fold ``points`` into new metric states (into ``folded``), adding the chunks
+        they change to ``pack``/``changes``; ``completed`` gets each chunk this writer
+        filled with points it logged (for the decoded-chunk cache)."""
         groups: dict[str, list[tuple[str, float, int, int]]] = {}
         first = points[0][0]
         if all(map(first.__eq__, map(_key_of, points))):  # one key: no regrouping
@@ -346,18 +418,21 @@ class RunWriter:
                 if g is None:
                     g = groups[p[0]] = []
                 g.append(p)
-        blob = pygit2.GIT_FILEMODE_BLOB
         chunk = records.CHUNK_POINTS
         for key, pts in groups.items():
-            st = self._metrics.get(key)
-            if st is None:
-                st = self._metrics[key] = _MetricState(None, 0, [])
-            values = [p[1] for p in pts]
-            finite = [v for v in values if v == v]
-            latest = max(reversed(pts), key=_by_step_ts)
-            s = st.summary
-            if s is None:
-                s = st.summary = {
+            old = self._metrics.get(key)
+            if old is None:
+                old = _MetricState(None, 0, b"", 0, [])
+            values = list(map(_value_of, pts))
+            total = sum(values)
+            finite = values if total == total else [v for v in values if v == v]
+            top = max(map(_step_of, pts))
+            if pts[-1][2] == top and (len(pts) == 1 or pts[-2][2] < top):
+                latest = pts[-1]  # the usual case: steps grow, the last point is the latest
+            else:
+                latest = max(reversed(pts), key=_by_step_ts)
+            if old.summary is None:
+                s = {
                     "value": latest[1],
                     "step": latest[2],
                     "timestamp": latest[3],
@@ -366,6 +441,7 @@ class RunWriter:
                     "count": 0,
                 }
             else:
+                s = dict(old.summary)
                 if (latest[2], latest[3]) >= (s["step"], s["timestamp"]):
                     s["value"], s["step"], s["timestamp"] = latest[1], latest[2], latest[3]
                 if finite:
@@ -373,34 +449,26 @@ class RunWriter:
                     s["min"] = lo if s["min"] != s["min"] else min(s["min"], lo)
                     s["max"] = hi if s["max"] != s["max"] else max(s["max"], hi)
             s["count"] += len(pts)
-            lines = st.tail
-            lines.extend(records.point_lines(pts))
-            logged = st.points
-            if logged is not None:
-                logged.extend(pts)
+            tail, tail_n, index = old.tail, old.tail_n, old.chunk_index
+            logged = list(old.points) if old.points is not None else None
             base = f"metrics/{records.key_to_filename(key)}/"
-            while len(lines) >= chunk:
-                data = "".join(lines[:chunk]).encode("ascii")
-                oid = git.create_blob(data)
-                changes[f"{base}{st.chunk_index:06d}.tsv"] = (oid, blob)
-                del lines[:chunk]
-                st.chunk_index += 1
+            i = 0
+            while i < len(pts):
+                seg = pts[i : i + chunk - tail_n]
+                i += len(seg)
+                tail += "".join(records.point_lines(seg)).encode("ascii")
+                tail_n += len(seg)
                 if logged is not None:
-                    full = logged[:chunk]
-                    del logged[:chunk]
-                    chunkcache.store(
-                        self.repo,
-                        str(oid),
-                        [p[2] for p in full],
-                        [p[1] for p in full],
-                        [p[3] for p in full],
-                    )
-                else:  # a reopened tail is complete: what is left was logged here
-                    rest = len(lines)
-                    st.points = logged = list(pts[len(pts) - rest :]) if rest else []
-            if lines:
-                data = "".join(lines).encode("ascii")
-                changes[f"{base}{st.chunk_index:06d}.tsv"] = (git.create_blob(data), blob)
+                    logged.extend(seg)
+                if tail_n >= chunk:  # the chunk is full: it never changes again
+                    oid = pack.add("blob", tail)
+                    changes[f"{base}{index:06d}.tsv"] = (oid, _BLOB)
+                    if logged is not None:
+                        completed.append((oid, logged))
+                    tail, tail_n, index, logged = b"", 0, index + 1, []
+            if tail_n:
+                changes[f"{base}{index:06d}.tsv"] = (pack.add("blob", tail), _BLOB)
+            folded[key] = _MetricState(s, index, tail, tail_n, logged)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -435,12 +503,16 @@ class RunWriter:
         with self._mutex:
             if self.closed:
                 return
-            if self.has_pending:
-                self.checkpoint()
-            self.closed = True
-            self._frozen = True
-            self._lock.release()
-            _registry.remove(self)
+            try:
+                if self.has_pending:
+                    self.checkpoint()
+            finally:
+                self.closed = True
+                self._frozen = True
+                self._release_packs(time.time_ns())
+                sweep_packs(self._objects_dir)
+                self._lock.release()
+                _registry.remove(self)
 
 
 # -- creating and opening writers ----------------------------------------------
@@ -635,7 +707,7 @@ def open_run_writer(
         commit = repo.git[head]
         root = commit.tree_id
         gt = subtree_id(repo.git, root, records.RECORD_DIR)
-        source_tree = apply_changes(repo.git, root, {records.RECORD_DIR: None})
+        source_tree = None  # the root less .gittrack: derived in memory below
         # keep a source-owned .gittrack folder: the run's tree started from it
         metrics: dict[str, _MetricState] = {}
         mtree_id = subtree_id(repo.git, gt, "metrics")
@@ -644,15 +716,15 @@ def open_run_writer(
             for entry in repo.git[mtree_id]:
                 key = records.filename_to_key(entry.name)
                 chunks = sorted(e.name for e in repo.git[entry.id])
-                tail: list[str] = []
-                index = 0
+                tail, tail_n, index = b"", 0, 0
                 if chunks:
                     index = len(chunks) - 1
-                    last = repo.git[entry.id][chunks[-1]].data.decode("ascii")
-                    tail = last.splitlines(keepends=True)
-                    if len(tail) >= records.CHUNK_POINTS:
-                        tail, index = [], len(chunks)
-                metrics[key] = _MetricState(summaries.get(key), index, tail)
+                    tail = repo.git[entry.id][chunks[-1]].data
+                    tail_n = tail.count(b"\n")
+                    if tail_n >= records.CHUNK_POINTS:
+                        tail, tail_n, index = b"", 0, len(chunks)
+                logged = None if tail_n else []
+                metrics[key] = _MetricState(summaries.get(key), index, tail, tail_n, logged)
         if resume:
             record["status"] = RunStatus.RUNNING
             record["end_time"] = None
@@ -673,6 +745,7 @@ def open_run_writer(
             source_commit=None,
             lock=lock,
         )
+        w._source_tree = w._trees.without(str(root), records.RECORD_DIR)
         if resume:
             w._dirty.add("run")
             w.checkpoint()
@@ -697,6 +770,9 @@ class _Registry:
         self._pid = os.getpid()
 
     def add(self, w: RunWriter) -> None:
+        auto_gc = str(w.repo.config("gittrack.auto-gc", "true")).lower()
+        shutdown.wrote_to(w.repo.common_dir, auto_gc not in ("false", "0", "no", "off"))
+        shutdown.on_exit("writers", close_all, order=20)
         with self._lock:
             self._writers[(str(w.repo.common_dir), w.run_id)] = w
             if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
@@ -718,10 +794,15 @@ class _Registry:
             return list(self._writers.values())
 
     def _loop(self) -> None:
+        pause = 0.5
         while True:
-            self._wake.wait(0.5)
+            self._wake.wait(pause)
             now = _time()
+            pause = 0.5  # sleep until the next checkpoint is due (at most 0.5 s)
             for w in self.all():
+                if w.has_pending:
+                    due = w._last_checkpoint + w.interval - now
+                    pause = max(0.02, min(pause, due if due > 0 else w.interval))
                 try:
                     if w.closed or w._pid != os.getpid():
                         continue
@@ -738,6 +819,19 @@ _registry = _Registry()
 
 def open_writers() -> list[RunWriter]:
     return _registry.all()
+
+
+def close_all(_status: str = RunStatus.FINISHED) -> None:
+    """Commit and close every writer this process opened (runs stay in their status: only
+    the API that started a run ends it). Called at exit and on SIGTERM through
+    :mod:`gittrack.core.shutdown`; errors are reported per run on stderr."""
+    for w in open_writers():
+        if w._pid != os.getpid():
+            continue  # inherited through fork: the parent owns it
+        try:
+            w.close()
+        except Exception as exc:
+            print(f"gittrack: could not commit run {w.run_id}: {exc}", file=sys.stderr)
 
 
 def get_open_writer(repo: Repo, run_id: str) -> RunWriter | None:
