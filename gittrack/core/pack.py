@@ -77,7 +77,8 @@ class PackBuilder:
 
     def write(self, objects_dir: Path, *, keep: bool = True) -> Written | None:
         """Write the queued objects as one pack under ``objects_dir/pack``; returns where,
-        or None when nothing was queued. The builder is empty afterwards.
+        or None when nothing was queued. The builder is empty afterwards (and unchanged
+        when this raises, so the write can be tried again).
 
         Raises:
             OSError: the pack could not be written (nothing is left behind but
@@ -101,13 +102,13 @@ class PackBuilder:
         pack_sum = hashlib.sha1(body).digest()
         body += pack_sum
         idx = _index(names, crcs, offsets, pack_sum)
-        self._objects = {}
         pack_dir = objects_dir / "pack"
         pack_dir.mkdir(parents=True, exist_ok=True)
         base = pack_dir / f"pack-{pack_sum.hex()}"
         keep_path = base.with_suffix(".keep") if keep else None
-        tmp_pack = pack_dir / f"tmp_gittrack_{os.getpid()}_{pack_sum.hex()[:12]}.pack"
-        tmp_idx = tmp_pack.with_suffix(".idx")
+        # temporary names git does not take for packs (it reads every ``*.idx`` here)
+        tmp_pack = pack_dir / f"tmp_gittrack_pack_{os.getpid()}_{pack_sum.hex()[:12]}"
+        tmp_idx = pack_dir / f"tmp_gittrack_idx_{os.getpid()}_{pack_sum.hex()[:12]}"
         try:
             if keep_path is not None:
                 keep_path.write_bytes(KEEP_MARK)
@@ -119,6 +120,7 @@ class PackBuilder:
             for p in (tmp_pack, tmp_idx):
                 p.unlink(missing_ok=True)
             raise
+        self._objects = {}
         return Written(base.with_suffix(".pack"), keep_path, len(names))
 
 

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 RUNS_PREFIX = "refs/gittrack/runs/"
 DEFAULT_CHECKPOINT_SECONDS = 5.0
 DEFAULT_HEARTBEAT_SECONDS = 60.0
+STAGE_POINTS = 8192  # buffered points encoded at once on the logging thread
 _SYSTEM_NAME_TAG = "mlflow.runName"
 _NOTE_TAG = "mlflow.note.content"
 
@@ -84,6 +86,77 @@ class _MetricState:
         # the points of ``tail`` as logged, when this writer logged all of them (a chunk
         # it completes then goes to the decoded-chunk cache); None for a reopened tail
         self.points = points
+
+
+class _Staged:
+    """Points of one metric encoded but not yet committed: segments of (TSV lines, the
+    points as logged — for the decoded-chunk cache), min/max of the finite values (NaN
+    when none) and the latest point by (step, timestamp)."""
+
+    __slots__ = ("segments", "count", "lo", "hi", "latest")
+
+    def __init__(
+        self,
+        segments: tuple[tuple[list[str], list[tuple[str, float, int, int]]], ...],
+        count: int,
+        lo: float,
+        hi: float,
+        latest: tuple[str, float, int, int],
+    ) -> None:
+        self.segments, self.count = segments, count
+        self.lo, self.hi, self.latest = lo, hi, latest
+
+    def then(self, other: _Staged) -> _Staged:
+        """This followed by ``other`` (a new object; neither is changed)."""
+        if self.lo != self.lo:
+            lo, hi = other.lo, other.hi
+        elif other.lo != other.lo:
+            lo, hi = self.lo, self.hi
+        else:
+            lo, hi = min(self.lo, other.lo), max(self.hi, other.hi)
+        a, b = self.latest, other.latest
+        latest = b if (b[2], b[3]) >= (a[2], a[3]) else a
+        return _Staged(self.segments + other.segments, self.count + other.count, lo, hi, latest)
+
+
+def _stage_points(
+    points: list[tuple[str, float, int, int]], staged: dict[str, _Staged]
+) -> dict[str, _Staged]:
+    """``staged`` followed by ``points`` (a new dict; ``staged`` is not changed)."""
+    groups: dict[str, list[tuple[str, float, int, int]]] = {}
+    first = points[0][0]
+    if all(map(first.__eq__, map(_key_of, points))):  # one key: no regrouping
+        groups[first] = points
+    else:
+        for p in points:
+            g = groups.get(p[0])
+            if g is None:
+                g = groups[p[0]] = []
+            g.append(p)
+    out = dict(staged)
+    for key, pts in groups.items():
+        values = list(map(_value_of, pts))
+        total = sum(values)
+        finite = values if total == total else [v for v in values if v == v]
+        top = max(map(_step_of, pts))
+        if pts[-1][2] == top and (len(pts) == 1 or pts[-2][2] < top):
+            latest = pts[-1]  # the usual case: steps grow, the last point is the latest
+        else:
+            latest = max(reversed(pts), key=_by_step_ts)
+        lo = min(finite) if finite else math.nan
+        hi = max(finite) if finite else math.nan
+        new = _Staged(((records.point_lines(pts), pts),), len(pts), lo, hi, latest)
+        old = out.get(key)
+        out[key] = old.then(new) if old is not None else new
+    return out
+
+
+def _merge_staged(first: dict[str, _Staged], then: dict[str, _Staged]) -> dict[str, _Staged]:
+    """``first`` followed by ``then``, per metric."""
+    out = dict(first)
+    for key, st in then.items():
+        out[key] = out[key].then(st) if key in out else st
+    return out
 
 
 def now_ms() -> int:
@@ -137,6 +210,9 @@ class RunWriter:
         self._kept: list[Written] = []  # packs whose .keep waits for a running gc to end
         self._lock = lock
         self._buf: list[tuple[str, float, int, int]] = []
+        # points encoded but not yet committed, per metric (see _stage)
+        self._staged: dict[str, _Staged] = {}
+        self._stage_lock = threading.Lock()
         # path -> (blob content or blob id, filemode), or None to remove the path
         self._pending: dict[str, tuple[bytes | str, int] | None] = {}
         self._dirty = (
@@ -171,7 +247,24 @@ class RunWriter:
             timestamp = validation.metric_timestamp(key, timestamp)
         if self._frozen:
             self._refuse("log metrics to")
-        self._buf.append((key, value, step, timestamp))
+        buf = self._buf
+        buf.append((key, value, step, timestamp))
+        if len(buf) >= STAGE_POINTS:
+            self._stage()
+
+    def _stage(self) -> None:
+        """Encode the buffered points into per-metric staged lines and summaries, here on
+        the logging thread, STAGE_POINTS at a time: a checkpoint then only joins,
+        compresses and writes (C work, mostly without the GIL), so it costs far less
+        than logging and the ref keeps moving every interval at any logging rate."""
+        with self._stage_lock, shutdown.critical():
+            buf = self._buf
+            n = len(buf)
+            if not n:
+                return
+            staged = _stage_points(buf[:n], self._staged)
+            self._staged = staged
+            del buf[:n]
 
     def log_param(self, key: str, value: Any) -> None:
         validation.validate_key(key, "param")
@@ -268,7 +361,7 @@ class RunWriter:
 
     @property
     def has_pending(self) -> bool:
-        return bool(self._buf or self._dirty or self._pending)
+        return bool(self._buf or self._staged or self._dirty or self._pending)
 
     # -- checkpoints ------------------------------------------------------------
 
@@ -286,10 +379,22 @@ class RunWriter:
                 retrying the races concurrent ``git gc`` causes).
         """
         with self._mutex, shutdown.critical():
-            n = len(self._buf)
-            if not n and not self._dirty and not self._pending and not heartbeat:
+            self._stage()
+            with self._stage_lock:
+                staged, self._staged = self._staged, {}
+            try:
+                return self._commit(staged, heartbeat)
+            except BaseException:
+                with self._stage_lock:  # nothing was committed: the points stay first in line
+                    self._staged = _merge_staged(staged, self._staged)
+                raise
+
+    def _commit(self, staged: dict[str, _Staged], heartbeat: bool) -> str | None:
+        """Write one checkpoint commit of ``staged`` and what else is dirty (the caller
+        holds the mutex and puts ``staged`` back if this raises)."""
+        if True:
+            if not staged and not self._dirty and not self._pending and not heartbeat:
                 return None
-            points = self._buf[:n]
             pack = PackBuilder()
             changes: dict[str, tuple[str, int] | None] = {}
             for path, entry in self._pending.items():
@@ -302,8 +407,8 @@ class RunWriter:
             dirty = set(self._dirty)
             folded: dict[str, _MetricState] = {}
             completed: list[tuple[str, list[tuple[str, float, int, int]]]] = []
-            if points:
-                self._fold_points(points, changes, pack, folded, completed)
+            if staged:
+                self._fold_points(staged, changes, pack, folded, completed)
                 dirty.add("metrics")
             self.record["heartbeat"] = now_ms()
             dirty.add("run")
@@ -333,7 +438,6 @@ class RunWriter:
             self._head = commit
             self._gt_tree = gt_tree
             self._metrics.update(folded)
-            del self._buf[:n]
             self._dirty.clear()
             self._pending.clear()
             self.checkpoints += 1
@@ -399,67 +503,51 @@ class RunWriter:
 
     def _fold_points(
         self,
-        points: list[tuple[str, float, int, int]],
+        staged: dict[str, _Staged],
         changes: dict[str, tuple[str, int] | None],
         pack: PackBuilder,
         folded: dict[str, _MetricState],
         completed: list[tuple[str, list[tuple[str, float, int, int]]]],
     ) -> None:
-        """Fold ``points`` into new metric states (into ``folded``), adding the chunks
-        they change to ``pack``/``changes``; ``completed`` gets each chunk this writer
-        filled with points it logged (for the decoded-chunk cache)."""
-        groups: dict[str, list[tuple[str, float, int, int]]] = {}
-        first = points[0][0]
-        if all(map(first.__eq__, map(_key_of, points))):  # one key: no regrouping
-            groups[first] = points
-        else:
-            for p in points:
-                g = groups.get(p[0])
-                if g is None:
-                    g = groups[p[0]] = []
-                g.append(p)
+        """Fold the ``staged`` points into new metric states (into ``folded``), adding the
+        chunks they change to ``pack``/``changes``; ``completed`` gets each chunk this
+        writer filled with points it logged (for the decoded-chunk cache)."""
         chunk = records.CHUNK_POINTS
-        for key, pts in groups.items():
+        for key, new in staged.items():
             old = self._metrics.get(key)
             if old is None:
                 old = _MetricState(None, 0, b"", 0, [])
-            values = list(map(_value_of, pts))
-            total = sum(values)
-            finite = values if total == total else [v for v in values if v == v]
-            top = max(map(_step_of, pts))
-            if pts[-1][2] == top and (len(pts) == 1 or pts[-2][2] < top):
-                latest = pts[-1]  # the usual case: steps grow, the last point is the latest
-            else:
-                latest = max(reversed(pts), key=_by_step_ts)
+            latest = new.latest
             if old.summary is None:
                 s = {
                     "value": latest[1],
                     "step": latest[2],
                     "timestamp": latest[3],
-                    "min": min(finite) if finite else math.nan,
-                    "max": max(finite) if finite else math.nan,
+                    "min": new.lo,
+                    "max": new.hi,
                     "count": 0,
                 }
             else:
                 s = dict(old.summary)
                 if (latest[2], latest[3]) >= (s["step"], s["timestamp"]):
                     s["value"], s["step"], s["timestamp"] = latest[1], latest[2], latest[3]
-                if finite:
-                    lo, hi = min(finite), max(finite)
-                    s["min"] = lo if s["min"] != s["min"] else min(s["min"], lo)
-                    s["max"] = hi if s["max"] != s["max"] else max(s["max"], hi)
-            s["count"] += len(pts)
+                if new.lo == new.lo:
+                    s["min"] = new.lo if s["min"] != s["min"] else min(s["min"], new.lo)
+                    s["max"] = new.hi if s["max"] != s["max"] else max(s["max"], new.hi)
+            s["count"] += new.count
             tail, tail_n, index = old.tail, old.tail_n, old.chunk_index
             logged = list(old.points) if old.points is not None else None
             base = f"metrics/{records.key_to_filename(key)}/"
+            lines = list(chain.from_iterable(seg[0] for seg in new.segments))
+            pts = list(chain.from_iterable(seg[1] for seg in new.segments))
             i = 0
-            while i < len(pts):
-                seg = pts[i : i + chunk - tail_n]
-                i += len(seg)
-                tail += "".join(records.point_lines(seg)).encode("ascii")
-                tail_n += len(seg)
+            while i < len(lines):
+                take = min(chunk - tail_n, len(lines) - i)
+                tail += "".join(lines[i : i + take]).encode("ascii")
+                tail_n += take
                 if logged is not None:
-                    logged.extend(seg)
+                    logged.extend(pts[i : i + take])
+                i += take
                 if tail_n >= chunk:  # the chunk is full: it never changes again
                     oid = pack.add("blob", tail)
                     changes[f"{base}{index:06d}.tsv"] = (oid, _BLOB)
