@@ -104,7 +104,9 @@ class Store:
                 value = records.load_yaml(entry.data)
             except yaml.YAMLError as exc:
                 msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-                raise CorruptRecord(who, f"{records.RECORD_DIR}/{name}: {msg}") from exc
+                raise CorruptRecord(
+                    who, f"{records.RECORD_DIR}/{name} is not valid safe YAML ({msg})"
+                ) from exc
             except AttributeError as exc:
                 raise CorruptRecord(who, f"{records.RECORD_DIR}/{name} is not a file") from exc
             if value is None:

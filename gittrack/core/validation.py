@@ -157,3 +157,34 @@ def validate_experiment_name(name: Any) -> str:
             f"{MAX_EXPERIMENT_NAME_LENGTH}"
         )
     return name
+
+
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+LIFECYCLES = ("active", "deleted")
+
+
+def check_run_record(rec: dict[str, Any], run_id: str) -> None:
+    """Check the parsed record of run ``run_id`` (``Store.read_record``'s result) beyond
+    its shape: it names this run, a known status and lifecycle, an experiment, and
+    integer times. The server's guard and the client share this rule.
+
+    Raises:
+        CorruptRecord: naming the first field that is wrong.
+    """
+    from gittrack.errors import CorruptRecord
+
+    run = rec["run"]
+    if str(run.get("run_id")) != run_id:
+        raise CorruptRecord(
+            run_id, f"run.yaml says run_id {run.get('run_id')!r}, the ref says {run_id}"
+        )
+    if run.get("status") not in RUN_STATUSES:
+        raise CorruptRecord(run_id, f"run.yaml has an unknown status {run.get('status')!r}")
+    if run.get("lifecycle", "active") not in LIFECYCLES:
+        raise CorruptRecord(run_id, f"run.yaml has an unknown lifecycle {run.get('lifecycle')!r}")
+    if run.get("experiment_id") is None or str(run.get("experiment_id")) == "":
+        raise CorruptRecord(run_id, "run.yaml has no experiment_id")
+    for key in ("start_time", "end_time"):
+        value = run.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise CorruptRecord(run_id, f"run.yaml {key} is not a time in milliseconds: {value!r}")
