@@ -16,9 +16,14 @@ history (steps 0..kept-1, contiguous); "logged by kill − 1 interval" and
 10 ms). The promise: kept ≥ logged by kill − 2 intervals (the last interval may be
 in flight, the one before it is committed).
 
+cost — 1,000,000 points through the fluent API with no checkpoint until ``end_run``:
+the logging loop and the final checkpoint, each per point, and the objects left
+(``git count-objects -v``: loose objects, packs).
+
     python benchmarks/faults.py                     # gc 30 s, 5 kills
     GITTRACK_FAULT_SECONDS=15 python benchmarks/faults.py --kills 3
-    python benchmarks/faults.py --quick             # gc 4 s, 1 kill
+    python benchmarks/faults.py --quick             # gc 4 s, 1 kill, 50,000 points
+    python benchmarks/faults.py --only cost         # log vs checkpoint cost per point
     python benchmarks/faults.py --json              # one JSON document instead of tables
 """
 
@@ -164,9 +169,10 @@ def gc_fault(seconds: float, loggers: int = 4) -> dict[str, Any]:
             checked, problems = check_runs(repo, ended)
         except Exception as exc:  # a run that cannot be read at all is a failure too
             checked, problems = 0, [f"reading the runs failed: {exc}"]
-        missing = [
-            rid for rid in ended if not c.git(repo, "for-each-ref", f"refs/gittrack/runs/{rid}")
-        ]
+        refs = subprocess.run(
+            ["git", "for-each-ref", "--format=%(refname)"], cwd=repo, capture_output=True, text=True
+        ).stdout.split()
+        missing = [rid for rid in ended if f"refs/gittrack/runs/{rid}" not in refs]
         return {
             "seconds": seconds,
             "loggers": loggers,
@@ -242,12 +248,52 @@ def kill_once(delay: float, interval: float = KILL_INTERVAL) -> dict[str, Any]:
         }
 
 
+COST = textwrap.dedent(
+    """
+    import json, sys, time
+    import gittrack
+    n = int(sys.argv[1])
+    run = gittrack.start_run()
+    log = gittrack.log_metric
+    t0 = time.perf_counter()
+    for i in range(n):
+        log("x", i * 0.5, step=i)
+    t1 = time.perf_counter()
+    gittrack.end_run()
+    t2 = time.perf_counter()
+    print(json.dumps({"log_us": 1e6 * (t1 - t0) / n, "checkpoint_us": 1e6 * (t2 - t1) / n}))
+    """
+)
+
+
+def checkpoint_cost(n: int) -> dict[str, Any]:
+    """Per point: the fluent logging loop, and the final checkpoint of all ``n`` points
+    (``end_run``; nothing committed before it), plus the objects the run left."""
+    with c.temp_dir("faults-cost") as d:
+        repo = c.make_git_repo(d / "project")
+        c.git(repo, "config", "gittrack.checkpoint-seconds", "100000")
+        c.git(repo, "config", "gittrack.auto-gc", "false")
+        c.git(repo, "gc", "-q")
+        out = subprocess.run(
+            [sys.executable, "-c", COST, str(n)],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **c.GIT_ENV},
+            check=True,
+        )
+        got = json.loads(out.stdout)
+        counts = dict(line.split(": ") for line in c.git(repo, "count-objects", "-v").splitlines())
+        got.update(points=n, loose=int(counts["count"]), packs=int(counts["packs"]))
+        return got
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="gc 4 s, 1 kill")
     ap.add_argument("--kills", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=None, help="gc fault duration")
-    ap.add_argument("--only", choices=("gc", "kill"), default=None)
+    ap.add_argument("--only", choices=("gc", "kill", "cost"), default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     seconds = args.seconds or float(os.environ.get("GITTRACK_FAULT_SECONDS", "30"))
@@ -257,6 +303,8 @@ def main() -> None:
     out: dict[str, Any] = {"machine": c.machine()}
     if args.only in (None, "gc"):
         out["gc"] = gc_fault(seconds)
+    if args.only in (None, "cost"):
+        out["cost"] = checkpoint_cost(50_000 if args.quick else 1_000_000)
     if args.only in (None, "kill"):
         rnd = random.Random(c.SEED)
         out["kill"] = [kill_once(rnd.uniform(2.0, 6.0)) for _ in range(kills)]
@@ -280,6 +328,13 @@ def main() -> None:
         )
         for line in g["logger_errors"][:5] + g["incomplete_runs"][:5]:
             print("  " + line)
+    if "cost" in out:
+        k = out["cost"]
+        c.print_table(
+            f"cost per point, fluent API, {k['points']:,} points of one metric",
+            ["log_metric µs/point", "checkpoint µs/point", "loose objects", "packs"],
+            [[k["log_us"], k["checkpoint_us"], k["loose"], k["packs"]]],
+        )
     if "kill" in out:
         c.print_table(
             f"SIGKILL at full speed, checkpoint-seconds {KILL_INTERVAL:g}",

@@ -124,7 +124,8 @@ def test_checkpoint_pack_is_read_by_git_and_survives_prune_until_released(repo):
     assert written is not None and written.count == 2
     assert git(repo, "cat-file", "-p", blob) == "step\tvalue\n" * 1000
     assert git(repo, "ls-tree", tree) == f"100644 blob {blob}\th.tsv\n"
-    assert "pack-" in git(repo, "verify-pack", str(written.pack.with_suffix(".idx")))
+    verified = git(repo, "verify-pack", "-v", str(written.pack.with_suffix(".idx")))
+    assert verified.rstrip().endswith(f"{written.pack}: ok"), verified
     git(repo, "gc", "--prune=now", "-q")  # unreachable, but kept: it stays
     assert git(repo, "cat-file", "-t", tree) == "tree\n"
     assert pack.release(written, ref_moved_at=0, common_dir=repo / ".git")

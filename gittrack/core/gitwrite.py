@@ -80,6 +80,7 @@ def write_ref(common_dir: Path, ref: str, target: str) -> None:
 
     def attempt() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # EEXIST: git (pack-refs, another updater) holds the lock — never remove theirs
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             try:
@@ -88,7 +89,7 @@ def write_ref(common_dir: Path, ref: str, target: str) -> None:
                 os.close(fd)
             os.replace(lock, path)
         except BaseException:
-            lock.unlink(missing_ok=True)
+            lock.unlink(missing_ok=True)  # ours: we created it above
             raise
 
     retry_write(attempt)

@@ -379,6 +379,8 @@ class RunWriter:
                 retrying the races concurrent ``git gc`` causes).
         """
         with self._mutex, shutdown.critical():
+            if self.closed:
+                return None  # ended or detached while this call waited for the mutex
             self._stage()
             with self._stage_lock:
                 staged, self._staged = self._staged, {}
@@ -591,16 +593,14 @@ class RunWriter:
         with self._mutex:
             if self.closed:
                 return
-            try:
-                if self.has_pending:
-                    self.checkpoint()
-            finally:
-                self.closed = True
-                self._frozen = True
-                self._release_packs(time.time_ns())
-                sweep_packs(self._objects_dir)
-                self._lock.release()
-                _registry.remove(self)
+            if self.has_pending:
+                self.checkpoint()  # raises: the writer stays open; the exit flush tries again
+            self.closed = True
+            self._frozen = True
+            self._release_packs(time.time_ns())
+            sweep_packs(self._objects_dir)
+            self._lock.release()
+            _registry.remove(self)
 
 
 # -- creating and opening writers ----------------------------------------------
