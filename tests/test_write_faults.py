@@ -163,3 +163,61 @@ def test_sigkill_at_full_speed_keeps_all_but_the_last_two_intervals():
     for k in kills:
         assert k["contiguous"], k
         assert k["kept"] >= k["logged_by_kill_minus_2"], k
+
+
+REST_LOGGER = textwrap.dedent(
+    """
+    import sys, time
+    from gittrack.rest import client_for_uri
+    client = client_for_uri()
+    run_id = client.create_run("0").info.run_id
+    for i in range(500):
+        client.log_metric(run_id, "loss", 1.0 / (i + 1), step=i)
+    print(run_id, flush=True)
+    how = sys.argv[1]
+    if how == "sys.exit":
+        sys.exit(3)
+    if how == "sigterm":
+        time.sleep(600)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    from tests.server_helpers import ServerProcess
+
+    served = tmp_path_factory.mktemp("rest-exit") / "served.git"
+    git(served.parent, "init", "-q", "--bare", str(served))
+    with ServerProcess(served) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("how", "code"), [("end", 0), ("sys.exit", 3), ("sigterm", -signal.SIGTERM)]
+)
+def test_rest_client_delivers_every_queued_point_when_the_process_ends(
+    tracking_server, tmp_path, how, code
+):
+    env = {
+        **os.environ,
+        "GITTRACK_TRACKING_URI": tracking_server.url,
+        "GITTRACK_REST_FLUSH_SECONDS": "600",  # only the exit can send them
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", REST_LOGGER, how],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    run_id = proc.stdout.readline().strip()
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    from gittrack.rest.client import RestClient
+
+    hist = RestClient(tracking_server.url).get_metric_history(run_id, "loss")
+    assert [m.step for m in hist] == list(range(500))

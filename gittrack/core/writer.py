@@ -381,11 +381,18 @@ class RunWriter:
         with self._mutex, shutdown.critical():
             if self.closed:
                 return None  # ended or detached while this call waited for the mutex
+            started = _time()
             self._stage()
             with self._stage_lock:
                 staged, self._staged = self._staged, {}
             try:
-                return self._commit(staged, heartbeat)
+                commit = self._commit(staged, heartbeat)
+                if commit is not None:
+                    # the next checkpoint is due an interval after this one took its points
+                    # (not after it finished): what a crash can lose stays within
+                    # interval + one checkpoint's duration
+                    self._last_checkpoint = started
+                return commit
             except BaseException:
                 with self._stage_lock:  # nothing was committed: the points stay first in line
                     self._staged = _merge_staged(staged, self._staged)
@@ -443,7 +450,6 @@ class RunWriter:
             self._dirty.clear()
             self._pending.clear()
             self.checkpoints += 1
-            self._last_checkpoint = _time()
             trees.forget_all_but(root, self._source_tree)
             if written is not None:
                 self._kept.append(written)
