@@ -53,6 +53,7 @@ _by_step_ts = itemgetter(2, 3)
 _key_of = itemgetter(0)
 _value_of = itemgetter(1)
 _step_of = itemgetter(2)
+_stamp_of = itemgetter(3)
 
 
 def _fast_object_creation() -> None:
@@ -213,6 +214,8 @@ class RunWriter:
         # points encoded but not yet committed, per metric (see _stage)
         self._staged: dict[str, _Staged] = {}
         self._stage_lock = threading.Lock()
+        self._idle = threading.Event()  # set while no checkpoint is being written
+        self._idle.set()
         # path -> (blob content or blob id, filemode), or None to remove the path
         self._pending: dict[str, tuple[bytes | str, int] | None] = {}
         self._dirty = (
@@ -257,6 +260,11 @@ class RunWriter:
         the logging thread, STAGE_POINTS at a time: a checkpoint then only joins,
         compresses and writes (C work, mostly without the GIL), so it costs far less
         than logging and the ref keeps moving every interval at any logging rate."""
+        if not self._idle.is_set() and _time() - self._last_checkpoint > 1.5 * self.interval:
+            # the checkpoint in flight is overdue (the machine is loaded or points come
+            # faster than it can write): wait for it, so a crash still loses at most about
+            # two intervals — logging pauses rather than the loss growing without bound
+            self._idle.wait(self.interval)
         with self._stage_lock, shutdown.critical():
             buf = self._buf
             n = len(buf)
@@ -385,6 +393,7 @@ class RunWriter:
             self._stage()
             with self._stage_lock:
                 staged, self._staged = self._staged, {}
+            self._idle.clear()
             try:
                 commit = self._commit(staged, heartbeat)
                 if commit is not None:
@@ -397,6 +406,8 @@ class RunWriter:
                 with self._stage_lock:  # nothing was committed: the points stay first in line
                     self._staged = _merge_staged(staged, self._staged)
                 raise
+            finally:
+                self._idle.set()
 
     def _commit(self, staged: dict[str, _Staged], heartbeat: bool) -> str | None:
         """Write one checkpoint commit of ``staged`` and what else is dirty (the caller
@@ -456,7 +467,11 @@ class RunWriter:
             self._release_packs(moved_at)
             for oid, full in completed:
                 chunkcache.store(
-                    self.repo, oid, [p[2] for p in full], [p[1] for p in full], [p[3] for p in full]
+                    self.repo,
+                    oid,
+                    list(map(_step_of, full)),
+                    list(map(_value_of, full)),
+                    list(map(_stamp_of, full)),
                 )
             return commit
 
