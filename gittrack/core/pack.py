@@ -156,7 +156,7 @@ def _index(names: list[bytes], crcs: list[int], offsets: list[int], pack_sum: by
     return bytes(idx)
 
 
-def _write_file(path: Path, data: bytes) -> None:
+def _write_file(path: Path, data: bytes | bytearray) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     try:
         view = memoryview(data)

@@ -134,11 +134,12 @@ class critical:  # noqa: N801 - used as a context manager, named like one
 
 
 def _at_exit() -> None:
-    run_steps(exit_status())
+    run_steps(KILLED if _state.get("sigterm") else exit_status())
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     if in_critical_section():
+        _state["sigterm"] = True  # the runs end KILLED at atexit
         sys.exit(128 + signum)  # finish at atexit, with the checkpoint unwound intact
     run_steps(KILLED)
     previous = _previous_sigterm[0]

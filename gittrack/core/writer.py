@@ -178,9 +178,9 @@ class RunWriter:
         note: str,
         metrics: dict[str, _MetricState],
         artifacts: dict[str, Any],
-        gt_tree: pygit2.Oid | None,
-        source_tree: pygit2.Oid | None,
-        head: pygit2.Oid | None,
+        gt_tree: pygit2.Oid | str | None,
+        source_tree: pygit2.Oid | str | None,
+        head: pygit2.Oid | str | None,
         source_commit: str | None,
         lock: FileLock,
     ) -> None:
@@ -832,7 +832,7 @@ def open_run_writer(
                     tail_n = tail.count(b"\n")
                     if tail_n >= records.CHUNK_POINTS:
                         tail, tail_n, index = b"", 0, len(chunks)
-                logged = None if tail_n else []
+                logged: list[tuple[str, float, int, int]] | None = None if tail_n else []
                 metrics[key] = _MetricState(summaries.get(key), index, tail, tail_n, logged)
         if resume:
             record["status"] = RunStatus.RUNNING

@@ -147,12 +147,12 @@ class Guard:
         git = self.repo.git
         a, b = git[old].peel(pygit2.Commit).tree, git[new].peel(pygit2.Commit).tree
         changed: list[str] = []
-        names = {e.name for e in a} | {e.name for e in b}
+        names = {str(e.name) for e in a} | {str(e.name) for e in b}
         for name in sorted(names - {RECORD_DIR}):
             if _entry(a, name) != _entry(b, name):
                 changed.append(f"the code snapshot ({name})")
         ga, gb = _subtree(git, a, RECORD_DIR), _subtree(git, b, RECORD_DIR)
-        files = {e.name for e in ga} | {e.name for e in gb}
+        files = {str(e.name) for e in ga} | {str(e.name) for e in gb}
         for name in sorted(files - set(MUTABLE_FILES)):
             if _entry(ga, name) == _entry(gb, name):
                 continue
