@@ -42,6 +42,7 @@ RUNS_PREFIX = "refs/gittrack/runs/"
 DEFAULT_CHECKPOINT_SECONDS = 5.0
 DEFAULT_HEARTBEAT_SECONDS = 60.0
 STAGE_POINTS = 8192  # buffered points encoded at once on the logging thread
+CONSOLIDATE_EVERY = 64  # checkpoint packs between two background `git repack --geometric`
 _SYSTEM_NAME_TAG = "mlflow.runName"
 _NOTE_TAG = "mlflow.note.content"
 
@@ -208,6 +209,12 @@ class RunWriter:
         self._source_commit = source_commit
         self._trees = PackedTrees(self._git)
         self._objects_dir = repo.common_dir / "objects"
+        self._auto_gc = str(repo.config("gittrack.auto-gc", "true")).lower() not in (
+            "false",
+            "0",
+            "no",
+            "off",
+        )
         self._kept: list[Written] = []  # packs whose .keep waits for a running gc to end
         self._lock = lock
         self._buf: list[tuple[str, float, int, int]] = []
@@ -464,6 +471,7 @@ class RunWriter:
             trees.forget_all_but(root, self._source_tree)
             if written is not None:
                 self._kept.append(written)
+                _registry.wrote_pack(self)
             self._release_packs(moved_at)
             for oid, full in completed:
                 chunkcache.store(
@@ -619,7 +627,6 @@ class RunWriter:
             self.closed = True
             self._frozen = True
             self._release_packs(time.time_ns())
-            sweep_packs(self._objects_dir)
             self._lock.release()
             _registry.remove(self)
 
@@ -877,11 +884,17 @@ class _Registry:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._pid = os.getpid()
+        self._packs: dict[str, int] = {}  # packs written, per repository
+        self._repacks: dict[str, Any] = {}  # the consolidating `git repack`, per repository
+        self._swept: set[str] = set()
 
     def add(self, w: RunWriter) -> None:
-        auto_gc = str(w.repo.config("gittrack.auto-gc", "true")).lower()
-        shutdown.wrote_to(w.repo.common_dir, auto_gc not in ("false", "0", "no", "off"))
+        shutdown.wrote_to(w.repo.common_dir, w._auto_gc)
         shutdown.on_exit("writers", close_all, order=20)
+        d = str(w.repo.common_dir)
+        if d not in self._swept:  # once per process: .keep files left by killed writers
+            self._swept.add(d)
+            sweep_packs(w._objects_dir)
         with self._lock:
             self._writers[(str(w.repo.common_dir), w.run_id)] = w
             if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
@@ -890,6 +903,33 @@ class _Registry:
                     target=self._loop, name="gittrack-checkpoints", daemon=True
                 )
                 self._thread.start()
+
+    def wrote_pack(self, w: RunWriter) -> None:
+        """Count a checkpoint pack; every CONSOLIDATE_EVERY packs in a repository, start
+        ``git repack -d --geometric=2`` there in the background (one at a time), which
+        rolls the small packs into bigger ones. It repacks whole packs (unreachable
+        objects included) and skips kept ones, so it is safe beside live writers; a
+        long-lived process then keeps a few dozen packs, not one per checkpoint."""
+        d = str(w.repo.common_dir)
+        with self._lock:
+            n = self._packs[d] = self._packs.get(d, 0) + 1
+            if n % CONSOLIDATE_EVERY or not w._auto_gc:
+                return
+            running = self._repacks.get(d)
+            if running is not None and running.poll() is None:
+                return
+            import subprocess
+
+            try:
+                self._repacks[d] = subprocess.Popen(
+                    ["git", f"--git-dir={d}", "repack", "-d", "-q", "--geometric=2"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except OSError:
+                pass  # no git executable: packs stay as they are
 
     def remove(self, w: RunWriter) -> None:
         with self._lock:
