@@ -133,6 +133,28 @@ def test_checkpoint_pack_is_read_by_git_and_survives_prune_until_released(repo):
     assert git(repo, "cat-file", "-t", tree, check=False) == ""
 
 
+def test_a_pack_whose_index_git_gc_took_for_garbage_is_repaired(repo):
+    # `git gc` listing objects/pack while a pack is renamed in can miss the .pack, see its
+    # .idx and .keep alone and delete them as leftovers: the writer puts them back
+    pb = pack.PackBuilder()
+    blob = pb.add("blob", b"points\n")
+    written = pb.write(repo / ".git" / "objects")
+    written.pack.with_suffix(".idx").unlink()
+    written.keep.unlink()
+    assert git(repo, "cat-file", "-t", blob, check=False) == ""
+    assert pack.repair(written, kept=True)
+    assert git(repo, "cat-file", "-p", blob) == "points\n"
+    assert written.keep.read_bytes() == pack.KEEP_MARK
+    assert not pack.repair(written, kept=True)  # nothing more to do
+    # a pack left without its index by a process that is gone: the next writer's sweep
+    # rebuilds the index with git index-pack
+    written.pack.with_suffix(".idx").unlink()
+    old = time.time() - 120
+    os.utime(written.pack, (old, old))
+    pack.sweep(repo / ".git" / "objects")
+    assert git(repo, "cat-file", "-p", blob) == "points\n"
+
+
 def _faults(*args: str, seconds: float | None = None) -> dict:
     env = {**os.environ}
     if seconds is not None:

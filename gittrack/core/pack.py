@@ -58,6 +58,8 @@ class Written:
     pack: Path
     keep: Path | None
     count: int
+    at: float = 0.0  # when it was written (time.time())
+    idx: bytes = b""  # the index, to put back if `git gc` takes it for garbage (see repair)
 
 
 class PackBuilder:
@@ -121,7 +123,7 @@ class PackBuilder:
                 p.unlink(missing_ok=True)
             raise
         self._objects = {}
-        return Written(base.with_suffix(".pack"), keep_path, len(names))
+        return Written(base.with_suffix(".pack"), keep_path, len(names), time.time(), idx)
 
 
 def _entry_header(kind: int, size: int) -> bytes:
@@ -193,14 +195,29 @@ def release(written: Written, *, ref_moved_at: int, common_dir: Path) -> bool:
 
 def sweep(objects_dir: Path, *, older_than: float = STALE_KEEP_SECONDS) -> int:
     """Remove gittrack ``.keep`` files older than ``older_than`` seconds (left by a
-    process that died mid-checkpoint); returns how many. Errors are ignored."""
+    process that died mid-checkpoint), and give a ``.pack`` that lost its ``.idx`` to a
+    ``git gc`` garbage sweep (see :func:`repair`) its index back with
+    ``git index-pack``; returns how many keeps were removed. Errors are ignored."""
+    import subprocess
+
     removed = 0
     now = time.time()
     try:
         entries = list(os.scandir(objects_dir / "pack"))
     except OSError:
         return 0
+    names = {e.name for e in entries}
     for e in entries:
+        if e.name.startswith("pack-") and e.name.endswith(".pack"):
+            if e.name[:-5] + ".idx" not in names:
+                try:
+                    if now - e.stat().st_mtime > 60:  # not a write in flight
+                        subprocess.run(
+                            ["git", "index-pack", e.path], capture_output=True, timeout=600
+                        )
+                except (OSError, subprocess.SubprocessError):
+                    pass
+            continue
         if not e.name.endswith(".keep"):
             continue
         try:
@@ -214,3 +231,30 @@ def sweep(objects_dir: Path, *, older_than: float = STALE_KEEP_SECONDS) -> int:
         except OSError:
             continue
     return removed
+
+
+def repair(written: Written, *, kept: bool) -> bool:
+    """Put back the ``.idx`` (and, if ``kept``, the ``.keep``) of ``written`` if they
+    vanished while its ``.pack`` is there; returns whether anything was put back.
+
+    ``git gc`` lists ``objects/pack`` while packs are being renamed into it; a listing
+    that misses a new ``.pack`` but sees its ``.idx`` (and ``.keep``) takes them for the
+    leftovers of a deleted pack and removes them, leaving the pack's objects unreadable.
+    git's own pack writers share this race; a writer checks its recent packs and repairs
+    them (the ``.pack`` is never removed that way)."""
+    idx_path = written.pack.with_suffix(".idx")
+    if not written.pack.exists():
+        return False
+    fixed = False
+    if kept and written.keep is not None and not written.keep.exists():
+        written.keep.write_bytes(KEEP_MARK)
+        fixed = True
+    if written.idx and not idx_path.exists():
+        tmp = written.pack.parent / f"tmp_gittrack_idx_{os.getpid()}_{written.pack.stem[5:17]}"
+        try:
+            _write_file(tmp, written.idx)
+            os.replace(tmp, idx_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fixed = True
+    return fixed

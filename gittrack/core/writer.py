@@ -26,8 +26,9 @@ from gittrack.core.entities import RunStatus
 from gittrack.core.gittree import PackedTrees, subtree_id
 from gittrack.core.gitwrite import retry_write, write_ref
 from gittrack.core.locks import FileLock
-from gittrack.core.pack import PackBuilder, Written
+from gittrack.core.pack import PackBuilder, Written, gc_running_since
 from gittrack.core.pack import release as pack_release
+from gittrack.core.pack import repair as pack_repair
 from gittrack.core.pack import sweep as sweep_packs
 from gittrack.core.records import chunkcache
 from gittrack.core.records import formats as records
@@ -42,6 +43,9 @@ RUNS_PREFIX = "refs/gittrack/runs/"
 DEFAULT_CHECKPOINT_SECONDS = 5.0
 DEFAULT_HEARTBEAT_SECONDS = 60.0
 STAGE_POINTS = 8192  # buffered points encoded at once on the logging thread
+REPAIR_SECONDS = 600.0  # how long a writer watches its packs (see _repair_packs)
+CLOSE_WAIT_SECONDS = 5.0  # at exit, how long to wait for a running `git gc` to end
+KEEP_LIVE_SECONDS = 300.0  # a live run's packs stay kept this long (see _release_packs)
 CONSOLIDATE_EVERY = 64  # checkpoint packs between two background `git repack --geometric`
 _SYSTEM_NAME_TAG = "mlflow.runName"
 _NOTE_TAG = "mlflow.note.content"
@@ -216,6 +220,7 @@ class RunWriter:
             "off",
         )
         self._kept: list[Written] = []  # packs whose .keep waits for a running gc to end
+        self._recent: list[Written] = []  # packs checked for a gc's garbage sweep
         self._lock = lock
         self._buf: list[tuple[str, float, int, int]] = []
         # points encoded but not yet committed, per metric (see _stage)
@@ -471,8 +476,10 @@ class RunWriter:
             trees.forget_all_but(root, self._source_tree)
             if written is not None:
                 self._kept.append(written)
+                self._recent.append(written)
                 _registry.wrote_pack(self)
             self._release_packs(moved_at)
+            self._repair_packs()
             for oid, full in completed:
                 chunkcache.store(
                     self.repo,
@@ -493,12 +500,29 @@ class RunWriter:
         head = f"tree {tree}\n" + "".join(f"parent {p}\n" for p in parents)
         return f"{head}author {who}\ncommitter {who}\n\n{message}".encode()
 
-    def _release_packs(self, moved_at: int) -> None:
-        """Drop the ``.keep`` of the packs the ref now reaches (see :func:`pack.release`)."""
+    def _repair_packs(self) -> None:
+        """Put back index/keep files a concurrent ``git gc`` took for garbage (see
+        :func:`gittrack.core.pack.repair`) in the packs of the last REPAIR_SECONDS."""
+        recent_enough = _time() - REPAIR_SECONDS
+        self._recent = [w for w in self._recent if w.at >= recent_enough]
+        kept = {id(w) for w in self._kept}
+        for w in self._recent:
+            try:
+                pack_repair(w, kept=id(w) in kept)
+            except OSError as exc:
+                print(f"gittrack: could not repair pack {w.pack.name}: {exc}", file=sys.stderr)
+
+    def _release_packs(self, moved_at: int, *, final: bool = False) -> None:
+        """Drop the ``.keep`` of the packs the ref now reaches (see :func:`pack.release`):
+        at the writer's close, all of them; while the run is live, only packs older than
+        KEEP_LIVE_SECONDS, so a live run's recent history stays out of reach of a `git gc`
+        racing its ref moves, and a long run still leaves few kept packs behind."""
+        old_enough = _time() - KEEP_LIVE_SECONDS
         self._kept = [
             w
             for w in self._kept
-            if not pack_release(w, ref_moved_at=moved_at, common_dir=self.repo.common_dir)
+            if not (final or w.at <= old_enough)
+            or not pack_release(w, ref_moved_at=moved_at, common_dir=self.repo.common_dir)
         ]
 
     def _note_commits(self) -> bool:
@@ -626,7 +650,9 @@ class RunWriter:
                 self.checkpoint()  # raises: the writer stays open; the exit flush tries again
             self.closed = True
             self._frozen = True
-            self._release_packs(time.time_ns())
+            self._repair_packs()
+            self._release_packs(time.time_ns(), final=True)
+            _registry.closed_packs(self)
             self._lock.release()
             _registry.remove(self)
 
@@ -887,10 +913,12 @@ class _Registry:
         self._packs: dict[str, int] = {}  # packs written, per repository
         self._repacks: dict[str, Any] = {}  # the consolidating `git repack`, per repository
         self._swept: set[str] = set()
+        self._closed: list[tuple[Any, Written, bool]] = []  # (repo dir, pack, kept)
 
     def add(self, w: RunWriter) -> None:
         shutdown.wrote_to(w.repo.common_dir, w._auto_gc)
         shutdown.on_exit("writers", close_all, order=20)
+        shutdown.on_exit("packs", self.repair_at_exit, order=25)
         d = str(w.repo.common_dir)
         if d not in self._swept:  # once per process: .keep files left by killed writers
             self._swept.add(d)
@@ -918,6 +946,8 @@ class _Registry:
             running = self._repacks.get(d)
             if running is not None and running.poll() is None:
                 return
+            if gc_running_since(w.repo.common_dir) is not None:
+                return  # a `git gc` is consolidating already; don't churn packs beside it
             import subprocess
 
             try:
@@ -930,6 +960,29 @@ class _Registry:
                 )
             except OSError:
                 pass  # no git executable: packs stay as they are
+
+    def closed_packs(self, w: RunWriter) -> None:
+        """Remember a closed writer's recent packs for the check at exit."""
+        kept = {id(p) for p in w._kept}
+        with self._lock:
+            self._closed.extend((w.repo.common_dir, p, id(p) in kept) for p in w._recent)
+            self._closed = self._closed[-10_000:]
+
+    def repair_at_exit(self, _status: str = RunStatus.FINISHED) -> None:
+        """At exit: a `git gc` that listed objects/pack while the last packs were renamed in
+        may still be running — let it end (up to CLOSE_WAIT_SECONDS), then put back what
+        it took for garbage (:func:`gittrack.core.pack.repair`)."""
+        with self._lock:
+            closed, self._closed = self._closed, []
+        deadline = _time() + CLOSE_WAIT_SECONDS
+        for d in {d for d, _p, _k in closed}:
+            while gc_running_since(d) is not None and _time() < deadline:
+                time.sleep(0.05)
+        for _d, p, kept in closed:
+            try:
+                pack_repair(p, kept=kept)
+            except OSError as exc:
+                print(f"gittrack: could not repair pack {p.pack.name}: {exc}", file=sys.stderr)
 
     def remove(self, w: RunWriter) -> None:
         with self._lock:
