@@ -3,9 +3,11 @@
 A :class:`RunWriter` is the only thing that writes a run's ref. It holds the
 run's lock for as long as it is open, buffers metric points in a list (a
 ``log_metric`` call is an append), and writes a checkpoint commit every
-``gittrack.checkpoint-seconds`` (default 5), at :meth:`end`, at interpreter
-exit and on SIGTERM. A checkpoint rewrites only the newest TSV chunk of each
-metric that changed.
+``gittrack.checkpoint-seconds`` (default 5), at :meth:`end`, and at interpreter
+exit and on SIGTERM (:mod:`gittrack.core.shutdown`, for every API). Points are
+encoded on the logging thread, 8,192 at a time; a checkpoint appends them to the
+newest TSV chunk of each metric, writes its new objects as one kept pack
+(:mod:`gittrack.core.pack`), moves the ref, and only then drops them from memory.
 """
 
 from __future__ import annotations
@@ -424,71 +426,70 @@ class RunWriter:
     def _commit(self, staged: dict[str, _Staged], heartbeat: bool) -> str | None:
         """Write one checkpoint commit of ``staged`` and what else is dirty (the caller
         holds the mutex and puts ``staged`` back if this raises)."""
-        if True:
-            if not staged and not self._dirty and not self._pending and not heartbeat:
-                return None
-            pack = PackBuilder()
-            changes: dict[str, tuple[str, int] | None] = {}
-            for path, entry in self._pending.items():
-                if entry is None:
-                    changes[path] = None
-                else:
-                    what, mode = entry
-                    oid = pack.add("blob", what) if isinstance(what, bytes) else what
-                    changes[path] = (oid, mode)
-            dirty = set(self._dirty)
-            folded: dict[str, _MetricState] = {}
-            completed: list[tuple[str, list[tuple[str, float, int, int]]]] = []
-            if staged:
-                self._fold_points(staged, changes, pack, folded, completed)
-                dirty.add("metrics")
-            self.record["heartbeat"] = now_ms()
-            dirty.add("run")
-            if self._note_commits():
-                dirty.add("tags")
-            for name in ("run", "params", "tags", "metrics", "note", "artifacts"):
-                if name in dirty:
-                    data = self._encode(name, folded)
-                    path = "note.md" if name == "note" else f"{name}.yaml"
-                    changes[path] = (pack.add("blob", data), _BLOB) if data is not None else None
-            trees = self._trees
-            gt_tree = trees.apply(pack, self._gt_tree, changes)
-            root = trees.apply(pack, self._source_tree, {records.RECORD_DIR: (gt_tree, _TREE)})
-            status = self.record["status"]
-            message = f"{status.lower()}: {self.record.get('name')} ({self.run_id[:8]})\n"
-            if self._head is not None:
-                parents = [self._head]
-            elif self._source_commit:
-                parents = [self._source_commit]
+        if not staged and not self._dirty and not self._pending and not heartbeat:
+            return None
+        pack = PackBuilder()
+        changes: dict[str, tuple[str, int] | None] = {}
+        for path, entry in self._pending.items():
+            if entry is None:
+                changes[path] = None
             else:
-                parents = []
-            commit = pack.add("commit", self._commit_bytes(root, parents, message))
-            written = retry_write(lambda: pack.write(self._objects_dir))
-            write_ref(self.repo.common_dir, self.ref, commit)
-            moved_at = time.time_ns()
-            # the commit is on the ref: from here on, nothing can fail
-            self._head = commit
-            self._gt_tree = gt_tree
-            self._metrics.update(folded)
-            self._dirty.clear()
-            self._pending.clear()
-            self.checkpoints += 1
-            trees.forget_all_but(root, self._source_tree)
-            if written is not None:
-                self._kept.append(written)
-                self._recent.append(written)
-                _registry.wrote_pack(self)
-            self._release_packs(moved_at)
-            self._repair_packs()
-            for oid, full in completed:
-                chunkcache.store(
-                    self.repo,
-                    oid,
-                    list(map(_step_of, full)),
-                    list(map(_value_of, full)),
-                    list(map(_stamp_of, full)),
-                )
-            return commit
+                what, mode = entry
+                oid = pack.add("blob", what) if isinstance(what, bytes) else what
+                changes[path] = (oid, mode)
+        dirty = set(self._dirty)
+        folded: dict[str, _MetricState] = {}
+        completed: list[tuple[str, list[tuple[str, float, int, int]]]] = []
+        if staged:
+            self._fold_points(staged, changes, pack, folded, completed)
+            dirty.add("metrics")
+        self.record["heartbeat"] = now_ms()
+        dirty.add("run")
+        if self._note_commits():
+            dirty.add("tags")
+        for name in ("run", "params", "tags", "metrics", "note", "artifacts"):
+            if name in dirty:
+                data = self._encode(name, folded)
+                path = "note.md" if name == "note" else f"{name}.yaml"
+                changes[path] = (pack.add("blob", data), _BLOB) if data is not None else None
+        trees = self._trees
+        gt_tree = trees.apply(pack, self._gt_tree, changes)
+        root = trees.apply(pack, self._source_tree, {records.RECORD_DIR: (gt_tree, _TREE)})
+        status = self.record["status"]
+        message = f"{status.lower()}: {self.record.get('name')} ({self.run_id[:8]})\n"
+        if self._head is not None:
+            parents = [self._head]
+        elif self._source_commit:
+            parents = [self._source_commit]
+        else:
+            parents = []
+        commit = pack.add("commit", self._commit_bytes(root, parents, message))
+        written = retry_write(lambda: pack.write(self._objects_dir))
+        write_ref(self.repo.common_dir, self.ref, commit)
+        moved_at = time.time_ns()
+        # the commit is on the ref: from here on, nothing can fail
+        self._head = commit
+        self._gt_tree = gt_tree
+        self._metrics.update(folded)
+        self._dirty.clear()
+        self._pending.clear()
+        self.checkpoints += 1
+        trees.forget_all_but(root, self._source_tree)
+        if written is not None:
+            self._kept.append(written)
+            self._recent.append(written)
+            _registry.wrote_pack(self)
+        self._release_packs(moved_at)
+        self._repair_packs()
+        for oid, full in completed:
+            chunkcache.store(
+                self.repo,
+                oid,
+                list(map(_step_of, full)),
+                list(map(_value_of, full)),
+                list(map(_stamp_of, full)),
+            )
+        return commit
 
     def _commit_bytes(self, tree: str, parents: list[str], message: str) -> bytes:
         """A commit object's content, signed by the repository's user, now."""
