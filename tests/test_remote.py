@@ -284,8 +284,8 @@ def test_guard_rejects_forged_bad_records_and_rewrites_of_finished_runs(repo, ba
     res = run_cli("push", cwd=repo)
     assert res.returncode == 1
     assert (
-        f"rejected run {bad} (remote refused: malformed run record: run.yaml says run_id"
-        in res.stderr
+        f"rejected run {bad} (remote refused: malformed run record: run.yaml names run "
+        f"'{'f' * 32}', but its ref is '{bad}'" in res.stderr
     )
     assert RUNS + bad not in runs_in(bare)
 
@@ -474,7 +474,8 @@ def test_guard_as_update_hook_refuses_only_the_bad_ref(repo, bare):
     res = run_cli("push", cwd=repo)
     assert res.returncode == 1
     assert (
-        f"rejected run {bad} (remote refused: malformed run record: run.yaml has an unknown status 'DONE')"
+        f"rejected run {bad} (remote refused: malformed run record: run.yaml has an unknown "
+        "status 'DONE' (expected one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED))"
         in res.stderr
     )
     assert (

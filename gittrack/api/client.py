@@ -22,7 +22,7 @@ from gittrack.core.writer import (
     get_open_writer,
     open_run_writer,
 )
-from gittrack.errors import InvalidParameter
+from gittrack.errors import InvalidParameter, RunNotFound
 
 
 def _as_repo(repo: str | os.PathLike[str] | Repo | None) -> Repo:
@@ -166,7 +166,10 @@ class Client:
         if parent_run_id is None and "mlflow.parentRunId" in tags:
             parent_run_id = str(tags.pop("mlflow.parentRunId"))
         if parent_run_id is not None:
-            parent_run_id = self.store.resolve_run_id(parent_run_id)
+            try:
+                parent_run_id = self.store.resolve_run_id(parent_run_id)
+            except RunNotFound:
+                pass  # as MLflow: the parent may live elsewhere (not pulled yet, another store)
         if user is None and "mlflow.user" in tags:
             user = str(tags["mlflow.user"])
         return create_run_writer(
@@ -307,12 +310,27 @@ class Client:
         self._set_lifecycle(run_id, "deleted")
 
     def restore_run(self, run_id: str) -> None:
-        self._set_lifecycle(run_id, "active")
+        """Bring back a deleted run.
 
-    def _set_lifecycle(self, run_id: str, stage: str) -> None:
+        Raises:
+            InvalidParameter: the run is not deleted (as MLflow's ``restore_run``).
+        """
+        self._set_lifecycle(run_id, "active", only_from="deleted")
+
+    def _set_lifecycle(self, run_id: str, stage: str, only_from: str | None = None) -> None:
         run_id = self.store.resolve_run_id(run_id)
+
+        def check(record: Mapping[str, Any]) -> None:
+            current = record.get("lifecycle") or "active"
+            if only_from is not None and current != only_from:
+                raise InvalidParameter(
+                    f"Run {run_id} is not {only_from} (its lifecycle stage is {current!r}); "
+                    "there is nothing to restore"
+                )
+
         live = get_open_writer(self.repo, run_id)
         if live is not None and not live.closed:
+            check(live.record)
             live.set_record(lifecycle=stage)
             live.checkpoint()
             return
@@ -320,6 +338,7 @@ class Client:
 
         w = open_run_writer_any(self.repo, run_id)
         try:
+            check(w.record)
             w.set_record(lifecycle=stage)
             w.checkpoint()
         finally:

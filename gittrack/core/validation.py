@@ -88,7 +88,10 @@ def metric_value(key: str, value: Any) -> float:
     if t is float:
         return value
     if t is int:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise InvalidParameter(_too_large(key, value)) from None
     if isinstance(value, bool) or not isinstance(value, numbers.Number):
         raise InvalidParameter(
             f"Metric {key!r}: value {value!r} of type {t.__name__} is not a number "
@@ -98,8 +101,18 @@ def metric_value(key: str, value: Any) -> float:
         raise InvalidParameter(f"Metric {key!r}: value {value!r} is a bool, not a number")
     try:
         return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        raise InvalidParameter(_too_large(key, value)) from None
     except (TypeError, ValueError) as exc:
         raise InvalidParameter(f"Metric {key!r}: value {value!r} is not a real number") from exc
+
+
+def _too_large(key: str, value: Any) -> str:
+    whole = isinstance(value, numbers.Integral)
+    text = str(int(value)) if whole else repr(value)
+    size = f"{len(text.lstrip('-'))} digits" if whole else f"{len(text)} characters"
+    shown = text if len(text) <= 24 else f"{text[:12]}...{text[-6:]} ({size})"
+    return f"Metric {key!r}: value {shown} is too large for a 64-bit float (max ~1.8e308)"
 
 
 def metric_step(key: str, step: Any) -> int:
@@ -157,34 +170,3 @@ def validate_experiment_name(name: Any) -> str:
             f"{MAX_EXPERIMENT_NAME_LENGTH}"
         )
     return name
-
-
-RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
-LIFECYCLES = ("active", "deleted")
-
-
-def check_run_record(rec: dict[str, Any], run_id: str) -> None:
-    """Check the parsed record of run ``run_id`` (``Store.read_record``'s result) beyond
-    its shape: it names this run, a known status and lifecycle, an experiment, and
-    integer times. The server's guard and the client share this rule.
-
-    Raises:
-        CorruptRecord: naming the first field that is wrong.
-    """
-    from gittrack.errors import CorruptRecord
-
-    run = rec["run"]
-    if str(run.get("run_id")) != run_id:
-        raise CorruptRecord(
-            run_id, f"run.yaml says run_id {run.get('run_id')!r}, the ref says {run_id}"
-        )
-    if run.get("status") not in RUN_STATUSES:
-        raise CorruptRecord(run_id, f"run.yaml has an unknown status {run.get('status')!r}")
-    if run.get("lifecycle", "active") not in LIFECYCLES:
-        raise CorruptRecord(run_id, f"run.yaml has an unknown lifecycle {run.get('lifecycle')!r}")
-    if run.get("experiment_id") is None or str(run.get("experiment_id")) == "":
-        raise CorruptRecord(run_id, "run.yaml has no experiment_id")
-    for key in ("start_time", "end_time"):
-        value = run.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise CorruptRecord(run_id, f"run.yaml {key} is not a time in milliseconds: {value!r}")

@@ -61,13 +61,37 @@ def _detect(model: Any) -> Any:
     )
 
 
+def _flavor_for(model: Any, flavor: str | None) -> Any:
+    """The flavor module that saves ``model``, its packages checked to be installed.
+
+    Raises:
+        InvalidParameter: no flavor fits, an unknown flavor, or one that does not fit.
+        MissingDependency: a package the flavor needs is not installed (names the extra).
+    """
+    import importlib.util
+
+    from gittrack.errors import MissingDependency
+
+    mod = _flavor_module(flavor) if flavor else _detect(model)
+    if flavor and not mod.matches(model):
+        raise InvalidParameter(f"a {type(model).__name__} cannot be saved with flavor {flavor!r}")
+    for package, extra in getattr(mod, "REQUIRES", {}).items():
+        try:
+            found = importlib.util.find_spec(package) is not None
+        except (ImportError, ValueError):  # a package blocked or half-installed
+            found = False
+        if not found:
+            raise MissingDependency(package, f"saving a model with flavor {mod.NAME!r}", extra)
+    return mod
+
+
 def save_model(
     model: Any,
     path: str | os.PathLike[str],
     *,
     flavor: str | None = None,
     input_example: Any = None,
-    signature: dict[str, str] | None = None,
+    signature: Any = None,
     pip_requirements: list[str] | None = None,
     artifacts: dict[str, str] | None = None,
     save_format: str | None = None,
@@ -78,6 +102,7 @@ def save_model(
 
     Raises:
         InvalidParameter: no flavor fits, an unknown flavor, or ``path`` is not empty.
+        MissingDependency: the flavor needs a package that is not installed.
     """
     from gittrack.models import mlmodel
     from gittrack.models import signature as sigs
@@ -86,9 +111,7 @@ def save_model(
     if out.exists() and any(out.iterdir()):
         raise InvalidParameter(f"cannot save a model into {out}: the folder is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    mod = _flavor_module(flavor) if flavor else _detect(model)
-    if flavor and not mod.matches(model):
-        raise InvalidParameter(f"a {type(model).__name__} cannot be saved with flavor {flavor!r}")
+    mod = _flavor_for(model, flavor)
     conf, deps = mod.save(model, out, save_format=save_format, artifacts=artifacts)
     doc = mlmodel.new_mlmodel(name, run_id)
     doc["flavors"][mod.NAME] = conf
@@ -96,6 +119,8 @@ def save_model(
         doc["flavors"][mlmodel.PYFUNC] = mlmodel.pyfunc_flavor(mod.__name__, conf["pickled_model"])
     elif mod.NAME == mlmodel.PYFUNC:
         conf.update(mlmodel.pyfunc_flavor(mod.__name__, conf["python_model"]))
+    if signature is not None and hasattr(signature, "to_dict"):  # MLflow's ModelSignature
+        signature = {k: v for k, v in signature.to_dict().items() if v is not None}
     if signature is None and input_example is not None:
         try:
             output = model.predict(input_example) if hasattr(model, "predict") else None
@@ -123,7 +148,7 @@ def log_model(
     artifact_path: str | None = None,
     flavor: str | None = None,
     input_example: Any = None,
-    signature: dict[str, str] | None = None,
+    signature: Any = None,
     pip_requirements: list[str] | None = None,
     artifacts: dict[str, str] | None = None,
     save_format: str | None = None,
@@ -141,6 +166,8 @@ def log_model(
 
     Raises:
         InvalidParameter: no flavor fits the model, or a bad name.
+        MissingDependency: the flavor needs a package that is not installed (checked
+            before any run is started, so no run is left FAILED by it).
         (and the errors of :func:`gittrack.log_artifacts`)
     """
     from gittrack.artifacts import fluent
@@ -150,6 +177,7 @@ def log_model(
     chosen = clean_artifact_path(name or artifact_path or "model", "model name")
     if not chosen:
         raise InvalidParameter("log_model needs a non-empty name")
+    _flavor_for(model, flavor)  # before a run is started: a missing package fails no run
     writer = fluent._writer(run_id)
     with tempfile.TemporaryDirectory(prefix="gittrack-model-") as tmp:
         doc = save_model(

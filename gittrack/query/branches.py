@@ -23,27 +23,74 @@ _FEW = 8  # up to this many unknown commits per tip: descendant_of each; more: o
 
 
 def all_branches(repo: Repo) -> dict[str, str]:
-    """``{short name: tip sha}`` of local and remote-tracking branches (no ``*/HEAD``)."""
+    """``{short name: tip sha}`` of local and remote-tracking branches (no ``*/HEAD``);
+    a local branch wins over a remote-tracking one of the same short name."""
     out: dict[str, str] = {}
+    for name, sha in _branch_refs(repo, ("refs/heads/", "refs/remotes/")):
+        short = name.split("/", 2)[2]
+        if name.startswith("refs/remotes/") and short.endswith("/HEAD"):
+            continue
+        out.setdefault(short, sha)
+    return out
+
+
+def local_branches(repo: Repo) -> dict[str, str]:
+    """``{name: tip sha}`` of the local branches."""
+    return {name[len("refs/heads/") :]: sha for name, sha in _branch_refs(repo, ("refs/heads/",))}
+
+
+def _branch_refs(repo: Repo, prefixes: Sequence[str]) -> list[tuple[str, str]]:
+    """``(full ref name, commit sha)`` of the refs under ``prefixes``, sorted by name.
+
+    Asks ``git for-each-ref``, which reads only those refs: libgit2 lists every ref,
+    so 10,000 run refs cost it ~0.35 s per call. Falls back to pygit2 when git cannot run.
+    """
+    import subprocess
+
+    try:
+        text = subprocess.run(
+            ["git", "--git-dir", str(repo.common_dir), "for-each-ref",
+             "--format=%(objectname) %(refname)", *prefixes],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return _branch_refs_pygit2(repo, prefixes)
+    out = []
+    for line in text.splitlines():
+        sha, _, name = line.partition(" ")
+        out.append((name, sha))
+    return out
+
+
+def _branch_refs_pygit2(repo: Repo, prefixes: Sequence[str]) -> list[tuple[str, str]]:
+    out = []
     git = repo.git
-    for name in git.references:
-        if name.startswith("refs/heads/"):
-            short = name[len("refs/heads/") :]
-        elif name.startswith("refs/remotes/") and not name.endswith("/HEAD"):
-            short = name[len("refs/remotes/") :]
-        else:
+    for name in sorted(git.references):
+        if not name.startswith(tuple(prefixes)):
             continue
         try:
-            out.setdefault(short, str(git.references[name].peel().id))
-        except Exception:  # a dangling or symbolic ref that resolves to nothing
+            out.append((name, str(git.references[name].peel().id)))
+        except Exception:  # noqa: BLE001 - a dangling or symbolic ref that resolves to nothing
             continue
     return out
+
+
+def _current_branch(repo: Repo) -> str | None:
+    """The short name of the branch HEAD points at, or None (detached, or no HEAD)."""
+    try:
+        target = repo.git.references["HEAD"].target
+    except (KeyError, ValueError):
+        return None
+    if isinstance(target, str) and target.startswith("refs/heads/"):
+        return target[len("refs/heads/") :]
+    return None
 
 
 def resolve_branches(repo: Repo, branches: str | Sequence[str]) -> dict[str, str]:
     """Branch names (``"*"`` for all, sorted) → ``{name: tip sha}``, in the order given.
 
-    Accepts ``main``, ``origin/main``, ``refs/heads/main``, ``refs/remotes/origin/main``.
+    Accepts ``main``, ``origin/main``, ``refs/heads/main``, ``refs/remotes/origin/main``,
+    and ``HEAD`` for the branch checked out (``main`` or ``master``, whatever it is).
 
     Raises:
         InvalidParameter: naming a branch that does not exist, and listing those that do.
@@ -55,6 +102,17 @@ def resolve_branches(repo: Repo, branches: str | Sequence[str]) -> dict[str, str
     for name in branches:
         if not isinstance(name, str) or not name:
             raise InvalidParameter(f"Invalid branch name {name!r}")
+        if name == "HEAD":
+            current = _current_branch(repo)
+            if current is None or current not in known:
+                raise InvalidParameter(
+                    "HEAD is not on a branch with commits (detached, or no commit yet): "
+                    "name a branch instead (branches: "
+                    + (", ".join(sorted(known)[:20]) or "none")
+                    + ")"
+                )
+            out.setdefault(current, known[current])
+            continue
         if name == "*":
             for short in sorted(known):
                 out.setdefault(short, known[short])

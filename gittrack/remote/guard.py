@@ -1,9 +1,9 @@
 """The server-side guard of a shared repository (``remotes/pre-receive`` runs :func:`main`).
 
 It checks the updates of refs under ``refs/gittrack/`` (everything else passes) with
-the client's own readers — :meth:`gittrack.core.reader.Store.read_record` and
-:func:`gittrack.core.validation.check_run_record` — so the server refuses exactly what
-a client could not read. It refuses:
+the client's own reader — :meth:`gittrack.core.reader.Store.read_record`, with its
+bounded YAML loader and :mod:`gittrack.core.records.check` — so the server refuses
+exactly what a client could not read. It refuses:
 
 * a run ref not named ``refs/gittrack/runs/<32 hex>``, or whose commit's record is
   unreadable or malformed;
@@ -96,12 +96,10 @@ class Guard:
         return None
 
     def _record(self, run_id: str, sha: str) -> dict[str, Any]:
-        """The parsed record at ``sha`` (raises CorruptRecord), checked as the client does."""
-        from gittrack.core.validation import check_run_record
-
+        """The parsed record at ``sha`` (raises CorruptRecord), read and checked exactly as
+        the client reads it (``Store.read_record`` → ``gittrack.core.records.check``)."""
         rec = self.store.read_record(sha, run_id)
-        check_run_record(rec, run_id)
-        self.store.run_from_record(rec, sha)  # times, metric values: as get_run reads them
+        self.store.run_from_record(rec, sha)  # metric values: as get_run reads them
         return rec
 
     def _check_record(self, run_id: str, sha: str) -> str | None:

@@ -167,7 +167,3 @@ async def _plain(send: Any, status: int, body: bytes) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def is_git_path(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
