@@ -13,15 +13,11 @@ from typing import Any
 
 from gittrack.core.entities import Experiment, Metric, Run, RunStatus, ViewType
 from gittrack.core.experiments import DEFAULT_ID, Experiments
+from gittrack.core.live import get_open_writer, open_writers
 from gittrack.core.reader import Store
 from gittrack.core.repo import Repo
 from gittrack.core.validation import validate_experiment_id
-from gittrack.core.writer import (
-    RunWriter,
-    create_run_writer,
-    get_open_writer,
-    open_run_writer,
-)
+from gittrack.core.writer import RunWriter, create_run_writer, open_run_writer
 from gittrack.errors import InvalidParameter
 
 
@@ -327,8 +323,6 @@ class Client:
 
     def flush(self, run_id: str | None = None) -> None:
         """Commit buffered points now (of one run, or of every run open in this process)."""
-        from gittrack.core.writer import open_writers
-
         if run_id is None:
             for w in open_writers():
                 if w.repo.common_dir == self.repo.common_dir:

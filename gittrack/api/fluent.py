@@ -406,7 +406,7 @@ def _auto_gc() -> None:
 
 
 def _end_all(status: str) -> None:
-    from gittrack.core.writer import open_writers
+    from gittrack.core.live import open_writers
 
     with _fluent_lock:
         runs = [a for a in reversed(_fluent_runs) if a._writer._pid == os.getpid()]
@@ -475,8 +475,9 @@ def search_runs(
     """Runs as a pandas DataFrame with MLflow's columns (or a list of Runs)."""
     from gittrack.query.search import search_runs as _search
 
+    client = _client()
     return _search(
-        _client(),
+        client,
         experiment_ids=experiment_ids,
         filter_string=filter_string,
         run_view_type=run_view_type,
@@ -486,4 +487,5 @@ def search_runs(
         search_all_experiments=search_all_experiments,
         experiment_names=experiment_names,
         branches=branches,
+        current_experiment=lambda: _current_experiment_id(client),
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import subprocess
+import sys
+import threading
 from typing import Any
 
 from gittrack.core.entities import RunStatus
@@ -25,7 +28,6 @@ def run_command(
     The child gets ``GITTRACK_RUN_ID`` (and ``MLFLOW_RUN_ID``) so its own gittrack
     calls log into this run; this process lends it the run's lock meanwhile.
     """
-    from gittrack.cli.runs import child_env, start_pumps
     from gittrack.core.writer import open_run_writer
 
     exp_id = "0"
@@ -72,3 +74,49 @@ def run_command(
         status = RunStatus.FAILED
     w.end(status)
     return code if code >= 0 else 128 - code
+
+
+def _pump(src: Any, sinks: list[Any], keep: bytearray, limit: int) -> None:
+    """Copy a child's output to the terminal and into ``keep`` (its last ``limit`` bytes)."""
+    for chunk in iter(lambda: src.read1(65536) if hasattr(src, "read1") else src.read(65536), b""):
+        for s in sinks:
+            try:
+                s.write(chunk)
+                s.flush()
+            except (OSError, ValueError):
+                pass
+        keep.extend(chunk)
+        if len(keep) > 2 * limit:
+            del keep[: len(keep) - limit]
+
+
+def start_pumps(
+    proc: subprocess.Popen, limit: int
+) -> tuple[bytearray, bytearray, list[threading.Thread]]:
+    """Start threads copying the child's stdout and stderr to ours.
+
+    Returns ``(out, err, threads)``: the last ``limit`` bytes of each stream (filled
+    while the threads run) and the threads, to join once the child has exited.
+    """
+    out, err = bytearray(), bytearray()
+    threads = [
+        threading.Thread(
+            target=_pump, args=(proc.stdout, [sys.stdout.buffer], out, limit), daemon=True
+        ),
+        threading.Thread(
+            target=_pump, args=(proc.stderr, [sys.stderr.buffer], err, limit), daemon=True
+        ),
+    ]
+    for t in threads:
+        t.start()
+    return out, err, threads
+
+
+def child_env(run_id: str) -> dict[str, str]:
+    """Return this process's environment plus the variables that make the child log into
+    ``run_id`` while this process lends it the run's lock."""
+    env = dict(os.environ)
+    env["GITTRACK_RUN_ID"] = run_id
+    env["MLFLOW_RUN_ID"] = run_id
+    env["GITTRACK_RUN_LOCK_HELD"] = run_id
+    return env

@@ -42,7 +42,7 @@ def commit_of(repo: Repo, sha: str) -> pygit2.Commit:
 def flush_live_writers(repo: Repo, run_id: str) -> None:
     """Checkpoint this process's open writers of runs matching ``run_id`` (a prefix works),
     so what this process logged is visible to what it reads."""
-    from gittrack.core.writer import open_writers
+    from gittrack.core.live import open_writers
 
     common = str(repo.common_dir)
     for w in open_writers():

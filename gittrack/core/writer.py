@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 from gittrack.core import validation
 from gittrack.core.entities import RunStatus
 from gittrack.core.gittree import apply_changes, subtree_id
+from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS
+from gittrack.core.live import registry as _registry
 from gittrack.core.locks import FileLock
+from gittrack.core.reader import RUNS_PREFIX, Store
 from gittrack.core.records import chunkcache
 from gittrack.core.records import formats as records
 from gittrack.errors import InvalidParameter, ParamChanged, RunLocked, RunNotWritable
@@ -33,9 +36,7 @@ if TYPE_CHECKING:
 
     from gittrack.core.repo import Repo
 
-RUNS_PREFIX = "refs/gittrack/runs/"
 DEFAULT_CHECKPOINT_SECONDS = 5.0
-DEFAULT_HEARTBEAT_SECONDS = 60.0
 _SYSTEM_NAME_TAG = "mlflow.runName"
 _NOTE_TAG = "mlflow.note.content"
 
@@ -606,8 +607,6 @@ def open_run_writer(
         RunLocked: another live process writes this run.
         RunNotWritable: the run is deleted.
     """
-    from gittrack.core.reader import Store
-
     existing = _registry.get(repo, run_id)
     if existing is not None:
         if resume and existing.status != RunStatus.RUNNING:
@@ -681,64 +680,3 @@ def open_run_writer(
         raise
     _registry.add(w)
     return w
-
-
-# -- the process-wide registry and the checkpoint thread ------------------------
-
-
-class _Registry:
-    """Open writers of this process, and the thread that checkpoints them."""
-
-    def __init__(self) -> None:
-        self._writers: dict[tuple[str, str], RunWriter] = {}
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
-        self._pid = os.getpid()
-
-    def add(self, w: RunWriter) -> None:
-        with self._lock:
-            self._writers[(str(w.repo.common_dir), w.run_id)] = w
-            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(
-                    target=self._loop, name="gittrack-checkpoints", daemon=True
-                )
-                self._thread.start()
-
-    def remove(self, w: RunWriter) -> None:
-        with self._lock:
-            self._writers.pop((str(w.repo.common_dir), w.run_id), None)
-
-    def get(self, repo: Repo, run_id: str) -> RunWriter | None:
-        return self._writers.get((str(repo.common_dir), run_id))
-
-    def all(self) -> list[RunWriter]:
-        with self._lock:
-            return list(self._writers.values())
-
-    def _loop(self) -> None:
-        while True:
-            self._wake.wait(0.5)
-            now = _time()
-            for w in self.all():
-                try:
-                    if w.closed or w._pid != os.getpid():
-                        continue
-                    if now - w._last_checkpoint >= w.interval and w.has_pending:
-                        w.checkpoint()
-                    elif now - w._last_checkpoint >= w.heartbeat_interval:
-                        w.checkpoint(heartbeat=True)
-                except Exception as exc:  # keep checkpointing the other runs
-                    print(f"gittrack: checkpoint of run {w.run_id} failed: {exc}", file=sys.stderr)
-
-
-_registry = _Registry()
-
-
-def open_writers() -> list[RunWriter]:
-    return _registry.all()
-
-
-def get_open_writer(repo: Repo, run_id: str) -> RunWriter | None:
-    return _registry.get(repo, run_id)
