@@ -145,22 +145,11 @@ def locate(client: Any, run_id: str, path: str, destination: str | None) -> tupl
 def attach(
     client: Any, run_id: str, path: str, local: str, sha: str, size: int, destination: str | None
 ) -> None:
-    """Record the uploaded file ``local`` as artifact ``path`` of the run."""
-    from gittrack.server import artifact_store
-
-    if hasattr(client, "log_artifact"):  # gittrack.artifacts is installed: log as locally
-        client.log_artifact(run_id, local, posixpath.dirname(path) or None)
-        return
-    writer = client.writer(run_id)
-    if size <= artifact_store.INLINE_LIMIT:
-        oid = client.repo.git.create_blob_fromdisk(local)
-        writer.put_record_blob(f"artifacts/{path}", oid)
-        writer.artifacts[path] = {"sha256": sha, "size": size, "where": "git"}
-    else:
-        artifact_store.put_object(client.repo, destination, local, sha)
-        writer.put_record_file(f"artifacts/{path}", None)
-        writer.artifacts[path] = {"sha256": sha, "size": size, "where": "store"}
-    writer.mark_dirty()
+    """Record the uploaded file ``local`` as artifact ``path`` of the run, as local logging
+    does (``Client.log_artifact``: small files in the run's tree, large ones in the store
+    the server was started with). ``sha``, ``size`` and ``destination`` are the caller's
+    (the upload was hashed while it was written; the store is configured at start-up)."""
+    client.log_artifact(run_id, local, posixpath.dirname(path) or None)
 
 
 def detach(client: Any, run_id: str, path: str) -> None:

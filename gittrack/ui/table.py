@@ -397,27 +397,16 @@ def sort_rows(rows: list[dict[str, Any]], kind: str, key: str, desc: bool) -> li
 
 def _search_ids(ctx: UIContext, rows: list[dict[str, Any]], filter_string: str) -> set[str]:
     """Run ids among ``rows`` matching ``filter_string``, evaluated by the query engine."""
-    try:
-        from gittrack.query.grammar import filter_runs, parse_filter
-    except ImportError:  # the query engine is not there: ask the client
-        from gittrack.api.client import Client
-        from gittrack.core.entities import ViewType
+    from gittrack.query.grammar import filter_runs, parse_filter
 
-        found = Client(ctx.repo).search_runs(
-            None, filter_string=filter_string, run_view_type=ViewType.ALL, max_results=10**9
-        )
-        return {r.info.run_id for r in found}
     clauses = parse_filter(filter_string)
     return {r["run_id"] for r in filter_runs(rows, clauses)}
 
 
 def _rows_from_index(ctx: UIContext) -> dict[str, dict[str, Any]] | None:
-    """All rows from the query engine's index, or None when there is no query engine."""
-    try:
-        from gittrack.query.search import search_all
-    except ImportError:
-        return None
+    """All rows from the query engine's index."""
     from gittrack.core.entities import ViewType
+    from gittrack.query.search import search_all
 
     with ctx.lock:
         found = search_all(ctx.repo, 10**9, run_view_type=ViewType.ALL)
