@@ -85,27 +85,32 @@ class Store:
         Raises:
             CorruptRecord: a file is missing, not YAML, unsafe, or of the wrong shape.
         """
+        import pygit2
         import yaml
 
         who = run_id or commit[:12]
         try:
-            tree = self.git[commit].tree  # type: ignore[union-attr]
+            tree = self.git[commit].tree
             gt = tree[records.RECORD_DIR]
         except (KeyError, ValueError, AttributeError) as exc:
             raise CorruptRecord(who, f"commit {commit[:12]} has no {records.RECORD_DIR}/") from exc
+        if not isinstance(gt, pygit2.Tree):
+            raise CorruptRecord(
+                who, f"{records.RECORD_DIR} of commit {commit[:12]} is not a folder"
+            )
 
         def load(name: str, kind: type) -> Any:
             try:
                 entry = gt[name]
             except KeyError:
                 return kind()
+            if not isinstance(entry, pygit2.Blob):
+                raise CorruptRecord(who, f"{records.RECORD_DIR}/{name} is not a file")
             try:
                 value = records.load_yaml(entry.data)
             except yaml.YAMLError as exc:
                 msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
                 raise CorruptRecord(who, f"{records.RECORD_DIR}/{name}: {msg}") from exc
-            except AttributeError as exc:
-                raise CorruptRecord(who, f"{records.RECORD_DIR}/{name} is not a file") from exc
             if value is None:
                 return kind()
             if not isinstance(value, kind):
@@ -123,8 +128,9 @@ class Store:
             if field not in run:
                 raise CorruptRecord(who, f"run.yaml has no {field!r}")
         note = ""
-        if "note.md" in gt:
-            note = gt["note.md"].data.decode("utf-8", "replace")
+        entry = gt["note.md"] if "note.md" in gt else None
+        if isinstance(entry, pygit2.Blob):
+            note = entry.data.decode("utf-8", "replace")
         return {
             "run": run,
             "params": records.flatten_params(load("params.yaml", dict)),
@@ -216,20 +222,26 @@ class Store:
         self, run_id: str, key: str, commit: str | None = None
     ) -> tuple[list[int], list[float], list[int]]:
         """(steps, values, timestamps) of ``key``."""
+        import pygit2
+
         commit = commit or self.run_commit(run_id)
-        tree = self.git[commit].tree  # type: ignore[union-attr]
+        tree = self.git[commit].tree
         path = f"{records.RECORD_DIR}/metrics/{records.key_to_filename(key)}"
         try:
             mdir = tree[path]
         except KeyError:
             return [], [], []
+        if not isinstance(mdir, pygit2.Tree):
+            raise CorruptRecord(run_id, f"metric {key!r}: {path} is not a folder")
         steps: list[int] = []
         values: list[float] = []
         stamps: list[int] = []
         from gittrack.core.records import chunkcache
 
-        for name in sorted(e.name for e in mdir):
+        for name in sorted(str(e.name) for e in mdir):
             entry = mdir[name]
+            if not isinstance(entry, pygit2.Blob):
+                raise CorruptRecord(run_id, f"metric {key!r} chunk {name} is not a file")
             oid = str(entry.id)
             cached = chunkcache.load(self.repo, oid)
             if cached is not None:
@@ -247,13 +259,17 @@ class Store:
         return steps, values, stamps
 
     def metric_keys(self, run_id: str, commit: str | None = None) -> list[str]:
+        import pygit2
+
         commit = commit or self.run_commit(run_id)
-        tree = self.git[commit].tree  # type: ignore[union-attr]
+        tree = self.git[commit].tree
         try:
             mdir = tree[f"{records.RECORD_DIR}/metrics"]
         except KeyError:
             return []
-        return sorted(records.filename_to_key(e.name) for e in mdir)
+        if not isinstance(mdir, pygit2.Tree):
+            raise CorruptRecord(run_id, f"{records.RECORD_DIR}/metrics is not a folder")
+        return sorted(records.filename_to_key(str(e.name)) for e in mdir)
 
 
 def system_tags(run: dict[str, Any], note: str) -> dict[str, str]:

@@ -51,7 +51,9 @@ def _fast_object_creation() -> None:
     writer always writes those objects first, and the check costs a lookup per entry."""
     import pygit2
 
-    pygit2.option(pygit2.GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0)
+    # the stubs accept only pygit2.enums.Option here; the GIT_OPT_ constant works with
+    # every pygit2 this package supports
+    pygit2.option(pygit2.GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, False)  # type: ignore[call-overload]
 
 
 class _MetricState:
@@ -451,7 +453,7 @@ def _flatten_config(params: Any) -> dict[str, Any]:
     """A flat ``{dotted.key: value}`` from a dict, a nested config (Hydra/OmegaConf)."""
     if hasattr(params, "_content") and hasattr(params, "items"):  # OmegaConf DictConfig
         try:
-            from omegaconf import OmegaConf  # type: ignore[import-not-found]
+            from omegaconf import OmegaConf
 
             params = OmegaConf.to_container(params, resolve=True)
         except ImportError:
@@ -607,6 +609,8 @@ def open_run_writer(
         RunLocked: another live process writes this run.
         RunNotWritable: the run is deleted.
     """
+    import pygit2
+
     existing = _registry.get(repo, run_id)
     if existing is not None:
         if resume and existing.status != RunStatus.RUNNING:
@@ -626,12 +630,12 @@ def open_run_writer(
             from gittrack.errors import RunNotFound
 
             raise RunNotFound(run_id)
-        head = ref.target
+        commit = ref.peel(pygit2.Commit)
+        head = commit.id
         rec = store.read_record(str(head))
         record = rec["run"]
         if record.get("lifecycle") == "deleted" and not allow_deleted:
             raise RunNotWritable(f"Run {run_id} is deleted; restore it first")
-        commit = repo.git[head]
         root = commit.tree_id
         gt = subtree_id(repo.git, root, records.RECORD_DIR)
         source_tree = apply_changes(repo.git, root, {records.RECORD_DIR: None})
@@ -640,14 +644,15 @@ def open_run_writer(
         mtree_id = subtree_id(repo.git, gt, "metrics")
         summaries = rec["metrics"]
         if mtree_id is not None:
-            for entry in repo.git[mtree_id]:
-                key = records.filename_to_key(entry.name)
-                chunks = sorted(e.name for e in repo.git[entry.id])
+            for entry in repo.git[mtree_id].peel(pygit2.Tree):
+                key = records.filename_to_key(str(entry.name))
+                chunk_dir = entry.peel(pygit2.Tree)
+                chunks = sorted(str(e.name) for e in chunk_dir)
                 tail: list[str] = []
                 index = 0
                 if chunks:
                     index = len(chunks) - 1
-                    last = repo.git[entry.id][chunks[-1]].data.decode("ascii")
+                    last = chunk_dir[chunks[-1]].peel(pygit2.Blob).data.decode("ascii")
                     tail = last.splitlines(keepends=True)
                     if len(tail) >= records.CHUNK_POINTS:
                         tail, index = [], len(chunks)

@@ -102,11 +102,12 @@ def nest_params(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Turn ``{"optimizer.lr": 0.1}`` into ``{"optimizer": {"lr": 0.1}}`` where no
     key conflicts; keys that would conflict stay flat. ``flatten_params`` inverts it."""
     tree: dict[str, Any] = {}
+    literal: dict[str, Any] = {}  # keys that would conflict when nested
     for key, value in flat.items():
         parts = key.split(".")
         if len(parts) == 1 or any(p == "" for p in parts):
             if key in tree and isinstance(tree[key], dict):
-                tree.setdefault(None, {})[key] = value  # type: ignore[index]
+                literal[key] = value
             else:
                 tree[key] = value
             continue
@@ -123,9 +124,8 @@ def nest_params(flat: Mapping[str, Any]) -> dict[str, Any]:
         if ok and parts[-1] not in node:
             node[parts[-1]] = value
         else:
-            tree.setdefault(None, {})[key] = value  # type: ignore[index]
+            literal[key] = value
     # Conflicting flat keys go under a quoted literal section.
-    literal = tree.pop(None, None)  # type: ignore[call-overload]
     if literal:
         tree["__flat__"] = literal
     return tree
