@@ -40,7 +40,7 @@ _lock = threading.RLock()
 _indexes: dict[tuple[int, str], Index] = {}
 
 
-class PagedList(list):  # type: ignore[type-arg]
+class PagedList(list):
     """A list of results plus ``token``, the page token of the next page (None at the end)."""
 
     def __init__(self, items: Sequence[Any] = (), token: str | None = None) -> None:

@@ -51,8 +51,10 @@ def refresh_index(repo: Repo) -> str | None:
 
 def store_entries(repo: Repo, sha: str) -> dict[str, dict[str, Any]]:
     """``artifacts.yaml`` entries of run commit ``sha`` kept in the artifact store (path → entry)."""
+    import pygit2
+
     try:
-        data = repo.git[sha].tree[ARTIFACTS_FILE].data
+        data = repo.git[sha].peel(pygit2.Commit).tree[ARTIFACTS_FILE].peel(pygit2.Blob).data
     except KeyError:
         return {}
     from gittrack.core.records import formats as records
@@ -162,6 +164,7 @@ def prefetch_artifacts(repo: Repo, shas: Iterable[str]) -> list[str]:
     if storage.cache is None:  # a local store: nothing to download
         return []
     failed: dict[str, str] = {}
+    assert local.local_root is not None  # the local cache is always a folder
     tmp_dir = local.local_root / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     for sha in sorted(digests):

@@ -111,6 +111,8 @@ def resolve_run_refs(prefixes: Iterable[str], *pools: Iterable[str]) -> list[str
 
 def _runs_of_experiment(repo: Repo, refs: dict[str, str], experiment: str) -> set[str]:
     """Run refs whose run.yaml names ``experiment`` (an id, or a name resolved to its id)."""
+    import pygit2
+
     from gittrack.core.experiments import Experiments
     from gittrack.core.records import formats as records
 
@@ -124,7 +126,8 @@ def _runs_of_experiment(repo: Repo, refs: dict[str, str], experiment: str) -> se
         if not is_run_ref(ref):
             continue
         try:
-            run = records.load_yaml(git[sha].tree[".gittrack/run.yaml"].data) or {}
+            blob = git[sha].peel(pygit2.Commit).tree[".gittrack/run.yaml"].peel(pygit2.Blob)
+            run = records.load_yaml(blob.data) or {}
         except Exception:  # noqa: BLE001 - an unreadable record is not in any experiment
             continue
         if str(run.get("experiment_id")) in wanted:

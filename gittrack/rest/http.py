@@ -188,7 +188,7 @@ class HttpSession:
         if headers:
             hdrs.update(headers)
         what = what or f"{method} {path.split('?')[0]}"
-        start_pos = body.tell() if hasattr(body, "tell") else None
+        start_pos = body.tell() if body is not None and not isinstance(body, bytes) else None
         attempts = self.max_retries + 1 if retry else 1
         delay = self.backoff
         last: BaseException | None = None

@@ -110,7 +110,7 @@ def list_artifacts(ctx: UIContext, run_id: str, path: str = "") -> dict[str, Any
             )
     if base and not dirs and not files:
         raise NotFound(f"Artifact folder {base!r} not found in run {full}")
-    out = [
+    out: list[dict[str, Any]] = [
         {"path": prefix + d, "name": d, "is_dir": True, "size": s, "kind": "folder"}
         for d, s in sorted(dirs.items())
     ]

@@ -25,7 +25,7 @@ def list_experiments(ctx: UIContext) -> list[dict[str, Any]]:
             ref = ctx.git.references.get(EXPERIMENTS_REF)
             if ref is not None:
                 tree = ref.peel(pygit2.Commit).tree
-                raw = load_yaml(ctx.git[tree["experiments.yaml"].id].data) or {}
+                raw = load_yaml(tree["experiments.yaml"].peel(pygit2.Blob).data) or {}
         except (KeyError, pygit2.GitError):
             raw = {}
     out = [

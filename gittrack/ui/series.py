@@ -97,14 +97,14 @@ def load_points(ctx: UIContext, sha: str, key: str) -> np.ndarray:
             entry = tree[path]
         except KeyError:
             raise NotFound(f"Metric {key!r} not found in this run") from None
-        sub = ctx.git[entry.id]
+        sub = entry.peel(pygit2.Tree)
         chunks = sorted((e.name, str(e.id)) for e in sub if e.type_str == "blob")
     parts = []
     for name, oid in chunks:
         arr = _cached(oid)
         if arr is None:
             with ctx.lock:
-                data = ctx.git[oid].data
+                data = ctx.git[oid].peel(pygit2.Blob).data
             try:
                 arr = decode_chunk(data)
             except ValueError as exc:
