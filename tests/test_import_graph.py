@@ -219,3 +219,49 @@ def test_no_import_cycle() -> None:
     assert "gittrack.core.reader" in graph and graph["gittrack.api.fluent"]
     cycles = find_cycles(graph)
     assert not cycles, "import cycles:\n" + "\n".join(_describe(graph, c) for c in cycles)
+
+
+# packages the library below them must never import (the faces and what builds on core)
+ABOVE_CORE = (
+    "api",
+    "artifacts",
+    "cli",
+    "mirror",
+    "models",
+    "query",
+    "remote",
+    "rest",
+    "server",
+    "ui",
+)
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_only_the_cli_imports_the_cli() -> None:
+    """Library code never reaches into the command line (its helpers belong below it)."""
+    graph = import_graph()
+    offenders = [
+        f"{module} (line {line}) -> {target}"
+        for module, edges in sorted(graph.items())
+        if _package(module) not in ("cli", "__main__")
+        for target, line in edges.items()
+        if _package(target) == "cli"
+    ]
+    assert offenders == []
+
+
+def test_core_imports_nothing_built_on_it() -> None:
+    """``gittrack.core`` (reading and writing runs) imports none of the layers above it."""
+    graph = import_graph()
+    offenders = [
+        f"{module} (line {line}) -> {target}"
+        for module, edges in sorted(graph.items())
+        if _package(module) == "core"
+        for target, line in edges.items()
+        if _package(target) in ABOVE_CORE
+    ]
+    assert offenders == []
