@@ -53,6 +53,7 @@ PUBLIC = [
     "log_params",
     "log_table",
     "log_text",
+    "rerun",
     "restore_run",
     "search_experiments",
     "search_runs",
