@@ -19,7 +19,7 @@ from gittrack.core.reader import Store
 from gittrack.core.repo import Repo
 from gittrack.core.validation import validate_experiment_id
 from gittrack.core.writer import RunWriter, create_run_writer, open_run_writer
-from gittrack.errors import InvalidParameter
+from gittrack.errors import InvalidParameter, RunNotFound
 
 
 def _missing_last(field: str, exp: Experiment) -> tuple[bool, Any]:
@@ -165,7 +165,10 @@ class Client:
         if parent_run_id is None and "mlflow.parentRunId" in tags:
             parent_run_id = str(tags.pop("mlflow.parentRunId"))
         if parent_run_id is not None:
-            parent_run_id = self.store.resolve_run_id(parent_run_id)
+            try:
+                parent_run_id = self.store.resolve_run_id(parent_run_id)
+            except RunNotFound:
+                pass  # as MLflow: the parent may live elsewhere (not pulled yet, another store)
         if user is None and "mlflow.user" in tags:
             user = str(tags["mlflow.user"])
         return create_run_writer(

@@ -11,11 +11,7 @@ no NUL, no backslash, nothing outside the run.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import posixpath
-import shutil
-import tempfile
 from typing import Any
 
 from gittrack.errors import InvalidParameter, NotFound
@@ -112,6 +108,10 @@ def list_proxy(client: Any, proxy_path: str) -> dict[str, Any]:
     """``GET mlflow-artifacts/artifacts?path=``: base names, as MLflow's proxy answers."""
     if not proxy_path:
         return {"files": []}
+    from gittrack.server import logged_models
+
+    if logged_models.is_model_proxy_path(proxy_path):
+        return logged_models.list_proxy(client, proxy_path)
     _, run_id, path = split_proxy_path(proxy_path)
     _, entries = run_artifacts(client, run_id)
     files = []
@@ -163,31 +163,3 @@ def detach(client: Any, run_id: str, path: str) -> None:
         writer.artifacts.pop(p, None)
         writer.put_record_file(f"artifacts/{p}", None)
     writer.mark_dirty()
-
-
-# -- streaming an upload to disk ---------------------------------------------------------
-
-
-class Upload:
-    """A request body written to ``<tmpdir>/<basename>`` while hashed; removed on close."""
-
-    def __init__(self, basename: str, parent: str | None = None) -> None:
-        self.dir = tempfile.mkdtemp(prefix="gittrack-upload-", dir=parent)
-        self.path = os.path.join(self.dir, basename)
-        self._file = open(self.path, "wb")  # noqa: SIM115
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
-        self._file.write(chunk)
-        self.size += len(chunk)
-
-    def finish(self) -> str:
-        self._file.close()
-        return self._hash.hexdigest()
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
