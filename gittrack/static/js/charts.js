@@ -46,7 +46,7 @@
       this.offsets = {}; // relative mode: run id -> first timestamp (ms)
       this.plot = null;
       this.zoomed = false;
-      this.ignoreScale = false;
+      this.loadedRange = null;
       this.load(null);
     }
 
@@ -134,29 +134,42 @@
         cursor: { drag: { x: true, y: false, setScale: true } },
         hooks: {
           draw: [() => { self.el.setAttribute("data-drawn", "1"); }],
+          // uPlot fires setScale after a commit (a microtask later), so a flag set around
+          // our own calls would be stale: tell a user's zoom from our own scale changes by
+          // the range instead (the whole data extent, or the range we just loaded).
           setScale: [(u, key) => {
-            if (key !== "x" || self.ignoreScale) return;
+            if (key !== "x") return;
             const { min, max } = u.scales.x;
-            if (min === null || max === null) return;
+            if (min === null || max === null || self.isOwnRange(u, min, max)) return;
             self.zoomed = true;
             self.reloadZoom([min, max]);
           }],
         },
       };
       if (this.plot && range) {
-        this.ignoreScale = true;
+        // setData(data, false) alone does not repaint: set the zoomed x range again,
+        // which rebuilds the paths and fits y to the full-resolution points.
+        this.loadedRange = range;
         this.plot.setData(data, false);
-        this.ignoreScale = false;
+        this.plot.setScale("x", { min: range[0], max: range[1] });
         return;
       }
       if (this.plot) this.plot.destroy();
       GT.clear(this.el);
-      this.ignoreScale = true;
+      this.loadedRange = null;
       this.plot = new uPlot(opts, data, this.el);
-      this.ignoreScale = false;
       this.plot.over.addEventListener("dblclick", () => {
         if (self.zoomed) { self.zoomed = false; self.plot.destroy(); self.plot = null; self.load(null); }
       });
+    }
+
+    // True when the x scale [min, max] was set by this chart, not by a drag: the whole
+    // extent of the drawn data (uPlot's own fit) or the zoomed range just loaded.
+    isOwnRange(u, min, max) {
+      const r = this.loadedRange;
+      if (r && min === r[0] && max === r[1]) return true;
+      const xs = u.data[0];
+      return !this.zoomed && (!xs.length || (min <= xs[0] && max >= xs[xs.length - 1]));
     }
 
     reloadZoom(range) {
