@@ -72,3 +72,40 @@ def test_series_fetched_once_per_chart(page, site):
     assert len(seen) == 3, seen
     assert not any("min=" in u or "max=" in u for u in seen), seen
     assert sorted(u.split("key=")[1].split("&")[0] for u in seen) == ["m0", "m1", "m2"]
+
+
+def watch_failures(pg) -> list[str]:
+    """Start recording ``pg``'s failed responses (status >= 400) and console errors."""
+    bad: list[str] = []
+    pg.on("response", lambda r: bad.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    pg.on("console", lambda m: bad.append("console: " + m.text) if m.type == "error" else None)
+    return bad
+
+
+def test_no_404_or_console_error_on_load_and_artifacts(page, site):
+    """No favicon 404 on load; opening an artifact file asks for its folder, not a listing of it."""
+    base, ids, _repo = site
+    bad = watch_failures(page)
+    page.goto(base + "/")
+    page.wait_for_selector("table.runs tbody tr[data-run]")
+    page.wait_for_timeout(300)
+    # the page declares its icon, so the browser does not ask for /favicon.ico
+    assert page.evaluate("document.querySelector('link[rel=icon]').href").startswith("data:")
+    page.goto(f"{base}/#/run/{ids['xss']}")
+    page.wait_for_function("document.querySelectorAll('.chart[data-drawn=\"1\"]').length === 3")
+    page.click("nav.tabs a[data-tab='artifacts']")
+    page.click("a[data-path='plots']")
+    page.click("a[data-path='plots/red.png']")
+    page.wait_for_selector("img.art-image")
+    page.click(".crumbs a >> nth=0")
+    page.click("a[data-path='table.csv']")
+    page.wait_for_selector(".art-preview table.csv")
+    # a URL naming a file opens its folder with the file previewed
+    url = page.url
+    assert "table.csv" in page.evaluate("decodeURIComponent(location.hash)")
+    page.goto("about:blank")
+    page.goto(url)
+    page.wait_for_selector(".art-preview table.csv")
+    assert page.locator("a[data-path='table.csv']").count() == 1
+    page.wait_for_timeout(300)
+    assert bad == []
