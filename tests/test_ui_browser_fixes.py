@@ -109,3 +109,25 @@ def test_no_404_or_console_error_on_load_and_artifacts(page, site):
     assert page.locator("a[data-path='table.csv']").count() == 1
     page.wait_for_timeout(300)
     assert bad == []
+
+
+AXIS_FIT = """(sel) => {
+  const u = document.querySelector(sel).uplot;
+  const axis = u.axes[1];
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = axis.font[0];
+  const labels = axis._values.filter((v) => v !== '');
+  const widest = Math.max(...labels.map((v) => ctx.measureText(v).width / devicePixelRatio));
+  return {labels, room: axis._size - axis.ticks.size - axis.gap, widest};
+}"""
+
+
+def test_log_axis_labels_fit(page, site):
+    """Log-scale tick labels (down to 1e-7 here) are whole: the y axis is as wide as they are."""
+    base, ids, _repo = site
+    page.goto(f"{base}/#/compare?runs={ids[0]},{ids['xss']}&log=1")
+    page.wait_for_function("document.querySelectorAll('.chart[data-drawn=\"1\"]').length === 3")
+    fit = page.evaluate(AXIS_FIT, M0)
+    assert any("e-" in v for v in fit["labels"]), fit
+    assert fit["widest"] <= fit["room"], fit
+    assert all(float(v) > 0 for v in fit["labels"]), fit  # whole numbers, none clipped

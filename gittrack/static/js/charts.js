@@ -27,6 +27,19 @@
     return "rgba(" + ((n >> 16) & 255) + "," + ((n >> 8) & 255) + "," + (n & 255) + "," + a + ")";
   }
 
+  // Width of a y axis that fits its widest tick label (uPlot calls this while it lays the
+  // axes out; after two passes it keeps the last size, as uPlot asks).
+  function axisWidth(u, values, axisIdx, cycleNum) {
+    const axis = u.axes[axisIdx];
+    if (cycleNum > 1) return axis._size;
+    let text = 0;
+    if (values && values.length) {
+      u.ctx.font = axis.font[0];
+      for (const v of values) text = Math.max(text, u.ctx.measureText(String(v)).width / devicePixelRatio);
+    }
+    return Math.max(40, Math.ceil(text + axis.ticks.size + axis.gap + 4));
+  }
+
   // Fetch one run's series; range is in the server's x units (step, or ms for time).
   async function fetchSeries(runId, key, xMode, width, range) {
     return GT.api("runs/" + encodeURIComponent(runId) + "/series", {
@@ -128,7 +141,7 @@
         },
         axes: [
           { label: xMode === "step" ? "step" : xMode === "wall" ? "" : "seconds since start", size: 40 },
-          { size: 60, values: (u, splits) => splits.map((v) => (v === null ? "" : GT.fmtNum(v))) },
+          { size: axisWidth, values: (u, splits) => splits.map((v) => (v === null ? "" : GT.fmtTick(v))) },
         ],
         legend: { live: true },
         cursor: { drag: { x: true, y: false, setScale: true } },
@@ -158,6 +171,7 @@
       GT.clear(this.el);
       this.loadedRange = null;
       this.plot = new uPlot(opts, data, this.el);
+      this.el.uplot = this.plot; // for tests and the console: the drawn chart
       this.plot.over.addEventListener("dblclick", () => {
         if (self.zoomed) { self.zoomed = false; self.plot.destroy(); self.plot = null; self.load(null); }
       });
