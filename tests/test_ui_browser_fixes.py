@@ -131,3 +131,23 @@ def test_log_axis_labels_fit(page, site):
     assert any("e-" in v for v in fit["labels"]), fit
     assert fit["widest"] <= fit["room"], fit
     assert all(float(v) > 0 for v in fit["labels"]), fit  # whole numbers, none clipped
+
+
+def test_plain_text_searches_run_names(page, site):
+    """Words with no operator find runs by name (ILIKE '%text%'); filters work as before."""
+    base, ids, _repo = site
+    page.goto(base + "/")
+    page.wait_for_selector("table.runs tbody tr[data-run]")
+    page.fill("input.filter", "CRASHED-run")
+    page.press("input.filter", "Enter")
+    page.wait_for_function("document.querySelector('.pager').textContent.includes('of 1 runs')")
+    assert page.is_hidden(".filter-error")
+    assert page.locator(f"tr[data-run='{ids['crashed']}']").count() == 1
+    page.fill("input.filter", "run-0000")
+    page.press("input.filter", "Enter")
+    page.wait_for_function("document.querySelector('.pager').textContent.includes('of 10 runs')")
+    assert page.is_hidden(".filter-error")
+    # an operator makes it a filter again, with its errors
+    page.fill("input.filter", "metrics.m0 >> 0.5")
+    page.press("input.filter", "Enter")
+    page.wait_for_selector(".filter-error:not([hidden])")
