@@ -9,7 +9,9 @@ from tests.test_ui_browser import (  # noqa: F401
     page,
     plotted_pixels,
     site,
+    start_ui,
 )
+from tests.ui_data import log_run
 
 M0 = ".chart[data-metric='m0']"
 NOTE = ".chart-box:has(.chart[data-metric='m0']) .chart-note"
@@ -151,3 +153,33 @@ def test_plain_text_searches_run_names(page, site):
     page.fill("input.filter", "metrics.m0 >> 0.5")
     page.press("input.filter", "Enter")
     page.wait_for_selector(".filter-error:not([hidden])")
+
+
+def test_default_columns_are_the_keys_most_runs_have(browser, repo):
+    """Metrics of 3 runs (many points, names sorting first) do not crowd out the metrics all
+    6 runs have: the default columns are chosen by how many runs have each key."""
+    from gittrack.api.client import Client
+
+    client = Client(str(repo))
+    for i in range(6):
+        rid = log_run(client, i, n_metrics=5, steps=3, status="RUNNING")  # m0..m4: all runs
+        if i < 3:
+            for key in ("a1", "a2", "a3", "a4"):
+                for step in range(30):
+                    client.log_metric(rid, key, step / 30, step=step)
+        client.set_terminated(rid)
+    client.flush()
+    proc, base = start_ui(repo)
+    try:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        pg = ctx.new_page()
+        pg.goto(base + "/")
+        pg.wait_for_selector("table.runs tbody tr[data-run]")
+        shown = pg.eval_on_selector_all(
+            "table.runs thead th[data-col^='metrics.']", "(ths) => ths.map((th) => th.dataset.col)"
+        )
+        assert shown == ["metrics.m0", "metrics.m1", "metrics.m2", "metrics.m3"]
+        ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
