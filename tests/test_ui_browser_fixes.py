@@ -183,3 +183,52 @@ def test_default_columns_are_the_keys_most_runs_have(browser, repo):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def gradient_pixels(pg) -> list[int]:
+    """``[blue, red]`` pixels of the parallel-coordinates canvas: its two runs' lines (the
+    colour gradient's ends), not its axes or text."""
+    return pg.evaluate(
+        """() => {
+          const c = document.querySelector('canvas[data-drawn="1"]');
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          const n = [0, 0];
+          for (let i = 0; i < d.length; i += 4) {
+            if (d[i + 3] < 100 || Math.abs(d[i + 1] - 80) > 30) continue;
+            if (d[i + 2] - d[i] > 120) n[0]++;
+            else if (d[i] - d[i + 2] > 120) n[1]++;
+          }
+          return n;
+        }"""
+    )
+
+
+def test_parallel_coordinates_with_two_axes(browser, repo):
+    """Runs differing in one param have two axes (param, metric), each run drawn; a run
+    missing the param still shows its metric value (a dot)."""
+    from gittrack.api.client import Client
+
+    client = Client(str(repo))
+    ids = [
+        log_run(client, i, n_metrics=1, params={"lr": f"0.{i + 1}", "seed": "1"}) for i in (0, 1)
+    ]
+    ids.append(log_run(client, 2, n_metrics=1, params={"seed": "1"}))  # no lr
+    client.flush()
+    proc, base = start_ui(repo)
+    try:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        pg = ctx.new_page()
+        pg.goto(f"{base}/#/compare?runs={ids[0]},{ids[1]}")
+        pg.wait_for_selector('canvas[data-drawn="1"]')
+        blue, red = gradient_pixels(pg)
+        assert blue > 300 and red > 300, (blue, red)
+        pg.goto("about:blank")
+        # run 2 has no lr: on the axes (lr, m0) it has one value and no segment
+        pg.goto(f"{base}/#/compare?runs={ids[0]},{ids[2]}")
+        pg.wait_for_selector('canvas[data-drawn="1"]')
+        blue, red = gradient_pixels(pg)
+        assert max(blue, red) > 300 and 20 < min(blue, red) < 100, (blue, red)
+        ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

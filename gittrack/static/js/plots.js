@@ -60,15 +60,20 @@
     for (let r = 0; r < n; r++) {
       const t = cs.numeric ? cs.pos(colorBy[r]) : null;
       ctx.strokeStyle = t === null ? "rgba(120,120,120,0.6)" : gradient(t);
+      const ps = dims.map((d, i) => scales[i].pos(d.values[r]));
       ctx.beginPath();
-      let started = false;
-      dims.forEach((d, i) => {
-        const p = scales[i].pos(d.values[r]);
-        if (p === null) { started = false; return; }
-        if (!started) ctx.moveTo(x(i), y(p)); else ctx.lineTo(x(i), y(p));
-        started = true;
+      ps.forEach((p, i) => {
+        if (p === null) return;
+        if (i === 0 || ps[i - 1] === null) ctx.moveTo(x(i), y(p)); else ctx.lineTo(x(i), y(p));
       });
       ctx.stroke();
+      // a value whose neighbours are both missing has no segment: mark it with a dot, so a
+      // run missing every other value (e.g. one of two axes) is still drawn
+      ctx.fillStyle = ctx.strokeStyle;
+      ps.forEach((p, i) => {
+        if (p === null || (i > 0 && ps[i - 1] !== null) || (i < ps.length - 1 && ps[i + 1] !== null)) return;
+        ctx.beginPath(); ctx.arc(x(i), y(p), 3.5, 0, 2 * Math.PI); ctx.fill();
+      });
     }
     ctx.fillStyle = "#222";
     ctx.strokeStyle = "#444";
