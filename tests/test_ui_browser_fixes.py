@@ -203,6 +203,15 @@ def gradient_pixels(pg) -> list[int]:
     )
 
 
+RIGHT_EDGE_INK = """() => {
+  const c = document.querySelector('canvas[data-drawn="1"]');
+  const d = c.getContext('2d').getImageData(c.width - 3, 0, 3, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 60) n++;
+  return n;
+}"""
+
+
 def test_parallel_coordinates_with_two_axes(browser, repo):
     """Runs differing in one param have two axes (param, metric), each run drawn; a run
     missing the param still shows its metric value (a dot)."""
@@ -222,6 +231,8 @@ def test_parallel_coordinates_with_two_axes(browser, repo):
         pg.wait_for_selector('canvas[data-drawn="1"]')
         blue, red = gradient_pixels(pg)
         assert blue > 300 and red > 300, (blue, red)
+        # the last axis's tick labels (m0's values, e.g. 0.0105483) are not cut at the edge
+        assert pg.evaluate(RIGHT_EDGE_INK) == 0
         pg.goto("about:blank")
         # run 2 has no lr: on the axes (lr, m0) it has one value and no segment
         pg.goto(f"{base}/#/compare?runs={ids[0]},{ids[2]}")

@@ -52,6 +52,10 @@
     const { c, ctx } = canvas(container, width, height);
     c.setAttribute("data-drawn", "1");
     const scales = dims.map((d) => scaleFor(d.values));
+    // room on the right for the last axis's tick labels (drawn right of it) and half its title
+    const last = dims.length - 1;
+    const tickW = Math.max(0, ...scales[last].ticks.map(([, t]) => ctx.measureText(clip(t, 14)).width + 4));
+    pad.r = Math.ceil(Math.max(pad.r, tickW + 6, ctx.measureText(clip(dims[last].label, 22)).width / 2 + 6));
     const cs = scaleFor(colorBy);
     const x = (i) => pad.l + (i * (width - pad.l - pad.r)) / (dims.length - 1);
     const y = (p) => pad.t + (1 - p) * (height - pad.t - pad.b);
