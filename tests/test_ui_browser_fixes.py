@@ -243,3 +243,23 @@ def test_parallel_coordinates_with_two_axes(browser, repo):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_run_page_chart_controls(page, site):
+    """The run page's charts have the compare view's controls: log scale and smoothing."""
+    base, ids, _repo = site
+    page.goto(f"{base}/#/run/{ids['xss']}")
+    page.wait_for_function("document.querySelectorAll('.chart[data-drawn=\"1\"]').length === 3")
+    assert page.evaluate(f'document.querySelector("{M0}").uplot.scales.y.distr') == 1
+    page.check("text=Log scale")
+    page.wait_for_function(f'document.querySelector("{M0}").uplot.scales.y.distr === 3')
+    page.wait_for_function("document.querySelectorAll('.chart[data-drawn=\"1\"]').length === 3")
+    assert any("e-" in v for v in page.evaluate(AXIS_FIT, M0)["labels"])
+    assert plotted_pixels(page, M0, SERIES_BLUE) > 200
+    # smoothing adds the smoothed line over a faint raw one
+    page.eval_on_selector(
+        "input[aria-label='Smoothing']",
+        "(el) => { el.value = '0.9'; el.dispatchEvent(new Event('change')); }",
+    )
+    page.wait_for_function(f'document.querySelector("{M0}").uplot.series.length === 3')
+    assert page.evaluate(f'document.querySelector("{M0}").uplot.scales.y.distr') == 3

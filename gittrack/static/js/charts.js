@@ -48,6 +48,19 @@
     });
   }
 
+  // The metric charts' toolbar (run page and compare): x axis, smoothing and log scale.
+  // Changes are written into ``o`` ({xMode, smoothing, log}), then onChange() is called.
+  GT.chartControls = function chartControls(o, onChange) {
+    const xSel = h("select", { "aria-label": "X axis", onchange: () => { o.xMode = xSel.value; onChange(); } },
+      [["step", "Step"], ["wall", "Wall time"], ["relative", "Relative time"]].map(([v, t]) => h("option", { value: v, selected: o.xMode === v }, t)));
+    const smooth = h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: o.smoothing, "aria-label": "Smoothing" });
+    const smoothVal = h("span", null, String(o.smoothing));
+    smooth.addEventListener("change", () => { o.smoothing = parseFloat(smooth.value); smoothVal.textContent = smooth.value; onChange(); });
+    const logCb = h("input", { type: "checkbox", checked: o.log, onchange: () => { o.log = logCb.checked; onChange(); } });
+    return h("div", { class: "toolbar" }, h("label", null, "X axis ", xSel),
+      h("label", null, "Smoothing ", smooth, " ", smoothVal), h("label", null, logCb, " Log scale"));
+  };
+
   // opts: {key, runs: [{id, label}], xMode: step|wall|relative, smoothing, log, height}
   GT.MetricChart = class MetricChart {
     constructor(container, opts) {

@@ -164,9 +164,14 @@
       for (const c of Object.values(this.charts)) c.destroy();
       this.charts = {};
       const grid = h("div", { class: "chart-grid" });
-      GT.append(GT.clear(this.metricsBox), [summary, grid]);
+      const o = this.chartOpts = this.chartOpts || { xMode: "step", smoothing: 0, log: false };
+      const controls = GT.chartControls(o, () => {
+        for (const c of Object.values(this.charts)) c.update({ xMode: o.xMode, smoothing: o.smoothing, log: o.log });
+      });
+      GT.append(GT.clear(this.metricsBox), [summary, controls, grid]);
       for (const k of keys.slice(0, 100)) {
-        this.charts[k] = new GT.MetricChart(grid, { key: k, runs: [{ id: run.run_id, label: k }] });
+        this.charts[k] = new GT.MetricChart(grid, { key: k, runs: [{ id: run.run_id, label: k }],
+          xMode: o.xMode, smoothing: o.smoothing, log: o.log });
       }
       if (keys.length > 100) this.metricsBox.appendChild(h("p", { class: "muted" }, "Charts for the first 100 metrics shown."));
     }
