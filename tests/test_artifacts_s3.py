@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import gittrack
-from gittrack.artifacts.errors import ArtifactTransferError
+from gittrack.errors import ArtifactTransferError
 from tests.conftest import git, run_cli
 from tests.s3server import CREDENTIALS, S3Server
 

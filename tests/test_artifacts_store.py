@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gittrack.artifacts.cas import ContentStore
-from gittrack.artifacts.errors import (
+from gittrack.errors import (
     ArtifactChanged,
     ArtifactNotFound,
     ArtifactStoreError,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gittrack.env import environment
+from gittrack.errors import EnvironmentCaptureError
 from tests.conftest import run_cli
 
 
@@ -197,7 +198,7 @@ def test_capture_of_another_interpreter(tmp_path):
 
 
 def test_unknown_interpreter_is_a_clear_error(tmp_path):
-    with pytest.raises(environment.EnvironmentCaptureError, match="no-such-python"):
+    with pytest.raises(EnvironmentCaptureError, match="no-such-python"):
         environment.capture(tmp_path, python="/no/such/dir/no-such-python")
     out = run_cli("env", "--python", "/no/such/dir/no-such-python", cwd=tmp_path)
     assert out.returncode == 1

@@ -16,8 +16,7 @@ import time
 import pytest
 
 import gittrack
-from gittrack.artifacts.errors import InvalidArtifactPath
-from gittrack.errors import CorruptRecord
+from gittrack.errors import CorruptRecord, InvalidArtifactPath
 from tests import hostile
 from tests.conftest import git, run_cli
 from tests.server_helpers import ServerProcess, http

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import gittrack
-from gittrack.artifacts.errors import ArtifactNotFound
-from gittrack.errors import InvalidParameter
+from gittrack.errors import ArtifactNotFound, InvalidParameter
 from tests.conftest import git
 
 

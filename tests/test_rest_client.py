@@ -135,7 +135,7 @@ def test_points_survive_a_server_restart(tmp_path, monkeypatch):
 
 
 def test_undeliverable_points_are_reported_and_saved(tmp_path, monkeypatch):
-    from gittrack.rest.batcher import DeliveryError
+    from gittrack.errors import DeliveryError
     from gittrack.rest.client import RestClient
 
     monkeypatch.setenv("GITTRACK_REST_MAX_RETRIES", "1")
@@ -155,7 +155,7 @@ def test_undeliverable_points_are_reported_and_saved(tmp_path, monkeypatch):
 
 
 def test_server_refusal_is_not_silent(tmp_path, monkeypatch):
-    from gittrack.rest.batcher import DeliveryError
+    from gittrack.errors import DeliveryError
     from gittrack.rest.client import RestClient
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -21,7 +21,8 @@ import pytest
 import sqlalchemy as sa
 
 from gittrack.api.client import Client
-from gittrack.mirror.sync import SchemaConflict, SyncBusy, SyncError, SyncTargetError, sync_to
+from gittrack.errors import SchemaConflict, SyncBusy, SyncError, SyncTargetError
+from gittrack.mirror.sync import sync_to
 from tests.conftest import ROOT, git, require_service, run_cli
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -24,7 +24,10 @@ from typing import Any, TypeVar
 
 from gittrack.artifacts import uploads
 from gittrack.artifacts.config import url_protocol
-from gittrack.artifacts.errors import (
+from gittrack.artifacts.localfile import open_source, stat_key
+from gittrack.artifacts.progress import progress_bar
+from gittrack.artifacts.uploads import LocalReadError as _LocalReadError
+from gittrack.errors import (
     ArtifactChanged,
     ArtifactNotFound,
     ArtifactStoreError,
@@ -32,9 +35,6 @@ from gittrack.artifacts.errors import (
     CorruptArtifact,
     InvalidArtifactPath,
 )
-from gittrack.artifacts.localfile import open_source, stat_key
-from gittrack.artifacts.progress import progress_bar
-from gittrack.artifacts.uploads import LocalReadError as _LocalReadError
 
 MiB = 1024 * 1024
 LOCAL_CHUNK = MiB

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.artifacts.errors import ArtifactStoreError
+from gittrack.errors import ArtifactStoreError
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo

@@ -10,9 +10,9 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from gittrack.artifacts import formats, log, read
-from gittrack.artifacts.errors import InvalidArtifactPath
 from gittrack.artifacts.paths import clean_artifact_path, join_artifact_path
 from gittrack.artifacts.uris import is_runs_uri, make_runs_uri, parse_runs_uri
+from gittrack.errors import InvalidArtifactPath
 
 if TYPE_CHECKING:
     from gittrack.artifacts.manifest import FileInfo
@@ -173,7 +173,7 @@ def load_table(
     """
     import pandas as pd
 
-    from gittrack.artifacts.errors import ArtifactNotFound
+    from gittrack.errors import ArtifactNotFound
 
     path = clean_artifact_path(artifact_file, "artifact_file")
     client = _client()

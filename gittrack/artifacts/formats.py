@@ -7,7 +7,7 @@ import json
 import posixpath
 from typing import Any
 
-from gittrack.artifacts.errors import InvalidArtifactPath
+from gittrack.errors import InvalidArtifactPath
 
 YAML_EXT = (".yaml", ".yml")
 IMAGE_FORMATS = {

@@ -7,12 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gittrack.artifacts.errors import InvalidArtifactPath
 from gittrack.artifacts.gc import run_tips
 from gittrack.artifacts.paths import clean_artifact_path
 from gittrack.artifacts.read import commit_of, read_manifest
 from gittrack.artifacts.storage import storage_for
-from gittrack.errors import GittrackError
+from gittrack.errors import GittrackError, InvalidArtifactPath
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
@@ -60,8 +59,8 @@ def fsck(repo: Repo, verify: bool = True) -> FsckReport:
     wanted: dict[str, tuple[int, list[tuple[str, str]]]] = {}
     for run_id, tip in sorted(run_tips(repo).items()):
         report.runs += 1
-        commit = commit_of(repo, tip)
         try:
+            commit = commit_of(repo, tip, run_id)
             manifest = read_manifest(repo, commit, run_id)
         except GittrackError as exc:
             report.problems.append(Problem(run_id, "artifacts.yaml", exc.message))

@@ -40,9 +40,15 @@ def run_tips(repo: Repo) -> dict[str, str]:
     return tips
 
 
-def run_commits(repo: Repo, tip: str, seen: set[str]) -> Iterator[pygit2.Commit]:
-    """The run's commits from ``tip`` back along first parents, skipping ``seen`` ones."""
-    commit = commit_of(repo, tip)
+def run_commits(
+    repo: Repo, tip: str, seen: set[str], run_id: str | None = None
+) -> Iterator[pygit2.Commit]:
+    """The run's commits from ``tip`` back along first parents, skipping ``seen`` ones.
+
+    Raises:
+        CorruptRecord: ``tip`` is not a commit.
+    """
+    commit = commit_of(repo, tip, run_id)
     while str(commit.id) not in seen:
         seen.add(str(commit.id))
         if RUN_YAML not in commit.tree:
@@ -57,14 +63,14 @@ def referenced_objects(repo: Repo) -> set[str]:
     """sha256 of every store object referenced by any commit of any run.
 
     Raises:
-        CorruptRecord: a manifest that cannot be read (gc must not guess).
+        CorruptRecord: a run ref or manifest that cannot be read (gc must not guess).
     """
 
     refs: set[str] = set()
     seen_commits: set[str] = set()
     seen_manifests: set[str] = set()
     for run_id, tip in run_tips(repo).items():
-        for commit in run_commits(repo, tip, seen_commits):
+        for commit in run_commits(repo, tip, seen_commits, run_id):
             try:
                 blob_id = str(commit.tree[MANIFEST].id)
             except KeyError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gittrack.artifacts.errors import InvalidArtifactPath
+from gittrack.errors import InvalidArtifactPath
 
 
 def stat_key(st: os.stat_result) -> tuple[int, int, int]:

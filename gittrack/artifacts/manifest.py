@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gittrack.artifacts.errors import ArtifactNotFound, InvalidArtifactPath
 from gittrack.artifacts.paths import parent_dirs
+from gittrack.errors import ArtifactNotFound, InvalidArtifactPath
 
 WHERE = ("git", "store")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

@@ -7,7 +7,7 @@ components, no NUL, and no ``.git`` component (git refuses such tree entries).
 
 from __future__ import annotations
 
-from gittrack.artifacts.errors import InvalidArtifactPath
+from gittrack.errors import InvalidArtifactPath
 
 
 def clean_artifact_path(path: str | None, what: str = "artifact_path") -> str:

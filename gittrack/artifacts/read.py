@@ -16,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.artifacts.errors import ArtifactNotFound, CorruptArtifact
 from gittrack.artifacts.manifest import FileInfo, entry_problem, list_children, select
 from gittrack.artifacts.paths import clean_artifact_path
 from gittrack.artifacts.storage import storage_for
-from gittrack.errors import CorruptRecord
+from gittrack.errors import ArtifactNotFound, CorruptArtifact, CorruptRecord, InvalidArtifactPath
 
 if TYPE_CHECKING:
     import pygit2
@@ -32,11 +31,18 @@ MANIFEST = f"{RECORD}/artifacts.yaml"
 BLOBS = f"{RECORD}/artifacts"
 
 
-def commit_of(repo: Repo, sha: str) -> pygit2.Commit:
-    """The commit object ``sha`` (peeling tags)."""
+def commit_of(repo: Repo, sha: str, run_id: str | None = None) -> pygit2.Commit:
+    """The commit object ``sha`` (peeling tags) that run ``run_id``'s ref names.
+
+    Raises:
+        CorruptRecord: ``sha`` is missing or not a commit.
+    """
     import pygit2
 
-    return repo.git[sha].peel(pygit2.Commit)
+    try:
+        return repo.git[sha].peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError) as exc:
+        raise CorruptRecord(run_id or sha[:12], f"its ref names {sha[:12]}, not a commit") from exc
 
 
 def flush_live_writers(repo: Repo, run_id: str) -> None:
@@ -68,7 +74,7 @@ def resolve_run(repo: Repo, run_id: str) -> tuple[str, pygit2.Commit]:
     store = Store(repo)
     full = store.resolve_run_id(run_id)
     sha = store.run_refs()[full]
-    return full, commit_of(repo, sha)
+    return full, commit_of(repo, sha, full)
 
 
 def read_manifest(repo: Repo, commit: pygit2.Commit, run_id: str = "?") -> dict[str, Any]:
@@ -171,6 +177,7 @@ def download_artifacts(
 
     Raises:
         ArtifactNotFound: nothing at ``path``.
+        InvalidArtifactPath: ``dst_path`` cannot be made a folder.
         CorruptArtifact: a file's bytes do not match its recorded hash (that file is not written).
         ArtifactTransferError: the store kept failing.
     """
@@ -180,7 +187,10 @@ def download_artifacts(
     for p in chosen:
         clean_artifact_path(p, "artifact path in artifacts.yaml")
     dst = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="gittrack-"))
-    dst.mkdir(parents=True, exist_ok=True)
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArtifactPath(f"Cannot download into {dst}: {exc.strerror or exc}") from exc
     storage = storage_for(repo)
     remote: list[tuple[str, Path]] = []
     made: set[Path] = set()

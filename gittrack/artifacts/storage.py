@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from gittrack.artifacts.cas import ContentStore
 from gittrack.artifacts.config import StoreConfig, default_store_path, resolve_store_config
-from gittrack.artifacts.errors import CorruptArtifact
+from gittrack.errors import CorruptArtifact
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo

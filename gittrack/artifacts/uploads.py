@@ -18,8 +18,8 @@ import hashlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from gittrack.artifacts.errors import ArtifactChanged, InvalidArtifactPath
 from gittrack.artifacts.progress import progress_bar
+from gittrack.errors import ArtifactChanged, InvalidArtifactPath
 
 if TYPE_CHECKING:
     from gittrack.artifacts.cas import ContentStore

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gittrack.artifacts.errors import InvalidArtifactPath
 from gittrack.artifacts.paths import clean_artifact_path
+from gittrack.errors import InvalidArtifactPath
 
 SCHEME = "runs:/"
 

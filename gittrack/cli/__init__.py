@@ -1,7 +1,10 @@
 """The ``gittrack`` command line: a thin layer over :class:`gittrack.api.client.Client`.
 
 Commands live in small modules and are imported only when invoked, so
-``gittrack --help`` and ``gittrack log`` start fast.
+``gittrack --help`` and ``gittrack log`` start fast. Each is a thin wrapper over
+a library function under the one error decorator
+:func:`gittrack.cli._common.handle_errors`; exit statuses are listed in
+``gittrack --help`` (:data:`gittrack.cli._common.EXIT_STATUS_HELP`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import importlib
 from typing import Any
 
 import click
+
+from gittrack.cli._common import EXIT_STATUS_HELP
 
 # command name -> "module:attribute"; each module holds one group of commands.
 COMMANDS: dict[str, str] = {
@@ -50,7 +55,11 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_STATUS_HELP,
+)
 @click.version_option(package_name="gittrack")
 def cli() -> None:
     """gittrack: ML experiment tracking in the git repository your code lives in."""

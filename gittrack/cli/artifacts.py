@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from gittrack.cli._common import client, handle_errors, output_options, render, repo_option
+from gittrack.cli._common import (
+    EXIT_ERROR,
+    client,
+    handle_errors,
+    output_options,
+    render,
+    repo_option,
+)
 
 
 def _size(n: int | None) -> str | None:
@@ -21,6 +28,7 @@ def _size(n: int | None) -> str | None:
 
 
 @click.group("artifacts")
+@handle_errors
 def artifacts_cmd() -> None:
     """List and download the artifacts of runs; check and clean the store (gc, fsck)."""
 
@@ -151,7 +159,7 @@ def fsck_cmd(quick: bool, repo: str | None) -> None:
         + ("ok" if report.ok else f"{len(report.problems)} problem(s)")
     )
     if not report.ok:
-        sys.exit(1)
+        sys.exit(EXIT_ERROR)
 
 
 # `gittrack artifacts gc|fsck` are the same commands as `gittrack gc|fsck`.

@@ -8,20 +8,18 @@ from typing import Any
 
 import click
 
-from gittrack.cli._common import handle_errors, output_options, render, repo_option
+from gittrack.cli._common import handle_errors, open_repo, output_options, render, repo_option
 
 DIFF_COLUMNS = ["key", "change", "old", "new"]
 
 
-def _open_repo(repo: str | None, required: bool) -> Any:
-    from gittrack.core.repo import Repo
+def _repo_if_any(repo: str | None) -> Any:
+    """The repository, or None outside one (``env`` works without a repository)."""
     from gittrack.errors import NoRepository
 
     try:
-        return Repo(repo)
+        return open_repo(repo)
     except NoRepository:
-        if required:
-            raise
         return None
 
 
@@ -54,7 +52,7 @@ def env_cmd(ctx: click.Context, fmt: str, python: str | None, repo: str | None) 
         return
     from gittrack.env import environment
 
-    r = _open_repo(repo, required=False)
+    r = _repo_if_any(repo)
     workdir = str(r.workdir) if r is not None and r.workdir else None
     snap = environment.capture(workdir, python=python)
     for problem in snap.get("problems", []):
@@ -72,7 +70,7 @@ def env_show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
     """Print the environment run RUN_ID recorded."""
     from gittrack.env import environment
 
-    snap = environment.run_environment(_open_repo(repo, required=True), run_id)
+    snap = environment.run_environment(open_repo(repo), run_id)
     if snap is None:
         raise click.ClickException(f"Run {run_id} recorded no environment")
     _emit(snap, fmt)
@@ -95,7 +93,7 @@ def env_diff_cmd(run_a: str, run_b: str | None, source: bool, fmt: str, repo: st
     """
     from gittrack.env import environment
 
-    r = _open_repo(repo, required=True)
+    r = open_repo(repo)
     old = environment.run_environment(r, run_a)
     if old is None:
         raise click.ClickException(f"Run {run_a} recorded no environment")

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from gittrack.cli._common import handle_errors, output_options, render, repo_option
+from gittrack.cli._common import handle_errors, open_repo, output_options, render, repo_option
 
 _HOOK_HELP = (
     "Hook(s) to act on: pre-commit, post-commit, pre-push; comma-separated or repeated "
@@ -15,13 +15,12 @@ _HOOK_HELP = (
 
 
 def _cwd(repo: str | None) -> Any:
-    from gittrack.core.repo import Repo
-
-    r = Repo(repo)
+    r = open_repo(repo)
     return r.workdir or r.gitdir
 
 
 @click.group("hooks")
+@handle_errors
 def hooks_cmd() -> None:
     """Install gittrack's git hooks: pre-commit records the environment in a
     tracked lock file, post-commit notes commits in the live run, pre-push

@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from gittrack.cli._common import repo_option
-from gittrack.errors import GittrackError
+from gittrack.cli._common import EXIT_ERROR, handle_errors, open_repo, repo_option
 
 _HEX = set("0123456789abcdef")
 
@@ -41,14 +40,11 @@ def _report(result: Any, quiet: bool) -> None:
 
 
 def _run(fn: Callable[[], list[Any]], quiet: bool) -> None:
-    try:
-        results = fn()
-    except GittrackError as exc:
-        raise click.ClickException(exc.message) from exc
+    results = fn()
     for r in results:
         _report(r, quiet)
     if any(not r.ok for r in results):
-        raise SystemExit(1)
+        raise SystemExit(EXIT_ERROR)
 
 
 def _remotes(repo: Any, remote: str | None, all_remotes: bool) -> list[str | None]:
@@ -58,15 +54,6 @@ def _remotes(repo: Any, remote: str | None, all_remotes: bool) -> list[str | Non
             raise click.ClickException("This repository has no remotes")
         return names
     return [remote]
-
-
-def _open_repo(path: str | None = None) -> Any:
-    from gittrack.core.repo import Repo
-
-    try:
-        return Repo(path)
-    except GittrackError as exc:
-        raise click.ClickException(exc.message) from exc
 
 
 progress_option = click.option(
@@ -88,6 +75,7 @@ progress_option = click.option(
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary and problems.")
 @progress_option
 @repo_option
+@handle_errors
 def push_cmd(
     words: tuple[str, ...],
     experiment: str | None,
@@ -107,7 +95,7 @@ def push_cmd(
     """
     from gittrack.remote import transfer as remote_mod
 
-    repo_obj = _open_repo(repo)
+    repo_obj = open_repo(repo)
     name, runs = _split_remote(repo_obj, words)
     _run(
         lambda: [
@@ -138,6 +126,7 @@ def _fetch_like(pull: bool) -> click.Command:
     @click.option("-q", "--quiet", is_flag=True, help="Only the summary and problems.")
     @progress_option
     @repo_option
+    @handle_errors
     def cmd(
         words: tuple[str, ...],
         force: bool,
@@ -149,13 +138,13 @@ def _fetch_like(pull: bool) -> click.Command:
     ) -> None:
         from gittrack.remote import transfer as remote_mod
 
-        repo = _open_repo(repo)
-        name, runs = _split_remote(repo, words)
+        repo_obj = open_repo(repo)
+        name, runs = _split_remote(repo_obj, words)
         if pull:
 
             def one(r: str | None) -> Any:
                 return remote_mod.pull(
-                    repo,
+                    repo_obj,
                     r,
                     runs,
                     force=force,
@@ -165,9 +154,9 @@ def _fetch_like(pull: bool) -> click.Command:
         else:
 
             def one(r: str | None) -> Any:
-                return remote_mod.fetch(repo, r, runs, force=force, progress=progress)
+                return remote_mod.fetch(repo_obj, r, runs, force=force, progress=progress)
 
-        _run(lambda: [one(r) for r in _remotes(repo, name, all_remotes)], quiet)
+        _run(lambda: [one(r) for r in _remotes(repo_obj, name, all_remotes)], quiet)
 
     if pull:
         cmd = click.option(
@@ -193,6 +182,7 @@ fetch_cmd = _fetch_like(pull=False)
 
 
 @click.group("remote")
+@handle_errors
 def remote_cmd() -> None:
     """Configure git remotes for runs."""
 
@@ -201,6 +191,7 @@ def remote_cmd() -> None:
 @click.argument("remote", required=False)
 @click.option("--no-push", is_flag=True, help="Only the fetch refspec; leave `git push` as it is.")
 @repo_option
+@handle_errors
 def setup_cmd(remote: str | None, no_push: bool, repo: str | None) -> None:
     """Make plain `git fetch` / `git push` to REMOTE carry runs too.
 
@@ -211,12 +202,9 @@ def setup_cmd(remote: str | None, no_push: bool, repo: str | None) -> None:
     from gittrack.remote import transfer as remote_mod
     from gittrack.remote.refs import resolve_remote
 
-    repo_obj = _open_repo(repo)
-    try:
-        name = resolve_remote(repo_obj, remote).name
-        added = remote_mod.setup_remote(repo_obj, remote, push=not no_push)
-    except GittrackError as exc:
-        raise click.ClickException(exc.message) from exc
+    repo_obj = open_repo(repo)
+    name = resolve_remote(repo_obj, remote).name
+    added = remote_mod.setup_remote(repo_obj, remote, push=not no_push)
     if not added:
         click.echo(f"{name}: already set up for runs")
         return

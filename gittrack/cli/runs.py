@@ -10,6 +10,7 @@ import click
 
 from gittrack.cli._common import (
     client,
+    experiment_id,
     fmt_duration,
     fmt_time,
     handle_errors,
@@ -23,15 +24,6 @@ from gittrack.core.entities import RunStatus
 
 LOG_COLUMNS = ["run", "name", "status", "start", "duration", "source", "branch", "metrics"]
 LOG_DEFAULT_LIMIT = 50  # table output shows this many runs unless -n says otherwise
-
-
-def _resolve_experiment(c: Any, experiment: str | None) -> str | None:
-    if experiment is None:
-        return None
-    exp = c.get_experiment_by_name(experiment)
-    if exp is not None:
-        return exp.experiment_id
-    return c.get_experiment(experiment).experiment_id
 
 
 def _status_option(value: str | None) -> str | None:
@@ -101,7 +93,7 @@ def log_cmd(
     ``-n N`` shows N, ``-n 0`` all. JSON and CSV list every run unless ``-n`` is given.
     """
     c = client(repo)
-    exp_id = _resolve_experiment(c, experiment)
+    exp_id = None if experiment is None else experiment_id(c, experiment)
     from gittrack.query.search import log_runs  # reads the run index, not every record
 
     shown = limit

@@ -8,6 +8,7 @@ import click
 
 from gittrack.cli._common import (
     client,
+    experiment_id,
     fmt_time,
     handle_errors,
     output_options,
@@ -94,14 +95,7 @@ def search_cmd(
     from gittrack.query.search import search_page
 
     c = client(repo)
-    exp_ids = None
-    if experiments:
-        exp_ids = []
-        for e in experiments:
-            exp = c.get_experiment_by_name(e)
-            exp_ids.append(
-                exp.experiment_id if exp is not None else c.get_experiment(e).experiment_id
-            )
+    exp_ids = [experiment_id(c, e) for e in experiments] or None
     with quiet_index_log():
         page = search_page(
             c.repo,

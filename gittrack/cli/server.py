@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 
 import click
 
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket.
-
-    Made with ``IPPROTO_TCP`` explicitly so that asyncio sets ``TCP_NODELAY`` on
-    every accepted connection; uvicorn's own multi-worker socket lacks it and
-    each response then waits for the client's delayed ACK (~40 ms).
-    """
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    family, kind, proto, _, addr = infos[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(addr)
-    sock.listen(2048)  # connections made before uvicorn runs wait in the backlog
-    sock.set_inheritable(True)
-    return sock
+from gittrack.cli._common import handle_errors, listen_socket
 
 
 def _setup_logging() -> None:
@@ -70,6 +54,7 @@ def _setup_logging() -> None:
     type=int,
     help="Largest JSON request body accepted (default 4 MiB).",
 )
+@handle_errors
 def server_cmd(
     repo_path: str | None,
     host: str,
@@ -88,13 +73,9 @@ def server_cmd(
     import uvicorn
 
     from gittrack.core.repo import find_repo_path
-    from gittrack.errors import GittrackError
     from gittrack.server.config import ServerConfig
 
-    try:
-        gitdir = find_repo_path(repo_path)
-    except GittrackError as exc:
-        raise click.ClickException(exc.message) from exc
+    gitdir = find_repo_path(repo_path)
     config = ServerConfig(
         repo=gitdir,
         auth_token=auth_token,
@@ -109,10 +90,7 @@ def server_cmd(
         os.environ["GITTRACK_ARTIFACTS"] = artifacts_destination
     if auth_token is None:
         os.environ.pop("GITTRACK_SERVER_TOKEN", None)
-    try:
-        sock = bind_socket(host, port)
-    except OSError as exc:
-        raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock = listen_socket(host, port)
     _setup_logging()
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host

@@ -38,7 +38,8 @@ def sync_cmd(url: str, watch: float | None, as_json: bool, prune: bool, repo: st
     Only runs whose commit moved since the last sync are copied; the schema
     is described in docs/sql-schema.md.
     """
-    from gittrack.mirror.sync import SyncError, SyncReport, sync_to
+    from gittrack.errors import SyncError
+    from gittrack.mirror.sync import SyncReport, sync_to
 
     def show(report: SyncReport) -> None:
         for note in report.notes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from gittrack.cli._common import handle_errors, listen_socket
+
 
 @click.command("ui")
 @click.option(
@@ -27,13 +29,11 @@ import click
     default=None,
     help="Repository to show (default: GITTRACK_REPO or the current directory).",
 )
+@handle_errors
 def ui_cmd(port: int, host: str, no_browser: bool, repo_path: str | None) -> None:
     """Open the web UI (runs table, run pages, comparisons) for this repository."""
-    import socket
     import threading
     import webbrowser
-
-    from gittrack.errors import GittrackError
 
     try:
         import uvicorn
@@ -43,17 +43,8 @@ def ui_cmd(port: int, host: str, no_browser: bool, repo_path: str | None) -> Non
         raise click.ClickException(
             f"The UI needs the server extra: pip install 'gittrack[server]' ({exc})"
         ) from exc
-    try:
-        app = make_ui_app(repo_path)
-    except GittrackError as exc:
-        raise click.ClickException(exc.message) from exc
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.listen(128)  # connections queue from now on, even before uvicorn runs
+    app = make_ui_app(repo_path)
+    sock = listen_socket(host, port, backlog=128)  # connections queue before uvicorn runs
     url = f"http://{host}:{sock.getsockname()[1]}/"
     click.echo(f"gittrack UI on {url} (Ctrl+C to stop)")
     if host in ("127.0.0.1", "localhost", "::1"):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.core.gittree import apply_changes, subtree_id
 from gittrack.core.records import formats as records
-from gittrack.errors import GittrackError, RepositoryError
+from gittrack.errors import InvalidParameter, RepositoryError
 
 if TYPE_CHECKING:
     import pygit2
@@ -69,6 +69,11 @@ def checkout_run(client: Client, run_id: str, path: str | None = None) -> str:
     With ``path``: write the snapshot into that new or empty directory. Without:
     detach HEAD at the run's source commit and restore its uncommitted changes in
     the working tree, which must have no uncommitted changes of its own.
+
+    Raises:
+        RunNotFound: no such run.
+        InvalidParameter: ``path`` is not empty or cannot be written.
+        RepositoryError: the working tree has changes, or the repository is bare.
     """
     import pygit2
 
@@ -77,10 +82,16 @@ def checkout_run(client: Client, run_id: str, path: str | None = None) -> str:
     tree_id = source_tree(client, run)
     if path is not None:
         dest = Path(path)
-        if dest.exists() and any(dest.iterdir()):
-            raise GittrackError(f"{dest} is not empty: give a new or empty directory")
-        dest.mkdir(parents=True, exist_ok=True)
-        n = _write_tree(git, git[tree_id], dest)
+        try:
+            if dest.exists() and any(dest.iterdir()):
+                raise InvalidParameter(f"{dest} is not empty: give a new or empty directory")
+            dest.mkdir(parents=True, exist_ok=True)
+            n = _write_tree(git, git[tree_id], dest)
+        except OSError as exc:
+            raise InvalidParameter(
+                f"Cannot write the code of run {run.info.run_id[:8]} to {dest}: "
+                f"{exc.strerror or exc}"
+            ) from exc
         return f"wrote {n} files of run {run.info.run_id[:8]} ({run.info.run_name}) to {dest}"
     workdir = client.repo.workdir
     if workdir is None:

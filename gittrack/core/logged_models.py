@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.core.locks import FileLock
 from gittrack.core.records.formats import dump_yaml, load_yaml
-from gittrack.errors import GittrackError, InvalidParameter, NotFound
+from gittrack.errors import GittrackError, InvalidParameter, LoggedModelNotFound
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
@@ -35,10 +35,6 @@ ARTIFACTS_FILE = "artifacts.yaml"
 MODEL_ID_PREFIX = "m-"
 STATUSES = ("PENDING", "READY", "FAILED")
 FORMAT_VERSION = 1
-
-
-class LoggedModelNotFound(NotFound):
-    """No logged model has that id (or it is deleted and deleted ones were not asked for)."""
 
 
 def now_ms() -> int:

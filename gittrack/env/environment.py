@@ -29,13 +29,13 @@ from typing import Any, NamedTuple
 
 from gittrack.env import collect as envcollect
 from gittrack.env.collect import FORMAT, normalize_name
+from gittrack.errors import EnvironmentCaptureError
 
 __all__ = [
     "FORMAT",
     "LOCK_FILE",
     "RUN_FILE",
     "Change",
-    "EnvironmentCaptureError",
     "capture",
     "capture_yaml",
     "clear_cache",
@@ -54,12 +54,6 @@ _static_cache: dict[str | None, dict[str, Any]] = {}
 _files_cache: dict[str, tuple[tuple, dict[str, Any]]] = {}
 _yaml_cache: dict[tuple, bytes] = {}
 _other_cache: dict[tuple, tuple[tuple, dict[str, Any]]] = {}
-
-from gittrack.errors import GittrackError  # noqa: E402
-
-
-class EnvironmentCaptureError(GittrackError):
-    """An interpreter's environment could not be captured, or a snapshot not read."""
 
 
 class Change(NamedTuple):

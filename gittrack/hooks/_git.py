@@ -12,11 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from gittrack.errors import RepositoryError
-
-
-class HookError(RepositoryError):
-    """A hook could not be installed, removed or run (names the file and the cause)."""
+from gittrack.errors import HookError
 
 
 def git(*args: str, cwd: str | os.PathLike[str] | None = None, input: bytes | None = None) -> bytes:

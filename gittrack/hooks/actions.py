@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path, PurePosixPath
 
-from gittrack.hooks._git import HookError, config, config_bool, git, git_text, replaying, toplevel
+from gittrack.errors import HookError
+from gittrack.hooks._git import config, config_bool, git, git_text, replaying, toplevel
 
 DEFAULT_LOCK_PATH = ".gittrack/environment.lock.yaml"
 _ZERO = "0" * 40

@@ -17,7 +17,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from gittrack.hooks._git import HookError, config, git, toplevel
+from gittrack.errors import HookError
+from gittrack.hooks._git import config, git, toplevel
 
 DEFAULT_MAX_KB = 1024
 MODEL_DATA_SUFFIXES = (

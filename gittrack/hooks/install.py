@@ -21,8 +21,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gittrack.errors import HookError
 from gittrack.hooks import HOOK_NAMES
-from gittrack.hooks._git import HookError, config, git, git_path
+from gittrack.hooks._git import config, git, git_path
 
 MARKER = "# gittrack-hook v1"
 MERGE_DRIVER = "gittrack-env"

@@ -20,7 +20,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from gittrack.hooks._git import HookError
+from gittrack.errors import HookError
 
 COMMITS_TAG = "gittrack.commits"
 TAG_LIMIT = 8000  # MLflow's limit on tag values

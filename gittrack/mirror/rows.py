@@ -5,7 +5,7 @@ Pure functions over plain data, no database and no git: the record is the dict
 ``note``, ``artifacts``) and the history maps a metric key to its
 ``(steps, values, timestamps)`` lists. Anything a database would refuse (a
 string too long for its column, a NUL character, a value of the wrong type) is
-refused here as :class:`BadRecord`, so one bad run is skipped instead of
+refused here as :class:`gittrack.errors.BadRecord`, so one bad run is skipped instead of
 aborting the whole sync.
 """
 
@@ -17,6 +17,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from gittrack.errors import BadRecord
 
 # Column order of each table, as the bulk writers send rows.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -76,10 +78,6 @@ INT64 = 2**63
 
 History = Mapping[str, tuple[Sequence[int], Sequence[float], Sequence[int]]]
 RUN_ID_RE = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}", re.ASCII)
-
-
-class BadRecord(ValueError):
-    """A run record the mirror cannot hold; the message names the bad field."""
 
 
 @dataclass

@@ -17,6 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from gittrack.errors import SchemaConflict
+
 SCHEMA_NAME = "gittrack-sql-mirror"
 SCHEMA_VERSION = 1
 META_TABLE = "gittrack_meta"
@@ -213,10 +215,6 @@ def build_tables(mariadb: bool = False) -> Tables:
     )
 
 
-class SchemaMismatch(Exception):
-    """Internal: the target holds tables that are not the mirror's (message says which)."""
-
-
 def check_target(conn: Connection, tables: Tables) -> bool:
     """Decide whether ``conn``'s database may receive the mirror.
 
@@ -226,19 +224,21 @@ def check_target(conn: Connection, tables: Tables) -> bool:
         :func:`create_schema` adds.
 
     Raises:
-        SchemaMismatch: tables with the mirror's names exist but were not
+        SchemaConflict: tables with the mirror's names exist but were not
             created by gittrack, or were created by another schema version,
             or their columns differ.
     """
+    shown = conn.engine.url.render_as_string(hide_password=True)
     insp = sa.inspect(conn)
     existing = set(insp.get_table_names())
     ours = set(tables.metadata.tables)
     clash = sorted(existing & ours)
     if META_TABLE not in existing:
         if clash:
-            raise SchemaMismatch(
+            raise SchemaConflict(
+                shown,
                 f"it already holds table(s) {', '.join(clash)} that gittrack did not create "
-                "(another application's schema, e.g. MLflow's)"
+                "(another application's schema, e.g. MLflow's)",
             )
         return False
     rows = dict(
@@ -254,15 +254,17 @@ def check_target(conn: Connection, tables: Tables) -> bool:
         # right now (MySQL commits DDL at once); create_schema completes it.
         rows = {META_SCHEMA: SCHEMA_NAME, META_VERSION: str(SCHEMA_VERSION)}
     if rows.get(META_SCHEMA) != SCHEMA_NAME:
-        raise SchemaMismatch(
+        raise SchemaConflict(
+            shown,
             f"its table {META_TABLE} does not describe a gittrack SQL mirror "
-            f"(schema = {rows.get(META_SCHEMA)!r})"
+            f"(schema = {rows.get(META_SCHEMA)!r})",
         )
     version = rows.get(META_VERSION)
     if version != str(SCHEMA_VERSION):
-        raise SchemaMismatch(
+        raise SchemaConflict(
+            shown,
             f"it holds a gittrack SQL mirror of schema version {version}, "
-            f"this gittrack writes version {SCHEMA_VERSION}"
+            f"this gittrack writes version {SCHEMA_VERSION}",
         )
     if has_lock_row and set(ours) <= existing:
         return True  # ours and complete: no need to look at every table's columns
@@ -271,8 +273,8 @@ def check_target(conn: Connection, tables: Tables) -> bool:
         want = set(tables.metadata.tables[name].c.keys())
         if have != want:
             diff = sorted(want ^ have)
-            raise SchemaMismatch(
-                f"its table {name} has other columns than the mirror's ({', '.join(diff)})"
+            raise SchemaConflict(
+                shown, f"its table {name} has other columns than the mirror's ({', '.join(diff)})"
             )
     return False
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.records.formats import CHUNK_POINTS, RECORD_DIR, decode_points, filename_to_key
-from gittrack.mirror.rows import BadRecord, RunRows, history_rows, run_rows
+from gittrack.errors import BadRecord
+from gittrack.mirror.rows import RunRows, history_rows, run_rows
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
@@ -156,10 +157,10 @@ def read_many(source: RepoSource, items: list[Item]) -> Slice:
     for rid, sha, have in items:
         try:
             ok.append(source.read(rid, sha, have))
+        except BadRecord as exc:  # names the field, not the run
+            failed[rid] = f"Run {rid}: {exc}"
         except GittrackError as exc:
             failed[rid] = str(exc)
-        except BadRecord as exc:
-            failed[rid] = f"Run {rid}: {exc}"
         except Exception as exc:  # a record malformed in a way nobody foresaw
             failed[rid] = f"Run {rid}: record is unreadable: {type(exc).__name__}: {exc}"
     return [item[0] for item in items], ok, failed

@@ -24,49 +24,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import GittrackError
+from gittrack.errors import (
+    GittrackError,
+    SchemaConflict,
+    SyncBusy,
+    SyncError,
+    SyncTargetError,
+)
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
     from gittrack.mirror.source import RepoSource
 
 __all__ = [
-    "SchemaConflict",
-    "SyncBusy",
-    "SyncError",
     "SyncReport",
-    "SyncTargetError",
     "exclude_sqlite_target",
     "sync_to",
 ]
 
 SYNC_BATCH = 1000  # runs read and written per slice of a sync
 STATE_COLUMNS = ("run_id", "commit_sha", "synced_at", "error")
-
-
-class SyncError(GittrackError):
-    """A sync that could not complete; the mirror is left as it was."""
-
-
-class SyncTargetError(SyncError):
-    """The target database cannot be reached or logged into, or its URL is wrong."""
-
-    error_code = "BAD_REQUEST"
-    http_status = 400
-
-
-class SchemaConflict(SyncError):
-    """The target holds tables gittrack did not create; nothing was touched."""
-
-    error_code = "RESOURCE_CONFLICT"
-    http_status = 409
-
-
-class SyncBusy(SyncError):
-    """Another sync into the same target held the lock for too long."""
-
-    error_code = "RESOURCE_CONFLICT"
-    http_status = 409
 
 
 @dataclass
@@ -302,7 +279,7 @@ class _Mirror:
         """Connect, check the target is empty or ours, create what is missing."""
         import sqlalchemy as sa
 
-        from gittrack.mirror.schema import SchemaMismatch, build_tables, check_target, create_schema
+        from gittrack.mirror.schema import build_tables, check_target, create_schema
 
         tables = None
         for attempt in range(3):
@@ -321,11 +298,6 @@ class _Mirror:
                     create_schema(self.engine, tables)
                 self.tables = tables
                 return
-            except SchemaMismatch as exc:
-                raise SchemaConflict(
-                    f"Refusing to sync into {self.shown}: {exc}. Nothing was changed; "
-                    "sync into an empty database or schema, or one gittrack created."
-                ) from None
             except sa.exc.DBAPIError as exc:
                 # e.g. another sync created the schema at the same moment: look again
                 if attempt == 2:
@@ -339,10 +311,7 @@ class _Mirror:
         from gittrack.mirror.db import error_text, is_lock_timeout
 
         if is_lock_timeout(exc):
-            return SyncBusy(
-                f"Another gittrack sync into {self.shown} holds the lock; gave up waiting. "
-                "Nothing was written."
-            )
+            return SyncBusy(self.shown)
         return SyncError(
             f"Sync into {self.shown} failed: {error_text(exc)}. "
             "The transaction was rolled back; the mirror is unchanged."
@@ -543,7 +512,7 @@ def _sync_experiments(conn: Any, t: Any, source: RepoSource, report: SyncReport)
     import sqlalchemy as sa
 
     from gittrack.mirror.db import bulk_insert
-    from gittrack.mirror.rows import COLUMNS, BadRecord, experiment_rows
+    from gittrack.mirror.rows import COLUMNS, experiment_rows
     from gittrack.mirror.schema import META_EXPERIMENTS
 
     marker = source.experiments_commit() or "-"  # "-": no ref, only the implicit Default
@@ -554,7 +523,7 @@ def _sync_experiments(conn: Any, t: Any, source: RepoSource, report: SyncReport)
         return
     try:
         rows = experiment_rows(source.experiments())
-    except (BadRecord, GittrackError) as exc:
+    except GittrackError as exc:
         report.skipped.append(("experiments", f"experiments are unreadable: {exc}"))
         return
     conn.execute(t.experiment_tags.delete())

@@ -13,8 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gittrack.artifacts.errors import ArtifactNotFound
-from gittrack.errors import InvalidParameter
+from gittrack.errors import ArtifactNotFound, InvalidParameter
 
 FILENAME = "MLmodel"
 PYFUNC = "python_function"

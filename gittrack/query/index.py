@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import RepositoryError
+from gittrack.errors import IndexUnavailable
 from gittrack.query.grammar import ilike, like
 from gittrack.query.rows import RunRows, insert_rows, parse_and_insert, parse_chunk
 
@@ -99,10 +99,6 @@ CREATE TABLE format(version INTEGER NOT NULL);
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
 """
 QUIET_NS = 2_000_000_000  # refs untouched this long may be trusted by their directory's mtime
-
-
-class IndexUnavailable(RepositoryError):
-    """The index could not be opened or written (disk full, permissions)."""
 
 
 # --- the index ---------------------------------------------------------------------

@@ -30,25 +30,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from gittrack.errors import RepositoryError
+from gittrack.errors import RemoteError
 
 ZERO_SHA = "0" * 40
-
-
-class RemoteError(RepositoryError):
-    """A git remote could not be reached, read or written (message says which and why)."""
-
-
-class UnknownRemote(RemoteError):
-    """A remote name that is not configured in the repository."""
-
-    def __init__(self, name: str, known: Sequence[str]) -> None:
-        listed = ", ".join(known) if known else "none"
-        super().__init__(
-            f"No such remote {name!r} (configured remotes: {listed}). "
-            f"Add it with `git remote add {name} URL`, or give a URL."
-        )
-        self.name = name
 
 
 @dataclass

@@ -14,7 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gittrack.remote.gitexec import RemoteError, UnknownRemote, git_message, run_git
+from gittrack.errors import RemoteError, UnknownRemote
+from gittrack.remote.gitexec import git_message, run_git
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo

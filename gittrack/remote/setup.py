@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gittrack.errors import InvalidParameter
-from gittrack.remote.gitexec import RemoteError, git_message, run_git
+from gittrack.errors import InvalidParameter, RemoteError
+from gittrack.remote.gitexec import git_message, run_git
 from gittrack.remote.refs import repo_cwd, resolve_remote
 
 if TYPE_CHECKING:

@@ -28,8 +28,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from gittrack.errors import AmbiguousRunId, InvalidParameter, RunNotFound
-from gittrack.remote.gitexec import RemoteError, git_message, run_git
+from gittrack.errors import AmbiguousRunId, InvalidParameter, RemoteError, RunNotFound
+from gittrack.remote.gitexec import git_message, run_git
 from gittrack.remote.refs import (
     EXPERIMENTS_REF,
     NAMESPACE,
@@ -59,7 +59,6 @@ WILDCARD_MIN = 500  # this many refs to move: one wildcard refspec instead of na
 PUSH_REFSPEC = "refs/gittrack/*:refs/gittrack/*"
 
 __all__ = [
-    "RemoteError",
     "SyncResult",
     "fetch",
     "pull",

@@ -25,26 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gittrack.errors import GittrackError
+from gittrack.errors import DeliveryError
 
 log = logging.getLogger("gittrack.rest")
 
 MAX_BATCH = 1000
-
-
-class DeliveryError(GittrackError):
-    """Metric points that could not be delivered to the tracking server (saved locally)."""
-
-    error_code = "TEMPORARILY_UNAVAILABLE"
-    http_status = 503
-
-    def __init__(self, run_id: str, count: int, reason: str, saved_to: str | None) -> None:
-        where = f"; they were saved to {saved_to}" if saved_to else ""
-        super().__init__(
-            f"{count} metric points of run {run_id} could not be delivered to the tracking "
-            f"server: {reason}{where}"
-        )
-        self.run_id, self.count, self.saved_to = run_id, count, saved_to
 
 
 def spill_dir() -> Path:

@@ -27,11 +27,10 @@ from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
 from gittrack.errors import (
-    AlreadyExists,
-    Conflict,
     GittrackError,
     InvalidParameter,
-    NotFound,
+    ServerUnreachable,
+    error_from_response,
 )
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -47,44 +46,6 @@ class _NotSent(Exception):
     def __init__(self, exc: BaseException) -> None:
         super().__init__(str(exc))
         self.exc = exc
-
-
-class RemoteError(GittrackError):
-    """The tracking server answered with an error gittrack has no closer class for."""
-
-    def __init__(self, message: str, error_code: str = "INTERNAL_ERROR", status: int = 500) -> None:
-        super().__init__(message)
-        self.error_code = error_code
-        self.http_status = status
-
-
-class ServerUnreachable(GittrackError):
-    """The tracking server could not be reached (after retrying)."""
-
-    error_code = "TEMPORARILY_UNAVAILABLE"
-    http_status = 503
-
-
-_BY_CODE: dict[str, type[GittrackError]] = {
-    "INVALID_PARAMETER_VALUE": InvalidParameter,
-    "RESOURCE_DOES_NOT_EXIST": NotFound,
-    "RESOURCE_ALREADY_EXISTS": AlreadyExists,
-    "RESOURCE_CONFLICT": Conflict,
-}
-
-
-def error_from_response(status: int, body: bytes, what: str) -> GittrackError:
-    """The gittrack error for a non-200 answer ``{"error_code", "message"}``."""
-    try:
-        data = json.loads(body)
-        code, message = str(data.get("error_code", "")), str(data.get("message", ""))
-    except (ValueError, AttributeError):
-        code, message = "", body[:200].decode("utf-8", "replace")
-    text = f"{what}: {message or f'HTTP {status}'}"
-    cls = _BY_CODE.get(code)
-    if cls is not None:
-        return cls(text)
-    return RemoteError(text, code or "INTERNAL_ERROR", status)
 
 
 class HttpSession:

@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from gittrack.errors import GittrackError
+from gittrack.errors import GittrackError, InvalidArtifactPath, PayloadTooLarge
 from gittrack.rest.http import READ_ONLY_ENDPOINTS
 from gittrack.server import artifacts, experiments, history, requestlog, runs
 from gittrack.server.accesslog import AccessLog
@@ -30,7 +30,7 @@ from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
 from gittrack.server.bodies import Upload, drain, limited_stream, read_limited
 from gittrack.server.config import ServerConfig
-from gittrack.server.errors import PayloadTooLarge, handle_exception
+from gittrack.server.errors import handle_exception
 from gittrack.server.gitweb import PREFIX as GIT_PREFIX
 from gittrack.server.gitweb import GitSmartHTTP
 from gittrack.server.schema import API_PREFIXES, BY_PATH, Endpoint
@@ -157,7 +157,7 @@ async def proxy_get(request: Request) -> Response:
 async def proxy_put(request: Request) -> Response:
     _, run_id, path = artifacts.split_proxy_path(request.path_params["path"])
     if not path:
-        raise artifacts.InvalidArtifactPath("Invalid artifact path: names a run, not a file")
+        raise InvalidArtifactPath("Invalid artifact path: names a run, not a file")
     backend: Backend = request.app.state.backend
     config: ServerConfig = request.app.state.config
     # an unknown run fails before a byte is written

@@ -14,14 +14,10 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from gittrack.errors import InvalidParameter, NotFound
+from gittrack.errors import InvalidArtifactPath, NotFound
 from gittrack.server.runs import artifact_uri, run_id_of
 
 CHUNK = 256 * 1024
-
-
-class InvalidArtifactPath(InvalidParameter):
-    pass
 
 
 def clean_path(path: str | None, what: str = "path") -> str:

@@ -13,7 +13,8 @@ import binascii
 import hmac
 from typing import Any
 
-from gittrack.server.errors import Unauthenticated, error_response
+from gittrack.errors import Unauthenticated
+from gittrack.server.errors import error_response
 
 OPEN_PATHS = frozenset({"/health"})
 
@@ -49,12 +50,7 @@ class TokenAuth:
         header = dict(scope["headers"]).get(b"authorization")
         ok, user = credentials_ok(header, self.token)
         if not ok:
-            why = "missing" if not header else "wrong"
-            exc = Unauthenticated(
-                f"Credentials are {why}: send 'Authorization: Bearer <token>' or basic auth "
-                "with the server's token as password"
-            )
-            await error_response(exc)(scope, receive, send)
+            await error_response(Unauthenticated(missing=not header))(scope, receive, send)
             return
         scope.setdefault("state", {})["user"] = user
         await self.app(scope, receive, send)

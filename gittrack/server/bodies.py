@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from gittrack.server.errors import BadRequest, PayloadTooLarge
+from gittrack.errors import BadRequest, PayloadTooLarge
 
 if TYPE_CHECKING:
     from starlette.requests import Request

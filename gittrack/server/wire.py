@@ -17,8 +17,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from gittrack.errors import InvalidParameter
-from gittrack.server.errors import BadRequest
+from gittrack.errors import BadRequest, InvalidParameter
 from gittrack.server.schema import RUN_STATUSES, VIEW_TYPES, Endpoint
 
 INT64 = (-(2**63), 2**63 - 1)
