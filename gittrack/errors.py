@@ -18,6 +18,8 @@ the MLflow error code and HTTP status the server answers with::
     │   └── NoRepository
     ├── RerunRefused                  BAD_REQUEST               400  (gittrack rerun cannot start)
     │   └── EnvironmentMismatch       (--env check: imported packages differ)
+    ├── ImportRefused                 BAD_REQUEST               400  (gittrack import cannot read the source)
+    │   └── ImportLocked              (another import into this repository is running)
     └── CorruptRecord                 INTERNAL_ERROR            500
 """
 
@@ -152,3 +154,15 @@ class EnvironmentMismatch(RerunRefused):
             + f"\nAlign them with:\n  {pip}\nor rerun with --env current to run anyway."
         )
         self.run_id, self.changes, self.pip_command = run_id, changes, pip
+
+
+class ImportRefused(GittrackError):
+    """``gittrack import`` cannot read the source: missing, not an MLflow store, an
+    unsupported schema version, or an unreachable server. Nothing was written."""
+
+    error_code = "BAD_REQUEST"
+    http_status = 400
+
+
+class ImportLocked(ImportRefused):
+    """Another ``gittrack import`` is writing into this repository."""
