@@ -187,7 +187,7 @@ class FileSource:
         out: dict[str, list[Point]] = {}
         for run in runs:
             points: list[Point] = []
-            for key, pts in sorted(self._metric_files(self._dirs[run.run_id]).items()):
+            for _key, pts in sorted(self._metric_files(self._dirs[run.run_id]).items()):
                 points += pts
             out[run.run_id] = points
         return out
