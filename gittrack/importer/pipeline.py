@@ -8,6 +8,7 @@ interrupted import resumes at the batch it stopped in.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
 BATCH = 200  # runs per batch (metric query, artifact prefetch, mapping commit)
+PROCESSES = min(4, os.cpu_count() or 1)  # writer processes for SQL and mlruns sources
 
 
 @dataclass
@@ -175,7 +177,7 @@ def import_mlflow(
         if dry_run or not todo:
             report.seconds = time.monotonic() - started
             return report
-        _write_all(repo, source, exps, runs, todo, mapping, report, quiet, workers)
+        _write_all(repo, source, uri, exps, todo, mapping, report, quiet, workers)
         report.seconds = time.monotonic() - started
         return report
     finally:
@@ -183,18 +185,92 @@ def import_mlflow(
         source.close()
 
 
+@dataclass
+class RunResult:
+    """What writing one run gave (sent back from a worker process)."""
+
+    mlflow_id: str
+    run_id: str
+    fingerprint: str
+    points: int = 0
+    bytes: int = 0
+    problems: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def write_batch(
+    repo: Repo,
+    source: Source,
+    batch: list[SourceRun],
+    ids: dict[str, str],
+    exp_ids: dict[str, str],
+    scratch: Path,
+    pool: ThreadPoolExecutor | None = None,
+) -> list[RunResult]:
+    """Write the runs of ``batch``: their histories in one read, their artifact files
+    fetched by ``pool`` (when given) while earlier runs are written."""
+    from gittrack.importer.writer import write_run
+
+    if pool is not None:
+        fetches = [pool.submit(source.artifact_files, r, scratch / r.run_id) for r in batch]
+    histories = source.histories(batch)
+    out = []
+    for i, run in enumerate(batch):
+        res = RunResult(run.run_id, ids[run.run_id], run.fingerprint())
+        points = histories.get(run.run_id, [])
+        try:
+            if pool is not None:
+                files, problems = fetches[i].result()
+            else:
+                files, problems = source.artifact_files(run, scratch / run.run_id)
+            parent = run.tags.get("mlflow.parentRunId")
+            write_run(
+                repo,
+                run,
+                run_id=res.run_id,
+                experiment_id=exp_ids[run.experiment_id],
+                parent_run_id=ids.get(parent, parent) if parent else None,
+                points=points,
+                files=files,
+                problems=problems,
+            )
+        except (GittrackError, OSError) as exc:
+            res.error = str(exc) or type(exc).__name__
+        else:
+            res.points, res.problems = len(points), problems
+            res.bytes = sum(_size(p) for p, _ in files)
+        out.append(res)
+    return out
+
+
+_worker: dict[str, Any] = {}
+
+
+def _worker_init(repo_path: str, uri: str) -> None:
+    from gittrack.core.repo import Repo
+
+    _worker["repo"] = Repo(repo_path)
+    _worker["source"] = open_source(uri)
+
+
+def _worker_batch(
+    batch: list[SourceRun], ids: dict[str, str], exp_ids: dict[str, str], scratch: str
+) -> list[RunResult]:
+    return write_batch(_worker["repo"], _worker["source"], batch, ids, exp_ids, Path(scratch))
+
+
 def _write_all(
     repo: Repo,
     source: Source,
+    uri: str,
     exps: list[SourceExperiment],
-    runs: list[SourceRun],
     todo: list[SourceRun],
     mapping: Mapping,
     report: ImportReport,
     quiet: bool,
     workers: int,
 ) -> None:
-    from gittrack.importer.writer import choose_run_id, write_run
+    from gittrack.importer.writer import choose_run_id
 
     exp_ids = _experiment_ids(repo, exps)
     # gittrack ids of every run first: children name their parent by it
@@ -204,48 +280,44 @@ def _write_all(
         if run.run_id not in ids:
             ids[run.run_id] = choose_run_id(repo, run.run_id, taken)
             taken.add(ids[run.run_id])
+    batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
     bar = _progress(len(todo), quiet)
-    with (
-        tempfile.TemporaryDirectory(prefix="gittrack-import-") as scratch,
-        ThreadPoolExecutor(max(1, workers), thread_name_prefix="gittrack-import") as pool,
-    ):
-        for start in range(0, len(todo), BATCH):
-            batch = todo[start : start + BATCH]
-            fetches = [
-                pool.submit(source.artifact_files, run, Path(scratch) / run.run_id) for run in batch
-            ]
-            histories = source.histories(batch)
-            for run, fetch in zip(batch, fetches, strict=True):
-                points = histories.get(run.run_id, [])
-                try:
-                    files, problems = fetch.result()
-                    parent = run.tags.get("mlflow.parentRunId")
-                    write_run(
-                        repo,
-                        run,
-                        run_id=ids[run.run_id],
-                        experiment_id=exp_ids[run.experiment_id],
-                        parent_run_id=ids.get(parent, parent) if parent else None,
-                        points=points,
-                        files=files,
-                        problems=problems,
-                    )
-                except (GittrackError, OSError) as exc:
-                    report.failed[run.run_id] = str(exc)
-                    continue
-                if problems:
-                    report.missing[run.run_id] = problems
-                report.points += len(points)
-                report.bytes += sum(_size(p) for p, _ in files)
-                mapping.set(run.run_id, Entry(ids[run.run_id], run.fingerprint(), len(problems)))
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(points=report.points, bytes=report.bytes, refresh=False)
-            mapping.save()
+
+    def done(results: list[RunResult]) -> None:
+        for res in results:
+            if res.error:
+                report.failed[res.mlflow_id] = res.error
+                continue
+            if res.problems:
+                report.missing[res.mlflow_id] = res.problems
+            report.points += res.points
+            report.bytes += res.bytes
+            mapping.set(res.mlflow_id, Entry(res.run_id, res.fingerprint, len(res.problems)))
+        mapping.save()  # after every batch: an interrupted import resumes from here
+        if bar is not None:
+            bar.update(len(results))
+            bar.set_postfix(points=report.points, bytes=report.bytes)
+
+    processes = min(PROCESSES, len(batches)) if getattr(source, "parallel", False) else 1
+    with tempfile.TemporaryDirectory(prefix="gittrack-import-") as scratch:
+        if processes > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(
+                processes, ctx, initializer=_worker_init, initargs=(str(repo.git.path), uri)
+            ) as procs:
+                futures = [procs.submit(_worker_batch, b, ids, exp_ids, scratch) for b in batches]
+                for fut in futures:
+                    done(fut.result())
+        else:
+            with ThreadPoolExecutor(max(1, workers), thread_name_prefix="gittrack-import") as pool:
+                for b in batches:
+                    done(write_batch(repo, source, b, ids, exp_ids, Path(scratch), pool))
     if bar is not None:
         bar.close()
     _apply_lifecycles(repo, exps, exp_ids)
-    del runs
 
 
 def _size(path: str) -> int:

@@ -45,6 +45,8 @@ def _meta(path: Path) -> dict[str, Any]:
 class FileSource:
     """An ``mlruns`` folder, read-only."""
 
+    parallel = True  # worker processes may read it at the same time
+
     def __init__(self, root: str) -> None:
         self.uri = root
         self.root = Path(root)
@@ -185,9 +187,12 @@ class FileSource:
 
     def histories(self, runs: list[SourceRun]) -> dict[str, list[Point]]:
         out: dict[str, list[Point]] = {}
+        if not self._dirs:
+            self.experiments()
         for run in runs:
             points: list[Point] = []
-            for _key, pts in sorted(self._metric_files(self._dirs[run.run_id]).items()):
+            run_dir = self._dirs.get(run.run_id) or self._dirs[run.experiment_id] / run.run_id
+            for _key, pts in sorted(self._metric_files(run_dir).items()):
                 points += pts
             out[run.run_id] = points
         return out

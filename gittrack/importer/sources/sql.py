@@ -43,9 +43,13 @@ def _nan(value: Any, is_nan: Any) -> float:
 class SqlSource:
     """An MLflow SQL store, read-only."""
 
+    parallel = True  # each worker process may open its own connection
+
     def __init__(self, uri: str) -> None:
         self.uri = display_uri(uri)
         self._engine = _engine(uri)
+        style = self._engine.dialect.paramstyle
+        self._mark = "?" if style == "qmark" else "%s"
         try:
             with self._engine.connect() as conn:
                 self.revision = _check_schema(conn, self.uri)
@@ -153,16 +157,24 @@ class SqlSource:
     def histories(self, runs: list[SourceRun]) -> dict[str, list[Point]]:
         out: dict[str, list[Point]] = {r.run_id: [] for r in runs}
         ids = [r.run_id for r in runs]
-        for start in range(0, len(ids), BATCH):
-            chunk = ids[start : start + BATCH]
-            rows = self._rows(
-                "SELECT run_uuid, key, value, step, timestamp, is_nan FROM metrics "
-                "WHERE run_uuid IN :ids ORDER BY run_uuid, key, timestamp, step",
-                ids=chunk,
-            )
-            nan = math.nan
-            for rid, key, value, step, ts, is_nan in rows:
-                out[rid].append((key, nan if is_nan else float(value), int(step), int(ts)))
+        nan = math.nan
+        # the DB-API cursor directly: millions of rows, SQLAlchemy's row objects cost 4x
+        conn = self._engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            for start in range(0, len(ids), BATCH):
+                chunk = ids[start : start + BATCH]
+                marks = ", ".join([self._mark] * len(chunk))
+                cur.execute(
+                    "SELECT run_uuid, key, value, step, timestamp, is_nan FROM metrics "
+                    f"WHERE run_uuid IN ({marks}) ORDER BY run_uuid, key, timestamp, step",
+                    chunk,
+                )
+                for rid, key, value, step, ts, is_nan in cur.fetchall():
+                    out[rid].append((key, nan if is_nan else float(value), int(step), int(ts)))
+            cur.close()
+        finally:
+            conn.close()
         return out
 
     def artifact_files(
