@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -331,4 +330,3 @@ def test_import_leaves_gittrack_import_light():
         check=True,
     )
     assert out.stdout.strip() == "False"
-    assert hashlib  # noqa: B018 - keep the import list stable
