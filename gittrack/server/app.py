@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gittrack.errors import GittrackError
-from gittrack.server import artifacts, experiments, runs
+from gittrack.server import artifacts, experiments, history, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
@@ -59,9 +59,13 @@ API_HANDLERS: dict[str, Callable[..., Any]] = {
     "runs/set-tag": runs.set_tag,
     "runs/delete-tag": runs.delete_tag,
     "runs/log-inputs": runs.log_inputs,
+    "runs/outputs": runs.log_outputs,
+    "runs/log-model": runs.log_model,
     "metrics/get-history": runs.get_history,
+    "metrics/get-history-bulk": history.get_history_bulk,
+    "metrics/get-history-bulk-interval": history.get_history_bulk_interval,
+    "experiments/search-datasets": history.search_datasets,
     "artifacts/list": artifacts.list_run,
-    "logged-models/search": runs.search_logged_models,
 }
 
 
@@ -189,7 +193,10 @@ async def version(request: Request) -> Response:
 
 def routes() -> list[Route]:
     """The whole route table of the REST side."""
+    from gittrack.server import logged_models
+
     table = [
+        *logged_models.routes(ARTIFACT_PREFIXES),
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),

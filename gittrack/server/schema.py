@@ -197,6 +197,45 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Log dataset inputs of a run",
     ),
     _ep(
+        "runs/outputs",
+        ["POST"],
+        {"run_id": ("string", R), "models": ("models[]", R)},
+        "Log the models a run produced (LoggedModel ids and steps)",
+    ),
+    _ep(
+        "runs/log-model",
+        ["POST"],
+        {"run_id": ("string", R), "model_json": ("string", R)},
+        "Append an MLmodel summary to the run's mlflow.log-model.history tag",
+    ),
+    _ep(
+        "metrics/get-history-bulk",
+        ["GET"],
+        {"run_id": ("string[]", O), "metric_key": ("string", O), "max_results": ("int32", O)},
+        "Every point of one metric for up to 100 runs (the MLflow UI's charts)",
+        {"metrics": "MetricWithRunId[]"},
+    ),
+    _ep(
+        "metrics/get-history-bulk-interval",
+        ["GET"],
+        {
+            "run_ids": ("string[]", O),
+            "metric_key": ("string", O),
+            "start_step": ("int32", O),
+            "end_step": ("int32", O),
+            "max_results": ("int32", O),
+        },
+        "A sample of steps of one metric across runs, keeping each run's first and last step",
+        {"metrics": "MetricWithRunId[]"},
+    ),
+    _ep(
+        "experiments/search-datasets",
+        ["POST"],
+        {"experiment_ids": ("string[]", O)},
+        "The datasets logged as inputs to the runs of experiments",
+        {"dataset_summaries": "DatasetSummary[]"},
+    ),
+    _ep(
         "metrics/get-history",
         ["GET"],
         {
@@ -207,20 +246,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
         "The full history of one metric, paged",
         {"metrics": "Metric[]", "next_page_token": "string"},
-    ),
-    _ep(
-        "logged-models/search",
-        ["POST"],
-        {
-            "experiment_ids": ("string[]", O),
-            "filter": ("string", O),
-            "datasets": ("models[]", O),
-            "max_results": ("int32", O),
-            "order_by": ("models[]", O),
-            "page_token": ("string", O),
-        },
-        "Search logged models (gittrack keeps models as run artifacts: always empty)",
-        {"models": "LoggedModel[]", "next_page_token": "string"},
     ),
     _ep(
         "artifacts/list",
