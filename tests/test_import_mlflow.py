@@ -330,3 +330,20 @@ def test_import_leaves_gittrack_import_light():
         check=True,
     )
     assert out.stdout.strip() == "False"
+
+
+def test_interrupted_import_resumes_without_duplicates(file_store, target):
+    """Runs written before the mapping was committed are rewritten under the same ids."""
+    uri, view, _ = file_store
+    assert _import(uri, cwd=target).returncode == 0
+    runs = sorted(line.split()[-1] for line in _refs(target).splitlines() if "/runs/" in line)
+    git(target, "update-ref", "-d", "refs/gittrack/imports/mlflow")  # the mapping never saved
+    out = _import(uri, cwd=target)
+    assert "imported 5 new and 0 changed run(s)" in out.stdout, out.stderr
+    again = sorted(line.split()[-1] for line in _refs(target).splitlines() if "/runs/" in line)
+    assert again == runs  # no second copy of any run
+    assert sorted(r["run_id"] for r in view["runs"].values()) == [
+        r.removeprefix("refs/gittrack/runs/") for r in runs
+    ]
+    verify = _import(uri, "--verify", cwd=target)
+    assert verify.returncode == 0, verify.stdout
