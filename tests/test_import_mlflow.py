@@ -167,6 +167,13 @@ def test_sqlite_store_imports_with_every_value(sqlite_store, target, origin):
     theirs = mlflow.sklearn.load_model(folder)
     assert theirs.predict(np.array([[4.0], [5.0]])).tolist() == view["predictions"]
 
+    # the MLflow 3 LoggedModel is a record too, under its MLflow id
+    from gittrack.core.logged_models import LoggedModelStore
+
+    record = LoggedModelStore(client.repo).get(view["model_id"])
+    assert (record["name"], record["source_run_id"]) == ("model", parent)
+    assert "MLmodel" in record["artifacts"]
+
     verify = _import(uri, "--verify", cwd=target)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "No difference" in verify.stdout

@@ -182,6 +182,11 @@ def write_run(
             w.put_record_file(INPUTS_FILE, records.dump_yaml(run.inputs))
         if files:
             log_files(w, repo, files)
+        outputs = write_models(repo, run, run_id, experiment_id, files)
+        if outputs:
+            from gittrack.core.logged_models import RUN_IO_FILE
+
+            w.put_record_file(RUN_IO_FILE, records.dump_yaml({"model_outputs": outputs}))
         if run.status in RunStatus.TERMINAL:
             w.set_record(lifecycle=run.lifecycle)
             w.end(run.status, run.end_time if run.end_time is not None else run.start_time)
@@ -191,3 +196,51 @@ def write_run(
         return str(repo.git.references.get(RUNS_PREFIX + run_id).target)
     finally:
         lock.release()
+
+
+def write_models(
+    repo: Repo, run: SourceRun, run_id: str, experiment_id: str, files: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Record the run's MLflow 3 LoggedModels on ``refs/gittrack/models/<MLflow model id>``
+    (files into the content-addressed store, as gittrack's own LoggedModels); returns the
+    run's ``model_outputs`` links."""
+    from gittrack.artifacts.manifest import make_entry
+    from gittrack.artifacts.storage import storage_for
+    from gittrack.core.logged_models import FORMAT_VERSION, LoggedModelStore, validate_model_id
+
+    store = LoggedModelStore(repo)
+    outputs: list[dict[str, Any]] = []
+    for name, _, model_id in run.models:
+        try:
+            validate_model_id(model_id)
+        except Exception:
+            continue
+        prefix = name + "/"
+        mine = [(p, rel[len(prefix) :]) for p, rel in files if rel.startswith(prefix)]
+        if not mine:
+            continue
+        cas = storage_for(repo).store
+        manifest = {}
+        for local, rel in mine:
+            res = cas.put_file(local, desc=rel)
+            manifest[rel] = make_entry(res.sha256, res.size, "store")
+        record: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "model_id": model_id,
+            "experiment_id": experiment_id,
+            "name": name,
+            "source_run_id": run_id,
+            "model_type": None,
+            "status": "READY",
+            "status_message": None,
+            "creation_timestamp": run.start_time,
+            "last_updated_timestamp": run.end_time or run.start_time,
+            "lifecycle": "active",
+            "tags": {},
+            "params": {},
+            "metrics": [],
+        }
+        with store._lock(model_id):
+            store._commit(model_id, store._tip(model_id), record, manifest, f"model {name}: import")
+        outputs.append({"model_id": model_id, "step": 0})
+    return outputs

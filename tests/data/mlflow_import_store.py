@@ -51,12 +51,13 @@ with mlflow.start_run(run_name="parent", description="the parent run") as parent
 
         X = np.array([[1.0], [2.0], [3.0]])
         model = LinearRegression().fit(X, np.array([2.0, 4.0, 6.5]))
-        mlflow.sklearn.log_model(
+        info = mlflow.sklearn.log_model(
             model,
             name="model",
             serialization_format="cloudpickle",
             pip_requirements=["scikit-learn"],
         )
+        result["model_id"] = info.model_id
         result["predictions"] = model.predict(np.array([[4.0], [5.0]])).tolist()
     with mlflow.start_run(run_name="child", nested=True):
         mlflow.log_param("fold", "1")
