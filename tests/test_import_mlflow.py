@@ -354,3 +354,40 @@ def test_interrupted_import_resumes_without_duplicates(file_store, target):
     ]
     verify = _import(uri, "--verify", cwd=target)
     assert verify.returncode == 0, verify.stdout
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "postgresql+psycopg://postgres@127.0.0.1:5432",
+        "mysql+pymysql://root@127.0.0.1:3306",
+    ],
+)
+def test_postgresql_and_mysql_stores(server, tmp_path, target, origin):
+    """MLflow on a real PostgreSQL / MariaDB database, read with that database's driver."""
+    import sqlalchemy
+
+    name = f"gt_import_{os.getpid()}"
+    admin = sqlalchemy.create_engine(f"{server}/{'postgres' if 'postgresql' in server else 'test'}")
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sqlalchemy.exc.OperationalError as exc:
+        from tests.conftest import require_service
+
+        require_service(server.split(":")[0], str(exc.orig))
+    uri = f"{server}/{name}"
+    try:
+        view = _build(uri, origin[1], tmp_path, "--no-model")
+        out = _import(uri, cwd=target)
+        assert out.returncode == 0, out.stderr
+        from gittrack.api.client import Client
+
+        _same_as_mlflow(Client(target), view)
+        verify = _import(uri, "--verify", cwd=target)
+        assert verify.returncode == 0, verify.stdout
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        admin.dispose()
