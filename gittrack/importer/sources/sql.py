@@ -48,6 +48,7 @@ class SqlSource:
     def __init__(self, uri: str) -> None:
         self.uri = display_uri(uri)
         self._engine = _engine(uri)
+        self._k = self._engine.dialect.identifier_preparer.quote("key")  # reserved in MySQL
         style = self._engine.dialect.paramstyle
         self._mark = "?" if style == "qmark" else "%s"
         try:
@@ -79,7 +80,9 @@ class SqlSource:
             out[str(eid)] = SourceExperiment(
                 str(eid), str(name), str(stage or "active"), str(loc or ""), {}, created
             )
-        for key, value, eid in self._rows("SELECT key, value, experiment_id FROM experiment_tags"):
+        for key, value, eid in self._rows(
+            f"SELECT {self._k}, value, experiment_id FROM experiment_tags"
+        ):
             if str(eid) in out:
                 out[str(eid)].tags[str(key)] = str(value or "")
         return list(out.values())
@@ -106,16 +109,16 @@ class SqlSource:
                 lifecycle=str(row[7] or "active"),
                 artifact_uri=str(row[8] or ""),
             )
-        for rid, key, value in self._rows("SELECT run_uuid, key, value FROM params"):
+        for rid, key, value in self._rows(f"SELECT run_uuid, {self._k}, value FROM params"):
             run = runs.get(rid)
             if run is not None:
                 run.params[key] = value
-        for rid, key, value in self._rows("SELECT run_uuid, key, value FROM tags"):
+        for rid, key, value in self._rows(f"SELECT run_uuid, {self._k}, value FROM tags"):
             run = runs.get(rid)
             if run is not None:
                 run.tags[key] = value if value is not None else ""
         for rid, key, value, step, ts, is_nan in self._rows(
-            "SELECT run_uuid, key, value, step, timestamp, is_nan FROM latest_metrics"
+            f"SELECT run_uuid, {self._k}, value, step, timestamp, is_nan FROM latest_metrics"
         ):
             run = runs.get(rid)
             if run is not None:
@@ -166,8 +169,8 @@ class SqlSource:
                 chunk = ids[start : start + BATCH]
                 marks = ", ".join([self._mark] * len(chunk))
                 cur.execute(
-                    "SELECT run_uuid, key, value, step, timestamp, is_nan FROM metrics "
-                    f"WHERE run_uuid IN ({marks}) ORDER BY run_uuid, key, timestamp, step",
+                    f"SELECT run_uuid, {self._k}, value, step, timestamp, is_nan FROM metrics "
+                    f"WHERE run_uuid IN ({marks}) ORDER BY run_uuid, {self._k}, timestamp, step",
                     chunk,
                 )
                 for rid, key, value, step, ts, is_nan in cur.fetchall():
