@@ -111,8 +111,8 @@ def _experiment_ids(repo: Repo, exps: list[SourceExperiment]) -> dict[str, str]:
             for key, value in e.tags.items():
                 if mine.tags.get(key) != value:
                     store.set_tag(exp_id, key, value)
-            if mine.lifecycle_stage == "deleted":
-                store.restore(exp_id)  # runs go in first; deleted again after if it is
+            if mine.lifecycle_stage == "deleted" and e.lifecycle != "deleted":
+                store.restore(exp_id)
         out[e.experiment_id] = exp_id
     return out
 
@@ -174,10 +174,13 @@ def import_mlflow(
                 todo.append(run)
             else:
                 report.unchanged += 1
-        if dry_run or not todo:
+        if dry_run:
             report.seconds = time.monotonic() - started
             return report
-        _write_all(repo, source, uri, exps, todo, mapping, report, quiet, workers)
+        exp_ids = _experiment_ids(repo, exps)
+        if todo:
+            _write_all(repo, source, uri, exp_ids, todo, mapping, report, quiet, workers)
+        _apply_lifecycles(repo, exps, exp_ids)
         report.seconds = time.monotonic() - started
         return report
     finally:
@@ -263,7 +266,7 @@ def _write_all(
     repo: Repo,
     source: Source,
     uri: str,
-    exps: list[SourceExperiment],
+    exp_ids: dict[str, str],
     todo: list[SourceRun],
     mapping: Mapping,
     report: ImportReport,
@@ -272,7 +275,6 @@ def _write_all(
 ) -> None:
     from gittrack.importer.writer import choose_run_id
 
-    exp_ids = _experiment_ids(repo, exps)
     # gittrack ids of every run first: children name their parent by it
     taken = mapping.gittrack_ids()
     ids: dict[str, str] = {r: e.run_id for r, e in mapping.entries.items()}
@@ -299,6 +301,34 @@ def _write_all(
             bar.set_postfix(points=report.points, bytes=report.bytes)
 
     processes = min(PROCESSES, len(batches)) if getattr(source, "parallel", False) else 1
+    try:
+        _run_batches(repo, source, uri, batches, ids, exp_ids, done, processes, workers)
+    except (GittrackError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the source went away (server down, connection lost, ...)
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImportRefused(
+            f"Reading {source.uri} failed after {len(mapping.entries)} imported run(s): {msg}. "
+            "What was imported is kept; run the same import again to resume"
+        ) from exc
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _run_batches(
+    repo: Repo,
+    source: Source,
+    uri: str,
+    batches: list[list[SourceRun]],
+    ids: dict[str, str],
+    exp_ids: dict[str, str],
+    done: Any,
+    processes: int,
+    workers: int,
+) -> None:
+    """Write every batch (in worker processes when ``processes`` > 1), calling ``done``
+    with each batch's results, in order."""
     with tempfile.TemporaryDirectory(prefix="gittrack-import-") as scratch:
         if processes > 1:
             import multiprocessing
@@ -315,9 +345,6 @@ def _write_all(
             with ThreadPoolExecutor(max(1, workers), thread_name_prefix="gittrack-import") as pool:
                 for b in batches:
                     done(write_batch(repo, source, b, ids, exp_ids, Path(scratch), pool))
-    if bar is not None:
-        bar.close()
-    _apply_lifecycles(repo, exps, exp_ids)
 
 
 def _size(path: str) -> int:
