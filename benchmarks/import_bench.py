@@ -14,7 +14,7 @@ and, beside it, MLflow's own read of the same store in this process:
 
 Usage::
 
-    python benchmarks/import_bench.py [--runs 10000] [--steps 100] [--skip-mlflow-read]
+    python benchmarks/import_bench.py [--runs 10000] [--steps 100] [--skip-mlflow-read] [--quick]
 """
 
 from __future__ import annotations
@@ -135,7 +135,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--skip-mlflow-read", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="450 runs x 10 steps (a smoke run)")
     args = ap.parse_args()
+    if args.quick:
+        args.runs, args.steps = 450, 10
     os.environ.update(ENV)
     with tempfile.TemporaryDirectory(prefix="gittrack-import-bench-") as tmp:
         where = Path(tmp)

@@ -391,3 +391,19 @@ def test_postgresql_and_mysql_stores(server, tmp_path, target, origin):
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
         admin.dispose()
+
+
+def test_many_runs_in_worker_processes_verify_clean(tmp_path, target, monkeypatch):
+    """Over one batch of runs: written by worker processes, every point and file verified."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.import_bench import build_store
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    uri = build_store(tmp_path, 450, 10)
+    out = _import(uri, cwd=target)
+    assert "imported 450 new and 0 changed run(s)" in out.stdout, out.stderr
+    assert "22500 metric points" in out.stdout
+    verify = _import(uri, "--verify", cwd=target)
+    assert verify.returncode == 0, verify.stdout[-2000:]
+    again = _import(uri, cwd=target)
+    assert "imported 0 new and 0 changed run(s), 450 unchanged" in again.stdout
