@@ -147,6 +147,16 @@ def test_sqlite_store_imports_with_every_value(sqlite_store, target, origin):
     assert [r.info.run_id for r in found] == [parent]
     assert found[0].data.metrics["acc"] == 0.75
 
+    # the web UI shows the imported run
+    pytest.importorskip("httpx")
+    from starlette.testclient import TestClient
+
+    from gittrack.ui.app import make_ui_app
+
+    with TestClient(make_ui_app(str(target))) as ui:
+        page = ui.get(f"/ui/api/runs/{parent}").json()
+    assert page["run"]["name"] == "parent" and page["status"] == "FINISHED"
+
     # dataset inputs
     inputs = git(target, "show", f"refs/gittrack/runs/{parent}:.gittrack/inputs.yaml")
     assert "name: train" in inputs and "mlflow.data.context" in inputs
