@@ -20,7 +20,7 @@ the MLflow error code and HTTP status the server answers with::
     │   └── EnvironmentMismatch       (--env check: imported packages differ)
     ├── ImportRefused                 BAD_REQUEST               400  (gittrack import cannot read the source)
     │   └── ImportLocked              (another import into this repository is running)
-    └── CorruptRecord                 INTERNAL_ERROR            500
+    └── CorruptRecord                 INVALID_STATE             400
 """
 
 from __future__ import annotations
@@ -121,11 +121,16 @@ class NoRepository(RepositoryError):
 
 
 class CorruptRecord(GittrackError):
-    """A run record that cannot be read (bad YAML, missing file, unsafe tags)."""
+    """A run record that cannot be read (bad YAML, missing file, unsafe tags, over a
+    reading limit). A 400, not a 500: the request named a run nobody can read, the
+    server is fine (and MLflow's client does not retry a 4xx)."""
+
+    error_code = "INVALID_STATE"
+    http_status = 400
 
     def __init__(self, run_id: str, what: str) -> None:
         super().__init__(f"Run {run_id}: record is unreadable: {what}")
-        self.run_id = run_id
+        self.run_id, self.what = run_id, what
 
 
 class RerunRefused(GittrackError):

@@ -17,9 +17,12 @@ from gittrack.cli._common import (
     fmt_time,
     handle_errors,
     output_options,
+    quiet_index_log,
     render,
     repo_option,
+    report_broken,
 )
+from gittrack.core.entities import RunStatus
 
 LOG_COLUMNS = ["run", "name", "status", "start", "duration", "source", "branch", "metrics"]
 
@@ -31,6 +34,15 @@ def _resolve_experiment(c: Any, experiment: str | None) -> str | None:
     if exp is not None:
         return exp.experiment_id
     return c.get_experiment(experiment).experiment_id
+
+
+def _status_option(value: str | None) -> str | None:
+    """``--status`` upper-cased, or a usage error naming the bad value and the good ones."""
+    if value is None or value.upper() in RunStatus.SHOWN:
+        return None if value is None else value.upper()
+    raise click.BadParameter(
+        f"{value!r} is not a run status; use one of {', '.join(RunStatus.SHOWN)}"
+    )
 
 
 def log_row(run: Any, max_metrics: int = 3) -> dict[str, Any]:
@@ -45,6 +57,7 @@ def log_row(run: Any, max_metrics: int = 3) -> dict[str, Any]:
         "run_id": run.info.run_id,
         "name": run.info.run_name,
         "status": run.info.status,
+        "lifecycle_stage": run.info.lifecycle_stage,
         "experiment_id": run.info.experiment_id,
         "start": fmt_time(run.info.start_time),
         "duration": fmt_duration(run.info.start_time, run.info.end_time),
@@ -58,7 +71,12 @@ def log_row(run: Any, max_metrics: int = 3) -> dict[str, Any]:
 @click.option("-n", "--max-count", "limit", type=int, default=None, help="Show at most N runs.")
 @click.option("--experiment", default=None, help="Only runs of this experiment (name or id).")
 @click.option("--branch", default=None, help="Only runs whose source was on this branch.")
-@click.option("--status", default=None, help="Only runs with this status (e.g. FINISHED, CRASHED).")
+@click.option(
+    "--status",
+    default=None,
+    callback=lambda ctx, param, value: _status_option(value),
+    help=f"Only runs with this status: {', '.join(RunStatus.SHOWN)} (any case).",
+)
 @click.option("--all", "show_all", is_flag=True, help="Include deleted runs.")
 @output_options
 @repo_option
@@ -77,11 +95,23 @@ def log_cmd(
     exp_id = _resolve_experiment(c, experiment)
     from gittrack.query.search import log_runs  # reads the run index, not every record
 
-    runs = log_runs(c, exp_id, status, branch, show_all, limit)
+    broken: dict[str, str] = {}
+    with quiet_index_log():
+        runs = log_runs(c, exp_id, status, branch, show_all, limit, broken)
+    report_broken(broken)
     rows = [log_row(run) for run in runs]
-    cols = LOG_COLUMNS if fmt == "table" else ["run_id", "experiment_id", *LOG_COLUMNS[1:]]
+    if fmt == "table":
+        cols = LOG_COLUMNS
+        for row in rows:
+            if row["lifecycle_stage"] == "deleted":
+                row["status"] = f"{row['status']} (deleted)"
+    else:
+        cols = ["run_id", "experiment_id", *LOG_COLUMNS[1:3], "lifecycle_stage", *LOG_COLUMNS[3:]]
     if not rows and fmt == "table":
-        click.echo("No runs yet. Log one with gittrack.start_run() or `gittrack run -- CMD`.")
+        if status or branch or experiment:
+            click.echo("No runs match these filters.")
+        else:
+            click.echo("No runs yet. Log one with gittrack.start_run() or `gittrack run -- CMD`.")
         return
     click.echo(render(rows, cols, fmt))
 

@@ -77,8 +77,13 @@ def search_page(
     branches: str | Sequence[str] | None = None,
     with_record: bool = False,
     kinds: Sequence[str] = ("metrics", "params", "tags"),
+    *,
+    with_total: bool = False,
+    with_keys: bool = False,
 ) -> SearchPage:
-    """One page of run dicts (see :func:`gittrack.query.engine.search`).
+    """One page of run dicts (see :func:`gittrack.query.engine.search`): what
+    ``Client.search_runs``, ``search_runs``, ``gittrack search``, the REST API and the
+    web UI all read.
 
     The page's ``broken`` lists runs left out because their record is unreadable.
     """
@@ -96,6 +101,8 @@ def search_page(
             branches,
             with_record,
             kinds,
+            with_total,
+            with_keys,
         )
         page.broken = dict(ix.broken)
         return page
@@ -148,11 +155,24 @@ def log_runs(
     branch: str | None = None,
     show_all: bool = False,
     limit: int | None = None,
+    broken: dict[str, str] | None = None,
 ) -> list[Run]:
     """What ``gittrack log`` lists: runs newest first, from the index (``record`` holds
-    only ``source``; ``latest_metrics``, params and tags are left empty)."""
+    only ``source``; ``latest_metrics``, params and tags are left empty).
+
+    Runs left out because their record is unreadable go into ``broken`` (run id → why).
+
+    Raises:
+        InvalidParameter: ``status`` is not a status a run can have.
+    """
+    from gittrack.core.entities import RunStatus
+
     clauses = []
     if status:
+        if status.upper() not in RunStatus.SHOWN:
+            raise InvalidParameter(
+                f"Invalid status {status!r}: expected one of {', '.join(RunStatus.SHOWN)}"
+            )
         clauses.append(f"attributes.status = '{_quote(status.upper())}'")
     if branch:
         clauses.append(f"tags.`mlflow.source.git.branch` = '{_quote(branch)}'")
@@ -164,6 +184,8 @@ def log_runs(
         max_results=limit if limit is not None and limit > 0 else 2**62,
         kinds=("metrics",),
     )
+    if broken is not None:
+        broken.update(page.broken)
     out = []
     for d in page.runs:
         d["record"] = {

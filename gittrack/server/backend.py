@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -63,6 +63,11 @@ class Backend:
         """Run ``fn(client, *args)`` on the repository thread and return its result."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._invoke, fn, args)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Queue ``fn(client, *args)`` on the repository thread without waiting (warming
+        caches at startup); returns its future."""
+        return self._executor.submit(self._invoke, fn, args)
 
     def _invoke(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         return fn(self.client, *args)

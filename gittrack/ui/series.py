@@ -18,7 +18,6 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from gittrack.core.records.formats import key_to_filename
 from gittrack.errors import CorruptRecord, InvalidParameter, NotFound
 
 if TYPE_CHECKING:
@@ -85,19 +84,14 @@ def load_points(ctx: UIContext, sha: str, key: str) -> np.ndarray:
         CorruptRecord: a chunk cannot be parsed.
     """
     import numpy as np
-    import pygit2
 
     whole = _cached(f"{sha}:{key}")
     if whole is not None:
         return whole
-    path = f".gittrack/metrics/{key_to_filename(key)}"
     with ctx.lock:
-        tree = ctx.git[sha].peel(pygit2.Commit).tree
-        try:
-            entry = tree[path]
-        except KeyError:
-            raise NotFound(f"Metric {key!r} not found in this run") from None
-        sub = ctx.git[entry.id]
+        sub = ctx.store.metric_dir(sha[:12], sha, key)  # refuses what is not a folder
+        if sub is None:
+            raise NotFound(f"Metric {key!r} not found in this run")
         chunks = sorted((e.name, str(e.id)) for e in sub if e.type_str == "blob")
     parts = []
     for name, oid in chunks:
