@@ -151,7 +151,7 @@ def test_sqlite_store_imports_with_every_value(sqlite_store, target, origin):
     pytest.importorskip("httpx")
     from starlette.testclient import TestClient
 
-    from gittrack.ui.app import make_ui_app
+    from gittrack.ui import make_ui_app
 
     with TestClient(make_ui_app(str(target))) as ui:
         page = ui.get(f"/ui/api/runs/{parent}").json()
