@@ -20,6 +20,7 @@ the MLflow error code and HTTP status the server answers with::
     │   └── EnvironmentMismatch       (--env check: imported packages differ)
     ├── ImportRefused                 BAD_REQUEST               400  (gittrack import cannot read the source)
     │   └── ImportLocked              (another import into this repository is running)
+    ├── MissingDependency             INTERNAL_ERROR            500
     └── CorruptRecord                 INVALID_STATE             400
 """
 
@@ -118,6 +119,17 @@ class NoRepository(RepositoryError):
             "project's directory, or set GITTRACK_REPO=/path/to/repo."
         )
         self.path = path
+
+
+class MissingDependency(GittrackError):
+    """An optional package a feature needs is not installed; the message names the extra."""
+
+    def __init__(self, package: str, feature: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs the package {package!r}, which is not installed: "
+            f"pip install 'gittrack[{extra}]'"
+        )
+        self.package, self.extra = package, extra
 
 
 class CorruptRecord(GittrackError):

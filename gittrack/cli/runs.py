@@ -25,6 +25,7 @@ from gittrack.cli._common import (
 from gittrack.core.entities import RunStatus
 
 LOG_COLUMNS = ["run", "name", "status", "start", "duration", "source", "branch", "metrics"]
+LOG_DEFAULT_LIMIT = 50  # table output shows this many runs unless -n says otherwise
 
 
 def _resolve_experiment(c: Any, experiment: str | None) -> str | None:
@@ -68,7 +69,14 @@ def log_row(run: Any, max_metrics: int = 3) -> dict[str, Any]:
 
 
 @click.command("log")
-@click.option("-n", "--max-count", "limit", type=int, default=None, help="Show at most N runs.")
+@click.option(
+    "-n",
+    "--max-count",
+    "limit",
+    type=int,
+    default=None,
+    help=f"Show at most N runs; 0 for all (table output shows {LOG_DEFAULT_LIMIT} by default).",
+)
 @click.option("--experiment", default=None, help="Only runs of this experiment (name or id).")
 @click.option("--branch", default=None, help="Only runs whose source was on this branch.")
 @click.option(
@@ -90,16 +98,24 @@ def log_cmd(
     fmt: str,
     repo: str | None,
 ) -> None:
-    """List runs, newest first, as `git log` lists commits."""
+    """List runs, newest first, as `git log` lists commits.
+
+    The table shows the newest 50 runs and says how many more there are;
+    ``-n N`` shows N, ``-n 0`` all. JSON and CSV list every run unless ``-n`` is given.
+    """
     c = client(repo)
     exp_id = _resolve_experiment(c, experiment)
     from gittrack.query.search import log_runs  # reads the run index, not every record
 
+    shown = limit
+    if shown is None and fmt == "table":
+        shown = LOG_DEFAULT_LIMIT
     broken: dict[str, str] = {}
     with quiet_index_log():
         runs = log_runs(c, exp_id, status, branch, show_all, limit, broken)
     report_broken(broken)
-    rows = [log_row(run) for run in runs]
+    more = len(runs) - shown if shown and len(runs) > shown else 0
+    rows = [log_row(run) for run in (runs[:shown] if more else runs)]
     if fmt == "table":
         cols = LOG_COLUMNS
         for row in rows:
@@ -114,6 +130,16 @@ def log_cmd(
             click.echo("No runs yet. Log one with gittrack.start_run() or `gittrack run -- CMD`.")
         return
     click.echo(render(rows, cols, fmt))
+    if more:
+        click.echo(f"... {more} more run(s) not shown: use -n N to see more, -n 0 for all")
+
+
+def _experiment_name(c: Any, experiment_id: str) -> str:
+    """The experiment's name, or ``-`` when it cannot be read (a record without one)."""
+    try:
+        return str(c.get_experiment(experiment_id).name)
+    except Exception:  # noqa: BLE001 - show prints what it can; the id follows anyway
+        return "-"
 
 
 def run_details(c: Any, run_id: str) -> dict[str, Any]:
@@ -175,7 +201,7 @@ def show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
         f"run       {d['run_id']}",
         f"name      {d['name']}",
         f"status    {d['status']}" + ("  (deleted)" if d["lifecycle_stage"] == "deleted" else ""),
-        f"experiment {d['experiment_id']}",
+        f"experiment {_experiment_name(c, d['experiment_id'])} ({d['experiment_id']})",
         f"started   {d['start_time']}   ended {d['end_time'] or '-'}   duration {d['duration'] or '-'}",
         f"user      {d['user']}@{d['host']}",
         f"command   {d['command'] or '-'}",

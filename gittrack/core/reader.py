@@ -119,7 +119,9 @@ class Store:
                 value = records.load_yaml(data)
             except yaml.YAMLError as exc:
                 msg = " ".join(str(exc).split()) or exc.__class__.__name__
-                raise CorruptRecord(who, f"{records.RECORD_DIR}/{name}: {msg}") from exc
+                raise CorruptRecord(
+                    who, f"{records.RECORD_DIR}/{name}: {msg} (the file is not valid safe YAML)"
+                ) from exc
             if value is None:
                 return kind()
             if not isinstance(value, kind):

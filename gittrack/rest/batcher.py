@@ -3,7 +3,7 @@
 Points are queued per run and sent as ``runs/log-batch`` requests of up to
 1,000 points by one background thread: when a run has a full batch queued,
 every ``interval`` seconds, and on :meth:`Batcher.flush` (``end_run``,
-``get_run``, interpreter exit). A failed send is retried with backoff (the
+``get_run``, interpreter exit and SIGTERM). A failed send is retried with backoff (the
 HTTP layer retries first; then the same batch, with the same request id, is
 sent again before anything newer) — points are never dropped silently, and a
 batch the server did apply but whose answer was lost is not applied twice. If a flush
@@ -14,7 +14,6 @@ the file and the count.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -183,10 +182,13 @@ class Batcher:
         )
         self._thread.start()
         if not self._atexit:
-            atexit.register(self._at_exit)
+            from gittrack.core import shutdown
+
+            shutdown.on_exit(f"rest-{id(self)}", self._at_exit, order=30)
             self._atexit = True
 
-    def _at_exit(self) -> None:
+    def _at_exit(self, _status: str = "FINISHED") -> None:
+        """At exit or SIGTERM (see :mod:`gittrack.core.shutdown`): deliver what is queued."""
         try:
             self.close(timeout=float(os.environ.get("GITTRACK_REST_EXIT_TIMEOUT", "60")))
         except DeliveryError as exc:
