@@ -1,4 +1,5 @@
-# `make test`: install what the tests need, then run them (the README's test command).
+# `make test`: install what the tests need, lint (ruff, mypy), check the import graph and the
+# public API first (they fail fast and name the problem), then run the whole suite.
 # `make demo`: install gittrack and run the example training script on this repository.
 # Both install into a project virtual environment, $(VENV) (made on first use, reused after), so
 # they never touch the packages of the Python that made it. BASE_PYTHON makes the venv.
@@ -21,15 +22,16 @@ install-test: $(PYTHON)
 	command -v chromium >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 	[ -x .cache/azurite/node_modules/.bin/azurite ] || npm install -q --no-audit --no-fund --prefix .cache/azurite azurite
 
-test: install-test
-	$(PYTHON) -m ruff check gittrack tests benchmarks
-	$(PYTHON) -m ruff format --check gittrack tests benchmarks
+test: lint
+	$(PYTHON) -m pytest -q tests/test_import_graph.py tests/test_public_api.py
 	$(PYTHON) -m pytest -n 2 -q
 
 demo: $(PYTHON)
 	$(PYTHON) -m pip install -q -e .
 	bash examples/demo.sh
 
+# lint: ruff (lint + format) on everything, mypy on the package (config in pyproject.toml)
 lint: install-test
 	$(PYTHON) -m ruff check gittrack tests benchmarks
 	$(PYTHON) -m ruff format --check gittrack tests benchmarks
+	$(PYTHON) -m mypy

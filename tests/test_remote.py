@@ -538,13 +538,6 @@ def test_push_checks_large_artifacts_in_the_store(repo, bare, tmp_path, monkeypa
     run_id, sha = _run_with_store_artifact(repo, data)
     store = tmp_path / "store"
     monkeypatch.setenv("GITTRACK_ARTIFACTS", f"file://{store}")
-    try:
-        import gittrack.artifacts  # noqa: F401
-    except ImportError:  # the artifact layer is not installed: pushed, with a note
-        res = run_cli("push", cwd=repo)
-        assert res.returncode == 0, res.stderr
-        assert "1 large artifact(s) of the pushed runs were not checked" in res.stdout
-        return
     # the object is nowhere: that run is not pushed, and the message says what and where
     res = run_cli("push", cwd=repo)
     assert res.returncode == 1
@@ -565,7 +558,6 @@ def test_push_checks_large_artifacts_in_the_store(repo, bare, tmp_path, monkeypa
 
 
 def test_push_with_an_unreachable_artifact_store(repo, bare, monkeypatch):
-    pytest.importorskip("gittrack.artifacts")
     pytest.importorskip("s3fs")
     run_id, _ = _run_with_store_artifact(repo, b"x" * 5000)
     port = free_port()

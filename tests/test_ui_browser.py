@@ -190,7 +190,6 @@ def test_table_filter_sort_columns(page, site, shots):
 
 
 def test_table_filter_and_inline_error(page, site):
-    pytest.importorskip("gittrack.query.grammar", reason="the filter grammar is the query engine's")
     base, _ids, _repo = site
     page.goto(base + "/")
     page.wait_for_selector("table.runs tbody tr[data-run]")

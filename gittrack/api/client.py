@@ -9,20 +9,22 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from gittrack.core.entities import Experiment, Metric, Run, RunStatus, ViewType
 from gittrack.core.experiments import DEFAULT_ID, Experiments
+from gittrack.core.live import get_open_writer, open_writers
 from gittrack.core.reader import Store
 from gittrack.core.repo import Repo
 from gittrack.core.validation import validate_experiment_id
-from gittrack.core.writer import (
-    RunWriter,
-    create_run_writer,
-    get_open_writer,
-    open_run_writer,
-)
+from gittrack.core.writer import RunWriter, create_run_writer, open_run_writer
 from gittrack.errors import InvalidParameter, RunNotFound
+
+
+def _missing_last(field: str, exp: Experiment) -> tuple[bool, Any]:
+    """Sort key of ``exp`` by attribute ``field``, experiments without it last."""
+    return getattr(exp, field, None) is None, getattr(exp, field, "")
 
 
 def _as_repo(repo: str | os.PathLike[str] | Repo | None) -> Repo:
@@ -88,10 +90,7 @@ class Client:
                 )
             field = parts[0].split(".")[-1]
             desc = len(parts) > 1 and parts[1].upper() == "DESC"
-            exps.sort(
-                key=lambda e, f=field: (getattr(e, f, None) is None, getattr(e, f, "")),
-                reverse=desc,
-            )
+            exps.sort(key=partial(_missing_last, field), reverse=desc)
         return exps[:max_results] if max_results else exps
 
     def delete_experiment(self, experiment_id: str) -> None:
@@ -346,12 +345,10 @@ class Client:
 
     def flush(self, run_id: str | None = None) -> None:
         """Commit buffered points now (of one run, or of every run open in this process)."""
-        from gittrack.core.writer import open_writers
-
         if run_id is None:
-            for w in open_writers():
-                if w.repo.common_dir == self.repo.common_dir:
-                    w.checkpoint()
+            for live in open_writers():
+                if live.repo.common_dir == self.repo.common_dir:
+                    live.checkpoint()
             return
         w = get_open_writer(self.repo, self.store.resolve_run_id(run_id))
         if w is not None:

@@ -60,15 +60,14 @@ class ActiveRun:
     def __enter__(self) -> ActiveRun:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
             status = RunStatus.FINISHED
         elif issubclass(exc_type, KeyboardInterrupt):
             status = RunStatus.KILLED
         else:
             status = RunStatus.FAILED
-        _end(self, status)
-        return False
+        _end(self, status)  # an exception goes on: None does not suppress it
 
     def __repr__(self) -> str:
         return f"<ActiveRun: run_id={self._writer.run_id!r}, name={self.info.run_name!r}>"
@@ -88,7 +87,7 @@ def _client() -> Client:
 
     remote = client_for_uri()
     if remote is not None:
-        return remote  # type: ignore[no-any-return]
+        return remote
     key = (os.environ.get("GITTRACK_REPO", ""), os.getcwd())
     c = _clients.get(key)
     if c is None:
@@ -314,9 +313,10 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     if experiment_id is not None:
         exp = client.get_experiment(str(experiment_id))
     else:
-        exp = client.get_experiment_by_name(str(experiment_name))
-        if exp is None:
-            exp = client.get_experiment(client.create_experiment(str(experiment_name)))
+        found = client.get_experiment_by_name(str(experiment_name))
+        if found is None:
+            found = client.get_experiment(client.create_experiment(str(experiment_name)))
+        exp = found
     if exp.lifecycle_stage == "deleted":
         raise InvalidParameter(
             f"Cannot set a deleted experiment {exp.name!r} as the active experiment. "
@@ -414,8 +414,9 @@ def search_runs(
     """Runs as a pandas DataFrame with MLflow's columns (or a list of Runs)."""
     from gittrack.query.search import search_runs as _search
 
+    client = _client()
     return _search(
-        _client(),
+        client,
         experiment_ids=experiment_ids,
         filter_string=filter_string,
         run_view_type=run_view_type,
@@ -425,4 +426,5 @@ def search_runs(
         search_all_experiments=search_all_experiments,
         experiment_names=experiment_names,
         branches=branches,
+        current_experiment=lambda: _current_experiment_id(client),
     )

@@ -7,6 +7,8 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -97,7 +99,6 @@ def execute(
         ``(run_id, exit code)``; a command killed by signal N gives ``128 + N``, one
         that cannot be started ``127``.
     """
-    from gittrack.cli.runs import child_env, start_pumps
     from gittrack.core.writer import open_run_writer
 
     writer = client._create_writer(experiment_id, tags=tags or {}, run_name=run_name)
@@ -165,3 +166,49 @@ def _relative_cwd(client: Any, where: str) -> str | None:
     if rel == os.pardir or rel.startswith(os.pardir + os.sep):
         return None
     return rel.replace(os.sep, "/")
+
+
+def _pump(src: Any, sinks: list[Any], keep: bytearray, limit: int) -> None:
+    """Copy a child's output to the terminal and into ``keep`` (its last ``limit`` bytes)."""
+    for chunk in iter(lambda: src.read1(65536) if hasattr(src, "read1") else src.read(65536), b""):
+        for s in sinks:
+            try:
+                s.write(chunk)
+                s.flush()
+            except (OSError, ValueError):
+                pass
+        keep.extend(chunk)
+        if len(keep) > 2 * limit:
+            del keep[: len(keep) - limit]
+
+
+def start_pumps(
+    proc: subprocess.Popen, limit: int
+) -> tuple[bytearray, bytearray, list[threading.Thread]]:
+    """Start threads copying the child's stdout and stderr to ours.
+
+    Returns ``(out, err, threads)``: the last ``limit`` bytes of each stream (filled
+    while the threads run) and the threads, to join once the child has exited.
+    """
+    out, err = bytearray(), bytearray()
+    threads = [
+        threading.Thread(
+            target=_pump, args=(proc.stdout, [sys.stdout.buffer], out, limit), daemon=True
+        ),
+        threading.Thread(
+            target=_pump, args=(proc.stderr, [sys.stderr.buffer], err, limit), daemon=True
+        ),
+    ]
+    for t in threads:
+        t.start()
+    return out, err, threads
+
+
+def child_env(run_id: str) -> dict[str, str]:
+    """Return this process's environment plus the variables that make the child log into
+    ``run_id`` while this process lends it the run's lock."""
+    env = dict(os.environ)
+    env["GITTRACK_RUN_ID"] = run_id
+    env["MLFLOW_RUN_ID"] = run_id
+    env["GITTRACK_RUN_LOCK_HELD"] = run_id
+    return env

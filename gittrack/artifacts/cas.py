@@ -32,6 +32,7 @@ from gittrack.artifacts.errors import (
     CorruptArtifact,
     InvalidArtifactPath,
 )
+from gittrack.artifacts.localfile import open_source, stat_key
 from gittrack.artifacts.progress import progress_bar
 from gittrack.artifacts.uploads import LocalReadError as _LocalReadError
 
@@ -48,40 +49,6 @@ class PutResult:
     sha256: str
     size: int
     uploaded: bool
-
-
-def stat_key(st: os.stat_result) -> tuple[int, int, int]:
-    return (st.st_size, st.st_mtime_ns, st.st_ino)
-
-
-def open_source(path: str | os.PathLike[str]) -> tuple[Any, os.stat_result]:
-    """Open a local file for reading, with errors that name it.
-
-    Raises:
-        InvalidArtifactPath: missing, a directory, or unreadable.
-    """
-    p = os.fspath(path)
-    try:
-        f = open(p, "rb")  # noqa: SIM115 - returned to the caller
-    except FileNotFoundError as exc:
-        raise InvalidArtifactPath(f"{p} does not exist") from exc
-    except IsADirectoryError as exc:
-        raise InvalidArtifactPath(f"{p} is a directory; use log_artifacts for folders") from exc
-    except PermissionError as exc:
-        raise InvalidArtifactPath(f"{p} cannot be read: permission denied") from exc
-    except OSError as exc:
-        raise InvalidArtifactPath(f"{p} cannot be read: {exc.strerror or exc}") from exc
-    st = os.fstat(f.fileno())
-    if not _is_regular(st):
-        f.close()
-        raise InvalidArtifactPath(f"{p} is not a regular file")
-    return f, st
-
-
-def _is_regular(st: os.stat_result) -> bool:
-    import stat
-
-    return stat.S_ISREG(st.st_mode)
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = LOCAL_CHUNK) -> tuple[str, int]:

@@ -121,10 +121,12 @@ def read_project_file(repo: Repo) -> dict[str, Any]:
     if wd is not None and (wd / PROJECT_FILE).is_file():
         data = (wd / PROJECT_FILE).read_bytes()
     else:
+        import pygit2
+
         try:
             tree = repo.git.head.peel().tree
             entry = tree[PROJECT_FILE]
-            data = repo.git[entry.id].data
+            data = entry.peel(pygit2.Blob).data
         except Exception:  # unborn HEAD, no such file
             data = None
     if data is None:
@@ -148,7 +150,8 @@ def _git_config_section(repo: Repo) -> dict[str, str]:
         for entry in repo.git.config:
             name = entry.name
             if name.lower().startswith(prefix):
-                found[name[len(prefix) :].lower()] = entry.value
+                # a key with no value is git's shorthand for true
+                found[name[len(prefix) :].lower()] = "true" if entry.value is None else entry.value
     except Exception:  # unreadable config: treat as empty
         return {}
     return found

@@ -53,6 +53,7 @@ def fsck(repo: Repo, verify: bool = True) -> FsckReport:
     Raises:
         ArtifactStoreError: the store cannot be opened at all.
     """
+    import pygit2
 
     storage = storage_for(repo)
     report = FsckReport()
@@ -74,7 +75,7 @@ def fsck(repo: Repo, verify: bool = True) -> FsckReport:
                 continue
             if entry["where"] == "git":
                 try:
-                    data = repo.git[commit.tree[f"{BLOBS}/{path}"].id].data
+                    data = commit.tree[f"{BLOBS}/{path}"].peel(pygit2.Blob).data
                 except KeyError:
                     report.problems.append(Problem(run_id, path, "inline blob is missing"))
                     continue

@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.artifacts.cas import open_source, sha256_bytes
+from gittrack.artifacts.cas import sha256_bytes
 from gittrack.artifacts.errors import ArtifactChanged, InvalidArtifactPath
+from gittrack.artifacts.localfile import open_source
 from gittrack.artifacts.manifest import check_no_collision, make_entry
 from gittrack.artifacts.paths import clean_artifact_path, join_artifact_path, parent_dirs
 from gittrack.artifacts.storage import storage_for

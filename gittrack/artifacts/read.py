@@ -42,7 +42,7 @@ def commit_of(repo: Repo, sha: str) -> pygit2.Commit:
 def flush_live_writers(repo: Repo, run_id: str) -> None:
     """Checkpoint this process's open writers of runs matching ``run_id`` (a prefix works),
     so what this process logged is visible to what it reads."""
-    from gittrack.core.writer import open_writers
+    from gittrack.core.live import open_writers
 
     common = str(repo.common_dir)
     for w in open_writers():
@@ -77,6 +77,8 @@ def read_manifest(repo: Repo, commit: pygit2.Commit, run_id: str = "?") -> dict[
     Raises:
         CorruptRecord: unreadable YAML or a malformed entry.
     """
+    import pygit2
+
     from gittrack.core.records.formats import load_yaml
 
     try:
@@ -84,7 +86,7 @@ def read_manifest(repo: Repo, commit: pygit2.Commit, run_id: str = "?") -> dict[
     except KeyError:
         return {}
     try:
-        data = load_yaml(repo.git[entry.id].data) or {}
+        data = load_yaml(entry.peel(pygit2.Blob).data) or {}
     except Exception as exc:
         raise CorruptRecord(run_id, f"artifacts.yaml: {exc}") from exc
     if not isinstance(data, dict):
@@ -113,8 +115,10 @@ def list_artifacts(repo: Repo, run_id: str, path: str | None = None) -> list[Fil
 
 
 def _inline_bytes(repo: Repo, commit: pygit2.Commit, path: str, entry: dict[str, Any]) -> bytes:
+    import pygit2
+
     try:
-        data = repo.git[commit.tree[f"{BLOBS}/{path}"].id].data
+        data = commit.tree[f"{BLOBS}/{path}"].peel(pygit2.Blob).data
     except KeyError as exc:
         raise ArtifactNotFound(
             f"artifact {path!r} is listed in artifacts.yaml but its blob is missing "

@@ -157,7 +157,7 @@ def upload_in_parts(
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    from gittrack.artifacts.cas import open_source, stat_key
+    from gittrack.artifacts.localfile import open_source, stat_key
 
     part_size = max(store.chunk_size, upload.min_part)
     try:

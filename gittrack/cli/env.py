@@ -103,17 +103,19 @@ def env_diff_cmd(run_a: str, run_b: str | None, source: bool, fmt: str, repo: st
         if run_b is not None:
             raise click.UsageError("--source compares one run with its own commit; give one run")
         # old = what the commit says, new = what the run had
-        old, new = environment.source_environment(r, run_a), old
-        if old is None:
+        own = environment.source_environment(r, run_a)
+        if own is None:
             raise click.ClickException(
                 f"The source commit of run {run_a} has no environment lock file "
                 "(install the hooks: gittrack hooks install)"
             )
+        old, new = own, old
         labels = (f"run {run_a}", "its source commit")
     elif run_b is not None:
-        new = environment.run_environment(r, run_b)
-        if new is None:
+        other = environment.run_environment(r, run_b)
+        if other is None:
             raise click.ClickException(f"Run {run_b} recorded no environment")
+        new = other
         labels = (f"run {run_a}", f"run {run_b}")
     else:
         new = environment.capture(str(r.workdir) if r.workdir else None)

@@ -211,10 +211,10 @@ def setup_cmd(remote: str | None, no_push: bool, repo: str | None) -> None:
     from gittrack.remote import transfer as remote_mod
     from gittrack.remote.refs import resolve_remote
 
-    repo = _open_repo(repo)
+    repo_obj = _open_repo(repo)
     try:
-        name = resolve_remote(repo, remote).name
-        added = remote_mod.setup_remote(repo, remote, push=not no_push)
+        name = resolve_remote(repo_obj, remote).name
+        added = remote_mod.setup_remote(repo_obj, remote, push=not no_push)
     except GittrackError as exc:
         raise click.ClickException(exc.message) from exc
     if not added:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import threading
 from typing import Any
 
 import click
@@ -370,42 +367,3 @@ def restore_cmd(run_ids: tuple[str, ...], repo: str | None) -> None:
         full = c.store.resolve_run_id(r)
         c.restore_run(full)
         click.echo(f"restored {full}")
-
-
-def _pump(src: Any, sinks: list[Any], keep: bytearray, limit: int) -> None:
-    """Copy a child's output to the terminal and into ``keep`` (its last ``limit`` bytes)."""
-    for chunk in iter(lambda: src.read1(65536) if hasattr(src, "read1") else src.read(65536), b""):
-        for s in sinks:
-            try:
-                s.write(chunk)
-                s.flush()
-            except (OSError, ValueError):
-                pass
-        keep.extend(chunk)
-        if len(keep) > 2 * limit:
-            del keep[: len(keep) - limit]
-
-
-def start_pumps(
-    proc: subprocess.Popen, limit: int
-) -> tuple[bytearray, bytearray, list[threading.Thread]]:
-    out, err = bytearray(), bytearray()
-    threads = [
-        threading.Thread(
-            target=_pump, args=(proc.stdout, [sys.stdout.buffer], out, limit), daemon=True
-        ),
-        threading.Thread(
-            target=_pump, args=(proc.stderr, [sys.stderr.buffer], err, limit), daemon=True
-        ),
-    ]
-    for t in threads:
-        t.start()
-    return out, err, threads
-
-
-def child_env(run_id: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["GITTRACK_RUN_ID"] = run_id
-    env["MLFLOW_RUN_ID"] = run_id
-    env["GITTRACK_RUN_LOCK_HELD"] = run_id
-    return env

@@ -19,17 +19,17 @@ if TYPE_CHECKING:
     from gittrack.core.entities import Run
 
 
-def source_tree(client: Client, run: Run) -> pygit2.Oid | None:
+def source_tree(client: Client, run: Run) -> pygit2.Oid:
     """The tree of the code ``run`` executed: its snapshot without the run's records
     (a ``.gittrack/`` folder the source itself had is kept as it was)."""
     import pygit2
 
     git = client.repo.git
-    root = git[run.commit].tree_id
+    root = git[run.commit].peel(pygit2.Commit).tree_id
     src_commit = (run.record.get("source") or {}).get("commit")
     own = None
     if src_commit and src_commit in git:
-        own = subtree_id(git, git[src_commit].tree_id, records.RECORD_DIR)
+        own = subtree_id(git, git[src_commit].peel(pygit2.Commit).tree_id, records.RECORD_DIR)
     entry = (own, pygit2.GIT_FILEMODE_TREE) if own is not None else None
     return apply_changes(git, root, {records.RECORD_DIR: entry})
 
@@ -40,7 +40,7 @@ def code_diff(client: Client, a: Run, b: Run) -> str:
     ta, tb = source_tree(client, a), source_tree(client, b)
     if ta == tb:
         return ""
-    return git.diff(git[ta], git[tb]).patch or ""
+    return git.diff(ta, tb).patch or ""
 
 
 def _write_tree(git: Any, tree: Any, dest: Path) -> int:
@@ -53,10 +53,10 @@ def _write_tree(git: Any, tree: Any, dest: Path) -> int:
             target.mkdir(exist_ok=True)
             n += _write_tree(git, git[entry.id], target)
         elif entry.filemode == pygit2.GIT_FILEMODE_LINK:
-            os.symlink(git[entry.id].data.decode("utf-8", "surrogateescape"), target)
+            os.symlink(entry.peel(pygit2.Blob).data.decode("utf-8", "surrogateescape"), target)
             n += 1
         elif entry.type == pygit2.GIT_OBJECT_BLOB:
-            target.write_bytes(git[entry.id].data)
+            target.write_bytes(entry.peel(pygit2.Blob).data)
             if entry.filemode == pygit2.GIT_FILEMODE_BLOB_EXECUTABLE:
                 target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
             n += 1
@@ -70,6 +70,8 @@ def checkout_run(client: Client, run_id: str, path: str | None = None) -> str:
     detach HEAD at the run's source commit and restore its uncommitted changes in
     the working tree, which must have no uncommitted changes of its own.
     """
+    import pygit2
+
     run = client.get_run(run_id)
     git = client.repo.git
     tree_id = source_tree(client, run)
@@ -106,7 +108,7 @@ def checkout_run(client: Client, run_id: str, path: str | None = None) -> str:
         )
         if res.returncode != 0:
             raise RepositoryError(f"git checkout {src[:12]} failed: {res.stderr.strip()}")
-        base = git[src].tree
+        base = git[src].peel(pygit2.Commit).tree_id
     else:
         base = None
     changed = write_changes(git, base, tree_id, Path(workdir))

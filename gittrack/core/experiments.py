@@ -41,6 +41,8 @@ class Experiments:
         self._cache: tuple[str, dict[str, dict[str, Any]]] | None = None
 
     def _read(self) -> dict[str, dict[str, Any]]:
+        import pygit2
+
         ref = self.repo.git.references.get(EXPERIMENTS_REF)
         if ref is None:
             table: dict[str, dict[str, Any]] = {}
@@ -49,7 +51,7 @@ class Experiments:
             if self._cache and self._cache[0] == sha:
                 return self._cache[1]
             try:
-                blob = self.repo.git[sha].tree["experiments.yaml"]
+                blob = self.repo.git[sha].tree["experiments.yaml"].peel(pygit2.Blob)
                 table = records.load_yaml(blob.data) or {}
             except Exception as exc:
                 raise CorruptRecord("experiments", f"{EXPERIMENTS_REF}: {exc}") from exc

@@ -26,7 +26,7 @@ def apply_changes(git: pygit2.Repository, base: pygit2.Oid | None, changes: Chan
             below.setdefault(head, {})[rest] = entry
         else:
             here[head] = entry
-    base_tree = git[base] if base is not None else None
+    base_tree = git[base].peel(pygit2.Tree) if base is not None else None
     tb = git.TreeBuilder(base_tree) if base_tree is not None else git.TreeBuilder()
     for name, sub in below.items():
         sub_base = None
@@ -35,7 +35,7 @@ def apply_changes(git: pygit2.Repository, base: pygit2.Oid | None, changes: Chan
             if obj.type == pygit2.GIT_OBJECT_TREE:
                 sub_base = obj.id
         new_sub = apply_changes(git, sub_base, sub)
-        if len(git[new_sub]) == 0:
+        if len(git[new_sub].peel(pygit2.Tree)) == 0:
             if tb.get(name) is not None:
                 tb.remove(name)
         else:
@@ -55,7 +55,7 @@ def subtree_id(git: pygit2.Repository, tree_id: pygit2.Oid | None, name: str) ->
 
     if tree_id is None:
         return None
-    tree = git[tree_id]
+    tree = git[tree_id].peel(pygit2.Tree)
     if name not in tree:
         return None
     obj = tree[name]
@@ -86,7 +86,8 @@ class PackedTrees:
         if got is None:
             import pygit2
 
-            got = {e.name: (e.filemode, str(e.id)) for e in self.git[pygit2.Oid(hex=tree)]}
+            tree_obj = self.git[pygit2.Oid(hex=tree)].peel(pygit2.Tree)
+            got = {str(e.name): (e.filemode, str(e.id)) for e in tree_obj}
             self._entries[tree] = got
         return got
 

@@ -10,15 +10,16 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import Metric, Run, RunData, RunInfo, RunStatus
+from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS, get_open_writer, open_writers
 from gittrack.core.locks import is_held_elsewhere
 from gittrack.core.records import check
 from gittrack.core.records import formats as records
-from gittrack.core.writer import DEFAULT_HEARTBEAT_SECONDS, RUNS_PREFIX, get_open_writer
 from gittrack.errors import AmbiguousRunId, CorruptRecord, InvalidParameter, RunNotFound
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
+RUNS_PREFIX = "refs/gittrack/runs/"
 EXPERIMENTS_REF = "refs/gittrack/experiments"
 STALE_HEARTBEATS = 5  # a foreign run is CRASHED after this many missed heartbeats
 
@@ -57,8 +58,6 @@ class Store:
             return prefix
         if get_open_writer(self.repo, prefix) is not None:
             return prefix  # live in this process, first commit not written yet
-        from gittrack.core.writer import open_writers
-
         candidates = set(self.run_refs())
         candidates.update(
             w.run_id for w in open_writers() if w.repo.common_dir == self.repo.common_dir

@@ -52,7 +52,7 @@ def strip_credentials(url: str | None) -> str | None:
 
 def remote_url(repo: Repo) -> str | None:
     git = repo.git
-    names = list(git.remotes.names())
+    names = [n for n in git.remotes.names() if n is not None]
     if not names:
         return None
     name = "origin" if "origin" in names else names[0]
@@ -88,6 +88,7 @@ _cache_lock = threading.Lock()
 def take_snapshot(repo: Repo, max_untracked_bytes: int | None = None) -> SourceInfo:
     """Snapshot the working tree of ``repo`` as a git tree (written to the object store)."""
     import pygit2
+    from pygit2.enums import FileMode
 
     commit, branch = head_info(repo)
     url = remote_url(repo)
@@ -150,14 +151,10 @@ def take_snapshot(repo: Repo, max_untracked_bytes: int | None = None) -> SourceI
         try:
             if stat.S_ISLNK(mode):
                 oid = git.create_blob(os.readlink(full).encode("utf-8", "surrogateescape"))
-                fmode = pygit2.GIT_FILEMODE_LINK
+                fmode = FileMode.LINK
             elif stat.S_ISREG(mode):
                 oid = git.create_blob_fromdisk(full)
-                fmode = (
-                    pygit2.GIT_FILEMODE_BLOB_EXECUTABLE
-                    if mode & stat.S_IXUSR
-                    else pygit2.GIT_FILEMODE_BLOB
-                )
+                fmode = FileMode.BLOB_EXECUTABLE if mode & stat.S_IXUSR else FileMode.BLOB
             else:
                 skipped.append(f"{path} (not a regular file)")
                 continue

@@ -137,7 +137,7 @@ def metric_timestamp(key: str, ts: Any) -> int:
         )
     if isinstance(ts, float) and (math.isnan(ts) or math.isinf(ts)):
         raise InvalidParameter(f"Metric {key!r}: timestamp {ts!r} is not finite")
-    ts = int(ts)
+    ts = math.trunc(ts)
     if ts < 0:
         raise InvalidParameter(f"Metric {key!r}: timestamp {ts} is negative")
     if ts > MAX_INT64:

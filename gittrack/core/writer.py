@@ -23,15 +23,17 @@ from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from gittrack.core import shutdown, validation
+from gittrack.core import live, shutdown, validation
 from gittrack.core.entities import RunStatus
 from gittrack.core.gittree import PackedTrees, subtree_id
 from gittrack.core.gitwrite import retry_write, write_ref
+from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS
 from gittrack.core.locks import FileLock
 from gittrack.core.pack import PackBuilder, Written, gc_running_since
 from gittrack.core.pack import release as pack_release
 from gittrack.core.pack import repair as pack_repair
 from gittrack.core.pack import sweep as sweep_packs
+from gittrack.core.reader import RUNS_PREFIX, Store
 from gittrack.core.records import chunkcache
 from gittrack.core.records import formats as records
 from gittrack.errors import InvalidParameter, ParamChanged, RunLocked, RunNotWritable
@@ -41,9 +43,7 @@ if TYPE_CHECKING:
 
     from gittrack.core.repo import Repo
 
-RUNS_PREFIX = "refs/gittrack/runs/"
 DEFAULT_CHECKPOINT_SECONDS = 5.0
-DEFAULT_HEARTBEAT_SECONDS = 60.0
 STAGE_POINTS = 8192  # buffered points encoded at once on the logging thread
 REPAIR_SECONDS = 120.0  # how long a writer watches its packs (see _repair_packs)
 CLOSE_WAIT_SECONDS = 5.0  # at exit, how long to wait for a running `git gc` to end
@@ -68,7 +68,9 @@ def _fast_object_creation() -> None:
     writer always writes those objects first, and the check costs a lookup per entry."""
     import pygit2
 
-    pygit2.option(pygit2.GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0)
+    # the stubs accept only pygit2.enums.Option here; the GIT_OPT_ constant works with
+    # every pygit2 this package supports
+    pygit2.option(pygit2.GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, False)  # type: ignore[call-overload]
 
 
 class _MetricState:
@@ -667,7 +669,7 @@ def _flatten_config(params: Any) -> dict[str, Any]:
     """A flat ``{dotted.key: value}`` from a dict, a nested config (Hydra/OmegaConf)."""
     if hasattr(params, "_content") and hasattr(params, "items"):  # OmegaConf DictConfig
         try:
-            from omegaconf import OmegaConf  # type: ignore[import-not-found]
+            from omegaconf import OmegaConf
 
             params = OmegaConf.to_container(params, resolve=True)
         except ImportError:
@@ -823,7 +825,7 @@ def open_run_writer(
         RunLocked: another live process writes this run.
         RunNotWritable: the run is deleted.
     """
-    from gittrack.core.reader import Store
+    import pygit2
 
     existing = _registry.get(repo, run_id)
     if existing is not None:
@@ -844,12 +846,12 @@ def open_run_writer(
             from gittrack.errors import RunNotFound
 
             raise RunNotFound(run_id)
-        head = ref.target
+        commit = ref.peel(pygit2.Commit)
+        head = commit.id
         rec = store.read_record(str(head))
         record = rec["run"]
         if record.get("lifecycle") == "deleted" and not allow_deleted:
             raise RunNotWritable(f"Run {run_id} is deleted; restore it first")
-        commit = repo.git[head]
         root = commit.tree_id
         gt = subtree_id(repo.git, root, records.RECORD_DIR)
         source_tree = None  # the root less .gittrack: derived in memory below
@@ -858,13 +860,14 @@ def open_run_writer(
         mtree_id = subtree_id(repo.git, gt, "metrics")
         summaries = rec["metrics"]
         if mtree_id is not None:
-            for entry in repo.git[mtree_id]:
-                key = records.filename_to_key(entry.name)
-                chunks = sorted(e.name for e in repo.git[entry.id])
+            for entry in repo.git[mtree_id].peel(pygit2.Tree):
+                key = records.filename_to_key(str(entry.name))
+                chunk_dir = entry.peel(pygit2.Tree)
+                chunks = sorted(str(e.name) for e in chunk_dir)
                 tail, tail_n, index = b"", 0, 0
                 if chunks:
                     index = len(chunks) - 1
-                    tail = repo.git[entry.id][chunks[-1]].data
+                    tail = chunk_dir[chunks[-1]].peel(pygit2.Blob).data
                     tail_n = tail.count(b"\n")
                     if tail_n >= records.CHUNK_POINTS:
                         tail, tail_n, index = b"", 0, len(chunks)
@@ -908,7 +911,7 @@ class _Registry:
     """Open writers of this process, and the thread that checkpoints them."""
 
     def __init__(self) -> None:
-        self._writers: dict[tuple[str, str], RunWriter] = {}
+        self._writers = live.OPEN  # the table readers consult (gittrack.core.live)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()

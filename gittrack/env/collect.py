@@ -276,12 +276,12 @@ def collect_files(workdir: str, names: list[str], problems: list[str]) -> dict[s
 
 
 def _pyproject_dependencies(data: bytes, problems: list[str]) -> dict[str, Any]:
-    try:
-        import tomllib  # Python 3.11+
-    except ImportError:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
+            import tomli as tomllib
+        except ImportError:  # tomli is optional before Python 3.11
             return {}
     try:
         doc = tomllib.loads(data.decode("utf-8"))

@@ -149,12 +149,6 @@ def post_commit(cwd: str | os.PathLike[str] | None = None) -> int:
     return 0
 
 
-def _push_command_exists() -> bool:
-    from gittrack.cli import COMMANDS
-
-    return "push" in COMMANDS
-
-
 def pre_push(args: list[str], lines: list[str], cwd: str | os.PathLike[str] | None = None) -> int:
     """The ``pre-push`` hook: push ``refs/gittrack/*`` with the branches when enabled.
 
@@ -179,10 +173,7 @@ def pre_push(args: list[str], lines: list[str], cwd: str | os.PathLike[str] | No
     if not git_text("for-each-ref", "--count=1", "refs/gittrack/", cwd=cwd):
         return 0
     env = {**os.environ, "GITTRACK_PUSHING_RUNS": "1"}
-    if _push_command_exists():
-        cmd = [sys.executable, "-m", "gittrack", "push", remote]
-    else:
-        cmd = ["git", "push", "--no-verify", remote, "refs/gittrack/*:refs/gittrack/*"]
+    cmd = [sys.executable, "-m", "gittrack", "push", remote]
     say(f"pushing runs to {remote}")
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, check=False)
     if proc.returncode != 0:

@@ -119,16 +119,16 @@ def _sizes(top: Path, paths: list[str]) -> dict[str, int]:
     for rec in listing.split(b"\0"):
         if not rec:
             continue
-        meta, _, path = rec.partition(b"\t")
-        mode, oid, _stage = meta.split()
+        meta, _, raw_path = rec.partition(b"\t")
+        mode, raw_oid, _stage = meta.split()
         if mode != b"160000":  # submodules have no size
-            oids[path.decode("utf-8", "surrogateescape")] = oid.decode()
+            oids[raw_path.decode("utf-8", "surrogateescape")] = raw_oid.decode()
     if oids:
         batch = git(
             "cat-file", "--batch-check=%(objectname) %(objectsize)", cwd=top,
             input="".join(f"{o}\n" for o in oids.values()).encode(),
         )  # fmt: skip
-        by_oid = {}
+        by_oid: dict[str, int] = {}
         for line in batch.decode().splitlines():
             parts = line.split()
             if len(parts) == 2 and parts[1].isdigit():

@@ -136,6 +136,7 @@ def bulk_insert(
     name = prep.format_table(table)
     cols = ", ".join(prep.quote(c) for c in columns)
     raw = conn.connection.driver_connection
+    assert raw is not None  # the connection is open: it has a DBAPI connection
     if backend == "postgresql" and driver == "psycopg":
         with raw.cursor() as cur:
             with cur.copy(f"COPY {name} ({cols}) FROM STDIN") as copy:

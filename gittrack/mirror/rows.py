@@ -297,7 +297,7 @@ def history_rows(run_id: str, history: History, start: Mapping[str, int] | None 
         first = (start or {}).get(key, 0)
         if not len(steps) == len(values) == len(stamps):
             raise BadRecord(f"metric {key!r} history columns differ in length")
-        vals = values
+        vals: Sequence[float | None] = values
         if any(v != v or v in (math.inf, -math.inf) for v in values):
             vals = [sql_float(v) for v in values]
         rows.extend(
@@ -320,7 +320,8 @@ def experiment_rows(experiments: Mapping[str, Any]) -> dict[str, list[tuple[Any,
     Raises:
         BadRecord: an experiment entry is not a mapping or holds a bad value.
     """
-    exps, tags = [], []
+    exps: list[tuple[Any, ...]] = []
+    tags: list[tuple[Any, ...]] = []
     for eid, e in experiments.items():
         if not isinstance(e, Mapping):
             raise BadRecord(f"experiment {eid!r} is not a mapping")

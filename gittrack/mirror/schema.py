@@ -12,6 +12,7 @@ lazily, so ``import gittrack`` stays fast.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -67,7 +68,7 @@ def build_tables(mariadb: bool = False) -> Tables:
         the :class:`Tables`; the mysql_* options are ignored by other dialects.
     """
     md = sa.MetaData()
-    my = {
+    my: dict[str, Any] = {
         "mysql_engine": "InnoDB",
         "mysql_charset": "utf8mb4",
         "mysql_collate": "utf8mb4_nopad_bin" if mariadb else "utf8mb4_bin",

@@ -449,7 +449,9 @@ def _sync_locked(
     done: list[str] = []
     failed: dict[str, str] = {}
     have = _history_counts(conn, t.metrics, sorted(again))
-    items = [(rid, refs[rid], have.get(rid)) for rid in report.added + sorted(again)]
+    items: list[tuple[str, str, Mapping[str, int] | None]] = [
+        (rid, refs[rid], have.get(rid)) for rid in report.added + sorted(again)
+    ]
     for chunk, ok, bad in read_slices(source, items, SYNC_BATCH):
         failed.update(bad)
         replaced = [r.run_id for r in ok if r.run_id in again]
@@ -462,7 +464,9 @@ def _sync_locked(
             rows = [row for r in ok for row in r.tables.get(name, ())]
             bulk_insert(conn, getattr(t, name), COLUMNS[name], rows)
             report.rows[name] = report.rows.get(name, 0) + len(rows)
-        states = [(r.run_id, r.commit, now, None) for r in ok]
+        states: list[tuple[str, str, int, str | None]] = [
+            (r.run_id, r.commit, now, None) for r in ok
+        ]
         states += [(rid, refs[rid], now, failed[rid]) for rid in chunk if rid in failed]
         delete_runs(conn, ss, [r for r in chunk if r in state])
         bulk_insert(conn, ss, STATE_COLUMNS, states)
@@ -474,10 +478,10 @@ def _sync_locked(
         lst[:] = sorted(r for r in lst if r not in failed)
 
     if report.removed:
-        for chunk in batches(report.removed):
+        for removed in batches(report.removed):
             conn.execute(
                 t.runs.update()
-                .where(t.runs.c.run_id.in_(list(chunk)))
+                .where(t.runs.c.run_id.in_(list(removed)))
                 .values(in_repository=False, lifecycle_stage="deleted")
             )
         delete_runs(conn, ss, report.removed)

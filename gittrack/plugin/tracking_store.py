@@ -457,7 +457,7 @@ class GitTrackingStore(AbstractStore):
         order_by: list[dict[str, Any]] | None = None,
         page_token: str | None = None,
     ) -> PagedList[LoggedModel]:
-        from gittrack.core.logged_models import search_models
+        from gittrack.query.logged_models import search_models
         from gittrack.server.paging import page
 
         records = self._models().all([str(e) for e in experiment_ids])

@@ -348,7 +348,7 @@ def search(
     if lifecycles is None:
         raise InvalidParameter(f"Invalid run_view_type {run_view_type!r}")
     if isinstance(experiment_ids, (str, int)):
-        experiment_ids = [experiment_ids]  # type: ignore[list-item]
+        experiment_ids = [experiment_ids]
     exp_ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
     _prepare_live(index)
     tips: dict[str, str] = {}

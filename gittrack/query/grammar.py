@@ -215,8 +215,8 @@ class _Parser:
             kind, key = ATTRIBUTE, parts[0][0]
         else:
             prefix = parts[0][0]
-            kind = _TYPES.get(prefix)
-            if kind is None:
+            known = _TYPES.get(prefix)
+            if known is None:
                 raise _fail(
                     self.text,
                     start,
@@ -224,6 +224,7 @@ class _Parser:
                     "Valid types are metrics, params, tags and attributes "
                     "(also metric, param, parameter(s), tag, attribute, attr, run)",
                 )
+            kind = known
             key = ".".join(p for p, _ in parts[1:])
         if kind == ATTRIBUTE:
             key = ATTRIBUTE_ALIASES.get(key, key)

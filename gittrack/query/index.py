@@ -372,7 +372,7 @@ class Index:
         chunks = [changed[i : i + size] for i in range(0, len(changed), size)]
         firsts = [base + i * size for i in range(len(chunks))]
         self.conn.close()  # no connection crosses the fork
-        bad: list[tuple[str, str, str]] = []
+        bad = []
         good_ids: list[str] = []
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:

@@ -137,7 +137,10 @@ def insert_rows(
     bad: list[tuple[str, str, str]],
 ) -> None:
     """Insert parsed runs with ids from ``first_id`` on (inside the caller's transaction)."""
-    run_rows, metric_rows, param_rows, tag_rows = [], [], [], []
+    run_rows: list[tuple[Any, ...]] = []
+    metric_rows: list[tuple[Any, ...]] = []
+    param_rows: list[tuple[int, str, Any]] = []
+    tag_rows: list[tuple[int, str, Any]] = []
     rid = first_id - 1
     for _run_id, _sha, (row, metrics, params, tags) in good:
         rid += 1

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import Run, RunData, RunInfo, ViewType
@@ -40,7 +40,7 @@ _lock = threading.RLock()
 _indexes: dict[tuple[int, str], Index] = {}
 
 
-class PagedList(list):  # type: ignore[type-arg]
+class PagedList(list):
     """A list of results plus ``token``, the page token of the next page (None at the end)."""
 
     def __init__(self, items: Sequence[Any] = (), token: str | None = None) -> None:
@@ -250,8 +250,12 @@ def _experiment_ids(
     experiment_ids: Sequence[str] | str | None,
     experiment_names: Sequence[str] | None,
     search_all_experiments: bool,
+    current_experiment: Callable[[], str],
 ) -> list[str] | None:
-    """MLflow's rules for which experiments the fluent ``search_runs`` searches."""
+    """MLflow's rules for which experiments the fluent ``search_runs`` searches.
+
+    ``current_experiment`` is called only when neither ids nor names are given.
+    """
     if isinstance(experiment_ids, (str, int)):
         experiment_ids = [str(experiment_ids)]
     if isinstance(experiment_names, str):
@@ -263,9 +267,7 @@ def _experiment_ids(
     if search_all_experiments and no_ids and no_names:
         return [e.experiment_id for e in client.search_experiments(ViewType.ACTIVE_ONLY)]
     if no_ids and no_names:
-        from gittrack.api.fluent import _current_experiment_id
-
-        return [_current_experiment_id(client)]
+        return [current_experiment()]
     if not no_names:
         ids = []
         for name in experiment_names or ():
@@ -289,10 +291,15 @@ def search_runs(
     search_all_experiments: bool = False,
     experiment_names: Sequence[str] | None = None,
     branches: str | Sequence[str] | None = None,
+    *,
+    current_experiment: Callable[[], str],
 ) -> Any:
     """The fluent ``search_runs``: MLflow's DataFrame (or, with ``output_format="list"``, Runs).
 
     Args:
+        current_experiment: returns the experiment searched when neither
+            ``experiment_ids`` nor ``experiment_names`` is given (the fluent API's
+            active experiment).
         branches: keep runs whose source commit is reachable from one of these branch
             tips; ``"*"`` means every local and remote-tracking branch.
 
@@ -303,7 +310,9 @@ def search_runs(
         raise InvalidParameter(
             f"Unsupported output format: {output_format!r}. Supported: 'pandas', 'list'"
         )
-    ids = _experiment_ids(client, experiment_ids, experiment_names, search_all_experiments)
+    ids = _experiment_ids(
+        client, experiment_ids, experiment_names, search_all_experiments, current_experiment
+    )
     from gittrack.query.engine import check_max_results
     from gittrack.query.grammar import parse_filter, parse_order_by
 

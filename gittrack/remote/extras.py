@@ -1,6 +1,6 @@
 """What happens around a push or pull besides refs: the query index and large artifacts.
 
-Integration points (called by :mod:`gittrack.remote.transfer`):
+Called by :mod:`gittrack.remote.transfer`:
 
 * after a pull, :func:`refresh_index` brings ``.git/gittrack/index.sqlite`` up to
   date — only when that index already exists (building it is the query
@@ -14,8 +14,7 @@ Integration points (called by :mod:`gittrack.remote.transfer`):
 
 The artifact side uses ``gittrack.artifacts`` (``storage_for(repo)``: the store
 named by ``.gittrack.yaml``/git config, and the local cache
-``.git/gittrack/objects``). When ``gittrack.artifacts`` is not installed, pushes
-go ahead and say that large artifacts were not checked.
+``.git/gittrack/objects``).
 """
 
 from __future__ import annotations
@@ -25,6 +24,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gittrack.artifacts.cas import ContentStore
+    from gittrack.artifacts.storage import ArtifactStorage
     from gittrack.core.repo import Repo
 
 ARTIFACTS_FILE = ".gittrack/artifacts.yaml"
@@ -33,13 +34,11 @@ ARTIFACTS_FILE = ".gittrack/artifacts.yaml"
 def refresh_index(repo: Repo) -> str | None:
     """Refresh the query index if this repository has one; return a note, or None.
 
-    Uses ``gittrack.query.index`` (``Index(repo).refresh()``); does nothing when that
-    module is not installed or the repository has no index yet.
+    Uses ``gittrack.query.index`` (``Index(repo).refresh()``); does nothing when the
+    repository has no index yet.
     """
-    try:
-        from gittrack.query.index import INDEX_FILE, Index
-    except ImportError:
-        return None
+    from gittrack.query.index import INDEX_FILE, Index
+
     if not (repo.common_dir / "gittrack" / INDEX_FILE).exists():
         return None
     try:
@@ -52,8 +51,10 @@ def refresh_index(repo: Repo) -> str | None:
 
 def store_entries(repo: Repo, sha: str) -> dict[str, dict[str, Any]]:
     """``artifacts.yaml`` entries of run commit ``sha`` kept in the artifact store (path → entry)."""
+    import pygit2
+
     try:
-        data = repo.git[sha].tree[ARTIFACTS_FILE].data
+        data = repo.git[sha].peel(pygit2.Commit).tree[ARTIFACTS_FILE].peel(pygit2.Blob).data
     except KeyError:
         return {}
     from gittrack.core.records import formats as records
@@ -68,14 +69,12 @@ def store_entries(repo: Repo, sha: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def _storage(repo: Repo) -> tuple[Any, Any] | None:
-    """(the configured store, the local object folder) or None without gittrack.artifacts."""
-    try:
-        from gittrack.artifacts.cas import ContentStore
-        from gittrack.artifacts.config import default_store_path
-        from gittrack.artifacts.storage import storage_for
-    except ImportError:
-        return None
+def _storage(repo: Repo) -> tuple[ArtifactStorage, ContentStore]:
+    """Return (the configured store, the local object folder)."""
+    from gittrack.artifacts.cas import ContentStore
+    from gittrack.artifacts.config import default_store_path
+    from gittrack.artifacts.storage import storage_for
+
     return storage_for(repo), ContentStore(str(default_store_path(repo)))
 
 
@@ -87,9 +86,7 @@ def upload_missing(repo: Repo, digests: Iterable[str]) -> tuple[dict[str, str], 
     """
     from gittrack.errors import GittrackError
 
-    found = _storage(repo)
-    assert found is not None
-    storage, local = found
+    storage, local = _storage(repo)
     failed: dict[str, str] = {}
     uploaded = 0
     try:
@@ -131,11 +128,6 @@ def upload_artifacts(repo: Repo, runs: dict[str, str]) -> tuple[dict[str, str], 
     if not wanted:
         return {}, []
     digests = {d for per_run in wanted.values() for d in per_run}
-    if _storage(repo) is None:
-        return {}, [
-            f"{len(digests)} large artifact(s) of the pushed runs were not checked against the "
-            "artifact store (gittrack.artifacts is not available here)"
-        ]
     failed, uploaded, local_store = upload_missing(repo, digests)
     problems: dict[str, str] = {}
     for ref, per_run in wanted.items():
@@ -166,17 +158,13 @@ def prefetch_artifacts(repo: Repo, shas: Iterable[str]) -> list[str]:
             digests |= {str(e["sha256"]) for e in store_entries(repo, sha).values()}
     if not digests:
         return []
-    found = _storage(repo)
-    if found is None:
-        return [
-            f"{len(digests)} large artifact(s) stay remote: gittrack.artifacts is not available"
-        ]
-    storage, local = found
+    storage, local = _storage(repo)
     from gittrack.errors import GittrackError
 
     if storage.cache is None:  # a local store: nothing to download
         return []
     failed: dict[str, str] = {}
+    assert local.local_root is not None  # the local cache is always a folder
     tmp_dir = local.local_root / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     for sha in sorted(digests):

@@ -216,7 +216,7 @@ def _end(proc: subprocess.Popen[bytes], own_group: bool) -> None:
 
 def _pump(src: IO[bytes], sink: list[bytes], echo: IO[bytes] | None) -> None:
     while True:
-        chunk = src.read1(65536) if hasattr(src, "read1") else src.read(65536)  # type: ignore[attr-defined]
+        chunk = src.read1(65536) if hasattr(src, "read1") else src.read(65536)
         if not chunk:
             break
         sink.append(chunk)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gittrack.core.locks import FileLock
 from gittrack.core.records import formats as records
 from gittrack.errors import CorruptRecord
 from gittrack.remote.refs import EXPERIMENTS_REF
@@ -67,14 +68,8 @@ def merge_tables(
     return merged
 
 
-def _experiments_lock(repo: Repo) -> Any:
-    """The lock the experiments writer holds (``gittrack.core.locks``, once the core has it)."""
-    try:
-        from gittrack.core.locks import FileLock
-    except ImportError:  # pragma: no cover - before the core landed
-        import contextlib
-
-        return contextlib.nullcontext()
+def _experiments_lock(repo: Repo) -> FileLock:
+    """Return the lock the experiments writer holds."""
     return FileLock(repo.state_dir / "locks" / "experiments.lock")
 
 

@@ -47,7 +47,7 @@ def repo_cwd(repo: Repo) -> str:
 def default_remote_name(repo: Repo) -> str | None:
     """The remote of the current branch's upstream, else ``origin``, else the only remote."""
     git = repo.git
-    names = list(git.remotes.names())
+    names = [n for n in git.remotes.names() if n is not None]
     try:
         branch = None if git.head_is_detached or git.head_is_unborn else git.head.shorthand
     except Exception:  # noqa: BLE001 - an unreadable HEAD just means no upstream
@@ -75,7 +75,7 @@ def resolve_remote(repo: Repo, name: str | None = None) -> Remote:
         UnknownRemote: ``name`` is neither a configured remote nor a URL/path.
         RemoteError: no name given and no default remote can be chosen.
     """
-    names = list(repo.git.remotes.names())
+    names = [n for n in repo.git.remotes.names() if n is not None]
     if name is None:
         name = default_remote_name(repo)
         if name is None:

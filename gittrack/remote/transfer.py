@@ -111,24 +111,23 @@ def resolve_run_refs(prefixes: Iterable[str], *pools: Iterable[str]) -> list[str
 
 def _runs_of_experiment(repo: Repo, refs: dict[str, str], experiment: str) -> set[str]:
     """Run refs whose run.yaml names ``experiment`` (an id, or a name resolved to its id)."""
+    import pygit2
+
+    from gittrack.core.experiments import Experiments
     from gittrack.core.records import formats as records
 
     wanted = {str(experiment)}
-    try:
-        from gittrack.core.experiments import Experiments
-
-        found = Experiments(repo).get_by_name(experiment)
-        if found is not None:
-            wanted.add(str(found.experiment_id))
-    except ImportError:  # pragma: no cover - before the core landed
-        pass
+    found = Experiments(repo).get_by_name(experiment)
+    if found is not None:
+        wanted.add(str(found.experiment_id))
     out: set[str] = set()
     git = repo.git
     for ref, sha in refs.items():
         if not is_run_ref(ref):
             continue
         try:
-            run = records.load_yaml(git[sha].tree[".gittrack/run.yaml"].data) or {}
+            blob = git[sha].peel(pygit2.Commit).tree[".gittrack/run.yaml"].peel(pygit2.Blob)
+            run = records.load_yaml(blob.data) or {}
         except Exception:  # noqa: BLE001 - an unreadable record is not in any experiment
             continue
         if str(run.get("experiment_id")) in wanted:
@@ -208,14 +207,11 @@ def _update_local_ref(repo: Repo, ref: str, new: str, old: str | None) -> str | 
     git = repo.git
     lock = None
     if is_run_ref(ref) and old is not None:
-        try:
-            from gittrack.core.locks import FileLock
-        except ImportError:  # pragma: no cover - before the core landed
-            FileLock = None  # noqa: N806
-        if FileLock is not None:
-            lock = FileLock(repo.state_dir / "locks" / f"{run_id_of(ref)}.lock")
-            if not lock.acquire(block=False):
-                return "the run is being written by a live process here; pull again when it ends"
+        from gittrack.core.locks import FileLock
+
+        lock = FileLock(repo.state_dir / "locks" / f"{run_id_of(ref)}.lock")
+        if not lock.acquire(block=False):
+            return "the run is being written by a live process here; pull again when it ends"
     try:
         current = git.references.get(ref)
         now = str(current.target) if current is not None else None

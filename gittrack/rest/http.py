@@ -226,7 +226,7 @@ class HttpSession:
         if not (method in IDEMPOTENT_METHODS if idempotent is None else idempotent):
             hdrs[REQUEST_ID_HEADER] = request_id or uuid.uuid4().hex
         what = what or f"{method} {path.split('?')[0]}"
-        start_pos = body.tell() if hasattr(body, "tell") else None
+        start_pos = body.tell() if body is not None and not isinstance(body, bytes) else None
         attempts = self.max_retries + 1 if retry else 1
         delay = self.backoff
         last: BaseException | None = None

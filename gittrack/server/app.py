@@ -28,7 +28,7 @@ from gittrack.server import artifacts, experiments, history, requestlog, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
-from gittrack.server.bodies import drain, limited_stream, read_limited
+from gittrack.server.bodies import Upload, drain, limited_stream, read_limited
 from gittrack.server.config import ServerConfig
 from gittrack.server.errors import PayloadTooLarge, handle_exception
 from gittrack.server.gitweb import PREFIX as GIT_PREFIX
@@ -162,7 +162,7 @@ async def proxy_put(request: Request) -> Response:
     config: ServerConfig = request.app.state.config
     # an unknown run fails before a byte is written
     state_dir = await backend.call(lambda c, r=run_id: (c.get_run(r), str(c.repo.state_dir))[1])
-    upload = artifacts.Upload(path.rsplit("/", 1)[-1], parent=state_dir)
+    upload = Upload(path.rsplit("/", 1)[-1], parent=state_dir)
     try:
         try:
             async for chunk in limited_stream(request, config.max_artifact_bytes):

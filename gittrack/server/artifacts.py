@@ -11,11 +11,7 @@ no NUL, no backslash, nothing outside the run.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import posixpath
-import shutil
-import tempfile
 from typing import Any
 
 from gittrack.errors import InvalidParameter, NotFound
@@ -149,22 +145,11 @@ def locate(client: Any, run_id: str, path: str, destination: str | None) -> tupl
 def attach(
     client: Any, run_id: str, path: str, local: str, sha: str, size: int, destination: str | None
 ) -> None:
-    """Record the uploaded file ``local`` as artifact ``path`` of the run."""
-    from gittrack.server import artifact_store
-
-    if hasattr(client, "log_artifact"):  # gittrack.artifacts is installed: log as locally
-        client.log_artifact(run_id, local, posixpath.dirname(path) or None)
-        return
-    writer = client.writer(run_id)
-    if size <= artifact_store.INLINE_LIMIT:
-        oid = client.repo.git.create_blob_fromdisk(local)
-        writer.put_record_blob(f"artifacts/{path}", oid)
-        writer.artifacts[path] = {"sha256": sha, "size": size, "where": "git"}
-    else:
-        artifact_store.put_object(client.repo, destination, local, sha)
-        writer.put_record_file(f"artifacts/{path}", None)
-        writer.artifacts[path] = {"sha256": sha, "size": size, "where": "store"}
-    writer.mark_dirty()
+    """Record the uploaded file ``local`` as artifact ``path`` of the run, as local logging
+    does (``Client.log_artifact``: small files in the run's tree, large ones in the store
+    the server was started with). ``sha``, ``size`` and ``destination`` are the caller's
+    (the upload was hashed while it was written; the store is configured at start-up)."""
+    client.log_artifact(run_id, local, posixpath.dirname(path) or None)
 
 
 def detach(client: Any, run_id: str, path: str) -> None:
@@ -178,31 +163,3 @@ def detach(client: Any, run_id: str, path: str) -> None:
         writer.artifacts.pop(p, None)
         writer.put_record_file(f"artifacts/{p}", None)
     writer.mark_dirty()
-
-
-# -- streaming an upload to disk ---------------------------------------------------------
-
-
-class Upload:
-    """A request body written to ``<tmpdir>/<basename>`` while hashed; removed on close."""
-
-    def __init__(self, basename: str, parent: str | None = None) -> None:
-        self.dir = tempfile.mkdtemp(prefix="gittrack-upload-", dir=parent)
-        self.path = os.path.join(self.dir, basename)
-        self._file = open(self.path, "wb")  # noqa: SIM115
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
-        self._file.write(chunk)
-        self.size += len(chunk)
-
-    def finish(self) -> str:
-        self._file.close()
-        return self._hash.hexdigest()
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        shutil.rmtree(self.dir, ignore_errors=True)

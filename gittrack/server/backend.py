@@ -144,7 +144,7 @@ class Backend:
         return results
 
     def _release(self, run_id: str) -> None:
-        from gittrack.core.writer import get_open_writer
+        from gittrack.core.live import get_open_writer
 
         w = get_open_writer(self.client.repo, run_id)
         if w is not None and not w.closed:

@@ -1,7 +1,12 @@
-"""Reading request bodies under a size limit, refusing early when the length is declared."""
+"""Reading request bodies under a size limit, refusing early when the length is declared;
+streaming an uploaded body to a temporary file while hashing it (:class:`Upload`)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -70,3 +75,28 @@ async def drain(request: Request, limit: int = DRAIN_LIMIT) -> None:
         seen += len(message.get("body", b""))
         if not message.get("more_body", False):
             return
+
+
+class Upload:
+    """A request body written to ``<tmpdir>/<basename>`` while hashed; removed on close."""
+
+    def __init__(self, basename: str, parent: str | None = None) -> None:
+        self.dir = tempfile.mkdtemp(prefix="gittrack-upload-", dir=parent)
+        self.path = os.path.join(self.dir, basename)
+        self._file = open(self.path, "wb")  # noqa: SIM115
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self._file.write(chunk)
+        self.size += len(chunk)
+
+    def finish(self) -> str:
+        self._file.close()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        shutil.rmtree(self.dir, ignore_errors=True)

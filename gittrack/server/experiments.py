@@ -110,7 +110,5 @@ def set_tag(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 def delete_tag(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     exp_id = validate_experiment_id(args["experiment_id"])
-    if hasattr(client, "delete_experiment_tag"):
-        client.delete_experiment_tag(exp_id, args["key"])
-        return {}
-    raise InvalidParameter("Deleting experiment tags is not supported by this repository's client")
+    client.delete_experiment_tag(exp_id, args["key"])
+    return {}

@@ -19,11 +19,11 @@ from gittrack.core.logged_models import (
     LoggedModelStore,
     create_checked,
     model_json,
-    search_models,
     status_from_any,
     validate_model_id,
 )
 from gittrack.errors import InvalidParameter
+from gittrack.query.logged_models import search_models
 from gittrack.server.paging import page
 from gittrack.server.schema import API_PREFIXES
 from gittrack.server.wire import decode_json_body, dumps
@@ -230,8 +230,7 @@ async def _proxy_get(request: Request) -> Response:
 async def _proxy_put(request: Request) -> Response:
     from gittrack.artifacts.manifest import make_entry
     from gittrack.artifacts.storage import storage_for
-    from gittrack.server.artifacts import Upload
-    from gittrack.server.bodies import limited_stream
+    from gittrack.server.bodies import Upload, limited_stream
 
     model_id, path = _split(_proxy_path(request))
     if not path:

@@ -104,36 +104,19 @@ def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
         )
     exp_ids = [validate_experiment_id(e) for e in args.get("experiment_ids", [])] or None
     view = ViewType.from_any(args.get("run_view_type", "ACTIVE_ONLY"))
-    if _native_paging():
-        found = client.search_runs(
-            exp_ids,
-            filter_string=args.get("filter", ""),
-            run_view_type=view,
-            max_results=max_results,
-            order_by=args.get("order_by") or None,
-            page_token=args.get("page_token") or None,
-        )
-        runs, token = list(found), getattr(found, "token", None) or ""
-    else:
-        found = client.search_runs(
-            exp_ids,
-            filter_string=args.get("filter", ""),
-            run_view_type=view,
-            max_results=MAX_RESULTS_RUNS,
-            order_by=args.get("order_by") or None,
-        )
-        runs, token = page(list(found), max_results, args.get("page_token"))
+    found = client.search_runs(
+        exp_ids,
+        filter_string=args.get("filter", ""),
+        run_view_type=view,
+        max_results=max_results,
+        order_by=args.get("order_by") or None,
+        page_token=args.get("page_token") or None,
+    )
+    runs, token = list(found), found.token or ""
     out: dict[str, Any] = {"runs": [run_json(r) for r in runs]}
     if token:
         out["next_page_token"] = token
     return out
-
-
-def _native_paging() -> bool:
-    """Whether the Client pages searches itself (the query engine is installed)."""
-    import importlib.util
-
-    return importlib.util.find_spec("gittrack.query.search") is not None
 
 
 def get_history(client: Any, args: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ and ``run_status``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 API_PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/")
@@ -44,7 +45,13 @@ class Endpoint:
     response: dict[str, str] = field(default_factory=dict)
 
 
-def _ep(path, methods, fields, summary, response=None) -> Endpoint:
+def _ep(
+    path: str,
+    methods: Sequence[str],
+    fields: dict[str, tuple[str, bool]],
+    summary: str,
+    response: dict[str, str] | None = None,
+) -> Endpoint:
     return Endpoint(path, tuple(methods), fields, summary, response or {})
 
 

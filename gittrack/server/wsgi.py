@@ -123,7 +123,9 @@ async def call_wsgi(
             started = True
             send_sync(head)
 
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
         if exc_info and started:
             raise exc_info[1].with_traceback(exc_info[2])
         head.clear()

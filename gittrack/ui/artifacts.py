@@ -110,7 +110,7 @@ def list_artifacts(ctx: UIContext, run_id: str, path: str = "") -> dict[str, Any
             )
     if base and not dirs and not files:
         raise NotFound(f"Artifact folder {base!r} not found in run {full}")
-    out = [
+    out: list[dict[str, Any]] = [
         {"path": prefix + d, "name": d, "is_dir": True, "size": s, "kind": "folder"}
         for d, s in sorted(dirs.items())
     ]
@@ -153,12 +153,10 @@ def _from_store(ctx: UIContext, digest: str) -> bytes | None:
     local = ctx.repo.common_dir / "gittrack" / "objects" / "sha256" / digest[:2] / digest[2:]
     if local.is_file():
         return local.read_bytes()
-    try:  # the artifact store (S3, shared folder...) through the artifacts module
-        from gittrack.artifacts.storage import storage_for
+    from gittrack.artifacts.storage import storage_for
 
+    try:  # the artifact store (S3, shared folder...)
         return storage_for(ctx.repo).fetch_bytes(digest)
-    except ImportError:
-        return None
     except GittrackError as exc:
         if exc.http_status == 404:
             return None

@@ -28,7 +28,9 @@ def diff_trees(git: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree
     Returns ``{files: [{path, old_path, status, additions, deletions, binary, patch}],
     truncated}``; patches stop after ~2 MB of text in all.
     """
-    diff = git.diff(old, new, context_lines=3) if old is not None else new.diff_to_tree(swap=True)
+    diff = (
+        old.diff_to_tree(new, context_lines=3) if old is not None else new.diff_to_tree(swap=True)
+    )
     files: list[dict[str, Any]] = []
     budget = MAX_PATCH_CHARS
     truncated = False

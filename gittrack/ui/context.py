@@ -76,7 +76,8 @@ class UIContext:
             tree = self.git[sha].peel(pygit2.Commit).tree
             if RECORD_DIR not in tree:
                 return None
-            return self.git[tree[RECORD_DIR].id]
+            found = tree[RECORD_DIR]
+            return found if isinstance(found, pygit2.Tree) else None
 
     def record_blob(self, sha: str, relpath: str) -> bytes | None:
         """Bytes of ``.gittrack/<relpath>`` in run commit ``sha``, or None if absent."""
@@ -88,10 +89,7 @@ class UIContext:
                 entry = tree[f"{RECORD_DIR}/{relpath}"]
             except KeyError:
                 return None
-            obj = self.git[entry.id]
-            if obj.type != pygit2.GIT_OBJECT_BLOB:
-                return None
-            return obj.data
+            return entry.data if isinstance(entry, pygit2.Blob) else None
 
     def record_yaml(self, run_id: str, sha: str, relpath: str) -> Any:
         """A YAML file of the record, parsed with the safe loader (None if absent)."""

@@ -84,6 +84,7 @@ def load_points(ctx: UIContext, sha: str, key: str) -> np.ndarray:
         CorruptRecord: a chunk cannot be parsed.
     """
     import numpy as np
+    import pygit2
 
     whole = _cached(f"{sha}:{key}")
     if whole is not None:
@@ -98,7 +99,7 @@ def load_points(ctx: UIContext, sha: str, key: str) -> np.ndarray:
         arr = _cached(oid)
         if arr is None:
             with ctx.lock:
-                data = ctx.git[oid].data
+                data = ctx.git[oid].peel(pygit2.Blob).data
             try:
                 arr = decode_chunk(data)
             except ValueError as exc:

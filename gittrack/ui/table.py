@@ -6,11 +6,14 @@ Filtering, ordering and paging are the query engine's:
 filter gives the same runs, in the same order, in the UI as everywhere else. This
 module only shapes the page for the browser: rows with the attributes the table
 shows and only the params/metrics/tags of the shown columns, the keys the column
-chooser offers, and the default columns.
+chooser offers, and the default columns. One UI convenience is decided here (and
+only here): text with no comparison operator is a run-name search
+(:func:`plain_text_filter`), as in MLflow's UI.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import ViewType
@@ -77,6 +80,25 @@ def table_row(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# A comparison operator, a quote or an operator keyword: without any, no filter can parse.
+_OPERATOR = re.compile(r"[=<>!'\"`]|\b(?:i?like|in|is)\b", re.IGNORECASE)
+
+
+def plain_text_filter(text: str) -> str:
+    """The filter the runs table runs for the search box's ``text``.
+
+    Returns:
+        ``text`` itself when it has a comparison operator, a quote or an operator word
+        (LIKE, ILIKE, IN, IS) -- an MLflow filter, passed on as typed; otherwise (plain
+        words such as ``long``, which no filter grammar accepts) the run-name search
+        ``attributes.run_name ILIKE '%<text>%'``.
+    """
+    text = text.strip()
+    if not text or _OPERATOR.search(text):
+        return text
+    return f"attributes.run_name ILIKE '%{text}%'"
+
+
 def runs_page(
     ctx: UIContext,
     *,
@@ -91,7 +113,8 @@ def runs_page(
 ) -> dict[str, Any]:
     """One page of the runs table.
 
-    ``keys`` (``["metrics.loss", "params.lr", ...]``) limits each row's params,
+    ``filter_string`` goes through :func:`plain_text_filter`. ``keys``
+    (``["metrics.loss", "params.lr", ...]``) limits each row's params,
     metrics and tags to the columns shown; None sends the default columns
     (``default_columns`` in the result). Attributes always come along.
 
@@ -121,7 +144,7 @@ def runs_page(
     page = search_page(
         ctx.repo,
         experiment_ids or None,
-        filter_string,
+        plain_text_filter(filter_string),
         view,
         limit,
         [order_by],

@@ -24,7 +24,7 @@ except AttributeError:  # pragma: no cover - PyYAML without libyaml
     _SafeDumper = yaml.SafeDumper
 
 
-class _Dumper(_SafeDumper):  # type: ignore[misc, valid-type]
+class _Dumper(_SafeDumper):
     """The safe dumper, writing an object met twice twice: records never hold anchors
     or aliases (the reader refuses them)."""
 

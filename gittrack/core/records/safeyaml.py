@@ -102,6 +102,19 @@ def load(data: bytes | str, limits: Limits = RECORD_LIMITS) -> Any:
     try:
         node = _compose(loader, limits)
         return None if node is None else loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        # PyYAML >= 6.0.4 has a nesting limit of its own in the scanner, which may read ahead
+        # of the events this builder counts: the same refusal, in the same words
+        if "maximum nesting depth" in str(exc.problem or ""):
+            raise UnsafeYAML(
+                f"collections nested more than {limits.max_depth} deep "
+                + (
+                    f"at line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1}"
+                    if exc.problem_mark is not None
+                    else ""
+                )
+            ) from exc
+        raise
     finally:
         loader.dispose()
 

@@ -27,6 +27,19 @@
     return "rgba(" + ((n >> 16) & 255) + "," + ((n >> 8) & 255) + "," + (n & 255) + "," + a + ")";
   }
 
+  // Width of a y axis that fits its widest tick label (uPlot calls this while it lays the
+  // axes out; after two passes it keeps the last size, as uPlot asks).
+  function axisWidth(u, values, axisIdx, cycleNum) {
+    const axis = u.axes[axisIdx];
+    if (cycleNum > 1) return axis._size;
+    let text = 0;
+    if (values && values.length) {
+      u.ctx.font = axis.font[0];
+      for (const v of values) text = Math.max(text, u.ctx.measureText(String(v)).width / devicePixelRatio);
+    }
+    return Math.max(40, Math.ceil(text + axis.ticks.size + axis.gap + 4));
+  }
+
   // Fetch one run's series; range is in the server's x units (step, or ms for time).
   async function fetchSeries(runId, key, xMode, width, range) {
     return GT.api("runs/" + encodeURIComponent(runId) + "/series", {
@@ -34,6 +47,19 @@
       min: range ? range[0] : null, max: range ? range[1] : null,
     });
   }
+
+  // The metric charts' toolbar (run page and compare): x axis, smoothing and log scale.
+  // Changes are written into ``o`` ({xMode, smoothing, log}), then onChange() is called.
+  GT.chartControls = function chartControls(o, onChange) {
+    const xSel = h("select", { "aria-label": "X axis", onchange: () => { o.xMode = xSel.value; onChange(); } },
+      [["step", "Step"], ["wall", "Wall time"], ["relative", "Relative time"]].map(([v, t]) => h("option", { value: v, selected: o.xMode === v }, t)));
+    const smooth = h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: o.smoothing, "aria-label": "Smoothing" });
+    const smoothVal = h("span", null, String(o.smoothing));
+    smooth.addEventListener("change", () => { o.smoothing = parseFloat(smooth.value); smoothVal.textContent = smooth.value; onChange(); });
+    const logCb = h("input", { type: "checkbox", checked: o.log, onchange: () => { o.log = logCb.checked; onChange(); } });
+    return h("div", { class: "toolbar" }, h("label", null, "X axis ", xSel),
+      h("label", null, "Smoothing ", smooth, " ", smoothVal), h("label", null, logCb, " Log scale"));
+  };
 
   // opts: {key, runs: [{id, label}], xMode: step|wall|relative, smoothing, log, height}
   GT.MetricChart = class MetricChart {
@@ -46,7 +72,7 @@
       this.offsets = {}; // relative mode: run id -> first timestamp (ms)
       this.plot = null;
       this.zoomed = false;
-      this.ignoreScale = false;
+      this.loadedRange = null;
       this.load(null);
     }
 
@@ -128,35 +154,49 @@
         },
         axes: [
           { label: xMode === "step" ? "step" : xMode === "wall" ? "" : "seconds since start", size: 40 },
-          { size: 60, values: (u, splits) => splits.map((v) => (v === null ? "" : GT.fmtNum(v))) },
+          { size: axisWidth, values: (u, splits) => splits.map((v) => (v === null ? "" : GT.fmtTick(v))) },
         ],
         legend: { live: true },
         cursor: { drag: { x: true, y: false, setScale: true } },
         hooks: {
           draw: [() => { self.el.setAttribute("data-drawn", "1"); }],
+          // uPlot fires setScale after a commit (a microtask later), so a flag set around
+          // our own calls would be stale: tell a user's zoom from our own scale changes by
+          // the range instead (the whole data extent, or the range we just loaded).
           setScale: [(u, key) => {
-            if (key !== "x" || self.ignoreScale) return;
+            if (key !== "x") return;
             const { min, max } = u.scales.x;
-            if (min === null || max === null) return;
+            if (min === null || max === null || self.isOwnRange(u, min, max)) return;
             self.zoomed = true;
             self.reloadZoom([min, max]);
           }],
         },
       };
       if (this.plot && range) {
-        this.ignoreScale = true;
+        // setData(data, false) alone does not repaint: set the zoomed x range again,
+        // which rebuilds the paths and fits y to the full-resolution points.
+        this.loadedRange = range;
         this.plot.setData(data, false);
-        this.ignoreScale = false;
+        this.plot.setScale("x", { min: range[0], max: range[1] });
         return;
       }
       if (this.plot) this.plot.destroy();
       GT.clear(this.el);
-      this.ignoreScale = true;
+      this.loadedRange = null;
       this.plot = new uPlot(opts, data, this.el);
-      this.ignoreScale = false;
+      this.el.uplot = this.plot; // for tests and the console: the drawn chart
       this.plot.over.addEventListener("dblclick", () => {
         if (self.zoomed) { self.zoomed = false; self.plot.destroy(); self.plot = null; self.load(null); }
       });
+    }
+
+    // True when the x scale [min, max] was set by this chart, not by a drag: the whole
+    // extent of the drawn data (uPlot's own fit) or the zoomed range just loaded.
+    isOwnRange(u, min, max) {
+      const r = this.loadedRange;
+      if (r && min === r[0] && max === r[1]) return true;
+      const xs = u.data[0];
+      return !this.zoomed && (!xs.length || (min <= xs[0] && max >= xs[xs.length - 1]));
     }
 
     reloadZoom(range) {

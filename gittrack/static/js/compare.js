@@ -69,20 +69,13 @@
       this.pcBox = h("div", { class: "plot" });
       this.scBox = h("div", { class: "plot" });
       const o = this.opts;
-      const xSel = h("select", { "aria-label": "X axis", onchange: () => { o.xMode = xSel.value; this.redrawCharts(); } },
-        [["step", "Step"], ["wall", "Wall time"], ["relative", "Relative time"]].map(([v, t]) => h("option", { value: v, selected: o.xMode === v }, t)));
-      const smooth = h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: o.smoothing, "aria-label": "Smoothing" });
-      const smoothVal = h("span", null, String(o.smoothing));
-      smooth.addEventListener("change", () => { o.smoothing = parseFloat(smooth.value); smoothVal.textContent = smooth.value; this.redrawCharts(); });
-      const logCb = h("input", { type: "checkbox", checked: o.log, onchange: () => { o.log = logCb.checked; this.redrawCharts(); } });
       const onlyDiff = h("input", { type: "checkbox", checked: o.onlyDiff, onchange: () => { o.onlyDiff = onlyDiff.checked; this.renderTable(); this.saveUrl(); } });
       GT.append(GT.clear(this.root), [
         h("h1", null, "Comparing " + rows.length + " runs"),
         h("div", { class: "legend" }, rows.map((r, i) => h("a", { href: GT.runUrl(r.run_id), class: "run-chip" },
           h("span", { class: "swatch", style: { background: GT.color(i) } }), this.label(i)))),
         GT.section("Values", h("label", null, onlyDiff, " Only rows that differ"), this.tableBox),
-        GT.section("Metrics", h("div", { class: "toolbar" }, h("label", null, "X axis ", xSel),
-          h("label", null, "Smoothing ", smooth, " ", smoothVal), h("label", null, logCb, " Log scale")), this.chartGrid),
+        GT.section("Metrics", GT.chartControls(o, () => this.redrawCharts()), this.chartGrid),
         GT.section("Parallel coordinates", this.pcControls(), this.pcBox),
         GT.section("Scatter", this.scControls(), this.scBox),
         rows.length >= 2 ? GT.section("Code diff", this.codeControls(), this.codeBox) : null,

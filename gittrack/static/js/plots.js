@@ -52,6 +52,10 @@
     const { c, ctx } = canvas(container, width, height);
     c.setAttribute("data-drawn", "1");
     const scales = dims.map((d) => scaleFor(d.values));
+    // room on the right for the last axis's tick labels (drawn right of it) and half its title
+    const last = dims.length - 1;
+    const tickW = Math.max(0, ...scales[last].ticks.map(([, t]) => ctx.measureText(clip(t, 14)).width + 4));
+    pad.r = Math.ceil(Math.max(pad.r, tickW + 6, ctx.measureText(clip(dims[last].label, 22)).width / 2 + 6));
     const cs = scaleFor(colorBy);
     const x = (i) => pad.l + (i * (width - pad.l - pad.r)) / (dims.length - 1);
     const y = (p) => pad.t + (1 - p) * (height - pad.t - pad.b);
@@ -60,15 +64,20 @@
     for (let r = 0; r < n; r++) {
       const t = cs.numeric ? cs.pos(colorBy[r]) : null;
       ctx.strokeStyle = t === null ? "rgba(120,120,120,0.6)" : gradient(t);
+      const ps = dims.map((d, i) => scales[i].pos(d.values[r]));
       ctx.beginPath();
-      let started = false;
-      dims.forEach((d, i) => {
-        const p = scales[i].pos(d.values[r]);
-        if (p === null) { started = false; return; }
-        if (!started) ctx.moveTo(x(i), y(p)); else ctx.lineTo(x(i), y(p));
-        started = true;
+      ps.forEach((p, i) => {
+        if (p === null) return;
+        if (i === 0 || ps[i - 1] === null) ctx.moveTo(x(i), y(p)); else ctx.lineTo(x(i), y(p));
       });
       ctx.stroke();
+      // a value whose neighbours are both missing has no segment: mark it with a dot, so a
+      // run missing every other value (e.g. one of two axes) is still drawn
+      ctx.fillStyle = ctx.strokeStyle;
+      ps.forEach((p, i) => {
+        if (p === null || (i > 0 && ps[i - 1] !== null) || (i < ps.length - 1 && ps[i + 1] !== null)) return;
+        ctx.beginPath(); ctx.arc(x(i), y(p), 3.5, 0, 2 * Math.PI); ctx.fill();
+      });
     }
     ctx.fillStyle = "#222";
     ctx.strokeStyle = "#444";

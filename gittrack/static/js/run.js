@@ -164,9 +164,14 @@
       for (const c of Object.values(this.charts)) c.destroy();
       this.charts = {};
       const grid = h("div", { class: "chart-grid" });
-      GT.append(GT.clear(this.metricsBox), [summary, grid]);
+      const o = this.chartOpts = this.chartOpts || { xMode: "step", smoothing: 0, log: false };
+      const controls = GT.chartControls(o, () => {
+        for (const c of Object.values(this.charts)) c.update({ xMode: o.xMode, smoothing: o.smoothing, log: o.log });
+      });
+      GT.append(GT.clear(this.metricsBox), [summary, controls, grid]);
       for (const k of keys.slice(0, 100)) {
-        this.charts[k] = new GT.MetricChart(grid, { key: k, runs: [{ id: run.run_id, label: k }] });
+        this.charts[k] = new GT.MetricChart(grid, { key: k, runs: [{ id: run.run_id, label: k }],
+          xMode: o.xMode, smoothing: o.smoothing, log: o.log });
       }
       if (keys.length > 100) this.metricsBox.appendChild(h("p", { class: "muted" }, "Charts for the first 100 metrics shown."));
     }
@@ -206,32 +211,37 @@
       } catch (e) { GT.clear(this.envBox).appendChild(GT.errorBox(e)); }
     }
 
-    async openArtifacts(path) {
+    // Show the artifacts folder ``path``, or the folder of the file ``path`` with the
+    // file previewed. ``isDir`` says which when the caller knows (a click on a listing);
+    // otherwise (a URL) the parent folder's listing tells, so no request 404s.
+    async openArtifacts(path, isDir) {
       this.artList = this.artList || h("div", { class: "art-list" });
       this.artPreview = this.artPreview || h("div", { class: "art-preview" });
       if (!this.artBox.firstChild) GT.append(this.artBox, [this.artList, this.artPreview]);
       const rid = encodeURIComponent(this.runId);
       try {
         const parentDir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
-        let listing;
+        let listing = null;
         let file = null;
-        try {
-          listing = await GT.api("runs/" + rid + "/artifacts", { path });
-        } catch (e) {
-          if (e.status !== 404 || !path) throw e;
+        if (path && isDir === undefined) {
+          const up = await GT.api("runs/" + rid + "/artifacts", { path: parentDir });
+          const entry = up.files.find((f) => f.path === path);
+          if (entry && !entry.is_dir) { listing = up; file = path; }
+        } else if (path && !isDir) {
           listing = await GT.api("runs/" + rid + "/artifacts", { path: parentDir });
           file = path;
         }
-        const crumbs = [h("a", { href: "#", onclick: (e) => { e.preventDefault(); this.openArtifacts(""); } }, "artifacts")];
+        if (!listing) listing = await GT.api("runs/" + rid + "/artifacts", { path });
+        const crumbs = [h("a", { href: "#", onclick: (e) => { e.preventDefault(); this.openArtifacts("", true); } }, "artifacts")];
         let acc = "";
         for (const part of listing.path.split("/").filter(Boolean)) {
           acc = acc ? acc + "/" + part : part;
           const target = acc;
-          crumbs.push(" / ", h("a", { href: "#", onclick: (e) => { e.preventDefault(); this.openArtifacts(target); } }, part));
+          crumbs.push(" / ", h("a", { href: "#", onclick: (e) => { e.preventDefault(); this.openArtifacts(target, true); } }, part));
         }
         GT.append(GT.clear(this.artList), [h("div", { class: "crumbs" }, crumbs),
           listing.files.length ? h("ul", null, listing.files.map((f) => h("li", null,
-            h("a", { href: "#", "data-path": f.path, onclick: (e) => { e.preventDefault(); this.openArtifacts(f.path); } },
+            h("a", { href: "#", "data-path": f.path, onclick: (e) => { e.preventDefault(); this.openArtifacts(f.path, !!f.is_dir); } },
               f.is_dir ? f.name + "/" : f.name),
             h("span", { class: "muted" }, " " + GT.fmtBytes(f.size))))) : h("p", { class: "muted" }, "No artifacts.")]);
         if (file) this.preview(file);

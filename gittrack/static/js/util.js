@@ -97,6 +97,11 @@ GT.fmtNum = function fmtNum(v) {
   if (a !== 0 && (a < 1e-4 || a >= 1e6)) return v.toExponential(4);
   return String(Number(v.toPrecision(6)));
 };
+// An axis tick: as fmtNum, but exponents without trailing zeros (1e-5, 2.5e+6).
+GT.fmtTick = function fmtTick(v) {
+  const s = GT.fmtNum(v);
+  return s.includes("e") ? s.replace(/\.?0+e/, "e") : s;
+};
 GT.fmtBytes = function fmtBytes(n) {
   if (n < 1024) return n + " B";
   const u = ["KiB", "MiB", "GiB", "TiB"];
