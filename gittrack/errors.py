@@ -33,6 +33,8 @@ holds its context as attributes and builds its own message::
     ├── MissingDependency               INTERNAL_ERROR            500
     ├── RerunRefused                    BAD_REQUEST               400
     │   └── EnvironmentMismatch         packages the run imported differ here
+    ├── ImportRefused                   BAD_REQUEST               400
+    │   └── ImportLocked                another import into this repository is running
     ├── CorruptRecord                   INVALID_STATE             400
     │   └── BadRecord                   a record field the SQL mirror cannot hold
     ├── EnvironmentCaptureError         INTERNAL_ERROR            500
@@ -395,6 +397,15 @@ class EnvironmentMismatch(RerunRefused):
             + f"\nAlign them with:\n  {pip}\nor rerun with --env current to run anyway."
         )
         self.run_id, self.changes, self.pip_command = run_id, changes, pip
+
+
+class ImportRefused(GittrackError, code="BAD_REQUEST"):
+    """``gittrack import`` cannot read the source: missing, not an MLflow store, an
+    unsupported schema version, or an unreachable server. Nothing was written."""
+
+
+class ImportLocked(ImportRefused):
+    """Another ``gittrack import`` is writing into this repository."""
 
 
 # --- stored data ---------------------------------------------------------------------

@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "fsck": "gittrack.cli.artifacts:fsck_cmd",
     "sync": "gittrack.cli.sync:sync_cmd",
     "ui": "gittrack.cli.ui:ui_cmd",
+    "import": "gittrack.cli.importer:import_cmd",
 }
 
 

@@ -1,0 +1,139 @@
+"""Readers of MLflow stores: SQL databases, ``mlruns`` folders and tracking servers.
+
+:func:`open_source` picks one from the URI, as MLflow does for a tracking URI.
+Each source has the same methods (see :class:`Source`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlparse
+
+from gittrack.errors import ImportRefused
+from gittrack.importer.model import Point, SourceExperiment, SourceRun
+
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+class Source(Protocol):
+    """What every MLflow source offers the importer."""
+
+    uri: str  # as shown to the user (no credentials)
+
+    def experiments(self) -> list[SourceExperiment]: ...
+
+    def runs(self, experiment_ids: list[str]) -> list[SourceRun]: ...
+
+    def histories(self, runs: list[SourceRun]) -> dict[str, list[Point]]:
+        """Every metric point of ``runs``: run id → points, in logging order."""
+        ...
+
+    def artifact_files(
+        self, run: SourceRun, scratch: Path
+    ) -> tuple[list[tuple[str, str]], list[str]]:
+        """The run's artifact files as (local path to read, artifact path), remote ones
+        downloaded under ``scratch``, and what could not be read (one line each)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def display_uri(uri: str) -> str:
+    """``uri`` without a password (``postgresql://u:pw@h/db`` → ``postgresql://u@h/db``)."""
+    parsed = urlparse(uri)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", "@", 1)
+        return parsed._replace(netloc=netloc).geturl()
+    return uri
+
+
+def open_source(uri: str) -> Source:
+    """The source for an MLflow tracking URI.
+
+    Raises:
+        ImportRefused: nothing MLflow-like is there (named in the message).
+    """
+    scheme = urlparse(uri).scheme.lower() if "://" in uri else ""
+    base = scheme.split("+")[0]
+    if base in SQL_SCHEMES:
+        from gittrack.importer.sources.sql import SqlSource
+
+        return SqlSource(uri)
+    if base in ("http", "https"):
+        from gittrack.importer.sources.rest import RestSource
+
+        return RestSource(uri)
+    if base in ("", "file"):
+        from gittrack.importer.sources.files import FileSource
+
+        return FileSource(local_path(uri) or uri)
+    raise ImportRefused(
+        f"Unsupported MLflow source {display_uri(uri)!r}: give sqlite:///, postgresql://, "
+        "mysql://, a mlruns folder (or file:// URI) or an http(s):// tracking server"
+    )
+
+
+def local_path(uri: str) -> str | None:
+    """The local file system path of ``uri`` (a plain path or ``file://``), else None."""
+    if not uri:
+        return None
+    if "://" not in uri and not uri.startswith("file:"):
+        return os.path.abspath(uri)
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    return None
+
+
+def walk_files(root: str, prefix: str = "") -> tuple[list[tuple[str, str]], list[str]]:
+    """Files under the local folder ``root`` as (path, artifact path under ``prefix``), and
+    the entries that cannot be read (broken links, special files)."""
+    files: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            rel = name if rel_dir == "." else f"{rel_dir.replace(os.sep, '/')}/{name}"
+            rel = f"{prefix}/{rel}" if prefix else rel
+            if os.path.isfile(path) and os.access(path, os.R_OK):
+                files.append((path, rel))
+            else:
+                problems.append(f"{rel}: missing or unreadable at the source ({path})")
+    return files, problems
+
+
+def local_artifact_files(run: SourceRun) -> tuple[list[tuple[str, str]], list[str]]:
+    """The files of a run's local artifact folder (file:// or a path) and of the MLflow 3
+    LoggedModels it logged (under ``<model name>/``, MLflow 2's layout, so
+    ``runs:/<run>/<name>`` loads them), and the problems found.
+
+    An absent run folder means no artifacts (MLflow creates it on the first log); an
+    absent model folder, an unreadable file or a non-local location is a problem.
+    """
+    files: list[tuple[str, str]] = []
+    problems: list[str] = []
+    root = local_path(run.artifact_uri)
+    if root is None:
+        problems.append(
+            f"artifact location {run.artifact_uri} is not a local folder; import through the "
+            "tracking server's http(s):// URI to read it"
+        )
+    elif os.path.isdir(root):
+        files, problems = walk_files(root)
+    taken = {rel.split("/")[0] for _, rel in files}
+    for name, location, model_id in run.models:
+        if name in taken:
+            continue
+        where = local_path(location)
+        if where is None or not os.path.isdir(where):
+            problems.append(f"model {name} ({model_id}): folder {location} is missing")
+            continue
+        more, bad = walk_files(where, name)
+        files += more
+        problems += bad
+        taken.add(name)
+    return files, problems
