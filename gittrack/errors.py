@@ -5,7 +5,8 @@ the MLflow error code and HTTP status the server answers with::
 
     GittrackError                     INTERNAL_ERROR            500
     ├── InvalidParameter              INVALID_PARAMETER_VALUE   400
-    │   └── ParamChanged              INVALID_PARAMETER_VALUE   400
+    │   ├── ParamChanged              INVALID_PARAMETER_VALUE   400
+    │   └── InvalidArtifactPath       (absolute, '..', backslash, NUL, '.git' parts)
     ├── NotFound                      RESOURCE_DOES_NOT_EXIST   404
     │   └── RunNotFound
     │   └── ExperimentNotFound
@@ -17,6 +18,7 @@ the MLflow error code and HTTP status the server answers with::
     ├── RepositoryError               BAD_REQUEST               400
     │   └── NoRepository
     └── CorruptRecord                 INTERNAL_ERROR            500
+        └── BadArtifactEntry          INVALID_PARAMETER_VALUE   400 (a hostile artifacts.yaml)
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class ParamChanged(InvalidParameter):
             f"value {new!r}."
         )
         self.run_id, self.key, self.old, self.new = run_id, key, old, new
+
+
+class InvalidArtifactPath(InvalidParameter):
+    """An artifact path that leaves the run's artifact root, or a local path that
+    cannot be logged."""
 
 
 class NotFound(GittrackError):
@@ -122,3 +129,12 @@ class CorruptRecord(GittrackError):
     def __init__(self, run_id: str, what: str) -> None:
         super().__init__(f"Run {run_id}: record is unreadable: {what}")
         self.run_id = run_id
+
+
+class BadArtifactEntry(CorruptRecord):
+    """An ``artifacts.yaml`` entry that breaks the rules (a sha256 that is not 64
+    lowercase hex digits, an unsafe path, a bad size or ``where``): it is refused
+    wherever it is read, and a request for it is the client's 400, not a 500."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    http_status = 400

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,10 +31,11 @@ from gittrack.artifacts.errors import (
     InvalidArtifactPath,
 )
 from gittrack.artifacts.progress import progress_bar
+from gittrack.core.validation import is_sha256
+from gittrack.layout import object_key
 
 MiB = 1024 * 1024
 LOCAL_CHUNK = MiB
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 T = TypeVar("T")
 
 
@@ -262,8 +262,13 @@ class ContentStore:
         return self.local_root is not None
 
     def object_path(self, sha: str) -> str:
-        """Where object ``sha`` lives (a local path or the backend's path)."""
-        return f"{self.root}/sha256/{sha[:2]}/{sha[2:]}"
+        """Where object ``sha`` lives (a local path or the backend's path).
+
+        Raises:
+            InvalidParameter: ``sha`` is not 64 lowercase hex digits (so a sha256
+                read from a record can never name a file outside the store).
+        """
+        return f"{self.root}/{object_key(sha)}"
 
     def object_url(self, sha: str) -> str:
         if self.is_local:
@@ -329,7 +334,7 @@ class ContentStore:
                     continue
                 for e in sorted(os.scandir(d.path), key=lambda e: e.name):
                     sha = d.name + e.name
-                    if _HEX64.match(sha) and e.is_file():
+                    if is_sha256(sha) and e.is_file():
                         yield sha, e.stat().st_size
             return
 
@@ -343,7 +348,7 @@ class ContentStore:
         for name, info in sorted(found.items()):
             bits = name.rstrip("/").split("/")
             sha = "".join(bits[-2:])
-            if len(bits) >= 2 and len(bits[-2]) == 2 and _HEX64.match(sha):
+            if len(bits) >= 2 and len(bits[-2]) == 2 and is_sha256(sha):
                 yield sha, int(info.get("size") or 0)
 
     # --- writing --------------------------------------------------------------

@@ -15,11 +15,17 @@ GittrackError
 
 from __future__ import annotations
 
-from gittrack.errors import Conflict, GittrackError, InvalidParameter, NotFound
+from gittrack.errors import Conflict, GittrackError, InvalidArtifactPath, NotFound
 
-
-class InvalidArtifactPath(InvalidParameter):
-    """An artifact path or local path that cannot be logged."""
+__all__ = [
+    "ArtifactChanged",
+    "ArtifactError",
+    "ArtifactNotFound",
+    "ArtifactStoreError",
+    "ArtifactTransferError",
+    "CorruptArtifact",
+    "InvalidArtifactPath",
+]
 
 
 class ArtifactNotFound(NotFound):

@@ -7,17 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gittrack.artifacts.errors import InvalidArtifactPath
 from gittrack.artifacts.gc import run_tips
-from gittrack.artifacts.paths import clean_artifact_path
 from gittrack.artifacts.read import commit_of, read_manifest
 from gittrack.artifacts.storage import storage_for
 from gittrack.errors import GittrackError
+from gittrack.layout import ARTIFACTS_DIR, record_path
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-BLOBS = ".gittrack/artifacts"
+BLOBS = record_path(ARTIFACTS_DIR)
 
 
 @dataclass(frozen=True)
@@ -65,13 +64,8 @@ def fsck(repo: Repo, verify: bool = True) -> FsckReport:
         except GittrackError as exc:
             report.problems.append(Problem(run_id, "artifacts.yaml", exc.message))
             continue
-        for path, entry in manifest.items():
+        for path, entry in manifest.items():  # paths and sha256s checked by read_manifest
             report.artifacts += 1
-            try:
-                clean_artifact_path(path)
-            except InvalidArtifactPath as exc:
-                report.problems.append(Problem(run_id, path, exc.message))
-                continue
             if entry["where"] == "git":
                 try:
                     data = repo.git[commit.tree[f"{BLOBS}/{path}"].id].data

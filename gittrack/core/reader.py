@@ -12,13 +12,24 @@ from typing import TYPE_CHECKING, Any
 from gittrack.core.entities import Metric, Run, RunData, RunInfo, RunStatus
 from gittrack.core.locks import is_held_elsewhere
 from gittrack.core.records import formats as records
-from gittrack.core.writer import DEFAULT_HEARTBEAT_SECONDS, RUNS_PREFIX, get_open_writer
+from gittrack.core.writer import DEFAULT_HEARTBEAT_SECONDS, get_open_writer
 from gittrack.errors import AmbiguousRunId, CorruptRecord, InvalidParameter, RunNotFound
+from gittrack.layout import (
+    ARTIFACTS_FILE,
+    EXPERIMENTS_REF,
+    METRICS_FILE,
+    NOTE_FILE,
+    PARAMS_FILE,
+    RUN_FILE,
+    RUNS_PREFIX,
+    TAGS_FILE,
+    lock_path,
+    run_ref,
+)
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-EXPERIMENTS_REF = "refs/gittrack/experiments"
 STALE_HEARTBEATS = 5  # a foreign run is CRASHED after this many missed heartbeats
 
 
@@ -52,7 +63,7 @@ class Store:
         """
         if not isinstance(prefix, str) or not prefix:
             raise InvalidParameter(f"Invalid run id {prefix!r}")
-        if self.git.references.get(RUNS_PREFIX + prefix) is not None:
+        if self.git.references.get(run_ref(prefix)) is not None:
             return prefix
         if get_open_writer(self.repo, prefix) is not None:
             return prefix  # live in this process, first commit not written yet
@@ -70,7 +81,7 @@ class Store:
         return matches[0]
 
     def run_commit(self, run_id: str) -> str:
-        ref = self.git.references.get(RUNS_PREFIX + run_id)
+        ref = self.git.references.get(run_ref(run_id))
         if ref is None:
             raise RunNotFound(run_id)
         return str(ref.target)
@@ -117,22 +128,22 @@ class Store:
                 )
             return value
 
-        if "run.yaml" not in gt:
-            raise CorruptRecord(who, f"{records.RECORD_DIR}/run.yaml is missing")
-        run = load("run.yaml", dict)
+        if RUN_FILE not in gt:
+            raise CorruptRecord(who, f"{records.RECORD_DIR}/{RUN_FILE} is missing")
+        run = load(RUN_FILE, dict)
         for field in ("run_id", "experiment_id", "status", "start_time"):
             if field not in run:
                 raise CorruptRecord(who, f"run.yaml has no {field!r}")
         note = ""
-        if "note.md" in gt:
-            note = gt["note.md"].data.decode("utf-8", "replace")
+        if NOTE_FILE in gt:
+            note = gt[NOTE_FILE].data.decode("utf-8", "replace")
         return {
             "run": run,
-            "params": records.flatten_params(load("params.yaml", dict)),
-            "tags": {str(k): str(v) for k, v in load("tags.yaml", dict).items()},
-            "metrics": load("metrics.yaml", dict),
+            "params": records.flatten_params(load(PARAMS_FILE, dict)),
+            "tags": {str(k): str(v) for k, v in load(TAGS_FILE, dict).items()},
+            "metrics": load(METRICS_FILE, dict),
             "note": note,
-            "artifacts": load("artifacts.yaml", dict),
+            "artifacts": load(ARTIFACTS_FILE, dict),
         }
 
     def derived_status(self, record: dict[str, Any]) -> str:
@@ -144,7 +155,7 @@ class Store:
         if get_open_writer(self.repo, run_id) is not None:
             return status
         if record.get("host") == socket.gethostname():
-            held = is_held_elsewhere(self.repo.state_dir / "locks" / f"{run_id}.lock")
+            held = is_held_elsewhere(lock_path(self.repo.state_dir, run_id))
             if held is False:
                 return RunStatus.CRASHED
             if held is True:

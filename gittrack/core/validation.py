@@ -1,4 +1,15 @@
-"""MLflow's rules for keys, values and ids, with errors that name the bad thing."""
+"""The one rule set for what gittrack accepts: keys, values, ids, artifact paths and
+artifact entries, with errors that name the bad thing.
+
+Every face calls these: the Python API, the REST server, the UI, the CLI, the
+artifact readers (``download_artifacts``, ``load_model``, push/pull, the SQL
+mirror). Keys follow MLflow (≤ 250 characters of ``[/\\w.\\- :]``, and a key must
+not change when treated as a path: ``posixpath.normpath(key) == key``, not
+``.``, not starting with ``..`` or ``/``). An artifact path is relative, uses
+``/``, and stays inside the run's artifact root; an artifact entry's ``sha256``
+is exactly 64 lowercase hex digits, so it can never name a file outside the
+content-addressed store.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +17,10 @@ import math
 import numbers
 import posixpath
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from gittrack.errors import InvalidParameter
+from gittrack.errors import BadArtifactEntry, InvalidArtifactPath, InvalidParameter
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -49,7 +61,7 @@ def validate_key(key: Any, kind: str = "key") -> str:
             f"dashes (-), periods (.), spaces ( ), colons (:) and slashes (/); "
             f"found {''.join(bad)!r}"
         )
-    if posixpath.normpath(key) != key or key.startswith("/") or ".." in key.split("/"):
+    if key_is_not_a_path(key):
         raise InvalidParameter(
             f"Invalid {kind} name {key!r}: must be a normalized relative path "
             "(no '..', no leading '/', no './' or '//')"
@@ -57,6 +69,13 @@ def validate_key(key: Any, kind: str = "key") -> str:
     if len(_good_keys) < 100_000:
         _good_keys.add(key)
     return key
+
+
+def key_is_not_a_path(key: str) -> bool:
+    """Whether ``key`` would name another file when used as a path (MLflow's rule):
+    it changes under ``posixpath.normpath``, is ``.``, or starts with ``..`` or ``/``."""
+    norm = posixpath.normpath(key)
+    return norm != key or norm == "." or norm.startswith("..") or norm.startswith("/")
 
 
 def validate_param_value(key: str, value: Any) -> str:
@@ -157,3 +176,109 @@ def validate_experiment_name(name: Any) -> str:
             f"{MAX_EXPERIMENT_NAME_LENGTH}"
         )
     return name
+
+
+# -- artifacts: paths inside a run, and the entries of artifacts.yaml -------------------
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+ARTIFACT_WHERE = ("git", "store")
+
+
+def is_sha256(value: Any) -> bool:
+    """Whether ``value`` is a sha256 as gittrack names objects: 64 lowercase hex digits."""
+    return isinstance(value, str) and SHA256_RE.match(value) is not None
+
+
+def validate_sha256(value: Any, what: str = "sha256") -> str:
+    """Return ``value`` if it is 64 lowercase hex digits.
+
+    Raises:
+        InvalidParameter: naming the value (cut to 80 characters).
+    """
+    if not is_sha256(value):
+        raise InvalidParameter(
+            f"Invalid {what} {str(value)[:80]!r}: must be 64 lowercase hex digits"
+        )
+    return value
+
+
+def clean_artifact_path(path: Any, what: str = "artifact_path") -> str:
+    """``path`` checked and normalised: '' for the root, no ``./`` prefix, no trailing slash.
+
+    Raises:
+        InvalidArtifactPath: not a string, absolute, ``..``, backslash, NUL, empty or
+            ``.`` components, or a ``.git`` component (git refuses such tree entries).
+    """
+    if path is None:
+        return ""
+    if not isinstance(path, str):
+        raise InvalidArtifactPath(f"{what} must be a string, got {type(path).__name__}")
+    if path in ("", ".", "./"):
+        return ""
+    if "\\" in path:
+        raise InvalidArtifactPath(
+            f"{what} {path!r} contains a backslash; use '/' to separate folders"
+        )
+    if "\x00" in path:
+        raise InvalidArtifactPath(f"{what} {path!r} contains a NUL character")
+    if path.startswith("/"):
+        raise InvalidArtifactPath(
+            f"{what} {path!r} is absolute; artifact paths are relative to the run's artifact root"
+        )
+    stripped = path[2:] if path.startswith("./") else path
+    parts = stripped.rstrip("/").split("/")
+    for part in parts:
+        if part == "..":
+            raise InvalidArtifactPath(
+                f"{what} {path!r} contains '..'; artifacts cannot be written outside the run"
+            )
+        if part in ("", "."):
+            raise InvalidArtifactPath(f"{what} {path!r} has an empty or '.' component")
+        if part.lower() == ".git":
+            raise InvalidArtifactPath(f"{what} {path!r} has a '.git' component, which git refuses")
+    return "/".join(parts)
+
+
+def artifact_entry_problem(path: Any, entry: Any) -> str | None:
+    """Why one ``artifacts.yaml`` entry (``path: {sha256, size, where}``) is unsafe or
+    malformed, or None when it is fine."""
+    try:
+        clean = clean_artifact_path(path, "path")
+    except InvalidArtifactPath as exc:
+        return exc.message
+    if clean != path:
+        return f"path {path!r} is not normalised (expected {clean!r})"
+    if not isinstance(entry, Mapping):
+        return "entry is not a mapping"
+    sha = entry.get("sha256")
+    if not is_sha256(sha):
+        return f"sha256 {str(sha)[:80]!r} is not 64 lowercase hex digits"
+    size = entry.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return f"size {size!r} is not a non-negative integer"
+    if entry.get("where") not in ARTIFACT_WHERE:
+        return f"where {entry.get('where')!r} is not one of {ARTIFACT_WHERE}"
+    return None
+
+
+def artifact_manifest(run_id: str, manifest: Any) -> dict[str, dict[str, Any]]:
+    """A run's ``artifacts.yaml`` (path → entry), every entry checked.
+
+    This is what every reader of artifact entries calls before it uses a path or a
+    sha256 (server, UI, CLI, ``load_model``, push/pull, the SQL mirror).
+
+    Raises:
+        BadArtifactEntry: naming the run, the path and what is wrong with it.
+    """
+    if manifest is None:
+        return {}
+    if not isinstance(manifest, Mapping):
+        raise BadArtifactEntry(run_id, f"artifacts.yaml holds a {type(manifest).__name__}")
+    for path, entry in manifest.items():
+        problem = artifact_entry_problem(path, entry)
+        if problem is not None:
+            raise BadArtifactEntry(
+                run_id,
+                f"artifacts.yaml entry {str(path)[:200]!r}: {problem}; refusing to read it",
+            )
+    return dict(manifest)

@@ -23,17 +23,17 @@ from typing import TYPE_CHECKING, Any
 from gittrack.core import validation
 from gittrack.core.entities import RunStatus
 from gittrack.core.gittree import apply_changes, subtree_id
-from gittrack.core.locks import FileLock
+from gittrack.core.locks import FileLock, run_lock
 from gittrack.core.records import chunkcache
 from gittrack.core.records import formats as records
 from gittrack.errors import InvalidParameter, ParamChanged, RunLocked, RunNotWritable
+from gittrack.layout import ENVIRONMENT_FILE, RECORD_FILES, run_ref
 
 if TYPE_CHECKING:
     import pygit2
 
     from gittrack.core.repo import Repo
 
-RUNS_PREFIX = "refs/gittrack/runs/"
 DEFAULT_CHECKPOINT_SECONDS = 5.0
 DEFAULT_HEARTBEAT_SECONDS = 60.0
 _SYSTEM_NAME_TAG = "mlflow.runName"
@@ -101,7 +101,7 @@ class RunWriter:
         sig = repo.signature()
         self._sig_name, self._sig_email = sig.name, sig.email
         self.run_id = run_id
-        self.ref = RUNS_PREFIX + run_id
+        self.ref = run_ref(run_id)
         self.record = record
         self.params = params
         self.tags = tags
@@ -275,10 +275,9 @@ class RunWriter:
             self.record["heartbeat"] = now_ms()
             self._dirty.add("run")
             self._note_commits()
-            for name in ("run", "params", "tags", "metrics", "note", "artifacts"):
+            for name, path in RECORD_FILES.items():
                 if name in self._dirty:
                     data = self._encode(name)
-                    path = "note.md" if name == "note" else f"{name}.yaml"
                     changes[path] = (git.create_blob(data), blob) if data is not None else None
             self._gt_tree = apply_changes(git, self._gt_tree, changes)
             root = apply_changes(
@@ -471,10 +470,6 @@ def _flatten_config(params: Any) -> dict[str, Any]:
     return out
 
 
-def _lock_for(repo: Repo, run_id: str) -> FileLock:
-    return FileLock(repo.state_dir / "locks" / f"{run_id}.lock")
-
-
 def _command_info() -> tuple[str, str, str]:
     """(command line, source name, source type) of this process."""
     import shlex
@@ -512,7 +507,7 @@ def create_run_writer(
     commit, not two)."""
     from gittrack.core.snapshot import SourceInfo, take_snapshot
 
-    lock = _lock_for(repo, run_id)
+    lock = run_lock(repo, run_id)
     if not lock.acquire(block=False):
         raise RunLocked(f"Run {run_id} is being written by another process")
     try:
@@ -566,7 +561,7 @@ def create_run_writer(
         if snapshot:
             env = _environment_yaml(repo)
             if env is not None:
-                w.put_record_file("environment.yaml", env)
+                w.put_record_file(ENVIRONMENT_FILE, env)
         if commit:
             w.checkpoint()
     except BaseException:
@@ -613,7 +608,7 @@ def open_run_writer(
         if resume and existing.status != RunStatus.RUNNING:
             existing.set_record(status=RunStatus.RUNNING, end_time=None)
         return existing
-    lock = held_lock or _lock_for(repo, run_id)
+    lock = held_lock or run_lock(repo, run_id)
     inherited = held_lock is not None or os.environ.get("GITTRACK_RUN_LOCK_HELD") == run_id
     if not inherited and not lock.acquire(block=False):
         raise RunLocked(
@@ -622,7 +617,7 @@ def open_run_writer(
         )
     try:
         store = Store(repo)
-        ref = repo.git.references.get(RUNS_PREFIX + run_id)
+        ref = repo.git.references.get(run_ref(run_id))
         if ref is None:
             from gittrack.errors import RunNotFound
 

@@ -56,6 +56,7 @@ _yaml_cache: dict[tuple, bytes] = {}
 _other_cache: dict[tuple, tuple[tuple, dict[str, Any]]] = {}
 
 from gittrack.errors import GittrackError  # noqa: E402
+from gittrack.layout import ENVIRONMENT_FILE, ENVIRONMENT_LOCK_FILE, record_path  # noqa: E402
 
 
 class EnvironmentCaptureError(GittrackError):
@@ -218,8 +219,8 @@ def format_changes(changes: list[Change]) -> str:
     return "\n".join(str(c) for c in changes)
 
 
-RUN_FILE = ".gittrack/environment.yaml"
-LOCK_FILE = ".gittrack/environment.lock.yaml"
+RUN_FILE = record_path(ENVIRONMENT_FILE)
+LOCK_FILE = ENVIRONMENT_LOCK_FILE
 
 
 def run_environment(repo: Any, run_id: str) -> dict | None:

@@ -23,8 +23,9 @@ import time
 from pathlib import Path, PurePosixPath
 
 from gittrack.hooks._git import HookError, config, config_bool, git, git_text, replaying, toplevel
+from gittrack.layout import ENVIRONMENT_LOCK_FILE, NAMESPACE, REFSPEC
 
-DEFAULT_LOCK_PATH = ".gittrack/environment.lock.yaml"
+DEFAULT_LOCK_PATH = ENVIRONMENT_LOCK_FILE
 _ZERO = "0" * 40
 _OFF = {"", "false", "no", "off", "none", "0"}
 
@@ -176,13 +177,13 @@ def pre_push(args: list[str], lines: list[str], cwd: str | os.PathLike[str] | No
     remote = (args[0] if args else "") or (args[1] if len(args) > 1 else "")
     if not remote:
         return 0
-    if not git_text("for-each-ref", "--count=1", "refs/gittrack/", cwd=cwd):
+    if not git_text("for-each-ref", "--count=1", NAMESPACE, cwd=cwd):
         return 0
     env = {**os.environ, "GITTRACK_PUSHING_RUNS": "1"}
     if _push_command_exists():
         cmd = [sys.executable, "-m", "gittrack", "push", remote]
     else:
-        cmd = ["git", "push", "--no-verify", remote, "refs/gittrack/*:refs/gittrack/*"]
+        cmd = ["git", "push", "--no-verify", remote, REFSPEC]
     say(f"pushing runs to {remote}")
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, check=False)
     if proc.returncode != 0:

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gittrack.core.validation import artifact_manifest
+
 # Column order of each table, as the bulk writers send rows.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "runs": (
@@ -229,12 +231,11 @@ def run_rows(
     params = record.get("params") or {}
     tags = record.get("tags") or {}
     metrics = record.get("metrics") or {}
-    artifacts = record.get("artifacts") or {}
+    # the one rule set every reader of artifact entries applies (BadArtifactEntry)
+    artifacts = artifact_manifest(run_id, record.get("artifacts"))
     for name, value in (("params", params), ("tags", tags), ("metrics", metrics)):
         if not isinstance(value, Mapping):
             raise BadRecord(f"{name} is not a mapping")
-    if not isinstance(artifacts, Mapping):
-        raise BadRecord("artifacts is not a mapping")
 
     out.tables["params"] = [
         (
@@ -269,8 +270,6 @@ def run_rows(
     out.tables["metrics"] = history_rows(run_id, history)
     arts = []
     for path, a in artifacts.items():
-        if not isinstance(a, Mapping):
-            raise BadRecord(f"artifact {path!r} entry is not a mapping")
         arts.append(
             (
                 run_id,

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.records.formats import CHUNK_POINTS, RECORD_DIR, decode_points, filename_to_key
+from gittrack.layout import EXPERIMENTS_REF
 from gittrack.mirror.rows import BadRecord, RunRows, history_rows, run_rows
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ class RepoSource:
 
     def experiments_commit(self) -> str | None:
         """The sha ``refs/gittrack/experiments`` points at, or None."""
-        ref = self.git.references.get(self.store.EXPERIMENTS_REF)
+        ref = self.git.references.get(EXPERIMENTS_REF)
         return str(ref.resolve().target) if ref is not None else None
 
     def experiments(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import RepositoryError
+from gittrack.layout import RUNS_PREFIX, index_path
 from gittrack.query.grammar import ilike, like
 from gittrack.query.rows import RunRows, insert_rows, parse_and_insert, parse_chunk
 
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 4
-INDEX_FILE = "index.sqlite"
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 
 _SCHEMA = """
@@ -123,7 +123,7 @@ class Index:
 
     def __init__(self, repo: Repo, path: str | os.PathLike[str] | None = None) -> None:
         self.repo = repo
-        self.path = Path(path) if path is not None else repo.state_dir / INDEX_FILE
+        self.path = Path(path) if path is not None else index_path(repo.state_dir)
         self.broken: dict[str, str] = {}
         self._warned: set[tuple[str, str]] = set()
         self.conn = self._open()
@@ -261,7 +261,7 @@ class Index:
             return None
         parts = []
         now = time.time_ns()
-        for path in (common / "refs" / "gittrack" / "runs", common / "packed-refs"):
+        for path in (common / RUNS_PREFIX.rstrip("/"), common / "packed-refs"):
             try:
                 st = os.stat(path)
             except FileNotFoundError:

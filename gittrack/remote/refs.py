@@ -14,14 +14,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gittrack.layout import EXPERIMENTS_REF, NAMESPACE, RUNS_PREFIX, run_id_of_ref
 from gittrack.remote.gitexec import RemoteError, UnknownRemote, git_message, run_git
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-NAMESPACE = "refs/gittrack/"
-RUNS_PREFIX = "refs/gittrack/runs/"
-EXPERIMENTS_REF = "refs/gittrack/experiments"
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _URLISH = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/:]+@[^/:]+:|^[^/:]+:[^/]")
 
@@ -98,8 +96,7 @@ def is_run_ref(ref: str) -> bool:
     return ref.startswith(RUNS_PREFIX) and bool(_RUN_ID.match(ref[len(RUNS_PREFIX) :]))
 
 
-def run_id_of(ref: str) -> str:
-    return ref[len(RUNS_PREFIX) :] if ref.startswith(RUNS_PREFIX) else ref
+run_id_of = run_id_of_ref
 
 
 def local_refs(repo: Repo) -> dict[str, str]:

@@ -29,11 +29,18 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from gittrack.errors import AmbiguousRunId, InvalidParameter, RunNotFound
+from gittrack.layout import (
+    BACKUP_PREFIX,
+    EXPERIMENTS_REF,
+    INCOMING_PREFIX,
+    NAMESPACE,
+    REFSPEC,
+    RUNS_PREFIX,
+    lock_path,
+    record_path,
+)
 from gittrack.remote.gitexec import RemoteError, git_message, run_git
 from gittrack.remote.refs import (
-    EXPERIMENTS_REF,
-    NAMESPACE,
-    RUNS_PREFIX,
     RefOutcome,
     Remote,
     SyncResult,
@@ -53,10 +60,9 @@ from gittrack.remote.setup import setup_commands, setup_remote
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-BACKUP_PREFIX = "refs/gittrack-backup/"
 CHUNK_BYTES = 100_000  # refspecs per `git push` command line (Linux allows ~2 MB in all)
 WILDCARD_MIN = 500  # this many refs to move: one wildcard refspec instead of naming each
-PUSH_REFSPEC = "refs/gittrack/*:refs/gittrack/*"
+PUSH_REFSPEC = REFSPEC
 
 __all__ = [
     "RemoteError",
@@ -128,15 +134,12 @@ def _runs_of_experiment(repo: Repo, refs: dict[str, str], experiment: str) -> se
         if not is_run_ref(ref):
             continue
         try:
-            run = records.load_yaml(git[sha].tree[".gittrack/run.yaml"].data) or {}
+            run = records.load_yaml(git[sha].tree[record_path("run.yaml")].data) or {}
         except Exception:  # noqa: BLE001 - an unreadable record is not in any experiment
             continue
         if str(run.get("experiment_id")) in wanted:
             out.add(ref)
     return out
-
-
-INCOMING_PREFIX = "refs/gittrack-incoming/"
 
 
 def fetch_objects(
@@ -166,7 +169,7 @@ def fetch_objects(
     scratch = None
     lines = None
     if direct:
-        args += [remote.name, f"{NAMESPACE}*:{NAMESPACE}*"]
+        args += [remote.name, REFSPEC]
     elif len(wanted) >= WILDCARD_MIN:
         slug = hashlib.sha1(remote.url.encode("utf-8")).hexdigest()[:12]
         scratch = f"{INCOMING_PREFIX}{slug}/"
@@ -213,7 +216,7 @@ def _update_local_ref(repo: Repo, ref: str, new: str, old: str | None) -> str | 
         except ImportError:  # pragma: no cover - before the core landed
             FileLock = None  # noqa: N806
         if FileLock is not None:
-            lock = FileLock(repo.state_dir / "locks" / f"{run_id_of(ref)}.lock")
+            lock = FileLock(lock_path(repo.state_dir, run_id_of(ref)))
             if not lock.acquire(block=False):
                 return "the run is being written by a live process here; pull again when it ends"
     try:

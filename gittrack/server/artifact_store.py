@@ -15,6 +15,8 @@ import os
 import shutil
 from typing import IO, Any
 
+from gittrack.layout import object_key, objects_dir
+
 INLINE_LIMIT = 1024 * 1024  # artifacts up to this size live in the run's git tree
 
 
@@ -31,11 +33,11 @@ def _content_store(repo: Any, destination: str | None) -> Any | None:
         cfg = resolve_store_config(repo)
         return ContentStore(cfg.url, getattr(cfg, "options", None))
     except ImportError:
-        return ContentStore(str(repo.state_dir / "objects"))
+        return ContentStore(str(objects_dir(repo.state_dir)))
 
 
 def _fallback_root(repo: Any, destination: str | None) -> str:
-    return destination or str(repo.state_dir / "objects")
+    return destination or str(objects_dir(repo.state_dir))
 
 
 def put_object(repo: Any, destination: str | None, path: str, sha: str) -> None:
@@ -46,7 +48,7 @@ def put_object(repo: Any, destination: str | None, path: str, sha: str) -> None:
         return
     import fsspec
 
-    target = f"{_fallback_root(repo, destination)}/sha256/{sha[:2]}/{sha[2:]}"
+    target = f"{_fallback_root(repo, destination)}/{object_key(sha)}"
     fs, _, (fspath,) = fsspec.get_fs_token_paths(target)
     if fs.exists(fspath):
         return
@@ -73,5 +75,5 @@ def open_object(repo: Any, destination: str | None, sha: str) -> IO[bytes]:
         return store.fs.open(store.object_path(sha), "rb")
     import fsspec
 
-    target = f"{_fallback_root(repo, destination)}/sha256/{sha[:2]}/{sha[2:]}"
+    target = f"{_fallback_root(repo, destination)}/{object_key(sha)}"
     return fsspec.open(target, "rb").open()

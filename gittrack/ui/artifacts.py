@@ -14,7 +14,9 @@ import hashlib
 import posixpath
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import GittrackError, InvalidParameter, NotFound
+from gittrack.core.validation import artifact_manifest, clean_artifact_path
+from gittrack.errors import GittrackError, NotFound
+from gittrack.layout import artifact_blob_relpath, object_key, objects_dir
 
 if TYPE_CHECKING:
     from gittrack.ui.context import UIContext
@@ -71,15 +73,17 @@ def kind_of(path: str) -> str:
 
 
 def clean_path(path: str) -> str:
-    """Normalise an artifact path from a URL.
+    """Normalise an artifact path from a URL (the one rule of :mod:`gittrack.core.validation`).
 
     Raises:
-        InvalidParameter: the path is absolute or climbs out with ``..``.
+        InvalidArtifactPath: the path is absolute, climbs out with ``..``, has a backslash...
     """
-    p = (path or "").strip("/")
-    if p and (posixpath.normpath(p) != p or p.startswith("..") or "\\" in p):
-        raise InvalidParameter(f"Invalid artifact path {path!r}")
-    return p
+    return clean_artifact_path(path or "", "artifact path")
+
+
+def _manifest(run_id: str, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The run's artifact entries, checked (BadArtifactEntry, a 400, for a hostile one)."""
+    return artifact_manifest(run_id, record.get("artifacts"))
 
 
 def list_artifacts(ctx: UIContext, run_id: str, path: str = "") -> dict[str, Any]:
@@ -91,7 +95,7 @@ def list_artifacts(ctx: UIContext, run_id: str, path: str = "") -> dict[str, Any
         NotFound: ``path`` is neither a folder nor a file of the run.
     """
     full, _sha, record = ctx.run_record(run_id)
-    entries: dict[str, Any] = record.get("artifacts") or {}
+    entries = _manifest(full, record)
     base = clean_path(path)
     prefix = base + "/" if base else ""
     dirs: dict[str, int] = {}
@@ -127,15 +131,15 @@ def read_artifact(ctx: UIContext, run_id: str, path: str) -> tuple[str, bytes]:
     """
     full, sha, record = ctx.run_record(run_id)
     p = clean_path(path)
-    entry = (record.get("artifacts") or {}).get(p)
+    entry = _manifest(full, record).get(p)
     if entry is None:
         raise NotFound(f"Artifact {p!r} not found in run {full}")
     where = entry.get("where", "git")
     data: bytes | None = None
     if where == "git":
-        data = ctx.record_blob(sha, f"artifacts/{p}")
+        data = ctx.record_blob(sha, artifact_blob_relpath(p))
     if data is None:
-        data = _from_store(ctx, entry.get("sha256") or "")
+        data = _from_store(ctx, entry["sha256"])
     if data is None:
         raise NotFound(
             f"Artifact {p!r} of run {full} is in the artifact store and not in this "
@@ -148,9 +152,7 @@ def read_artifact(ctx: UIContext, run_id: str, path: str) -> tuple[str, bytes]:
 
 
 def _from_store(ctx: UIContext, digest: str) -> bytes | None:
-    if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-        return None
-    local = ctx.repo.common_dir / "gittrack" / "objects" / "sha256" / digest[:2] / digest[2:]
+    local = objects_dir(ctx.repo.state_dir) / object_key(digest)
     if local.is_file():
         return local.read_bytes()
     try:  # the artifact store (S3, shared folder...) through the artifacts module

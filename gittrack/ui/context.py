@@ -11,10 +11,9 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from gittrack.core.records.formats import RECORD_DIR, load_yaml
+from gittrack.core.records.formats import load_yaml
 from gittrack.errors import CorruptRecord, InvalidParameter, RunNotFound
-
-RUNS_PREFIX = "refs/gittrack/runs/"
+from gittrack.layout import RECORD_DIR, RUNS_PREFIX, run_ref
 
 if TYPE_CHECKING:
     import pygit2
@@ -52,7 +51,7 @@ class UIContext:
             raise InvalidParameter(f"Invalid run id {run_id!r}: expected hexadecimal characters")
         with self.lock:
             full = self.store.resolve_run_id(run_id.lower())
-            ref = self.git.references.get(RUNS_PREFIX + full)
+            ref = self.git.references.get(run_ref(full))
         if ref is None:
             raise RunNotFound(run_id)
         return full, str(ref.target)

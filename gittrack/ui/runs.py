@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.records.formats import load_yaml
+from gittrack.layout import EXPERIMENTS_FILE, EXPERIMENTS_REF
 
 if TYPE_CHECKING:
     from gittrack.ui.context import UIContext
-
-EXPERIMENTS_REF = "refs/gittrack/experiments"
 
 
 def list_experiments(ctx: UIContext) -> list[dict[str, Any]]:
@@ -25,7 +24,7 @@ def list_experiments(ctx: UIContext) -> list[dict[str, Any]]:
             ref = ctx.git.references.get(EXPERIMENTS_REF)
             if ref is not None:
                 tree = ref.peel(pygit2.Commit).tree
-                raw = load_yaml(ctx.git[tree["experiments.yaml"].id].data) or {}
+                raw = load_yaml(ctx.git[tree[EXPERIMENTS_FILE].id].data) or {}
         except (KeyError, pygit2.GitError):
             raw = {}
     out = [

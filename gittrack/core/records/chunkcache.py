@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gittrack.layout import chunk_cache_path
+
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
@@ -38,7 +40,7 @@ MIN_POINTS = 1000  # smaller chunks parse fast enough; don't litter the cache wi
 
 def chunk_path(repo: Repo, oid: str) -> Path:
     """Where the cache file of blob ``oid`` lives."""
-    return repo.state_dir / "cache" / "chunks" / oid[:2] / oid[2:]
+    return chunk_cache_path(repo.state_dir, oid)
 
 
 def load(repo: Repo, oid: str) -> tuple[list[int], list[float], list[int]] | None:

@@ -14,6 +14,7 @@ from urllib.parse import quote, unquote
 import yaml
 
 from gittrack.core.records import fastyaml
+from gittrack.layout import RECORD_DIR as RECORD_DIR  # re-exported for readers
 
 try:
     _Loader: type = yaml.CSafeLoader
@@ -23,7 +24,6 @@ except AttributeError:  # pragma: no cover - PyYAML without libyaml
     _Dumper = yaml.SafeDumper
 
 FORMAT_VERSION = 1
-RECORD_DIR = ".gittrack"
 CHUNK_POINTS = 10_000  # metric points per TSV chunk
 
 
