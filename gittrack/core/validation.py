@@ -239,20 +239,14 @@ def clean_artifact_path(path: Any, what: str = "artifact_path") -> str:
     return "/".join(parts)
 
 
-def artifact_entry_problem(path: Any, entry: Any) -> str | None:
-    """Why one ``artifacts.yaml`` entry (``path: {sha256, size, where}``) is unsafe or
-    malformed, or None when it is fine."""
-    try:
-        clean = clean_artifact_path(path, "path")
-    except InvalidArtifactPath as exc:
-        return exc.message
-    if clean != path:
-        return f"path {path!r} is not normalised (expected {clean!r})"
+def artifact_entry_problem(entry: Any) -> str | None:
+    """Why one ``artifacts.yaml`` entry (``{sha256, size, where}``) is malformed or
+    unsafe, or None when it is fine (its path is checked by :func:`clean_artifact_path`)."""
     if not isinstance(entry, Mapping):
         return "entry is not a mapping"
     sha = entry.get("sha256")
     if not is_sha256(sha):
-        return f"sha256 {str(sha)[:80]!r} is not 64 lowercase hex digits"
+        return f"sha256 {str(sha)[:200]!r} is not 64 lowercase hex digits"
     size = entry.get("size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         return f"size {size!r} is not a non-negative integer"
@@ -268,14 +262,20 @@ def artifact_manifest(run_id: str, manifest: Any) -> dict[str, dict[str, Any]]:
     sha256 (server, UI, CLI, ``load_model``, push/pull, the SQL mirror).
 
     Raises:
-        BadArtifactEntry: naming the run, the path and what is wrong with it.
+        InvalidArtifactPath: a path that is absolute, climbs out with ``..``, ... or is
+            not in its normal form.
+        BadArtifactEntry: an entry whose sha256, size or ``where`` is wrong, naming the
+            run, the path and the bad value.
     """
     if manifest is None:
         return {}
     if not isinstance(manifest, Mapping):
         raise BadArtifactEntry(run_id, f"artifacts.yaml holds a {type(manifest).__name__}")
     for path, entry in manifest.items():
-        problem = artifact_entry_problem(path, entry)
+        what = f"Run {run_id}: artifacts.yaml path"
+        if clean_artifact_path(path, what) != path:
+            raise InvalidArtifactPath(f"{what} {path!r} is not in normal form")
+        problem = artifact_entry_problem(entry)
         if problem is not None:
             raise BadArtifactEntry(
                 run_id,
