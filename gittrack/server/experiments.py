@@ -7,7 +7,7 @@ from typing import Any
 
 from gittrack.core.validation import validate_experiment_id
 from gittrack.errors import InvalidParameter
-from gittrack.server.paging import page
+from gittrack.query.pages import page
 from gittrack.server.schema import MAX_RESULTS_EXPERIMENTS
 
 

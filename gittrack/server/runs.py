@@ -14,14 +14,14 @@ from gittrack.core.validation import (
     metric_timestamp,
     metric_value,
     validate_experiment_id,
+    validate_key,
     validate_param_value,
     validate_run_id,
     validate_tag_value,
 )
-from gittrack.core.validation import validate_key as _validate_key
 from gittrack.errors import InvalidParameter
+from gittrack.query.pages import page
 from gittrack.server.backend import Backend
-from gittrack.server.paging import page
 from gittrack.server.schema import (
     MAX_BATCH_ITEMS,
     MAX_BATCH_METRICS,
@@ -30,21 +30,6 @@ from gittrack.server.schema import (
     MAX_RESULTS_HISTORY,
     MAX_RESULTS_RUNS,
 )
-
-
-def validate_key(key: str, kind: str = "key") -> str:
-    """MLflow's key rules, including its refusal of keys that climb up ('..', '../x').
-
-    Raises:
-        InvalidParameter: naming the key.
-    """
-    _validate_key(key, kind)
-    if key == "." or key.startswith(".."):
-        raise InvalidParameter(
-            f"Invalid {kind} name {key!r}: must be a normalized relative path "
-            "(no '..', no leading '/', no './' or '//')"
-        )
-    return key
 
 
 def run_id_of(args: dict[str, Any]) -> str:

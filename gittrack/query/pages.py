@@ -1,8 +1,15 @@
-"""Page tokens: opaque to clients, an offset into a stable ordering to the server."""
+"""Page tokens, one codec: opaque to clients, an offset into a stable ordering to gittrack.
+
+A token is base64 of the JSON ``{"offset": n}`` (MLflow's shape), in the URL-safe
+alphabet so it survives a query string unquoted; tokens in the standard alphabet
+are read too. Used by the query engine (``search_runs``), the REST server
+(experiments, metric history) and anything else that pages.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -10,27 +17,34 @@ from typing import Any, TypeVar
 from gittrack.errors import InvalidParameter
 
 T = TypeVar("T")
+_TO_STANDARD = str.maketrans("-_", "+/")
 
 
 def encode_token(offset: int) -> str:
+    """The page token that resumes at ``offset``."""
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
 def decode_token(token: str | None) -> int:
-    """The offset a page token stands for (0 for none).
+    """The offset a page token stands for (0 for none or '').
 
     Raises:
-        InvalidParameter: the token was not made by this server.
+        InvalidParameter: the token is not one gittrack gave (names the token).
     """
     if not token:
         return 0
     try:
-        data: Any = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+        raw = base64.b64decode(str(token).translate(_TO_STANDARD), validate=True)
+        data: Any = json.loads(raw)
         offset = data["offset"]
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        if not isinstance(offset, int) or isinstance(offset, bool):
             raise ValueError(offset)
-    except (ValueError, KeyError, TypeError, UnicodeEncodeError) as exc:
-        raise InvalidParameter(f"Invalid page_token {token[:40]!r}") from exc
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeError) as exc:
+        raise InvalidParameter(
+            f"Invalid page token {str(token)[:40]!r}: not a token gittrack gave"
+        ) from exc
+    if offset < 0:
+        raise InvalidParameter(f"Invalid page token {str(token)[:40]!r}: negative offset")
     return offset
 
 
