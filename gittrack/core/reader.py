@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.core.entities import Metric, Run, RunData, RunInfo, RunStatus
 from gittrack.core.locks import is_held_elsewhere
 from gittrack.core.records import formats as records
+from gittrack.core.records import history
 from gittrack.core.writer import DEFAULT_HEARTBEAT_SECONDS, get_open_writer
 from gittrack.errors import AmbiguousRunId, CorruptRecord, InvalidParameter, RunNotFound
 from gittrack.layout import (
@@ -229,41 +230,15 @@ class Store:
     ) -> tuple[list[int], list[float], list[int]]:
         """(steps, values, timestamps) of ``key``."""
         commit = commit or self.run_commit(run_id)
-        tree = self.git[commit].tree  # type: ignore[union-attr]
-        path = f"{records.RECORD_DIR}/metrics/{records.key_to_filename(key)}"
-        try:
-            mdir = tree[path]
-        except KeyError:
+        chunks = history.history_chunks(self.git, commit, key)
+        if chunks is None:
             return [], [], []
-        steps: list[int] = []
-        values: list[float] = []
-        stamps: list[int] = []
-        from gittrack.core.records import chunkcache
-
-        for name in sorted(e.name for e in mdir):
-            entry = mdir[name]
-            oid = str(entry.id)
-            cached = chunkcache.load(self.repo, oid)
-            if cached is not None:
-                s, v, t = cached
-            else:
-                try:
-                    s, v, t = records.decode_points(entry.data)
-                except ValueError as exc:
-                    raise CorruptRecord(run_id, f"metric {key!r} chunk {name}: {exc}") from exc
-                if len(s) >= records.CHUNK_POINTS:
-                    chunkcache.store(self.repo, oid, s, v, t)
-            steps += s
-            values += v
-            stamps += t
-        return steps, values, stamps
+        return history.load_history(self.repo, self.git, chunks, run=run_id, key=key)
 
     def metric_keys(self, run_id: str, commit: str | None = None) -> list[str]:
         commit = commit or self.run_commit(run_id)
-        tree = self.git[commit].tree  # type: ignore[union-attr]
-        try:
-            mdir = tree[f"{records.RECORD_DIR}/metrics"]
-        except KeyError:
+        mdir = history.metric_tree(self.git, commit)
+        if mdir is None:
             return []
         return sorted(records.filename_to_key(e.name) for e in mdir)
 

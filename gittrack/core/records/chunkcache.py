@@ -46,6 +46,15 @@ def chunk_path(repo: Repo, oid: str) -> Path:
 def load(repo: Repo, oid: str) -> tuple[list[int], list[float], list[int]] | None:
     """(steps, values, timestamps) of blob ``oid`` from the cache, or None on a miss
     (absent, unreadable or damaged file)."""
+    found = load_arrays(repo, oid)
+    if found is None:
+        return None
+    steps, values, stamps = found
+    return steps.tolist(), values.tolist(), stamps.tolist()
+
+
+def load_arrays(repo: Repo, oid: str) -> tuple[array, array, array] | None:
+    """As :func:`load`, as ``array`` objects (int64, float64, int64)."""
     try:
         data = chunk_path(repo, oid).read_bytes()
     except OSError:
@@ -61,7 +70,7 @@ def load(repo: Repo, oid: str) -> tuple[list[int], list[float], list[int]] | Non
     steps.frombytes(body[: 8 * n])
     values.frombytes(body[8 * n : 16 * n])
     stamps.frombytes(body[16 * n :])
-    return steps.tolist(), values.tolist(), stamps.tolist()
+    return steps, values, stamps
 
 
 def store(
