@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from gittrack.artifacts.errors import (
     InvalidArtifactPath,
 )
 from gittrack.artifacts.progress import progress_bar
+from gittrack.core.retry import Backoff, call_with_retry
 from gittrack.core.validation import is_sha256
 from gittrack.layout import object_key
 
@@ -278,26 +277,37 @@ class ContentStore:
     # --- retries --------------------------------------------------------------
 
     def _retrying(self, what: str, fn: Callable[[], T]) -> T:
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except (ArtifactChanged, InvalidArtifactPath, CorruptArtifact, ArtifactNotFound):
-                raise
-            except _LocalReadError as exc:
-                raise InvalidArtifactPath(str(exc)) from exc.__cause__
-            except Exception as exc:
-                fatal = _fatal_store_error(exc, self.url)
-                if fatal is not None:
-                    raise fatal from exc
-                if attempt >= self.retries:
-                    raise ArtifactTransferError(
-                        f"{what} failed after {attempt + 1} attempt(s): "
-                        f"{type(exc).__name__}: {exc}. Nothing was recorded; try again later."
-                    ) from exc
-                delay = min(self.retry_backoff * (2**attempt), 30.0)
-                time.sleep(delay * (0.75 + random.random() / 2))
-                attempt += 1
+        """``fn()`` with the store's retries (objects are named by their content, so
+        every store operation is idempotent); failures that retrying cannot fix are
+        raised at once, the rest as ArtifactTransferError once the retries are spent."""
+        final = (ArtifactChanged, InvalidArtifactPath, CorruptArtifact, ArtifactNotFound)
+
+        def retryable(exc: BaseException) -> bool:
+            return not isinstance(exc, (*final, _LocalReadError)) and (
+                _fatal_store_error(exc, self.url) is None
+            )
+
+        attempts = [1]
+        try:
+            return call_with_retry(
+                fn,
+                idempotent=True,
+                retryable=retryable,
+                backoff=Backoff(self.retries, self.retry_backoff, cap=30.0),
+                on_retry=lambda n, _exc: attempts.append(n + 1),
+            )
+        except final:
+            raise
+        except _LocalReadError as exc:
+            raise InvalidArtifactPath(str(exc)) from exc.__cause__
+        except Exception as exc:
+            fatal = _fatal_store_error(exc, self.url)
+            if fatal is not None:
+                raise fatal from exc
+            raise ArtifactTransferError(
+                f"{what} failed after {attempts[-1]} attempt(s): "
+                f"{type(exc).__name__}: {exc}. Nothing was recorded; try again later."
+            ) from exc
 
     # --- queries --------------------------------------------------------------
 

@@ -250,38 +250,46 @@ class _Mirror:
         """Connect, check the target is empty or ours, create what is missing."""
         import sqlalchemy as sa
 
+        from gittrack.core.retry import Backoff, call_with_retry
         from gittrack.mirror.schema import SchemaMismatch, build_tables, check_target, create_schema
 
-        tables = None
-        for attempt in range(3):
+        tables: Any = None
+
+        def prepare_once() -> None:
+            nonlocal tables
             try:
                 conn = self.engine.connect()
             except sa.exc.DBAPIError as exc:
                 raise self._cannot_connect(exc) from exc
-            if tables is None:
-                mariadb = bool(getattr(self.engine.dialect, "is_mariadb", False))
-                tables = build_tables(mariadb=mariadb)
+            if tables is None:  # the dialect knows MariaDB from MySQL once connected
+                tables = build_tables(
+                    mariadb=bool(getattr(self.engine.dialect, "is_mariadb", False))
+                )
             try:
                 with conn.begin():
                     complete = check_target(conn, tables)
                 conn.close()
                 if not complete:
-                    create_schema(self.engine, tables)
-                self.tables = tables
-                return
+                    create_schema(self.engine, tables)  # creates only what is missing
             except SchemaMismatch as exc:
                 raise SchemaConflict(
                     f"Refusing to sync into {self.shown}: {exc}. Nothing was changed; "
                     "sync into an empty database or schema, or one gittrack created."
                 ) from None
-            except sa.exc.DBAPIError as exc:
-                # e.g. another sync created the schema at the same moment: look again
-                if attempt == 2:
-                    raise self._failed(exc) from exc
-                time.sleep(0.2 * (attempt + 1))
             finally:
                 conn.close()
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        try:
+            # e.g. another sync created the schema at the same moment: look again
+            call_with_retry(
+                prepare_once,
+                idempotent=True,
+                retryable=lambda e: isinstance(e, sa.exc.DBAPIError),
+                backoff=Backoff(retries=2, first=0.2, factor=1.5, jitter=0.0),
+            )
+        except sa.exc.DBAPIError as exc:
+            raise self._failed(exc) from exc
+        self.tables = tables
 
     def _failed(self, exc: BaseException) -> SyncError:
         from gittrack.mirror.db import error_text, is_lock_timeout

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from gittrack.core.retry import Backoff, call_with_retry
 from gittrack.errors import AmbiguousRunId, InvalidParameter, RunNotFound
 from gittrack.layout import (
     BACKUP_PREFIX,
@@ -63,6 +64,11 @@ if TYPE_CHECKING:
 CHUNK_BYTES = 100_000  # refspecs per `git push` command line (Linux allows ~2 MB in all)
 WILDCARD_MIN = 500  # this many refs to move: one wildcard refspec instead of naming each
 PUSH_REFSPEC = REFSPEC
+
+
+class _RemoteMoved(RemoteError):
+    """Refs changed on the remote while their objects were fetched."""
+
 
 __all__ = [
     "RemoteError",
@@ -265,7 +271,8 @@ def fetch(
     target = resolve_remote(repo, remote)
     result = SyncResult(remote=target, direction="fetch")
     git = repo.git
-    for attempt in range(3):
+
+    def fetch_once() -> tuple[dict[str, str], dict[str, str]]:
         remote_refs = list_remote_refs(repo, target)
         if runs:
             chosen = set(resolve_run_refs(runs, remote_refs))
@@ -278,13 +285,19 @@ def fetch(
         direct = only_new and len(missing) >= WILDCARD_MIN
         fetch_objects(repo, target, missing, progress=show, direct=direct)
         lost = [ref for ref in missing if remote_refs[ref] not in git]
-        if not lost:
-            break
-        if attempt == 2:  # the remote keeps moving under us
-            raise RemoteError(
+        if lost:  # the remote moved under us: list and fetch again (fetching is idempotent)
+            raise _RemoteMoved(
                 f"{target.label}: {len(lost)} refs changed on the remote while fetching "
                 f"(e.g. {lost[0]}); run the command again"
             )
+        return remote_refs, here
+
+    remote_refs, here = call_with_retry(
+        fetch_once,
+        idempotent=True,
+        retryable=lambda e: isinstance(e, _RemoteMoved),
+        backoff=Backoff(retries=2, first=0.0, jitter=0.0),
+    )
     for ref, rsha in sorted(remote_refs.items()):
         lsha = here.get(ref)
         rel = relation(git, lsha, rsha)

@@ -10,13 +10,12 @@ import base64
 import http.client
 import json
 import os
-import random
 import socket
 import threading
-import time
 from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
+from gittrack.core.retry import Backoff, call_with_retry
 from gittrack.errors import (
     AlreadyExists,
     Conflict,
@@ -64,6 +63,18 @@ def error_from_response(status: int, body: bytes, what: str) -> GittrackError:
     if cls is not None:
         return cls(text)
     return RemoteError(text, code or "INTERNAL_ERROR", status)
+
+
+class _RetryStatus(Exception):
+    """A 429/5xx answer worth asking again for; ``error`` is raised if the retries run out.
+
+    ``request(retry=...)`` is the caller saying the request is idempotent: GETs are,
+    and the REST client's POSTs are made so by request ids (engineer "trustread").
+    """
+
+    def __init__(self, error: GittrackError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class HttpSession:
@@ -189,32 +200,36 @@ class HttpSession:
             hdrs.update(headers)
         what = what or f"{method} {path.split('?')[0]}"
         start_pos = body.tell() if hasattr(body, "tell") else None
-        attempts = self.max_retries + 1 if retry else 1
-        delay = self.backoff
-        last: BaseException | None = None
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(min(self.max_backoff, delay) * (0.5 + random.random() / 2))
-                delay *= 2
-                if start_pos is not None:
-                    body.seek(start_pos)  # type: ignore[union-attr]
-            try:
-                status, data, _ = self._once(method, path, body, hdrs)
-            except (OSError, http.client.HTTPException) as exc:
-                last = exc
-                continue
+        attempts = 0
+
+        def once() -> bytes:
+            nonlocal attempts
+            attempts += 1
+            if start_pos is not None:
+                body.seek(start_pos)  # type: ignore[union-attr]
+            status, data, _ = self._once(method, path, body, hdrs)
             if status == 200:
                 return data
             err = error_from_response(status, data, what)
-            if status in RETRY_STATUSES and attempt + 1 < attempts:
-                last = err
-                continue
+            if status in RETRY_STATUSES:
+                raise _RetryStatus(err)
             raise err
-        if isinstance(last, GittrackError):
-            raise last
-        raise ServerUnreachable(
-            f"{what}: tracking server {self.uri} unreachable after {attempts} attempts: {last}"
-        ) from last
+
+        try:
+            return call_with_retry(
+                once,
+                idempotent=retry,  # the caller's word (see the note on _RetryStatus)
+                retryable=lambda e: isinstance(
+                    e, (OSError, http.client.HTTPException, _RetryStatus)
+                ),
+                backoff=Backoff(self.max_retries, self.backoff, cap=self.max_backoff),
+            )
+        except _RetryStatus as exc:
+            raise exc.error from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise ServerUnreachable(
+                f"{what}: tracking server {self.uri} unreachable after {attempts} attempts: {exc}"
+            ) from exc
 
     def call(self, method: str, endpoint: str, payload: dict[str, Any] | None = None) -> Any:
         """An MLflow REST method (``runs/get`` ...): GET with query, POST with JSON."""
