@@ -456,47 +456,26 @@ class Client:
 
 
 def _filter_experiments(exps: list[Experiment], filter_string: str) -> list[Experiment]:
-    """The small experiment filter MLflow accepts: ``name = 'x'``, ``name LIKE 'x%'``,
-    ``tags.k = 'v'``, joined with AND."""
-    import re
+    """The experiments matching an MLflow experiment filter, parsed by the one query grammar
+    (:data:`gittrack.query.grammar.EXPERIMENTS`: ``name``, ``creation_time``,
+    ``last_update_time`` and ``tags.<key>``, clauses joined with AND).
 
-    clause_re = re.compile(
-        r"\s*(?:attribute\.|attributes\.)?(name|tags?\.(?:`[^`]+`|[\w.]+))\s*"
-        r"(=|!=|LIKE|ILIKE)\s*'((?:[^']|'')*)'\s*",
-        re.IGNORECASE,
-    )
-    out = exps
-    for part in re.split(r"\s+AND\s+", filter_string.strip(), flags=re.IGNORECASE):
-        m = clause_re.fullmatch(part)
-        if not m:
-            raise InvalidParameter(f"Invalid experiment filter {part!r}")
-        field, op, value = m.group(1), m.group(2).upper(), m.group(3).replace("''", "'")
+    Raises:
+        InvalidParameter: a syntax error, naming its position.
+    """
+    from gittrack.query.grammar import EXPERIMENTS, clause_matches, parse_filter
 
-        def getv(e: Experiment, field: str = field) -> str | None:
-            if field.lower() == "name":
-                return e.name
-            key = field.split(".", 1)[1].strip("`")
-            return e.tags.get(key)
-
-        def like(v: str, pat: str, ci: bool) -> bool:
-            rx = (
-                "^"
-                + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pat)
-                + "$"
-            )
-            return re.match(rx, v, re.IGNORECASE if ci else 0) is not None
-
-        def ok(e: Experiment, op: str = op, value: str = value) -> bool:
-            v = getv(e)
-            if v is None:
-                return False
-            if op == "=":
-                return v == value
-            if op == "!=":
-                return v != value
-            return like(v, value, op == "ILIKE")
-
-        out = [e for e in out if ok(e)]
+    clauses = parse_filter(filter_string, EXPERIMENTS)
+    out = []
+    for e in exps:
+        row = {
+            "name": e.name,
+            "creation_time": e.creation_time,
+            "last_update_time": e.last_update_time,
+            "tags": e.tags,
+        }
+        if all(clause_matches(row, c) for c in clauses):
+            out.append(e)
     return out
 
 
