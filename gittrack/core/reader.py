@@ -243,24 +243,25 @@ class Store:
         return sorted(records.filename_to_key(e.name) for e in mdir)
 
 
+# run.yaml field -> the system tag MLflow keeps it in (and the same for ``source:``)
+_RUN_TAGS = (
+    ("name", "mlflow.runName"),
+    ("user", "mlflow.user"),
+    ("source_name", "mlflow.source.name"),
+    ("source_type", "mlflow.source.type"),
+)
+_SOURCE_TAGS = (
+    ("commit", "mlflow.source.git.commit"),
+    ("branch", "mlflow.source.git.branch"),
+    ("remote_url", "mlflow.source.git.repoURL"),
+)
+
+
 def system_tags(run: dict[str, Any], note: str) -> dict[str, str]:
     """The ``mlflow.*`` tags MLflow would set, derived from run.yaml."""
-    tags: dict[str, str] = {}
-    if run.get("name"):
-        tags["mlflow.runName"] = str(run["name"])
-    if run.get("user"):
-        tags["mlflow.user"] = str(run["user"])
-    if run.get("source_name"):
-        tags["mlflow.source.name"] = str(run["source_name"])
-    if run.get("source_type"):
-        tags["mlflow.source.type"] = str(run["source_type"])
     src = run.get("source") or {}
-    if src.get("commit"):
-        tags["mlflow.source.git.commit"] = str(src["commit"])
-    if src.get("branch"):
-        tags["mlflow.source.git.branch"] = str(src["branch"])
-    if src.get("remote_url"):
-        tags["mlflow.source.git.repoURL"] = str(src["remote_url"])
+    tags = {tag: str(run[field]) for field, tag in _RUN_TAGS if run.get(field)}
+    tags.update((tag, str(src[field])) for field, tag in _SOURCE_TAGS if src.get(field))
     if src.get("commit") or src.get("dirty"):
         tags["gittrack.source.dirty"] = "true" if src.get("dirty") else "false"
     if note:

@@ -78,24 +78,31 @@ def key_is_not_a_path(key: str) -> bool:
     return norm != key or norm == "." or norm.startswith("..") or norm.startswith("/")
 
 
-def validate_param_value(key: str, value: Any) -> str:
+def _value_text(kind: str, key: str, value: Any, limit: int) -> str:
     text = str(value)
-    if len(text) > MAX_PARAM_VALUE_LENGTH:
+    if len(text) > limit:
         raise InvalidParameter(
-            f"Param {key!r}: value of {len(text)} characters is over the limit of "
-            f"{MAX_PARAM_VALUE_LENGTH}"
+            f"{kind} {key!r}: value of {len(text)} characters is over the limit of {limit}"
         )
     return text
+
+
+def validate_param_value(key: str, value: Any) -> str:
+    """``value`` as the string MLflow stores for param ``key``.
+
+    Raises:
+        InvalidParameter: longer than 6,000 characters.
+    """
+    return _value_text("Param", key, value, MAX_PARAM_VALUE_LENGTH)
 
 
 def validate_tag_value(key: str, value: Any) -> str:
-    text = str(value)
-    if len(text) > MAX_TAG_VALUE_LENGTH:
-        raise InvalidParameter(
-            f"Tag {key!r}: value of {len(text)} characters is over the limit of "
-            f"{MAX_TAG_VALUE_LENGTH}"
-        )
-    return text
+    """``value`` as the string MLflow stores for tag ``key``.
+
+    Raises:
+        InvalidParameter: longer than 8,000 characters.
+    """
+    return _value_text("Tag", key, value, MAX_TAG_VALUE_LENGTH)
 
 
 def metric_value(key: str, value: Any) -> float:

@@ -136,7 +136,8 @@ class Index:
         conn.create_function("gt_ilike", 2, _sql_ilike, deterministic=True)
         return conn
 
-    def _open(self) -> sqlite3.Connection:
+    def _open_existing(self) -> sqlite3.Connection | None:
+        """A connection to the index file when it holds this format, else None."""
         try:
             conn = self._connect()
             if self._format_ok(conn):
@@ -145,17 +146,15 @@ class Index:
             conn.close()
         except sqlite3.DatabaseError:
             pass
+        return None
+
+    def _open(self) -> sqlite3.Connection:
+        conn = self._open_existing()
+        if conn is not None:
+            return conn
         with self._lock():
             # another process may have rebuilt it while we waited for the lock
-            try:
-                conn = self._connect()
-                if self._format_ok(conn):
-                    conn.execute("PRAGMA synchronous = NORMAL")
-                    return conn
-                conn.close()
-            except sqlite3.DatabaseError:
-                pass
-            return self._create()
+            return self._open_existing() or self._create()
 
     @staticmethod
     def _format_ok(conn: sqlite3.Connection) -> bool:
