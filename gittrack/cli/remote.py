@@ -8,9 +8,8 @@ from typing import Any
 import click
 
 from gittrack.cli._common import repo_option
+from gittrack.core.validation import is_run_id_prefix
 from gittrack.errors import GittrackError
-
-_HEX = set("0123456789abcdef")
 
 
 def _split_remote(repo: Any, words: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -24,7 +23,7 @@ def _split_remote(repo: Any, words: Sequence[str]) -> tuple[str | None, list[str
     names = set(repo.git.remotes.names())
     if first in names or looks_like_url(first):
         return first, rest
-    if set(first.lower()) <= _HEX:
+    if is_run_id_prefix(first.lower()):
         return None, [first, *rest]
     return first, rest  # resolve_remote reports the unknown name
 

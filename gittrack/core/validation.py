@@ -30,7 +30,9 @@ MAX_INT64 = 2**63 - 1
 MIN_INT64 = -(2**63)
 
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
-_RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
+RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$", re.ASCII)  # MLflow's run ids
+GITTRACK_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")  # the ids gittrack creates (uuid4 hex)
+_HEX_PREFIX_RE = re.compile(r"^[0-9a-f]+$")
 _EXPERIMENT_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
 
 # Keys already checked: logging the same key a million times checks it once.
@@ -158,8 +160,28 @@ def metric_timestamp(key: str, ts: Any) -> int:
     return ts
 
 
+def is_run_id(text: Any) -> bool:
+    """Whether ``text`` is a run id MLflow accepts (``[a-zA-Z0-9][\\w-]{0,255}``, ASCII)."""
+    return isinstance(text, str) and RUN_ID_RE.fullmatch(text) is not None
+
+
+def is_gittrack_run_id(text: Any) -> bool:
+    """Whether ``text`` is a run id as gittrack makes them: 32 lowercase hex digits."""
+    return isinstance(text, str) and GITTRACK_RUN_ID_RE.fullmatch(text) is not None
+
+
+def is_run_id_prefix(text: Any) -> bool:
+    """Whether ``text`` can be (a prefix of) a gittrack run id: lowercase hex digits."""
+    return isinstance(text, str) and _HEX_PREFIX_RE.fullmatch(text) is not None
+
+
 def validate_run_id(run_id: Any) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+    """Return ``run_id`` if MLflow accepts it as a run id.
+
+    Raises:
+        InvalidParameter: naming the id.
+    """
+    if not is_run_id(run_id):
         raise InvalidParameter(f"Invalid run id {run_id!r}: must match [a-zA-Z0-9][\\w-]{{0,255}}")
     return run_id
 
@@ -167,7 +189,7 @@ def validate_run_id(run_id: Any) -> str:
 def validate_experiment_id(experiment_id: Any) -> str:
     if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
         experiment_id = str(experiment_id)
-    if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.match(experiment_id):
+    if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.fullmatch(experiment_id):
         raise InvalidParameter(
             f"Invalid experiment id {experiment_id!r}: must match [a-zA-Z0-9][\\w-]{{0,63}}"
         )
@@ -193,7 +215,7 @@ ARTIFACT_WHERE = ("git", "store")
 
 def is_sha256(value: Any) -> bool:
     """Whether ``value`` is a sha256 as gittrack names objects: 64 lowercase hex digits."""
-    return isinstance(value, str) and SHA256_RE.match(value) is not None
+    return isinstance(value, str) and SHA256_RE.fullmatch(value) is not None
 
 
 def validate_sha256(value: Any, what: str = "sha256") -> str:

@@ -12,7 +12,6 @@ aborting the whole sync.
 from __future__ import annotations
 
 import math
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,7 +76,6 @@ FLOAT_MAX = 1.7976931348623157e308
 INT64 = 2**63
 
 History = Mapping[str, tuple[Sequence[int], Sequence[float], Sequence[int]]]
-RUN_ID_RE = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}", re.ASCII)
 
 
 class BadRecord(ValueError):

@@ -371,14 +371,16 @@ def _sync_locked(
     """
     import sqlalchemy as sa
 
+    from gittrack.core.validation import is_run_id
+    from gittrack.layout import run_ref
     from gittrack.mirror.db import batches, bulk_insert, delete_runs
-    from gittrack.mirror.rows import CHILD_TABLES, COLUMNS, RUN_ID_RE
+    from gittrack.mirror.rows import CHILD_TABLES, COLUMNS
     from gittrack.mirror.schema import META_GENERATION
     from gittrack.mirror.source import read_slices
 
     now = int(time.time() * 1000)
     refs = source.run_refs()
-    bad_refs = sorted(r for r in refs if not RUN_ID_RE.fullmatch(r))
+    bad_refs = sorted(r for r in refs if not is_run_id(r))
     for rid in bad_refs:  # a column could not hold it; never written, reported every time
         del refs[rid]
     report.runs = len(refs)
@@ -424,7 +426,7 @@ def _sync_locked(
         bulk_insert(conn, ss, STATE_COLUMNS, states)
         done += chunk
     report.skipped = sorted(failed.items()) + [
-        (rid, f"ref refs/gittrack/runs/{rid} does not name a valid run id") for rid in bad_refs
+        (rid, f"ref {run_ref(rid)} does not name a valid run id") for rid in bad_refs
     ]
     for lst in (report.added, report.updated, report.restored):
         lst[:] = sorted(r for r in lst if r not in failed)

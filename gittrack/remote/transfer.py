@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from gittrack.core.retry import Backoff, call_with_retry
+from gittrack.core.validation import is_run_id_prefix
 from gittrack.errors import AmbiguousRunId, InvalidParameter, RunNotFound
 from gittrack.layout import (
     BACKUP_PREFIX,
@@ -110,7 +111,7 @@ def resolve_run_refs(prefixes: Iterable[str], *pools: Iterable[str]) -> list[str
         p = prefix.strip().lower()
         if p.startswith(RUNS_PREFIX):
             p = p[len(RUNS_PREFIX) :]
-        if not p or any(c not in "0123456789abcdef" for c in p):
+        if not is_run_id_prefix(p):
             raise InvalidParameter(f"Invalid run id {prefix!r}: run ids are hexadecimal")
         matches = [i for i in ids if i.startswith(p)]
         if not matches:

@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.records.formats import load_yaml
+from gittrack.core.validation import is_run_id_prefix
 from gittrack.errors import CorruptRecord, InvalidParameter, RunNotFound
 from gittrack.layout import RECORD_DIR, RUNS_PREFIX, run_ref
 
@@ -47,7 +48,7 @@ class UIContext:
             InvalidParameter: ``run_id`` is empty or not hexadecimal.
             RunNotFound: no run has that id.
         """
-        if not run_id or not all(c in "0123456789abcdef" for c in run_id.lower()):
+        if not is_run_id_prefix(str(run_id).lower()):
             raise InvalidParameter(f"Invalid run id {run_id!r}: expected hexadecimal characters")
         with self.lock:
             full = self.store.resolve_run_id(run_id.lower())
