@@ -24,7 +24,7 @@ from gittrack.query.grammar import (
     parse_filter,
     parse_order_by,
 )
-from gittrack.query.pages import decode_token, encode_token
+from gittrack.query.pages import check_max_results, decode_token, encode_token
 
 if TYPE_CHECKING:
     from gittrack.query.index import Index
@@ -51,19 +51,6 @@ class SearchPage:
     token: str | None = None
     branches: dict[str, str] = field(default_factory=dict)  # name -> tip, when asked
     broken: dict[str, str] = field(default_factory=dict)  # run_id -> why it was left out
-
-
-def check_max_results(max_results: Any) -> int:
-    """Return ``max_results`` if it is a positive integer.
-
-    Raises:
-        InvalidParameter: for 0, negatives, bools and non-integers.
-    """
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-        raise InvalidParameter(
-            f"Invalid value {max_results!r} for max_results: it must be a positive integer"
-        )
-    return max_results
 
 
 ALL_KINDS = ("metrics", "params", "tags")

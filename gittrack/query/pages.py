@@ -48,6 +48,29 @@ def decode_token(token: str | None) -> int:
     return offset
 
 
+def check_max_results(max_results: Any, upper: int | None = None) -> int:
+    """Return ``max_results`` if it is a positive integer (at most ``upper`` when given).
+
+    Raises:
+        InvalidParameter: for 0, negatives, bools, non-integers, or more than ``upper``.
+    """
+    if (
+        isinstance(max_results, bool)
+        or not isinstance(max_results, int)
+        or max_results < 1
+        or (upper is not None and max_results > upper)
+    ):
+        if upper is None:
+            raise InvalidParameter(
+                f"Invalid value {max_results!r} for max_results: it must be a positive integer"
+            )
+        raise InvalidParameter(
+            f"Invalid value {max_results} for parameter 'max_results': must be between 1 and "
+            f"{upper}"
+        )
+    return max_results
+
+
 def page(items: Sequence[T], max_results: int | None, token: str | None) -> tuple[list[T], str]:
     """One page of ``items`` and the token of the next page ('' when this is the last).
 
@@ -57,9 +80,6 @@ def page(items: Sequence[T], max_results: int | None, token: str | None) -> tupl
     start = decode_token(token)
     if max_results is None:
         return list(items[start:]), ""
-    if max_results <= 0:
-        raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results': must be > 0"
-        )
+    check_max_results(max_results)
     end = start + max_results
     return list(items[start:end]), encode_token(end) if end < len(items) else ""

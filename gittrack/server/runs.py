@@ -20,7 +20,7 @@ from gittrack.core.validation import (
     validate_tag_value,
 )
 from gittrack.errors import InvalidParameter
-from gittrack.query.pages import page
+from gittrack.query.pages import check_max_results, page
 from gittrack.server.backend import Backend
 from gittrack.server.schema import (
     MAX_BATCH_ITEMS,
@@ -72,12 +72,7 @@ def get(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     from gittrack.core.entities import ViewType
 
-    max_results = args.get("max_results", 1000)
-    if not 0 < max_results <= MAX_RESULTS_RUNS:
-        raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results': must be between 1 and "
-            f"{MAX_RESULTS_RUNS}"
-        )
+    max_results = check_max_results(args.get("max_results", 1000), MAX_RESULTS_RUNS)
     exp_ids = [validate_experiment_id(e) for e in args.get("experiment_ids", [])] or None
     view = ViewType.from_any(args.get("run_view_type", "ACTIVE_ONLY"))
     if _native_paging():
@@ -115,11 +110,8 @@ def _native_paging() -> bool:
 def get_history(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     run_id = run_id_of(args)
     max_results = args.get("max_results")
-    if max_results is not None and not 0 < max_results <= MAX_RESULTS_HISTORY:
-        raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results': must be between 1 and "
-            f"{MAX_RESULTS_HISTORY}"
-        )
+    if max_results is not None:
+        check_max_results(max_results, MAX_RESULTS_HISTORY)
     points = client.get_metric_history(run_id, args["metric_key"])
     items, token = page(points, max_results, args.get("page_token"))
     out: dict[str, Any] = {
