@@ -105,22 +105,19 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = LOCAL_CHUNK) -> tuple
 
 def copy_fd(src: int, dst: int) -> None:
     """Copy an open file to another in the kernel (copy_file_range/sendfile), else by chunks."""
-    try:
-        while os.copy_file_range(src, dst, 1 << 30):
-            pass
-        return
-    except (AttributeError, OSError):
-        os.lseek(src, 0, os.SEEK_SET)
-        os.lseek(dst, 0, os.SEEK_SET)
-        os.ftruncate(dst, 0)
-    try:
-        while os.sendfile(dst, src, None, 1 << 30):
-            pass
-        return
-    except (AttributeError, OSError):
-        os.lseek(src, 0, os.SEEK_SET)
-        os.lseek(dst, 0, os.SEEK_SET)
-        os.ftruncate(dst, 0)
+    kernel_copies = (
+        lambda: os.copy_file_range(src, dst, 1 << 30),
+        lambda: os.sendfile(dst, src, None, 1 << 30),
+    )
+    for copy in kernel_copies:
+        try:
+            while copy():
+                pass
+            return
+        except (AttributeError, OSError):  # not supported here: start over with the next
+            os.lseek(src, 0, os.SEEK_SET)
+            os.lseek(dst, 0, os.SEEK_SET)
+            os.ftruncate(dst, 0)
     while data := os.read(src, LOCAL_CHUNK):
         os.write(dst, data)
 
