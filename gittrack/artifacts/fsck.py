@@ -11,7 +11,7 @@ from gittrack.artifacts.gc import run_tips
 from gittrack.artifacts.read import commit_of, read_manifest
 from gittrack.artifacts.storage import storage_for
 from gittrack.errors import GittrackError
-from gittrack.layout import ARTIFACTS_DIR, record_path
+from gittrack.layout import ARTIFACTS_DIR, ARTIFACTS_FILE, record_path
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
@@ -62,7 +62,7 @@ def fsck(repo: Repo, verify: bool = True) -> FsckReport:
         try:
             manifest = read_manifest(repo, commit, run_id)
         except GittrackError as exc:
-            report.problems.append(Problem(run_id, "artifacts.yaml", exc.message))
+            report.problems.append(Problem(run_id, ARTIFACTS_FILE, exc.message))
             continue
         for path, entry in manifest.items():  # paths and sha256s checked by read_manifest
             report.artifacts += 1

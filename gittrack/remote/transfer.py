@@ -37,6 +37,7 @@ from gittrack.layout import (
     INCOMING_PREFIX,
     NAMESPACE,
     REFSPEC,
+    RUN_FILE,
     RUNS_PREFIX,
     lock_path,
     record_path,
@@ -141,7 +142,7 @@ def _runs_of_experiment(repo: Repo, refs: dict[str, str], experiment: str) -> se
         if not is_run_ref(ref):
             continue
         try:
-            run = records.load_yaml(git[sha].tree[record_path("run.yaml")].data) or {}
+            run = records.load_yaml(git[sha].tree[record_path(RUN_FILE)].data) or {}
         except Exception:  # noqa: BLE001 - an unreadable record is not in any experiment
             continue
         if str(run.get("experiment_id")) in wanted:
