@@ -63,7 +63,7 @@ def validate_key(key: Any, kind: str = "key") -> str:
             f"dashes (-), periods (.), spaces ( ), colons (:) and slashes (/); "
             f"found {''.join(bad)!r}"
         )
-    if key_is_not_a_path(key):
+    if key_changes_as_path(key):
         raise InvalidParameter(
             f"Invalid {kind} name {key!r}: must be a normalized relative path "
             "(no '..', no leading '/', no './' or '//')"
@@ -73,7 +73,7 @@ def validate_key(key: Any, kind: str = "key") -> str:
     return key
 
 
-def key_is_not_a_path(key: str) -> bool:
+def key_changes_as_path(key: str) -> bool:
     """Whether ``key`` would name another file when used as a path (MLflow's rule):
     it changes under ``posixpath.normpath``, is ``.``, or starts with ``..`` or ``/``."""
     norm = posixpath.normpath(key)

@@ -33,22 +33,13 @@ from gittrack.server.runs import artifact_uri, run_id_of
 CHUNK = 256 * 1024
 
 
-def clean_path(path: str | None, what: str = "path") -> str:
-    """``path`` as a normalised relative artifact path ('' for the root).
-
-    Raises:
-        InvalidArtifactPath: absolute, ``..``, NUL, backslash, empty or ``.`` parts.
-    """
-    return clean_artifact_path(path or "", what)
-
-
 def split_proxy_path(path: str) -> tuple[str, str, str]:
     """``(experiment_id, run_id, artifact_path)`` of a proxy path.
 
     Raises:
         InvalidArtifactPath: the path is unsafe or not ``<exp>/<run>/artifacts[/...]``.
     """
-    clean = clean_path(path, "artifact path")
+    clean = clean_artifact_path(path, "artifact path")
     parts = clean.split("/")
     if len(parts) < 3 or parts[2] != "artifacts":
         raise InvalidArtifactPath(
@@ -91,7 +82,7 @@ def children(entries: dict[str, dict[str, Any]], path: str) -> list[dict[str, An
 def list_run(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     """``GET artifacts/list``: paths relative to the run's artifact root."""
     run_id = run_id_of(args)
-    path = clean_path(args.get("path"))
+    path = clean_artifact_path(args.get("path"), "path")
     run, entries = run_artifacts(client, run_id)
     return {
         "root_uri": artifact_uri(run.info.experiment_id, run_id),

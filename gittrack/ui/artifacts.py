@@ -72,15 +72,6 @@ def kind_of(path: str) -> str:
     return TEXT_KINDS.get(ext, "binary")
 
 
-def clean_path(path: str) -> str:
-    """Normalise an artifact path from a URL (the one rule of :mod:`gittrack.core.validation`).
-
-    Raises:
-        InvalidArtifactPath: the path is absolute, climbs out with ``..``, has a backslash...
-    """
-    return clean_artifact_path(path or "", "artifact path")
-
-
 def _manifest(run_id: str, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The run's artifact entries, checked (BadArtifactEntry, a 400, for a hostile one)."""
     return artifact_manifest(run_id, record.get("artifacts"))
@@ -96,7 +87,7 @@ def list_artifacts(ctx: UIContext, run_id: str, path: str = "") -> dict[str, Any
     """
     full, _sha, record = ctx.run_record(run_id)
     entries = _manifest(full, record)
-    base = clean_path(path)
+    base = clean_artifact_path(path, "artifact path")
     prefix = base + "/" if base else ""
     dirs: dict[str, int] = {}
     files: list[dict[str, Any]] = []
@@ -130,7 +121,7 @@ def read_artifact(ctx: UIContext, run_id: str, path: str) -> tuple[str, bytes]:
         GittrackError: the stored bytes do not match the recorded hash.
     """
     full, sha, record = ctx.run_record(run_id)
-    p = clean_path(path)
+    p = clean_artifact_path(path, "artifact path")
     entry = _manifest(full, record).get(p)
     if entry is None:
         raise NotFound(f"Artifact {p!r} not found in run {full}")
@@ -198,7 +189,7 @@ def preview(ctx: UIContext, run_id: str, path: str) -> dict[str, Any]:
         text = data[:PREVIEW_BYTES].decode("utf-8", errors="replace")
     return {
         "run_id": full,
-        "path": clean_path(path),
+        "path": clean_artifact_path(path, "artifact path"),
         "kind": kind,
         "size": len(data),
         "truncated": kind not in ("image", "binary") and len(data) > PREVIEW_BYTES,
