@@ -3,8 +3,9 @@ with one ``log_metric`` call per point, 3 tags, one 1 KiB artifact, end.
 
 Side by side: gittrack (fluent API, a fresh git repository with one commit per
 repetition) and MLflow's fluent API on its SQLite store (``sqlite:///``) and its
-file store (``file:///`` with ``MLFLOW_ALLOW_FILE_STORE=true``), each in a fresh
-temporary directory per repetition.
+file store (``file:///`` with ``MLFLOW_ALLOW_FILE_STORE=true``), and MLflow's fluent API
+writing into git through gittrack's plugin (``mlflow-plugin``: ``gittrack:///repo``), each in
+a fresh temporary directory per repetition.
 
 ``log_metric`` per-call figures: every call is timed on its own with
 ``time.perf_counter_ns()`` (the pair's own cost is printed; it is included).
@@ -28,7 +29,7 @@ import _common as c  # noqa: E402
 
 c.setup_path()
 
-SYSTEMS = ("gittrack", "mlflow-sqlite", "mlflow-file")
+SYSTEMS = ("gittrack", "mlflow-plugin", "mlflow-sqlite", "mlflow-file")
 
 
 def _sizes(args: argparse.Namespace) -> dict[str, int]:
@@ -104,9 +105,14 @@ def run_mlflow(kind: str, sizes: dict[str, int], with_artifact: bool) -> dict[st
     values = c.metric_values(sizes["runs"] * sizes["metrics"] * sizes["steps"])
     lm_ns: list[int] = []
     with c.temp_dir(f"w1-mlflow-{kind}") as d:
-        uri = f"sqlite:///{d}/mlflow.db" if kind == "sqlite" else (d / "mlruns").as_uri()
+        if kind == "plugin":  # MLflow's own fluent API writing into git through gittrack's plugin
+            work = c.make_git_repo(d / "project")
+            uri = f"gittrack://{work}"
+        else:
+            work = d
+            uri = f"sqlite:///{d}/mlflow.db" if kind == "sqlite" else (d / "mlruns").as_uri()
         artifact = _artifact(d) if with_artifact else None
-        with c.chdir(d):
+        with c.chdir(work):
             mlflow.set_tracking_uri(uri)
             # create the store (SQLite schema migrations) before timing starts
             mlflow.MlflowClient(uri).search_experiments()

@@ -60,13 +60,20 @@ _EXPORTS: dict[str, str] = {
     "log_text": "gittrack.artifacts.fluent",
     "load_model": "gittrack.models",
     "log_model": "gittrack.models",
+    "rerun": "gittrack.reproduce",
     "sync_to": "gittrack.mirror.sync",
 }
 
 __all__ = sorted(_EXPORTS)
 
+# submodules with MLflow's names, reachable as attributes (``mlflow.exceptions.MlflowException``
+# under ``import gittrack as mlflow``) without importing them up front
+_SUBMODULES = frozenset({"exceptions", "pyfunc", "pytorch", "sklearn"})
+
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"gittrack.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'gittrack' has no attribute {name!r}")
@@ -74,6 +81,48 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value
+
+
+class _RebindWatch:
+    """Warns once when the real ``mlflow`` is imported into a script that did
+    ``import gittrack as mlflow``: ``import mlflow.sklearn`` silently rebinds the name
+    ``mlflow`` to MLflow, and every run after it goes to MLflow's own store."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name != "mlflow":
+            return None
+        import sys
+
+        main = sys.modules.get("__main__")
+        if main is not None and getattr(main, "mlflow", None) is sys.modules.get(__name__):
+            import warnings
+
+            warnings.warn(
+                "the real mlflow package is being imported into a script that did "
+                "'import gittrack as mlflow': the name 'mlflow' now means MLflow, and runs "
+                "logged through it go to MLflow's store, not to git. Use 'import "
+                "gittrack.sklearn' (or .pytorch, .pyfunc) instead of 'import mlflow.sklearn', "
+                "or MLFLOW_TRACKING_URI=gittrack: to keep MLflow and log into git.",
+                stacklevel=2,
+            )
+        _unwatch()
+        return None
+
+
+def _unwatch() -> None:
+    import sys
+
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RebindWatch)]
+
+
+def _watch() -> None:
+    import sys
+
+    if "mlflow" not in sys.modules:
+        sys.meta_path.insert(0, _RebindWatch())
+
+
+_watch()
 
 
 def __dir__() -> list[str]:

@@ -17,6 +17,8 @@ the MLflow error code and HTTP status the server answers with::
     │   └── RunLocked
     ├── RepositoryError               BAD_REQUEST               400
     │   └── NoRepository
+    ├── RerunRefused                  BAD_REQUEST               400  (gittrack rerun cannot start)
+    │   └── EnvironmentMismatch       (--env check: imported packages differ)
     └── CorruptRecord                 INTERNAL_ERROR            500
         └── BadArtifactEntry          INVALID_PARAMETER_VALUE   400 (a hostile artifacts.yaml)
 """
@@ -138,3 +140,31 @@ class BadArtifactEntry(CorruptRecord):
 
     error_code = "INVALID_PARAMETER_VALUE"
     http_status = 400
+
+
+class RerunRefused(GittrackError):
+    """``gittrack rerun`` cannot rerun this run: no recorded command, snapshot missing,
+    command not found on this machine."""
+
+    error_code = "BAD_REQUEST"
+    http_status = 400
+
+
+class EnvironmentMismatch(RerunRefused):
+    """Packages the run imported have other versions here than when it ran.
+
+    ``changes`` maps distribution → (recorded version, current version or None);
+    ``pip_command`` is the command line that installs the recorded versions.
+    """
+
+    def __init__(self, run_id: str, changes: dict[str, tuple[str, str | None]], pip: str) -> None:
+        lines = [
+            f"  {name}: {old} when it ran, {new or 'not installed'} now"
+            for name, (old, new) in sorted(changes.items())
+        ]
+        super().__init__(
+            f"Run {run_id[:8]} imported packages whose versions differ here:\n"
+            + "\n".join(lines)
+            + f"\nAlign them with:\n  {pip}\nor rerun with --env current to run anyway."
+        )
+        self.run_id, self.changes, self.pip_command = run_id, changes, pip

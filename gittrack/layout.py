@@ -4,6 +4,7 @@ Refs (shared: pushed and fetched like branches)::
 
     refs/gittrack/runs/<run_id>       one run: a chain of commits
     refs/gittrack/experiments         experiments.yaml: experiment id -> name, ...
+    refs/gittrack/models/<model_id>   one logged model: model.yaml + artifacts.yaml
     refs/gittrack-backup/...          old tips kept by ``pull --force``
     refs/gittrack-incoming/<remote>/  fetched refs before they are merged in
 
@@ -19,10 +20,12 @@ A run commit's tree is the run's source plus ``.gittrack/`` (the record)::
     .gittrack/note.md                 the description (``mlflow.note.content``)
     .gittrack/environment.yaml        the environment the run ran in
     .gittrack/inputs.yaml             dataset inputs logged over REST
+    .gittrack/models.yaml             logged models the run used and produced
 
 Local state, derived and never pushed (``.git/gittrack/``, see :func:`state_dir`)::
 
-    locks/<run_id>.lock, locks/experiments.lock   inter-process locks (flock)
+    locks/<run_id>.lock, locks/experiments.lock,
+    locks/model-<model_id>.lock                   inter-process locks (flock)
     objects/sha256/<ab>/<62 hex>                  the local artifact store / cache
     cache/chunks/<ab>/<oid>                       decoded metric-history chunks
     index.sqlite                                  the query index
@@ -40,6 +43,7 @@ from gittrack.core.validation import validate_sha256
 NAMESPACE = "refs/gittrack/"
 RUNS_PREFIX = NAMESPACE + "runs/"
 EXPERIMENTS_REF = NAMESPACE + "experiments"
+MODELS_PREFIX = NAMESPACE + "models/"
 BACKUP_PREFIX = "refs/gittrack-backup/"
 INCOMING_PREFIX = "refs/gittrack-incoming/"
 REFSPEC = f"{NAMESPACE}*:{NAMESPACE}*"  # fast-forward only: no leading '+'
@@ -48,6 +52,11 @@ REFSPEC = f"{NAMESPACE}*:{NAMESPACE}*"  # fast-forward only: no leading '+'
 def run_ref(run_id: str) -> str:
     """The ref of run ``run_id``: ``refs/gittrack/runs/<run_id>``."""
     return RUNS_PREFIX + run_id
+
+
+def model_ref(model_id: str) -> str:
+    """The ref of logged model ``model_id``: ``refs/gittrack/models/<model_id>``."""
+    return MODELS_PREFIX + model_id
 
 
 def is_run_ref(ref: str) -> bool:
@@ -73,6 +82,7 @@ ARTIFACTS_DIR = "artifacts"
 NOTE_FILE = "note.md"
 ENVIRONMENT_FILE = "environment.yaml"
 INPUTS_FILE = "inputs.yaml"
+MODELS_FILE = "models.yaml"  # the run's links to logged models (inputs and outputs)
 # the YAML records a checkpoint writes, by the writer's name for them
 RECORD_FILES = {
     "run": RUN_FILE,
@@ -115,6 +125,7 @@ LOCKS_DIR = "locks"
 OBJECTS_DIR = "objects"
 INDEX_FILE = "index.sqlite"
 EXPERIMENTS_LOCK = "experiments"
+MODEL_FILE = "model.yaml"  # at the root of a logged model's commit
 
 
 def state_dir(common_dir: Path) -> Path:
@@ -125,6 +136,11 @@ def state_dir(common_dir: Path) -> Path:
 def lock_path(state: Path, name: str) -> Path:
     """``<state>/locks/<name>.lock``: the lock a run id (or ``experiments``) is written under."""
     return Path(state) / LOCKS_DIR / f"{name}.lock"
+
+
+def model_lock_path(state: Path, model_id: str) -> Path:
+    """``<state>/locks/model-<model_id>.lock``: serialises writers of one logged model."""
+    return lock_path(state, f"model-{model_id}")
 
 
 def locks_dir(state: Path) -> Path:

@@ -29,6 +29,8 @@ NAMES = {
     "environment.yaml",
     "inputs.yaml",
     "note.md",
+    "models.yaml",
+    "model.yaml",
 }
 
 

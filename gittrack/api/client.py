@@ -22,7 +22,7 @@ from gittrack.core.writer import (
     get_open_writer,
     open_run_writer,
 )
-from gittrack.errors import InvalidParameter
+from gittrack.errors import InvalidParameter, RunNotFound
 
 
 def _as_repo(repo: str | os.PathLike[str] | Repo | None) -> Repo:
@@ -166,7 +166,10 @@ class Client:
         if parent_run_id is None and "mlflow.parentRunId" in tags:
             parent_run_id = str(tags.pop("mlflow.parentRunId"))
         if parent_run_id is not None:
-            parent_run_id = self.store.resolve_run_id(parent_run_id)
+            try:
+                parent_run_id = self.store.resolve_run_id(parent_run_id)
+            except RunNotFound:
+                pass  # as MLflow: the parent may live elsewhere (not pulled yet, another store)
         if user is None and "mlflow.user" in tags:
             user = str(tags["mlflow.user"])
         return create_run_writer(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 from gittrack.core.entities import RunStatus
@@ -25,27 +27,61 @@ def run_command(
     The child gets ``GITTRACK_RUN_ID`` (and ``MLFLOW_RUN_ID``) so its own gittrack
     calls log into this run; this process lends it the run's lock meanwhile.
     """
-    from gittrack.cli.runs import child_env, start_pumps
-    from gittrack.core.writer import open_run_writer
-
     exp_id = "0"
     if experiment:
         exp = client.get_experiment_by_name(experiment)
         exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
-    writer = client._create_writer(exp_id, tags=tags or {}, run_name=run_name)
-    writer.set_record(command=shlex.join(command), source_name=command[0])
+    return execute(client, command, experiment_id=exp_id, run_name=run_name, tags=tags)[1]
+
+
+def execute(
+    client: Any,
+    command: list[str],
+    *,
+    experiment_id: str = "0",
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    on_exit: Callable[[Any], None] | None = None,
+) -> tuple[str, int]:
+    """Run ``command`` in directory ``cwd`` (default: this process's) as a new run of
+    ``client``'s repository.
+
+    The run records the command, the working directory (relative to the repository's
+    top, as ``cwd``), the output and the exit status: FINISHED (exit 0), KILLED (ended
+    by SIGINT, SIGTERM or SIGKILL) or FAILED. ``on_exit(writer)`` is called after the
+    command ended, before the run is closed.
+
+    Returns:
+        ``(run_id, exit code)``; a command killed by signal N gives ``128 + N``, one
+        that cannot be started ``127``.
+    """
+    from gittrack.cli.runs import child_env, start_pumps
+    from gittrack.core.writer import open_run_writer
+
+    writer = client._create_writer(experiment_id, tags=tags or {}, run_name=run_name)
+    where = os.path.abspath(cwd if cwd is not None else os.getcwd())
+    writer.set_record(
+        command=shlex.join(command), source_name=command[0], cwd=_relative_cwd(client, where)
+    )
     run_id = writer.run_id
     lock = writer.detach()
     try:
         proc = subprocess.Popen(
-            command, env=child_env(run_id), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            command,
+            cwd=where,
+            env=child_env(run_id),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
     except OSError as exc:
         w = open_run_writer(client.repo, run_id, resume=True, held_lock=lock)
         w.put_record_file("logs/stderr.txt", f"cannot start {command[0]!r}: {exc}\n".encode())
+        if on_exit is not None:
+            on_exit(w)
         w.end(RunStatus.FAILED)
         print(f"gittrack: cannot start {command[0]!r}: {exc}")
-        return 127
+        return run_id, 127
     out, err, pumps = start_pumps(proc, OUTPUT_LIMIT)
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -70,5 +106,19 @@ def run_command(
         status = RunStatus.KILLED
     else:
         status = RunStatus.FAILED
+    if on_exit is not None:
+        on_exit(w)
     w.end(status)
-    return code if code >= 0 else 128 - code
+    return run_id, (code if code >= 0 else 128 - code)
+
+
+def _relative_cwd(client: Any, where: str) -> str | None:
+    """``where`` relative to the top of the working tree (``.`` for the top), or
+    ``None`` when it is outside (or the repository is bare)."""
+    top = client.repo.workdir
+    if top is None:
+        return None
+    rel = os.path.relpath(os.path.realpath(where), os.path.realpath(top))
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    return rel.replace(os.sep, "/")

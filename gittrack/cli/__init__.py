@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "diff": "gittrack.cli.runs:diff_cmd",
     "run": "gittrack.cli.runs:run_cmd",
     "checkout": "gittrack.cli.runs:checkout_cmd",
+    "rerun": "gittrack.cli.rerun:rerun_cmd",
     "delete": "gittrack.cli.runs:delete_cmd",
     "restore": "gittrack.cli.runs:restore_cmd",
     "experiments": "gittrack.cli.experiments:experiments_cmd",

@@ -88,8 +88,14 @@ def log_cmd(
 
 def run_details(c: Any, run_id: str) -> dict[str, Any]:
     """Everything in a run's record, for ``show`` (and as JSON)."""
+    from gittrack.reproduce import RERUN_TAG, reruns_of
+
     run = c.get_run(run_id)
     rec = c.store.read_record(run.commit, run.info.run_id)
+    reruns = [
+        {"run_id": r.info.run_id, "name": r.info.run_name, "status": r.info.status}
+        for r in reruns_of(c, run.info.run_id)
+    ]
     return {
         "run_id": run.info.run_id,
         "name": run.info.run_name,
@@ -105,6 +111,8 @@ def run_details(c: Any, run_id: str) -> dict[str, Any]:
         "commit": run.commit,
         "source": run.record.get("source"),
         "parent_run_id": run.record.get("parent_run_id"),
+        "rerun_of": run.data.tags.get(RERUN_TAG),
+        "reruns": reruns,
         "params": run.data.params,
         "metrics": rec["metrics"],
         "tags": run.data.tags,
@@ -151,6 +159,10 @@ def show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
         lines.append(f"skipped   {', '.join(src['skipped_files'])}")
     if d["parent_run_id"]:
         lines.append(f"parent    {d['parent_run_id']}")
+    if d["rerun_of"]:
+        lines.append(f"rerun of  {d['rerun_of']}")
+    for r in d["reruns"]:
+        lines.append(f"rerun     {r['run_id']}  {r['name']}  {r['status']}")
     if d["note"]:
         lines += ["", "Note:", *("  " + ln for ln in d["note"].splitlines())]
     if d["params"]:

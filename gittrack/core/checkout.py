@@ -109,32 +109,42 @@ def checkout_run(client: Client, run_id: str, path: str | None = None) -> str:
         base = git[src].tree
     else:
         base = None
-    diff = git.diff(base, git[tree_id]) if base is not None else None
-    changed = 0
-    if diff is None:
-        changed = _write_tree(git, git[tree_id], Path(workdir))
-    else:
-        for delta in diff.deltas:
-            target = Path(workdir) / delta.new_file.path
-            if delta.status_char() == "D":
-                if target.exists() or target.is_symlink():
-                    target.unlink()
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if target.is_symlink() or target.exists():
-                    target.unlink()
-                blob = git[delta.new_file.id]
-                import pygit2
-
-                if delta.new_file.mode == pygit2.GIT_FILEMODE_LINK:
-                    os.symlink(blob.data.decode("utf-8", "surrogateescape"), target)
-                else:
-                    target.write_bytes(blob.data)
-                    if delta.new_file.mode == pygit2.GIT_FILEMODE_BLOB_EXECUTABLE:
-                        target.chmod(target.stat().st_mode | stat.S_IXUSR)
-            changed += 1
+    changed = write_changes(git, base, tree_id, Path(workdir))
     where = f"HEAD detached at {src[:8]}" if src else "no source commit"
     return (
         f"checked out run {run.info.run_id[:8]} ({run.info.run_name}): {where}, "
         f"{changed} uncommitted change(s) restored"
     )
+
+
+def write_changes(git: Any, base: Any, tree_id: Any, workdir: Path) -> int:
+    """Make the files of ``workdir`` (a checkout of tree ``base``, or empty when
+    ``base`` is None) those of tree ``tree_id``: write what differs, delete what is gone.
+
+    Returns:
+        The number of files written or deleted.
+    """
+    import pygit2
+
+    diff = git.diff(base, git[tree_id]) if base is not None else None
+    changed = 0
+    if diff is None:
+        return _write_tree(git, git[tree_id], workdir)
+    for delta in diff.deltas:
+        target = workdir / delta.new_file.path
+        if delta.status_char() == "D":
+            if target.exists() or target.is_symlink():
+                target.unlink()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink() or target.exists():
+                target.unlink()
+            blob = git[delta.new_file.id]
+            if delta.new_file.mode == pygit2.GIT_FILEMODE_LINK:
+                os.symlink(blob.data.decode("utf-8", "surrogateescape"), target)
+            else:
+                target.write_bytes(blob.data)
+                if delta.new_file.mode == pygit2.GIT_FILEMODE_BLOB_EXECUTABLE:
+                    target.chmod(target.stat().st_mode | stat.S_IXUSR)
+        changed += 1
+    return changed

@@ -190,6 +190,8 @@ class RunWriter:
 
     def delete_tag(self, key: str) -> None:
         with self._mutex:
+            if self.record.get("lifecycle") == "deleted":
+                self._refuse("delete tags of")
             if key in self.tags:
                 del self.tags[key]
                 self._dirty.add("tags")

@@ -67,7 +67,7 @@ def save_model(
     *,
     flavor: str | None = None,
     input_example: Any = None,
-    signature: dict[str, str] | None = None,
+    signature: Any = None,
     pip_requirements: list[str] | None = None,
     artifacts: dict[str, str] | None = None,
     save_format: str | None = None,
@@ -96,6 +96,8 @@ def save_model(
         doc["flavors"][mlmodel.PYFUNC] = mlmodel.pyfunc_flavor(mod.__name__, conf["pickled_model"])
     elif mod.NAME == mlmodel.PYFUNC:
         conf.update(mlmodel.pyfunc_flavor(mod.__name__, conf["python_model"]))
+    if signature is not None and hasattr(signature, "to_dict"):  # MLflow's ModelSignature
+        signature = {k: v for k, v in signature.to_dict().items() if v is not None}
     if signature is None and input_example is not None:
         try:
             output = model.predict(input_example) if hasattr(model, "predict") else None
@@ -123,7 +125,7 @@ def log_model(
     artifact_path: str | None = None,
     flavor: str | None = None,
     input_example: Any = None,
-    signature: dict[str, str] | None = None,
+    signature: Any = None,
     pip_requirements: list[str] | None = None,
     artifacts: dict[str, str] | None = None,
     save_format: str | None = None,

@@ -59,9 +59,10 @@ API_HANDLERS: dict[str, Callable[..., Any]] = {
     "runs/set-tag": runs.set_tag,
     "runs/delete-tag": runs.delete_tag,
     "runs/log-inputs": runs.log_inputs,
+    "runs/outputs": runs.log_outputs,
+    "runs/log-model": runs.log_model,
     "metrics/get-history": runs.get_history,
     "artifacts/list": artifacts.list_run,
-    "logged-models/search": runs.search_logged_models,
 }
 
 
@@ -189,7 +190,10 @@ async def version(request: Request) -> Response:
 
 def routes() -> list[Route]:
     """The whole route table of the REST side."""
+    from gittrack.server import logged_models
+
     table = [
+        *logged_models.routes(ARTIFACT_PREFIXES),
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),

@@ -94,6 +94,10 @@ def list_proxy(client: Any, proxy_path: str) -> dict[str, Any]:
     """``GET mlflow-artifacts/artifacts?path=``: base names, as MLflow's proxy answers."""
     if not proxy_path:
         return {"files": []}
+    from gittrack.server import logged_models
+
+    if logged_models.is_model_proxy_path(proxy_path):
+        return logged_models.list_proxy(client, proxy_path)
     _, run_id, path = split_proxy_path(proxy_path)
     _, entries = run_artifacts(client, run_id)
     files = []

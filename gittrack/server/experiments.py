@@ -14,7 +14,9 @@ from gittrack.server.schema import MAX_RESULTS_EXPERIMENTS
 def experiment_json(exp: Any) -> dict[str, Any]:
     """The MLflow ``Experiment`` shape; artifacts always go through this server's proxy."""
     d = exp.to_dict()
-    d["artifact_location"] = f"mlflow-artifacts:/{exp.experiment_id}"
+    # the location asked for at creation is kept and shown (as MLflow); runs' files still go
+    # through this server's proxy so that they are recorded with the run
+    d["artifact_location"] = exp.artifact_location or f"mlflow-artifacts:/{exp.experiment_id}"
     return {k: v for k, v in d.items() if v is not None}
 
 

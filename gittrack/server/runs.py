@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from gittrack.core.logged_models import (
+    append_run_io,
+    read_run_outputs,
+    record_model_history,
+    validate_model_id,
+)
 from gittrack.core.validation import (
     metric_step,
     metric_timestamp,
@@ -66,6 +72,9 @@ def get(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     datasets = read_inputs(client, run)
     if datasets:
         out["inputs"] = {"dataset_inputs": datasets}
+    outputs = read_run_outputs(client, run.info.run_id)
+    if outputs:
+        out["outputs"] = {"model_outputs": outputs}
     return {"run": out}
 
 
@@ -269,25 +278,57 @@ async def log_inputs(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
     """Dataset inputs are kept in the run's ``.gittrack/inputs.yaml`` (appended)."""
     run_id = run_id_of(args)
     datasets = args.get("datasets", [])
+    models = [
+        {"model_id": validate_model_id(m.get("model_id"))}
+        for m in args.get("models") or []
+        if isinstance(m, dict)
+    ]
     for i, item in enumerate(datasets):
         ds = item.get("dataset")
         if not isinstance(ds, dict) or not isinstance(ds.get("name"), str):
             raise InvalidParameter(
                 f"Invalid value for parameter 'datasets[{i}].dataset': needs a name"
             )
-    if not datasets:
+    if not datasets and not models:
         return {}
 
     def op(client: Any) -> None:
         from gittrack.server.inputs import append_inputs
 
-        append_inputs(client, run_id, datasets)
+        if datasets:
+            append_inputs(client, run_id, datasets)
+        if models:
+            append_run_io(client, run_id, "model_inputs", models)
 
     await backend.write(run_id, op)
     return {}
 
 
-def search_logged_models(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """MLflow 3 clients ask for logged models when listing artifacts; gittrack keeps
-    models as run artifacts, so there are none to list."""
-    return {"models": []}
+async def log_outputs(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
+    """``runs/outputs``: the models a run produced (``.gittrack/models.yaml``)."""
+    run_id = run_id_of(args)
+    models = []
+    for i, m in enumerate(args.get("models") or []):
+        if not isinstance(m, dict):
+            raise InvalidParameter(f"Invalid value for parameter 'models[{i}]'")
+        models.append(
+            {"model_id": validate_model_id(m.get("model_id")), "step": int(m.get("step") or 0)}
+        )
+    if models:
+        await backend.write(run_id, lambda c: append_run_io(c, run_id, "model_outputs", models))
+    return {}
+
+
+async def log_model(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
+    """``runs/log-model``: MLflow's model history tag (``mlflow.log-model.history``)."""
+    import json
+
+    run_id = run_id_of(args)
+    try:
+        model = json.loads(args["model_json"])
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameter(f"Invalid value for parameter 'model_json': {exc}") from exc
+    if not isinstance(model, dict):
+        raise InvalidParameter("Invalid value for parameter 'model_json': expected an object")
+    await backend.write(run_id, lambda c: record_model_history(c, run_id, model))
+    return {}

@@ -197,6 +197,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Log dataset inputs of a run",
     ),
     _ep(
+        "runs/outputs",
+        ["POST"],
+        {"run_id": ("string", R), "models": ("models[]", R)},
+        "Log the models a run produced (LoggedModel ids and steps)",
+    ),
+    _ep(
+        "runs/log-model",
+        ["POST"],
+        {"run_id": ("string", R), "model_json": ("string", R)},
+        "Append an MLmodel summary to the run's mlflow.log-model.history tag",
+    ),
+    _ep(
         "metrics/get-history",
         ["GET"],
         {
@@ -207,20 +219,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
         "The full history of one metric, paged",
         {"metrics": "Metric[]", "next_page_token": "string"},
-    ),
-    _ep(
-        "logged-models/search",
-        ["POST"],
-        {
-            "experiment_ids": ("string[]", O),
-            "filter": ("string", O),
-            "datasets": ("models[]", O),
-            "max_results": ("int32", O),
-            "order_by": ("models[]", O),
-            "page_token": ("string", O),
-        },
-        "Search logged models (gittrack keeps models as run artifacts: always empty)",
-        {"models": "LoggedModel[]", "next_page_token": "string"},
     ),
     _ep(
         "artifacts/list",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -126,17 +125,16 @@ def _kv_list(name: str, v: Any) -> list[tuple[str, str]]:
     return out
 
 
-def _metric_list(name: str, v: Any, now: int) -> list[tuple[str, float, int, int]]:
+def _metric_list(name: str, v: Any) -> list[tuple[str, float, int, int]]:
     out = []
     for i, item in enumerate(_list(name, v)):
         item = _object(f"{name}[{i}]", item)
-        for req in ("key", "value"):
-            if req not in item:
-                raise InvalidParameter(f"Missing value for required parameter '{name}[{i}].{req}'")
+        for req in ("key", "value", "timestamp"):  # MLflow requires all three
+            if item.get(req) is None or item.get(req) == "":
+                raise InvalidParameter(f"Missing value for required parameter '{name}[{i}].{req}'.")
         key = _string(f"{name}[{i}].key", item["key"])
         value = _double(f"{name}[{i}].value", item["value"])
-        ts = item.get("timestamp")
-        ts = now if ts is None else _integer(f"{name}[{i}].timestamp", ts, (0, INT64[1]), "int64")
+        ts = _integer(f"{name}[{i}].timestamp", item["timestamp"], (0, INT64[1]), "int64")
         step = item.get("step")
         step = 0 if step is None else _integer(f"{name}[{i}].step", step, INT64, "int64")
         out.append((key, value, ts, step))
@@ -164,7 +162,7 @@ def convert(name: str, kind: str, v: Any) -> Any:
     if kind == "kv[]":
         return _kv_list(name, v)
     if kind == "metric[]":
-        return _metric_list(name, v, int(time.time() * 1000))
+        return _metric_list(name, v)
     if kind in ("inputs[]", "models[]"):
         return [_object(f"{name}[{i}]", x) for i, x in enumerate(_list(name, v))]
     raise AssertionError(f"unknown field type {kind}")  # pragma: no cover

@@ -157,9 +157,11 @@ class UIApp:
     # --- one run ----------------------------------------------------------------
 
     def run(self, request: Request) -> Response:
-        from gittrack.ui.runs import run_detail
+        from gittrack.ui.runs import reruns_in, run_detail
 
-        return json_response(run_detail(self.ctx, request.path_params["run_id"]))
+        detail = run_detail(self.ctx, request.path_params["run_id"])
+        detail["reruns"] = reruns_in(self.table.refresh(), detail["run_id"])
+        return json_response(detail)
 
     def series(self, request: Request) -> Response:
         from gittrack.ui.series import series

@@ -80,3 +80,13 @@ def run_detail(ctx: UIContext, run_id: str) -> dict[str, Any]:
         "note": record.get("note") or row["tags"].get("mlflow.note.content") or "",
         "artifact_count": len(record.get("artifacts") or {}),
     }
+
+
+def reruns_in(rows: dict[str, dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
+    """The runs among ``rows`` (the run table's) that rerun ``run_id``
+    (tag ``gittrack.rerunOf``), oldest first, as ``{run_id, run_name, status}``."""
+    from gittrack.reproduce import RERUN_TAG
+
+    found = [r for r in rows.values() if (r.get("tags") or {}).get(RERUN_TAG) == run_id]
+    found.sort(key=lambda r: (r.get("start_time") or 0, r["run_id"]))
+    return [{k: r.get(k) for k in ("run_id", "run_name", "status")} for r in found]
