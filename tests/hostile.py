@@ -76,7 +76,6 @@ def craft_run(
     (tree path -> bytes, e.g. ``{".gittrack/params.yaml": b"..."}``). ``repo`` may
     be bare or have a work tree; its index and work tree are not touched.
     """
-    repo = Path(repo)
     run_id = run_id or uuid.uuid4().hex
     blobs: dict[str, bytes] = {
         ".gittrack/run.yaml": yaml.safe_dump(run or run_record(run_id)).encode()
@@ -84,6 +83,42 @@ def craft_run(
     if artifacts is not None:
         blobs[".gittrack/artifacts.yaml"] = yaml.safe_dump(artifacts).encode()
     blobs.update(files or {})
+    craft_ref(repo, f"refs/gittrack/runs/{run_id}", blobs)
+    return run_id
+
+
+def craft_model(repo: Path | str, *, artifacts: dict[str, Any], experiment_id: str = "0") -> str:
+    """Write ``refs/gittrack/models/<model_id>`` (``model.yaml`` + ``artifacts.yaml``); returns
+    the model id."""
+    model_id = "m-" + uuid.uuid4().hex
+    model = {
+        "format": 1,
+        "model_id": model_id,
+        "experiment_id": experiment_id,
+        "name": "hostile-model",
+        "status": "READY",
+        "lifecycle": "active",
+        "creation_time": 1_700_000_000_000,
+        "last_updated_time": 1_700_000_000_000,
+        "tags": {},
+        "params": {},
+        "metrics": [],
+    }
+    craft_ref(
+        repo,
+        f"refs/gittrack/models/{model_id}",
+        {
+            "model.yaml": yaml.safe_dump(model).encode(),
+            "artifacts.yaml": yaml.safe_dump(artifacts).encode(),
+        },
+    )
+    return model_id
+
+
+def craft_ref(repo: Path | str, ref: str, blobs: dict[str, bytes]) -> str:
+    """Point ``ref`` at a new parentless commit whose tree holds exactly ``blobs``
+    (tree path -> bytes); returns the commit sha."""
+    repo = Path(repo)
     gitdir = Path(_git(repo, "rev-parse", "--absolute-git-dir"))
     index = gitdir / f"hostile-index-{uuid.uuid4().hex}"
     env = {
@@ -100,6 +135,6 @@ def craft_run(
         tree = _git(repo, "write-tree", env=env)
     finally:
         index.unlink(missing_ok=True)
-    commit = _git(repo, "commit-tree", tree, "-m", "hostile run", env=env)
-    _git(repo, "update-ref", f"refs/gittrack/runs/{run_id}", commit)
-    return run_id
+    commit = _git(repo, "commit-tree", tree, "-m", "hostile record", env=env)
+    _git(repo, "update-ref", ref, commit)
+    return commit

@@ -17,7 +17,14 @@ import pytest
 import gittrack
 from gittrack.errors import BadArtifactEntry, InvalidArtifactPath
 from tests.conftest import git, run_cli
-from tests.hostile import CONFIG_SHA, HOSTILE_SHAS, PASSWD_SHA, craft_run, store_entry
+from tests.hostile import (
+    CONFIG_SHA,
+    HOSTILE_SHAS,
+    PASSWD_SHA,
+    craft_model,
+    craft_run,
+    store_entry,
+)
 from tests.server_helpers import ServerProcess, http
 
 PASSWD = Path("/etc/passwd").read_bytes()
@@ -91,6 +98,17 @@ def test_cli_and_python_refuse_a_sha256_that_is_a_path(repo, tmp_path, sha):
         gittrack.Client().list_artifacts(rid)
     with pytest.raises(BadArtifactEntry, match="64 lowercase hex"):
         gittrack.load_model(f"runs:/{rid}/creds.txt", dst_path=tmp_path / "model")
+
+
+@pytest.mark.parametrize("sha", HOSTILE_SHAS)
+def test_logged_model_artifacts_refuse_a_sha256_that_is_a_path(hostile_server, sha):
+    srv, repo, _ = hostile_server
+    config = (repo / "config").read_bytes()
+    model_id = craft_model(repo, artifacts={"creds.txt": store_entry(sha)})
+    url = f"{srv.url}/api/2.0/mlflow-artifacts/artifacts/0/models/{model_id}/artifacts/creds.txt"
+    status, body = http("GET", url)
+    assert 400 <= status < 500, body
+    assert sha in str(body) and not _leaks(body, config)
 
 
 def test_hostile_path_in_the_manifest_is_refused_by_the_server(hostile_server):
