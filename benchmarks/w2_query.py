@@ -248,7 +248,8 @@ def verify(path: Path, branches: list[str]) -> None:
     run record (Store.iter_runs, the plain-Python filter, `git rev-list` per branch)."""
     import gittrack
     from gittrack.api.client import Client
-    from gittrack.query.grammar import filter_runs, parse_filter, parse_order_by, sort_runs
+    from gittrack.query.grammar import parse_filter, parse_order_by
+    from tests.reference import filter_runs, sort_runs
 
     t = time.perf_counter()
     reach: set[str] = set()

@@ -225,6 +225,47 @@ def test_branches_by_reachability(repo):
     assert len(gittrack.search_runs(branches=["main"])) == 2
 
 
+def test_branches_include_remote_tracking_ones(repo):
+    """Branch names come from refs/heads and refs/remotes (never from the run refs);
+    a remote's HEAD is not a branch, and a local branch wins over a remote of that name."""
+    from gittrack.query.branches import (
+        _branch_refs,
+        _branch_refs_pygit2,
+        all_branches,
+        local_branches,
+    )
+
+    on_main = _log("on-main")
+    main = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "-b", "feature-x")
+    (repo / "train.py").write_text("print('x')\n")
+    git(repo, "commit", "-qam", "x")
+    on_x = _log("on-x")
+    x = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "main")
+    git(repo, "update-ref", "refs/remotes/origin/feature-x", x)
+    git(repo, "update-ref", "refs/remotes/origin/main", main)
+    git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+    git(repo, "update-ref", "refs/remotes/origin/main-old", main)
+    git(repo, "branch", "-q", "-D", "feature-x")
+    git(repo, "update-ref", "refs/remotes/feature-x", main)  # a remote named feature-x
+    git(repo, "branch", "-q", "feature-x", x)
+    assert all_branches(Repo()) == {
+        "main": main,
+        "feature-x": x,  # the local branch, not the remote of that name
+        "origin/feature-x": x,
+        "origin/main": main,
+        "origin/main-old": main,
+    }
+    assert local_branches(Repo()) == {"main": main, "feature-x": x}
+    prefixes = ("refs/heads/", "refs/remotes/")  # what pygit2 lists when git cannot run
+    assert _branch_refs_pygit2(Repo(), prefixes) == _branch_refs(Repo(), prefixes)
+    df = gittrack.search_runs(branches=["origin/feature-x"], order_by=["attributes.run_name"])
+    assert list(df["run_id"]) == [on_main, on_x]
+    df = gittrack.search_runs(branches=["refs/remotes/origin/main"])
+    assert list(df["run_id"]) == [on_main] and list(df["source.branches"]) == ["origin/main"]
+
+
 def test_index_follows_new_changed_and_deleted_refs(repo):
     a = _log("a", acc=0.1)
     r = Repo()

@@ -70,3 +70,69 @@ def test_requested_artifact_location_is_kept(client):
     assert client.get_experiment(exp).artifact_location == "s3://bucket/where"
     default = client.create_experiment("without-location")
     assert client.get_experiment(default).artifact_location.startswith("mlflow-artifacts:/")
+
+
+def _run_with_history(client, exp, steps):
+    from mlflow.entities import Metric
+
+    run = client.create_run(exp)
+    metrics = [Metric("loss", float(s) / 10, 1000 + s, s) for s in steps]
+    client.log_batch(run.info.run_id, metrics=metrics)
+    return run.info.run_id
+
+
+def test_history_bulk_returns_every_point_with_its_run(server, client):
+    exp = client.create_experiment("bulk")
+    a = _run_with_history(client, exp, range(5))
+    b = _run_with_history(client, exp, range(3))
+    url = f"{server.url}/ajax-api/2.0/mlflow/metrics/get-history-bulk"
+    status, body = http("GET", f"{url}?run_id={a}&run_id={b}&metric_key=loss")
+    assert status == 200
+    got = [(m["run_id"], m["step"], m["value"]) for m in body["metrics"]]
+    expected = sorted([(a, s, s / 10) for s in range(5)] + [(b, s, s / 10) for s in range(3)])
+    assert sorted(got) == expected
+    status, body = http("GET", f"{url}?metric_key=loss")
+    assert status == 400 and "at least one run_id" in body["message"]
+
+
+def test_history_bulk_interval_samples_steps_and_keeps_the_ends(server, client):
+    exp = client.create_experiment("bulk-interval")
+    a = _run_with_history(client, exp, range(0, 1000))
+    b = _run_with_history(client, exp, range(500, 700))
+    url = f"{server.url}/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval"
+    status, body = http("GET", f"{url}?run_ids={a}&run_ids={b}&metric_key=loss&max_results=10")
+    assert status == 200
+    steps_a = [m["step"] for m in body["metrics"] if m["run_id"] == a]
+    steps_b = [m["step"] for m in body["metrics"] if m["run_id"] == b]
+    assert steps_a[0] == 0 and steps_a[-1] == 999 and 10 <= len(steps_a) <= 14
+    assert 500 in steps_b and 699 in steps_b
+    status, body = http(
+        "GET", f"{url}?run_ids={a}&metric_key=loss&start_step=100&end_step=200&max_results=5"
+    )
+    assert status == 200
+    steps = [m["step"] for m in body["metrics"]]
+    assert steps[0] == 100 and steps[-1] == 200 and all(100 <= s <= 200 for s in steps)
+    status, body = http("GET", f"{url}?run_ids={a}&metric_key=loss&start_step=5")
+    assert status == 400 and "both must be specified" in body["message"]
+    status, body = http("GET", f"{url}?run_ids={a}&metric_key=loss&start_step=9&end_step=2")
+    assert status == 400 and "end_step must be greater than start_step" in body["message"]
+
+
+def test_search_datasets_lists_inputs_of_an_experiments_runs(server, client):
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    exp = client.create_experiment("datasets")
+    run = client.create_run(exp)
+    ds = Dataset(name="iris", digest="abc123", source_type="local", source="/tmp/iris.csv")
+    client.log_inputs(
+        run.info.run_id, [DatasetInput(ds, tags=[InputTag("mlflow.data.context", "training")])]
+    )
+    status, body = http(
+        "POST",
+        f"{server.url}/ajax-api/2.0/mlflow/experiments/search-datasets",
+        {"experiment_ids": [exp]},
+    )
+    assert status == 200
+    assert body["dataset_summaries"] == [
+        {"experiment_id": exp, "name": "iris", "digest": "abc123", "context": "training"}
+    ]

@@ -71,7 +71,9 @@ class Client:
             or (view == ViewType.ACTIVE_ONLY) == (e.lifecycle_stage == "active")
         ]
         if filter_string:
-            exps = _filter_experiments(exps, filter_string)
+            from gittrack.query.experiments import filter_experiments
+
+            exps = filter_experiments(exps, filter_string)
         exps.sort(key=lambda e: (-(e.creation_time or 0), e.experiment_id))
         for clause in reversed(order_by or []):
             parts = str(clause).split()
@@ -456,30 +458,6 @@ class Client:
         from gittrack.artifacts import api
 
         return api.download_artifacts(self, run_id, path, dst_path)
-
-
-def _filter_experiments(exps: list[Experiment], filter_string: str) -> list[Experiment]:
-    """The experiments matching an MLflow experiment filter, parsed by the one query grammar
-    (:data:`gittrack.query.grammar.EXPERIMENTS`: ``name``, ``creation_time``,
-    ``last_update_time`` and ``tags.<key>``, clauses joined with AND).
-
-    Raises:
-        InvalidParameter: a syntax error, naming its position.
-    """
-    from gittrack.query.grammar import EXPERIMENTS, clause_matches, parse_filter
-
-    clauses = parse_filter(filter_string, EXPERIMENTS)
-    out = []
-    for e in exps:
-        row = {
-            "name": e.name,
-            "creation_time": e.creation_time,
-            "last_update_time": e.last_update_time,
-            "tags": e.tags,
-        }
-        if all(clause_matches(row, c) for c in clauses):
-            out.append(e)
-    return out
 
 
 MlflowClient = Client

@@ -23,19 +23,54 @@ _FEW = 8  # up to this many unknown commits per tip: descendant_of each; more: o
 
 
 def all_branches(repo: Repo) -> dict[str, str]:
-    """``{short name: tip sha}`` of local and remote-tracking branches (no ``*/HEAD``)."""
+    """``{short name: tip sha}`` of local and remote-tracking branches (no ``*/HEAD``);
+    a local branch wins over a remote-tracking one of the same short name."""
     out: dict[str, str] = {}
+    for name, sha in _branch_refs(repo, ("refs/heads/", "refs/remotes/")):
+        short = name.split("/", 2)[2]
+        if name.startswith("refs/remotes/") and short.endswith("/HEAD"):
+            continue
+        out.setdefault(short, sha)
+    return out
+
+
+def local_branches(repo: Repo) -> dict[str, str]:
+    """``{name: tip sha}`` of the local branches."""
+    return {name[len("refs/heads/") :]: sha for name, sha in _branch_refs(repo, ("refs/heads/",))}
+
+
+def _branch_refs(repo: Repo, prefixes: Sequence[str]) -> list[tuple[str, str]]:
+    """``(full ref name, commit sha)`` of the refs under ``prefixes``, sorted by name.
+
+    Asks ``git for-each-ref``, which reads only those refs: libgit2 lists every ref,
+    so 10,000 run refs cost it ~0.35 s per call. Falls back to pygit2 when git cannot run.
+    """
+    import subprocess
+
+    try:
+        text = subprocess.run(
+            ["git", "--git-dir", str(repo.common_dir), "for-each-ref",
+             "--format=%(objectname) %(refname)", *prefixes],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return _branch_refs_pygit2(repo, prefixes)
+    out = []
+    for line in text.splitlines():
+        sha, _, name = line.partition(" ")
+        out.append((name, sha))
+    return out
+
+
+def _branch_refs_pygit2(repo: Repo, prefixes: Sequence[str]) -> list[tuple[str, str]]:
+    out = []
     git = repo.git
-    for name in git.references:
-        if name.startswith("refs/heads/"):
-            short = name[len("refs/heads/") :]
-        elif name.startswith("refs/remotes/") and not name.endswith("/HEAD"):
-            short = name[len("refs/remotes/") :]
-        else:
+    for name in sorted(git.references):
+        if not name.startswith(tuple(prefixes)):
             continue
         try:
-            out.setdefault(short, str(git.references[name].peel().id))
-        except Exception:  # a dangling or symbolic ref that resolves to nothing
+            out.append((name, str(git.references[name].peel().id)))
+        except Exception:  # noqa: BLE001 - a dangling or symbolic ref that resolves to nothing
             continue
     return out
 

@@ -38,6 +38,18 @@ _ATTR_COLUMNS = {
     "start_time": "r.start_time",
     "end_time": "r.end_time",
 }
+# order_by also takes the columns the web UI's runs table shows (gittrack extensions)
+_ORDER_COLUMNS = {
+    **_ATTR_COLUMNS,
+    "experiment_id": "r.experiment_id",
+    "duration": "(r.end_time - r.start_time)",
+    "source_branch": "r.source_branch",
+    "source_commit": "r.source_commit",
+}
+# columns the index never leaves NULL: ordering by them needs no "IS NULL" term, so
+# SQLite can read the default order (and LIMIT) straight from the runs_order index
+_NOT_NULL = ("r.run_id", "r.start_time")
+_TIEBREAK = (("r.start_time", "DESC"), ("r.run_id", "ASC"))
 _TABLES = {METRIC: "metrics", PARAM: "params", "tag": "tags"}
 _CMP = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _LIFECYCLES = {1: ("active",), 2: ("deleted",), 3: ("active", "deleted")}
@@ -51,6 +63,8 @@ class SearchPage:
     token: str | None = None
     branches: dict[str, str] = field(default_factory=dict)  # name -> tip, when asked
     broken: dict[str, str] = field(default_factory=dict)  # run_id -> why it was left out
+    total: int | None = None  # runs matching on all pages, when asked (with_total)
+    keys: dict[str, dict[str, int]] | None = None  # key_counts(), when asked (with_keys)
 
 
 ALL_KINDS = ("metrics", "params", "tags")
@@ -61,23 +75,17 @@ _OUT_COLUMNS = (
 )
 
 
-def compile_query(
+def _conditions(
     clauses: Sequence[Clause],
-    order: Sequence[OrderKey],
     experiment_ids: Sequence[str] | None,
     lifecycles: Sequence[str],
-    on_branch: bool = False,
-) -> tuple[str, list[Any]]:
-    """SQL selecting the ids (and branch lists) of the matching runs in order, plus its
-    parameters. Sorting ids alone keeps the sort small; :func:`fetch_runs` reads the rest.
-
-    The result ends with ``LIMIT ? OFFSET ?`` whose values the caller appends.
-    """
+) -> tuple[list[str], list[Any], list[str], list[Any]]:
+    """``(joins, join parameters, where terms, where parameters)`` selecting the runs of
+    ``experiment_ids`` (None: all) in ``lifecycles`` that satisfy every clause."""
     joins: list[str] = []
     join_params: list[Any] = []
     where: list[str] = []
     where_params: list[Any] = []
-    order_sql: list[str] = []
     if lifecycles != ("active", "deleted"):
         where.append(f"r.lifecycle IN ({','.join('?' * len(lifecycles))})")
         where_params.extend(lifecycles)
@@ -124,17 +132,49 @@ def compile_query(
         else:
             where.append(f"{alias}.value {_CMP[c.op]} ?")
             where_params.append(c.value)
+    return joins, join_params, where, where_params
+
+
+def _from(on_branch: bool, joins: Sequence[str], where: Sequence[str]) -> str:
+    """``FROM runs r`` with the live status, the branch filter, ``joins`` and ``where``."""
+    sql = "FROM runs r LEFT JOIN temp.live lv ON lv.rid = r.id"
+    if on_branch:
+        sql += " JOIN temp.onbranch ob ON ob.commit_sha = r.source_commit"
+    return " ".join([sql, *joins] + (["WHERE " + " AND ".join(where)] if where else []))
+
+
+def compile_query(
+    clauses: Sequence[Clause],
+    order: Sequence[OrderKey],
+    experiment_ids: Sequence[str] | None,
+    lifecycles: Sequence[str],
+    on_branch: bool = False,
+) -> tuple[str, list[Any]]:
+    """SQL selecting the ids (and branch lists) of the matching runs in order, plus its
+    parameters. Sorting ids alone keeps the sort small; :func:`fetch_runs` reads the rest.
+
+    The result ends with ``LIMIT ? OFFSET ?`` whose values the caller appends.
+    """
+    joins, join_params, where, where_params = _conditions(clauses, experiment_ids, lifecycles)
+    order_sql: list[str] = []
+    order_joins: list[str] = []
+    order_params: list[Any] = []
+    ordered: set[str] = set()
     for n, o in enumerate(order):
         direction = "ASC" if o.ascending else "DESC"
         if o.kind == ATTRIBUTE:
-            col = _ATTR_COLUMNS[o.key]
-            order_sql += [f"{col} IS NULL", f"{col} {direction}"]
+            col = _ORDER_COLUMNS[o.key]
+            if col not in ordered:  # a second key on a column changes nothing
+                ordered.add(col)
+                if col not in _NOT_NULL:
+                    order_sql.append(f"{col} IS NULL")
+                order_sql.append(f"{col} {direction}")
             continue
         alias = f"o{n}"
-        joins.append(
+        order_joins.append(
             f"LEFT JOIN {_TABLES[o.kind]} {alias} ON {alias}.rid = r.id AND {alias}.key = ?"
         )
-        join_params.append(o.key)
+        order_params.append(o.key)
         if o.kind == METRIC:
             order_sql.append(
                 f"CASE WHEN {alias}.value IS NOT NULL THEN 0 WHEN {alias}.is_nan THEN 1 ELSE 2 END"
@@ -142,17 +182,49 @@ def compile_query(
         else:
             order_sql.append(f"{alias}.rid IS NULL")
         order_sql.append(f"{alias}.value {direction}")
-    order_sql += ["r.start_time IS NULL", "r.start_time DESC", "r.run_id"]
-    select = "SELECT r.id" + (", ob.branches" if on_branch else "") + " FROM runs r"
-    select += " LEFT JOIN temp.live lv ON lv.rid = r.id"
-    if on_branch:
-        select += " JOIN temp.onbranch ob ON ob.commit_sha = r.source_commit"
-    sql = " ".join(
-        [select, *joins]
-        + (["WHERE " + " AND ".join(where)] if where else [])
-        + ["ORDER BY " + ", ".join(order_sql), "LIMIT ? OFFSET ?"]
-    )
-    return sql, join_params + where_params
+    # ties: newest first, then by run id (the runs_order index serves this order)
+    order_sql += [f"{c} {d}" for c, d in _TIEBREAK if c not in ordered]
+    select = "SELECT r.id" + (", ob.branches" if on_branch else "")
+    body = _from(on_branch, [*joins, *order_joins], where)
+    sql = f"{select} {body} ORDER BY {', '.join(order_sql)} LIMIT ? OFFSET ?"
+    return sql, join_params + order_params + where_params
+
+
+def compile_count(
+    clauses: Sequence[Clause],
+    experiment_ids: Sequence[str] | None,
+    lifecycles: Sequence[str],
+    on_branch: bool = False,
+) -> tuple[str, list[Any]]:
+    """SQL counting the runs :func:`compile_query` selects (all pages), plus its parameters."""
+    joins, join_params, where, where_params = _conditions(clauses, experiment_ids, lifecycles)
+    return f"SELECT count(*) {_from(on_branch, joins, where)}", join_params + where_params
+
+
+def key_counts(
+    index: Index,
+    experiment_ids: Sequence[str] | None,
+    lifecycles: Sequence[str],
+    tips: dict[str, str] | None = None,
+) -> dict[str, dict[str, int]]:
+    """``{"metrics"|"params"|"tags": {key: number of runs having it}}`` over the runs of
+    ``experiment_ids`` in ``lifecycles`` (and, with ``tips``, on the branches prepared
+    for them), whatever the filter. Kept until the index changes: one count costs
+    a scan of every key of every run."""
+    _, _, where, params = _conditions((), experiment_ids, lifecycles)
+
+    def count() -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for kind in ALL_KINDS:
+            body = _from(tips is not None, [f"JOIN {kind} x ON x.rid = r.id"], where)
+            sql = f"SELECT x.key, count(*) {body} GROUP BY x.key"
+            out[kind] = dict(index.conn.execute(sql, params))
+        return out
+
+    branches = None if tips is None else tuple(sorted(tips.items()))
+    key = ("key_counts", None if experiment_ids is None else tuple(experiment_ids))
+    counts: dict[str, dict[str, int]] = index.memoized((*key, tuple(lifecycles), branches), count)
+    return counts
 
 
 def _prepare_live(index: Index) -> None:
@@ -208,6 +280,8 @@ def search(
     branches: str | Sequence[str] | None = None,
     with_record: bool = False,
     kinds: Sequence[str] = ALL_KINDS,
+    with_total: bool = False,
+    with_keys: bool = False,
 ) -> SearchPage:
     """Search the (already refreshed) index.
 
@@ -217,6 +291,10 @@ def search(
             branch tips (``"*"``: all local and remote-tracking branches); each run
             dict then has ``branches``, the names that reach it.
         with_record: also load each run's run.yaml (``record``), for ``Run`` objects.
+        with_total: also count the matching runs of all pages (``total``).
+        with_keys: also count, per metric/param/tag key, the runs of the experiments,
+            view and branches that have it, before the filter (``keys``, see
+            :func:`key_counts`): what a table offers as columns.
 
     Returns:
         A :class:`SearchPage` with up to ``max_results`` run dicts and the next page token.
@@ -248,7 +326,13 @@ def search(
     if branches is not None:
         for run, row in zip(runs, rows, strict=True):
             run["branches"] = row[1].split("\x1f") if row[1] else []
-    return SearchPage(runs, token, tips)
+    page = SearchPage(runs, token, tips)
+    if with_total:
+        sql, params = compile_count(clauses, exp_ids, lifecycles, branches is not None)
+        page.total = index.conn.execute(sql, params).fetchone()[0]
+    if with_keys:
+        page.keys = key_counts(index, exp_ids, lifecycles, None if branches is None else tips)
+    return page
 
 
 def _out_columns(with_record: bool, kinds: Sequence[str]) -> str:

@@ -1,4 +1,4 @@
-"""MLflow's run filter and order-by grammar, and a plain-Python reference evaluator.
+"""MLflow's run filter and order-by grammar.
 
 A filter is clauses joined by ``AND``::
 
@@ -18,21 +18,23 @@ an attribute. Keys with special characters go in backticks or double quotes.
   ``= != LIKE ILIKE`` with a quoted string; ``run_id`` also ``IN``/``NOT IN
   ('a', 'b')``.
 
-``order_by`` is a list of ``"<type>.<key> [ASC|DESC]"``; missing values and NaN
+``order_by`` is a list of ``"<type>.<key> [ASC|DESC]"`` (attributes as above, plus
+``experiment_id``, ``duration`` = end_time - start_time, ``source_branch`` alias
+``branch`` and ``source_commit`` alias ``commit``); missing values and NaN
 sort last in both directions; ties (and no order) fall back to ``start_time
 DESC`` then ``run_id``.
 
 :func:`parse_filter` and :func:`parse_order_by` raise
 :class:`~gittrack.errors.InvalidParameter` naming the position and the token.
-:func:`filter_runs` and :func:`sort_runs` apply a parsed query to plain dicts:
-they are the specification :mod:`gittrack.query.search` is tested against.
+:mod:`gittrack.query.engine` compiles a parsed query to SQL: the only evaluator
+production code uses. ``tests/reference.py`` applies a parsed query to plain dicts
+in Python: the specification the engine is tested against.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -64,6 +66,9 @@ ATTRIBUTE_ALIASES = {
     "Run name": "run_name",
     "Run Name": "run_name",
 }
+# order_by also sorts by these (gittrack's additions: columns of the web UI's runs table)
+ORDER_ATTRIBUTES = ("experiment_id", "duration", "source_branch", "source_commit")
+ORDER_ALIASES = {"branch": "source_branch", "commit": "source_commit"}
 NUMERIC_OPS = ("=", "!=", ">", ">=", "<", "<=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
 NULL_OPS = ("IS NULL", "IS NOT NULL")
@@ -209,8 +214,9 @@ class _Parser:
             return "".join(out)
 
     # -- grammar -------------------------------------------------------------
-    def identifier(self, context: str = "filter") -> tuple[str, str, int]:
-        """``[type.]key`` -> (kind, key, position)."""
+    def identifier(self, order: bool = False) -> tuple[str, str, int]:
+        """``[type.]key`` -> (kind, key, position); ``order``: an order_by key, which may
+        also name one of :data:`ORDER_ATTRIBUTES`."""
         self.skip()
         start = self.pos
         parts: list[tuple[str, bool]] = []  # (text, was_quoted)
@@ -251,7 +257,10 @@ class _Parser:
             key = ".".join(p for p, _ in parts[1:])
         if kind == ATTRIBUTE:
             key = self.entity.aliases.get(key, key)
-            valid = self.entity.numeric + self.entity.strings
+            valid: tuple[str, ...] = self.entity.numeric + self.entity.strings
+            if order and self.entity is RUNS:
+                key = ORDER_ALIASES.get(key, key)
+                valid += ORDER_ATTRIBUTES
             if key not in valid:
                 runs = self.entity is RUNS
                 raise _fail(
@@ -448,7 +457,7 @@ def parse_order_by(order_by: str | Sequence[str] | None) -> list[OrderKey]:
             raise InvalidParameter(f"Invalid order_by entry {entry!r}: expected '<key> [ASC|DESC]'")
         p = _Parser(entry)
         try:
-            kind, key, _ = p.identifier()
+            kind, key, _ = p.identifier(order=True)
         except InvalidParameter as exc:
             raise InvalidParameter(
                 exc.message.replace("filter string", "order_by clause")
@@ -497,78 +506,3 @@ def bind_number(v: int | float) -> int | float:
     if isinstance(v, int) and not -_INT64 <= v < _INT64:
         return float(v)
     return v
-
-
-# --- reference evaluator over plain dicts ----------------------------------------
-# A run is {"run_id", "run_name", "status", "user_id", "start_time", "end_time",
-# "artifact_uri", "metrics": {k: float}, "params": {k: str}, "tags": {k: str}}.
-
-
-def _lookup(run: dict[str, Any], kind: str, key: str) -> Any:
-    if kind == METRIC:
-        return run["metrics"].get(key)
-    if kind == PARAM:
-        return run["params"].get(key)
-    if kind == TAG:
-        return run["tags"].get(key)
-    return run.get(key)
-
-
-def clause_matches(run: dict[str, Any], c: Clause) -> bool:
-    """Whether one run satisfies one clause (a missing value never matches)."""
-    lhs = _lookup(run, c.kind, c.key)
-    if c.op == "IS NULL":
-        return lhs is None
-    if c.op == "IS NOT NULL":
-        return lhs is not None
-    if lhs is None:
-        return False
-    v = c.value
-    op = c.op
-    if op == "=":
-        return lhs == v
-    if op == "!=":
-        return lhs != v
-    if op == ">":
-        return lhs > v
-    if op == ">=":
-        return lhs >= v
-    if op == "<":
-        return lhs < v
-    if op == "<=":
-        return lhs <= v
-    if op == "LIKE":
-        return like(lhs, v)
-    if op == "ILIKE":
-        return ilike(lhs, v)
-    if op == "IN":
-        return lhs in v
-    if op == "NOT IN":
-        return lhs not in v
-    raise AssertionError(op)  # pragma: no cover - the parser allows no other operator
-
-
-def filter_runs(runs: Iterable[dict[str, Any]], clauses: Sequence[Clause]) -> list[dict[str, Any]]:
-    """The runs that satisfy every clause, in their given order."""
-    return [r for r in runs if all(clause_matches(r, c) for c in clauses)]
-
-
-def sort_runs(runs: Iterable[dict[str, Any]], order: Sequence[OrderKey]) -> list[dict[str, Any]]:
-    """Sort as MLflow: by ``start_time DESC, run_id``, then stably by each order key
-    from last to first; missing values and NaN last in either direction (NaN first of those)."""
-    out = sorted(runs, key=lambda r: (-(r.get("start_time") or 0), r["run_id"]))
-    for o in reversed(order):
-        present = []
-        nans = []
-        missing = []
-        for r in out:
-            v = _lookup(r, o.kind, o.key)
-            if v is None:
-                missing.append(r)
-            elif isinstance(v, float) and math.isnan(v):
-                nans.append(r)
-            else:
-                present.append(r)
-        present.sort(key=lambda r: _lookup(r, o.kind, o.key), reverse=not o.ascending)
-        out = present + nans + missing
-    return out

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 
 _SCHEMA = """
@@ -56,7 +56,7 @@ CREATE TABLE runs(
     run_name TEXT,
     status TEXT,
     user_id TEXT,
-    start_time INTEGER,
+    start_time INTEGER NOT NULL,
     end_time INTEGER,
     artifact_uri TEXT,
     lifecycle TEXT,
@@ -72,8 +72,10 @@ CREATE TABLE runs(
     params_json TEXT,
     tags_json TEXT
 );
-CREATE INDEX runs_order ON runs(start_time DESC, run_id);
+-- the default order, and (covering) the narrow scan a sort by a metric or param needs
+CREATE INDEX runs_order ON runs(start_time DESC, run_id, lifecycle, experiment_id);
 CREATE INDEX runs_experiment ON runs(experiment_id, lifecycle);
+CREATE INDEX runs_running ON runs(id) WHERE status = 'RUNNING';
 CREATE TABLE metrics(
     rid INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -126,6 +128,8 @@ class Index:
         self.path = Path(path) if path is not None else index_path(repo.state_dir)
         self.broken: dict[str, str] = {}
         self._warned: set[tuple[str, str]] = set()
+        self._writes = 0  # changes this object made (see version())
+        self.memo: dict[tuple[Any, ...], Any] = {}  # results kept while version() holds
         self.conn = self._open()
 
     # -- opening and rebuilding ------------------------------------------------
@@ -168,6 +172,7 @@ class Index:
 
     def _create(self) -> sqlite3.Connection:
         """Start a fresh index file (caller holds the lock)."""
+        self._writes += 1
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")
@@ -352,6 +357,7 @@ class Index:
         from concurrent.futures import ProcessPoolExecutor
 
         conn = self.conn
+        self._writes += 1
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._delete([rid for rid, _ in changed] + deleted)
@@ -396,6 +402,7 @@ class Index:
     ) -> dict[str, int]:
         conn = self.conn
         gone = [rid for rid, _, _ in good] + [rid for rid, _, _ in bad] + deleted
+        self._writes += 1
         conn.execute("BEGIN IMMEDIATE")
         try:
             if gone:
@@ -426,6 +433,23 @@ class Index:
         conn.execute("DELETE FROM broken WHERE run_id IN (SELECT run_id FROM temp.gone)")
 
     # -- reading ---------------------------------------------------------------------
+    def version(self) -> tuple[int, int, int]:
+        """A value that changes whenever the index's contents may have: this object's
+        own writes are counted, other connections' commits show in SQLite's
+        ``data_version`` (of this connection, hence its ``id``)."""
+        (data_version,) = self.conn.execute("PRAGMA data_version").fetchone()
+        return self._writes, id(self.conn), data_version
+
+    def memoized(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()``, kept in :attr:`memo` under ``key`` until :meth:`version` changes."""
+        full = (self.version(), *key)
+        hit = self.memo.get(full)
+        if hit is None:
+            if len(self.memo) > 64:
+                self.memo.clear()
+            hit = self.memo[full] = compute()
+        return hit
+
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         """Run a read query on the index."""
         return self.conn.execute(sql, tuple(params))

@@ -77,8 +77,13 @@ def search_page(
     branches: str | Sequence[str] | None = None,
     with_record: bool = False,
     kinds: Sequence[str] = ("metrics", "params", "tags"),
+    *,
+    with_total: bool = False,
+    with_keys: bool = False,
 ) -> SearchPage:
-    """One page of run dicts (see :func:`gittrack.query.engine.search`).
+    """One page of run dicts (see :func:`gittrack.query.engine.search`): what
+    ``Client.search_runs``, ``search_runs``, ``gittrack search``, the REST API and the
+    web UI all read.
 
     The page's ``broken`` lists runs left out because their record is unreadable.
     """
@@ -96,6 +101,8 @@ def search_page(
             branches,
             with_record,
             kinds,
+            with_total,
+            with_keys,
         )
         page.broken = dict(ix.broken)
         return page

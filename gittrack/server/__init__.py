@@ -5,9 +5,10 @@
 - ``/api/2.0/mlflow/...`` (and ``/ajax-api/...``): MLflow's tracking REST API,
 - ``/api/2.0/mlflow-artifacts/artifacts/...``: the artifact proxy,
 - ``/git/``: git smart-HTTP for clone, fetch and push of the repository,
+- ``/`` and ``/ui/...``: the web UI (:mod:`gittrack.ui`),
 - ``/openapi.json``, ``/health``.
 
-Modules: :mod:`.app` (route table), :mod:`.schema` (fields of each method),
+Modules: :mod:`.app` (the one route table and app builder), :mod:`.schema` (fields of each method),
 :mod:`.wire` (parsing and JSON), :mod:`.errors` (errors → responses),
 :mod:`.backend` (repository thread, group commit), :mod:`.experiments`,
 :mod:`.runs`, :mod:`.artifacts` (handlers), :mod:`.gitweb`/:mod:`.wsgi` (git),

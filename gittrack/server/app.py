@@ -1,14 +1,18 @@
 """The ASGI application: one route table, one error handler, middleware around it.
 
-Layers, outside in: the request log, token auth, then either git smart-HTTP
-(``/git/``) or the Starlette app with the REST API, the artifact proxy,
-``/health`` and ``/openapi.json``.
+Layers, outside in: the request log, token auth, then the Starlette app whose one
+route table (:func:`routes`) holds the REST API, the artifact proxy, git smart-HTTP
+(``/git/``), the web UI's JSON (``/ui/api/``) and page, ``/health`` and
+``/openapi.json``; every exception any of them raises becomes a response in
+:func:`gittrack.server.errors.handle_exception`. The REST API and the UI read and
+write through the same :class:`~gittrack.server.backend.Backend`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,19 +20,22 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from gittrack.errors import GittrackError
-from gittrack.server import artifacts, experiments, runs
+from gittrack.server import artifacts, experiments, history, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
 from gittrack.server.bodies import drain, limited_stream, read_limited
 from gittrack.server.config import ServerConfig
 from gittrack.server.errors import PayloadTooLarge, handle_exception
-from gittrack.server.gitweb import GitSmartHTTP, is_git_path
+from gittrack.server.gitweb import PREFIX as GIT_PREFIX
+from gittrack.server.gitweb import GitSmartHTTP
 from gittrack.server.schema import API_PREFIXES, BY_PATH, Endpoint
 from gittrack.server.wire import decode_json_body, dumps, parse
+from gittrack.ui.app import routes as ui_routes
+from gittrack.ui.app import warm_up
 
 ARTIFACT_PREFIXES = (
     "/api/2.0/mlflow-artifacts/artifacts",
@@ -62,6 +69,9 @@ API_HANDLERS: dict[str, Callable[..., Any]] = {
     "runs/outputs": runs.log_outputs,
     "runs/log-model": runs.log_model,
     "metrics/get-history": runs.get_history,
+    "metrics/get-history-bulk": history.get_history_bulk,
+    "metrics/get-history-bulk-interval": history.get_history_bulk_interval,
+    "experiments/search-datasets": history.search_datasets,
     "artifacts/list": artifacts.list_run,
 }
 
@@ -188,11 +198,13 @@ async def version(request: Request) -> Response:
     return Response(v, media_type="text/plain")
 
 
-def routes() -> list[Route]:
-    """The whole route table of the REST side."""
+def routes(git: Callable[..., Any]) -> list[BaseRoute]:
+    """The server's one route table: ``/health``, ``/version``, ``/openapi.json``, the
+    MLflow REST API (logged models included), the artifact proxy, git smart-HTTP
+    (``git``, an ASGI app, at ``/git/``) and the web UI (:func:`gittrack.ui.app.routes`)."""
     from gittrack.server import logged_models
 
-    table = [
+    table: list[BaseRoute] = [
         *logged_models.routes(ARTIFACT_PREFIXES),
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
@@ -209,7 +221,25 @@ def routes() -> list[Route]:
             Route(prefix + "/{path:path}", proxy_put, methods=["PUT"]),
             Route(prefix + "/{path:path}", proxy_delete, methods=["DELETE"]),
         ]
-    return table
+    # an ASGI app as endpoint: every method, the path as the client sent it
+    table += [Route(GIT_PREFIX, git), Route(GIT_PREFIX + "/{path:path}", git)]
+    return table + ui_routes()
+
+
+def starlette_app(table: list[BaseRoute], backend: Backend, lifespan: Any = None) -> Starlette:
+    """A Starlette app serving ``table`` through ``backend``, whose every exception
+    becomes a response in the one handler, :func:`gittrack.server.errors.handle_exception`."""
+    app = Starlette(
+        routes=table,
+        exception_handlers={
+            GittrackError: handle_exception,
+            HTTPException: handle_exception,
+            Exception: handle_exception,
+        },
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    return app
 
 
 class GittrackServer:
@@ -221,37 +251,17 @@ class GittrackServer:
         self.config = config
         gitdir = find_repo_path(config.repo)
         self.backend = Backend(gitdir, config.artifacts_destination, shared=config.workers > 1)
-        from gittrack.ui import make_ui_app
-
-        # the web UI serves /, /ui/static/* and /ui/api/*; _dispatch sends those paths to it
-        self.ui = make_ui_app(gitdir)
-        self.rest = Starlette(
-            routes=routes(),
-            exception_handlers={
-                GittrackError: handle_exception,
-                HTTPException: handle_exception,
-                Exception: handle_exception,
-            },
-            lifespan=self._lifespan,
+        self.starlette = starlette_app(
+            routes(GitSmartHTTP(gitdir)), self.backend, lifespan=self._lifespan
         )
-        self.rest.state.backend = self.backend
-        self.rest.state.config = config
-        self.git = GitSmartHTTP(gitdir)
-        self.app = AccessLog(TokenAuth(self._dispatch, config.auth_token))
+        self.starlette.state.config = config
+        self.app = AccessLog(TokenAuth(self.starlette, config.auth_token))
+        warm_up(self.backend)  # the index, before the first runs table asks for it
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Any) -> AsyncIterator[None]:
         yield
         self.backend.close()  # flush every run written to before the process ends
-
-    async def _dispatch(self, scope: dict, receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and is_git_path(path):
-            await self.git(scope, receive, send)
-        elif scope["type"] == "http" and (path == "/" or path == "/ui" or path.startswith("/ui/")):
-            await self.ui(scope, receive, send)
-        else:
-            await self.rest(scope, receive, send)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
@@ -260,3 +270,38 @@ class GittrackServer:
 def create_app(config: ServerConfig | None = None) -> GittrackServer:
     """The server app for ``config`` (default: from ``GITTRACK_SERVER_*`` variables)."""
     return GittrackServer(config or ServerConfig.from_env())
+
+
+def create_ui_app(
+    repo_path: str | os.PathLike[str] | None = None,
+    *,
+    preload: bool = True,
+    backend: Backend | None = None,
+) -> Starlette:
+    """The web UI alone (``gittrack ui``): the UI's part of the route table
+    (:func:`gittrack.ui.app.routes`), for the repository at ``repo_path`` (None:
+    ``GITTRACK_REPO`` or the cwd), with the server's exception handler.
+
+    It reads through ``backend`` (default: a :class:`Backend` of its own, closed with
+    the app's lifespan). With ``preload``, the repository thread brings the run index
+    up to date right away.
+
+    Raises:
+        NoRepository: ``repo_path`` is not inside a git repository.
+    """
+    from gittrack.core.repo import find_repo_path
+
+    own = backend
+    if own is None:
+        own = Backend(find_repo_path(None if repo_path is None else str(repo_path)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        if backend is None:
+            own.close()
+
+    app = starlette_app(ui_routes(), own, lifespan=lifespan)
+    if preload:
+        warm_up(own)
+    return app

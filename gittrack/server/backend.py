@@ -19,7 +19,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from gittrack.core.retry import Backoff
@@ -65,6 +65,11 @@ class Backend:
         """Run ``fn(client, *args)`` on the repository thread and return its result."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._invoke, fn, args)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Queue ``fn(client, *args)`` on the repository thread without waiting (warming
+        caches at startup); returns its future."""
+        return self._executor.submit(self._invoke, fn, args)
 
     def _invoke(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         return fn(self.client, *args)

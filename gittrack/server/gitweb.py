@@ -29,10 +29,6 @@ class GitSmartHTTP:
         await call_wsgi(self.wsgi, scope, receive, send, script_name=PREFIX, path_info=path)
 
 
-def is_git_path(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
-
-
 def _backend(repo_path: str) -> Any:
     """A dulwich backend opening the repository afresh per request (no shared caches)."""
     from dulwich.errors import NotGitRepository

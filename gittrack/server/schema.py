@@ -209,6 +209,33 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Append an MLmodel summary to the run's mlflow.log-model.history tag",
     ),
     _ep(
+        "metrics/get-history-bulk",
+        ["GET"],
+        {"run_id": ("string[]", O), "metric_key": ("string", O), "max_results": ("int32", O)},
+        "Every point of one metric for up to 100 runs (the MLflow UI's charts)",
+        {"metrics": "MetricWithRunId[]"},
+    ),
+    _ep(
+        "metrics/get-history-bulk-interval",
+        ["GET"],
+        {
+            "run_ids": ("string[]", O),
+            "metric_key": ("string", O),
+            "start_step": ("int32", O),
+            "end_step": ("int32", O),
+            "max_results": ("int32", O),
+        },
+        "A sample of steps of one metric across runs, keeping each run's first and last step",
+        {"metrics": "MetricWithRunId[]"},
+    ),
+    _ep(
+        "experiments/search-datasets",
+        ["POST"],
+        {"experiment_ids": ("string[]", O)},
+        "The datasets logged as inputs to the runs of experiments",
+        {"dataset_summaries": "DatasetSummary[]"},
+    ),
+    _ep(
         "metrics/get-history",
         ["GET"],
         {

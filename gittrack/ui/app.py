@@ -1,8 +1,15 @@
-"""The web UI as a Starlette application: one route table, one error handler.
+"""The web UI's routes: the page at ``/`` (and ``/ui/``), its static assets under
+``/ui/static/`` and the JSON the page reads under ``/ui/api/``.
 
-``make_ui_app(repo_path)`` serves the page at ``/`` (and ``/ui/``), its static
-assets under ``/ui/static/`` and the JSON the page reads under ``/ui/api/``.
-The tracking server mounts it at ``/``; ``gittrack ui`` serves it alone.
+:func:`routes` is part of the tracking server's one route table
+(:func:`gittrack.server.app.routes`); :func:`gittrack.server.app.create_ui_app` serves
+these routes alone for ``gittrack ui``. Either way every JSON endpoint reads through
+the app's :class:`~gittrack.server.backend.Backend`: the one
+:class:`~gittrack.api.client.Client` on its repository thread, the one the REST API
+uses inside ``gittrack server``.
+Runs tables are the query engine's searches (:mod:`gittrack.ui.table`), and errors
+become responses in the server's one exception handler
+(:func:`gittrack.server.errors.handle_exception`).
 """
 
 from __future__ import annotations
@@ -10,19 +17,19 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import GittrackError, InvalidParameter
+from gittrack.errors import InvalidParameter
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from gittrack.api.client import Client
+    from gittrack.server.backend import Backend
     from gittrack.ui.context import UIContext
-    from gittrack.ui.table import RunTable
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -81,191 +88,181 @@ def _float(request: Request, name: str) -> float | None:
     return value
 
 
-class UIApp:
-    """Endpoints of the UI, bound to one repository."""
+def _in_context(client: Client, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    from gittrack.ui.context import UIContext
 
-    def __init__(self, ctx: UIContext, table: RunTable) -> None:
-        self.ctx = ctx
-        self.table = table
+    return fn(UIContext(client), *args)
 
-    # --- page -------------------------------------------------------------------
 
-    def index(self, request: Request) -> Response:
-        from starlette.responses import HTMLResponse
+async def _read(request: Request, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(ctx, *args)`` on the repository thread of the app's backend, with ``ctx`` the
+    :class:`~gittrack.ui.context.UIContext` of its Client."""
+    backend: Backend = request.app.state.backend
+    return await backend.call(_in_context, fn, args)
 
-        html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
-        return HTMLResponse(
-            html,
-            headers={
-                **COMMON_HEADERS,
-                "Content-Security-Policy": PAGE_CSP,
-                "Cache-Control": "no-cache",
-            },
+
+# --- page -----------------------------------------------------------------------------
+
+
+async def index(request: Request) -> Response:
+    from starlette.responses import HTMLResponse
+
+    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return HTMLResponse(
+        html,
+        headers={
+            **COMMON_HEADERS,
+            "Content-Security-Policy": PAGE_CSP,
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+# --- lists ----------------------------------------------------------------------------
+
+
+async def experiments(request: Request) -> Response:
+    from gittrack.ui.runs import list_experiments
+
+    return json_response({"experiments": await _read(request, list_experiments)})
+
+
+def _branches(ctx: UIContext) -> dict[str, Any]:
+    head = None
+    if not ctx.git.head_is_unborn and not ctx.git.head_is_detached:
+        head = ctx.git.head.shorthand
+    tips = ctx.branches()
+    return {"head": head, "branches": [{"name": n, "commit": c} for n, c in sorted(tips.items())]}
+
+
+async def branches(request: Request) -> Response:
+    return json_response(await _read(request, _branches))
+
+
+async def runs(request: Request) -> Response:
+    from gittrack.ui.table import DEFAULT_ORDER, runs_page
+
+    q = request.query_params
+    columns = q.get("columns")
+    args: dict[str, Any] = {
+        "experiment_ids": [e for e in q.get("experiment_ids", "").split(",") if e] or None,
+        "branch": q.get("branch") or None,
+        "filter_string": q.get("filter", ""),
+        "order_by": q.get("order_by") or DEFAULT_ORDER,
+        "offset": _int(request, "offset", 0),
+        "limit": _int(request, "limit", 100),
+        "lifecycle": q.get("lifecycle", "active"),
+        "keys": None if columns is None else [c for c in columns.split(",") if c],
+    }
+    return json_response(await _read(request, lambda ctx: runs_page(ctx, **args)))
+
+
+async def compare(request: Request) -> Response:
+    from gittrack.ui.table import compare_rows
+
+    ids = [i for i in request.query_params.get("runs", "").split(",") if i]
+    return json_response({"rows": await _read(request, compare_rows, ids)})
+
+
+# --- one run --------------------------------------------------------------------------
+
+
+async def run(request: Request) -> Response:
+    from gittrack.ui.runs import run_detail
+
+    return json_response(await _read(request, run_detail, request.path_params["run_id"]))
+
+
+async def series(request: Request) -> Response:
+    from gittrack.ui.series import series as read_series
+
+    key = request.query_params.get("key")
+    if not key:
+        raise InvalidParameter("Give the metric: key=<metric key>")
+    x = request.query_params.get("x", "step")
+    x_min, x_max = _float(request, "min"), _float(request, "max")
+    width = _int(request, "width", 800)
+    run_id = request.path_params["run_id"]
+    return json_response(
+        await _read(
+            request,
+            lambda ctx: read_series(ctx, run_id, key, x=x, x_min=x_min, x_max=x_max, width=width),
         )
+    )
 
-    # --- lists ------------------------------------------------------------------
 
-    def experiments(self, request: Request) -> Response:
-        from gittrack.ui.runs import list_experiments
+async def artifacts(request: Request) -> Response:
+    from gittrack.ui.artifacts import list_artifacts
 
-        return json_response({"experiments": list_experiments(self.ctx)})
+    path = request.query_params.get("path", "")
+    return json_response(await _read(request, list_artifacts, request.path_params["run_id"], path))
 
-    def branches(self, request: Request) -> Response:
-        head = None
-        if not self.ctx.git.head_is_unborn and not self.ctx.git.head_is_detached:
-            head = self.ctx.git.head.shorthand
-        tips = self.ctx.branches()
-        return json_response(
-            {"head": head, "branches": [{"name": n, "commit": c} for n, c in sorted(tips.items())]}
-        )
 
-    def runs(self, request: Request) -> Response:
-        q = request.query_params
-        exps = [e for e in q.get("experiment_ids", "").split(",") if e]
-        lifecycle = q.get("lifecycle", "active")
-        if lifecycle not in ("active", "deleted", "all"):
-            raise InvalidParameter(
-                f"Invalid lifecycle {lifecycle!r}: expected active, deleted or all"
-            )
-        page = self.table.page(
-            experiment_ids=exps or None,
-            branch=q.get("branch") or None,
-            filter_string=q.get("filter", ""),
-            order_by=q.get("order_by") or "attributes.start_time DESC",
-            offset=_int(request, "offset", 0),
-            limit=_int(request, "limit", 100),
-            lifecycle=lifecycle,
-            keys=None if q.get("columns") is None else [c for c in q["columns"].split(",") if c],
-        )
-        return json_response(page)
+async def artifact(request: Request) -> Response:
+    from starlette.responses import Response
 
-    def compare_rows(self, request: Request) -> Response:
-        ids = [i for i in request.query_params.get("runs", "").split(",") if i]
-        if not ids:
-            raise InvalidParameter("Give the runs to compare: runs=<id>,<id>,...")
-        if len(ids) > 1000:
-            raise InvalidParameter(f"Too many runs to compare ({len(ids)}); at most 1000")
-        rows = self.table.refresh()
-        out = []
-        for rid in ids:
-            full, _sha = self.ctx.resolve(rid)
-            out.append(
-                {k: v for k, v in rows[full].items() if k != "sha"} if full in rows else None
-            )
-        return json_response({"rows": [r for r in out if r is not None]})
+    from gittrack.ui.artifacts import read_artifact, response_headers
 
-    # --- one run ----------------------------------------------------------------
+    path = request.query_params.get("path", "")
+    _full, data = await _read(request, read_artifact, request.path_params["run_id"], path)
+    ctype, headers = response_headers(path, download=request.query_params.get("download") == "1")
+    return Response(data, media_type=ctype, headers={**COMMON_HEADERS, **headers})
 
-    def run(self, request: Request) -> Response:
-        from gittrack.ui.runs import reruns_in, run_detail
 
-        detail = run_detail(self.ctx, request.path_params["run_id"])
-        detail["reruns"] = reruns_in(self.table.refresh(), detail["run_id"])
-        return json_response(detail)
+async def preview(request: Request) -> Response:
+    from gittrack.ui.artifacts import preview as read_preview
 
-    def series(self, request: Request) -> Response:
-        from gittrack.ui.series import series
+    path = request.query_params.get("path", "")
+    return json_response(await _read(request, read_preview, request.path_params["run_id"], path))
 
-        key = request.query_params.get("key")
-        if not key:
-            raise InvalidParameter("Give the metric: key=<metric key>")
-        return json_response(
-            series(
-                self.ctx,
-                request.path_params["run_id"],
-                key,
-                x=request.query_params.get("x", "step"),
-                x_min=_float(request, "min"),
-                x_max=_float(request, "max"),
-                width=_int(request, "width", 800),
-            )
-        )
 
-    def artifacts(self, request: Request) -> Response:
-        from gittrack.ui.artifacts import list_artifacts
+async def run_diff(request: Request) -> Response:
+    from gittrack.ui.code import uncommitted_diff
 
-        return json_response(
-            list_artifacts(
-                self.ctx, request.path_params["run_id"], request.query_params.get("path", "")
-            )
-        )
+    return json_response(await _read(request, uncommitted_diff, request.path_params["run_id"]))
 
-    def artifact(self, request: Request) -> Response:
-        from starlette.responses import Response
 
-        from gittrack.ui.artifacts import read_artifact, response_headers
+async def environment(request: Request) -> Response:
+    from gittrack.ui.code import environment as read_environment
 
-        path = request.query_params.get("path", "")
-        _full, data = read_artifact(self.ctx, request.path_params["run_id"], path)
-        ctype, headers = response_headers(
-            path, download=request.query_params.get("download") == "1"
-        )
-        return Response(data, media_type=ctype, headers={**COMMON_HEADERS, **headers})
+    return json_response(await _read(request, read_environment, request.path_params["run_id"]))
 
-    def preview(self, request: Request) -> Response:
-        from gittrack.ui.artifacts import preview
 
-        return json_response(
-            preview(self.ctx, request.path_params["run_id"], request.query_params.get("path", ""))
-        )
+async def runs_diff(request: Request) -> Response:
+    from gittrack.ui.code import runs_diff as diff_runs
 
-    def diff(self, request: Request) -> Response:
-        from gittrack.ui.code import uncommitted_diff
+    a, b = request.query_params.get("a"), request.query_params.get("b")
+    if not a or not b:
+        raise InvalidParameter("Give two runs: a=<run id>&b=<run id>")
+    return json_response(await _read(request, diff_runs, a, b))
 
-        return json_response(uncommitted_diff(self.ctx, request.path_params["run_id"]))
 
-    def environment(self, request: Request) -> Response:
-        from gittrack.ui.code import environment
+# --- the route table --------------------------------------------------------------------
 
-        return json_response(environment(self.ctx, request.path_params["run_id"]))
 
-    def runs_diff(self, request: Request) -> Response:
-        from gittrack.ui.code import runs_diff
+def routes() -> list[Any]:
+    """The UI's part of the route table: the page, ``/ui/api/...`` and ``/ui/static/...``."""
+    from starlette.routing import Mount, Route
 
-        a, b = request.query_params.get("a"), request.query_params.get("b")
-        if not a or not b:
-            raise InvalidParameter("Give two runs: a=<run id>&b=<run id>")
-        return json_response(runs_diff(self.ctx, a, b))
-
-    # --- errors -----------------------------------------------------------------
-
-    @staticmethod
-    def on_error(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, GittrackError):
-            return json_response(exc.to_json(), status=exc.http_status)
-        return json_response(
-            {"error_code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}, 500
-        )
-
-    @staticmethod
-    def on_not_found(request: Request, exc: Exception) -> Response:
-        return json_response(
-            {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No such page: {request.url.path}"},
-            404,
-        )
-
-    def routes(self) -> list[Any]:
-        from starlette.routing import Mount, Route
-
-        api = "/ui/api"
-        return [
-            Route("/", self.index),
-            Route("/ui", self.index),
-            Route("/ui/", self.index),
-            Route(f"{api}/experiments", self.experiments),
-            Route(f"{api}/branches", self.branches),
-            Route(f"{api}/runs", self.runs),
-            Route(f"{api}/compare", self.compare_rows),
-            Route(f"{api}/diff", self.runs_diff),
-            Route(f"{api}/runs/{{run_id}}", self.run),
-            Route(f"{api}/runs/{{run_id}}/series", self.series),
-            Route(f"{api}/runs/{{run_id}}/artifacts", self.artifacts),
-            Route(f"{api}/runs/{{run_id}}/artifact", self.artifact),
-            Route(f"{api}/runs/{{run_id}}/preview", self.preview),
-            Route(f"{api}/runs/{{run_id}}/diff", self.diff),
-            Route(f"{api}/runs/{{run_id}}/environment", self.environment),
-            Mount("/ui/static", app=_static_app()),
-        ]
+    api = "/ui/api"
+    return [
+        Route("/", index),
+        Route("/ui", index),
+        Route("/ui/", index),
+        Route(f"{api}/experiments", experiments),
+        Route(f"{api}/branches", branches),
+        Route(f"{api}/runs", runs),
+        Route(f"{api}/compare", compare),
+        Route(f"{api}/diff", runs_diff),
+        Route(f"{api}/runs/{{run_id}}", run),
+        Route(f"{api}/runs/{{run_id}}/series", series),
+        Route(f"{api}/runs/{{run_id}}/artifacts", artifacts),
+        Route(f"{api}/runs/{{run_id}}/artifact", artifact),
+        Route(f"{api}/runs/{{run_id}}/preview", preview),
+        Route(f"{api}/runs/{{run_id}}/diff", run_diff),
+        Route(f"{api}/runs/{{run_id}}/environment", environment),
+        Mount("/ui/static", app=_static_app()),
+    ]
 
 
 def _static_app() -> Any:
@@ -281,45 +278,30 @@ def _static_app() -> Any:
     return SafeStatic(directory=str(STATIC_DIR))
 
 
-def _preload(table: RunTable) -> None:
+def warm_up(backend: Backend) -> None:
+    """Get the first page ready before it is asked for: the repository thread brings
+    the run index up to date while another thread imports what the first chart needs."""
+    import threading
+
+    backend.submit(_refresh_index)
+    threading.Thread(
+        target=_import_chart_libraries, name="gittrack-ui-imports", daemon=True
+    ).start()
+
+
+def _refresh_index(client: Client) -> None:
+    from gittrack.query.search import refreshed_index
+
     try:
-        table.refresh()
-        import numpy  # noqa: F401 - what the first chart needs, imported ahead of time
+        with refreshed_index(client.repo):
+            pass
+    except Exception:  # noqa: BLE001 - the first request reports the error properly
+        log.debug("refreshing the run index at startup failed", exc_info=True)
+
+
+def _import_chart_libraries() -> None:
+    try:
+        import numpy  # noqa: F401
         import pandas  # noqa: F401
-    except Exception:  # the first request reports the error properly
-        log.debug("preloading the runs table failed", exc_info=True)
-
-
-def make_ui_app(repo_path: str | Path | None = None, *, preload: bool = True) -> Starlette:
-    """The UI for the repository at ``repo_path`` (None: ``GITTRACK_REPO`` or the cwd).
-
-    With ``preload``, a background thread reads the runs right away.
-
-    Returns a Starlette app serving ``/``, ``/ui/static/...`` and ``/ui/api/...``;
-    mount it at ``/`` of another app or run it with uvicorn.
-
-    Raises:
-        NoRepository: ``repo_path`` is not inside a git repository.
-    """
-    from starlette.applications import Starlette
-
-    from gittrack.ui.context import UIContext
-    from gittrack.ui.table import RunTable
-
-    ctx = UIContext(str(repo_path) if repo_path is not None else None)
-    table = RunTable(ctx)
-    ui = UIApp(ctx, table)
-    if preload:  # read the runs now, so the first page does not wait for it
-        threading.Thread(
-            target=_preload, args=(table,), name="gittrack-ui-preload", daemon=True
-        ).start()
-    app = Starlette(
-        routes=ui.routes(),
-        exception_handlers={
-            Exception: ui.on_error,
-            GittrackError: ui.on_error,
-            404: ui.on_not_found,
-        },
-    )
-    app.state.gittrack_ui = ui
-    return app
+    except ImportError:  # the first chart reports it
+        pass

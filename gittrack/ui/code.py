@@ -126,10 +126,3 @@ def environment(ctx: UIContext, run_id: str) -> dict[str, Any]:
         except Exception:  # an older or foreign snapshot: show it without a summary
             summary = None
     return {"run_id": full, "summary": summary, "environment": env}
-
-
-def branches_containing(ctx: UIContext, commit: str | None) -> list[str]:
-    """Local branches whose tip can reach ``commit``."""
-    if not commit:
-        return []
-    return sorted(name for name, tip in ctx.branches().items() if ctx.on_branch(commit, tip))

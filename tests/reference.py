@@ -1,0 +1,89 @@
+"""The reference evaluator: MLflow's filter and order_by applied to plain dicts in Python.
+
+The specification :mod:`gittrack.query.engine` (SQL over the index) is tested against
+(``tests/test_search_property.py``, ``benchmarks/w2_query.py``). No production code
+calls it: every face of gittrack (Python, CLI, REST, web UI) searches through the engine.
+
+A run is ``{"run_id", "run_name", "status", "user_id", "start_time", "end_time",
+"artifact_uri", "metrics": {k: float}, "params": {k: str}, "tags": {k: str}}``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from gittrack.query.grammar import METRIC, PARAM, TAG, Clause, OrderKey, ilike, like
+
+__all__ = ["clause_matches", "filter_runs", "sort_runs"]
+
+
+def _lookup(run: dict[str, Any], kind: str, key: str) -> Any:
+    if kind == METRIC:
+        return run["metrics"].get(key)
+    if kind == PARAM:
+        return run["params"].get(key)
+    if kind == TAG:
+        return run["tags"].get(key)
+    return run.get(key)
+
+
+def clause_matches(run: dict[str, Any], c: Clause) -> bool:
+    """Whether one run satisfies one clause (a missing value never matches)."""
+    lhs = _lookup(run, c.kind, c.key)
+    if c.op == "IS NULL":
+        return lhs is None
+    if c.op == "IS NOT NULL":
+        return lhs is not None
+    if lhs is None:
+        return False
+    v = c.value
+    op = c.op
+    if op == "=":
+        return lhs == v
+    if op == "!=":
+        return lhs != v
+    if op == ">":
+        return lhs > v
+    if op == ">=":
+        return lhs >= v
+    if op == "<":
+        return lhs < v
+    if op == "<=":
+        return lhs <= v
+    if op == "LIKE":
+        return like(lhs, v)
+    if op == "ILIKE":
+        return ilike(lhs, v)
+    if op == "IN":
+        return lhs in v
+    if op == "NOT IN":
+        return lhs not in v
+    raise AssertionError(op)  # pragma: no cover - the parser allows no other operator
+
+
+def filter_runs(runs: Iterable[dict[str, Any]], clauses: Sequence[Clause]) -> list[dict[str, Any]]:
+    """The runs that satisfy every clause, in their given order."""
+    return [r for r in runs if all(clause_matches(r, c) for c in clauses)]
+
+
+def sort_runs(runs: Iterable[dict[str, Any]], order: Sequence[OrderKey]) -> list[dict[str, Any]]:
+    """Sort as MLflow: by ``start_time DESC, run_id``, then stably by each order key
+    from last to first; missing values and NaN last in either direction (NaN first of those)."""
+    out = sorted(runs, key=lambda r: (-(r.get("start_time") or 0), r["run_id"]))
+    for o in reversed(order):
+        present = []
+        nans = []
+        missing = []
+        for r in out:
+            v = _lookup(r, o.kind, o.key)
+            if v is None:
+                missing.append(r)
+            elif isinstance(v, float) and math.isnan(v):
+                nans.append(r)
+            else:
+                present.append(r)
+        present.sort(key=lambda r: _lookup(r, o.kind, o.key), reverse=not o.ascending)
+        out = present + nans + missing
+    return out
