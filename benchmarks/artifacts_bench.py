@@ -2,9 +2,12 @@
 
 Workloads: 1,000 small files (1-8 KiB, one ``log_artifacts`` call) and one large
 file (default 1 GiB, one ``log_artifact`` call); each logged into a new run and
-downloaded back into an empty folder. Stores: a local folder, and S3 through a
-moto server on 127.0.0.1 (gittrack via s3fs, MLflow via boto3). MLflow uses its
-SQLite tracking store and the same artifact location kind.
+downloaded back into an empty folder. Stores: a local folder, S3 through a
+moto server on 127.0.0.1 (gittrack via s3fs, MLflow via boto3), and, for
+gittrack only, Azure Blob through Azurite (``az``, adlfs) and Google Cloud
+Storage through gcp-storage-emulator (``gs``, gcsfs), the emulators the tests
+use (``tests/cloudservers.py``). MLflow uses its SQLite tracking store and the
+same artifact location kind.
 
 Every (tool, store, workload, repetition) runs in its own process, so the peak
 RSS it reports is that work's alone; stores start empty each time (no
@@ -12,7 +15,7 @@ deduplication across repetitions), and gittrack's download is cold (its local
 cache emptied). Prints a table of medians.
 
 Usage: python benchmarks/artifacts_bench.py [--reps 3] [--big-mib 1024]
-       [--stores local,s3] [--tools gittrack,mlflow] [--workloads small,big]
+       [--stores local,s3,az,gs] [--tools gittrack,mlflow] [--workloads small,big]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+CLOUD_STORES = ("az", "gs")  # gittrack only: emulators from tests/cloudservers.py
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",
     "GIT_AUTHOR_EMAIL": "bench@example.com",
@@ -76,6 +80,11 @@ def worker(args: argparse.Namespace) -> None:
                 ("gittrack.artifacts.endpoint-url", args.endpoint),
             ):
                 subprocess.run(["git", "-C", str(repo), "config", k, v], check=True)
+        elif args.store in CLOUD_STORES:  # endpoint and credentials: the environment
+            url = f"{args.store}://{args.bucket}/gittrack"
+            subprocess.run(
+                ["git", "-C", str(repo), "config", "gittrack.artifacts", url], check=True
+            )
         if args.inline_limit is not None:
             subprocess.run(
                 [
@@ -92,8 +101,10 @@ def worker(args: argparse.Namespace) -> None:
         import gittrack
         from gittrack.artifacts.storage import storage_for  # noqa: F401  (import cost outside timing)
 
-        if args.store == "s3":
-            import s3fs  # noqa: F401
+        if args.store != "local":
+            import fsspec
+
+            fsspec.get_filesystem_class(args.store)  # the backend's import cost outside timing
 
         base = rss_mib()
         t0 = time.perf_counter()
@@ -105,7 +116,7 @@ def worker(args: argparse.Namespace) -> None:
         t1 = time.perf_counter()
         shutil.rmtree(
             repo / ".git" / "gittrack" / "objects", ignore_errors=True
-        ) if args.store == "s3" else None
+        ) if args.store != "local" else None
         t2 = time.perf_counter()
         gittrack.download_artifacts(run_id=run.info.run_id, dst_path=dst)
         t3 = time.perf_counter()
@@ -181,6 +192,12 @@ def run_one(
     if store == "s3":
         server.make_bucket(bucket)
         env["MLFLOW_S3_ENDPOINT_URL"] = server.endpoint
+    elif store in CLOUD_STORES:
+        if store == "az":
+            server.make_container(bucket)
+        else:
+            server.make_bucket(bucket)
+        env.update(server.env())
     with tempfile.TemporaryDirectory(prefix="gt-bench-", dir=data) as work:
         out = subprocess.run(
             [
@@ -211,9 +228,24 @@ def run_one(
         for page in c.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for o in page.get("Contents", []):
                 c.delete_object(Bucket=bucket, Key=o["Key"])
+    elif store in CLOUD_STORES:
+        for key in server.keys(bucket):
+            server.delete(bucket, key)
     if out.returncode != 0:
         raise SystemExit(f"{tool}/{store}/{workload} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def start_servers(stores: list[str]) -> dict[str, object]:
+    """A running server (moto, Azurite, GCS emulator) for each remote store asked for."""
+    from tests.cloudservers import AzuriteServer, GcsServer
+    from tests.s3server import S3Server
+
+    unknown = set(stores) - {"local", "s3", *CLOUD_STORES}
+    if unknown:
+        raise SystemExit(f"unknown store(s) {sorted(unknown)}: use local, s3, az, gs")
+    kinds = {"s3": S3Server, "az": AzuriteServer, "gs": GcsServer}
+    return {store: kinds[store]().start() for store in stores if store in kinds}
 
 
 def main() -> None:
@@ -243,20 +275,23 @@ def main() -> None:
         worker(args)
         return
     sys.path.insert(0, str(ROOT))
-    from tests.s3server import CREDENTIALS, S3Server
+    from tests.s3server import CREDENTIALS
 
     os.environ.update(CREDENTIALS)
     data = Path(args.data_dir or tempfile.mkdtemp(prefix="gt-bench-data-"))
     data.mkdir(parents=True, exist_ok=True)
     make_data(data, args.big_mib)
     stores = args.stores.split(",")
-    server = S3Server().start() if "s3" in stores else None
+    servers = start_servers(stores)
     results: dict[tuple[str, str, str], list[dict]] = {}
     try:
         for store in stores:
+            server = servers.get(store)
             for workload in args.workloads.split(","):
                 for rep in range(args.reps):
                     for tool in args.tools.split(","):
+                        if tool != "gittrack" and store in CLOUD_STORES:
+                            continue  # MLflow is measured on local and S3 only
                         r = run_one(tool, store, workload, data, server, rep, args.inline_limit)
                         results.setdefault((store, workload, tool), []).append(r)
                         print(
@@ -264,9 +299,10 @@ def main() -> None:
                             file=sys.stderr,
                         )
     finally:
-        if server:
+        for server in servers.values():
             server.stop()
     label = {"small": "1,000 small files", "big": f"1 file of {args.big_mib} MiB"}
+    print(f"{args.reps} rep(s), medians; {label['big']}")
     print(
         f"{'store':6} {'workload':20} {'tool':9} {'log s':>8} {'download s':>11} {'peak RSS MiB':>13} {'RSS growth MiB':>15}"
     )

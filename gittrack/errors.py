@@ -19,7 +19,8 @@ the MLflow error code and HTTP status the server answers with::
     │   └── NoRepository
     ├── RerunRefused                  BAD_REQUEST               400  (gittrack rerun cannot start)
     │   └── EnvironmentMismatch       (--env check: imported packages differ)
-    └── CorruptRecord                 INTERNAL_ERROR            500
+    ├── MissingDependency             INTERNAL_ERROR            500
+    └── CorruptRecord                 INVALID_STATE             400
         └── BadArtifactEntry          INVALID_PARAMETER_VALUE   400 (a hostile artifacts.yaml)
 """
 
@@ -125,12 +126,28 @@ class NoRepository(RepositoryError):
         self.path = path
 
 
+class MissingDependency(GittrackError):
+    """An optional package a feature needs is not installed; the message names the extra."""
+
+    def __init__(self, package: str, feature: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs the package {package!r}, which is not installed: "
+            f"pip install 'gittrack[{extra}]'"
+        )
+        self.package, self.extra = package, extra
+
+
 class CorruptRecord(GittrackError):
-    """A run record that cannot be read (bad YAML, missing file, unsafe tags)."""
+    """A run record that cannot be read (bad YAML, missing file, unsafe tags, over a
+    reading limit). A 400, not a 500: the request named a run nobody can read, the
+    server is fine (and MLflow's client does not retry a 4xx)."""
+
+    error_code = "INVALID_STATE"
+    http_status = 400
 
     def __init__(self, run_id: str, what: str) -> None:
         super().__init__(f"Run {run_id}: record is unreadable: {what}")
-        self.run_id = run_id
+        self.run_id, self.what = run_id, what
 
 
 class BadArtifactEntry(CorruptRecord):

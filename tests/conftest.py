@@ -12,6 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# MLflow's telemetry is on outside CI and races with its own servers at exit
+# (KeyError: '_MLFLOW_TELEMETRY_SESSION_ID'): off for the suite and every server it starts.
+QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+os.environ.update(QUIET_ENV)
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
     "GIT_AUTHOR_EMAIL": "author@example.com",
@@ -32,6 +37,8 @@ def _isolate(tmp_path_factory, monkeypatch):
     for var in list(os.environ):
         if var.startswith(("GITTRACK_", "MLFLOW_")):
             monkeypatch.delenv(var)
+    for var, value in QUIET_ENV.items():
+        monkeypatch.setenv(var, value)
     yield
     # end any run a test left active so it cannot leak into the next test
     if "gittrack.api.fluent" in sys.modules:
@@ -85,5 +92,7 @@ def require_service(name: str, reason: str) -> None:
     pytest.skip(f"{name} not reachable: {reason}")
 
 
-# A real S3-protocol server (moto) for artifact stores: fixtures `s3` and `s3_server_session`.
+# Real servers for artifact stores: S3 (moto): fixtures `s3` and `s3_server_session`;
+# Azure Blob (Azurite) and GCS (gcp-storage-emulator): fixtures `azurite` and `gcs`.
+from tests.cloudservers import azurite, azurite_session, gcs, gcs_session  # noqa: E402, F401
 from tests.s3server import s3, s3_server_session  # noqa: E402, F401

@@ -314,6 +314,8 @@ class SmartHTTP:
                 body = self.rfile.read(length) if length else b""
                 env = {
                     "PATH": os.environ.get("PATH", ""),
+                    # the guard hook imports gittrack: the checkout under test
+                    "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
                     "GIT_PROJECT_ROOT": str(base),
                     "GIT_HTTP_EXPORT_ALL": "1",
                     "REQUEST_METHOD": self.command,

@@ -211,3 +211,35 @@ def test_experiment_order_by_is_checked(repo):
         gittrack.Client().search_experiments(order_by=[""])
     names = [e.name for e in gittrack.Client().search_experiments(order_by=["name DESC"])]
     assert names == ["Default"]
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400)])
+def test_metric_too_large_for_a_float_names_the_key(repo, value):
+    with gittrack.start_run() as run:
+        with pytest.raises(
+            InvalidParameter, match=r"Metric 'huge': value -?1000.*\(40[12] digits\) is too large"
+        ):
+            gittrack.log_metric("huge", value)
+        gittrack.log_metric("ok", 1.0)
+    assert gittrack.get_run(run.info.run_id).data.metrics == {"ok": 1.0}
+
+
+def test_rest_metric_too_large_for_a_float_is_a_400(repo):
+    from tests.server_helpers import ServerProcess, http
+
+    with ServerProcess(repo) as srv:
+        api = srv.url + "/api/2.0/mlflow"
+        _, body = http("POST", api + "/runs/create", {"experiment_id": "0"})
+        run_id = body["run"]["info"]["run_id"]
+        status, err = http(
+            "POST",
+            api + "/runs/log-metric",
+            raw=b'{"run_id": "%s", "key": "huge", "value": 1%s, "timestamp": 1, "step": 0}'
+            % (run_id.encode(), b"0" * 400),
+        )
+        assert status == 400, err
+        assert err["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert (
+            "for parameter 'value': expected a number within the 64-bit float range"
+            in (err["message"])
+        )

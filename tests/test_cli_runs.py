@@ -153,3 +153,36 @@ def test_show_and_diff_report_environments(repo):
     assert "Environment:" in shown and "CPython" in shown
     d = CliRunner().invoke(cli, ["diff", a, b]).output
     assert "Environment:" in d and "numpy" in d and "0.0.1-fake" in d
+
+
+def test_log_refuses_an_unknown_status(repo):
+    _log_two_runs(repo)
+    r = run_cli("log", "--status", "BOGUS", cwd=repo)
+    assert r.returncode == 2 and r.stdout == ""
+    assert "Invalid value for '--status': 'BOGUS' is not a run status" in r.stderr
+    assert "RUNNING, SCHEDULED, FINISHED, FAILED, KILLED, CRASHED" in r.stderr
+    ok = CliRunner().invoke(cli, ["log", "--status", "killed"])
+    assert ok.exit_code == 0 and "No runs match these filters." in ok.output
+
+
+def test_log_all_marks_deleted_runs(repo):
+    a, b = _log_two_runs(repo)
+    CliRunner().invoke(cli, ["delete", a])
+    lines = CliRunner().invoke(cli, ["log", "--all"]).output.splitlines()
+    row_a = next(ln for ln in lines if ln.startswith(a[:8]))
+    row_b = next(ln for ln in lines if ln.startswith(b[:8]))
+    assert "FINISHED (deleted)" in row_a and "deleted" not in row_b
+    data = json.loads(CliRunner().invoke(cli, ["log", "--all", "--format", "json"]).output)
+    stages = {d["run_id"]: (d["status"], d["lifecycle_stage"]) for d in data}
+    assert stages == {a: ("FINISHED", "deleted"), b: ("FINISHED", "active")}
+
+
+def test_restore_of_a_run_that_is_not_deleted_says_so(repo):
+    a, _ = _log_two_runs(repo)
+    r = CliRunner().invoke(cli, ["restore", a[:8]])
+    assert r.exit_code == 1
+    assert f"Error: Run {a} is not deleted (its lifecycle stage is 'active')" in r.output
+    assert "restored" not in r.output
+    assert CliRunner().invoke(cli, ["delete", a]).exit_code == 0
+    again = CliRunner().invoke(cli, ["restore", a[:8]])
+    assert again.exit_code == 0 and again.output == f"restored {a}\n"

@@ -17,7 +17,7 @@ import pytest
 import gittrack
 from gittrack.errors import BadArtifactEntry, InvalidArtifactPath
 from tests.conftest import git, run_cli
-from tests.hostile import (
+from tests.hostile_refs import (
     CONFIG_SHA,
     HOSTILE_SHAS,
     PASSWD_SHA,
@@ -149,3 +149,19 @@ def test_valid_sha256_is_still_served(repo, tmp_path):
     assert Path(got).read_bytes() == big.read_bytes()
     with pytest.raises(InvalidArtifactPath, match="contains '..'"):
         client.download_artifacts(rid, "../" + PASSWD_SHA, tmp_path / "dl2")
+
+
+def test_the_guard_refuses_a_pushed_run_whose_sha256_is_a_path(repo, tmp_path):
+    """The central repository's pre-receive guard applies the same artifact-entry rule."""
+    bare = tmp_path / "central.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    guard = Path(__file__).resolve().parent.parent / "remotes" / "pre-receive"
+    (bare / "hooks" / "pre-receive").symlink_to(guard)
+    rid = craft_run(repo, artifacts={"creds.txt": store_entry(CONFIG_SHA)})
+    ref = f"refs/gittrack/runs/{rid}"
+    res = subprocess.run(
+        ["git", "push", str(bare), f"{ref}:{ref}"], cwd=repo, capture_output=True, text=True
+    )
+    assert res.returncode != 0
+    assert CONFIG_SHA in res.stderr and "64 lowercase hex" in res.stderr
+    assert git(bare, "for-each-ref", "refs/gittrack/") == ""

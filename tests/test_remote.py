@@ -35,8 +35,9 @@ def fsck_clean(path) -> None:
     assert "dangling" not in res.stdout + res.stderr or True  # dangling objects are not errors
 
 
-def rewrite_file(repo, sha: str, path: str, text: str) -> str:
-    """A commit like ``sha`` (same parent) with ``path`` replaced by ``text``: a forged record."""
+def rewrite_file(repo, sha: str, path: str, text: str, parent: str | None = None) -> str:
+    """A commit like ``sha`` (same parent, or ``parent``) with ``path`` replaced by ``text``:
+    a forged record."""
     blob = subprocess.run(
         ["git", "hash-object", "-w", "--stdin"],
         cwd=repo,
@@ -56,7 +57,7 @@ def rewrite_file(repo, sha: str, path: str, text: str) -> str:
     tree = subprocess.run(
         ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
     ).stdout.strip()
-    return git(repo, "commit-tree", tree, "-p", f"{sha}^", "-m", "forged").strip()
+    return git(repo, "commit-tree", tree, "-p", parent or f"{sha}^", "-m", "forged").strip()
 
 
 @pytest.fixture
@@ -283,8 +284,8 @@ def test_guard_rejects_forged_bad_records_and_rewrites_of_finished_runs(repo, ba
     res = run_cli("push", cwd=repo)
     assert res.returncode == 1
     assert (
-        f"rejected run {bad} (remote refused: malformed run record: run.yaml says run_id"
-        in res.stderr
+        f"rejected run {bad} (remote refused: malformed run record: run.yaml names run "
+        f"'{'f' * 32}', but its ref is '{bad}'" in res.stderr
     )
     assert RUNS + bad not in runs_in(bare)
 
@@ -306,8 +307,8 @@ def test_guard_rejects_forged_bad_records_and_rewrites_of_finished_runs(repo, ba
     assert "finished runs are immutable here" in res.stderr
     assert runs_in(bare)[RUNS + good] == good_sha
     # a fast-forward of the finished run (e.g. a tag added later) is accepted
-    git(repo, "update-ref", RUNS + good, good_sha)
-    _, later = forge_run(repo, run_id=good, parent=good_sha, index=10)
+    later = rewrite_file(repo, good_sha, ".gittrack/tags.yaml", "team: b\n", parent=good_sha)
+    git(repo, "update-ref", RUNS + good, later)
     res = run_cli("push", cwd=repo)
     assert res.returncode == 0, res.stderr
     assert runs_in(bare)[RUNS + good] == later
@@ -473,7 +474,8 @@ def test_guard_as_update_hook_refuses_only_the_bad_ref(repo, bare):
     res = run_cli("push", cwd=repo)
     assert res.returncode == 1
     assert (
-        f"rejected run {bad} (remote refused: malformed run record: run.yaml has an unknown status 'DONE')"
+        f"rejected run {bad} (remote refused: malformed run record: run.yaml has an unknown "
+        "status 'DONE' (expected one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED))"
         in res.stderr
     )
     assert (

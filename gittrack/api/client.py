@@ -312,12 +312,27 @@ class Client:
         self._set_lifecycle(run_id, "deleted")
 
     def restore_run(self, run_id: str) -> None:
-        self._set_lifecycle(run_id, "active")
+        """Bring back a deleted run.
 
-    def _set_lifecycle(self, run_id: str, stage: str) -> None:
+        Raises:
+            InvalidParameter: the run is not deleted (as MLflow's ``restore_run``).
+        """
+        self._set_lifecycle(run_id, "active", only_from="deleted")
+
+    def _set_lifecycle(self, run_id: str, stage: str, only_from: str | None = None) -> None:
         run_id = self.store.resolve_run_id(run_id)
+
+        def check(record: Mapping[str, Any]) -> None:
+            current = record.get("lifecycle") or "active"
+            if only_from is not None and current != only_from:
+                raise InvalidParameter(
+                    f"Run {run_id} is not {only_from} (its lifecycle stage is {current!r}); "
+                    "there is nothing to restore"
+                )
+
         live = get_open_writer(self.repo, run_id)
         if live is not None and not live.closed:
+            check(live.record)
             live.set_record(lifecycle=stage)
             live.checkpoint()
             return
@@ -325,6 +340,7 @@ class Client:
 
         w = open_run_writer_any(self.repo, run_id)
         try:
+            check(w.record)
             w.set_record(lifecycle=stage)
             w.checkpoint()
         finally:

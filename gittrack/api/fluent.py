@@ -7,9 +7,7 @@ starting a run when none is active, runs ended at interpreter exit.
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
 import sys
 import threading
 from collections.abc import Mapping
@@ -26,7 +24,6 @@ _fluent_runs: list[ActiveRun] = []  # every run the fluent API started and has n
 _fluent_lock = threading.Lock()
 _last_active: list[tuple[Client, str] | None] = [None]  # (client, run id), read on demand
 _experiment: dict[str, str | None] = {"id": None}
-_handlers_installed = [False]
 
 
 class ActiveRun:
@@ -367,47 +364,24 @@ def get_tracking_uri() -> str:
 # -- exit and signals -----------------------------------------------------------------
 
 
-def _end_all_at_exit() -> None:
-    last = getattr(sys, "last_type", None) or getattr(sys, "last_exc", None)
-    if last is None:
-        status = RunStatus.FINISHED
-    elif (
-        isinstance(last, type)
-        and issubclass(last, KeyboardInterrupt)
-        or isinstance(last, KeyboardInterrupt)
-    ):
-        status = RunStatus.KILLED
-    else:
-        status = RunStatus.FAILED
-    _end_all(status)
-    _auto_gc()
-
-
-def _auto_gc() -> None:
-    """After a process that wrote runs: ``git gc --auto`` in the background, so the loose
-    objects and ref files checkpoints leave behind get packed once there are many
-    (git decides; off with ``git config gittrack.auto-gc false``)."""
-    import subprocess
-
-    for client in list(_clients.values()):
-        repo = client.repo
-        if str(repo.config("gittrack.auto-gc", "true")).lower() in ("false", "0", "no", "off"):
-            continue
-        try:
-            subprocess.Popen(
-                ["git", f"--git-dir={repo.common_dir}", "gc", "--auto", "--quiet"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except OSError:
-            return  # no git executable: nothing to tidy with
-
-
 def _end_all(status: str) -> None:
-    from gittrack.core.writer import open_writers
+    """End every run the fluent API started in this process with ``status``, then commit
+    every other writer still open (a ``Client`` run included)."""
+    from gittrack.core.writer import close_all
 
+    _end_fluent_at_exit(status)
+    close_all(status)
+
+
+def _install_handlers() -> None:
+    """End fluent runs at exit and on SIGTERM (one registry for every API: see
+    :mod:`gittrack.core.shutdown`)."""
+    from gittrack.core import shutdown
+
+    shutdown.on_exit("fluent", _end_fluent_at_exit, order=10)
+
+
+def _end_fluent_at_exit(status: str) -> None:
     with _fluent_lock:
         runs = [a for a in reversed(_fluent_runs) if a._writer._pid == os.getpid()]
     for active in runs:
@@ -415,41 +389,6 @@ def _end_all(status: str) -> None:
             _end(active, status)
         except Exception as exc:  # at exit: report, keep ending the others
             print(f"gittrack: could not end run {active._writer.run_id}: {exc}", file=sys.stderr)
-    for w in open_writers():
-        if w._pid != os.getpid():
-            continue  # inherited through fork: the parent owns it
-        try:
-            w.close()
-        except Exception as exc:
-            print(f"gittrack: could not flush run {w.run_id}: {exc}", file=sys.stderr)
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    _end_all(RunStatus.KILLED)
-    previous = _previous_sigterm[0]
-    if callable(previous):
-        previous(signum, frame)
-        return
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-_previous_sigterm: list[Any] = [None]
-
-
-def _install_handlers() -> None:
-    if _handlers_installed[0]:
-        return
-    _handlers_installed[0] = True
-    atexit.register(_end_all_at_exit)
-    if threading.current_thread() is threading.main_thread():
-        try:
-            current = signal.getsignal(signal.SIGTERM)
-            if current is not signal.SIG_IGN:
-                _previous_sigterm[0] = current if callable(current) else None
-                signal.signal(signal.SIGTERM, _on_sigterm)
-        except (ValueError, OSError):
-            pass
 
 
 def _reset_for_tests() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -12,6 +13,46 @@ from typing import Any
 from gittrack.core.entities import RunStatus
 
 OUTPUT_LIMIT = 8 * 1024 * 1024  # keep at most the last 8 MiB of each stream
+_PYTHON = re.compile(r"^python(\d+(\.\d+)?)?w?(\.exe)?$")
+_PYTHON_OPTS_WITH_VALUE = frozenset({"-W", "-X", "-Q"})
+
+
+def command_source_name(command: list[str], cwd: str | os.PathLike[str] | None = None) -> str:
+    """What ``mlflow.source.name`` is for ``command``, as MLflow records it for a script.
+
+    ``python [options] train.py ...`` → the script's absolute path (when it exists);
+    ``python -m pkg.mod`` → ``pkg.mod``; ``python -c CODE`` → ``<interactive>``; any
+    other command → its program (absolute when it is a path that exists). Relative
+    paths are taken from ``cwd`` (default: this process's working directory).
+
+    Example: ``command_source_name(["python", "-u", "train.py"])`` → ``"/repo/train.py"``.
+    """
+
+    def path_of(arg: str) -> str:
+        full = os.path.abspath(os.path.join(cwd, arg) if cwd is not None else arg)
+        return full if os.path.exists(full) else arg
+
+    if not command:
+        return ""
+    if not _PYTHON.match(os.path.basename(command[0])):
+        return path_of(command[0])
+    args = iter(command[1:])
+    for arg in args:
+        if arg == "-m":
+            return next(args, command[0])
+        if arg.startswith("-m") and len(arg) > 2:
+            return arg[2:]
+        if arg == "-c" or arg.startswith("-c"):
+            return "<interactive>"
+        if arg in _PYTHON_OPTS_WITH_VALUE:
+            next(args, None)
+            continue
+        if arg == "--":
+            continue
+        if arg.startswith("-") and arg != "-":
+            continue
+        return path_of(arg)
+    return command[0]  # an interactive interpreter
 
 
 def run_command(
@@ -62,7 +103,9 @@ def execute(
     writer = client._create_writer(experiment_id, tags=tags or {}, run_name=run_name)
     where = os.path.abspath(cwd if cwd is not None else os.getcwd())
     writer.set_record(
-        command=shlex.join(command), source_name=command[0], cwd=_relative_cwd(client, where)
+        command=shlex.join(command),
+        source_name=command_source_name(command, where),
+        cwd=_relative_cwd(client, where),
     )
     run_id = writer.run_id
     lock = writer.detach()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gittrack.artifacts import uploads
 from gittrack.artifacts.config import url_protocol
 from gittrack.artifacts.errors import (
     ArtifactChanged,
@@ -29,6 +30,7 @@ from gittrack.artifacts.errors import (
     InvalidArtifactPath,
 )
 from gittrack.artifacts.progress import progress_bar
+from gittrack.artifacts.uploads import LocalReadError as _LocalReadError
 from gittrack.core.retry import Backoff, call_with_retry
 from gittrack.core.validation import is_sha256
 from gittrack.layout import object_key
@@ -47,11 +49,7 @@ class PutResult:
     uploaded: bool
 
 
-class _LocalReadError(Exception):
-    """Reading the user's file failed (not the store's fault: never retried)."""
-
-
-def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
+def stat_key(st: os.stat_result) -> tuple[int, int, int]:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
@@ -169,16 +167,55 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fatal_store_error(exc: BaseException, url: str) -> ArtifactStoreError | None:
+# Where each backend finds its credentials (never in .gittrack.yaml), for error messages.
+CREDENTIAL_HINTS = {
+    "s3": "for S3: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws/credentials",
+    "az": "for Azure: AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with "
+    "AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_TOKEN, or an Azure AD login "
+    "(AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, `az login`)",
+    "gs": "for GCS: GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`",
+}
+CREDENTIAL_HINTS.update(
+    {"s3a": CREDENTIAL_HINTS["s3"], "abfs": CREDENTIAL_HINTS["az"], "abfss": CREDENTIAL_HINTS["az"]}
+)
+CREDENTIAL_HINTS["gcs"] = CREDENTIAL_HINTS["gs"]
+# The gittrack extra that installs each backend.
+_EXTRAS = {
+    "s3": "s3",
+    "s3a": "s3",
+    "az": "az",
+    "abfs": "az",
+    "abfss": "az",
+    "gs": "gcs",
+    "gcs": "gcs",
+}
+
+
+def _fatal_store_error(exc: BaseException, url: str, what: str = "") -> ArtifactStoreError | None:
     """The store error for failures that retrying cannot fix, else None."""
-    if isinstance(exc, PermissionError):
+    status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
+    if (
+        isinstance(exc, PermissionError)
+        or type(exc).__name__ == "ClientAuthenticationError"
+        or (isinstance(status, int) and status in (401, 403))  # Azure, GCS HTTP errors
+    ):
+        hint = CREDENTIAL_HINTS.get(url_protocol(url), "see the backend's documentation")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return ArtifactStoreError(
-            f"access to the artifact store {url} was denied ({exc}). Check the credentials "
-            "the backend uses (for S3: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE)."
+            f"access to the artifact store {url} was denied ({first}). Check the credentials "
+            f"the backend uses ({hint})."
         )
     text = str(exc)
-    if "NoSuchBucket" in text or "bucket does not exist" in text.lower():
-        return ArtifactStoreError(f"the bucket of artifact store {url} does not exist ({exc})")
+    if (
+        "NoSuchBucket" in text
+        or "bucket does not exist" in text.lower()
+        or "ContainerNotFound" in text
+        or (isinstance(exc, FileNotFoundError) and what.startswith("uploading"))
+    ):
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        return ArtifactStoreError(
+            f"the bucket (container) of artifact store {url} does not exist ({first})"
+        )
     if isinstance(exc, (ValueError, TypeError)):
         return ArtifactStoreError(f"artifact store {url} refused the request: {exc}")
     return None
@@ -234,9 +271,11 @@ class ContentStore:
                 "(known: file, s3, gs, az, memory, ... — any fsspec protocol)"
             ) from exc
         except ImportError as exc:
+            extra = _EXTRAS.get(self.protocol)
+            how = f"pip install 'gittrack[{extra}]'" if extra else "install its fsspec backend"
             raise ArtifactStoreError(
                 f"artifact store {self.url}: the {self.protocol!r} backend is not installed "
-                f"({exc}); for S3 install s3fs (pip install 'gittrack[s3]')"
+                f"({exc}); {how}"
             ) from exc
 
     @property
@@ -281,7 +320,7 @@ class ContentStore:
 
         def retryable(exc: BaseException) -> bool:
             return not isinstance(exc, (*final, _LocalReadError)) and (
-                _fatal_store_error(exc, self.url) is None
+                _fatal_store_error(exc, self.url, what) is None
             )
 
         attempts = [1]
@@ -298,7 +337,7 @@ class ContentStore:
         except _LocalReadError as exc:
             raise InvalidArtifactPath(str(exc)) from exc.__cause__
         except Exception as exc:
-            fatal = _fatal_store_error(exc, self.url)
+            fatal = _fatal_store_error(exc, self.url, what)
             if fatal is not None:
                 raise fatal from exc
             raise ArtifactTransferError(
@@ -388,7 +427,7 @@ class ContentStore:
                 sha, size = copy_and_hash(src.fileno(), out.fileno())
                 st1 = os.fstat(src.fileno())
                 copied = os.fstat(out.fileno()).st_size
-            if _stat_key(st1) != _stat_key(st0) or size != st1.st_size or copied != size:
+            if stat_key(st1) != stat_key(st0) or size != st1.st_size or copied != size:
                 raise ArtifactChanged(os.fspath(path))
             dest = Path(self.object_path(sha))
             if dest.exists() and dest.stat().st_size == size:
@@ -420,13 +459,17 @@ class ContentStore:
     def _upload_once(
         self, path: str | os.PathLike[str], target: str, sha: str, st0: os.stat_result, desc: str
     ) -> None:
+        if self.protocol in uploads.AZURE_PROTOCOLS or (
+            self.protocol in uploads.S3_PROTOCOLS and st0.st_size > max(self.chunk_size, 5 * MiB)
+        ):
+            parts = uploads.part_upload_for(self, target)
+            assert parts is not None
+            uploads.upload_in_parts(self, parts, path, sha, st0, desc)
+            return
         try:
             src, _ = open_source(path)
         except InvalidArtifactPath as exc:
             raise _LocalReadError(str(exc)) from exc
-        if self.protocol in ("s3", "s3a") and st0.st_size > max(self.chunk_size, 5 * MiB):
-            self._upload_s3_parts(path, target, sha, st0, desc)
-            return
         block = max(self.chunk_size, 5 * MiB)  # S3 parts must be >= 5 MiB
         bar = progress_bar(st0.st_size, f"upload {os.path.basename(desc)}")
         with src:
@@ -451,91 +494,20 @@ class ContentStore:
                     bar.update(len(chunk))
                 out.close()
                 st1 = os.fstat(src.fileno())
-                if h.hexdigest() != sha or _stat_key(st1) != _stat_key(st0):
+                if h.hexdigest() != sha or stat_key(st1) != stat_key(st0):
                     raise ArtifactChanged(os.fspath(path))
                 out.commit()
             except BaseException:
-                try:
-                    out.discard()
-                except Exception:  # the abort itself may fail when the server is gone
-                    pass
+                # GCS drops an unfinished resumable upload by itself after a week, and a
+                # cancel that fails (server gone, emulator) costs gcsfs's retries (~30 s)
+                if self.protocol not in uploads.GCS_PROTOCOLS:
+                    try:
+                        out.discard()
+                    except Exception:  # the abort itself may fail when the server is gone
+                        pass
                 raise
             finally:
                 bar.close()
-
-    def _upload_s3_parts(
-        self, path: str | os.PathLike[str], target: str, sha: str, st0: os.stat_result, desc: str
-    ) -> None:
-        """Multipart upload: read and hash in order, send up to ``parallel`` parts at once.
-
-        The upload is completed only when the bytes sent hash to ``sha`` and the
-        file did not change; otherwise it is aborted and nothing appears.
-        """
-        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-        fs = self.fs
-        bucket, key, _ = fs.split_path(target)
-        part_size = max(self.chunk_size, 5 * MiB)
-        try:
-            src, _ = open_source(path)
-        except InvalidArtifactPath as exc:
-            raise _LocalReadError(str(exc)) from exc
-        upload_id = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)["UploadId"]
-        bar = progress_bar(st0.st_size, f"upload {os.path.basename(desc)}")
-
-        def send(number: int, data: bytes) -> dict[str, Any]:
-            out = fs.call_s3(
-                "upload_part",
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=data,
-            )
-            bar.update(len(data))
-            return {"PartNumber": number, "ETag": out["ETag"]}
-
-        try:
-            h = hashlib.sha256()
-            parts: list[dict[str, Any]] = []
-            with src, ThreadPoolExecutor(self.parallel, thread_name_prefix="gittrack-part") as pool:
-                pending: set[Any] = set()
-                number = 1
-                while True:
-                    try:
-                        data = src.read(part_size)
-                    except OSError as exc:
-                        raise _LocalReadError(f"{path} cannot be read: {exc}") from exc
-                    if not data:
-                        break
-                    h.update(data)
-                    while len(pending) >= self.parallel:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        parts += [f.result() for f in done]
-                    pending.add(pool.submit(send, number, data))
-                    del data
-                    number += 1
-                parts += [f.result() for f in pending]
-                st1 = os.fstat(src.fileno())
-            if h.hexdigest() != sha or _stat_key(st1) != _stat_key(st0):
-                raise ArtifactChanged(os.fspath(path))
-            parts.sort(key=lambda p: p["PartNumber"])
-            fs.call_s3(
-                "complete_multipart_upload",
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
-            fs.invalidate_cache(target)
-        except BaseException:
-            try:
-                fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
-            except Exception:  # the server may be gone: the upload is dropped either way
-                pass
-            raise
-        finally:
-            bar.close()
 
     def _upload_via_temp(self, src: Any, target: str, sha: str, path: Any) -> None:
         import uuid

@@ -95,13 +95,30 @@ class GcReport:
 
 
 def _age_seconds(store: ContentStore, sha: str, now: float) -> float:
+    """Seconds since the object was written (``inf`` when the store cannot say).
+
+    Remote stores answer through fsspec's ``modified()`` (S3, Azure, GCS), else
+    through the time fields of ``info()`` that backends fill.
+    """
     try:
         if store.local_root is not None:
             return now - os.stat(store.object_path(sha)).st_mtime
-        info: dict[str, Any] = store.fs.info(store.object_path(sha))
-        modified = info.get("LastModified") or info.get("mtime") or info.get("created")
+        path = store.object_path(sha)
+        modified: Any = None
+        try:
+            modified = store.fs.modified(path)
+        except (NotImplementedError, AttributeError, KeyError):
+            info: dict[str, Any] = store.fs.info(path)
+            for key in ("LastModified", "last_modified", "mtime", "updated", "created"):
+                if info.get(key) is not None:
+                    modified = info[key]
+                    break
         if modified is None:
             return float("inf")
+        if isinstance(modified, str):
+            from datetime import datetime
+
+            modified = datetime.fromisoformat(modified.replace("Z", "+00:00"))
         if hasattr(modified, "timestamp"):
             return now - modified.timestamp()
         return now - float(modified)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,6 +34,27 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(exc.message) from exc
 
     return wrapper
+
+
+@contextlib.contextmanager
+def quiet_index_log() -> Iterator[None]:
+    """Leave the reporting of unreadable runs to :func:`report_broken` inside the block
+    (the index also logs them, once per commit: what a server's log wants, not a terminal)."""
+    import logging
+
+    logger = logging.getLogger("gittrack.query.index")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def report_broken(broken: dict[str, str]) -> None:
+    """Tell stderr which runs a listing left out because their record is unreadable."""
+    for run_id, why in sorted(broken.items()):
+        click.echo(f"warning: run {run_id} skipped, its record is unreadable: {why}", err=True)
 
 
 repo_option = click.option(

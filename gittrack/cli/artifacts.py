@@ -1,4 +1,4 @@
-"""Artifact commands: ``artifacts ls|get``, ``gc``, ``fsck``."""
+"""Artifact commands: ``artifacts ls|get|gc|fsck``; ``gc`` and ``fsck`` are top-level too."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _size(n: int | None) -> str | None:
 
 @click.group("artifacts")
 def artifacts_cmd() -> None:
-    """List and download the artifacts of runs."""
+    """List and download the artifacts of runs; check and clean the store (gc, fsck)."""
 
 
 @artifacts_cmd.command("ls")
@@ -43,6 +43,9 @@ def ls_cmd(run: str, path: str | None, recursive: bool, fmt: str, repo: str | No
         _, _, entries = read.run_manifest(c.repo, run)
         folder = clean_artifact_path(path)
         chosen = manifest.select(entries, folder) if folder else entries
+        if not chosen and fmt == "table":
+            click.echo(f"run {run} has no artifacts")
+            return
         rows = [
             {
                 "path": p,
@@ -55,6 +58,10 @@ def ls_cmd(run: str, path: str | None, recursive: bool, fmt: str, repo: str | No
         click.echo(render(rows, ["path", "size", "where", "sha256"], fmt))
         return
     infos = read.list_artifacts(c.repo, run, path)
+    if not infos and fmt == "table":
+        where = f" under {path!r}" if clean_artifact_path(path) else ""
+        click.echo(f"run {run} has no artifacts{where}")
+        return
     rows = [
         {
             "path": i.path + ("/" if i.is_dir and fmt == "table" else ""),
@@ -145,3 +152,8 @@ def fsck_cmd(quick: bool, repo: str | None) -> None:
     )
     if not report.ok:
         sys.exit(1)
+
+
+# `gittrack artifacts gc|fsck` are the same commands as `gittrack gc|fsck`.
+artifacts_cmd.add_command(gc_cmd)
+artifacts_cmd.add_command(fsck_cmd)

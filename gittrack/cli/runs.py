@@ -17,11 +17,15 @@ from gittrack.cli._common import (
     fmt_time,
     handle_errors,
     output_options,
+    quiet_index_log,
     render,
     repo_option,
+    report_broken,
 )
+from gittrack.core.entities import RunStatus
 
 LOG_COLUMNS = ["run", "name", "status", "start", "duration", "source", "branch", "metrics"]
+LOG_DEFAULT_LIMIT = 50  # table output shows this many runs unless -n says otherwise
 
 
 def _resolve_experiment(c: Any, experiment: str | None) -> str | None:
@@ -31,6 +35,15 @@ def _resolve_experiment(c: Any, experiment: str | None) -> str | None:
     if exp is not None:
         return exp.experiment_id
     return c.get_experiment(experiment).experiment_id
+
+
+def _status_option(value: str | None) -> str | None:
+    """``--status`` upper-cased, or a usage error naming the bad value and the good ones."""
+    if value is None or value.upper() in RunStatus.SHOWN:
+        return None if value is None else value.upper()
+    raise click.BadParameter(
+        f"{value!r} is not a run status; use one of {', '.join(RunStatus.SHOWN)}"
+    )
 
 
 def log_row(run: Any, max_metrics: int = 3) -> dict[str, Any]:
@@ -45,6 +58,7 @@ def log_row(run: Any, max_metrics: int = 3) -> dict[str, Any]:
         "run_id": run.info.run_id,
         "name": run.info.run_name,
         "status": run.info.status,
+        "lifecycle_stage": run.info.lifecycle_stage,
         "experiment_id": run.info.experiment_id,
         "start": fmt_time(run.info.start_time),
         "duration": fmt_duration(run.info.start_time, run.info.end_time),
@@ -55,10 +69,22 @@ def log_row(run: Any, max_metrics: int = 3) -> dict[str, Any]:
 
 
 @click.command("log")
-@click.option("-n", "--max-count", "limit", type=int, default=None, help="Show at most N runs.")
+@click.option(
+    "-n",
+    "--max-count",
+    "limit",
+    type=int,
+    default=None,
+    help=f"Show at most N runs; 0 for all (table output shows {LOG_DEFAULT_LIMIT} by default).",
+)
 @click.option("--experiment", default=None, help="Only runs of this experiment (name or id).")
 @click.option("--branch", default=None, help="Only runs whose source was on this branch.")
-@click.option("--status", default=None, help="Only runs with this status (e.g. FINISHED, CRASHED).")
+@click.option(
+    "--status",
+    default=None,
+    callback=lambda ctx, param, value: _status_option(value),
+    help=f"Only runs with this status: {', '.join(RunStatus.SHOWN)} (any case).",
+)
 @click.option("--all", "show_all", is_flag=True, help="Include deleted runs.")
 @output_options
 @repo_option
@@ -72,18 +98,48 @@ def log_cmd(
     fmt: str,
     repo: str | None,
 ) -> None:
-    """List runs, newest first, as `git log` lists commits."""
+    """List runs, newest first, as `git log` lists commits.
+
+    The table shows the newest 50 runs and says how many more there are;
+    ``-n N`` shows N, ``-n 0`` all. JSON and CSV list every run unless ``-n`` is given.
+    """
     c = client(repo)
     exp_id = _resolve_experiment(c, experiment)
     from gittrack.query.search import log_runs  # reads the run index, not every record
 
-    runs = log_runs(c, exp_id, status, branch, show_all, limit)
-    rows = [log_row(run) for run in runs]
-    cols = LOG_COLUMNS if fmt == "table" else ["run_id", "experiment_id", *LOG_COLUMNS[1:]]
+    shown = limit
+    if shown is None and fmt == "table":
+        shown = LOG_DEFAULT_LIMIT
+    broken: dict[str, str] = {}
+    with quiet_index_log():
+        runs = log_runs(c, exp_id, status, branch, show_all, limit, broken)
+    report_broken(broken)
+    more = len(runs) - shown if shown and len(runs) > shown else 0
+    rows = [log_row(run) for run in (runs[:shown] if more else runs)]
+    if fmt == "table":
+        cols = LOG_COLUMNS
+        for row in rows:
+            if row["lifecycle_stage"] == "deleted":
+                row["status"] = f"{row['status']} (deleted)"
+    else:
+        cols = ["run_id", "experiment_id", *LOG_COLUMNS[1:3], "lifecycle_stage", *LOG_COLUMNS[3:]]
     if not rows and fmt == "table":
-        click.echo("No runs yet. Log one with gittrack.start_run() or `gittrack run -- CMD`.")
+        if status or branch or experiment:
+            click.echo("No runs match these filters.")
+        else:
+            click.echo("No runs yet. Log one with gittrack.start_run() or `gittrack run -- CMD`.")
         return
     click.echo(render(rows, cols, fmt))
+    if more:
+        click.echo(f"... {more} more run(s) not shown: use -n N to see more, -n 0 for all")
+
+
+def _experiment_name(c: Any, experiment_id: str) -> str:
+    """The experiment's name, or ``-`` when it cannot be read (a record without one)."""
+    try:
+        return str(c.get_experiment(experiment_id).name)
+    except Exception:  # noqa: BLE001 - show prints what it can; the id follows anyway
+        return "-"
 
 
 def run_details(c: Any, run_id: str) -> dict[str, Any]:
@@ -145,7 +201,7 @@ def show_cmd(run_id: str, fmt: str, repo: str | None) -> None:
         f"run       {d['run_id']}",
         f"name      {d['name']}",
         f"status    {d['status']}" + ("  (deleted)" if d["lifecycle_stage"] == "deleted" else ""),
-        f"experiment {d['experiment_id']}",
+        f"experiment {_experiment_name(c, d['experiment_id'])} ({d['experiment_id']})",
         f"started   {d['start_time']}   ended {d['end_time'] or '-'}   duration {d['duration'] or '-'}",
         f"user      {d['user']}@{d['host']}",
         f"command   {d['command'] or '-'}",

@@ -11,8 +11,10 @@ from gittrack.cli._common import (
     fmt_time,
     handle_errors,
     output_options,
+    quiet_index_log,
     render,
     repo_option,
+    report_broken,
 )
 
 BASE_COLUMNS = ["run_id", "run_name", "status", "start_time", "source.branch"]
@@ -100,18 +102,18 @@ def search_cmd(
             exp_ids.append(
                 exp.experiment_id if exp is not None else c.get_experiment(e).experiment_id
             )
-    page = search_page(
-        c.repo,
-        exp_ids,
-        filter_string,
-        "ALL" if show_all else "ACTIVE_ONLY",
-        max_results,
-        list(order_by) or None,
-        None,
-        list(branches) or None,
-    )
-    for run_id, err in sorted(page.broken.items()):
-        click.echo(f"warning: run {run_id} skipped, its record is unreadable: {err}", err=True)
+    with quiet_index_log():
+        page = search_page(
+            c.repo,
+            exp_ids,
+            filter_string,
+            "ALL" if show_all else "ACTIVE_ONLY",
+            max_results,
+            list(order_by) or None,
+            None,
+            list(branches) or None,
+        )
+    report_broken(page.broken)
     rows = [_flatten(r) for r in page.runs]
     if columns:
         cols = [c.strip() for c in columns.split(",") if c.strip()]

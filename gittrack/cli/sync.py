@@ -41,6 +41,8 @@ def sync_cmd(url: str, watch: float | None, as_json: bool, prune: bool, repo: st
     from gittrack.mirror.sync import SyncError, SyncReport, sync_to
 
     def show(report: SyncReport) -> None:
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
         if watch is not None and not report.changed and not report.skipped:
             return  # quiet rounds while watching
         if as_json:

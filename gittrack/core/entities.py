@@ -14,7 +14,8 @@ class RunStatus:
     KILLED = "KILLED"
     CRASHED = "CRASHED"  # derived: RUNNING in the record, but its writer is gone
 
-    ALL = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+    ALL = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")  # what a record may hold
+    SHOWN = (*ALL, CRASHED)  # what a reader may show
     TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
     @staticmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pygit2
@@ -60,3 +60,94 @@ def subtree_id(git: pygit2.Repository, tree_id: pygit2.Oid | None, name: str) ->
         return None
     obj = tree[name]
     return obj.id if obj.type == pygit2.GIT_OBJECT_TREE else None
+
+
+# -- trees written into a pack --------------------------------------------------------
+
+_TREE_MODE = 0o040000
+# path -> (oid hex, filemode) to write, or None to remove
+HexChanges = dict[str, "tuple[str, int] | None"]
+
+
+class PackedTrees:
+    """Builds trees as :func:`apply_changes` does, but into a
+    :class:`~gittrack.core.pack.PackBuilder`, keeping the entries of the trees it made
+    in memory (a writer's next checkpoint starts from them without reading git)."""
+
+    def __init__(self, git: pygit2.Repository) -> None:
+        self.git = git
+        self._entries: dict[str, dict[str, tuple[int, str]]] = {}
+
+    def entries(self, tree: str | None) -> dict[str, tuple[int, str]]:
+        """``{name: (filemode, oid hex)}`` of the tree ``tree`` (empty for None)."""
+        if tree is None:
+            return {}
+        got = self._entries.get(tree)
+        if got is None:
+            import pygit2
+
+            got = {e.name: (e.filemode, str(e.id)) for e in self.git[pygit2.Oid(hex=tree)]}
+            self._entries[tree] = got
+        return got
+
+    def apply(self, pack: Any, base: str | None, changes: HexChanges) -> str:
+        """The id of ``base`` with ``changes`` applied; new trees are added to ``pack``.
+        A subtree left empty is removed."""
+        here: dict[str, tuple[str, int] | None] = {}
+        below: dict[str, HexChanges] = {}
+        for path, entry in changes.items():
+            head, sep, rest = path.partition("/")
+            if sep:
+                below.setdefault(head, {})[rest] = entry
+            else:
+                here[head] = entry
+        entries = dict(self.entries(base))
+        for name, sub in below.items():
+            old = entries.get(name)
+            sub_base = old[1] if old is not None and old[0] == _TREE_MODE else None
+            new_sub = self.apply(pack, sub_base, sub)
+            if self._entries[new_sub]:
+                entries[name] = (_TREE_MODE, new_sub)
+            else:
+                entries.pop(name, None)
+        for name, entry in here.items():
+            if entry is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = (entry[1], entry[0])
+        oid = pack.add("tree", tree_bytes(entries))
+        self._entries[oid] = entries
+        return oid
+
+    def without(self, tree: str, name: str) -> str:
+        """The id of ``tree`` less its entry ``name``, known from here on but not written
+        (a base for :meth:`apply`, which puts ``name`` back)."""
+        from gittrack.core.pack import object_id
+
+        entries = dict(self.entries(tree))
+        entries.pop(name, None)
+        oid = object_id("tree", tree_bytes(entries)).hex()
+        self._entries[oid] = entries
+        return oid
+
+    def forget_all_but(self, *roots: str | None) -> None:
+        """Drop cached trees not reachable from ``roots`` (bounds memory across checkpoints)."""
+        keep: dict[str, dict[str, tuple[int, str]]] = {}
+        todo = [r for r in roots if r is not None]
+        while todo:
+            oid = todo.pop()
+            got = self._entries.get(oid)
+            if got is None or oid in keep:
+                continue
+            keep[oid] = got
+            todo.extend(h for mode, h in got.values() if mode == _TREE_MODE)
+        self._entries = keep
+
+
+def tree_bytes(entries: dict[str, tuple[int, str]]) -> bytes:
+    """A git tree object's content: entries in git's order (a tree sorts as ``name/``)."""
+    order = sorted(entries, key=lambda n: n + "/" if entries[n][0] == _TREE_MODE else n)
+    return b"".join(
+        b"%o %s\0%s" % (entries[n][0], n.encode("utf-8"), bytes.fromhex(entries[n][1]))
+        for n in order
+    )

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import Metric, Run, RunData, RunInfo, RunStatus
 from gittrack.core.locks import is_held_elsewhere
+from gittrack.core.records import check, history
 from gittrack.core.records import formats as records
-from gittrack.core.records import history
 from gittrack.core.writer import DEFAULT_HEARTBEAT_SECONDS, get_open_writer
 from gittrack.errors import AmbiguousRunId, CorruptRecord, InvalidParameter, RunNotFound
 from gittrack.layout import (
@@ -92,33 +92,47 @@ class Store:
     def read_record(self, commit: str, run_id: str | None = None) -> dict[str, Any]:
         """The parsed record files of a run commit.
 
+        ``run_id`` is the id of the ref the commit came from: run.yaml must name it.
+
         Returns a dict with ``run`` (run.yaml), ``params`` (flat, typed), ``tags``,
         ``metrics`` (summaries), ``note``, ``artifacts``.
 
         Raises:
-            CorruptRecord: a file is missing, not YAML, unsafe, or of the wrong shape.
+            CorruptRecord: a file is missing, not a file, not YAML, unsafe, over a limit
+                of :mod:`gittrack.core.records.safeyaml`, or of the wrong shape
+                (:mod:`gittrack.core.records.check`).
         """
+        import pygit2
         import yaml
 
         who = run_id or commit[:12]
         try:
-            tree = self.git[commit].tree  # type: ignore[union-attr]
-            gt = tree[records.RECORD_DIR]
-        except (KeyError, ValueError, AttributeError) as exc:
+            tree = self.git[commit].peel(pygit2.Commit).tree
+            gt: Any = tree[records.RECORD_DIR]
+        except (KeyError, ValueError, AttributeError, pygit2.GitError) as exc:
             raise CorruptRecord(who, f"commit {commit[:12]} has no {records.RECORD_DIR}/") from exc
+        _require_folder(who, records.RECORD_DIR, gt)
 
-        def load(name: str, kind: type) -> Any:
+        def blob(name: str) -> bytes | None:
+            """The bytes of ``.gittrack/<name>``, None when absent."""
             try:
                 entry = gt[name]
             except KeyError:
+                return None
+            _require_file(who, f"{records.RECORD_DIR}/{name}", entry)
+            return entry.data
+
+        def load(name: str, kind: type) -> Any:
+            data = blob(name)
+            if data is None:
                 return kind()
             try:
-                value = records.load_yaml(entry.data)
+                value = records.load_yaml(data)
             except yaml.YAMLError as exc:
-                msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-                raise CorruptRecord(who, f"{records.RECORD_DIR}/{name}: {msg}") from exc
-            except AttributeError as exc:
-                raise CorruptRecord(who, f"{records.RECORD_DIR}/{name} is not a file") from exc
+                msg = " ".join(str(exc).split()) or exc.__class__.__name__
+                raise CorruptRecord(
+                    who, f"{records.RECORD_DIR}/{name}: {msg} (the file is not valid safe YAML)"
+                ) from exc
             if value is None:
                 return kind()
             if not isinstance(value, kind):
@@ -127,21 +141,29 @@ class Store:
                     f"{records.RECORD_DIR}/{name} holds a {type(value).__name__}, "
                     f"expected a {kind.__name__}",
                 )
+            problem = check.mapping_keys_problem(f"{records.RECORD_DIR}/{name}", value)
+            if problem:
+                raise CorruptRecord(who, problem)
             return value
 
         if RUN_FILE not in gt:
             raise CorruptRecord(who, f"{records.RECORD_DIR}/{RUN_FILE} is missing")
         run = load(RUN_FILE, dict)
-        for field in ("run_id", "experiment_id", "status", "start_time"):
-            if field not in run:
-                raise CorruptRecord(who, f"run.yaml has no {field!r}")
+        problem = check.run_yaml_problem(run, run_id)
+        if problem:
+            raise CorruptRecord(who, problem)
         note = ""
-        if NOTE_FILE in gt:
-            note = gt[NOTE_FILE].data.decode("utf-8", "replace")
+        raw_note = blob(NOTE_FILE)
+        if raw_note is not None:
+            note = raw_note.decode("utf-8", "replace")
+        try:
+            params = records.flatten_params(load(PARAMS_FILE, dict))
+        except ValueError as exc:
+            raise CorruptRecord(who, str(exc)) from exc
         return {
             "run": run,
-            "params": records.flatten_params(load(PARAMS_FILE, dict)),
-            "tags": {str(k): str(v) for k, v in load(TAGS_FILE, dict).items()},
+            "params": params,
+            "tags": {k: str(v) for k, v in load(TAGS_FILE, dict).items()},
             "metrics": load(METRICS_FILE, dict),
             "note": note,
             "artifacts": load(ARTIFACTS_FILE, dict),
@@ -230,17 +252,81 @@ class Store:
     ) -> tuple[list[int], list[float], list[int]]:
         """(steps, values, timestamps) of ``key``."""
         commit = commit or self.run_commit(run_id)
-        chunks = history.history_chunks(self.git, commit, key)
-        if chunks is None:
+        mdir = self.metric_dir(run_id, commit, key)
+        if mdir is None:
             return [], [], []
-        return history.load_history(self.repo, self.git, chunks, run=run_id, key=key)
+        for name in sorted(e.name for e in mdir):
+            _require_file(run_id, f"metric {key!r} chunk {name}", mdir[name])
+        return history.load_history(
+            self.repo, self.git, history.chunk_list(mdir), run=run_id, key=key
+        )
 
     def metric_keys(self, run_id: str, commit: str | None = None) -> list[str]:
-        commit = commit or self.run_commit(run_id)
-        mdir = history.metric_tree(self.git, commit)
+        """The keys with a metric history in the run (as of ``commit``).
+
+        Raises:
+            CorruptRecord: ``.gittrack/metrics`` is not a folder of folders.
+        """
+        mdir = self.metric_dir(run_id, commit or self.run_commit(run_id))
         if mdir is None:
             return []
+        for entry in mdir:
+            _require_folder(run_id, f"{records.RECORD_DIR}/metrics/{entry.name}", entry)
         return sorted(records.filename_to_key(e.name) for e in mdir)
+
+    def metric_dir(self, run_id: str, commit: str, key: str | None = None) -> Any:
+        """The tree ``.gittrack/metrics`` (or its folder for ``key``), None when absent.
+
+        Raises:
+            CorruptRecord: an entry on the way is not a folder.
+        """
+        import pygit2
+
+        node: Any = self.git[commit].peel(pygit2.Commit).tree
+        parts = [records.RECORD_DIR, "metrics"]
+        if key is not None:
+            parts.append(records.key_to_filename(key))
+        for i, part in enumerate(parts):
+            try:
+                node = node[part]
+            except KeyError:
+                return None
+            _require_folder(run_id, "/".join(parts[: i + 1]), node)
+        return node
+
+
+def _require_folder(run_id: str, what: str, entry: Any) -> None:
+    """Raise CorruptRecord unless the tree entry ``entry`` is a folder."""
+    import pygit2
+
+    if entry.filemode != pygit2.GIT_FILEMODE_TREE:
+        raise CorruptRecord(run_id, f"{what} is a {_entry_kind(entry)}, not a folder")
+
+
+def _require_file(run_id: str, what: str, entry: Any) -> None:
+    """Raise CorruptRecord unless ``entry`` is a file (not a folder, symlink or gitlink)
+    within the record size limit."""
+    import pygit2
+
+    if entry.filemode not in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):
+        raise CorruptRecord(run_id, f"{what} is a {_entry_kind(entry)}, not a file")
+    if entry.size > records.RECORD_LIMITS.max_bytes:
+        raise CorruptRecord(
+            run_id,
+            f"{what}: {entry.size:,} bytes, over the limit of "
+            f"{records.RECORD_LIMITS.max_bytes:,} bytes for a record",
+        )
+
+
+def _entry_kind(entry: Any) -> str:
+    """What a tree entry is, in words, for an error message."""
+    import pygit2
+
+    return {
+        pygit2.GIT_FILEMODE_TREE: "folder",
+        pygit2.GIT_FILEMODE_LINK: "symbolic link",
+        pygit2.GIT_FILEMODE_COMMIT: "submodule (gitlink)",
+    }.get(entry.filemode, "file")
 
 
 # run.yaml field -> the system tag MLflow keeps it in (and the same for ``source:``)

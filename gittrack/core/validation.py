@@ -116,7 +116,10 @@ def metric_value(key: str, value: Any) -> float:
     if t is float:
         return value
     if t is int:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise InvalidParameter(_too_large(key, value)) from None
     if isinstance(value, bool) or not isinstance(value, numbers.Number):
         raise InvalidParameter(
             f"Metric {key!r}: value {value!r} of type {t.__name__} is not a number "
@@ -126,8 +129,18 @@ def metric_value(key: str, value: Any) -> float:
         raise InvalidParameter(f"Metric {key!r}: value {value!r} is a bool, not a number")
     try:
         return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        raise InvalidParameter(_too_large(key, value)) from None
     except (TypeError, ValueError) as exc:
         raise InvalidParameter(f"Metric {key!r}: value {value!r} is not a real number") from exc
+
+
+def _too_large(key: str, value: Any) -> str:
+    whole = isinstance(value, numbers.Integral)
+    text = str(int(value)) if whole else repr(value)
+    size = f"{len(text.lstrip('-'))} digits" if whole else f"{len(text)} characters"
+    shown = text if len(text) <= 24 else f"{text[:12]}...{text[-6:]} ({size})"
+    return f"Metric {key!r}: value {shown} is too large for a 64-bit float (max ~1.8e308)"
 
 
 def metric_step(key: str, step: Any) -> int:

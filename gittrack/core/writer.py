@@ -3,9 +3,11 @@
 A :class:`RunWriter` is the only thing that writes a run's ref. It holds the
 run's lock for as long as it is open, buffers metric points in a list (a
 ``log_metric`` call is an append), and writes a checkpoint commit every
-``gittrack.checkpoint-seconds`` (default 5), at :meth:`end`, at interpreter
-exit and on SIGTERM. A checkpoint rewrites only the newest TSV chunk of each
-metric that changed.
+``gittrack.checkpoint-seconds`` (default 5), at :meth:`end`, and at interpreter
+exit and on SIGTERM (:mod:`gittrack.core.shutdown`, for every API). Points are
+encoded on the logging thread, 8,192 at a time; a checkpoint appends them to the
+newest TSV chunk of each metric, writes its new objects as one kept pack
+(:mod:`gittrack.core.pack`), moves the ref, and only then drops them from memory.
 """
 
 from __future__ import annotations
@@ -17,13 +19,19 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from gittrack.core import validation
+from gittrack.core import shutdown, validation
 from gittrack.core.entities import RunStatus
-from gittrack.core.gittree import apply_changes, subtree_id
+from gittrack.core.gittree import PackedTrees, subtree_id
+from gittrack.core.gitwrite import retry_write, write_ref
 from gittrack.core.locks import FileLock, run_lock
+from gittrack.core.pack import PackBuilder, Written, gc_running_since
+from gittrack.core.pack import release as pack_release
+from gittrack.core.pack import repair as pack_repair
+from gittrack.core.pack import sweep as sweep_packs
 from gittrack.core.records import chunkcache
 from gittrack.core.records import formats as records
 from gittrack.errors import InvalidParameter, ParamChanged, RunLocked, RunNotWritable
@@ -36,13 +44,23 @@ if TYPE_CHECKING:
 
 DEFAULT_CHECKPOINT_SECONDS = 5.0
 DEFAULT_HEARTBEAT_SECONDS = 60.0
+STAGE_POINTS = 8192  # buffered points encoded at once on the logging thread
+REPAIR_SECONDS = 120.0  # how long a writer watches its packs (see _repair_packs)
+CLOSE_WAIT_SECONDS = 5.0  # at exit, how long to wait for a running `git gc` to end
+KEEP_LIVE_SECONDS = 300.0  # a live run's packs stay kept this long (see _release_packs)
+CONSOLIDATE_EVERY = 64  # checkpoint packs between two background `git repack --geometric`
 _SYSTEM_NAME_TAG = "mlflow.runName"
 _NOTE_TAG = "mlflow.note.content"
 
 _time = time.time
+_BLOB = 0o100644
+_TREE = 0o040000
 _good_keys = validation._good_keys
 _by_step_ts = itemgetter(2, 3)
 _key_of = itemgetter(0)
+_value_of = itemgetter(1)
+_step_of = itemgetter(2)
+_stamp_of = itemgetter(3)
 
 
 def _fast_object_creation() -> None:
@@ -54,17 +72,99 @@ def _fast_object_creation() -> None:
 
 
 class _MetricState:
-    """What a writer keeps per metric key: the summary and the newest chunk."""
+    """What a writer keeps per metric key: the summary and the newest, not yet full chunk.
 
-    __slots__ = ("summary", "chunk_index", "tail", "points")
+    A checkpoint never changes a state in place: it folds new points into a copy and
+    the copy replaces the state once the commit is on the ref."""
 
-    def __init__(self, summary: dict[str, Any] | None, chunk_index: int, tail: list[str]):
+    __slots__ = ("summary", "chunk_index", "tail", "tail_n", "points")
+
+    def __init__(
+        self,
+        summary: dict[str, Any] | None,
+        chunk_index: int,
+        tail: bytes,
+        tail_n: int,
+        points: list[tuple[str, float, int, int]] | None,
+    ) -> None:
         self.summary = summary
         self.chunk_index = chunk_index  # index of the chunk ``tail`` belongs in
-        self.tail = tail  # encoded lines of the newest, not yet full chunk
+        self.tail = tail  # the encoded lines of that chunk (appended to, never re-encoded)
+        self.tail_n = tail_n  # how many lines ``tail`` holds
         # the points of ``tail`` as logged, when this writer logged all of them (a chunk
         # it completes then goes to the decoded-chunk cache); None for a reopened tail
-        self.points: list[tuple[str, float, int, int]] | None = None if tail else []
+        self.points = points
+
+
+class _Staged:
+    """Points of one metric encoded but not yet committed: segments of (TSV lines, the
+    points as logged — for the decoded-chunk cache), min/max of the finite values (NaN
+    when none) and the latest point by (step, timestamp)."""
+
+    __slots__ = ("segments", "count", "lo", "hi", "latest")
+
+    def __init__(
+        self,
+        segments: tuple[tuple[list[str], list[tuple[str, float, int, int]]], ...],
+        count: int,
+        lo: float,
+        hi: float,
+        latest: tuple[str, float, int, int],
+    ) -> None:
+        self.segments, self.count = segments, count
+        self.lo, self.hi, self.latest = lo, hi, latest
+
+    def then(self, other: _Staged) -> _Staged:
+        """This followed by ``other`` (a new object; neither is changed)."""
+        if self.lo != self.lo:
+            lo, hi = other.lo, other.hi
+        elif other.lo != other.lo:
+            lo, hi = self.lo, self.hi
+        else:
+            lo, hi = min(self.lo, other.lo), max(self.hi, other.hi)
+        a, b = self.latest, other.latest
+        latest = b if (b[2], b[3]) >= (a[2], a[3]) else a
+        return _Staged(self.segments + other.segments, self.count + other.count, lo, hi, latest)
+
+
+def _stage_points(
+    points: list[tuple[str, float, int, int]], staged: dict[str, _Staged]
+) -> dict[str, _Staged]:
+    """``staged`` followed by ``points`` (a new dict; ``staged`` is not changed)."""
+    groups: dict[str, list[tuple[str, float, int, int]]] = {}
+    first = points[0][0]
+    if all(map(first.__eq__, map(_key_of, points))):  # one key: no regrouping
+        groups[first] = points
+    else:
+        for p in points:
+            g = groups.get(p[0])
+            if g is None:
+                g = groups[p[0]] = []
+            g.append(p)
+    out = dict(staged)
+    for key, pts in groups.items():
+        values = list(map(_value_of, pts))
+        total = sum(values)
+        finite = values if total == total else [v for v in values if v == v]
+        top = max(map(_step_of, pts))
+        if pts[-1][2] == top and (len(pts) == 1 or pts[-2][2] < top):
+            latest = pts[-1]  # the usual case: steps grow, the last point is the latest
+        else:
+            latest = max(reversed(pts), key=_by_step_ts)
+        lo = min(finite) if finite else math.nan
+        hi = max(finite) if finite else math.nan
+        new = _Staged(((records.point_lines(pts), pts),), len(pts), lo, hi, latest)
+        old = out.get(key)
+        out[key] = old.then(new) if old is not None else new
+    return out
+
+
+def _merge_staged(first: dict[str, _Staged], then: dict[str, _Staged]) -> dict[str, _Staged]:
+    """``first`` followed by ``then``, per metric."""
+    out = dict(first)
+    for key, st in then.items():
+        out[key] = out[key].then(st) if key in out else st
+    return out
 
 
 def now_ms() -> int:
@@ -85,9 +185,9 @@ class RunWriter:
         note: str,
         metrics: dict[str, _MetricState],
         artifacts: dict[str, Any],
-        gt_tree: pygit2.Oid | None,
-        source_tree: pygit2.Oid | None,
-        head: pygit2.Oid | None,
+        gt_tree: pygit2.Oid | str | None,
+        source_tree: pygit2.Oid | str | None,
+        head: pygit2.Oid | str | None,
         source_commit: str | None,
         lock: FileLock,
     ) -> None:
@@ -108,13 +208,30 @@ class RunWriter:
         self.note = note
         self.artifacts = artifacts
         self._metrics = metrics
-        self._gt_tree = gt_tree
-        self._source_tree = source_tree
-        self._head = head
+        # commits and trees by hex id: checkpoints write them into packs themselves
+        self._gt_tree = str(gt_tree) if gt_tree is not None else None
+        self._source_tree = str(source_tree) if source_tree is not None else None
+        self._head = str(head) if head is not None else None
         self._source_commit = source_commit
+        self._trees = PackedTrees(self._git)
+        self._objects_dir = repo.common_dir / "objects"
+        self._auto_gc = str(repo.config("gittrack.auto-gc", "true")).lower() not in (
+            "false",
+            "0",
+            "no",
+            "off",
+        )
+        self._kept: list[Written] = []  # packs whose .keep waits for a running gc to end
+        self._recent: list[Written] = []  # packs checked for a gc's garbage sweep
         self._lock = lock
         self._buf: list[tuple[str, float, int, int]] = []
-        self._pending: dict[str, tuple[pygit2.Oid, int] | None] = {}
+        # points encoded but not yet committed, per metric (see _stage)
+        self._staged: dict[str, _Staged] = {}
+        self._stage_lock = threading.Lock()
+        self._idle = threading.Event()  # set while no checkpoint is being written
+        self._idle.set()
+        # path -> (blob content or blob id, filemode), or None to remove the path
+        self._pending: dict[str, tuple[bytes | str, int] | None] = {}
         self._dirty = (
             {"run", "params", "tags", "metrics", "note", "artifacts"} if head is None else set()
         )
@@ -147,7 +264,29 @@ class RunWriter:
             timestamp = validation.metric_timestamp(key, timestamp)
         if self._frozen:
             self._refuse("log metrics to")
-        self._buf.append((key, value, step, timestamp))
+        buf = self._buf
+        buf.append((key, value, step, timestamp))
+        if len(buf) >= STAGE_POINTS:
+            self._stage()
+
+    def _stage(self) -> None:
+        """Encode the buffered points into per-metric staged lines and summaries, here on
+        the logging thread, STAGE_POINTS at a time: a checkpoint then only joins,
+        compresses and writes (C work, mostly without the GIL), so it costs far less
+        than logging and the ref keeps moving every interval at any logging rate."""
+        if not self._idle.is_set() and _time() - self._last_checkpoint > 1.5 * self.interval:
+            # the checkpoint in flight is overdue (the machine is loaded or points come
+            # faster than it can write): wait for it, so a crash still loses at most about
+            # two intervals — logging pauses rather than the loss growing without bound
+            self._idle.wait(self.interval)
+        with self._stage_lock, shutdown.critical():
+            buf = self._buf
+            n = len(buf)
+            if not n:
+                return
+            staged = _stage_points(buf[:n], self._staged)
+            self._staged = staged
+            del buf[:n]
 
     def log_param(self, key: str, value: Any) -> None:
         validation.validate_key(key, "param")
@@ -220,20 +359,13 @@ class RunWriter:
 
     def put_record_file(self, relpath: str, data: bytes | None) -> None:
         """Write (or with None, remove) ``.gittrack/<relpath>`` at the next checkpoint."""
-        import pygit2
-
         with self._mutex:
-            if data is None:
-                self._pending[relpath] = None
-            else:
-                oid = self._git.create_blob(data)
-                self._pending[relpath] = (oid, pygit2.GIT_FILEMODE_BLOB)
+            self._pending[relpath] = None if data is None else (bytes(data), _BLOB)
 
     def put_record_blob(self, relpath: str, oid: pygit2.Oid, mode: int | None = None) -> None:
-        import pygit2
-
+        """Point ``.gittrack/<relpath>`` at the existing blob ``oid`` at the next checkpoint."""
         with self._mutex:
-            self._pending[relpath] = (oid, mode or pygit2.GIT_FILEMODE_BLOB)
+            self._pending[relpath] = (str(oid), mode or _BLOB)
 
     def mark_dirty(self, what: str = "artifacts") -> None:
         with self._mutex:
@@ -253,71 +385,163 @@ class RunWriter:
 
     @property
     def has_pending(self) -> bool:
-        return bool(self._buf or self._dirty or self._pending)
+        return bool(self._buf or self._staged or self._dirty or self._pending)
 
     # -- checkpoints ------------------------------------------------------------
 
     def checkpoint(self, *, heartbeat: bool = False) -> str | None:
         """Commit everything buffered now. Returns the new commit id, or None if nothing
-        was pending (and ``heartbeat`` is False)."""
-        import pygit2
+        was pending (and ``heartbeat`` is False).
 
-        with self._mutex:
-            n = len(self._buf)
-            points = self._buf[:n]
-            del self._buf[:n]
-            if not points and not self._dirty and not self._pending and not heartbeat:
-                return None
-            git = self._git
-            changes: dict[str, tuple[pygit2.Oid, int] | None] = dict(self._pending)
-            blob = pygit2.GIT_FILEMODE_BLOB
-            if points:
-                self._fold_points(points, changes)
-                self._dirty.add("metrics")
-            self.record["heartbeat"] = now_ms()
-            self._dirty.add("run")
-            self._note_commits()
-            for name, path in RECORD_FILES.items():
-                if name in self._dirty:
-                    data = self._encode(name)
-                    changes[path] = (git.create_blob(data), blob) if data is not None else None
-            self._gt_tree = apply_changes(git, self._gt_tree, changes)
-            root = apply_changes(
-                git,
-                self._source_tree,
-                {records.RECORD_DIR: (self._gt_tree, pygit2.GIT_FILEMODE_TREE)},
-            )
-            sig = pygit2.Signature(self._sig_name, self._sig_email)
-            status = self.record["status"]
-            message = f"{status.lower()}: {self.record.get('name')} ({self.run_id[:8]})\n"
-            if self._head is not None:
-                parents = [self._head]
-            elif self._source_commit:
-                parents = [pygit2.Oid(hex=self._source_commit)]
+        The new objects go into one kept pack (:mod:`gittrack.core.pack`), then the ref
+        moves; only then are the committed points dropped from the buffer. If anything
+        fails on the way (a full disk, an interrupt), the buffer and the writer's state
+        are as before and the next checkpoint tries again.
+
+        Raises:
+            OSError / pygit2.GitError: the pack or the ref could not be written (after
+                retrying the races concurrent ``git gc`` causes).
+        """
+        with self._mutex, shutdown.critical():
+            if self.closed:
+                return None  # ended or detached while this call waited for the mutex
+            started = _time()
+            self._stage()
+            with self._stage_lock:
+                staged, self._staged = self._staged, {}
+            self._idle.clear()
+            try:
+                commit = self._commit(staged, heartbeat)
+                if commit is not None:
+                    # the next checkpoint is due an interval after this one took its points
+                    # (not after it finished): what a crash can lose stays within
+                    # interval + one checkpoint's duration
+                    self._last_checkpoint = started
+                return commit
+            except BaseException:
+                with self._stage_lock:  # nothing was committed: the points stay first in line
+                    self._staged = _merge_staged(staged, self._staged)
+                raise
+            finally:
+                self._idle.set()
+
+    def _commit(self, staged: dict[str, _Staged], heartbeat: bool) -> str | None:
+        """Write one checkpoint commit of ``staged`` and what else is dirty (the caller
+        holds the mutex and puts ``staged`` back if this raises)."""
+        if not staged and not self._dirty and not self._pending and not heartbeat:
+            return None
+        pack = PackBuilder()
+        changes: dict[str, tuple[str, int] | None] = {}
+        for path, entry in self._pending.items():
+            if entry is None:
+                changes[path] = None
             else:
-                parents = []
-            commit = git.create_commit(None, sig, sig, message, root, parents)
-            git.references.create(self.ref, commit, force=True)
-            self._head = commit
-            self._dirty.clear()
-            self._pending.clear()
-            self.checkpoints += 1
-            self._last_checkpoint = _time()
-            return str(commit)
+                what, mode = entry
+                oid = pack.add("blob", what) if isinstance(what, bytes) else what
+                changes[path] = (oid, mode)
+        dirty = set(self._dirty)
+        folded: dict[str, _MetricState] = {}
+        completed: list[tuple[str, list[tuple[str, float, int, int]]]] = []
+        if staged:
+            self._fold_points(staged, changes, pack, folded, completed)
+            dirty.add("metrics")
+        self.record["heartbeat"] = now_ms()
+        dirty.add("run")
+        if self._note_commits():
+            dirty.add("tags")
+        for name, path in RECORD_FILES.items():
+            if name in dirty:
+                data = self._encode(name, folded)
+                changes[path] = (pack.add("blob", data), _BLOB) if data is not None else None
+        trees = self._trees
+        gt_tree = trees.apply(pack, self._gt_tree, changes)
+        root = trees.apply(pack, self._source_tree, {records.RECORD_DIR: (gt_tree, _TREE)})
+        status = self.record["status"]
+        message = f"{status.lower()}: {self.record.get('name')} ({self.run_id[:8]})\n"
+        if self._head is not None:
+            parents = [self._head]
+        elif self._source_commit:
+            parents = [self._source_commit]
+        else:
+            parents = []
+        commit = pack.add("commit", self._commit_bytes(root, parents, message))
+        written = retry_write(lambda: pack.write(self._objects_dir))
+        write_ref(self.repo.common_dir, self.ref, commit)
+        moved_at = time.time_ns()
+        # the commit is on the ref: from here on, nothing can fail
+        self._head = commit
+        self._gt_tree = gt_tree
+        self._metrics.update(folded)
+        self._dirty.clear()
+        self._pending.clear()
+        self.checkpoints += 1
+        trees.forget_all_but(root, self._source_tree)
+        if written is not None:
+            self._kept.append(written)
+            self._recent.append(written)
+            _registry.wrote_pack(self)
+        self._release_packs(moved_at)
+        self._repair_packs()
+        for oid, full in completed:
+            chunkcache.store(
+                self.repo,
+                oid,
+                list(map(_step_of, full)),
+                list(map(_value_of, full)),
+                list(map(_stamp_of, full)),
+            )
+        return commit
 
-    def _note_commits(self) -> None:
-        """Tag ``gittrack.commits``: commits made while this run was live (post-commit hook)."""
+    def _commit_bytes(self, tree: str, parents: list[str], message: str) -> bytes:
+        """A commit object's content, signed by the repository's user, now."""
+        t = time.time()
+        offset = time.localtime(t).tm_gmtoff // 60
+        sign = "+" if offset >= 0 else "-"
+        stamp = f"{int(t)} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+        who = f"{self._sig_name} <{self._sig_email}> {stamp}"
+        head = f"tree {tree}\n" + "".join(f"parent {p}\n" for p in parents)
+        return f"{head}author {who}\ncommitter {who}\n\n{message}".encode()
+
+    def _repair_packs(self) -> None:
+        """Put back index/keep files a concurrent ``git gc`` took for garbage (see
+        :func:`gittrack.core.pack.repair`) in the packs of the last REPAIR_SECONDS."""
+        recent_enough = _time() - REPAIR_SECONDS
+        self._recent = [w for w in self._recent if w.at >= recent_enough]
+        kept = {id(w) for w in self._kept}
+        for w in self._recent:
+            try:
+                pack_repair(w, kept=id(w) in kept)
+            except OSError as exc:
+                print(f"gittrack: could not repair pack {w.pack.name}: {exc}", file=sys.stderr)
+
+    def _release_packs(self, moved_at: int, *, final: bool = False) -> None:
+        """Drop the ``.keep`` of the packs the ref now reaches (see :func:`pack.release`):
+        at the writer's close, all of them; while the run is live, only packs older than
+        KEEP_LIVE_SECONDS, so a live run's recent history stays out of reach of a `git gc`
+        racing its ref moves, and a long run still leaves few kept packs behind."""
+        old_enough = _time() - KEEP_LIVE_SECONDS
+        self._kept = [
+            w
+            for w in self._kept
+            if not (final or w.at <= old_enough)
+            or not pack_release(w, ref_moved_at=moved_at, common_dir=self.repo.common_dir)
+        ]
+
+    def _note_commits(self) -> bool:
+        """Tag ``gittrack.commits``: commits made while this run was live (post-commit hook).
+        Returns whether the tag changed."""
         from gittrack.hooks.runnotes import commits_tag
 
         try:
             value = commits_tag(self.repo.state_dir, self.run_id)
         except OSError:
-            return
+            return False
         if value and self.tags.get("gittrack.commits") != value:
             self.tags["gittrack.commits"] = value
-            self._dirty.add("tags")
+            return True
+        return False
 
-    def _encode(self, name: str) -> bytes | None:
+    def _encode(self, name: str, folded: dict[str, _MetricState]) -> bytes | None:
         if name == "run":
             return records.dump_yaml(self.record)
         if name == "params":
@@ -325,7 +549,8 @@ class RunWriter:
         if name == "tags":
             return records.dump_yaml(self.tags) if self.tags else None
         if name == "metrics":
-            summary = {k: s.summary for k, s in self._metrics.items() if s.summary}
+            states = {**self._metrics, **folded}
+            summary = {k: s.summary for k, s in states.items() if s.summary}
             return records.dump_yaml(summary) if summary else None
         if name == "note":
             return self.note.encode("utf-8") if self.note else None
@@ -333,75 +558,62 @@ class RunWriter:
             return records.dump_yaml(self.artifacts) if self.artifacts else None
         raise ValueError(name)
 
-    def _fold_points(self, points: list[tuple[str, float, int, int]], changes: dict) -> None:
-        import pygit2
-
-        git = self._git
-        groups: dict[str, list[tuple[str, float, int, int]]] = {}
-        first = points[0][0]
-        if all(map(first.__eq__, map(_key_of, points))):  # one key: no regrouping
-            groups[first] = points
-        else:
-            for p in points:
-                g = groups.get(p[0])
-                if g is None:
-                    g = groups[p[0]] = []
-                g.append(p)
-        blob = pygit2.GIT_FILEMODE_BLOB
+    def _fold_points(
+        self,
+        staged: dict[str, _Staged],
+        changes: dict[str, tuple[str, int] | None],
+        pack: PackBuilder,
+        folded: dict[str, _MetricState],
+        completed: list[tuple[str, list[tuple[str, float, int, int]]]],
+    ) -> None:
+        """Fold the ``staged`` points into new metric states (into ``folded``), adding the
+        chunks they change to ``pack``/``changes``; ``completed`` gets each chunk this
+        writer filled with points it logged (for the decoded-chunk cache)."""
         chunk = records.CHUNK_POINTS
-        for key, pts in groups.items():
-            st = self._metrics.get(key)
-            if st is None:
-                st = self._metrics[key] = _MetricState(None, 0, [])
-            values = [p[1] for p in pts]
-            finite = [v for v in values if v == v]
-            latest = max(reversed(pts), key=_by_step_ts)
-            s = st.summary
-            if s is None:
-                s = st.summary = {
+        for key, new in staged.items():
+            old = self._metrics.get(key)
+            if old is None:
+                old = _MetricState(None, 0, b"", 0, [])
+            latest = new.latest
+            if old.summary is None:
+                s = {
                     "value": latest[1],
                     "step": latest[2],
                     "timestamp": latest[3],
-                    "min": min(finite) if finite else math.nan,
-                    "max": max(finite) if finite else math.nan,
+                    "min": new.lo,
+                    "max": new.hi,
                     "count": 0,
                 }
             else:
+                s = dict(old.summary)
                 if (latest[2], latest[3]) >= (s["step"], s["timestamp"]):
                     s["value"], s["step"], s["timestamp"] = latest[1], latest[2], latest[3]
-                if finite:
-                    lo, hi = min(finite), max(finite)
-                    s["min"] = lo if s["min"] != s["min"] else min(s["min"], lo)
-                    s["max"] = hi if s["max"] != s["max"] else max(s["max"], hi)
-            s["count"] += len(pts)
-            lines = st.tail
-            lines.extend(records.point_lines(pts))
-            logged = st.points
-            if logged is not None:
-                logged.extend(pts)
+                if new.lo == new.lo:
+                    s["min"] = new.lo if s["min"] != s["min"] else min(s["min"], new.lo)
+                    s["max"] = new.hi if s["max"] != s["max"] else max(s["max"], new.hi)
+            s["count"] += new.count
+            tail, tail_n, index = old.tail, old.tail_n, old.chunk_index
+            logged = list(old.points) if old.points is not None else None
             base = f"metrics/{records.key_to_filename(key)}/"
-            while len(lines) >= chunk:
-                data = "".join(lines[:chunk]).encode("ascii")
-                oid = git.create_blob(data)
-                changes[f"{base}{st.chunk_index:06d}.tsv"] = (oid, blob)
-                del lines[:chunk]
-                st.chunk_index += 1
+            lines = list(chain.from_iterable(seg[0] for seg in new.segments))
+            pts = list(chain.from_iterable(seg[1] for seg in new.segments))
+            i = 0
+            while i < len(lines):
+                take = min(chunk - tail_n, len(lines) - i)
+                tail += "".join(lines[i : i + take]).encode("ascii")
+                tail_n += take
                 if logged is not None:
-                    full = logged[:chunk]
-                    del logged[:chunk]
-                    chunkcache.store(
-                        self.repo,
-                        str(oid),
-                        [p[2] for p in full],
-                        [p[1] for p in full],
-                        [p[3] for p in full],
-                    )
-                else:  # a reopened tail is complete: what is left was logged here
-                    rest = len(lines)
-                    st.points = logged = list(pts[len(pts) - rest :]) if rest else []
-            if lines:
-                data = "".join(lines).encode("ascii")
-                changes[f"{base}{st.chunk_index:06d}.tsv"] = (git.create_blob(data), blob)
+                    logged.extend(pts[i : i + take])
+                i += take
+                if tail_n >= chunk:  # the chunk is full: it never changes again
+                    oid = pack.add("blob", tail)
+                    changes[f"{base}{index:06d}.tsv"] = (oid, _BLOB)
+                    if logged is not None:
+                        completed.append((oid, logged))
+                    tail, tail_n, index, logged = b"", 0, index + 1, []
+            if tail_n:
+                changes[f"{base}{index:06d}.tsv"] = (pack.add("blob", tail), _BLOB)
+            folded[key] = _MetricState(s, index, tail, tail_n, logged)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -437,9 +649,12 @@ class RunWriter:
             if self.closed:
                 return
             if self.has_pending:
-                self.checkpoint()
+                self.checkpoint()  # raises: the writer stays open; the exit flush tries again
             self.closed = True
             self._frozen = True
+            self._repair_packs()
+            self._release_packs(time.time_ns(), final=True)
+            _registry.closed_packs(self)
             self._lock.release()
             _registry.remove(self)
 
@@ -632,7 +847,7 @@ def open_run_writer(
         commit = repo.git[head]
         root = commit.tree_id
         gt = subtree_id(repo.git, root, records.RECORD_DIR)
-        source_tree = apply_changes(repo.git, root, {records.RECORD_DIR: None})
+        source_tree = None  # the root less .gittrack: derived in memory below
         # keep a source-owned .gittrack folder: the run's tree started from it
         metrics: dict[str, _MetricState] = {}
         mtree_id = subtree_id(repo.git, gt, "metrics")
@@ -641,15 +856,15 @@ def open_run_writer(
             for entry in repo.git[mtree_id]:
                 key = records.filename_to_key(entry.name)
                 chunks = sorted(e.name for e in repo.git[entry.id])
-                tail: list[str] = []
-                index = 0
+                tail, tail_n, index = b"", 0, 0
                 if chunks:
                     index = len(chunks) - 1
-                    last = repo.git[entry.id][chunks[-1]].data.decode("ascii")
-                    tail = last.splitlines(keepends=True)
-                    if len(tail) >= records.CHUNK_POINTS:
-                        tail, index = [], len(chunks)
-                metrics[key] = _MetricState(summaries.get(key), index, tail)
+                    tail = repo.git[entry.id][chunks[-1]].data
+                    tail_n = tail.count(b"\n")
+                    if tail_n >= records.CHUNK_POINTS:
+                        tail, tail_n, index = b"", 0, len(chunks)
+                logged: list[tuple[str, float, int, int]] | None = None if tail_n else []
+                metrics[key] = _MetricState(summaries.get(key), index, tail, tail_n, logged)
         if resume:
             record["status"] = RunStatus.RUNNING
             record["end_time"] = None
@@ -670,6 +885,7 @@ def open_run_writer(
             source_commit=None,
             lock=lock,
         )
+        w._source_tree = w._trees.without(str(root), records.RECORD_DIR)
         if resume:
             w._dirty.add("run")
             w.checkpoint()
@@ -692,8 +908,19 @@ class _Registry:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._pid = os.getpid()
+        self._packs: dict[str, int] = {}  # packs written, per repository
+        self._repacks: dict[str, Any] = {}  # the consolidating `git repack`, per repository
+        self._swept: set[str] = set()
+        self._closed: list[tuple[Any, Written, bool]] = []  # (repo dir, pack, kept)
 
     def add(self, w: RunWriter) -> None:
+        shutdown.wrote_to(w.repo.common_dir, w._auto_gc)
+        shutdown.on_exit("writers", close_all, order=20)
+        shutdown.on_exit("packs", self.repair_at_exit, order=25)
+        d = str(w.repo.common_dir)
+        if d not in self._swept:  # once per process: .keep files left by killed writers
+            self._swept.add(d)
+            sweep_packs(w._objects_dir)
         with self._lock:
             self._writers[(str(w.repo.common_dir), w.run_id)] = w
             if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
@@ -702,6 +929,58 @@ class _Registry:
                     target=self._loop, name="gittrack-checkpoints", daemon=True
                 )
                 self._thread.start()
+
+    def wrote_pack(self, w: RunWriter) -> None:
+        """Count a checkpoint pack; every CONSOLIDATE_EVERY packs in a repository, start
+        ``git repack -d --geometric=2`` there in the background (one at a time), which
+        rolls the small packs into bigger ones. It repacks whole packs (unreachable
+        objects included) and skips kept ones, so it is safe beside live writers; a
+        long-lived process then keeps a few dozen packs, not one per checkpoint."""
+        d = str(w.repo.common_dir)
+        with self._lock:
+            n = self._packs[d] = self._packs.get(d, 0) + 1
+            if n % CONSOLIDATE_EVERY or not w._auto_gc:
+                return
+            running = self._repacks.get(d)
+            if running is not None and running.poll() is None:
+                return
+            if gc_running_since(w.repo.common_dir) is not None:
+                return  # a `git gc` is consolidating already; don't churn packs beside it
+            import subprocess
+
+            try:
+                self._repacks[d] = subprocess.Popen(
+                    ["git", f"--git-dir={d}", "repack", "-d", "-q", "--geometric=2"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except OSError:
+                pass  # no git executable: packs stay as they are
+
+    def closed_packs(self, w: RunWriter) -> None:
+        """Remember a closed writer's recent packs for the check at exit."""
+        kept = {id(p) for p in w._kept}
+        with self._lock:
+            self._closed.extend((w.repo.common_dir, p, id(p) in kept) for p in w._recent)
+            self._closed = self._closed[-10_000:]
+
+    def repair_at_exit(self, _status: str = RunStatus.FINISHED) -> None:
+        """At exit: a `git gc` that listed objects/pack while the last packs were renamed in
+        may still be running — let it end (up to CLOSE_WAIT_SECONDS), then put back what
+        it took for garbage (:func:`gittrack.core.pack.repair`)."""
+        with self._lock:
+            closed, self._closed = self._closed, []
+        deadline = _time() + CLOSE_WAIT_SECONDS
+        for d in {d for d, _p, _k in closed}:
+            while gc_running_since(d) is not None and _time() < deadline:
+                time.sleep(0.05)
+        for _d, p, kept in closed:
+            try:
+                pack_repair(p, kept=kept)
+            except OSError as exc:
+                print(f"gittrack: could not repair pack {p.pack.name}: {exc}", file=sys.stderr)
 
     def remove(self, w: RunWriter) -> None:
         with self._lock:
@@ -715,10 +994,15 @@ class _Registry:
             return list(self._writers.values())
 
     def _loop(self) -> None:
+        pause = 0.5
         while True:
-            self._wake.wait(0.5)
+            self._wake.wait(pause)
             now = _time()
+            pause = 0.5  # sleep until the next checkpoint is due (at most 0.5 s)
             for w in self.all():
+                if w.has_pending:
+                    due = w._last_checkpoint + w.interval - now
+                    pause = max(0.02, min(pause, due if due > 0 else w.interval))
                 try:
                     if w.closed or w._pid != os.getpid():
                         continue
@@ -735,6 +1019,19 @@ _registry = _Registry()
 
 def open_writers() -> list[RunWriter]:
     return _registry.all()
+
+
+def close_all(_status: str = RunStatus.FINISHED) -> None:
+    """Commit and close every writer this process opened (runs stay in their status: only
+    the API that started a run ends it). Called at exit and on SIGTERM through
+    :mod:`gittrack.core.shutdown`; errors are reported per run on stderr."""
+    for w in open_writers():
+        if w._pid != os.getpid():
+            continue  # inherited through fork: the parent owns it
+        try:
+            w.close()
+        except Exception as exc:
+            print(f"gittrack: could not commit run {w.run_id}: {exc}", file=sys.stderr)
 
 
 def get_open_writer(repo: Repo, run_id: str) -> RunWriter | None:

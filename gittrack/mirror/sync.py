@@ -36,6 +36,7 @@ __all__ = [
     "SyncError",
     "SyncReport",
     "SyncTargetError",
+    "exclude_sqlite_target",
     "sync_to",
 ]
 
@@ -84,6 +85,8 @@ class SyncReport:
         experiments: experiments mirrored in this sync (0 when unchanged).
         rows: table -> rows written.
         seconds: wall time.
+        notes: things the user should know, e.g. that a SQLite target inside the
+            working tree was added to ``.git/info/exclude``.
     """
 
     target: str
@@ -97,6 +100,7 @@ class SyncReport:
     experiments: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -165,6 +169,9 @@ def sync_to(
             (``in_repository`` false). False keeps them as they are, for a
             mirror that several clones sync into.
 
+    A SQLite target inside the working tree is added to ``.git/info/exclude``
+    (see :func:`exclude_sqlite_target`; the first report's ``notes`` say so).
+
     Returns:
         the (last) :class:`SyncReport`.
 
@@ -179,11 +186,13 @@ def sync_to(
 
     source = RepoSource(repo)
     mirror = _Mirror(url)
+    notes = [n for n in [exclude_sqlite_target(source.repo, mirror.url)] if n]
     try:
         n = 0
         while True:
             try:
                 report = mirror.sync(source, prune)
+                report.notes, notes = notes, []
             except SchemaConflict:
                 raise
             except SyncError as exc:
@@ -199,6 +208,49 @@ def sync_to(
             time.sleep(max(0.0, float(watch)))
     finally:
         mirror.close()
+
+
+def exclude_sqlite_target(repo: Repo, url: Any) -> str | None:
+    """Keep a SQLite mirror file that lies inside the working tree out of git's sight.
+
+    Such a file (``sqlite:///runs.db`` run at the top of a project) would otherwise be an
+    untracked file: the next run would snapshot it and be marked dirty. Its path (and
+    SQLite's ``-journal``/``-wal``/``-shm`` files) goes into ``.git/info/exclude``, which
+    git status and the run snapshot honour, unless git already ignores it.
+
+    Returns:
+        a note saying what was excluded, or None when nothing had to be done.
+    """
+    database = getattr(url, "database", None)
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    workdir = repo.workdir
+    if workdir is None:
+        return None
+    path = os.path.realpath(os.path.abspath(database))
+    top = os.path.realpath(workdir)
+    gitdir = os.path.realpath(repo.common_dir)
+    inside = os.path.commonpath([path, top]) == top
+    if not inside or os.path.commonpath([path, gitdir]) == gitdir:
+        return None
+    rel = os.path.relpath(path, top).replace(os.sep, "/")
+    try:
+        if repo.git.path_is_ignored(rel):
+            return None
+    except Exception:  # noqa: BLE001 - unsure: exclude it anyway
+        pass
+    exclude = os.path.join(gitdir, "info", "exclude")
+    os.makedirs(os.path.dirname(exclude), exist_ok=True)
+    patterns = [f"/{rel}", f"/{rel}-journal", f"/{rel}-wal", f"/{rel}-shm"]
+    with open(exclude, "a", encoding="utf-8") as f:
+        f.write("# the SQL mirror of gittrack sync (kept out of run snapshots)\n")
+        f.write("".join(p + "\n" for p in patterns))
+    return (
+        f"{rel} is inside the working tree: added it to .git/info/exclude so runs do not "
+        "snapshot it (keep the mirror under .git/ or outside the project to avoid this)"
+    )
 
 
 class _Mirror:

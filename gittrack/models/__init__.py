@@ -61,6 +61,30 @@ def _detect(model: Any) -> Any:
     )
 
 
+def _flavor_for(model: Any, flavor: str | None) -> Any:
+    """The flavor module that saves ``model``, its packages checked to be installed.
+
+    Raises:
+        InvalidParameter: no flavor fits, an unknown flavor, or one that does not fit.
+        MissingDependency: a package the flavor needs is not installed (names the extra).
+    """
+    import importlib.util
+
+    from gittrack.errors import MissingDependency
+
+    mod = _flavor_module(flavor) if flavor else _detect(model)
+    if flavor and not mod.matches(model):
+        raise InvalidParameter(f"a {type(model).__name__} cannot be saved with flavor {flavor!r}")
+    for package, extra in getattr(mod, "REQUIRES", {}).items():
+        try:
+            found = importlib.util.find_spec(package) is not None
+        except (ImportError, ValueError):  # a package blocked or half-installed
+            found = False
+        if not found:
+            raise MissingDependency(package, f"saving a model with flavor {mod.NAME!r}", extra)
+    return mod
+
+
 def save_model(
     model: Any,
     path: str | os.PathLike[str],
@@ -78,6 +102,7 @@ def save_model(
 
     Raises:
         InvalidParameter: no flavor fits, an unknown flavor, or ``path`` is not empty.
+        MissingDependency: the flavor needs a package that is not installed.
     """
     from gittrack.models import mlmodel
     from gittrack.models import signature as sigs
@@ -86,9 +111,7 @@ def save_model(
     if out.exists() and any(out.iterdir()):
         raise InvalidParameter(f"cannot save a model into {out}: the folder is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    mod = _flavor_module(flavor) if flavor else _detect(model)
-    if flavor and not mod.matches(model):
-        raise InvalidParameter(f"a {type(model).__name__} cannot be saved with flavor {flavor!r}")
+    mod = _flavor_for(model, flavor)
     conf, deps = mod.save(model, out, save_format=save_format, artifacts=artifacts)
     doc = mlmodel.new_mlmodel(name, run_id)
     doc["flavors"][mod.NAME] = conf
@@ -143,6 +166,8 @@ def log_model(
 
     Raises:
         InvalidParameter: no flavor fits the model, or a bad name.
+        MissingDependency: the flavor needs a package that is not installed (checked
+            before any run is started, so no run is left FAILED by it).
         (and the errors of :func:`gittrack.log_artifacts`)
     """
     from gittrack.artifacts import fluent
@@ -152,6 +177,7 @@ def log_model(
     chosen = clean_artifact_path(name or artifact_path or "model", "model name")
     if not chosen:
         raise InvalidParameter("log_model needs a non-empty name")
+    _flavor_for(model, flavor)  # before a run is started: a missing package fails no run
     writer = fluent._writer(run_id)
     with tempfile.TemporaryDirectory(prefix="gittrack-model-") as tmp:
         doc = save_model(

@@ -18,6 +18,7 @@ from gittrack.errors import InvalidParameter
 
 NAME = "python_function"
 FILE = "python_model.pkl"
+REQUIRES = {"cloudpickle": "models"}  # package -> the gittrack extra that installs it
 
 
 def matches(model: Any) -> bool:

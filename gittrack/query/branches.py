@@ -75,10 +75,22 @@ def _branch_refs_pygit2(repo: Repo, prefixes: Sequence[str]) -> list[tuple[str, 
     return out
 
 
+def _current_branch(repo: Repo) -> str | None:
+    """The short name of the branch HEAD points at, or None (detached, or no HEAD)."""
+    try:
+        target = repo.git.references["HEAD"].target
+    except (KeyError, ValueError):
+        return None
+    if isinstance(target, str) and target.startswith("refs/heads/"):
+        return target[len("refs/heads/") :]
+    return None
+
+
 def resolve_branches(repo: Repo, branches: str | Sequence[str]) -> dict[str, str]:
     """Branch names (``"*"`` for all, sorted) → ``{name: tip sha}``, in the order given.
 
-    Accepts ``main``, ``origin/main``, ``refs/heads/main``, ``refs/remotes/origin/main``.
+    Accepts ``main``, ``origin/main``, ``refs/heads/main``, ``refs/remotes/origin/main``,
+    and ``HEAD`` for the branch checked out (``main`` or ``master``, whatever it is).
 
     Raises:
         InvalidParameter: naming a branch that does not exist, and listing those that do.
@@ -90,6 +102,17 @@ def resolve_branches(repo: Repo, branches: str | Sequence[str]) -> dict[str, str
     for name in branches:
         if not isinstance(name, str) or not name:
             raise InvalidParameter(f"Invalid branch name {name!r}")
+        if name == "HEAD":
+            current = _current_branch(repo)
+            if current is None or current not in known:
+                raise InvalidParameter(
+                    "HEAD is not on a branch with commits (detached, or no commit yet): "
+                    "name a branch instead (branches: "
+                    + (", ".join(sorted(known)[:20]) or "none")
+                    + ")"
+                )
+            out.setdefault(current, known[current])
+            continue
         if name == "*":
             for short in sorted(known):
                 out.setdefault(short, known[short])

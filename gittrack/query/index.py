@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6  # 6: records read within limits and checked (gittrack.core.records)
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 
 _SCHEMA = """

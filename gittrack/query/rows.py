@@ -50,6 +50,8 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
     Values are derived exactly as :meth:`gittrack.core.reader.Store.run_from_record` derives
     them (system ``mlflow.*`` tags included), so a search shows what ``get_run`` shows.
 
+    ``record`` comes from ``Store.read_record(commit, run_id)``, which checked its shape.
+
     Raises:
         ValueError/TypeError/KeyError: when the record does not have the shape of a run.
     """
@@ -61,9 +63,6 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
     if not isinstance(src, dict):
         raise ValueError("run.yaml: source is not a mapping")
     status = str(run["status"])
-    rid = str(run["run_id"])
-    if rid != run_id:
-        raise ValueError(f"run.yaml names run {rid!r}, but its ref is {run_id!r}")
     runs_row = (
         run_id,
         commit,
@@ -115,14 +114,17 @@ def parse_chunk(
     """Parse ``(run_id, sha)`` pairs; return (rows, broken). Runs in worker processes too."""
     from gittrack.core.reader import Store
     from gittrack.core.repo import Repo
+    from gittrack.errors import CorruptRecord
 
     store = Store(Repo(gitdir))
     good: list[tuple[str, str, RunRows]] = []
     bad: list[tuple[str, str, str]] = []
     for run_id, sha in items:
         try:
-            record = store.read_record(sha)
+            record = store.read_record(sha, run_id)
             good.append((run_id, sha, record_rows(run_id, sha, record)))
+        except CorruptRecord as exc:
+            bad.append((run_id, sha, exc.what))
         except Exception as exc:  # any unreadable record is reported, never fatal
             bad.append((run_id, sha, f"{type(exc).__name__}: {exc}"))
     return good, bad

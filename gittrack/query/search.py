@@ -155,11 +155,24 @@ def log_runs(
     branch: str | None = None,
     show_all: bool = False,
     limit: int | None = None,
+    broken: dict[str, str] | None = None,
 ) -> list[Run]:
     """What ``gittrack log`` lists: runs newest first, from the index (``record`` holds
-    only ``source``; ``latest_metrics``, params and tags are left empty)."""
+    only ``source``; ``latest_metrics``, params and tags are left empty).
+
+    Runs left out because their record is unreadable go into ``broken`` (run id → why).
+
+    Raises:
+        InvalidParameter: ``status`` is not a status a run can have.
+    """
+    from gittrack.core.entities import RunStatus
+
     clauses = []
     if status:
+        if status.upper() not in RunStatus.SHOWN:
+            raise InvalidParameter(
+                f"Invalid status {status!r}: expected one of {', '.join(RunStatus.SHOWN)}"
+            )
         clauses.append(f"attributes.status = '{_quote(status.upper())}'")
     if branch:
         clauses.append(f"tags.`mlflow.source.git.branch` = '{_quote(branch)}'")
@@ -171,6 +184,8 @@ def log_runs(
         max_results=limit if limit is not None and limit > 0 else 2**62,
         kinds=("metrics",),
     )
+    if broken is not None:
+        broken.update(page.broken)
     out = []
     for d in page.runs:
         d["record"] = {

@@ -3,9 +3,10 @@
 Points are queued per run and sent as ``runs/log-batch`` requests of up to
 1,000 points by one background thread: when a run has a full batch queued,
 every ``interval`` seconds, and on :meth:`Batcher.flush` (``end_run``,
-``get_run``, interpreter exit). A failed send is retried with backoff (the
-HTTP layer retries first; then the points go back to the front of the queue
-and the thread keeps trying) — points are never dropped silently. If a flush
+``get_run``, interpreter exit and SIGTERM). A failed send is retried with backoff (the
+HTTP layer retries first; then the same batch, with the same request id, is
+sent again before anything newer) — points are never dropped silently, and a
+batch the server did apply but whose answer was lost is not applied twice. If a flush
 cannot deliver by its deadline, or the server refuses points for good (a 4xx),
 the points are written to a JSON-lines file and :class:`DeliveryError` names
 the file and the count.
@@ -13,7 +14,6 @@ the file and the count.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -55,13 +55,14 @@ def spill_dir() -> Path:
 class Batcher:
     """Queues points per run and sends them from a daemon thread.
 
-    ``send(run_id, points)`` delivers one batch or raises; ``permanent(exc)``
-    says whether an error means the points can never be delivered.
+    ``send(run_id, points, request_id)`` delivers one batch or raises (``request_id``
+    is the same on every attempt of one batch); ``permanent(exc)`` says whether an
+    error means the points can never be delivered.
     """
 
     def __init__(
         self,
-        send: Callable[[str, list[Any]], None],
+        send: Callable[[str, list[Any], str], None],
         *,
         interval: float = 1.0,
         max_batch: int = MAX_BATCH,
@@ -74,6 +75,7 @@ class Batcher:
         self._permanent = permanent
         self.retry_pause = retry_pause
         self._queues: dict[str, deque[Any]] = {}
+        self._resend: dict[str, tuple[list[Any], str]] = {}  # a failed batch, sent next
         self._inflight: dict[str, int] = {}
         self._refused: dict[str, list[tuple[list[Any], str]]] = {}
         self._last_error: dict[str, str] = {}
@@ -102,8 +104,13 @@ class Batcher:
     def pending(self, run_id: str | None = None) -> int:
         with self._cond:
             if run_id is not None:
-                return len(self._queues.get(run_id, ())) + self._inflight.get(run_id, 0)
-            return sum(map(len, self._queues.values())) + sum(self._inflight.values())
+                again = len(self._resend[run_id][0]) if run_id in self._resend else 0
+                return len(self._queues.get(run_id, ())) + self._inflight.get(run_id, 0) + again
+            return (
+                sum(map(len, self._queues.values()))
+                + sum(self._inflight.values())
+                + sum(len(b) for b, _ in self._resend.values())
+            )
 
     def flush(self, run_id: str | None = None, timeout: float | None = None) -> None:
         """Send everything queued (for ``run_id``, or all runs) and wait until it is acknowledged.
@@ -120,9 +127,9 @@ class Batcher:
         with self._cond:
             self._urgent = True
             self._cond.notify_all()
-            targets = runs or list(self._queues)
+            targets = runs or [*self._queues, *self._resend]
             while True:
-                busy = [r for r in (runs or list(self._queues)) if self._busy(r)]
+                busy = [r for r in (runs or [*self._queues, *self._resend]) if self._busy(r)]
                 if not busy:
                     break
                 if time.monotonic() >= deadline:
@@ -163,7 +170,11 @@ class Batcher:
     # -- internals ------------------------------------------------------------------------
 
     def _busy(self, run_id: str) -> bool:
-        return bool(self._queues.get(run_id)) or self._inflight.get(run_id, 0) > 0
+        return (
+            bool(self._queues.get(run_id))
+            or self._inflight.get(run_id, 0) > 0
+            or run_id in self._resend
+        )
 
     def _start(self) -> None:
         self._thread = threading.Thread(
@@ -171,10 +182,13 @@ class Batcher:
         )
         self._thread.start()
         if not self._atexit:
-            atexit.register(self._at_exit)
+            from gittrack.core import shutdown
+
+            shutdown.on_exit(f"rest-{id(self)}", self._at_exit, order=30)
             self._atexit = True
 
-    def _at_exit(self) -> None:
+    def _at_exit(self, _status: str = "FINISHED") -> None:
+        """At exit or SIGTERM (see :mod:`gittrack.core.shutdown`): deliver what is queued."""
         try:
             self.close(timeout=float(os.environ.get("GITTRACK_REST_EXIT_TIMEOUT", "60")))
         except DeliveryError as exc:
@@ -182,6 +196,9 @@ class Batcher:
 
     def _give_up(self, run_id: str, reason: str) -> None:
         """Move what is queued for ``run_id`` to the refused list (called with the lock held)."""
+        again = self._resend.pop(run_id, None)
+        if again:
+            self._refused.setdefault(run_id, []).append((again[0], reason))
         q = self._queues.pop(run_id, None)
         if q:
             self._refused.setdefault(run_id, []).append((list(q), reason))
@@ -210,13 +227,20 @@ class Batcher:
             log.error("could not save undelivered points of run %s: %s", run_id, exc)
             return None
 
-    def _next_batch(self) -> tuple[str, list[Any]] | None:
+    def _next_batch(self) -> tuple[str, list[Any], str] | None:
+        """(run id, points, request id) to send next: a failed batch again, else new."""
+        import uuid
+
+        for run_id in list(self._resend):
+            batch, request_id = self._resend.pop(run_id)
+            self._inflight[run_id] = self._inflight.get(run_id, 0) + len(batch)
+            return run_id, batch, request_id
         for run_id, q in self._queues.items():
             if q:
                 n = min(len(q), self.max_batch)
                 batch = [q.popleft() for _ in range(n)]
                 self._inflight[run_id] = self._inflight.get(run_id, 0) + n
-                return run_id, batch
+                return run_id, batch, uuid.uuid4().hex
         return None
 
     def _loop(self) -> None:
@@ -225,17 +249,17 @@ class Batcher:
                 if not self._urgent and not self._stop:
                     self._cond.wait(self.interval)
                 self._urgent = False
-                if self._stop and not any(self._queues.values()):
+                if self._stop and not any(self._queues.values()) and not self._resend:
                     return
             while True:
                 with self._cond:
                     item = self._next_batch()
                 if item is None:
                     break
-                run_id, batch = item
+                run_id, batch, request_id = item
                 failed: BaseException | None = None
                 try:
-                    self._send(run_id, batch)
+                    self._send(run_id, batch, request_id)
                 except Exception as exc:  # noqa: BLE001 - every error is kept or retried
                     failed = exc
                 with self._cond:
@@ -248,7 +272,7 @@ class Batcher:
                         if run_id not in self._last_error:
                             log.warning("gittrack: sending metrics failed, retrying: %s", failed)
                         self._last_error[run_id] = str(failed)
-                        self._queues.setdefault(run_id, deque()).extendleft(reversed(batch))
+                        self._resend[run_id] = (batch, request_id)
                     self._cond.notify_all()
                 if failed is not None and not self._permanent(failed):
                     with self._cond:

@@ -17,6 +17,7 @@ import getpass
 import os
 import posixpath
 import time
+import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -34,6 +35,7 @@ from gittrack.rest.batcher import Batcher
 from gittrack.rest.http import HttpSession
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+REQUEST_TAG = "gittrack.request_id"  # the client's id of the runs/create call that made a run
 
 
 def _now() -> int:
@@ -114,10 +116,27 @@ class RestClient:
     def create_experiment(
         self, name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None
     ) -> str:
+        """Create experiment ``name``; return its id.
+
+        When the server's answer is lost, the experiment is looked up by name before a
+        retry: then an experiment of that name is returned even if someone else made it
+        in the meantime (the call does not fail with "already exists").
+
+        Raises:
+            AlreadyExists: the name is taken (when the answer was not lost).
+        """
         payload: dict[str, Any] = {"name": name, "tags": _kv(tags)}
         if artifact_location:
             payload["artifact_location"] = artifact_location
-        return str(self.http.call("POST", "experiments/create", payload)["experiment_id"])
+
+        def find_created() -> dict[str, Any] | None:
+            # the answer was lost: a retry would say "already exists" about our own
+            # experiment (servers that ignore request ids), so look for it first
+            found = self.get_experiment_by_name(name)
+            return None if found is None else {"experiment_id": found.experiment_id}
+
+        answer = self.http.call("POST", "experiments/create", payload, recover=find_created)
+        return str(answer["experiment_id"])
 
     def get_experiment(self, experiment_id: str) -> Any:
         data = self.http.call("GET", "experiments/get", {"experiment_id": str(experiment_id)})
@@ -198,7 +217,29 @@ class RestClient:
         }
         if run_name:
             payload["run_name"] = run_name
-        return convert.run(self.http.call("POST", "runs/create", payload)["run"])
+        # A lost answer must not become a second run: the request id tags the run, and
+        # before a retry the run is looked for by that tag (any MLflow server can do it).
+        request_id = uuid.uuid4().hex
+        payload["tags"].append({"key": REQUEST_TAG, "value": request_id})
+
+        def find_created() -> dict[str, Any] | None:
+            found = self.http.call(
+                "POST",
+                "runs/search",
+                {
+                    "experiment_ids": [str(experiment_id)],
+                    "filter": f"tags.`{REQUEST_TAG}` = '{request_id}'",
+                    "run_view_type": "ALL",
+                    "max_results": 1,
+                },
+            )
+            runs = found.get("runs") or []
+            return {"run": runs[0]} if runs else None
+
+        answer = self.http.call(
+            "POST", "runs/create", payload, request_id=request_id, recover=find_created
+        )
+        return convert.run(answer["run"])
 
     def get_run(self, run_id: str) -> Any:
         self._flush_quietly(run_id)
@@ -331,7 +372,12 @@ class RestClient:
             self._post_batch(run_id, chunk_m, chunk_p, chunk_t)
 
     def _post_batch(
-        self, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any]
+        self,
+        run_id: str,
+        metrics: list[Any],
+        params: list[Any],
+        tags: list[Any],
+        request_id: str | None = None,
     ) -> None:
         payload = {
             "run_id": run_id,
@@ -347,10 +393,10 @@ class RestClient:
             "params": params,
             "tags": tags,
         }
-        self.http.call("POST", "runs/log-batch", payload)
+        self.http.call("POST", "runs/log-batch", payload, request_id=request_id)
 
-    def _send_points(self, run_id: str, points: list[Any]) -> None:
-        self._post_batch(run_id, points, [], [])
+    def _send_points(self, run_id: str, points: list[Any], request_id: str) -> None:
+        self._post_batch(run_id, points, [], [], request_id)
 
     def flush(self, run_id: str | None = None, timeout: float | None = None) -> None:
         """Wait until every queued point (of ``run_id``, or all) is acknowledged.

@@ -2,6 +2,13 @@
 
 Standard library only (``http.client``), so logging over REST adds no
 dependency and no import time. One connection per thread.
+
+Retries never apply a write twice. A request that never left (the connection could
+not be made) is always retried. A write whose answer was lost may have been applied,
+so it carries ``X-Gittrack-Request-Id`` — one random id for all attempts of a call —
+and ``gittrack server`` answers a retry with the first answer
+(:mod:`gittrack.server.requestlog`); a caller that knows how to look for the result
+(``recover``) is asked first, which also covers servers that ignore the header.
 """
 
 from __future__ import annotations
@@ -10,12 +17,15 @@ import base64
 import http.client
 import json
 import os
+import random
 import socket
 import threading
+import time
+import uuid
+from collections.abc import Callable
 from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
-from gittrack.core.retry import Backoff, call_with_retry
 from gittrack.errors import (
     AlreadyExists,
     Conflict,
@@ -25,6 +35,18 @@ from gittrack.errors import (
 )
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+READ_ONLY_ENDPOINTS = frozenset({"runs/search", "experiments/search", "logged-models/search"})
+"""MLflow REST methods sent as POST that change nothing: retried freely, no request id."""
+REQUEST_ID_HEADER = "X-Gittrack-Request-Id"
+
+
+class _NotSent(Exception):
+    """The connection could not be made: the request surely did not reach the server."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
 
 
 class RemoteError(GittrackError):
@@ -63,18 +85,6 @@ def error_from_response(status: int, body: bytes, what: str) -> GittrackError:
     if cls is not None:
         return cls(text)
     return RemoteError(text, code or "INTERNAL_ERROR", status)
-
-
-class _RetryStatus(Exception):
-    """A 429/5xx answer worth asking again for; ``error`` is raised if the retries run out.
-
-    ``request(retry=...)`` is the caller saying the request is idempotent: GETs are,
-    and the REST client's POSTs are made so by request ids (engineer "trustread").
-    """
-
-    def __init__(self, error: GittrackError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 class HttpSession:
@@ -156,6 +166,12 @@ class HttpSession:
         self, method: str, path: str, body: Any, headers: dict[str, str]
     ) -> tuple[int, bytes, dict[str, str]]:
         conn = self._conn()
+        if conn.sock is None:
+            try:
+                conn.connect()
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop()
+                raise _NotSent(exc) from exc
         try:
             conn.request(method, self.prefix + path, body=body, headers=headers)
             if conn.sock is not None:
@@ -178,11 +194,20 @@ class HttpSession:
         headers: dict[str, str] | None = None,
         what: str | None = None,
         retry: bool = True,
+        request_id: str | None = None,
+        recover: Callable[[], bytes | None] | None = None,
+        idempotent: bool | None = None,
     ) -> bytes:
         """The body of a 200 answer to ``method path``.
 
         Connection errors and 429/5xx answers are retried with exponential
         backoff and jitter (``max_retries`` times; file bodies are rewound).
+        A write (POST, PATCH) carries ``request_id`` (a fresh one by default) in
+        ``X-Gittrack-Request-Id`` on every attempt, so a server that saw it once
+        answers a retry without applying it again (``idempotent`` overrides the
+        method's default: a POST that only reads). When an attempt may have been
+        applied (the answer was lost), ``recover()`` is asked first: the body it
+        returns (the result found on the server) answers the call; None retries.
 
         Raises:
             ServerUnreachable: the server could not be reached after retrying.
@@ -198,44 +223,85 @@ class HttpSession:
             hdrs["Content-Type"] = "application/json"
         if headers:
             hdrs.update(headers)
+        if not (method in IDEMPOTENT_METHODS if idempotent is None else idempotent):
+            hdrs[REQUEST_ID_HEADER] = request_id or uuid.uuid4().hex
         what = what or f"{method} {path.split('?')[0]}"
         start_pos = body.tell() if hasattr(body, "tell") else None
-        attempts = 0
-
-        def once() -> bytes:
-            nonlocal attempts
-            attempts += 1
-            if start_pos is not None:
-                body.seek(start_pos)  # type: ignore[union-attr]
-            status, data, _ = self._once(method, path, body, hdrs)
+        attempts = self.max_retries + 1 if retry else 1
+        delay = self.backoff
+        last: BaseException | None = None
+        maybe_applied = False  # an earlier attempt may have reached the server
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(min(self.max_backoff, delay) * (0.5 + random.random() / 2))
+                delay *= 2
+                if start_pos is not None:
+                    body.seek(start_pos)  # type: ignore[union-attr]
+                if maybe_applied and recover is not None:
+                    try:
+                        found = recover()
+                    except (OSError, http.client.HTTPException, GittrackError) as exc:
+                        last = exc  # cannot tell yet: look again before the next attempt
+                        continue
+                    if found is not None:
+                        return found
+            try:
+                status, data, _ = self._once(method, path, body, hdrs)
+            except _NotSent as exc:
+                last = exc.exc
+                continue
+            except (OSError, http.client.HTTPException) as exc:
+                last = exc
+                maybe_applied = True
+                continue
             if status == 200:
                 return data
             err = error_from_response(status, data, what)
-            if status in RETRY_STATUSES:
-                raise _RetryStatus(err)
+            if status in RETRY_STATUSES and attempt + 1 < attempts:
+                last = err
+                continue
             raise err
+        if isinstance(last, GittrackError):
+            raise last
+        raise ServerUnreachable(
+            f"{what}: tracking server {self.uri} unreachable after {attempts} attempts: {last}"
+        ) from last
 
-        try:
-            return call_with_retry(
-                once,
-                idempotent=retry,  # the caller's word (see the note on _RetryStatus)
-                retryable=lambda e: isinstance(
-                    e, (OSError, http.client.HTTPException, _RetryStatus)
-                ),
-                backoff=Backoff(self.max_retries, self.backoff, cap=self.max_backoff),
-            )
-        except _RetryStatus as exc:
-            raise exc.error from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise ServerUnreachable(
-                f"{what}: tracking server {self.uri} unreachable after {attempts} attempts: {exc}"
-            ) from exc
+    def call(
+        self,
+        method: str,
+        endpoint: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+        recover: Callable[[], Any] | None = None,
+    ) -> Any:
+        """An MLflow REST method (``runs/get`` ...): GET with query, POST with JSON.
 
-    def call(self, method: str, endpoint: str, payload: dict[str, Any] | None = None) -> Any:
-        """An MLflow REST method (``runs/get`` ...): GET with query, POST with JSON."""
+        ``request_id`` and ``recover`` (returning the decoded answer, or None) are as
+        for :meth:`request`.
+        """
         path = f"/api/2.0/mlflow/{endpoint}"
         if method == "GET":
             data = self.request("GET", path, params=payload)
         else:
-            data = self.request(method, path, json_body=payload or {})
+            found: list[Any] = []
+
+            def recover_bytes() -> bytes | None:
+                answer = recover() if recover is not None else None
+                if answer is None:
+                    return None
+                found.append(answer)
+                return b"recovered"
+
+            data = self.request(
+                method,
+                path,
+                json_body=payload or {},
+                request_id=request_id,
+                recover=recover_bytes if recover is not None else None,
+                idempotent=True if endpoint in READ_ONLY_ENDPOINTS else None,
+            )
+            if found:
+                return found[0]
         return json.loads(data) if data else {}

@@ -23,7 +23,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from gittrack.errors import GittrackError
-from gittrack.server import artifacts, experiments, history, runs
+from gittrack.rest.http import READ_ONLY_ENDPOINTS
+from gittrack.server import artifacts, experiments, history, requestlog, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
@@ -84,7 +85,7 @@ def api_endpoint(endpoint: Endpoint, handler: Callable[..., Any]) -> Callable[..
     """The Starlette endpoint for one REST method: parse, check, call, answer JSON."""
     is_async = inspect.iscoroutinefunction(handler)
 
-    async def serve(request: Request) -> Response:
+    async def answer(request: Request) -> Response:
         if request.method == "GET":
             query = request.query_params
             args = parse(endpoint, query, query=query)
@@ -102,6 +103,19 @@ def api_endpoint(endpoint: Endpoint, handler: Callable[..., Any]) -> Callable[..
         else:
             result = await backend.call(handler, args)
         return _json(result)
+
+    async def serve(request: Request) -> Response:
+        request_id = request.headers.get(requestlog.HEADER)
+        if request_id is None or request.method == "GET" or endpoint.path in READ_ONLY_ENDPOINTS:
+            return await answer(request)
+
+        async def run() -> tuple[int, bytes]:
+            response = await answer(request)
+            return response.status_code, bytes(response.body)
+
+        # a write carrying a request id is applied once; its retries get the same answer
+        status, body = await request.app.state.request_log.once(endpoint.path, request_id, run)
+        return Response(body, status_code=status, media_type="application/json")
 
     serve.__name__ = endpoint.path.replace("/", "_").replace("-", "_")
     return serve
@@ -255,6 +269,10 @@ class GittrackServer:
             routes(GitSmartHTTP(gitdir)), self.backend, lifespan=self._lifespan
         )
         self.starlette.state.config = config
+        from gittrack.core.repo import Repo
+
+        state_dir = Repo(gitdir).state_dir
+        self.starlette.state.request_log = requestlog.RequestLog(state_dir / "requests.sqlite")
         self.app = AccessLog(TokenAuth(self.starlette, config.auth_token))
         warm_up(self.backend)  # the index, before the first runs table asks for it
 

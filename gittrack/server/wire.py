@@ -68,7 +68,10 @@ def _double(name: str, v: Any) -> float:
     if isinstance(v, bool):
         raise _bad(name, v, "a number")
     if isinstance(v, (int, float)):
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:
+            raise _bad(name, v, "a number within the 64-bit float range (~1.8e308)") from None
     if isinstance(v, str):
         if v in _SPECIAL_DOUBLES:
             return _SPECIAL_DOUBLES[v]

@@ -65,7 +65,7 @@ class UIContext:
         """``(run_id, commit_sha, record)`` with the record as the store reads it."""
         full, sha = self.resolve(run_id)
         with self.lock:
-            record = self.store.read_record(sha)
+            record = self.store.read_record(sha, full)
         return full, sha, record
 
     def record_tree(self, sha: str) -> pygit2.Tree | None:

@@ -38,9 +38,10 @@ def load_points(ctx: UIContext, sha: str, key: str) -> np.ndarray:
     import numpy as np
 
     with ctx.lock:
-        chunks = history.history_chunks(ctx.git, sha, key)
-    if chunks is None:
-        raise NotFound(f"Metric {key!r} not found in this run")
+        sub = ctx.store.metric_dir(sha[:12], sha, key)  # refuses what is not a folder
+        if sub is None:
+            raise NotFound(f"Metric {key!r} not found in this run")
+        chunks = history.chunk_list(sub)
     parts = []
     for name, oid in chunks:
         with ctx.lock:

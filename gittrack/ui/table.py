@@ -143,6 +143,7 @@ def runs_page(
         "rows": [trim_row(table_row(r), wanted) for r in page.runs],
         "columns": columns,
         "default_columns": defaults,
+        "skipped": dict(page.broken),  # run id -> why its record is unreadable
     }
 
 

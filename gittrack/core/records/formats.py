@@ -1,7 +1,9 @@
 """Encoding of run records: safe YAML, metric TSV chunks, file names for keys.
 
-YAML is only ever read with a safe loader (the C one when PyYAML has it), so a
-record with ``!!python/object`` tags cannot run code: it fails to load.
+YAML is only ever read through :func:`load_yaml`: a safe loader (a record with
+``!!python/object`` tags cannot run code: it fails to load) within the limits of
+:mod:`gittrack.core.records.safeyaml` (size, nesting, keys, no aliases or anchors),
+so a record crafted to cost gigabytes or minutes is refused in milliseconds.
 """
 
 from __future__ import annotations
@@ -13,30 +15,48 @@ from urllib.parse import quote, unquote
 
 import yaml
 
-from gittrack.core.records import fastyaml
+from gittrack.core.records import fastyaml, safeyaml
+from gittrack.core.records.safeyaml import RECORD_LIMITS, Limits, UnsafeYAML
 from gittrack.layout import RECORD_DIR as RECORD_DIR  # re-exported for readers
 
 try:
-    _Loader: type = yaml.CSafeLoader
-    _Dumper: type = yaml.CSafeDumper
+    _SafeDumper: type = yaml.CSafeDumper
 except AttributeError:  # pragma: no cover - PyYAML without libyaml
-    _Loader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
+    _SafeDumper = yaml.SafeDumper
+
+
+class _Dumper(_SafeDumper):  # type: ignore[misc, valid-type]
+    """The safe dumper, writing an object met twice twice: records never hold anchors
+    or aliases (the reader refuses them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+__all__ = ["RECORD_LIMITS", "Limits", "UnsafeYAML", "load_yaml", "dump_yaml"]
 
 FORMAT_VERSION = 1
 CHUNK_POINTS = 10_000  # metric points per TSV chunk
 
 
-def load_yaml(data: bytes | str) -> Any:
-    """Parse YAML with the safe loader; raise ``yaml.YAMLError`` on bad input.
+def load_yaml(data: bytes | str, limits: Limits = RECORD_LIMITS) -> Any:
+    """The one YAML document in ``data``, as ``yaml.safe_load`` would build it, or a refusal.
 
-    The simple block mappings records hold take a fast path (:mod:`gittrack.core.records.fastyaml`)
-    that gives the same result; anything else goes to PyYAML's safe loader.
+    The simple block mappings records hold take a fast path
+    (:mod:`gittrack.core.records.fastyaml`) that gives the same result; anything else
+    goes to PyYAML's safe constructor through :func:`gittrack.core.records.safeyaml.load`.
+
+    Raises:
+        UnsafeYAML: over one of ``limits``, or an alias/anchor (a ``yaml.YAMLError``).
+        yaml.YAMLError: not YAML, not UTF-8, or a tag the safe loader refuses.
     """
-    value = fastyaml.load(data)
+    safeyaml.check_size(data, limits)
+    value = fastyaml.load(data, limits.max_keys)
+    if value is fastyaml.TOO_MANY_KEYS:
+        raise UnsafeYAML(f"more than {limits.max_keys:,} keys")
     if value is not fastyaml.UNSUPPORTED:
         return value
-    return yaml.load(data, Loader=_Loader)  # noqa: S506 - safe loader
+    return safeyaml.load(data, limits)
 
 
 def dump_yaml(obj: Any) -> bytes:
@@ -97,51 +117,75 @@ def decode_points(data: bytes) -> tuple[list[int], list[float], list[int]]:
 
 # --- params: flat dotted keys <-> readable tree -------------------------------
 
+FLAT_SECTION = "(flat)"
+"""The params.yaml section of keys kept flat. Parentheses cannot occur in a valid key,
+so no param can be mistaken for it: every key round-trips."""
+OLD_FLAT_SECTION = "__flat__"
+"""The flat section's name before format change of issue 12, still read. A key whose
+first part is ``__flat__`` is always written into :data:`FLAT_SECTION`."""
+
 
 def nest_params(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Turn ``{"optimizer.lr": 0.1}`` into ``{"optimizer": {"lr": 0.1}}`` where no
-    key conflicts; keys that would conflict stay flat. ``flatten_params`` inverts it."""
+    key conflicts; keys that would conflict stay flat, under :data:`FLAT_SECTION`.
+    ``flatten_params`` inverts it exactly for every valid key."""
     tree: dict[str, Any] = {}
+    literal: dict[str, Any] = {}
     for key, value in flat.items():
         parts = key.split(".")
+        if parts[0] == OLD_FLAT_SECTION:
+            literal[key] = value  # nested, it would read back as an old flat section
+            continue
         if len(parts) == 1 or any(p == "" for p in parts):
             if key in tree and isinstance(tree[key], dict):
-                tree.setdefault(None, {})[key] = value  # type: ignore[index]
+                literal[key] = value
             else:
                 tree[key] = value
             continue
         node = tree
         ok = True
         for p in parts[:-1]:
-            child = node.get(p)
-            if child is None:
+            if p not in node:
                 child = node[p] = {}
-            elif not isinstance(child, dict):
+            else:
+                child = node[p]  # a None value is a value, not a free slot
+            if not isinstance(child, dict):
                 ok = False
                 break
             node = child
         if ok and parts[-1] not in node:
             node[parts[-1]] = value
         else:
-            tree.setdefault(None, {})[key] = value  # type: ignore[index]
-    # Conflicting flat keys go under a quoted literal section.
-    literal = tree.pop(None, None)  # type: ignore[call-overload]
+            literal[key] = value
     if literal:
-        tree["__flat__"] = literal
+        tree[FLAT_SECTION] = literal
     return tree
 
 
 def flatten_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The flat ``{dotted key: value}`` of a params.yaml tree (:func:`nest_params`'s inverse).
+
+    Raises:
+        ValueError: the tree names one key twice (a record no writer makes).
+    """
     out: dict[str, Any] = {}
+
+    def put(key: str, value: Any) -> None:
+        if key in out:
+            raise ValueError(f"params.yaml holds the param {key!r} twice")
+        out[key] = value
+
     for key, value in tree.items():
-        if key == "__flat__" and not prefix and isinstance(value, dict):
-            out.update(value)
+        if not prefix and key in (FLAT_SECTION, OLD_FLAT_SECTION) and isinstance(value, dict):
+            for k, v in value.items():
+                put(k, v)
             continue
         full = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            out.update(flatten_params(value, full + "."))
+            for k, v in flatten_params(value, full + ".").items():
+                put(k, v)
         else:
-            out[full] = value
+            put(full, value)
     return out
 
 

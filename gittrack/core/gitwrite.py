@@ -1,0 +1,95 @@
+"""Git writes that survive concurrent git maintenance, as git's own writers do.
+
+``git gc``, ``git prune`` and ``git pack-refs`` running beside a writer remove empty
+fan-out folders (``objects/78/``, ``refs/gittrack/runs/``) and hold ``*.lock`` files
+for a moment. libgit2 creates the folder, then renames its temporary file into it: if
+the folder vanished in between, the write fails with ``failed to rename lockfile to
+'.git/objects/78/…': No such file or directory``; a ref whose lock git holds fails with
+``failed to lock file``. git's own object writer recreates the folder and tries again
+(``create_tmpfile``/``finalize_object_file``); :func:`retry_write` does the same for
+any object or ref write: writes are idempotent (objects are named by their content, a
+ref update sets a value), so trying again is always safe. :func:`write_ref` moves a ref the way git's files
+backend does (``<ref>.lock`` created exclusively, then renamed over the ref).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+ATTEMPTS = 40
+_MARKERS = (
+    "no such file or directory",
+    "failed to rename",
+    "failed to lock",
+    "failed to create locked file",
+    "failed to make directory",
+    "failed to write reference",
+    "the given reference has been modified",
+    "could not open",
+    "file exists",
+)
+
+
+def is_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of the transient errors concurrent maintenance causes."""
+    text = str(exc).lower()
+    return any(m in text for m in _MARKERS)
+
+
+def retry_write(fn: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
+    """``fn()``, tried again (up to ``attempts`` times over ~2 s) while it fails with
+    a maintenance race; returns its result.
+
+    Raises:
+        OSError / pygit2.GitError: the last error, when it is not a race or the
+            attempts are used up.
+    """
+    delay = 0.001
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception as exc:  # OSError, or pygit2.GitError (not imported here: lazy)
+            git_error = isinstance(exc, OSError) or type(exc).__name__ == "GitError"
+            if not git_error or attempt == attempts - 1 or not is_race(exc):
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    raise AssertionError("unreachable")
+
+
+def write_ref(common_dir: Path, ref: str, target: str) -> None:
+    """Point ``ref`` (e.g. ``refs/gittrack/runs/<id>``) at ``target`` (40 hex) in the
+    repository whose common git dir is ``common_dir``, as ``git update-ref`` does without
+    an old-value check: take ``<ref>.lock`` (exclusive create), write, rename over the
+    ref. A lock held by ``git pack-refs``/``gc`` or a folder removed under us is
+    retried by :func:`retry_write`.
+
+    Raises:
+        OSError: the ref could not be written (a lock held for over ~2 s, a read-only
+            repository, a full disk).
+    """
+    path = common_dir / ref
+    lock = path.with_name(path.name + ".lock")
+    data = (target + "\n").encode("ascii")
+
+    def attempt() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # EEXIST: git (pack-refs, another updater) holds the lock — never remove theirs
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(lock, path)
+        except BaseException:
+            lock.unlink(missing_ok=True)  # ours: we created it above
+            raise
+
+    retry_write(attempt)

@@ -1,0 +1,183 @@
+"""The pre-receive guard (remotes/pre-receive → gittrack.remote.guard) holds what the docs
+promise, behind plain git (file://, git http-backend) and behind ``gittrack server``:
+legitimate runs and the changes allowed after a run ends are accepted; rewriting a
+finished run (even as a fast-forward) and forcing the experiments ref are refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gittrack.api.client import Client
+from tests.conftest import ROOT, git, run_cli
+from tests.remote_helpers import SmartHTTP, make_bare
+from tests.server_helpers import ServerProcess
+
+GUARD = ROOT / "remotes" / "pre-receive"
+RUNS = "refs/gittrack/runs/"
+EXPERIMENTS = "refs/gittrack/experiments"
+
+
+@pytest.fixture(params=["file", "http-backend", "gittrack-server"])
+def guarded(request, repo, tmp_path) -> Iterator[Path]:
+    """A guarded central repository added to ``repo`` as ``origin``; yields its git dir."""
+    base = tmp_path / "served"
+    base.mkdir()
+    central = make_bare(base / "team.git")
+    (central / "hooks" / "pre-receive").symlink_to(GUARD)
+    stop = None
+    if request.param == "file":
+        url = str(central)
+    elif request.param == "http-backend":
+        smart = SmartHTTP(base)
+        url, stop = smart.url("team.git"), smart.stop
+    else:
+        server = ServerProcess(central)
+        url, stop = f"{server.url}/git/", server.stop
+    git(repo, "remote", "add", "origin", url)
+    git(repo, "push", "-q", "origin", "main")
+    try:
+        yield central
+    finally:
+        if stop is not None:
+            stop()
+
+
+def finished_run(repo: Path, points: int = 5) -> str:
+    client = Client(str(repo))
+    run_id = client.create_run("0", run_name="real").info.run_id
+    client.log_param(run_id, "lr", "0.1")
+    for i in range(points):
+        client.log_metric(run_id, "loss", 1.0 / (i + 1), step=i)
+    client.set_terminated(run_id)
+    return run_id
+
+
+def commit_with(repo: Path, sha: str, files: dict[str, str]) -> str:
+    """A child of ``sha`` whose tree is ``sha``'s with ``files`` (path -> text) replaced."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index")}
+    subprocess.run(["git", "read-tree", sha], cwd=repo, env=env, check=True)
+    for path, text in files.items():
+        blob = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=repo,
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
+            cwd=repo,
+            env=env,
+            check=True,
+        )
+    tree = subprocess.run(
+        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return git(repo, "commit-tree", tree, "-p", sha, "-m", "forged").strip()
+
+
+def remote_ref(central: Path, ref: str) -> str:
+    return git(central, "rev-parse", "--verify", "-q", ref, check=False).strip()
+
+
+def test_real_runs_and_changes_allowed_after_the_end_are_accepted(repo, guarded):
+    run_id = finished_run(repo)
+    Client(str(repo)).create_experiment("team-exp")
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert remote_ref(guarded, RUNS + run_id) == git(repo, "rev-parse", RUNS + run_id).strip()
+    assert remote_ref(guarded, EXPERIMENTS) != ""
+    # after the end: a tag, a note, a new name, then deleting the run
+    client = Client(str(repo))
+    client.set_tag(run_id, "reviewed", "yes")
+    client.set_tag(run_id, "mlflow.note.content", "looks good")
+    client.update_run(run_id, name="renamed")
+    client.delete_run(run_id)
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert remote_ref(guarded, RUNS + run_id) == git(repo, "rev-parse", RUNS + run_id).strip()
+
+
+def test_fast_forward_rewriting_a_finished_run_is_refused(repo, guarded):
+    run_id = finished_run(repo)
+    assert run_cli("push", cwd=repo).returncode == 0
+    pushed = git(repo, "rev-parse", RUNS + run_id).strip()
+    history = git(repo, "show", f"{pushed}:.gittrack/metrics/loss/000000.tsv")
+    forged = commit_with(
+        repo,
+        pushed,
+        {
+            ".gittrack/params.yaml": "lr: 0.5\n",
+            ".gittrack/metrics/loss/000000.tsv": "".join(history.splitlines(True)[:2]),
+        },
+    )
+    res = subprocess.run(
+        ["git", "push", "origin", f"{forged}:{RUNS}{run_id}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode != 0
+    assert (
+        f"refusing {RUNS}{run_id}: run {run_id} is finished: the metric history, params.yaml "
+        "cannot change after the end" in res.stderr
+    ), res.stderr
+    assert remote_ref(guarded, RUNS + run_id) == pushed
+
+
+def test_experiments_ref_only_moves_forward_keeping_every_id(repo, guarded):
+    client = Client(str(repo))
+    exp_id = client.create_experiment("kept")
+    assert run_cli("push", cwd=repo).returncode == 0
+    before = remote_ref(guarded, EXPERIMENTS)
+    assert before
+
+    # an unrelated commit holding an empty table, forced over the ref
+    empty_tree = git(repo, "hash-object", "-t", "tree", "-w", "/dev/null").strip()
+    blob = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"],
+        cwd=repo,
+        input="{}\n",
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout.strip()
+    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index2")}
+    subprocess.run(["git", "read-tree", empty_tree], cwd=repo, env=env, check=True)
+    subprocess.run(
+        ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},experiments.yaml"],
+        cwd=repo,
+        env=env,
+        check=True,
+    )
+    tree = subprocess.run(
+        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    unrelated = git(repo, "commit-tree", tree, "-m", "wipe").strip()
+    res = subprocess.run(
+        ["git", "push", "--force", "origin", f"{unrelated}:{EXPERIMENTS}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode != 0
+    assert f"refusing {EXPERIMENTS}: {EXPERIMENTS} may only move forward" in res.stderr, res.stderr
+    assert remote_ref(guarded, EXPERIMENTS) == before
+
+    # a descendant that drops an experiment id
+    dropped = commit_with(repo, before, {"experiments.yaml": "{}\n"})
+    res = subprocess.run(
+        ["git", "push", "origin", f"{dropped}:{EXPERIMENTS}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode != 0
+    assert f"this update drops experiments 0, {exp_id}: ids are never removed" in res.stderr
+    assert remote_ref(guarded, EXPERIMENTS) == before
