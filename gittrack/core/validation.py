@@ -297,6 +297,19 @@ def artifact_entry_problem(entry: Any) -> str | None:
     return None
 
 
+def artifact_path_ok(path: Any) -> bool:
+    """Whether ``path`` is an artifact path in its normal form (what a manifest may hold)."""
+    try:
+        return clean_artifact_path(path, "path") == path
+    except InvalidArtifactPath:
+        return False
+
+
+def artifact_entry_ok(path: Any, entry: Any) -> bool:
+    """Whether one ``artifacts.yaml`` entry passes every rule (its path and its fields)."""
+    return artifact_path_ok(path) and artifact_entry_problem(entry) is None
+
+
 def artifact_manifest(run_id: str, manifest: Any) -> dict[str, dict[str, Any]]:
     """A run's ``artifacts.yaml`` (path → entry), every entry checked.
 

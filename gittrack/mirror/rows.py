@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gittrack.core.validation import artifact_manifest
+from gittrack.core.validation import artifact_entry_ok
 
 # Column order of each table, as the bulk writers send rows.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -229,8 +229,12 @@ def run_rows(
     params = record.get("params") or {}
     tags = record.get("tags") or {}
     metrics = record.get("metrics") or {}
-    # the one rule set every reader of artifact entries applies (BadArtifactEntry)
-    artifacts = artifact_manifest(run_id, record.get("artifacts"))
+    # the one rule set every reader of artifact entries applies: the run is mirrored,
+    # entries that break it are not (they are refused wherever they would be used)
+    raw = record.get("artifacts") or {}
+    if not isinstance(raw, Mapping):
+        raise BadRecord("artifacts is not a mapping")
+    artifacts = {p: a for p, a in raw.items() if artifact_entry_ok(p, a)}
     for name, value in (("params", params), ("tags", tags), ("metrics", metrics)):
         if not isinstance(value, Mapping):
             raise BadRecord(f"{name} is not a mapping")

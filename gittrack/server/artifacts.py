@@ -22,6 +22,7 @@ from typing import Any
 
 from gittrack.core.validation import (
     artifact_manifest,
+    artifact_path_ok,
     clean_artifact_path,
     validate_experiment_id,
     validate_run_id,
@@ -59,7 +60,12 @@ def run_artifacts(client: Any, run_id: str) -> tuple[Any, dict[str, dict[str, An
     """
     run = client.get_run(run_id)
     record = client.store.read_record(run.commit) if run.commit else {}
-    return run, artifact_manifest(run.info.run_id, record.get("artifacts"))
+    raw = record.get("artifacts") or {}
+    # a path that leaves the run is never served (as if absent); a bad sha256 is a 400
+    entries = (
+        {p: e for p, e in raw.items() if artifact_path_ok(p)} if isinstance(raw, dict) else raw
+    )
+    return run, artifact_manifest(run.info.run_id, entries)
 
 
 def children(entries: dict[str, dict[str, Any]], path: str) -> list[dict[str, Any]]:
