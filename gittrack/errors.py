@@ -36,7 +36,8 @@ holds its context as attributes and builds its own message::
     ├── ImportRefused                   BAD_REQUEST               400
     │   └── ImportLocked                another import into this repository is running
     ├── CorruptRecord                   INVALID_STATE             400
-    │   └── BadRecord                   a record field the SQL mirror cannot hold
+    │   ├── BadRecord                   a record field the SQL mirror cannot hold
+    │   └── BadArtifactEntry            INVALID_PARAMETER_VALUE   400
     ├── EnvironmentCaptureError         INTERNAL_ERROR            500
     ├── ArtifactError                   INTERNAL_ERROR            500
     │   ├── ArtifactStoreError          BAD_REQUEST               400
@@ -426,6 +427,12 @@ class BadRecord(CorruptRecord):
 
     def __init__(self, what: str) -> None:
         super().__init__(None, what)
+
+
+class BadArtifactEntry(CorruptRecord, code="INVALID_PARAMETER_VALUE", status=400):
+    """An ``artifacts.yaml`` entry that breaks the rules (a sha256 that is not 64
+    lowercase hex digits, an unsafe path, a bad size or ``where``): it is refused
+    wherever it is read, and a request for it is the client's 400, not a 500."""
 
 
 class EnvironmentCaptureError(GittrackError):

@@ -363,3 +363,22 @@ def test_git_needs_the_token_too(locked, tmp_path):
     authed = locked.url.replace("http://", f"http://user:{TOKEN}@")
     git(tmp_path, "clone", "-q", f"{authed}/git/", str(tmp_path / "yes"))
     assert (tmp_path / "yes" / ".git").is_dir()
+
+
+@pytest.mark.parametrize("key", [".", "..x", "..", "./x", "a/./b"])
+def test_key_rule_is_the_same_over_rest_and_in_python(server, run_id, repo, key):
+    """MLflow's rule, one implementation: a key that would name another path is refused
+    by the server and by the Python API alike, with the same message."""
+    import gittrack
+    from gittrack.errors import InvalidParameter
+
+    status, body = post(
+        server, "runs/log-batch", {"run_id": run_id, "params": [{"key": key, "value": "1"}]}
+    )
+    assert status == 400, body
+    assert f"Invalid param name {key!r}" in body["message"]
+    with gittrack.start_run(), pytest.raises(InvalidParameter) as err:
+        gittrack.log_param(key, 1)
+    assert err.value.message == body["message"]
+    with gittrack.start_run(), pytest.raises(InvalidParameter, match="normalized"):
+        gittrack.log_metric(key, 1.0)

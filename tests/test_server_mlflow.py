@@ -299,3 +299,25 @@ def test_the_server_serves_the_web_ui_beside_the_api(server, client):
     assert run.info.run_id in json.dumps(body) and "shown-in-ui" in json.dumps(body)
     status, health = http("GET", server.url + "/health")
     assert status == 200  # the API routes still win over the UI's catch-all mount
+
+
+def test_experiment_filter_uses_the_query_grammar(client, repo):
+    """``name = 'cats AND dogs'`` is one clause (the old regex split it at AND), over
+    MLflow's own client and gittrack's Python API alike."""
+    import gittrack
+
+    cats_dogs = client.create_experiment("cats AND dogs", tags={"kind": "pets"})
+    client.create_experiment("cats", tags={"kind": "pets"})
+    found = client.search_experiments(filter_string="name = 'cats AND dogs'")
+    assert [e.experiment_id for e in found] == [cats_dogs]
+    found = client.search_experiments(
+        filter_string="tags.kind = 'pets' AND name LIKE 'cats %' AND creation_time > 0"
+    )
+    assert [e.name for e in found] == ["cats AND dogs"]
+    with pytest.raises(Exception, match="unknown type 'metrics'"):
+        client.search_experiments(filter_string="metrics.x > 1")
+    local = gittrack.Client(repo)
+    local.create_experiment("cats AND dogs")
+    assert [e.name for e in local.search_experiments(filter_string="name = 'cats AND dogs'")] == [
+        "cats AND dogs"
+    ]

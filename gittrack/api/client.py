@@ -73,7 +73,9 @@ class Client:
             or (view == ViewType.ACTIVE_ONLY) == (e.lifecycle_stage == "active")
         ]
         if filter_string:
-            exps = _filter_experiments(exps, filter_string)
+            from gittrack.query.experiments import filter_experiments
+
+            exps = filter_experiments(exps, filter_string)
         exps.sort(key=lambda e: (-(e.creation_time or 0), e.experiment_id))
         for clause in reversed(order_by or []):
             parts = str(clause).split()
@@ -469,51 +471,6 @@ class Client:
         from gittrack.artifacts import api
 
         return api.download_artifacts(self, run_id, path, dst_path)
-
-
-def _filter_experiments(exps: list[Experiment], filter_string: str) -> list[Experiment]:
-    """The small experiment filter MLflow accepts: ``name = 'x'``, ``name LIKE 'x%'``,
-    ``tags.k = 'v'``, joined with AND."""
-    import re
-
-    clause_re = re.compile(
-        r"\s*(?:attribute\.|attributes\.)?(name|tags?\.(?:`[^`]+`|[\w.]+))\s*"
-        r"(=|!=|LIKE|ILIKE)\s*'((?:[^']|'')*)'\s*",
-        re.IGNORECASE,
-    )
-    out = exps
-    for part in re.split(r"\s+AND\s+", filter_string.strip(), flags=re.IGNORECASE):
-        m = clause_re.fullmatch(part)
-        if not m:
-            raise InvalidParameter(f"Invalid experiment filter {part!r}")
-        field, op, value = m.group(1), m.group(2).upper(), m.group(3).replace("''", "'")
-
-        def getv(e: Experiment, field: str = field) -> str | None:
-            if field.lower() == "name":
-                return e.name
-            key = field.split(".", 1)[1].strip("`")
-            return e.tags.get(key)
-
-        def like(v: str, pat: str, ci: bool) -> bool:
-            rx = (
-                "^"
-                + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pat)
-                + "$"
-            )
-            return re.match(rx, v, re.IGNORECASE if ci else 0) is not None
-
-        def ok(e: Experiment, op: str = op, value: str = value) -> bool:
-            v = getv(e)
-            if v is None:
-                return False
-            if op == "=":
-                return v == value
-            if op == "!=":
-                return v != value
-            return like(v, value, op == "ILIKE")
-
-        out = [e for e in out if ok(e)]
-    return out
 
 
 MlflowClient = Client

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
-import re
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +24,8 @@ from gittrack.artifacts.config import url_protocol
 from gittrack.artifacts.localfile import open_source, stat_key
 from gittrack.artifacts.progress import progress_bar
 from gittrack.artifacts.uploads import LocalReadError as _LocalReadError
+from gittrack.core.retry import Backoff, call_with_retry
+from gittrack.core.validation import is_sha256
 from gittrack.errors import (
     ArtifactChanged,
     ArtifactNotFound,
@@ -35,10 +34,10 @@ from gittrack.errors import (
     CorruptArtifact,
     InvalidArtifactPath,
 )
+from gittrack.layout import object_key
 
 MiB = 1024 * 1024
 LOCAL_CHUNK = MiB
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 T = TypeVar("T")
 
 
@@ -71,22 +70,19 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = LOCAL_CHUNK) -> tuple
 
 def copy_fd(src: int, dst: int) -> None:
     """Copy an open file to another in the kernel (copy_file_range/sendfile), else by chunks."""
-    try:
-        while os.copy_file_range(src, dst, 1 << 30):
-            pass
-        return
-    except (AttributeError, OSError):
-        os.lseek(src, 0, os.SEEK_SET)
-        os.lseek(dst, 0, os.SEEK_SET)
-        os.ftruncate(dst, 0)
-    try:
-        while os.sendfile(dst, src, None, 1 << 30):
-            pass
-        return
-    except (AttributeError, OSError):
-        os.lseek(src, 0, os.SEEK_SET)
-        os.lseek(dst, 0, os.SEEK_SET)
-        os.ftruncate(dst, 0)
+    kernel_copies = (
+        lambda: os.copy_file_range(src, dst, 1 << 30),
+        lambda: os.sendfile(dst, src, None, 1 << 30),
+    )
+    for copy in kernel_copies:
+        try:
+            while copy():
+                pass
+            return
+        except (AttributeError, OSError):  # not supported here: start over with the next
+            os.lseek(src, 0, os.SEEK_SET)
+            os.lseek(dst, 0, os.SEEK_SET)
+            os.ftruncate(dst, 0)
     while data := os.read(src, LOCAL_CHUNK):
         os.write(dst, data)
 
@@ -268,8 +264,13 @@ class ContentStore:
         return self.local_root is not None
 
     def object_path(self, sha: str) -> str:
-        """Where object ``sha`` lives (a local path or the backend's path)."""
-        return f"{self.root}/sha256/{sha[:2]}/{sha[2:]}"
+        """Where object ``sha`` lives (a local path or the backend's path).
+
+        Raises:
+            InvalidParameter: ``sha`` is not 64 lowercase hex digits (so a sha256
+                read from a record can never name a file outside the store).
+        """
+        return f"{self.root}/{object_key(sha)}"
 
     def object_url(self, sha: str) -> str:
         if self.is_local:
@@ -279,26 +280,37 @@ class ContentStore:
     # --- retries --------------------------------------------------------------
 
     def _retrying(self, what: str, fn: Callable[[], T]) -> T:
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except (ArtifactChanged, InvalidArtifactPath, CorruptArtifact, ArtifactNotFound):
-                raise
-            except _LocalReadError as exc:
-                raise InvalidArtifactPath(str(exc)) from exc.__cause__
-            except Exception as exc:
-                fatal = _fatal_store_error(exc, self.url, what)
-                if fatal is not None:
-                    raise fatal from exc
-                if attempt >= self.retries:
-                    raise ArtifactTransferError(
-                        f"{what} failed after {attempt + 1} attempt(s): "
-                        f"{type(exc).__name__}: {exc}. Nothing was recorded; try again later."
-                    ) from exc
-                delay = min(self.retry_backoff * (2**attempt), 30.0)
-                time.sleep(delay * (0.75 + random.random() / 2))
-                attempt += 1
+        """``fn()`` with the store's retries (objects are named by their content, so
+        every store operation is idempotent); failures that retrying cannot fix are
+        raised at once, the rest as ArtifactTransferError once the retries are spent."""
+        final = (ArtifactChanged, InvalidArtifactPath, CorruptArtifact, ArtifactNotFound)
+
+        def retryable(exc: BaseException) -> bool:
+            return not isinstance(exc, (*final, _LocalReadError)) and (
+                _fatal_store_error(exc, self.url, what) is None
+            )
+
+        attempts = [1]
+        try:
+            return call_with_retry(
+                fn,
+                idempotent=True,
+                retryable=retryable,
+                backoff=Backoff(self.retries, self.retry_backoff, cap=30.0),
+                on_retry=lambda n, _exc: attempts.append(n + 1),
+            )
+        except final:
+            raise
+        except _LocalReadError as exc:
+            raise InvalidArtifactPath(str(exc)) from exc.__cause__
+        except Exception as exc:
+            fatal = _fatal_store_error(exc, self.url, what)
+            if fatal is not None:
+                raise fatal from exc
+            raise ArtifactTransferError(
+                f"{what} failed after {attempts[-1]} attempt(s): "
+                f"{type(exc).__name__}: {exc}. Nothing was recorded; try again later."
+            ) from exc
 
     # --- queries --------------------------------------------------------------
 
@@ -335,7 +347,7 @@ class ContentStore:
                     continue
                 for e in sorted(os.scandir(d.path), key=lambda e: e.name):
                     sha = d.name + e.name
-                    if _HEX64.match(sha) and e.is_file():
+                    if is_sha256(sha) and e.is_file():
                         yield sha, e.stat().st_size
             return
 
@@ -349,7 +361,7 @@ class ContentStore:
         for name, info in sorted(found.items()):
             bits = name.rstrip("/").split("/")
             sha = "".join(bits[-2:])
-            if len(bits) >= 2 and len(bits[-2]) == 2 and _HEX64.match(sha):
+            if len(bits) >= 2 and len(bits[-2]) == 2 and is_sha256(sha):
                 yield sha, int(info.get("size") or 0)
 
     # --- writing --------------------------------------------------------------

@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gittrack import layout
 from gittrack.errors import ArtifactStoreError
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-PROJECT_FILE = ".gittrack.yaml"
+PROJECT_FILE = layout.PROJECT_FILE
 ENV_URL = "GITTRACK_ARTIFACTS"
 MiB = 1024 * 1024
 
@@ -80,7 +81,7 @@ def url_protocol(url: str) -> str:
 
 def default_store_path(repo: Repo) -> Path:
     """The local cache / default store: ``<common git dir>/gittrack/objects``."""
-    return repo.state_dir / "objects"
+    return layout.objects_dir(repo.state_dir)
 
 
 def _parse_bool(raw: Any, name: str) -> bool:

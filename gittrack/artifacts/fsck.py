@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gittrack.artifacts.gc import run_tips
-from gittrack.artifacts.paths import clean_artifact_path
 from gittrack.artifacts.read import commit_of, read_manifest
 from gittrack.artifacts.storage import storage_for
-from gittrack.errors import GittrackError, InvalidArtifactPath
+from gittrack.errors import GittrackError
+from gittrack.layout import ARTIFACTS_DIR, ARTIFACTS_FILE, record_path
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-BLOBS = ".gittrack/artifacts"
+BLOBS = record_path(ARTIFACTS_DIR)
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,10 @@ def fsck(repo: Repo, verify: bool = True) -> FsckReport:
             commit = commit_of(repo, tip, run_id)
             manifest = read_manifest(repo, commit, run_id)
         except GittrackError as exc:
-            report.problems.append(Problem(run_id, "artifacts.yaml", exc.message))
+            report.problems.append(Problem(run_id, ARTIFACTS_FILE, exc.message))
             continue
-        for path, entry in manifest.items():
+        for path, entry in manifest.items():  # paths and sha256s checked by read_manifest
             report.artifacts += 1
-            try:
-                clean_artifact_path(path)
-            except InvalidArtifactPath as exc:
-                report.problems.append(Problem(run_id, path, exc.message))
-                continue
             if entry["where"] == "git":
                 try:
                     data = commit.tree[f"{BLOBS}/{path}"].peel(pygit2.Blob).data

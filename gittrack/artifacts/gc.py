@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 from gittrack.artifacts.cas import ContentStore
 from gittrack.artifacts.read import commit_of, read_manifest
 from gittrack.artifacts.storage import storage_for
+from gittrack.layout import ARTIFACTS_FILE, RUN_FILE, RUNS_PREFIX, record_path
 
 if TYPE_CHECKING:
     import pygit2
 
     from gittrack.core.repo import Repo
 
-RUNS_PREFIX = "refs/gittrack/runs/"
-RUN_YAML = ".gittrack/run.yaml"
-MANIFEST = ".gittrack/artifacts.yaml"
+RUN_YAML = record_path(RUN_FILE)
+MANIFEST = record_path(ARTIFACTS_FILE)
 DEFAULT_GRACE = 3600.0
 
 

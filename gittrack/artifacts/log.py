@@ -20,11 +20,10 @@ from gittrack.artifacts.manifest import check_no_collision, make_entry
 from gittrack.artifacts.paths import clean_artifact_path, join_artifact_path, parent_dirs
 from gittrack.artifacts.storage import storage_for
 from gittrack.errors import ArtifactChanged, InvalidArtifactPath
+from gittrack.layout import artifact_blob_relpath
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
-
-BLOB_DIR = "artifacts"  # under .gittrack/
 
 
 def _is_inside(path: str, root: str) -> bool:
@@ -113,9 +112,9 @@ def _apply(writer: Any, entries: dict[str, tuple[dict[str, Any], Any]], commit: 
         for path, (entry, oid) in entries.items():
             old = manifest.get(path)
             if entry["where"] == "git":
-                writer.put_record_blob(f"{BLOB_DIR}/{path}", oid)
+                writer.put_record_blob(artifact_blob_relpath(path), oid)
             elif old is not None and old.get("where") == "git":
-                writer.put_record_file(f"{BLOB_DIR}/{path}", None)
+                writer.put_record_file(artifact_blob_relpath(path), None)
             manifest[path] = entry
         writer.mark_dirty("artifacts")
         if commit:

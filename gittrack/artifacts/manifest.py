@@ -7,16 +7,12 @@ An entry is ``{"sha256": hex, "size": bytes, "where": "git" | "store"}``;
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gittrack.artifacts.paths import parent_dirs
 from gittrack.errors import ArtifactNotFound, InvalidArtifactPath
-
-WHERE = ("git", "store")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -37,19 +33,6 @@ class FileInfo:
 
 def make_entry(sha256: str, size: int, where: str) -> dict[str, Any]:
     return {"sha256": sha256, "size": int(size), "where": where}
-
-
-def entry_problem(entry: Any) -> str | None:
-    """Why a manifest entry is malformed, or None when it is fine."""
-    if not isinstance(entry, Mapping):
-        return "entry is not a mapping"
-    if not isinstance(entry.get("sha256"), str) or not _HEX64.match(entry["sha256"]):
-        return "sha256 is missing or not 64 hex digits"
-    if not isinstance(entry.get("size"), int) or entry["size"] < 0:
-        return "size is missing or negative"
-    if entry.get("where") not in WHERE:
-        return f"where must be one of {WHERE}"
-    return None
 
 
 def check_no_collision(manifest: Mapping[str, Any], path: str) -> None:

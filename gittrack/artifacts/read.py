@@ -16,19 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.artifacts.manifest import FileInfo, entry_problem, list_children, select
-from gittrack.artifacts.paths import clean_artifact_path
+from gittrack.artifacts.manifest import FileInfo, list_children, select
 from gittrack.artifacts.storage import storage_for
+from gittrack.core.validation import artifact_manifest, clean_artifact_path
 from gittrack.errors import ArtifactNotFound, CorruptArtifact, CorruptRecord, InvalidArtifactPath
+from gittrack.layout import ARTIFACTS_DIR, ARTIFACTS_FILE, record_path
 
 if TYPE_CHECKING:
     import pygit2
 
     from gittrack.core.repo import Repo
 
-RECORD = ".gittrack"
-MANIFEST = f"{RECORD}/artifacts.yaml"
-BLOBS = f"{RECORD}/artifacts"
+MANIFEST = record_path(ARTIFACTS_FILE)
+BLOBS = record_path(ARTIFACTS_DIR)
 
 
 def commit_of(repo: Repo, sha: str, run_id: str | None = None) -> pygit2.Commit:
@@ -81,7 +81,8 @@ def read_manifest(repo: Repo, commit: pygit2.Commit, run_id: str = "?") -> dict[
     """The manifest of a run commit ({} when it has no artifacts).
 
     Raises:
-        CorruptRecord: unreadable YAML or a malformed entry.
+        CorruptRecord: unreadable YAML.
+        BadArtifactEntry: an entry with an unsafe path or sha256, or a bad size/where.
     """
     import pygit2
 
@@ -95,13 +96,7 @@ def read_manifest(repo: Repo, commit: pygit2.Commit, run_id: str = "?") -> dict[
         data = load_yaml(entry.peel(pygit2.Blob).data) or {}
     except Exception as exc:
         raise CorruptRecord(run_id, f"artifacts.yaml: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CorruptRecord(run_id, "artifacts.yaml is not a mapping")
-    for path, e in data.items():
-        problem = entry_problem(e)
-        if problem is not None:
-            raise CorruptRecord(run_id, f"artifacts.yaml entry {path!r}: {problem}")
-    return data
+    return artifact_manifest(run_id, data)
 
 
 def run_manifest(repo: Repo, run_id: str) -> tuple[str, pygit2.Commit, dict[str, Any]]:
@@ -183,9 +178,7 @@ def download_artifacts(
     """
     clean = clean_artifact_path(path)
     _, commit, manifest = run_manifest(repo, run_id)
-    chosen = select(manifest, clean)
-    for p in chosen:
-        clean_artifact_path(p, "artifact path in artifacts.yaml")
+    chosen = select(manifest, clean)  # paths already checked by read_manifest
     dst = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="gittrack-"))
     try:
         dst.mkdir(parents=True, exist_ok=True)

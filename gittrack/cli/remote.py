@@ -8,8 +8,7 @@ from typing import Any
 import click
 
 from gittrack.cli._common import EXIT_ERROR, handle_errors, open_repo, repo_option
-
-_HEX = set("0123456789abcdef")
+from gittrack.core.validation import is_run_id_prefix
 
 
 def _split_remote(repo: Any, words: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -23,7 +22,7 @@ def _split_remote(repo: Any, words: Sequence[str]) -> tuple[str | None, list[str
     names = set(repo.git.remotes.names())
     if first in names or looks_like_url(first):
         return first, rest
-    if set(first.lower()) <= _HEX:
+    if is_run_id_prefix(first.lower()):
         return None, [first, *rest]
     return first, rest  # resolve_remote reports the unknown name
 

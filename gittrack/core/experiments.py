@@ -11,15 +11,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import Experiment
-from gittrack.core.locks import FileLock
+from gittrack.core.locks import FileLock, experiments_lock
 from gittrack.core.records import formats as records
 from gittrack.core.validation import validate_experiment_id, validate_experiment_name
 from gittrack.errors import AlreadyExists, CorruptRecord, ExperimentNotFound, InvalidParameter
+from gittrack.layout import EXPERIMENTS_FILE, EXPERIMENTS_REF
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-EXPERIMENTS_REF = "refs/gittrack/experiments"
 DEFAULT_ID = "0"
 DEFAULT_NAME = "Default"
 
@@ -51,12 +51,12 @@ class Experiments:
             if self._cache and self._cache[0] == sha:
                 return self._cache[1]
             try:
-                blob = self.repo.git[sha].tree["experiments.yaml"].peel(pygit2.Blob)
+                blob = self.repo.git[sha].tree[EXPERIMENTS_FILE].peel(pygit2.Blob)
                 table = records.load_yaml(blob.data) or {}
             except Exception as exc:
                 raise CorruptRecord("experiments", f"{EXPERIMENTS_REF}: {exc}") from exc
             if not isinstance(table, dict):
-                raise CorruptRecord("experiments", "experiments.yaml is not a mapping")
+                raise CorruptRecord("experiments", f"{EXPERIMENTS_FILE} is not a mapping")
             table = {str(k): v for k, v in table.items()}
             self._cache = (sha, table)
         if DEFAULT_ID not in table:
@@ -78,7 +78,7 @@ class Experiments:
         git = self.repo.git
         blob = git.create_blob(records.dump_yaml(table))
         tb = git.TreeBuilder()
-        tb.insert("experiments.yaml", blob, pygit2.GIT_FILEMODE_BLOB)
+        tb.insert(EXPERIMENTS_FILE, blob, pygit2.GIT_FILEMODE_BLOB)
         tree = tb.write()
         ref = git.references.get(EXPERIMENTS_REF)
         parents = [ref.target] if ref is not None else []
@@ -88,7 +88,7 @@ class Experiments:
         self._cache = None
 
     def _locked(self) -> FileLock:
-        return FileLock(self.repo.state_dir / "locks" / "experiments.lock")
+        return experiments_lock(self.repo)
 
     @staticmethod
     def _entity(exp_id: str, e: dict[str, Any]) -> Experiment:

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gittrack.layout import EXPERIMENTS_LOCK, lock_path
+
+if TYPE_CHECKING:
+    from gittrack.core.repo import Repo
 
 try:
     import fcntl
@@ -73,3 +79,13 @@ def is_held_elsewhere(path: Path) -> bool | None:
     finally:
         os.close(fd)  # closing releases a lock we may have taken
     return False
+
+
+def run_lock(repo: Repo, run_id: str) -> FileLock:
+    """The lock a run's writer holds for the life of the run (not acquired here)."""
+    return FileLock(lock_path(repo.state_dir, run_id))
+
+
+def experiments_lock(repo: Repo) -> FileLock:
+    """The lock that serialises writes of ``refs/gittrack/experiments`` (not acquired here)."""
+    return FileLock(lock_path(repo.state_dir, EXPERIMENTS_LOCK))

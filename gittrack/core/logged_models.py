@@ -24,14 +24,21 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.core.locks import FileLock
 from gittrack.core.records.formats import dump_yaml, load_yaml
+from gittrack.core.validation import artifact_manifest
 from gittrack.errors import GittrackError, InvalidParameter, LoggedModelNotFound
+from gittrack.layout import (
+    ARTIFACTS_FILE,
+    MODEL_FILE,
+    MODELS_FILE,
+    MODELS_PREFIX,
+    model_lock_path,
+    model_ref,
+    record_path,
+)
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-MODELS_REF_PREFIX = "refs/gittrack/models/"
-MODEL_FILE = "model.yaml"
-ARTIFACTS_FILE = "artifacts.yaml"
 MODEL_ID_PREFIX = "m-"
 STATUSES = ("PENDING", "READY", "FAILED")
 FORMAT_VERSION = 1
@@ -73,7 +80,7 @@ class LoggedModelStore:
     # -- reading -------------------------------------------------------------------
 
     def _tip(self, model_id: str) -> Any:
-        ref = self.repo.git.references.get(MODELS_REF_PREFIX + model_id)
+        ref = self.repo.git.references.get(model_ref(model_id))
         return None if ref is None else self.repo.git[ref.target]
 
     def _read_commit(self, commit: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -89,7 +96,8 @@ class LoggedModelStore:
         manifest: dict[str, Any] = {}
         if ARTIFACTS_FILE in tree:
             loaded = load_yaml(tree[ARTIFACTS_FILE].peel(pygit2.Blob).data)
-            manifest = loaded if isinstance(loaded, dict) else {}
+            # the one rule set for artifact entries: a sha256 that is a path is refused here
+            manifest = artifact_manifest(f"model {record.get('model_id')}", loaded)
         return record, manifest
 
     def get(self, model_id: str, allow_deleted: bool = False) -> dict[str, Any]:
@@ -110,8 +118,8 @@ class LoggedModelStore:
 
     def ids(self) -> Iterator[str]:
         for name in self.repo.git.references:
-            if name.startswith(MODELS_REF_PREFIX):
-                yield name[len(MODELS_REF_PREFIX) :]
+            if name.startswith(MODELS_PREFIX):
+                yield name[len(MODELS_PREFIX) :]
 
     def all(self, experiment_ids: list[str] | None = None) -> list[dict[str, Any]]:
         """Every model that is not deleted, in the given experiments (all when None)."""
@@ -129,7 +137,7 @@ class LoggedModelStore:
     # -- writing -------------------------------------------------------------------
 
     def _lock(self, model_id: str) -> FileLock:
-        path = self.repo.state_dir / "locks" / f"model-{model_id}.lock"
+        path = model_lock_path(self.repo.state_dir, model_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(path)
 
@@ -153,7 +161,7 @@ class LoggedModelStore:
         sig = self.repo.signature()
         parents = [parent.id] if parent is not None else []
         oid = git.create_commit(None, sig, sig, message, tb.write(), parents)
-        git.references.create(MODELS_REF_PREFIX + model_id, oid, force=True)
+        git.references.create(model_ref(model_id), oid, force=True)
 
     def create(
         self,
@@ -280,17 +288,15 @@ class LoggedModelStore:
 
 # -- a run's links to logged models (MLflow's run inputs/outputs) -------------------------
 
-RUN_IO_FILE = "models.yaml"  # .gittrack/models.yaml: {model_inputs: [...], model_outputs: [...]}
+RUN_IO_FILE = MODELS_FILE  # .gittrack/models.yaml: {model_inputs: [...], model_outputs: [...]}
 
 
 def _read_run_io(client: Any, run_id: str) -> dict[str, list[dict[str, Any]]]:
-    from gittrack.core.records.formats import RECORD_DIR
-
     run = client.get_run(run_id)
     if not run.commit:
         return {}
     try:
-        entry = client.repo.git[run.commit].tree[f"{RECORD_DIR}/{RUN_IO_FILE}"]
+        entry = client.repo.git[run.commit].tree[record_path(RUN_IO_FILE)]
     except KeyError:
         return {}
     data = load_yaml(client.repo.git[entry.id].data)

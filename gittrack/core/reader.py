@@ -12,15 +12,26 @@ from typing import TYPE_CHECKING, Any
 from gittrack.core.entities import Metric, Run, RunData, RunInfo, RunStatus
 from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS, get_open_writer, open_writers
 from gittrack.core.locks import is_held_elsewhere
-from gittrack.core.records import check
+from gittrack.core.records import check, history
 from gittrack.core.records import formats as records
 from gittrack.errors import AmbiguousRunId, CorruptRecord, InvalidParameter, RunNotFound
+from gittrack.layout import (
+    ARTIFACTS_FILE,
+    EXPERIMENTS_REF,
+    METRICS_FILE,
+    NOTE_FILE,
+    PARAMS_FILE,
+    RUN_FILE,
+    RUNS_PREFIX,
+    TAGS_FILE,
+    lock_path,
+    run_ref,
+)
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-RUNS_PREFIX = "refs/gittrack/runs/"
-EXPERIMENTS_REF = "refs/gittrack/experiments"
+
 STALE_HEARTBEATS = 5  # a foreign run is CRASHED after this many missed heartbeats
 
 
@@ -54,7 +65,7 @@ class Store:
         """
         if not isinstance(prefix, str) or not prefix:
             raise InvalidParameter(f"Invalid run id {prefix!r}")
-        if self.git.references.get(RUNS_PREFIX + prefix) is not None:
+        if self.git.references.get(run_ref(prefix)) is not None:
             return prefix
         if get_open_writer(self.repo, prefix) is not None:
             return prefix  # live in this process, first commit not written yet
@@ -70,7 +81,7 @@ class Store:
         return matches[0]
 
     def run_commit(self, run_id: str) -> str:
-        ref = self.git.references.get(RUNS_PREFIX + run_id)
+        ref = self.git.references.get(run_ref(run_id))
         if ref is None:
             raise RunNotFound(run_id)
         return str(ref.target)
@@ -134,27 +145,27 @@ class Store:
                 raise CorruptRecord(who, problem)
             return value
 
-        if "run.yaml" not in gt:
-            raise CorruptRecord(who, f"{records.RECORD_DIR}/run.yaml is missing")
-        run = load("run.yaml", dict)
+        if RUN_FILE not in gt:
+            raise CorruptRecord(who, f"{records.RECORD_DIR}/{RUN_FILE} is missing")
+        run = load(RUN_FILE, dict)
         problem = check.run_yaml_problem(run, run_id)
         if problem:
             raise CorruptRecord(who, problem)
         note = ""
-        raw_note = blob("note.md")
+        raw_note = blob(NOTE_FILE)
         if raw_note is not None:
             note = raw_note.decode("utf-8", "replace")
         try:
-            params = records.flatten_params(load("params.yaml", dict))
+            params = records.flatten_params(load(PARAMS_FILE, dict))
         except ValueError as exc:
             raise CorruptRecord(who, str(exc)) from exc
         return {
             "run": run,
             "params": params,
-            "tags": {k: str(v) for k, v in load("tags.yaml", dict).items()},
-            "metrics": load("metrics.yaml", dict),
+            "tags": {k: str(v) for k, v in load(TAGS_FILE, dict).items()},
+            "metrics": load(METRICS_FILE, dict),
             "note": note,
-            "artifacts": load("artifacts.yaml", dict),
+            "artifacts": load(ARTIFACTS_FILE, dict),
         }
 
     def derived_status(self, record: dict[str, Any]) -> str:
@@ -166,7 +177,7 @@ class Store:
         if get_open_writer(self.repo, run_id) is not None:
             return status
         if record.get("host") == socket.gethostname():
-            held = is_held_elsewhere(self.repo.state_dir / "locks" / f"{run_id}.lock")
+            held = is_held_elsewhere(lock_path(self.repo.state_dir, run_id))
             if held is False:
                 return RunStatus.CRASHED
             if held is True:
@@ -243,29 +254,11 @@ class Store:
         mdir = self.metric_dir(run_id, commit, key)
         if mdir is None:
             return [], [], []
-        steps: list[int] = []
-        values: list[float] = []
-        stamps: list[int] = []
-        from gittrack.core.records import chunkcache
-
         for name in sorted(e.name for e in mdir):
-            entry = mdir[name]
-            _require_file(run_id, f"metric {key!r} chunk {name}", entry)
-            oid = str(entry.id)
-            cached = chunkcache.load(self.repo, oid)
-            if cached is not None:
-                s, v, t = cached
-            else:
-                try:
-                    s, v, t = records.decode_points(entry.data)
-                except ValueError as exc:
-                    raise CorruptRecord(run_id, f"metric {key!r} chunk {name}: {exc}") from exc
-                if len(s) >= records.CHUNK_POINTS:
-                    chunkcache.store(self.repo, oid, s, v, t)
-            steps += s
-            values += v
-            stamps += t
-        return steps, values, stamps
+            _require_file(run_id, f"metric {key!r} chunk {name}", mdir[name])
+        return history.load_history(
+            self.repo, self.git, history.chunk_list(mdir), run=run_id, key=key
+        )
 
     def metric_keys(self, run_id: str, commit: str | None = None) -> list[str]:
         """The keys with a metric history in the run (as of ``commit``).
@@ -335,24 +328,25 @@ def _entry_kind(entry: Any) -> str:
     }.get(entry.filemode, "file")
 
 
+# run.yaml field -> the system tag MLflow keeps it in (and the same for ``source:``)
+_RUN_TAGS = (
+    ("name", "mlflow.runName"),
+    ("user", "mlflow.user"),
+    ("source_name", "mlflow.source.name"),
+    ("source_type", "mlflow.source.type"),
+)
+_SOURCE_TAGS = (
+    ("commit", "mlflow.source.git.commit"),
+    ("branch", "mlflow.source.git.branch"),
+    ("remote_url", "mlflow.source.git.repoURL"),
+)
+
+
 def system_tags(run: dict[str, Any], note: str) -> dict[str, str]:
     """The ``mlflow.*`` tags MLflow would set, derived from run.yaml."""
-    tags: dict[str, str] = {}
-    if run.get("name"):
-        tags["mlflow.runName"] = str(run["name"])
-    if run.get("user"):
-        tags["mlflow.user"] = str(run["user"])
-    if run.get("source_name"):
-        tags["mlflow.source.name"] = str(run["source_name"])
-    if run.get("source_type"):
-        tags["mlflow.source.type"] = str(run["source_type"])
     src = run.get("source") or {}
-    if src.get("commit"):
-        tags["mlflow.source.git.commit"] = str(src["commit"])
-    if src.get("branch"):
-        tags["mlflow.source.git.branch"] = str(src["branch"])
-    if src.get("remote_url"):
-        tags["mlflow.source.git.repoURL"] = str(src["remote_url"])
+    tags = {tag: str(run[field]) for field, tag in _RUN_TAGS if run.get(field)}
+    tags.update((tag, str(src[field])) for field, tag in _SOURCE_TAGS if src.get(field))
     if src.get("commit") or src.get("dirty"):
         tags["gittrack.source.dirty"] = "true" if src.get("dirty") else "false"
     if note:

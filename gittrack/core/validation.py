@@ -1,4 +1,15 @@
-"""MLflow's rules for keys, values and ids, with errors that name the bad thing."""
+"""The one rule set for what gittrack accepts: keys, values, ids, artifact paths and
+artifact entries, with errors that name the bad thing.
+
+Every face calls these: the Python API, the REST server, the UI, the CLI, the
+artifact readers (``download_artifacts``, ``load_model``, push/pull, the SQL
+mirror). Keys follow MLflow (≤ 250 characters of ``[/\\w.\\- :]``, and a key must
+not change when treated as a path: ``posixpath.normpath(key) == key``, not
+``.``, not starting with ``..`` or ``/``). An artifact path is relative, uses
+``/``, and stays inside the run's artifact root; an artifact entry's ``sha256``
+is exactly 64 lowercase hex digits, so it can never name a file outside the
+content-addressed store.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +17,10 @@ import math
 import numbers
 import posixpath
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from gittrack.errors import InvalidParameter
+from gittrack.errors import BadArtifactEntry, InvalidArtifactPath, InvalidParameter
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -18,7 +30,9 @@ MAX_INT64 = 2**63 - 1
 MIN_INT64 = -(2**63)
 
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
-_RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
+RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$", re.ASCII)  # MLflow's run ids
+GITTRACK_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")  # the ids gittrack creates (uuid4 hex)
+_HEX_PREFIX_RE = re.compile(r"^[0-9a-f]+$")
 _EXPERIMENT_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
 
 # Keys already checked: logging the same key a million times checks it once.
@@ -49,7 +63,7 @@ def validate_key(key: Any, kind: str = "key") -> str:
             f"dashes (-), periods (.), spaces ( ), colons (:) and slashes (/); "
             f"found {''.join(bad)!r}"
         )
-    if posixpath.normpath(key) != key or key.startswith("/") or ".." in key.split("/"):
+    if key_changes_as_path(key):
         raise InvalidParameter(
             f"Invalid {kind} name {key!r}: must be a normalized relative path "
             "(no '..', no leading '/', no './' or '//')"
@@ -59,24 +73,38 @@ def validate_key(key: Any, kind: str = "key") -> str:
     return key
 
 
-def validate_param_value(key: str, value: Any) -> str:
+def key_changes_as_path(key: str) -> bool:
+    """Whether ``key`` would name another file when used as a path (MLflow's rule):
+    it changes under ``posixpath.normpath``, is ``.``, or starts with ``..`` or ``/``."""
+    norm = posixpath.normpath(key)
+    return norm != key or norm == "." or norm.startswith("..") or norm.startswith("/")
+
+
+def _value_text(kind: str, key: str, value: Any, limit: int) -> str:
     text = str(value)
-    if len(text) > MAX_PARAM_VALUE_LENGTH:
+    if len(text) > limit:
         raise InvalidParameter(
-            f"Param {key!r}: value of {len(text)} characters is over the limit of "
-            f"{MAX_PARAM_VALUE_LENGTH}"
+            f"{kind} {key!r}: value of {len(text)} characters is over the limit of {limit}"
         )
     return text
+
+
+def validate_param_value(key: str, value: Any) -> str:
+    """``value`` as the string MLflow stores for param ``key``.
+
+    Raises:
+        InvalidParameter: longer than 6,000 characters.
+    """
+    return _value_text("Param", key, value, MAX_PARAM_VALUE_LENGTH)
 
 
 def validate_tag_value(key: str, value: Any) -> str:
-    text = str(value)
-    if len(text) > MAX_TAG_VALUE_LENGTH:
-        raise InvalidParameter(
-            f"Tag {key!r}: value of {len(text)} characters is over the limit of "
-            f"{MAX_TAG_VALUE_LENGTH}"
-        )
-    return text
+    """``value`` as the string MLflow stores for tag ``key``.
+
+    Raises:
+        InvalidParameter: longer than 8,000 characters.
+    """
+    return _value_text("Tag", key, value, MAX_TAG_VALUE_LENGTH)
 
 
 def metric_value(key: str, value: Any) -> float:
@@ -145,8 +173,28 @@ def metric_timestamp(key: str, ts: Any) -> int:
     return ts
 
 
+def is_run_id(text: Any) -> bool:
+    """Whether ``text`` is a run id MLflow accepts (``[a-zA-Z0-9][\\w-]{0,255}``, ASCII)."""
+    return isinstance(text, str) and RUN_ID_RE.fullmatch(text) is not None
+
+
+def is_gittrack_run_id(text: Any) -> bool:
+    """Whether ``text`` is a run id as gittrack makes them: 32 lowercase hex digits."""
+    return isinstance(text, str) and GITTRACK_RUN_ID_RE.fullmatch(text) is not None
+
+
+def is_run_id_prefix(text: Any) -> bool:
+    """Whether ``text`` can be (a prefix of) a gittrack run id: lowercase hex digits."""
+    return isinstance(text, str) and _HEX_PREFIX_RE.fullmatch(text) is not None
+
+
 def validate_run_id(run_id: Any) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+    """Return ``run_id`` if MLflow accepts it as a run id.
+
+    Raises:
+        InvalidParameter: naming the id.
+    """
+    if not is_run_id(run_id):
         raise InvalidParameter(f"Invalid run id {run_id!r}: must match [a-zA-Z0-9][\\w-]{{0,255}}")
     return run_id
 
@@ -154,7 +202,7 @@ def validate_run_id(run_id: Any) -> str:
 def validate_experiment_id(experiment_id: Any) -> str:
     if isinstance(experiment_id, int) and not isinstance(experiment_id, bool):
         experiment_id = str(experiment_id)
-    if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.match(experiment_id):
+    if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.fullmatch(experiment_id):
         raise InvalidParameter(
             f"Invalid experiment id {experiment_id!r}: must match [a-zA-Z0-9][\\w-]{{0,63}}"
         )
@@ -170,3 +218,122 @@ def validate_experiment_name(name: Any) -> str:
             f"{MAX_EXPERIMENT_NAME_LENGTH}"
         )
     return name
+
+
+# -- artifacts: paths inside a run, and the entries of artifacts.yaml -------------------
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+ARTIFACT_WHERE = ("git", "store")
+
+
+def is_sha256(value: Any) -> bool:
+    """Whether ``value`` is a sha256 as gittrack names objects: 64 lowercase hex digits."""
+    return isinstance(value, str) and SHA256_RE.fullmatch(value) is not None
+
+
+def validate_sha256(value: Any, what: str = "sha256") -> str:
+    """Return ``value`` if it is 64 lowercase hex digits.
+
+    Raises:
+        InvalidParameter: naming the value (cut to 80 characters).
+    """
+    if not is_sha256(value):
+        raise InvalidParameter(
+            f"Invalid {what} {str(value)[:80]!r}: must be 64 lowercase hex digits"
+        )
+    return value
+
+
+def clean_artifact_path(path: Any, what: str = "artifact_path") -> str:
+    """``path`` checked and normalised: '' for the root, no ``./`` prefix, no trailing slash.
+
+    Raises:
+        InvalidArtifactPath: not a string, absolute, ``..``, backslash, NUL, empty or
+            ``.`` components, or a ``.git`` component (git refuses such tree entries).
+    """
+    if path is None:
+        return ""
+    if not isinstance(path, str):
+        raise InvalidArtifactPath(f"{what} must be a string, got {type(path).__name__}")
+    if path in ("", ".", "./"):
+        return ""
+    if "\\" in path:
+        raise InvalidArtifactPath(
+            f"{what} {path!r} contains a backslash; use '/' to separate folders"
+        )
+    if "\x00" in path:
+        raise InvalidArtifactPath(f"{what} {path!r} contains a NUL character")
+    if path.startswith("/"):
+        raise InvalidArtifactPath(
+            f"{what} {path!r} is absolute; artifact paths are relative to the run's artifact root"
+        )
+    stripped = path[2:] if path.startswith("./") else path
+    parts = stripped.rstrip("/").split("/")
+    for part in parts:
+        if part == "..":
+            raise InvalidArtifactPath(
+                f"{what} {path!r} contains '..'; artifacts cannot be written outside the run"
+            )
+        if part in ("", "."):
+            raise InvalidArtifactPath(f"{what} {path!r} has an empty or '.' component")
+        if part.lower() == ".git":
+            raise InvalidArtifactPath(f"{what} {path!r} has a '.git' component, which git refuses")
+    return "/".join(parts)
+
+
+def artifact_entry_problem(entry: Any) -> str | None:
+    """Why one ``artifacts.yaml`` entry (``{sha256, size, where}``) is malformed or
+    unsafe, or None when it is fine (its path is checked by :func:`clean_artifact_path`)."""
+    if not isinstance(entry, Mapping):
+        return "entry is not a mapping"
+    sha = entry.get("sha256")
+    if not is_sha256(sha):
+        return f"sha256 {str(sha)[:200]!r} is not 64 lowercase hex digits"
+    size = entry.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return f"size {size!r} is not a non-negative integer"
+    if entry.get("where") not in ARTIFACT_WHERE:
+        return f"where {entry.get('where')!r} is not one of {ARTIFACT_WHERE}"
+    return None
+
+
+def artifact_path_ok(path: Any) -> bool:
+    """Whether ``path`` is an artifact path in its normal form (what a manifest may hold)."""
+    try:
+        return clean_artifact_path(path, "path") == path
+    except InvalidArtifactPath:
+        return False
+
+
+def artifact_entry_ok(path: Any, entry: Any) -> bool:
+    """Whether one ``artifacts.yaml`` entry passes every rule (its path and its fields)."""
+    return artifact_path_ok(path) and artifact_entry_problem(entry) is None
+
+
+def artifact_manifest(run_id: str, manifest: Any) -> dict[str, dict[str, Any]]:
+    """A run's ``artifacts.yaml`` (path → entry), every entry checked.
+
+    This is what every reader of artifact entries calls before it uses a path or a
+    sha256 (server, UI, CLI, ``load_model``, push/pull, the SQL mirror).
+
+    Raises:
+        InvalidArtifactPath: a path that is absolute, climbs out with ``..``, ... or is
+            not in its normal form.
+        BadArtifactEntry: an entry whose sha256, size or ``where`` is wrong, naming the
+            run, the path and the bad value.
+    """
+    if manifest is None:
+        return {}
+    if not isinstance(manifest, Mapping):
+        raise BadArtifactEntry(run_id, f"artifacts.yaml holds a {type(manifest).__name__}")
+    for path, entry in manifest.items():
+        what = f"Run {run_id}: artifacts.yaml path"
+        if clean_artifact_path(path, what) != path:
+            raise InvalidArtifactPath(f"{what} {path!r} is not in normal form")
+        problem = artifact_entry_problem(entry)
+        if problem is not None:
+            raise BadArtifactEntry(
+                run_id,
+                f"artifacts.yaml entry {str(path)[:200]!r}: {problem}; refusing to read it",
+            )
+    return dict(manifest)

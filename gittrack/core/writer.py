@@ -28,15 +28,16 @@ from gittrack.core.entities import RunStatus
 from gittrack.core.gittree import PackedTrees, subtree_id
 from gittrack.core.gitwrite import retry_write, write_ref
 from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS
-from gittrack.core.locks import FileLock
+from gittrack.core.locks import FileLock, run_lock
 from gittrack.core.pack import PackBuilder, Written, gc_running_since
 from gittrack.core.pack import release as pack_release
 from gittrack.core.pack import repair as pack_repair
 from gittrack.core.pack import sweep as sweep_packs
-from gittrack.core.reader import RUNS_PREFIX, Store
+from gittrack.core.reader import Store
 from gittrack.core.records import chunkcache
 from gittrack.core.records import formats as records
 from gittrack.errors import InvalidParameter, ParamChanged, RunLocked, RunNotWritable
+from gittrack.layout import ENVIRONMENT_FILE, RECORD_FILES, run_ref
 
 if TYPE_CHECKING:
     import pygit2
@@ -203,7 +204,7 @@ class RunWriter:
         sig = repo.signature()
         self._sig_name, self._sig_email = sig.name, sig.email
         self.run_id = run_id
-        self.ref = RUNS_PREFIX + run_id
+        self.ref = run_ref(run_id)
         self.record = record
         self.params = params
         self.tags = tags
@@ -451,10 +452,9 @@ class RunWriter:
         dirty.add("run")
         if self._note_commits():
             dirty.add("tags")
-        for name in ("run", "params", "tags", "metrics", "note", "artifacts"):
+        for name, path in RECORD_FILES.items():
             if name in dirty:
                 data = self._encode(name, folded)
-                path = "note.md" if name == "note" else f"{name}.yaml"
                 changes[path] = (pack.add("blob", data), _BLOB) if data is not None else None
         trees = self._trees
         gt_tree = trees.apply(pack, self._gt_tree, changes)
@@ -690,10 +690,6 @@ def _flatten_config(params: Any) -> dict[str, Any]:
     return out
 
 
-def _lock_for(repo: Repo, run_id: str) -> FileLock:
-    return FileLock(repo.state_dir / "locks" / f"{run_id}.lock")
-
-
 def _command_info() -> tuple[str, str, str]:
     """(command line, source name, source type) of this process."""
     import shlex
@@ -731,7 +727,7 @@ def create_run_writer(
     commit, not two)."""
     from gittrack.core.snapshot import SourceInfo, take_snapshot
 
-    lock = _lock_for(repo, run_id)
+    lock = run_lock(repo, run_id)
     if not lock.acquire(block=False):
         raise RunLocked(f"Run {run_id} is being written by another process")
     try:
@@ -785,7 +781,7 @@ def create_run_writer(
         if snapshot:
             env = _environment_yaml(repo)
             if env is not None:
-                w.put_record_file("environment.yaml", env)
+                w.put_record_file(ENVIRONMENT_FILE, env)
         if commit:
             w.checkpoint()
     except BaseException:
@@ -832,7 +828,7 @@ def open_run_writer(
         if resume and existing.status != RunStatus.RUNNING:
             existing.set_record(status=RunStatus.RUNNING, end_time=None)
         return existing
-    lock = held_lock or _lock_for(repo, run_id)
+    lock = held_lock or run_lock(repo, run_id)
     inherited = held_lock is not None or os.environ.get("GITTRACK_RUN_LOCK_HELD") == run_id
     if not inherited and not lock.acquire(block=False):
         raise RunLocked(
@@ -841,7 +837,7 @@ def open_run_writer(
         )
     try:
         store = Store(repo)
-        ref = repo.git.references.get(RUNS_PREFIX + run_id)
+        ref = repo.git.references.get(run_ref(run_id))
         if ref is None:
             from gittrack.errors import RunNotFound
 

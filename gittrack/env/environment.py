@@ -55,6 +55,8 @@ _files_cache: dict[str, tuple[tuple, dict[str, Any]]] = {}
 _yaml_cache: dict[tuple, bytes] = {}
 _other_cache: dict[tuple, tuple[tuple, dict[str, Any]]] = {}
 
+from gittrack.layout import ENVIRONMENT_FILE, ENVIRONMENT_LOCK_FILE, record_path  # noqa: E402
+
 
 class Change(NamedTuple):
     """One difference between two snapshots: ``path`` names the entry, e.g.
@@ -212,8 +214,8 @@ def format_changes(changes: list[Change]) -> str:
     return "\n".join(str(c) for c in changes)
 
 
-RUN_FILE = ".gittrack/environment.yaml"
-LOCK_FILE = ".gittrack/environment.lock.yaml"
+RUN_FILE = record_path(ENVIRONMENT_FILE)
+LOCK_FILE = ENVIRONMENT_LOCK_FILE
 
 
 def run_environment(repo: Any, run_id: str) -> dict | None:

@@ -24,8 +24,9 @@ from pathlib import Path, PurePosixPath
 
 from gittrack.errors import HookError
 from gittrack.hooks._git import config, config_bool, git, git_text, replaying, toplevel
+from gittrack.layout import ENVIRONMENT_LOCK_FILE, NAMESPACE
 
-DEFAULT_LOCK_PATH = ".gittrack/environment.lock.yaml"
+DEFAULT_LOCK_PATH = ENVIRONMENT_LOCK_FILE
 _ZERO = "0" * 40
 _OFF = {"", "false", "no", "off", "none", "0"}
 
@@ -171,7 +172,7 @@ def pre_push(args: list[str], lines: list[str], cwd: str | os.PathLike[str] | No
     remote = (args[0] if args else "") or (args[1] if len(args) > 1 else "")
     if not remote:
         return 0
-    if not git_text("for-each-ref", "--count=1", "refs/gittrack/", cwd=cwd):
+    if not git_text("for-each-ref", "--count=1", NAMESPACE, cwd=cwd):
         return 0
     env = {**os.environ, "GITTRACK_PUSHING_RUNS": "1"}
     cmd = [sys.executable, "-m", "gittrack", "push", remote]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from gittrack.errors import HookError
 from gittrack.hooks._git import config, git, toplevel
+from gittrack.layout import ENVIRONMENT_LOCK_FILE
 
 DEFAULT_MAX_KB = 1024
 MODEL_DATA_SUFFIXES = (
@@ -69,8 +70,7 @@ def env_snapshot_main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--path",
-        help="file to write (default: git config "
-        "gittrack.env-lock-path or .gittrack/environment.lock.yaml)",
+        help=f"file to write (default: git config gittrack.env-lock-path or {ENVIRONMENT_LOCK_FILE})",
     )
     parser.add_argument("--python", help="interpreter to describe (default: the project's)")
     parser.add_argument("filenames", nargs="*", help=argparse.SUPPRESS)

@@ -21,6 +21,7 @@ import subprocess
 from pathlib import Path
 
 from gittrack.errors import HookError
+from gittrack.layout import RUN_FILE, lock_name, locks_dir, record_path, run_commits_path, run_ref
 
 COMMITS_TAG = "gittrack.commits"
 TAG_LIMIT = 8000  # MLflow's limit on tag values
@@ -30,7 +31,7 @@ _tag_cache: dict[Path, tuple[tuple[int, int], str]] = {}
 
 def notes_path(state_dir: str | os.PathLike[str], run_id: str) -> Path:
     """``<state_dir>/run-commits/<run_id>`` (``state_dir`` is ``.git/gittrack``)."""
-    return Path(state_dir) / "run-commits" / run_id.lower()
+    return run_commits_path(Path(state_dir), run_id)
 
 
 def note_commit(
@@ -145,11 +146,11 @@ def _record_pid(repo: object, run_id: str) -> tuple[str | None, int | None]:
     from gittrack.core.records.formats import load_yaml
 
     git = repo.git  # type: ignore[attr-defined]
-    ref = git.references.get(f"refs/gittrack/runs/{run_id}")
+    ref = git.references.get(run_ref(run_id))
     if ref is None:
         return None, None
     try:
-        record = load_yaml(git[ref.target].tree[".gittrack/run.yaml"].data)
+        record = load_yaml(git[ref.target].tree[record_path(RUN_FILE)].data)
     except Exception:  # an unreadable record is not ours to judge here
         return None, None
     if not isinstance(record, dict):
@@ -169,7 +170,7 @@ def live_ancestor_runs(cwd: str | os.PathLike[str] | None = None) -> list[str]:
 
     try:
         repo = Repo(cwd)
-        locks = sorted((repo.state_dir / "locks").glob("*.lock"))
+        locks = sorted(locks_dir(repo.state_dir).glob("*.lock"))
     except (GittrackError, OSError):
         return []
     if not locks:
@@ -179,7 +180,7 @@ def live_ancestor_runs(cwd: str | os.PathLike[str] | None = None) -> list[str]:
     host = socket.gethostname()
     found = []
     for lock in locks:
-        run_id = lock.name[: -len(".lock")]
+        run_id = lock_name(lock)
         if holders is not None:
             # read who holds it; probing with flock could make a starting writer fail
             try:

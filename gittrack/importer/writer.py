@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import RunStatus
 from gittrack.core.gittree import subtree_id
+from gittrack.core.locks import run_lock
 from gittrack.core.records import formats as records
 from gittrack.core.snapshot import strip_credentials
-from gittrack.core.writer import RUNS_PREFIX, RunWriter, _lock_for
+from gittrack.core.writer import RunWriter
 from gittrack.errors import RunLocked
 from gittrack.importer.model import Point, SourceRun
+from gittrack.layout import RUNS_PREFIX
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
@@ -144,7 +146,7 @@ def write_run(
         "artifact_uri": f"runs:/{run_id}",
     }
     ref = repo.git.references.get(RUNS_PREFIX + run_id)
-    lock = _lock_for(repo, run_id)
+    lock = run_lock(repo, run_id)
     if not lock.acquire(block=False):
         raise RunLocked(f"Run {run_id} is being written by another process")
     try:

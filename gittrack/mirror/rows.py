@@ -12,12 +12,12 @@ aborting the whole sync.
 from __future__ import annotations
 
 import math
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gittrack.core.validation import artifact_entry_ok
 from gittrack.errors import BadRecord
 
 # Column order of each table, as the bulk writers send rows.
@@ -77,7 +77,6 @@ FLOAT_MAX = 1.7976931348623157e308
 INT64 = 2**63
 
 History = Mapping[str, tuple[Sequence[int], Sequence[float], Sequence[int]]]
-RUN_ID_RE = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}", re.ASCII)
 
 
 @dataclass
@@ -227,12 +226,15 @@ def run_rows(
     params = record.get("params") or {}
     tags = record.get("tags") or {}
     metrics = record.get("metrics") or {}
-    artifacts = record.get("artifacts") or {}
+    # the one rule set every reader of artifact entries applies: the run is mirrored,
+    # entries that break it are not (they are refused wherever they would be used)
+    raw = record.get("artifacts") or {}
+    if not isinstance(raw, Mapping):
+        raise BadRecord("artifacts is not a mapping")
+    artifacts = {p: a for p, a in raw.items() if artifact_entry_ok(p, a)}
     for name, value in (("params", params), ("tags", tags), ("metrics", metrics)):
         if not isinstance(value, Mapping):
             raise BadRecord(f"{name} is not a mapping")
-    if not isinstance(artifacts, Mapping):
-        raise BadRecord("artifacts is not a mapping")
 
     out.tables["params"] = [
         (
@@ -267,8 +269,6 @@ def run_rows(
     out.tables["metrics"] = history_rows(run_id, history)
     arts = []
     for path, a in artifacts.items():
-        if not isinstance(a, Mapping):
-            raise BadRecord(f"artifact {path!r} entry is not a mapping")
         arts.append(
             (
                 run_id,

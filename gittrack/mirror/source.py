@@ -12,8 +12,10 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from gittrack.core.records.formats import CHUNK_POINTS, RECORD_DIR, decode_points, filename_to_key
+from gittrack.core.records import history
+from gittrack.core.records.formats import CHUNK_POINTS, filename_to_key
 from gittrack.errors import BadRecord
+from gittrack.layout import EXPERIMENTS_REF, chunk_name
 from gittrack.mirror.rows import RunRows, history_rows, run_rows
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ class RepoSource:
 
     def experiments_commit(self) -> str | None:
         """The sha ``refs/gittrack/experiments`` points at, or None."""
-        ref = self.git.references.get(self.store.EXPERIMENTS_REF)
+        ref = self.git.references.get(EXPERIMENTS_REF)
         return str(ref.resolve().target) if ref is not None else None
 
     def experiments(self) -> dict[str, Any]:
@@ -96,13 +98,10 @@ class RepoSource:
             (key -> (steps, values, timestamps), key -> seq of the first point returned)
 
         Raises:
-            BadRecord: a chunk cannot be parsed.
+            CorruptRecord: a chunk cannot be parsed.
         """
-        pygit2 = _pygit2()
-        tree = self.git[sha].peel(pygit2.Tree)
-        try:
-            mdir = tree[f"{RECORD_DIR}/metrics"]
-        except KeyError:
+        mdir = history.metric_tree(self.git, sha)
+        if mdir is None:
             return {}, {}
         out: dict[str, tuple[list[int], list[float], list[int]]] = {}
         start: dict[str, int] = {}
@@ -110,32 +109,18 @@ class RepoSource:
             if entry.type_str != "tree":
                 continue
             key = filename_to_key(entry.name)
-            chunks = sorted((c for c in entry if c.type_str == "blob"), key=lambda c: c.name)
+            chunks = history.chunk_list(self.git[entry.id])
             skip = have.get(key, 0) // CHUNK_POINTS
-            if skip and not all(c.name == f"{i:06d}.tsv" for i, c in enumerate(chunks[: skip + 1])):
+            if skip and not all(c[0] == chunk_name(i) for i, c in enumerate(chunks[: skip + 1])):
                 skip = 0  # unexpected chunk names: read it all
             first = skip * CHUNK_POINTS
-            steps: list[int] = []
-            values: list[float] = []
-            stamps: list[int] = []
-            for c in chunks[skip:]:
-                try:
-                    s, v, t = decode_points(c.data)
-                except ValueError as exc:
-                    raise BadRecord(f"metric {key!r} history chunk {c.name}: {exc}") from exc
-                steps += s
-                values += v
-                stamps += t
+            steps, values, stamps = history.load_history(
+                self.repo, self.git, chunks[skip:], run=sha[:12], key=key
+            )
             drop = min(len(steps), max(0, have.get(key, 0) - first))
             out[key] = (steps[drop:], values[drop:], stamps[drop:])
             start[key] = first + drop
         return out, start
-
-
-def _pygit2() -> Any:
-    import pygit2
-
-    return pygit2
 
 
 # -- reading many runs ---------------------------------------------------------

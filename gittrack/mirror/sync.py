@@ -279,33 +279,41 @@ class _Mirror:
         """Connect, check the target is empty or ours, create what is missing."""
         import sqlalchemy as sa
 
+        from gittrack.core.retry import Backoff, call_with_retry
         from gittrack.mirror.schema import build_tables, check_target, create_schema
 
-        tables = None
-        for attempt in range(3):
+        tables: Any = None
+
+        def prepare_once() -> None:
+            nonlocal tables
             try:
                 conn = self.engine.connect()
             except sa.exc.DBAPIError as exc:
                 raise self._cannot_connect(exc) from exc
-            if tables is None:
-                mariadb = bool(getattr(self.engine.dialect, "is_mariadb", False))
-                tables = build_tables(mariadb=mariadb)
+            if tables is None:  # the dialect knows MariaDB from MySQL once connected
+                tables = build_tables(
+                    mariadb=bool(getattr(self.engine.dialect, "is_mariadb", False))
+                )
             try:
                 with conn.begin():
                     complete = check_target(conn, tables)
                 conn.close()
                 if not complete:
-                    create_schema(self.engine, tables)
-                self.tables = tables
-                return
-            except sa.exc.DBAPIError as exc:
-                # e.g. another sync created the schema at the same moment: look again
-                if attempt == 2:
-                    raise self._failed(exc) from exc
-                time.sleep(0.2 * (attempt + 1))
+                    create_schema(self.engine, tables)  # creates only what is missing
             finally:
                 conn.close()
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        try:
+            # e.g. another sync created the schema at the same moment: look again
+            call_with_retry(
+                prepare_once,
+                idempotent=True,
+                retryable=lambda e: isinstance(e, sa.exc.DBAPIError),
+                backoff=Backoff(retries=2, first=0.2, factor=1.5, jitter=0.0),
+            )
+        except sa.exc.DBAPIError as exc:
+            raise self._failed(exc) from exc
+        self.tables = tables
 
     def _failed(self, exc: BaseException) -> SyncError:
         from gittrack.mirror.db import error_text, is_lock_timeout
@@ -384,14 +392,16 @@ def _sync_locked(
     """
     import sqlalchemy as sa
 
+    from gittrack.core.validation import is_run_id
+    from gittrack.layout import run_ref
     from gittrack.mirror.db import batches, bulk_insert, delete_runs
-    from gittrack.mirror.rows import CHILD_TABLES, COLUMNS, RUN_ID_RE
+    from gittrack.mirror.rows import CHILD_TABLES, COLUMNS
     from gittrack.mirror.schema import META_GENERATION
     from gittrack.mirror.source import read_slices
 
     now = int(time.time() * 1000)
     refs = source.run_refs()
-    bad_refs = sorted(r for r in refs if not RUN_ID_RE.fullmatch(r))
+    bad_refs = sorted(r for r in refs if not is_run_id(r))
     for rid in bad_refs:  # a column could not hold it; never written, reported every time
         del refs[rid]
     report.runs = len(refs)
@@ -441,7 +451,7 @@ def _sync_locked(
         bulk_insert(conn, ss, STATE_COLUMNS, states)
         done += chunk
     report.skipped = sorted(failed.items()) + [
-        (rid, f"ref refs/gittrack/runs/{rid} does not name a valid run id") for rid in bad_refs
+        (rid, f"ref {run_ref(rid)} does not name a valid run id") for rid in bad_refs
     ]
     for lst in (report.added, report.updated, report.restored):
         lst[:] = sorted(r for r in lst if r not in failed)

@@ -142,9 +142,7 @@ class GitTrackingStore(AbstractStore):
 
     def _experiment_json(self, exp: Any) -> dict[str, Any]:
         d = exp.to_dict()
-        d["artifact_location"] = (
-            uris.store_uri(self.repo_path) + f"/.gittrack/experiments/{exp.experiment_id}"
-        )
+        d["artifact_location"] = uris.experiment_location(self.repo_path, exp.experiment_id)
         return {k: v for k, v in d.items() if v is not None}
 
     # -- experiments ------------------------------------------------------------------
@@ -458,7 +456,7 @@ class GitTrackingStore(AbstractStore):
         page_token: str | None = None,
     ) -> PagedList[LoggedModel]:
         from gittrack.query.logged_models import search_models
-        from gittrack.server.paging import page
+        from gittrack.query.pages import page
 
         records = self._models().all([str(e) for e in experiment_ids])
         found = search_models(records, filter_string, order_by)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from gittrack.errors import InvalidParameter
+from gittrack.layout import RECORD_DIR
 
 SCHEME = "gittrack"
-_MARK = "/.gittrack/"
+_MARK = f"/{RECORD_DIR}/"
 
 
 def repo_path_of(store_uri: str) -> str:
@@ -54,6 +55,11 @@ def artifact_uri(repo_path: str, kind: str, owner: str) -> str:
     return f"{store_uri(repo_path)}{_MARK}{kind}/{owner}/artifacts"
 
 
+def experiment_location(repo_path: str, experiment_id: str) -> str:
+    """The artifact location URI of an experiment."""
+    return f"{store_uri(repo_path)}{_MARK}experiments/{experiment_id}"
+
+
 def parse_artifact_uri(uri: str) -> ArtifactLocation:
     """Split an artifact URI made by :func:`artifact_uri` (with an optional path below it).
 
@@ -66,6 +72,6 @@ def parse_artifact_uri(uri: str) -> ArtifactLocation:
     if len(parts) < 3 or parts[0] not in ("runs", "models") or parts[2] != "artifacts":
         raise InvalidParameter(
             f"{uri!r} is not a gittrack artifact URI: expected "
-            "gittrack:///<repo>/.gittrack/runs/<run_id>/artifacts[/<path>]"
+            f"gittrack:///<repo>{_MARK}runs/<run_id>/artifacts[/<path>]"
         )
     return ArtifactLocation(head or "/", parts[0], parts[1], parts[3] if len(parts) > 3 else "")

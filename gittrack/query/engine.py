@@ -8,8 +8,6 @@ parameters; only fixed column names and operators are written into the query.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from gittrack.query.grammar import (
     parse_filter,
     parse_order_by,
 )
+from gittrack.query.pages import check_max_results, decode_token, encode_token
 
 if TYPE_CHECKING:
     from gittrack.query.index import Index
@@ -66,41 +65,6 @@ class SearchPage:
     broken: dict[str, str] = field(default_factory=dict)  # run_id -> why it was left out
     total: int | None = None  # runs matching on all pages, when asked (with_total)
     keys: dict[str, dict[str, int]] | None = None  # key_counts(), when asked (with_keys)
-
-
-def encode_token(offset: int) -> str:
-    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def decode_token(token: str | None) -> int:
-    """The offset inside an MLflow-style page token (base64 JSON ``{"offset": n}``).
-
-    Raises:
-        InvalidParameter: for a token that is not one of ours.
-    """
-    if not token:
-        return 0
-    try:
-        data = json.loads(base64.b64decode(token, validate=True))
-        offset = int(data["offset"])
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise InvalidParameter(f"Invalid page token {token!r}: not a token gittrack gave") from exc
-    if offset < 0:
-        raise InvalidParameter(f"Invalid page token {token!r}: negative offset")
-    return offset
-
-
-def check_max_results(max_results: Any) -> int:
-    """Return ``max_results`` if it is a positive integer.
-
-    Raises:
-        InvalidParameter: for 0, negatives, bools and non-integers.
-    """
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-        raise InvalidParameter(
-            f"Invalid value {max_results!r} for max_results: it must be a positive integer"
-        )
-    return max_results
 
 
 ALL_KINDS = ("metrics", "params", "tags")

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -79,6 +79,41 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_]+")
 _SPACE = re.compile(r"\s*")
 _INT64 = 2**63
+
+
+@dataclass(frozen=True, eq=False)  # compared (and cached) by identity
+class Entity:
+    """What a filter may name for one kind of thing (runs, experiments): its ``type.``
+    prefixes, its numeric and string attributes, which attributes take ``IN`` lists,
+    and attribute aliases."""
+
+    name: str
+    types: dict[str, str]
+    numeric: tuple[str, ...]
+    strings: tuple[str, ...]
+    lists: tuple[str, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    types_hint: str = ""
+
+
+RUNS = Entity(
+    "run",
+    _TYPES,
+    NUMERIC_ATTRIBUTES,
+    STRING_ATTRIBUTES,
+    ("run_id",),
+    ATTRIBUTE_ALIASES,
+    "Valid types are metrics, params, tags and attributes "
+    "(also metric, param, parameter(s), tag, attribute, attr, run)",
+)
+# MLflow's search_experiments filter: name, creation_time, last_update_time and tags
+EXPERIMENTS = Entity(
+    "experiment",
+    {k: v for k, v in _TYPES.items() if v in (TAG, ATTRIBUTE) and k != "run"},
+    ("creation_time", "last_update_time"),
+    ("name",),
+    types_hint="Valid types are tags and attributes (also tag, attribute, attr)",
+)
 
 
 @dataclass(frozen=True)
@@ -131,9 +166,10 @@ def _token_at(text: str, pos: int) -> str:
 class _Parser:
     """Recursive descent over the raw text, so every error knows its position."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, entity: Entity = RUNS) -> None:
         self.text = text
         self.pos = 0
+        self.entity = entity
 
     # -- low level -----------------------------------------------------------
     def skip(self) -> None:
@@ -215,29 +251,25 @@ class _Parser:
             kind, key = ATTRIBUTE, parts[0][0]
         else:
             prefix = parts[0][0]
-            known = _TYPES.get(prefix)
+            known = self.entity.types.get(prefix)
             if known is None:
-                raise _fail(
-                    self.text,
-                    start,
-                    f"unknown type {prefix!r}",
-                    "Valid types are metrics, params, tags and attributes "
-                    "(also metric, param, parameter(s), tag, attribute, attr, run)",
-                )
+                raise _fail(self.text, start, f"unknown type {prefix!r}", self.entity.types_hint)
             kind = known
             key = ".".join(p for p, _ in parts[1:])
         if kind == ATTRIBUTE:
-            key = ATTRIBUTE_ALIASES.get(key, key)
-            valid: tuple[str, ...] = NUMERIC_ATTRIBUTES + STRING_ATTRIBUTES
-            if order:
+            key = self.entity.aliases.get(key, key)
+            valid: tuple[str, ...] = self.entity.numeric + self.entity.strings
+            if order and self.entity is RUNS:
                 key = ORDER_ALIASES.get(key, key)
                 valid += ORDER_ATTRIBUTES
             if key not in valid:
+                runs = self.entity is RUNS
                 raise _fail(
                     self.text,
                     start,
                     f"invalid attribute key {key!r}",
-                    f"Valid attributes are {', '.join(valid)} (or a metrics./params./tags. key)",
+                    f"Valid {'' if runs else self.entity.name + ' '}attributes are "
+                    f"{', '.join(valid)} (or a {'metrics./params./' if runs else ''}tags. key)",
                 )
         elif key == "":
             raise _fail(self.text, start, f"empty {kind} key")
@@ -334,7 +366,7 @@ class _Parser:
     def clause(self) -> Clause:
         kind, key, start = self.identifier()
         op, op_pos = self.operator()
-        allowed = _allowed_ops(kind, key)
+        allowed = _allowed_ops(kind, key, self.entity)
         if op not in allowed:
             raise _fail(
                 self.text,
@@ -347,7 +379,7 @@ class _Parser:
             value = None
         elif op in LIST_OPS:
             value = self.list_value()
-        elif kind == METRIC or (kind == ATTRIBUTE and key in NUMERIC_ATTRIBUTES):
+        elif kind == METRIC or (kind == ATTRIBUTE and key in self.entity.numeric):
             value = self.number_value(kind, key)
         else:
             value = self.string_value(kind, key)
@@ -377,25 +409,26 @@ def _describe(kind: str, key: str) -> str:
     return f"attribute {key!r}" if kind == ATTRIBUTE else f"{kind} {key!r}"
 
 
-def _allowed_ops(kind: str, key: str) -> tuple[str, ...]:
+def _allowed_ops(kind: str, key: str, entity: Entity = RUNS) -> tuple[str, ...]:
     if kind == METRIC:
         return NUMERIC_OPS
     if kind in (PARAM, TAG):
         return STRING_OPS + NULL_OPS
-    if key in NUMERIC_ATTRIBUTES:
+    if key in entity.numeric:
         return NUMERIC_OPS
-    if key == "run_id":
+    if key in entity.lists:
         return STRING_OPS + LIST_OPS
     return STRING_OPS
 
 
 @lru_cache(maxsize=256)
-def _parse_filter_cached(text: str) -> tuple[Clause, ...]:
-    return tuple(_Parser(text).filter())
+def _parse_filter_cached(text: str, entity: Entity) -> tuple[Clause, ...]:
+    return tuple(_Parser(text, entity).filter())
 
 
-def parse_filter(filter_string: str | None) -> list[Clause]:
-    """Parse an MLflow run filter into clauses (empty or None: no clauses).
+def parse_filter(filter_string: str | None, entity: Entity = RUNS) -> list[Clause]:
+    """Parse an MLflow filter into clauses (empty or None: no clauses); ``entity`` says
+    what it may name (:data:`RUNS`, or :data:`EXPERIMENTS` for ``search_experiments``).
 
     Raises:
         InvalidParameter: on any syntax or type error, naming the position and token.
@@ -406,7 +439,7 @@ def parse_filter(filter_string: str | None) -> list[Clause]:
         raise InvalidParameter(
             f"filter_string must be a string, not {type(filter_string).__name__}"
         )
-    return list(_parse_filter_cached(filter_string))
+    return list(_parse_filter_cached(filter_string, entity))
 
 
 def parse_order_by(order_by: str | Sequence[str] | None) -> list[OrderKey]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import IndexUnavailable
+from gittrack.layout import RUNS_PREFIX, index_path
 from gittrack.query.grammar import ilike, like
 from gittrack.query.rows import RunRows, insert_rows, parse_and_insert, parse_chunk
 
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 6  # 6: records read within limits and checked (gittrack.core.records)
-INDEX_FILE = "index.sqlite"
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 
 _SCHEMA = """
@@ -121,7 +121,7 @@ class Index:
 
     def __init__(self, repo: Repo, path: str | os.PathLike[str] | None = None) -> None:
         self.repo = repo
-        self.path = Path(path) if path is not None else repo.state_dir / INDEX_FILE
+        self.path = Path(path) if path is not None else index_path(repo.state_dir)
         self.broken: dict[str, str] = {}
         self._warned: set[tuple[str, str]] = set()
         self._writes = 0  # changes this object made (see version())
@@ -136,7 +136,8 @@ class Index:
         conn.create_function("gt_ilike", 2, _sql_ilike, deterministic=True)
         return conn
 
-    def _open(self) -> sqlite3.Connection:
+    def _open_existing(self) -> sqlite3.Connection | None:
+        """A connection to the index file when it holds this format, else None."""
         try:
             conn = self._connect()
             if self._format_ok(conn):
@@ -145,17 +146,15 @@ class Index:
             conn.close()
         except sqlite3.DatabaseError:
             pass
+        return None
+
+    def _open(self) -> sqlite3.Connection:
+        conn = self._open_existing()
+        if conn is not None:
+            return conn
         with self._lock():
             # another process may have rebuilt it while we waited for the lock
-            try:
-                conn = self._connect()
-                if self._format_ok(conn):
-                    conn.execute("PRAGMA synchronous = NORMAL")
-                    return conn
-                conn.close()
-            except sqlite3.DatabaseError:
-                pass
-            return self._create()
+            return self._open_existing() or self._create()
 
     @staticmethod
     def _format_ok(conn: sqlite3.Connection) -> bool:
@@ -262,7 +261,7 @@ class Index:
             return None
         parts = []
         now = time.time_ns()
-        for path in (common / "refs" / "gittrack" / "runs", common / "packed-refs"):
+        for path in (common / RUNS_PREFIX.rstrip("/"), common / "packed-refs"):
             try:
                 st = os.stat(path)
             except FileNotFoundError:

@@ -110,7 +110,7 @@ def search_page(
 
 def search_all(repo: Repo, max_results: int, **kwargs: Any) -> list[dict[str, Any]]:
     """Up to ``max_results`` run dicts, fetched page by page."""
-    from gittrack.query.engine import check_max_results
+    from gittrack.query.pages import check_max_results
 
     check_max_results(max_results)
     out: list[dict[str, Any]] = []
@@ -313,8 +313,8 @@ def search_runs(
     ids = _experiment_ids(
         client, experiment_ids, experiment_names, search_all_experiments, current_experiment
     )
-    from gittrack.query.engine import check_max_results
     from gittrack.query.grammar import parse_filter, parse_order_by
+    from gittrack.query.pages import check_max_results
 
     # validate everything before deciding there is nothing to search
     parse_filter(filter_string)

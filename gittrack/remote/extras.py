@@ -23,12 +23,15 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from gittrack import layout
+from gittrack.layout import record_path
+
 if TYPE_CHECKING:
     from gittrack.artifacts.cas import ContentStore
     from gittrack.artifacts.storage import ArtifactStorage
     from gittrack.core.repo import Repo
 
-ARTIFACTS_FILE = ".gittrack/artifacts.yaml"
+ARTIFACTS_FILE = record_path(layout.ARTIFACTS_FILE)
 
 
 def refresh_index(repo: Repo) -> str | None:
@@ -37,9 +40,9 @@ def refresh_index(repo: Repo) -> str | None:
     Uses ``gittrack.query.index`` (``Index(repo).refresh()``); does nothing when the
     repository has no index yet.
     """
-    from gittrack.query.index import INDEX_FILE, Index
+    from gittrack.query.index import Index
 
-    if not (repo.common_dir / "gittrack" / INDEX_FILE).exists():
+    if not layout.index_path(layout.state_dir(repo.common_dir)).exists():
         return None
     try:
         with Index(repo) as ix:
@@ -50,7 +53,11 @@ def refresh_index(repo: Repo) -> str | None:
 
 
 def store_entries(repo: Repo, sha: str) -> dict[str, dict[str, Any]]:
-    """``artifacts.yaml`` entries of run commit ``sha`` kept in the artifact store (path → entry)."""
+    """``artifacts.yaml`` entries of run commit ``sha`` kept in the artifact store (path → entry).
+
+    Raises:
+        BadArtifactEntry: an entry with an unsafe path or sha256 (checked by the one rule set).
+    """
     import pygit2
 
     try:
@@ -58,15 +65,10 @@ def store_entries(repo: Repo, sha: str) -> dict[str, dict[str, Any]]:
     except KeyError:
         return {}
     from gittrack.core.records import formats as records
+    from gittrack.core.validation import artifact_manifest
 
-    table = records.load_yaml(data) or {}
-    if not isinstance(table, dict):
-        return {}
-    return {
-        str(p): e
-        for p, e in table.items()
-        if isinstance(e, dict) and e.get("where") == "store" and e.get("sha256")
-    }
+    table = artifact_manifest(sha[:12], records.load_yaml(data))
+    return {p: e for p, e in table.items() if e["where"] == "store"}
 
 
 def _storage(repo: Repo) -> tuple[ArtifactStorage, ContentStore]:
@@ -120,16 +122,23 @@ def upload_artifacts(repo: Repo, runs: dict[str, str]) -> tuple[dict[str, str], 
     Returns:
         ``({ref: why its artifacts are missing}, notes)``: refs listed are not pushed.
     """
+    from gittrack.errors import BadArtifactEntry
+
     wanted: dict[str, dict[str, str]] = {}  # ref -> sha256 -> path
+    refused: dict[str, str] = {}
     for ref, sha in runs.items():
-        entries = store_entries(repo, sha)
+        try:
+            entries = store_entries(repo, sha)
+        except BadArtifactEntry as exc:
+            refused[ref] = exc.message
+            continue
         if entries:
             wanted[ref] = {str(e["sha256"]): p for p, e in entries.items()}
     if not wanted:
-        return {}, []
+        return refused, []
     digests = {d for per_run in wanted.values() for d in per_run}
     failed, uploaded, local_store = upload_missing(repo, digests)
-    problems: dict[str, str] = {}
+    problems: dict[str, str] = dict(refused)
     for ref, per_run in wanted.items():
         bad = [f"{path} ({failed[d]})" for d, path in per_run.items() if d in failed]
         if bad:
@@ -152,10 +161,20 @@ def upload_artifacts(repo: Repo, runs: dict[str, str]) -> tuple[dict[str, str], 
 
 def prefetch_artifacts(repo: Repo, shas: Iterable[str]) -> list[str]:
     """Download the large artifacts of run commits ``shas`` into the local cache; notes."""
+    from gittrack.errors import BadArtifactEntry
+
     digests: set[str] = set()
+    skipped: list[str] = []
     for sha in shas:
-        if sha:
-            digests |= {str(e["sha256"]) for e in store_entries(repo, sha).values()}
+        try:
+            digests |= {e["sha256"] for e in store_entries(repo, sha).values()} if sha else set()
+        except BadArtifactEntry as exc:
+            skipped.append(f"artifacts of run commit {sha[:12]} not downloaded: {exc.message}")
+    return skipped + _prefetch(repo, digests)
+
+
+def _prefetch(repo: Repo, digests: set[str]) -> list[str]:
+    """Download objects ``digests`` into the local cache; notes."""
     if not digests:
         return []
     storage, local = _storage(repo)

@@ -23,26 +23,37 @@ hooks accept them; the guard reads them there (``GIT_QUARANTINE_PATH``).
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
+
+from gittrack.core.validation import artifact_manifest, is_gittrack_run_id
+from gittrack.layout import (
+    ARTIFACTS_DIR,
+    ARTIFACTS_FILE,
+    EXPERIMENTS_FILE,
+    EXPERIMENTS_REF,
+    NAMESPACE,
+    NOTE_FILE,
+    RECORD_DIR,
+    RUN_FILE,
+    RUNS_PREFIX,
+    TAGS_FILE,
+)
 
 if TYPE_CHECKING:
     from gittrack.core.reader import Store
 
 ZERO = "0" * 40
-NS = "refs/gittrack/"
-RUNS = "refs/gittrack/runs/"
-EXPERIMENTS = "refs/gittrack/experiments"
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-RECORD_DIR = ".gittrack"
+NS = NAMESPACE
+RUNS = RUNS_PREFIX
+EXPERIMENTS = EXPERIMENTS_REF
 
 # What may change on a finished run (the rest of its commit must stay byte for byte):
 # files of .gittrack/ and fields of run.yaml. docs/design.md lists the same.
-MUTABLE_FILES = ("tags.yaml", "note.md", "artifacts.yaml", "artifacts")
+MUTABLE_FILES = (TAGS_FILE, NOTE_FILE, ARTIFACTS_FILE, ARTIFACTS_DIR)
 MUTABLE_RUN_FIELDS = ("name", "lifecycle", "heartbeat", "pid", "host")
-MUTABLE_AFTER_END = MUTABLE_FILES + tuple(f"run.yaml:{f}" for f in MUTABLE_RUN_FIELDS)
+MUTABLE_AFTER_END = MUTABLE_FILES + tuple(f"{RUN_FILE}:{f}" for f in MUTABLE_RUN_FIELDS)
 
 Update = tuple[str, str, str]  # (old, new, ref)
 
@@ -85,7 +96,7 @@ class Guard:
             return self._check_experiments(old, new)
         if ref.startswith(RUNS):
             run_id = ref[len(RUNS) :]
-            if not RUN_ID.match(run_id):
+            if not is_gittrack_run_id(run_id):
                 return "malformed run ref: the name must be 32 lowercase hex characters"
             why = self._check_record(run_id, new)
             if why:
@@ -100,6 +111,7 @@ class Guard:
         the client reads it (``Store.read_record`` → ``gittrack.core.records.check``)."""
         rec = self.store.read_record(sha, run_id)
         self.store.run_from_record(rec, sha)  # metric values: as get_run reads them
+        artifact_manifest(run_id, rec["artifacts"])  # the one rule: sha256 hex, paths confined
         return rec
 
     def _check_record(self, run_id: str, sha: str) -> str | None:
@@ -154,7 +166,7 @@ class Guard:
         for name in sorted(files - set(MUTABLE_FILES)):
             if _entry(ga, name) == _entry(gb, name):
                 continue
-            if name == "run.yaml":
+            if name == RUN_FILE:
                 from gittrack.core.records import formats as records
 
                 ra = records.load_yaml(ga[name].data) or {}
@@ -174,7 +186,7 @@ class Guard:
 
         def table(sha: str) -> tuple[dict[str, Any] | None, str | None]:
             try:
-                blob = self.repo.git[sha].peel(_commit()).tree["experiments.yaml"]
+                blob = self.repo.git[sha].peel(_commit()).tree[EXPERIMENTS_FILE]
             except (KeyError, ValueError) as exc:
                 return None, f"experiments.yaml is missing ({exc.__class__.__name__})"
             try:

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from gittrack.core.locks import FileLock
 from gittrack.core.records import formats as records
 from gittrack.errors import CorruptRecord
-from gittrack.remote.refs import EXPERIMENTS_REF
+from gittrack.layout import EXPERIMENTS_FILE, EXPERIMENTS_REF
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-FILE = "experiments.yaml"
+FILE = EXPERIMENTS_FILE
 
 
 def _table(git: Any, sha: str | None) -> dict[str, Any]:
@@ -70,7 +70,9 @@ def merge_tables(
 
 def _experiments_lock(repo: Repo) -> FileLock:
     """Return the lock the experiments writer holds."""
-    return FileLock(repo.state_dir / "locks" / "experiments.lock")
+    from gittrack.core.locks import experiments_lock
+
+    return experiments_lock(repo)
 
 
 def merge_experiments(repo: Repo, remote_sha: str) -> str:

@@ -14,16 +14,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gittrack.core.validation import is_gittrack_run_id
 from gittrack.errors import RemoteError, UnknownRemote
+from gittrack.layout import EXPERIMENTS_REF, NAMESPACE, RUNS_PREFIX, run_id_of_ref
 from gittrack.remote.gitexec import git_message, run_git
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-NAMESPACE = "refs/gittrack/"
-RUNS_PREFIX = "refs/gittrack/runs/"
-EXPERIMENTS_REF = "refs/gittrack/experiments"
-_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _URLISH = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/:]+@[^/:]+:|^[^/:]+:[^/]")
 
 
@@ -96,11 +94,10 @@ def resolve_remote(repo: Repo, name: str | None = None) -> Remote:
 
 
 def is_run_ref(ref: str) -> bool:
-    return ref.startswith(RUNS_PREFIX) and bool(_RUN_ID.match(ref[len(RUNS_PREFIX) :]))
+    return ref.startswith(RUNS_PREFIX) and is_gittrack_run_id(ref[len(RUNS_PREFIX) :])
 
 
-def run_id_of(ref: str) -> str:
-    return ref[len(RUNS_PREFIX) :] if ref.startswith(RUNS_PREFIX) else ref
+run_id_of = run_id_of_ref
 
 
 def local_refs(repo: Repo) -> dict[str, str]:

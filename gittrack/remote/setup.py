@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gittrack.errors import InvalidParameter, RemoteError
+from gittrack.layout import REFSPEC
 from gittrack.remote.gitexec import git_message, run_git
 from gittrack.remote.refs import repo_cwd, resolve_remote
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-FETCH_REFSPEC = "refs/gittrack/*:refs/gittrack/*"
-PUSH_REFSPEC = "refs/gittrack/*:refs/gittrack/*"
+FETCH_REFSPEC = PUSH_REFSPEC = REFSPEC
 
 
 def _open(repo: Repo | str | None) -> Repo:

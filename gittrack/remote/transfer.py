@@ -28,12 +28,22 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from gittrack.core.retry import Backoff, call_with_retry
+from gittrack.core.validation import is_run_id_prefix
 from gittrack.errors import AmbiguousRunId, InvalidParameter, RemoteError, RunNotFound
+from gittrack.layout import (
+    BACKUP_PREFIX,
+    EXPERIMENTS_REF,
+    INCOMING_PREFIX,
+    NAMESPACE,
+    REFSPEC,
+    RUN_FILE,
+    RUNS_PREFIX,
+    lock_path,
+    record_path,
+)
 from gittrack.remote.gitexec import git_message, run_git
 from gittrack.remote.refs import (
-    EXPERIMENTS_REF,
-    NAMESPACE,
-    RUNS_PREFIX,
     RefOutcome,
     Remote,
     SyncResult,
@@ -53,10 +63,14 @@ from gittrack.remote.setup import setup_commands, setup_remote
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-BACKUP_PREFIX = "refs/gittrack-backup/"
 CHUNK_BYTES = 100_000  # refspecs per `git push` command line (Linux allows ~2 MB in all)
 WILDCARD_MIN = 500  # this many refs to move: one wildcard refspec instead of naming each
-PUSH_REFSPEC = "refs/gittrack/*:refs/gittrack/*"
+PUSH_REFSPEC = REFSPEC
+
+
+class _RemoteMoved(RemoteError):
+    """Refs changed on the remote while their objects were fetched."""
+
 
 __all__ = [
     "SyncResult",
@@ -97,7 +111,7 @@ def resolve_run_refs(prefixes: Iterable[str], *pools: Iterable[str]) -> list[str
         p = prefix.strip().lower()
         if p.startswith(RUNS_PREFIX):
             p = p[len(RUNS_PREFIX) :]
-        if not p or any(c not in "0123456789abcdef" for c in p):
+        if not is_run_id_prefix(p):
             raise InvalidParameter(f"Invalid run id {prefix!r}: run ids are hexadecimal")
         matches = [i for i in ids if i.startswith(p)]
         if not matches:
@@ -125,16 +139,13 @@ def _runs_of_experiment(repo: Repo, refs: dict[str, str], experiment: str) -> se
         if not is_run_ref(ref):
             continue
         try:
-            blob = git[sha].peel(pygit2.Commit).tree[".gittrack/run.yaml"].peel(pygit2.Blob)
+            blob = git[sha].peel(pygit2.Commit).tree[record_path(RUN_FILE)].peel(pygit2.Blob)
             run = records.load_yaml(blob.data) or {}
         except Exception:  # noqa: BLE001 - an unreadable record is not in any experiment
             continue
         if str(run.get("experiment_id")) in wanted:
             out.add(ref)
     return out
-
-
-INCOMING_PREFIX = "refs/gittrack-incoming/"
 
 
 def fetch_objects(
@@ -164,7 +175,7 @@ def fetch_objects(
     scratch = None
     lines = None
     if direct:
-        args += [remote.name, f"{NAMESPACE}*:{NAMESPACE}*"]
+        args += [remote.name, REFSPEC]
     elif len(wanted) >= WILDCARD_MIN:
         slug = hashlib.sha1(remote.url.encode("utf-8")).hexdigest()[:12]
         scratch = f"{INCOMING_PREFIX}{slug}/"
@@ -208,7 +219,7 @@ def _update_local_ref(repo: Repo, ref: str, new: str, old: str | None) -> str | 
     if is_run_ref(ref) and old is not None:
         from gittrack.core.locks import FileLock
 
-        lock = FileLock(repo.state_dir / "locks" / f"{run_id_of(ref)}.lock")
+        lock = FileLock(lock_path(repo.state_dir, run_id_of(ref)))
         if not lock.acquire(block=False):
             return "the run is being written by a live process here; pull again when it ends"
     try:
@@ -257,7 +268,8 @@ def fetch(
     target = resolve_remote(repo, remote)
     result = SyncResult(remote=target, direction="fetch")
     git = repo.git
-    for attempt in range(3):
+
+    def fetch_once() -> tuple[dict[str, str], dict[str, str]]:
         remote_refs = list_remote_refs(repo, target)
         if runs:
             chosen = set(resolve_run_refs(runs, remote_refs))
@@ -270,13 +282,19 @@ def fetch(
         direct = only_new and len(missing) >= WILDCARD_MIN
         fetch_objects(repo, target, missing, progress=show, direct=direct)
         lost = [ref for ref in missing if remote_refs[ref] not in git]
-        if not lost:
-            break
-        if attempt == 2:  # the remote keeps moving under us
-            raise RemoteError(
+        if lost:  # the remote moved under us: list and fetch again (fetching is idempotent)
+            raise _RemoteMoved(
                 f"{target.label}: {len(lost)} refs changed on the remote while fetching "
                 f"(e.g. {lost[0]}); run the command again"
             )
+        return remote_refs, here
+
+    remote_refs, here = call_with_retry(
+        fetch_once,
+        idempotent=True,
+        retryable=lambda e: isinstance(e, _RemoteMoved),
+        backoff=Backoff(retries=2, first=0.0, jitter=0.0),
+    )
     for ref, rsha in sorted(remote_refs.items()):
         lsha = here.get(ref)
         rel = relation(git, lsha, rsha)

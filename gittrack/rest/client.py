@@ -156,22 +156,16 @@ class RestClient:
         filter_string: str | None = None,
         order_by: list[str] | None = None,
     ) -> list[Any]:
-        out: list[Any] = []
-        token = None
         view = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}.get(view_type, view_type)
-        while True:
-            payload: dict[str, Any] = {"view_type": view, "max_results": 1000}
-            if filter_string:
-                payload["filter"] = filter_string
-            if order_by:
-                payload["order_by"] = list(order_by)
-            if token:
-                payload["page_token"] = token
-            data = self.http.call("POST", "experiments/search", payload)
-            out += [convert.experiment(e) for e in data.get("experiments", [])]
-            token = data.get("next_page_token")
-            if not token or (max_results and len(out) >= max_results):
-                return out[:max_results] if max_results else out
+        payload: dict[str, Any] = {"view_type": view, "max_results": 1000}
+        if filter_string:
+            payload["filter"] = filter_string
+        if order_by:
+            payload["order_by"] = list(order_by)
+        out = self._all_pages(
+            "POST", "experiments/search", lambda n: payload, "experiments", max_results or None
+        )
+        return [convert.experiment(e) for e in out]
 
     def delete_experiment(self, experiment_id: str) -> None:
         self.http.call("POST", "experiments/delete", {"experiment_id": str(experiment_id)})
@@ -297,25 +291,21 @@ class RestClient:
         if isinstance(experiment_ids, str):
             experiment_ids = [experiment_ids]
         view = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}.get(run_view_type, run_view_type)
-        out: list[Any] = []
-        token = None
-        while len(out) < max_results:
-            payload: dict[str, Any] = {
-                "experiment_ids": [str(e) for e in (experiment_ids or [])],
-                "filter": filter_string or "",
-                "run_view_type": view,
-                "max_results": min(1000, max_results - len(out)),
-            }
-            if order_by:
-                payload["order_by"] = list(order_by)
-            if token:
-                payload["page_token"] = token
-            data = self.http.call("POST", "runs/search", payload)
-            out += [convert.run(r) for r in data.get("runs", [])]
-            token = data.get("next_page_token")
-            if not token:
-                break
-        return out
+        payload: dict[str, Any] = {
+            "experiment_ids": [str(e) for e in (experiment_ids or [])],
+            "filter": filter_string or "",
+            "run_view_type": view,
+        }
+        if order_by:
+            payload["order_by"] = list(order_by)
+
+        def page(have: int) -> dict[str, Any]:
+            return {**payload, "max_results": min(1000, max_results - have)}
+
+        return [
+            convert.run(r)
+            for r in self._all_pages("POST", "runs/search", page, "runs", max_results)
+        ]
 
     # -- logging -------------------------------------------------------------------------------
 
@@ -423,17 +413,32 @@ class RestClient:
 
     def get_metric_history(self, run_id: str, key: str) -> list[Any]:
         self._flush_quietly(run_id)
+        params = {"run_id": run_id, "metric_key": key, "max_results": 25000}
+        out = self._all_pages("GET", "metrics/get-history", lambda n: params, "metrics")
+        return [convert.metric(m) for m in out]
+
+    def _all_pages(
+        self,
+        method: str,
+        endpoint: str,
+        payload: Any,
+        key: str,
+        max_results: int | None = None,
+    ) -> list[Any]:
+        """Every item under ``key`` of every page (up to ``max_results``), following
+        ``next_page_token``; ``payload(items_so_far)`` gives each request's fields."""
         out: list[Any] = []
         token = None
-        while True:
-            params: dict[str, Any] = {"run_id": run_id, "metric_key": key, "max_results": 25000}
+        while max_results is None or len(out) < max_results:
+            body = dict(payload(len(out)))
             if token:
-                params["page_token"] = token
-            data = self.http.call("GET", "metrics/get-history", params)
-            out += [convert.metric(m) for m in data.get("metrics", [])]
+                body["page_token"] = token
+            data = self.http.call(method, endpoint, body)
+            out += data.get(key, [])
             token = data.get("next_page_token")
             if not token:
-                return out
+                break
+        return out if max_results is None else out[:max_results]
 
     # -- artifacts ---------------------------------------------------------------------------
 

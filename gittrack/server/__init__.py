@@ -12,7 +12,7 @@ Modules: :mod:`.app` (the one route table and app builder), :mod:`.schema` (fiel
 :mod:`.wire` (parsing and JSON), :mod:`.errors` (errors → responses),
 :mod:`.backend` (repository thread, group commit), :mod:`.experiments`,
 :mod:`.runs`, :mod:`.artifacts` (handlers), :mod:`.gitweb`/:mod:`.wsgi` (git),
-:mod:`.auth`, :mod:`.accesslog`, :mod:`.bodies`, :mod:`.openapi`, :mod:`.paging`.
+:mod:`.auth`, :mod:`.accesslog`, :mod:`.bodies`, :mod:`.openapi` (page tokens: :mod:`gittrack.query.pages`).
 """
 
 from __future__ import annotations

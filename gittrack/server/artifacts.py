@@ -5,8 +5,10 @@ artifact URI ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`` expands
 to. Uploads stream to a temporary file while their sha256 is computed (never
 held in memory), then are recorded in the run like any logged artifact: small
 files as blobs in the run's tree, large ones in the content-addressed store.
-Downloads stream from there. Paths are confined: no ``..``, no absolute paths,
-no NUL, no backslash, nothing outside the run.
+Downloads stream from there. Paths and artifact entries are checked by the
+one rule set, :mod:`gittrack.core.validation`: no ``..``, no absolute paths, no
+NUL, no backslash, nothing outside the run, and a ``sha256`` read from the
+run's ``artifacts.yaml`` must be 64 lowercase hex digits before it names an object.
 """
 
 from __future__ import annotations
@@ -14,35 +16,18 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
+from gittrack.core.validation import (
+    artifact_manifest,
+    artifact_path_ok,
+    clean_artifact_path,
+    validate_experiment_id,
+    validate_run_id,
+)
 from gittrack.errors import InvalidArtifactPath, NotFound
+from gittrack.layout import artifact_blob_relpath, record_path
 from gittrack.server.runs import artifact_uri, run_id_of
 
 CHUNK = 256 * 1024
-
-
-def clean_path(path: str | None, what: str = "path") -> str:
-    """``path`` as a normalised relative artifact path ('' for the root).
-
-    Raises:
-        InvalidArtifactPath: absolute, ``..``, NUL, backslash, empty or ``.`` parts.
-    """
-    if not path or path in (".", "./"):
-        return ""
-    if "\x00" in path:
-        raise InvalidArtifactPath(f"Invalid {what} {path!r}: contains a NUL character")
-    if "\\" in path:
-        raise InvalidArtifactPath(f"Invalid {what} {path!r}: contains a backslash")
-    if path.startswith("/"):
-        raise InvalidArtifactPath(f"Invalid {what} {path!r}: absolute paths are not allowed")
-    parts = path.rstrip("/").split("/")
-    for part in parts:
-        if part == "..":
-            raise InvalidArtifactPath(f"Invalid {what} {path!r}: '..' is not allowed")
-        if part in ("", "."):
-            raise InvalidArtifactPath(f"Invalid {what} {path!r}: empty or '.' component")
-        if part.lower() == ".git":
-            raise InvalidArtifactPath(f"Invalid {what} {path!r}: '.git' component")
-    return "/".join(parts)
 
 
 def split_proxy_path(path: str) -> tuple[str, str, str]:
@@ -51,14 +36,12 @@ def split_proxy_path(path: str) -> tuple[str, str, str]:
     Raises:
         InvalidArtifactPath: the path is unsafe or not ``<exp>/<run>/artifacts[/...]``.
     """
-    clean = clean_path(path, "artifact path")
+    clean = clean_artifact_path(path, "artifact path")
     parts = clean.split("/")
     if len(parts) < 3 or parts[2] != "artifacts":
         raise InvalidArtifactPath(
             f"Invalid artifact path {path!r}: expected <experiment_id>/<run_id>/artifacts/<path>"
         )
-    from gittrack.core.validation import validate_experiment_id, validate_run_id
-
     return validate_experiment_id(parts[0]), validate_run_id(parts[1]), "/".join(parts[3:])
 
 
@@ -66,10 +49,19 @@ def split_proxy_path(path: str) -> tuple[str, str, str]:
 
 
 def run_artifacts(client: Any, run_id: str) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """The run and its artifacts (path → {sha256, size, where})."""
+    """The run and its artifacts (path → {sha256, size, where}), every entry checked.
+
+    Raises:
+        BadArtifactEntry: the run's artifacts.yaml has an unsafe path or sha256 (400).
+    """
     run = client.get_run(run_id)
     record = client.store.read_record(run.commit) if run.commit else {}
-    return run, dict(record.get("artifacts") or {})
+    raw = record.get("artifacts") or {}
+    # a path that leaves the run is never served (as if absent); a bad sha256 is a 400
+    entries = (
+        {p: e for p, e in raw.items() if artifact_path_ok(p)} if isinstance(raw, dict) else raw
+    )
+    return run, artifact_manifest(run.info.run_id, entries)
 
 
 def children(entries: dict[str, dict[str, Any]], path: str) -> list[dict[str, Any]]:
@@ -92,7 +84,7 @@ def children(entries: dict[str, dict[str, Any]], path: str) -> list[dict[str, An
 def list_run(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     """``GET artifacts/list``: paths relative to the run's artifact root."""
     run_id = run_id_of(args)
-    path = clean_path(args.get("path"))
+    path = clean_artifact_path(args.get("path"), "path")
     run, entries = run_artifacts(client, run_id)
     return {
         "root_uri": artifact_uri(run.info.experiment_id, run_id),
@@ -130,7 +122,7 @@ def locate(client: Any, run_id: str, path: str, destination: str | None) -> tupl
         raise NotFound(f"Artifact {path!r} of run {run_id} not found")
     if entry.get("where") == "git":
         tree = client.repo.git[run.commit].tree
-        blob = tree[f".gittrack/artifacts/{path}"]
+        blob = tree[record_path(artifact_blob_relpath(path))]
         return "bytes", client.repo.git[blob.id].data
     return "store", entry["sha256"]
 
@@ -157,5 +149,5 @@ def detach(client: Any, run_id: str, path: str) -> None:
     writer = client.writer(run_id)
     for p in doomed:
         writer.artifacts.pop(p, None)
-        writer.put_record_file(f"artifacts/{p}", None)
+        writer.put_record_file(artifact_blob_relpath(p), None)
     writer.mark_dirty()

@@ -18,15 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from gittrack.core.retry import Backoff
 
 T = TypeVar("T")
 log = logging.getLogger("gittrack.server")
 
 LOCK_WAIT_SECONDS = 60.0
+_LOCK_WAIT = Backoff(retries=None, first=0.002, factor=1.0, jitter=0.0, deadline=LOCK_WAIT_SECONDS)
 Op = Callable[[Any], Any]  # an operation on the Client; its result answers one request
 
 
@@ -111,17 +113,18 @@ class Backend:
             self._busy.discard(run_id)
 
     def _apply_group(self, run_id: str, ops: list[Op]) -> list[tuple[bool, Any]]:
+        from gittrack.core.retry import call_with_retry
         from gittrack.errors import RunLocked
 
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                return self._apply_group_once(run_id, ops)
-            except RunLocked:
-                # another worker process is writing this run right now: wait our turn
-                if not self.shared or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.002)
+        # another worker process is writing this run right now: wait our turn. RunLocked
+        # comes only from the first op, before anything is applied, so trying again
+        # cannot apply an op twice.
+        return call_with_retry(
+            lambda: self._apply_group_once(run_id, ops),
+            idempotent=True,
+            retryable=lambda e: self.shared and isinstance(e, RunLocked),
+            backoff=_LOCK_WAIT,
+        )
 
     def _apply_group_once(self, run_id: str, ops: list[Op]) -> list[tuple[bool, Any]]:
         from gittrack.errors import RunLocked

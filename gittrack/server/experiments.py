@@ -7,7 +7,7 @@ from typing import Any
 
 from gittrack.core.validation import validate_experiment_id
 from gittrack.errors import InvalidParameter
-from gittrack.server.paging import page
+from gittrack.query.pages import check_max_results, page
 from gittrack.server.schema import MAX_RESULTS_EXPERIMENTS
 
 
@@ -45,12 +45,7 @@ def get_by_name(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     from gittrack.core.entities import ViewType
 
-    max_results = args.get("max_results", 1000)
-    if not 0 < max_results <= MAX_RESULTS_EXPERIMENTS:
-        raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results': must be between 1 and "
-            f"{MAX_RESULTS_EXPERIMENTS}"
-        )
+    max_results = check_max_results(args.get("max_results", 1000), MAX_RESULTS_EXPERIMENTS)
     order_by = [_order_clause(c) for c in args.get("order_by", [])]
     found = client.search_experiments(
         view_type=ViewType.from_any(args.get("view_type", "ACTIVE_ONLY")),

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gittrack.core.records.formats import RECORD_DIR, dump_yaml, load_yaml
-
-INPUTS_FILE = "inputs.yaml"
+from gittrack.core.records.formats import dump_yaml, load_yaml
+from gittrack.layout import INPUTS_FILE, record_path
 
 
 def read_inputs(client: Any, run: Any) -> list[dict[str, Any]]:
@@ -14,7 +13,7 @@ def read_inputs(client: Any, run: Any) -> list[dict[str, Any]]:
     if not run.commit:
         return []
     try:
-        entry = client.repo.git[run.commit].tree[f"{RECORD_DIR}/{INPUTS_FILE}"]
+        entry = client.repo.git[run.commit].tree[record_path(INPUTS_FILE)]
     except KeyError:
         return []
     data = load_yaml(client.repo.git[entry.id].data) or []

@@ -24,7 +24,7 @@ from gittrack.core.logged_models import (
 )
 from gittrack.errors import InvalidParameter
 from gittrack.query.logged_models import search_models
-from gittrack.server.paging import page
+from gittrack.query.pages import page
 from gittrack.server.schema import API_PREFIXES
 from gittrack.server.wire import decode_json_body, dumps
 

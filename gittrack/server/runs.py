@@ -20,14 +20,14 @@ from gittrack.core.validation import (
     metric_timestamp,
     metric_value,
     validate_experiment_id,
+    validate_key,
     validate_param_value,
     validate_run_id,
     validate_tag_value,
 )
-from gittrack.core.validation import validate_key as _validate_key
 from gittrack.errors import InvalidParameter
+from gittrack.query.pages import check_max_results, page
 from gittrack.server.backend import Backend
-from gittrack.server.paging import page
 from gittrack.server.schema import (
     MAX_BATCH_ITEMS,
     MAX_BATCH_METRICS,
@@ -36,21 +36,6 @@ from gittrack.server.schema import (
     MAX_RESULTS_HISTORY,
     MAX_RESULTS_RUNS,
 )
-
-
-def validate_key(key: str, kind: str = "key") -> str:
-    """MLflow's key rules, including its refusal of keys that climb up ('..', '../x').
-
-    Raises:
-        InvalidParameter: naming the key.
-    """
-    _validate_key(key, kind)
-    if key == "." or key.startswith(".."):
-        raise InvalidParameter(
-            f"Invalid {kind} name {key!r}: must be a normalized relative path "
-            "(no '..', no leading '/', no './' or '//')"
-        )
-    return key
 
 
 def run_id_of(args: dict[str, Any]) -> str:
@@ -96,12 +81,7 @@ def get(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     from gittrack.core.entities import ViewType
 
-    max_results = args.get("max_results", 1000)
-    if not 0 < max_results <= MAX_RESULTS_RUNS:
-        raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results': must be between 1 and "
-            f"{MAX_RESULTS_RUNS}"
-        )
+    max_results = check_max_results(args.get("max_results", 1000), MAX_RESULTS_RUNS)
     exp_ids = [validate_experiment_id(e) for e in args.get("experiment_ids", [])] or None
     view = ViewType.from_any(args.get("run_view_type", "ACTIVE_ONLY"))
     found = client.search_runs(
@@ -122,11 +102,8 @@ def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 def get_history(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     run_id = run_id_of(args)
     max_results = args.get("max_results")
-    if max_results is not None and not 0 < max_results <= MAX_RESULTS_HISTORY:
-        raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results': must be between 1 and "
-            f"{MAX_RESULTS_HISTORY}"
-        )
+    if max_results is not None:
+        check_max_results(max_results, MAX_RESULTS_HISTORY)
     points = client.get_metric_history(run_id, args["metric_key"])
     items, token = page(points, max_results, args.get("page_token"))
     out: dict[str, Any] = {

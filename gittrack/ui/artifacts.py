@@ -14,7 +14,9 @@ import hashlib
 import posixpath
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import GittrackError, InvalidParameter, NotFound
+from gittrack.core.validation import artifact_manifest, clean_artifact_path
+from gittrack.errors import GittrackError, NotFound
+from gittrack.layout import artifact_blob_relpath, object_key, objects_dir
 
 if TYPE_CHECKING:
     from gittrack.ui.context import UIContext
@@ -70,16 +72,9 @@ def kind_of(path: str) -> str:
     return TEXT_KINDS.get(ext, "binary")
 
 
-def clean_path(path: str) -> str:
-    """Normalise an artifact path from a URL.
-
-    Raises:
-        InvalidParameter: the path is absolute or climbs out with ``..``.
-    """
-    p = (path or "").strip("/")
-    if p and (posixpath.normpath(p) != p or p.startswith("..") or "\\" in p):
-        raise InvalidParameter(f"Invalid artifact path {path!r}")
-    return p
+def _manifest(run_id: str, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The run's artifact entries, checked (BadArtifactEntry, a 400, for a hostile one)."""
+    return artifact_manifest(run_id, record.get("artifacts"))
 
 
 def list_artifacts(ctx: UIContext, run_id: str, path: str = "") -> dict[str, Any]:
@@ -91,8 +86,8 @@ def list_artifacts(ctx: UIContext, run_id: str, path: str = "") -> dict[str, Any
         NotFound: ``path`` is neither a folder nor a file of the run.
     """
     full, _sha, record = ctx.run_record(run_id)
-    entries: dict[str, Any] = record.get("artifacts") or {}
-    base = clean_path(path)
+    entries = _manifest(full, record)
+    base = clean_artifact_path(path, "artifact path")
     prefix = base + "/" if base else ""
     dirs: dict[str, int] = {}
     files: list[dict[str, Any]] = []
@@ -126,16 +121,16 @@ def read_artifact(ctx: UIContext, run_id: str, path: str) -> tuple[str, bytes]:
         GittrackError: the stored bytes do not match the recorded hash.
     """
     full, sha, record = ctx.run_record(run_id)
-    p = clean_path(path)
-    entry = (record.get("artifacts") or {}).get(p)
+    p = clean_artifact_path(path, "artifact path")
+    entry = _manifest(full, record).get(p)
     if entry is None:
         raise NotFound(f"Artifact {p!r} not found in run {full}")
     where = entry.get("where", "git")
     data: bytes | None = None
     if where == "git":
-        data = ctx.record_blob(sha, f"artifacts/{p}")
+        data = ctx.record_blob(sha, artifact_blob_relpath(p))
     if data is None:
-        data = _from_store(ctx, entry.get("sha256") or "")
+        data = _from_store(ctx, entry["sha256"])
     if data is None:
         raise NotFound(
             f"Artifact {p!r} of run {full} is in the artifact store and not in this "
@@ -148,9 +143,7 @@ def read_artifact(ctx: UIContext, run_id: str, path: str) -> tuple[str, bytes]:
 
 
 def _from_store(ctx: UIContext, digest: str) -> bytes | None:
-    if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-        return None
-    local = ctx.repo.common_dir / "gittrack" / "objects" / "sha256" / digest[:2] / digest[2:]
+    local = objects_dir(ctx.repo.state_dir) / object_key(digest)
     if local.is_file():
         return local.read_bytes()
     from gittrack.artifacts.storage import storage_for
@@ -194,7 +187,7 @@ def preview(ctx: UIContext, run_id: str, path: str) -> dict[str, Any]:
         text = data[:PREVIEW_BYTES].decode("utf-8", errors="replace")
     return {
         "run_id": full,
-        "path": clean_path(path),
+        "path": clean_artifact_path(path, "artifact path"),
         "kind": kind,
         "size": len(data),
         "truncated": kind not in ("image", "binary") and len(data) > PREVIEW_BYTES,

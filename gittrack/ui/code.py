@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.records.formats import RECORD_DIR
+from gittrack.layout import ENVIRONMENT_FILE
 
 if TYPE_CHECKING:
     import pygit2
@@ -117,7 +118,7 @@ def environment(ctx: UIContext, run_id: str) -> dict[str, Any]:
     recorded and ``summary`` a one-line description (``CPython 3.11.7, Linux x86_64, …``).
     """
     full, sha = ctx.resolve(run_id)
-    env = ctx.record_yaml(full, sha, "environment.yaml")
+    env = ctx.record_yaml(full, sha, ENVIRONMENT_FILE)
     summary = None
     if isinstance(env, dict):
         try:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from gittrack.core.records.formats import RECORD_DIR, load_yaml
+from gittrack.core.records.formats import load_yaml
+from gittrack.core.validation import is_run_id_prefix
 from gittrack.errors import CorruptRecord, InvalidParameter, RunNotFound
-
-RUNS_PREFIX = "refs/gittrack/runs/"
+from gittrack.layout import RECORD_DIR, run_ref
 
 if TYPE_CHECKING:
     import pygit2
@@ -52,11 +52,11 @@ class UIContext:
             InvalidParameter: ``run_id`` is empty or not hexadecimal.
             RunNotFound: no run has that id.
         """
-        if not run_id or not all(c in "0123456789abcdef" for c in run_id.lower()):
+        if not is_run_id_prefix(str(run_id).lower()):
             raise InvalidParameter(f"Invalid run id {run_id!r}: expected hexadecimal characters")
         with self.lock:
             full = self.store.resolve_run_id(run_id.lower())
-            ref = self.git.references.get(RUNS_PREFIX + full)
+            ref = self.git.references.get(run_ref(full))
         if ref is None:
             raise RunNotFound(run_id)
         return full, str(ref.target)

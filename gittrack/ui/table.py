@@ -128,8 +128,8 @@ def runs_page(
         InvalidParameter: a bad filter (the message gives its position), order_by,
             page size, offset, lifecycle or branch.
     """
-    from gittrack.query.engine import encode_token
     from gittrack.query.grammar import parse_order_by
+    from gittrack.query.pages import encode_token
     from gittrack.query.search import search_page
 
     if limit < 1 or limit > MAX_PAGE:

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gittrack.layout import chunk_cache_path
+
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
@@ -38,12 +40,21 @@ MIN_POINTS = 1000  # smaller chunks parse fast enough; don't litter the cache wi
 
 def chunk_path(repo: Repo, oid: str) -> Path:
     """Where the cache file of blob ``oid`` lives."""
-    return repo.state_dir / "cache" / "chunks" / oid[:2] / oid[2:]
+    return chunk_cache_path(repo.state_dir, oid)
 
 
 def load(repo: Repo, oid: str) -> tuple[list[int], list[float], list[int]] | None:
     """(steps, values, timestamps) of blob ``oid`` from the cache, or None on a miss
     (absent, unreadable or damaged file)."""
+    found = load_arrays(repo, oid)
+    if found is None:
+        return None
+    steps, values, stamps = found
+    return steps.tolist(), values.tolist(), stamps.tolist()
+
+
+def load_arrays(repo: Repo, oid: str) -> tuple[array, array, array] | None:
+    """As :func:`load`, as ``array`` objects (int64, float64, int64)."""
     try:
         data = chunk_path(repo, oid).read_bytes()
     except OSError:
@@ -59,7 +70,7 @@ def load(repo: Repo, oid: str) -> tuple[list[int], list[float], list[int]] | Non
     steps.frombytes(body[: 8 * n])
     values.frombytes(body[8 * n : 16 * n])
     stamps.frombytes(body[16 * n :])
-    return steps.tolist(), values.tolist(), stamps.tolist()
+    return steps, values, stamps
 
 
 def store(

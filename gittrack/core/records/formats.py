@@ -17,6 +17,7 @@ import yaml
 
 from gittrack.core.records import fastyaml, safeyaml
 from gittrack.core.records.safeyaml import RECORD_LIMITS, Limits, UnsafeYAML
+from gittrack.layout import RECORD_DIR as RECORD_DIR  # re-exported for readers
 
 try:
     _SafeDumper: type = yaml.CSafeDumper
@@ -35,7 +36,6 @@ class _Dumper(_SafeDumper):
 __all__ = ["RECORD_LIMITS", "Limits", "UnsafeYAML", "load_yaml", "dump_yaml"]
 
 FORMAT_VERSION = 1
-RECORD_DIR = ".gittrack"
 CHUNK_POINTS = 10_000  # metric points per TSV chunk
 
 

@@ -1,0 +1,185 @@
+"""Where gittrack keeps things, defined once: ref names, record paths, local state paths.
+
+Refs (shared: pushed and fetched like branches)::
+
+    refs/gittrack/runs/<run_id>       one run: a chain of commits
+    refs/gittrack/experiments         experiments.yaml: experiment id -> name, ...
+    refs/gittrack/models/<model_id>   one logged model: model.yaml + artifacts.yaml
+    refs/gittrack-backup/...          old tips kept by ``pull --force``
+    refs/gittrack-incoming/<remote>/  fetched refs before they are merged in
+
+A run commit's tree is the run's source plus ``.gittrack/`` (the record)::
+
+    .gittrack/run.yaml                identity, status, times, source, lifecycle
+    .gittrack/params.yaml             params (dotted keys nested where they do not clash)
+    .gittrack/tags.yaml               user tags
+    .gittrack/metrics.yaml            per-key summary (latest, min, max, count)
+    .gittrack/metrics/<key>/NNNNNN.tsv metric history, 10,000 points per chunk
+    .gittrack/artifacts.yaml          artifact path -> {sha256, size, where}
+    .gittrack/artifacts/<path>        small artifacts' bytes (``where: git``)
+    .gittrack/note.md                 the description (``mlflow.note.content``)
+    .gittrack/environment.yaml        the environment the run ran in
+    .gittrack/inputs.yaml             dataset inputs logged over REST
+    .gittrack/models.yaml             logged models the run used and produced
+
+Local state, derived and never pushed (``.git/gittrack/``, see :func:`state_dir`)::
+
+    locks/<run_id>.lock, locks/experiments.lock,
+    locks/model-<model_id>.lock                   inter-process locks (flock)
+    objects/sha256/<ab>/<62 hex>                  the local artifact store / cache
+    cache/chunks/<ab>/<oid>                       decoded metric-history chunks
+    index.sqlite                                  the query index
+    run-commits/<run_id>                          commits made while a run was live
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gittrack.core.validation import validate_sha256
+
+# -- refs ---------------------------------------------------------------------------
+
+NAMESPACE = "refs/gittrack/"
+RUNS_PREFIX = NAMESPACE + "runs/"
+EXPERIMENTS_REF = NAMESPACE + "experiments"
+MODELS_PREFIX = NAMESPACE + "models/"
+BACKUP_PREFIX = "refs/gittrack-backup/"
+INCOMING_PREFIX = "refs/gittrack-incoming/"
+REFSPEC = f"{NAMESPACE}*:{NAMESPACE}*"  # fast-forward only: no leading '+'
+
+
+def run_ref(run_id: str) -> str:
+    """The ref of run ``run_id``: ``refs/gittrack/runs/<run_id>``."""
+    return RUNS_PREFIX + run_id
+
+
+def model_ref(model_id: str) -> str:
+    """The ref of logged model ``model_id``: ``refs/gittrack/models/<model_id>``."""
+    return MODELS_PREFIX + model_id
+
+
+def is_run_ref(ref: str) -> bool:
+    """Whether ``ref`` names a run (``refs/gittrack/runs/...``)."""
+    return ref.startswith(RUNS_PREFIX)
+
+
+def run_id_of_ref(ref: str) -> str:
+    """The run id a run ref names (``refs/gittrack/runs/abc`` -> ``abc``)."""
+    return ref[len(RUNS_PREFIX) :] if ref.startswith(RUNS_PREFIX) else ref
+
+
+# -- the record in a run commit's tree ----------------------------------------------
+
+RECORD_DIR = ".gittrack"
+RUN_FILE = "run.yaml"
+PARAMS_FILE = "params.yaml"
+TAGS_FILE = "tags.yaml"
+METRICS_FILE = "metrics.yaml"
+METRICS_DIR = "metrics"
+ARTIFACTS_FILE = "artifacts.yaml"
+ARTIFACTS_DIR = "artifacts"
+NOTE_FILE = "note.md"
+ENVIRONMENT_FILE = "environment.yaml"
+INPUTS_FILE = "inputs.yaml"
+MODELS_FILE = "models.yaml"  # the run's links to logged models (inputs and outputs)
+# the YAML records a checkpoint writes, by the writer's name for them
+RECORD_FILES = {
+    "run": RUN_FILE,
+    "params": PARAMS_FILE,
+    "tags": TAGS_FILE,
+    "metrics": METRICS_FILE,
+    "note": NOTE_FILE,
+    "artifacts": ARTIFACTS_FILE,
+}
+EXPERIMENTS_FILE = "experiments.yaml"  # at the root of refs/gittrack/experiments
+# in the user's source tree, not in a record
+ENVIRONMENT_LOCK_FILE = f"{RECORD_DIR}/environment.lock.yaml"
+PROJECT_FILE = ".gittrack.yaml"
+
+
+def record_path(relpath: str) -> str:
+    """``.gittrack/<relpath>``: where a record file sits in a run commit's tree."""
+    return f"{RECORD_DIR}/{relpath}"
+
+
+def artifact_blob_relpath(path: str) -> str:
+    """``artifacts/<path>`` under ``.gittrack/``: the bytes of a small artifact."""
+    return f"{ARTIFACTS_DIR}/{path}"
+
+
+def metric_dir_relpath(filename: str) -> str:
+    """``metrics/<filename>`` under ``.gittrack/`` (``filename`` from ``key_to_filename``)."""
+    return f"{METRICS_DIR}/{filename}"
+
+
+def chunk_name(index: int) -> str:
+    """The file name of metric-history chunk ``index``: ``000003.tsv``."""
+    return f"{index:06d}.tsv"
+
+
+# -- local state under .git/gittrack ------------------------------------------------
+
+STATE_DIR = "gittrack"
+LOCKS_DIR = "locks"
+OBJECTS_DIR = "objects"
+INDEX_FILE = "index.sqlite"
+EXPERIMENTS_LOCK = "experiments"
+MODEL_FILE = "model.yaml"  # at the root of a logged model's commit
+
+
+def state_dir(common_dir: Path) -> Path:
+    """``<git common dir>/gittrack``: local, derived state (not created here)."""
+    return Path(common_dir) / STATE_DIR
+
+
+def lock_path(state: Path, name: str) -> Path:
+    """``<state>/locks/<name>.lock``: the lock a run id (or ``experiments``) is written under."""
+    return Path(state) / LOCKS_DIR / f"{name}.lock"
+
+
+def model_lock_path(state: Path, model_id: str) -> Path:
+    """``<state>/locks/model-<model_id>.lock``: serialises writers of one logged model."""
+    return lock_path(state, f"model-{model_id}")
+
+
+def locks_dir(state: Path) -> Path:
+    return Path(state) / LOCKS_DIR
+
+
+def lock_name(path: Path) -> str:
+    """The run id (or ``experiments``) a lock file is for."""
+    return Path(path).name[: -len(".lock")]
+
+
+def objects_dir(state: Path) -> Path:
+    """``<state>/objects``: the local artifact store (or the cache of a remote one)."""
+    return Path(state) / OBJECTS_DIR
+
+
+def index_path(state: Path) -> Path:
+    """``<state>/index.sqlite``: the query index."""
+    return Path(state) / INDEX_FILE
+
+
+def chunk_cache_path(state: Path, oid: str) -> Path:
+    """``<state>/cache/chunks/<oid[:2]>/<oid[2:]>``: a decoded metric-history chunk."""
+    return Path(state) / "cache" / "chunks" / oid[:2] / oid[2:]
+
+
+def run_commits_path(state: Path, run_id: str) -> Path:
+    """``<state>/run-commits/<run_id>``: commits made while the run was live."""
+    return Path(state) / "run-commits" / run_id.lower()
+
+
+def object_key(sha256: str) -> str:
+    """``sha256/<ab>/<62 hex>``: where object ``sha256`` sits under a store's root.
+
+    Every object path is built here, so a sha256 from a record can never name a
+    file outside the store.
+
+    Raises:
+        InvalidParameter: ``sha256`` is not 64 lowercase hex digits.
+    """
+    validate_sha256(sha256)
+    return f"sha256/{sha256[:2]}/{sha256[2:]}"
