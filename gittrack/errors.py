@@ -29,7 +29,8 @@ holds its context as attributes and builds its own message::
     │   ├── IndexUnavailable            the run index cannot be opened or written
     │   ├── HookError                   a git hook cannot be installed, removed or run
     │   └── RemoteError                 a git remote cannot be reached, read or written
-    │       └── UnknownRemote
+    │       ├── UnknownRemote
+    │       └── RemoteMoved             refs moved on the remote while their objects were fetched
     ├── MissingDependency               INTERNAL_ERROR            500
     ├── RerunRefused                    BAD_REQUEST               400
     │   └── EnvironmentMismatch         packages the run imported differ here
@@ -359,6 +360,10 @@ class UnknownRemote(RemoteError):
             f"Add it with `git remote add {name} URL`, or give a URL."
         )
         self.name, self.known = name, list(known)
+
+
+class RemoteMoved(RemoteError):
+    """Refs changed on the remote while their objects were fetched (fetching again helps)."""
 
 
 class MissingDependency(GittrackError):

@@ -44,6 +44,7 @@ NAMESPACE = "refs/gittrack/"
 RUNS_PREFIX = NAMESPACE + "runs/"
 EXPERIMENTS_REF = NAMESPACE + "experiments"
 MODELS_PREFIX = NAMESPACE + "models/"
+IMPORTS_PREFIX = NAMESPACE + "imports/"  # gittrack import: source run id -> run id maps
 BACKUP_PREFIX = "refs/gittrack-backup/"
 INCOMING_PREFIX = "refs/gittrack-incoming/"
 REFSPEC = f"{NAMESPACE}*:{NAMESPACE}*"  # fast-forward only: no leading '+'

@@ -17,10 +17,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gittrack.layout import IMPORTS_PREFIX
+
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-IMPORTS_REF = "refs/gittrack/imports/mlflow"
+IMPORTS_REF = IMPORTS_PREFIX + "mlflow"
 
 
 @dataclass

@@ -18,11 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gittrack import layout
 from gittrack.core.locks import FileLock
 from gittrack.errors import GittrackError, ImportLocked, ImportRefused
 from gittrack.importer.mapping import Entry, Mapping
 from gittrack.importer.model import SourceExperiment, SourceRun
-from gittrack.importer.sources import Source, open_source
+from gittrack.importer.sources import Source
+from gittrack.importer.sources.opener import open_source
+from gittrack.layout import run_ref
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
@@ -49,7 +52,8 @@ class ImportReport:
 
 
 def lock_path(repo: Repo) -> Path:
-    return repo.state_dir / "locks" / "import.lock"
+    """The lock one ``gittrack import`` holds while it writes (``.git/gittrack/locks/import.lock``)."""
+    return layout.lock_path(repo.state_dir, "import")
 
 
 def parse_since(text: str | None) -> int | None:
@@ -163,10 +167,7 @@ def import_mlflow(
         todo: list[SourceRun] = []
         for run in runs:
             entry = mapping.entries.get(run.run_id)
-            if (
-                entry is None
-                or repo.git.references.get(f"refs/gittrack/runs/{entry.run_id}") is None
-            ):
+            if entry is None or repo.git.references.get(run_ref(entry.run_id)) is None:
                 report.new += 1
                 todo.append(run)
             elif entry.fingerprint != run.fingerprint():

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.importer.mapping import Mapping
 from gittrack.importer.model import Point, SourceRun
-from gittrack.importer.sources import open_source
+from gittrack.importer.sources.opener import open_source
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from gittrack.core.retry import Backoff, call_with_retry
 from gittrack.core.validation import is_run_id_prefix
-from gittrack.errors import AmbiguousRunId, InvalidParameter, RemoteError, RunNotFound
+from gittrack.errors import AmbiguousRunId, InvalidParameter, RemoteError, RemoteMoved, RunNotFound
 from gittrack.layout import (
     BACKUP_PREFIX,
     EXPERIMENTS_REF,
@@ -66,10 +66,6 @@ if TYPE_CHECKING:
 CHUNK_BYTES = 100_000  # refspecs per `git push` command line (Linux allows ~2 MB in all)
 WILDCARD_MIN = 500  # this many refs to move: one wildcard refspec instead of naming each
 PUSH_REFSPEC = REFSPEC
-
-
-class _RemoteMoved(RemoteError):
-    """Refs changed on the remote while their objects were fetched."""
 
 
 __all__ = [
@@ -283,7 +279,7 @@ def fetch(
         fetch_objects(repo, target, missing, progress=show, direct=direct)
         lost = [ref for ref in missing if remote_refs[ref] not in git]
         if lost:  # the remote moved under us: list and fetch again (fetching is idempotent)
-            raise _RemoteMoved(
+            raise RemoteMoved(
                 f"{target.label}: {len(lost)} refs changed on the remote while fetching "
                 f"(e.g. {lost[0]}); run the command again"
             )
@@ -292,7 +288,7 @@ def fetch(
     remote_refs, here = call_with_retry(
         fetch_once,
         idempotent=True,
-        retryable=lambda e: isinstance(e, _RemoteMoved),
+        retryable=lambda e: isinstance(e, RemoteMoved),
         backoff=Backoff(retries=2, first=0.0, jitter=0.0),
     )
     for ref, rsha in sorted(remote_refs.items()):

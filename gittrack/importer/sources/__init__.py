@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-from gittrack.errors import ImportRefused
 from gittrack.importer.model import Point, SourceExperiment, SourceRun
 
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -47,32 +46,6 @@ def display_uri(uri: str) -> str:
         netloc = parsed.netloc.replace(f":{parsed.password}@", "@", 1)
         return parsed._replace(netloc=netloc).geturl()
     return uri
-
-
-def open_source(uri: str) -> Source:
-    """The source for an MLflow tracking URI.
-
-    Raises:
-        ImportRefused: nothing MLflow-like is there (named in the message).
-    """
-    scheme = urlparse(uri).scheme.lower() if "://" in uri else ""
-    base = scheme.split("+")[0]
-    if base in SQL_SCHEMES:
-        from gittrack.importer.sources.sql import SqlSource
-
-        return SqlSource(uri)
-    if base in ("http", "https"):
-        from gittrack.importer.sources.rest import RestSource
-
-        return RestSource(uri)
-    if base in ("", "file"):
-        from gittrack.importer.sources.files import FileSource
-
-        return FileSource(local_path(uri) or uri)
-    raise ImportRefused(
-        f"Unsupported MLflow source {display_uri(uri)!r}: give sqlite:///, postgresql://, "
-        "mysql://, a mlruns folder (or file:// URI) or an http(s):// tracking server"
-    )
 
 
 def local_path(uri: str) -> str | None:
