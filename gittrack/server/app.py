@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
@@ -28,7 +28,7 @@ from gittrack.server import artifacts, experiments, history, requestlog, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
-from gittrack.server.bodies import Upload, drain, limited_stream, read_limited
+from gittrack.server.bodies import drain, read_limited, received_upload
 from gittrack.server.config import ServerConfig
 from gittrack.server.errors import handle_exception
 from gittrack.server.gitweb import PREFIX as GIT_PREFIX
@@ -162,22 +162,17 @@ async def proxy_put(request: Request) -> Response:
     config: ServerConfig = request.app.state.config
     # an unknown run fails before a byte is written
     state_dir = await backend.call(lambda c, r=run_id: (c.get_run(r), str(c.repo.state_dir))[1])
-    upload = Upload(path.rsplit("/", 1)[-1], parent=state_dir)
-    try:
-        try:
-            async for chunk in limited_stream(request, config.max_artifact_bytes):
-                upload.write(chunk)
-        except ClientDisconnect:
-            return Response(status_code=400)  # nothing was recorded
-        sha = upload.finish()
+    name = path.rsplit("/", 1)[-1]
+    async with received_upload(request, name, state_dir, config.max_artifact_bytes) as got:
+        if got is None:
+            return Response(status_code=400)  # the client went away: nothing was recorded
+        upload, sha = got
         await backend.write(
             run_id,
             lambda c: artifacts.attach(
                 c, run_id, path, upload.path, sha, upload.size, config.artifacts_destination
             ),
         )
-    finally:
-        upload.close()
     return _json({})
 
 

@@ -3,6 +3,7 @@ streaming an uploaded body to a temporary file while hashing it (:class:`Upload`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -100,3 +101,29 @@ class Upload:
         if not self._file.closed:
             self._file.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def received_upload(
+    request: Request, name: str, parent: str, limit: int
+) -> AsyncIterator[tuple[Upload, str] | None]:
+    """The request body streamed into a temporary file named like ``name``, with its
+    sha256; None when the client went away (nothing may be recorded then). The file is
+    removed on leaving the block.
+
+    Raises:
+        PayloadTooLarge: the body is over ``limit`` bytes.
+    """
+    from starlette.requests import ClientDisconnect
+
+    upload = Upload(name, parent=parent)
+    try:
+        try:
+            async for chunk in limited_stream(request, limit):
+                upload.write(chunk)
+        except ClientDisconnect:
+            yield None
+            return
+        yield upload, upload.finish()
+    finally:
+        upload.close()

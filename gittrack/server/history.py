@@ -36,19 +36,36 @@ def _with_run(m: Any, run_id: str) -> dict[str, Any]:
     }
 
 
-def get_history_bulk(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    run_ids = args.get("run_id") or []
+def _runs_and_key(
+    args: dict[str, Any], field: str, no_runs: str, too_many: str, no_key: str
+) -> tuple[list[str], str]:
+    """The run ids (at most 100) and the metric key of a bulk history request; the
+    messages are MLflow's for each endpoint.
+
+    Raises:
+        InvalidParameter: no run ids, too many, no key or a bad key.
+    """
+    run_ids = list(args.get(field) or [])
     if not run_ids:
-        raise InvalidParameter("GetMetricHistoryBulk request must specify at least one run_id.")
+        raise InvalidParameter(no_runs)
     if len(run_ids) > MAX_RUN_IDS:
         raise InvalidParameter(
-            f"GetMetricHistoryBulk request cannot specify more than {MAX_RUN_IDS} run_ids. "
-            f"Received {len(run_ids)} run_ids."
+            too_many.format(max=MAX_RUN_IDS) + f" Received {len(run_ids)} run_ids."
         )
     key = args.get("metric_key")
     if not key:
-        raise InvalidParameter("GetMetricHistoryBulk request must specify a metric_key.")
-    validate_key(key, "metric")
+        raise InvalidParameter(no_key)
+    return run_ids, validate_key(key, "metric")
+
+
+def get_history_bulk(client: Any, args: dict[str, Any]) -> dict[str, Any]:
+    run_ids, key = _runs_and_key(
+        args,
+        "run_id",
+        "GetMetricHistoryBulk request must specify at least one run_id.",
+        "GetMetricHistoryBulk request cannot specify more than {max} run_ids.",
+        "GetMetricHistoryBulk request must specify a metric_key.",
+    )
     limit = min(int(args.get("max_results") or MAX_HISTORY_RESULTS), MAX_HISTORY_RESULTS)
     out: list[dict[str, Any]] = []
     for run_id in sorted(run_ids):
@@ -92,18 +109,13 @@ def _int_arg(args: dict[str, Any], name: str) -> int | None:
 
 
 def get_history_bulk_interval(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    run_ids = args.get("run_ids") or []
-    if not run_ids:
-        raise InvalidParameter("Missing value for required parameter 'run_ids'.")
-    if len(run_ids) > MAX_RUN_IDS:
-        raise InvalidParameter(
-            f"GetMetricHistoryBulkInterval request must specify at most {MAX_RUN_IDS} run_ids. "
-            f"Received {len(run_ids)} run_ids."
-        )
-    key = args.get("metric_key")
-    if not key:
-        raise InvalidParameter("Missing value for required parameter 'metric_key'.")
-    validate_key(key, "metric")
+    run_ids, key = _runs_and_key(
+        args,
+        "run_ids",
+        "Missing value for required parameter 'run_ids'.",
+        "GetMetricHistoryBulkInterval request must specify at most {max} run_ids.",
+        "Missing value for required parameter 'metric_key'.",
+    )
     max_results = _int_arg(args, "max_results") or MAX_RESULTS_PER_RUN
     if not 1 <= max_results <= MAX_RESULTS_PER_RUN:
         raise InvalidParameter(f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -230,7 +230,7 @@ async def _proxy_get(request: Request) -> Response:
 async def _proxy_put(request: Request) -> Response:
     from gittrack.artifacts.manifest import make_entry
     from gittrack.artifacts.storage import storage_for
-    from gittrack.server.bodies import Upload, limited_stream
+    from gittrack.server.bodies import received_upload
 
     model_id, path = _split(_proxy_path(request))
     if not path:
@@ -240,14 +240,11 @@ async def _proxy_put(request: Request) -> Response:
     state_dir = await backend.call(
         lambda c: (LoggedModelStore(c.repo).get(model_id), str(c.repo.state_dir))[1]
     )
-    upload = Upload(posixpath.basename(path), parent=state_dir)
-    try:
-        try:
-            async for chunk in limited_stream(request, config.max_artifact_bytes):
-                upload.write(chunk)
-        except ClientDisconnect:
-            return Response(status_code=400)  # nothing was recorded
-        sha = upload.finish()
+    name = posixpath.basename(path)
+    async with received_upload(request, name, state_dir, config.max_artifact_bytes) as got:
+        if got is None:
+            return Response(status_code=400)  # the client went away: nothing was recorded
+        upload, sha = got
 
         def attach(client: Any) -> None:
             res = storage_for(client.repo).store.put_file(upload.path, desc=path)
@@ -257,8 +254,6 @@ async def _proxy_put(request: Request) -> Response:
             LoggedModelStore(client.repo).add_artifacts(model_id, {path: entry})
 
         await backend.call(attach)
-    finally:
-        upload.close()
     return _json({})
 
 
