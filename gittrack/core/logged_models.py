@@ -386,15 +386,10 @@ def model_json(rec: dict[str, Any], artifact_uri: str) -> dict[str, Any]:
 
 
 def create_checked(
-    client: Any,
-    experiment_id: str,
-    name: str | None = None,
-    source_run_id: str | None = None,
-    tags: dict[str, str] | None = None,
-    params: dict[str, str] | None = None,
-    model_type: str | None = None,
+    client: Any, experiment_id: str, source_run_id: str | None = None, **fields: Any
 ) -> dict[str, Any]:
-    """Create a model after checking its experiment (and source run) exist.
+    """Create a model after checking its experiment (and source run) exist; ``fields`` are
+    :meth:`LoggedModelStore.create`'s (name, tags, params, model_type).
 
     Raises:
         InvalidParameter: a malformed experiment id. ExperimentNotFound, RunNotFound.
@@ -405,9 +400,7 @@ def create_checked(
     client.get_experiment(exp_id)
     if source_run_id:
         source_run_id = client.get_run(source_run_id).info.run_id
-    return LoggedModelStore(client.repo).create(
-        exp_id, name, source_run_id, tags, params, model_type
-    )
+    return LoggedModelStore(client.repo).create(exp_id, source_run_id=source_run_id, **fields)
 
 
 HISTORY_TAG = "mlflow.log-model.history"
