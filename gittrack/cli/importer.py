@@ -8,6 +8,7 @@ from gittrack.cli._common import handle_errors, repo_option
 
 
 @click.group("import")
+@handle_errors
 def import_cmd() -> None:
     """Import runs from another tracker."""
 
