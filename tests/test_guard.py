@@ -181,3 +181,22 @@ def test_experiments_ref_only_moves_forward_keeping_every_id(repo, guarded):
     assert res.returncode != 0
     assert f"this update drops experiments 0, {exp_id}: ids are never removed" in res.stderr
     assert remote_ref(guarded, EXPERIMENTS) == before
+
+
+@pytest.mark.parametrize("attack", ["alias_bomb", "deep_nesting"])
+def test_hostile_records_are_refused_quickly(repo, guarded, attack):
+    """Issue 12 finding 2: the guard read records with no bound and accepted an alias bomb;
+    it now reads them with the client's bounded reader and refuses, without hanging."""
+    from tests.hostile import plant
+
+    run_id = plant(repo, attack)
+    out = subprocess.run(  # a hang fails the test through the timeout
+        ["git", "push", "origin", f"{RUNS}{run_id}:{RUNS}{run_id}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0, out.stderr
+    assert run_id[:8] in out.stderr
+    assert remote_ref(guarded, RUNS + run_id) == ""
