@@ -165,6 +165,10 @@ def write_run(
             source_commit=source_commit,
             lock=lock,
         )
+        # no background `git repack -d` while the import's workers write: its prune-packed
+        # can remove an object folder under a concurrent loose-object write (ENOENT); the
+        # pipeline consolidates the packs once, when every worker is done
+        w._auto_gc = False
         for what in ("run", "params", "tags", "metrics", "note", "artifacts"):
             w.mark_dirty(what)
         for key, value in run.params.items():
