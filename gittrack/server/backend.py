@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -29,7 +28,6 @@ T = TypeVar("T")
 log = logging.getLogger("gittrack.server")
 
 LOCK_WAIT_SECONDS = 60.0
-_HANDOVER_SECONDS = 0.005  # > the lock poll interval below
 _LOCK_WAIT = Backoff(retries=None, first=0.002, factor=1.0, jitter=0.0, deadline=LOCK_WAIT_SECONDS)
 Op = Callable[[Any], Any]  # an operation on the Client; its result answers one request
 
@@ -146,10 +144,6 @@ class Backend:
         finally:
             if self.shared:
                 self._release(run_id)
-                # flock is not fair: without a pause this worker, with more requests queued,
-                # takes the lock back at once and a worker polling for it can wait past its
-                # deadline (a 409). A pause longer than the poll interval hands it over.
-                time.sleep(_HANDOVER_SECONDS)
         return results
 
     def _release(self, run_id: str) -> None:
