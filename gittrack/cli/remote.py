@@ -30,8 +30,8 @@ def _split_remote(repo: Any, words: Sequence[str]) -> tuple[str | None, list[str
 def _report(result: Any, quiet: bool) -> None:
     """Per-ref lines for what needs attention, then notes, then the summary line."""
     for o in result.outcomes:
-        if o.action in ("rejected", "failed", "forced"):
-            click.echo(o.describe(), err=o.action != "forced")
+        if o.needs_attention:
+            click.echo(o.describe(), err=o.action in ("rejected", "failed"))
     if not quiet:
         for note in result.notes:
             click.echo(f"note: {note}")

@@ -68,7 +68,41 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "description",
     ),
     "experiment_tags": ("experiment_id", "name", "value"),
+    # the model registry: MLflow's tables and column names (``key`` is ``tag_key``: MySQL
+    # reserves KEY); live models and versions only, as the Client lists them
+    "registered_models": (
+        "name",
+        "creation_time",
+        "last_updated_time",
+        "description",
+        "commit_sha",
+    ),
+    "model_versions": (
+        "name",
+        "version",
+        "creation_time",
+        "last_updated_time",
+        "description",
+        "user_id",
+        "current_stage",
+        "source",
+        "run_id",
+        "run_link",
+        "status",
+        "status_message",
+        "model_id",
+    ),
+    "registered_model_tags": ("name", "tag_key", "value"),
+    "model_version_tags": ("name", "version", "tag_key", "value"),
+    "registered_model_aliases": ("name", "alias", "version"),
 }
+REGISTRY_TABLES = (
+    "registered_models",
+    "model_versions",
+    "registered_model_tags",
+    "model_version_tags",
+    "registered_model_aliases",
+)
 CHILD_TABLES = ("params", "tags", "latest_metrics", "metrics", "artifacts")
 
 # MySQL/MariaDB DOUBLE holds neither NaN nor infinities; for the same answers on
@@ -343,3 +377,62 @@ def experiment_rows(experiments: Mapping[str, Any]) -> dict[str, list[tuple[Any,
             for k, v in etags.items()
         )
     return {"experiments": exps, "experiment_tags": tags}
+
+
+def registry_rows(
+    model: Any, versions: Sequence[Any], commit: str
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows of the five registry tables for one live registered model.
+
+    Args:
+        model: the :class:`gittrack.core.entities.RegisteredModel` the Client returns.
+        versions: its live :class:`gittrack.core.entities.ModelVersion` s.
+        commit: the registry commit the rows were read from.
+
+    Raises:
+        BadRecord: a value the database cannot hold (too long, NUL, not an integer).
+    """
+    name = _text(model.name, "registered model name", 256, optional=False)
+    out: dict[str, list[tuple[Any, ...]]] = {t: [] for t in REGISTRY_TABLES}
+    out["registered_models"].append(
+        (
+            name,
+            _int(model.creation_timestamp, "creation_timestamp"),
+            _int(model.last_updated_timestamp, "last_updated_timestamp"),
+            _text(model.description, "description"),
+            commit,
+        )
+    )
+    out["registered_model_tags"] = [
+        (name, _text(k, "tag key", 250, optional=False), _text(v, f"tag {k!r}"))
+        for k, v in sorted(model.tags.items())
+    ]
+    out["registered_model_aliases"] = [
+        (name, _text(a, "alias", 256, optional=False), _int(int(v), f"alias {a!r}"))
+        for a, v in sorted(model.aliases.items())
+    ]
+    for mv in versions:
+        n = _int(int(mv.version), "version", optional=False)
+        what = f"version {n}"
+        out["model_versions"].append(
+            (
+                name,
+                n,
+                _int(mv.creation_timestamp, f"{what} creation_timestamp"),
+                _int(mv.last_updated_timestamp, f"{what} last_updated_timestamp"),
+                _text(mv.description, f"{what} description"),
+                _text(mv.user_id, f"{what} user_id", 250),
+                _text(mv.current_stage, f"{what} current_stage", 20),
+                _text(mv.source, f"{what} source"),
+                _text(mv.run_id, f"{what} run_id", 256),
+                _text(mv.run_link, f"{what} run_link"),
+                _text(mv.status, f"{what} status", 20),
+                _text(mv.status_message, f"{what} status_message"),
+                _text(mv.model_id, f"{what} model_id", 64),
+            )
+        )
+        out["model_version_tags"].extend(
+            (name, n, _text(k, f"{what} tag key", 250, optional=False), _text(v, f"{what} tag"))
+            for k, v in sorted(mv.tags.items())
+        )
+    return out

@@ -30,10 +30,12 @@ META_LOCK = "sync_lock"
 META_EXPERIMENTS = "experiments_commit"
 META_LAST_SYNC = "last_sync"
 META_GENERATION = "generation"  # changes with every sync that writes sync_state
+META_REGISTRY = "registry_commits"  # sha256 of the registry refs and tips last mirrored
 
 KEY = 250  # MLflow's (and gittrack's) longest metric/param/tag key
 RUN_ID = 256  # gittrack's 32 hex digits, or a run id given by the user (MLflow's limit)
 SHA = 64  # room for SHA-256 repositories
+MODEL_NAME = 256  # MLflow's registered model names (and aliases)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class Tables:
     metrics: sa.Table
     artifacts: sa.Table
     sync_state: sa.Table
+    registered_models: sa.Table
+    model_versions: sa.Table
+    registered_model_tags: sa.Table
+    model_version_tags: sa.Table
+    registered_model_aliases: sa.Table
 
     @property
     def run_children(self) -> tuple[sa.Table, ...]:
@@ -200,6 +207,60 @@ def build_tables(mariadb: bool = False) -> Tables:
         sa.Column("error", text),
         **my,
     )
+    registered_models = sa.Table(
+        "registered_models",
+        md,
+        sa.Column("name", s(MODEL_NAME), primary_key=True),
+        sa.Column("creation_time", big),
+        sa.Column("last_updated_time", big),
+        sa.Column("description", text),
+        sa.Column("commit_sha", s(SHA), nullable=False),
+        **my,
+    )
+    model_versions = sa.Table(
+        "model_versions",
+        md,
+        sa.Column("name", s(MODEL_NAME), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("creation_time", big),
+        sa.Column("last_updated_time", big),
+        sa.Column("description", text),
+        sa.Column("user_id", s(KEY)),
+        sa.Column("current_stage", s(20)),
+        sa.Column("source", text),
+        sa.Column("run_id", s(RUN_ID)),
+        sa.Column("run_link", text),
+        sa.Column("status", s(20)),
+        sa.Column("status_message", text),
+        sa.Column("model_id", s(64)),
+        sa.Index("ix_model_versions_run", "run_id"),
+        **my,
+    )
+    registered_model_tags = sa.Table(
+        "registered_model_tags",
+        md,
+        sa.Column("name", s(MODEL_NAME), primary_key=True),
+        sa.Column("tag_key", s(KEY), primary_key=True),
+        sa.Column("value", text),
+        **my,
+    )
+    model_version_tags = sa.Table(
+        "model_version_tags",
+        md,
+        sa.Column("name", s(MODEL_NAME), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("tag_key", s(KEY), primary_key=True),
+        sa.Column("value", text),
+        **my,
+    )
+    registered_model_aliases = sa.Table(
+        "registered_model_aliases",
+        md,
+        sa.Column("name", s(MODEL_NAME), primary_key=True),
+        sa.Column("alias", s(MODEL_NAME), primary_key=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        **my,
+    )
     return Tables(
         md,
         meta,
@@ -212,6 +273,11 @@ def build_tables(mariadb: bool = False) -> Tables:
         metrics,
         artifacts,
         sync_state,
+        registered_models,
+        model_versions,
+        registered_model_tags,
+        model_version_tags,
+        registered_model_aliases,
     )
 
 

@@ -63,6 +63,36 @@ class RepoSource:
             for e in Experiments(self.repo).list()
         }
 
+    def registry_commits(self) -> dict[str, str]:
+        """Registry ref -> the sha it points at, for every registered model's ref."""
+        from gittrack.remote.refs import is_registry_ref, local_refs
+
+        return {ref: sha for ref, sha in local_refs(self.repo).items() if is_registry_ref(ref)}
+
+    def registered_models(
+        self, commits: Mapping[str, str]
+    ) -> Iterator[tuple[str, str, Any, list[Any]] | tuple[str, str, str, None]]:
+        """For each registry ref of ``commits``: ``(ref, sha, model, live versions)`` as the
+        Client returns them, skipping deleted models; ``(ref, sha, why, None)`` when its
+        records cannot be read."""
+        from gittrack.core.registry import RegistryStore, model_entity, version_entity
+        from gittrack.errors import GittrackError
+
+        store = RegistryStore(self.repo)
+        for ref, sha in sorted(commits.items()):
+            try:
+                state = store.read_commit(self.git[sha])
+            except GittrackError as exc:
+                yield ref, sha, str(exc), None
+                continue
+            except Exception as exc:  # a YAML error: reported, the rest goes on
+                yield ref, sha, f"unreadable: {type(exc).__name__}: {exc}", None
+                continue
+            if state.deleted:
+                continue
+            versions = [version_entity(state, rec) for rec in state.live_versions()]
+            yield ref, sha, model_entity(state), versions
+
     def read(self, run_id: str, sha: str, have: Mapping[str, int] | None = None) -> RunRows:
         """The mirror rows of run ``run_id`` at commit ``sha``.
 

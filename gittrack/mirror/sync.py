@@ -60,6 +60,8 @@ class SyncReport:
             mirror keeps what it had for them.
         unchanged: runs already mirrored at their current commit.
         experiments: experiments mirrored in this sync (0 when unchanged).
+        registered_models: live registered models mirrored in this sync (None when the
+            registry did not change since the last sync).
         rows: table -> rows written.
         seconds: wall time.
         notes: things the user should know, e.g. that a SQLite target inside the
@@ -75,6 +77,7 @@ class SyncReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     unchanged: int = 0
     experiments: int = 0
+    registered_models: int | None = None
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -82,9 +85,11 @@ class SyncReport:
     @property
     def changed(self) -> bool:
         """True when this sync wrote anything."""
-        return bool(
-            self.added or self.updated or self.restored or self.removed or self.experiments
-        ) or any(self.rows.values())
+        return (
+            bool(self.added or self.updated or self.restored or self.removed or self.experiments)
+            or self.registered_models is not None
+            or any(self.rows.values())
+        )
 
     def summary(self) -> str:
         """One line: counts of added, updated, ... runs and the time taken."""
@@ -97,6 +102,9 @@ class SyncReport:
         ]
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
+        if self.registered_models is not None:
+            n = self.registered_models
+            parts.append(f"{n} registered model{'s' if n != 1 else ''}")
         return (
             f"Synced {self.runs} runs into {self.target}: {', '.join(parts)} "
             f"({sum(self.rows.values())} rows, {self.seconds:.2f} s)"
@@ -113,6 +121,7 @@ class SyncReport:
             "skipped": [{"run_id": r, "reason": why} for r, why in self.skipped],
             "unchanged": self.unchanged,
             "experiments": self.experiments,
+            "registered_models": self.registered_models,
             "rows": self.rows,
             "seconds": round(self.seconds, 3),
         }
@@ -469,6 +478,7 @@ def _sync_locked(
 
     _refresh_running(conn, t, source, refs, set(done))
     _sync_experiments(conn, t, source, report)
+    _sync_registry(conn, t, source, report)
     if done:
         state = dict(state)
         state.update((rid, refs.get(rid)) for rid in done)
@@ -543,6 +553,54 @@ def _sync_experiments(conn: Any, t: Any, source: RepoSource, report: SyncReport)
         report.rows[name] = len(rows.get(name, []))
     report.experiments = len(rows.get("experiments", []))
     _set_meta(conn, t.meta, META_EXPERIMENTS, marker)
+
+
+def _sync_registry(conn: Any, t: Any, source: RepoSource, report: SyncReport) -> None:
+    """Replace the five registry tables when any ``refs/gittrack/registry/*`` moved.
+
+    A registry is small (a model per name, a few versions each), so it is rewritten as a
+    whole, like the experiments. A model whose records cannot be read (or hold a value the
+    database cannot) is reported in ``skipped`` and left out.
+    """
+    import hashlib
+
+    import sqlalchemy as sa
+
+    from gittrack.errors import BadRecord
+    from gittrack.mirror.db import bulk_insert
+    from gittrack.mirror.rows import COLUMNS, REGISTRY_TABLES, registry_rows
+    from gittrack.mirror.schema import META_REGISTRY
+
+    commits = source.registry_commits()
+    marker = hashlib.sha256(
+        "".join(f"{ref} {sha}\n" for ref, sha in sorted(commits.items())).encode()
+    ).hexdigest()
+    old = conn.execute(
+        sa.select(t.meta.c.value).where(t.meta.c.name == META_REGISTRY)
+    ).scalar_one_or_none()
+    if marker == old:
+        return
+    rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in REGISTRY_TABLES}
+    models = 0
+    for ref, sha, model, versions in source.registered_models(commits):
+        if versions is None:
+            report.skipped.append((ref, f"registered model unreadable at {sha[:12]}: {model}"))
+            continue
+        try:
+            got = registry_rows(model, versions, sha)
+        except BadRecord as exc:
+            report.skipped.append((ref, f"registered model {model.name!r}: {exc}"))
+            continue
+        for name in REGISTRY_TABLES:
+            rows[name].extend(got[name])
+        models += 1
+    for name in reversed(REGISTRY_TABLES):
+        conn.execute(getattr(t, name).delete())
+    for name in REGISTRY_TABLES:
+        bulk_insert(conn, getattr(t, name), COLUMNS[name], rows[name])
+        report.rows[name] = len(rows[name])
+    report.registered_models = models
+    _set_meta(conn, t.meta, META_REGISTRY, marker)
 
 
 def _set_meta(conn: Any, meta: Any, name: str, value: str) -> None:

@@ -14,6 +14,13 @@ exactly what a client could not read. It refuses:
   the code snapshot stay as they were;
 * an update of ``refs/gittrack/experiments`` that is not a descendant of the old commit
   or that drops an experiment id;
+* an update of a registered model's ref ``refs/gittrack/registry/<key>`` that is not a
+  fast-forward; that brings a commit whose records do not read or check (the store's
+  own reader, :meth:`gittrack.core.registry.RegistryStore.read_commit`) or whose aliases
+  point at a missing or deleted version; whose tip names a model whose key is not the
+  ref's; or that drops a published version, replaces it (another source, run, model or
+  creation time under its number: a renumbering), or brings a deleted version back —
+  a version is deleted by its tombstone (``deleted: true``), never by removing its file;
 * deleting a ``refs/gittrack/`` ref, unless ``git config gittrack.allowDeletes true``.
 
 Under ``git receive-pack`` the pushed objects sit in a quarantine directory until the
@@ -27,7 +34,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from gittrack.core.validation import artifact_manifest, is_gittrack_run_id
+from gittrack.core.validation import artifact_manifest, is_gittrack_run_id, is_sha256
 from gittrack.layout import (
     ARTIFACTS_DIR,
     ARTIFACTS_FILE,
@@ -36,13 +43,16 @@ from gittrack.layout import (
     NAMESPACE,
     NOTE_FILE,
     RECORD_DIR,
+    REGISTRY_PREFIX,
     RUN_FILE,
     RUNS_PREFIX,
     TAGS_FILE,
+    registry_key,
 )
 
 if TYPE_CHECKING:
     from gittrack.core.reader import Store
+    from gittrack.core.registry import ModelState, RegistryStore
 
 ZERO = "0" * 40
 NS = NAMESPACE
@@ -57,6 +67,11 @@ MUTABLE_AFTER_END = MUTABLE_FILES + tuple(f"{RUN_FILE}:{f}" for f in MUTABLE_RUN
 
 Update = tuple[str, str, str]  # (old, new, ref)
 
+# A published version may change (stage, tags, description, status, its tombstone) but
+# not what it is: these fields must stay as they were while it is live.
+VERSION_IDENTITY = ("source", "run_id", "model_id", "creation_timestamp")
+MAX_REGISTRY_COMMITS = 10_000  # new commits of one registry ref checked in one push
+
 
 class Guard:
     """Checks ref updates against one repository (objects in quarantine included)."""
@@ -70,6 +85,7 @@ class Guard:
         if quarantine:
             self.repo.git.odb.add_disk_alternate(quarantine)
         self.store: Store = Store(self.repo)
+        self._registry: RegistryStore | None = None
         self.allow_deletes = str(self.repo.config("gittrack.allowDeletes", "false")).lower() in (
             "true",
             "yes",
@@ -94,6 +110,8 @@ class Guard:
             )
         if ref == EXPERIMENTS:
             return self._check_experiments(old, new)
+        if ref.startswith(REGISTRY_PREFIX):
+            return self._check_registry(ref[len(REGISTRY_PREFIX) :], old, new)
         if ref.startswith(RUNS):
             run_id = ref[len(RUNS) :]
             if not is_gittrack_run_id(run_id):
@@ -215,6 +233,115 @@ class Guard:
                 return f"this update drops experiments {', '.join(dropped)}: ids are never removed"
         return None
 
+    # -- registered models -----------------------------------------------------------
+
+    @property
+    def registry(self) -> RegistryStore:
+        if self._registry is None:
+            from gittrack.core.registry import RegistryStore
+
+            self._registry = RegistryStore(self.repo, blob_cache={})
+        return self._registry
+
+    def _registry_state(self, sha: str) -> tuple[ModelState | None, str | None]:
+        """(the records at commit ``sha``, None) or (None, why they cannot be read)."""
+        from gittrack.errors import GittrackError
+
+        try:
+            commit = self.repo.git[sha].peel(_commit())
+            return self.registry.read_commit(commit), None
+        except GittrackError as exc:
+            text = str(exc)
+            _, sep, what = text.partition(": record is unreadable: ")
+            return None, what if sep else text
+        except (KeyError, ValueError) as exc:
+            return None, f"commit {sha[:12]} cannot be read ({exc.__class__.__name__})"
+        except Exception as exc:  # a YAMLError or a bound the reader enforces
+            first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            return None, f"a record of commit {sha[:12]} is not valid safe YAML ({first})"
+
+    def _check_registry(self, key: str, old: str, new: str) -> str | None:
+        """See the module docstring: forward only, every new commit readable with its
+        aliases on live versions, the tip's name hashing to ``key``, published versions kept."""
+        if not is_sha256(key):
+            return (
+                "malformed registry ref: the name must be the sha256 (64 lowercase hex) "
+                "of the registered model's name"
+            )
+        if old != ZERO and not self._descends(new, old):
+            return (
+                f"{REGISTRY_PREFIX}{key[:12]}... may only move forward: {new[:12]} does not "
+                f"descend from {old[:12]} (a forced push would drop published versions)"
+            )
+        why = self._check_registry_commits(old, new)
+        if why:
+            return why
+        tip, _ = self._registry_state(new)
+        assert tip is not None  # checked with the commits above
+        if registry_key(tip.name) != key:
+            return (
+                f"registry commit {new[:12]} holds model {tip.name[:80]!r}, whose ref is "
+                f"{REGISTRY_PREFIX}{registry_key(tip.name)}, not this one"
+            )
+        if old == ZERO:
+            return None
+        before, _ = self._registry_state(old)
+        if before is None:
+            return None  # the old state is unreadable: the new one was checked above
+        label = f"model {tip.name[:80]!r}"
+        for n, was in sorted(before.versions.items()):
+            now = tip.versions.get(n)
+            if now is None:
+                return (
+                    f"{label}: version {n} is published and this update drops it (a version "
+                    "is deleted by its tombstone, deleted: true, never by removing its record)"
+                )
+            if was.get("deleted") and not now.get("deleted"):
+                return f"{label}: version {n} was deleted and cannot come back"
+            if not now.get("deleted"):
+                changed = [f for f in VERSION_IDENTITY if was.get(f) != now.get(f)]
+                if changed:
+                    return (
+                        f"{label}: version {n} is published and this update replaces its "
+                        f"{', '.join(changed)} (renumbered?): published versions keep their "
+                        "numbers; pull to merge, your new versions are numbered after them"
+                    )
+        return None
+
+    def _check_registry_commits(self, old: str, new: str) -> str | None:
+        """Why a commit between ``old`` (excluded) and ``new`` is refused, or None."""
+        import pygit2
+
+        git = self.repo.git
+        try:
+            walker = git.walk(pygit2.Oid(hex=new), pygit2.enums.SortMode.TOPOLOGICAL)
+            if old != ZERO:
+                walker.hide(pygit2.Oid(hex=old))
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            return f"commit {new[:12]} cannot be walked ({exc.__class__.__name__})"
+        for count, commit in enumerate(walker):
+            if count >= MAX_REGISTRY_COMMITS:
+                return (
+                    f"more than {MAX_REGISTRY_COMMITS:,} new commits on one registered model "
+                    "in one push"
+                )
+            sha = str(commit.id)
+            why = _registry_tree_problem(git, commit.tree)
+            if why:
+                return f"malformed registry commit {sha[:12]}: {why}"
+            state, why = self._registry_state(sha)
+            if state is None:
+                return f"malformed registry record in commit {sha[:12]}: {why}"
+            for alias, version in sorted((state.model.get("aliases") or {}).items()):
+                target = state.versions.get(int(version))
+                if target is None or target.get("deleted"):
+                    missing = "does not exist" if target is None else "is deleted"
+                    return (
+                        f"commit {sha[:12]}: alias {alias!r} of model {state.name[:80]!r} "
+                        f"points at version {version}, which {missing}"
+                    )
+        return None
+
     def _descends(self, new: str, old: str) -> bool:
         import pygit2
 
@@ -235,6 +362,37 @@ class Guard:
             if why:
                 refused.append((ref, why))
         return refused
+
+
+def _registry_tree_problem(git: Any, tree: Any) -> str | None:
+    """Why a registry commit's tree holds something else than ``registered_model.yaml`` and
+    ``versions/<n>.yaml`` files, or None."""
+    import pygit2
+
+    from gittrack.layout import (
+        REGISTERED_MODEL_FILE,
+        REGISTRY_VERSIONS_DIR,
+        registry_version_of_path,
+    )
+
+    for entry in tree:
+        name = str(entry.name)
+        if name == REGISTERED_MODEL_FILE and entry.filemode == pygit2.GIT_FILEMODE_BLOB:
+            continue
+        if name == REGISTRY_VERSIONS_DIR and entry.filemode == pygit2.GIT_FILEMODE_TREE:
+            for sub in git[entry.id]:
+                number = registry_version_of_path(str(sub.name))
+                if number is None or sub.filemode != pygit2.GIT_FILEMODE_BLOB:
+                    return (
+                        f"{REGISTRY_VERSIONS_DIR}/{str(sub.name)[:80]!r} is not a version "
+                        "record (<n>.yaml)"
+                    )
+            continue
+        return (
+            f"{name[:80]!r} does not belong in a registered model's commit (only "
+            f"{REGISTERED_MODEL_FILE} and {REGISTRY_VERSIONS_DIR}/<n>.yaml)"
+        )
+    return None
 
 
 def _commit() -> Any:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from gittrack.core.validation import is_gittrack_run_id
 from gittrack.errors import RemoteError, UnknownRemote
-from gittrack.layout import EXPERIMENTS_REF, NAMESPACE, RUNS_PREFIX, run_id_of_ref
+from gittrack.layout import EXPERIMENTS_REF, NAMESPACE, REGISTRY_PREFIX, RUNS_PREFIX, run_id_of_ref
 from gittrack.remote.gitexec import git_message, run_git
 
 if TYPE_CHECKING:
@@ -154,6 +154,19 @@ def short(sha: str | None) -> str:
     return sha[:12] if sha else "(none)"
 
 
+def is_registry_ref(ref: str) -> bool:
+    """Whether ``ref`` is a registered model's (``refs/gittrack/registry/<key>``)."""
+    return ref.startswith(REGISTRY_PREFIX)
+
+
+def registry_label(repo: Repo, ref: str, sha: str | None) -> str:
+    """``model 'churn'`` (the name recorded at ``sha``), else ``model <key>``."""
+    from gittrack.remote.registry_merge import model_name_at
+
+    name = model_name_at(repo, sha) if sha else None
+    return f"model {name!r}" if name is not None else f"model {ref[len(REGISTRY_PREFIX) :][:12]}"
+
+
 def ref_label(ref: str) -> str:
     """``run 7f3a1b2c…`` for run refs, the ref name otherwise."""
     if is_run_ref(ref):
@@ -168,7 +181,9 @@ class RefOutcome:
     """What happened to one ref.
 
     ``action`` is one of: new, updated, forced, merged, deleted, up-to-date, ahead,
-    behind, remote-only, rejected, failed. ``reason`` explains rejected/failed.
+    behind, remote-only, rejected, failed. ``reason`` explains rejected/failed (and, for
+    a merged registered model, the versions renumbered). ``label`` names the thing when
+    the ref alone does not (``model 'churn'``).
     """
 
     ref: str
@@ -176,10 +191,22 @@ class RefOutcome:
     local: str | None = None
     remote: str | None = None
     reason: str = ""
+    label: str = ""
+
+    @property
+    def what(self) -> str:
+        return self.label or ref_label(self.ref)
+
+    @property
+    def needs_attention(self) -> bool:
+        """Rejected, failed, forced, or a merge that renumbered versions: worth a line."""
+        return self.action in ("rejected", "failed", "forced") or (
+            self.action == "merged" and bool(self.reason)
+        )
 
     def describe(self) -> str:
         """One line for a person: what, both shas, why, and what to do."""
-        what = ref_label(self.ref)
+        what = self.what
         shas = f"local {short(self.local)}, remote {short(self.remote)}"
         if self.action == "rejected":
             return f"rejected {what} ({self.reason}): {shas}"
@@ -187,6 +214,8 @@ class RefOutcome:
             return f"failed {what}: {self.reason}"
         if self.action == "forced":
             return f"overwrote {what}: {self.reason}"
+        if self.action == "merged" and self.reason:
+            return f"merged {what}: {self.reason}"
         return f"{self.action} {what}: {shas}"
 
 
@@ -235,15 +264,26 @@ class SyncResult:
             parts.append(f"{count['behind']} newer on the remote (pull to update)")
         if count["remote-only"]:
             parts.append(f"{count['remote-only']} only on the remote")
+        models = Counter(
+            o.action
+            for o in self.outcomes
+            if is_registry_ref(o.ref) and o.action in ("new", "updated", "merged", "forced")
+        )
+        if models:
+            n = sum(models.values())
+            detail = ", ".join(f"{c} {a}" for a, c in sorted(models.items()))
+            parts.append(f"{n} registered model{'s' if n != 1 else ''} ({detail})")
         for o in self.outcomes:
-            if not is_run_ref(o.ref) and o.action in ("new", "updated", "merged", "forced"):
+            if is_run_ref(o.ref) or is_registry_ref(o.ref):
+                continue
+            if o.action in ("new", "updated", "merged", "forced"):
                 parts.append(f"{ref_label(o.ref)} {o.action}")
         bad = self.rejected
         if bad:
             reasons = Counter(o.reason.split(":")[0] for o in bad)
             why = ", ".join(f"{r}" for r in reasons)
             shown = ", ".join(
-                short(run_id_of(o.ref)) if is_run_ref(o.ref) else ref_label(o.ref) for o in bad[:5]
+                short(run_id_of(o.ref)) if is_run_ref(o.ref) else o.what for o in bad[:5]
             )
             more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
             parts.append(f"{len(bad)} rejected ({why}): {shown}{more}")

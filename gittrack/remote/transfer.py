@@ -47,11 +47,13 @@ from gittrack.remote.refs import (
     RefOutcome,
     Remote,
     SyncResult,
+    is_registry_ref,
     is_run_ref,
     list_remote_refs,
     local_refs,
     parse_push_porcelain,
     push_reason,
+    registry_label,
     relation,
     repo_cwd,
     resolve_remote,
@@ -295,6 +297,8 @@ def fetch(
         lsha = here.get(ref)
         rel = relation(git, lsha, rsha)
         outcome = RefOutcome(ref=ref, action="", local=lsha, remote=rsha)
+        if is_registry_ref(ref):
+            outcome.label = registry_label(repo, ref, lsha or rsha)
         if rel == "same":
             outcome.action = "up-to-date"
         elif rel == "ahead":
@@ -305,6 +309,8 @@ def fetch(
             merged = merge_experiments(repo, rsha)
             outcome.action = {"diverged": "merged", "behind": "updated"}.get(rel, "new")
             outcome.local = merged
+        elif is_registry_ref(ref) and rel in ("behind", "diverged", "missing-local") and not force:
+            _merge_registry_ref(repo, outcome, target.label)
         elif rel in ("missing-local", "behind") or (rel == "diverged" and force):
             why = _update_local_ref(repo, ref, rsha, lsha)
             if why:
@@ -318,6 +324,8 @@ def fetch(
                 )
             else:
                 outcome.action = "new" if lsha is None else "updated"
+            if is_registry_ref(ref):
+                outcome.label = registry_label(repo, ref, rsha)
         else:  # diverged, not forced
             outcome.action = "rejected"
             outcome.reason = "diverged"
@@ -422,10 +430,18 @@ def push(
         rel = relation(git, lsha, rsha)
         o = outcomes[ref] = RefOutcome(ref=ref, action="", local=lsha, remote=rsha)
         merged = False
+        if is_registry_ref(ref):
+            o.label = registry_label(repo, ref, lsha)
         if rel == "diverged" and ref == EXPERIMENTS_REF and rsha is not None:
             from gittrack.remote.merge import merge_experiments
 
             lsha = o.local = merge_experiments(repo, rsha)
+            rel = relation(git, lsha, rsha)
+            merged = True
+        elif rel == "diverged" and is_registry_ref(ref) and rsha is not None and not force:
+            if not _merge_registry_ref(repo, o, target.label):
+                continue  # a conflict: reported, nothing sent
+            lsha = o.local or lsha
             rel = relation(git, lsha, rsha)
             merged = True
         if rel == "same":
@@ -489,6 +505,44 @@ def _batches(specs: list[str], limit: int = CHUNK_BYTES) -> list[list[str]]:
         out[-1].append(spec)
         size += len(spec) + 1
     return out
+
+
+def _merge_registry_ref(repo: Repo, outcome: RefOutcome, remote_label: str) -> bool:
+    """Merge the diverged registry ref of ``outcome`` with the remote's tip (see
+    :mod:`gittrack.remote.registry_merge`); record the result in ``outcome``.
+
+    Returns:
+        True when merged (``outcome.local`` is the merge commit), False on a conflict or an
+        unreadable side (``outcome`` is then rejected with the reason).
+    """
+    from gittrack.errors import GittrackError
+    from gittrack.remote.registry_merge import merge_registry
+
+    assert outcome.remote is not None
+    try:
+        done = merge_registry(repo, outcome.ref, outcome.remote, remote_label)
+    except GittrackError as exc:
+        outcome.action, outcome.reason = "rejected", f"unreadable: {exc}"
+        return False
+    outcome.label = f"model {done.name!r}"
+    if not done.ok:
+        assert done.result is not None
+        outcome.action = "rejected"
+        outcome.reason = (
+            "conflict: "
+            + "; ".join(done.result.conflicts)
+            + ". Nothing was changed here. Make this clone agree (e.g. `gittrack models alias "
+            "NAME ALIAS VERSION` to the remote's version) and pull again, or take the "
+            "remote's state with `gittrack pull --force` (yours is kept as a backup ref)"
+        )
+        return False
+    if done.result is None:  # one side held the other: the ref moved (or stayed)
+        outcome.action = "new" if outcome.local is None else "updated"
+    else:
+        outcome.action = "merged"
+        outcome.reason = done.renumber_note()
+    outcome.local = done.sha
+    return True
 
 
 def _git_push(

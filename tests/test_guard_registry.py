@@ -1,0 +1,195 @@
+"""The pre-receive guard on registered models' refs (``refs/gittrack/registry/<key>``), behind
+plain git (file://, git http-backend) and ``gittrack server``: what the Client writes —
+versions, aliases, tags, tombstones — is accepted; commits crafted with git plumbing that
+renumber or drop a published version, point an alias at a missing or deleted version,
+rewrite history, or carry records that do not read are refused, and the remote keeps
+what it had."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gittrack.api.client import Client
+from gittrack.layout import registry_key, registry_ref
+from tests.conftest import git, run_cli
+from tests.test_guard import guarded, remote_ref  # noqa: F401 - the fixture
+
+NAME = "fraud detector"
+REF = registry_ref(NAME)
+
+
+def forge(repo: Path, parent: str, files: dict[str, str | None], *, base: str | None = None) -> str:
+    """A commit on ``parent`` whose tree is ``base``'s (default ``parent``'s) with ``files``
+    (path -> text, or None to remove the file) changed — git plumbing only."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index")}
+    subprocess.run(["git", "read-tree", base or parent], cwd=repo, env=env, check=True)
+    for path, text in files.items():
+        if text is None:
+            subprocess.run(
+                ["git", "update-index", "--force-remove", path], cwd=repo, env=env, check=True
+            )
+            continue
+        blob = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=repo,
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
+            cwd=repo,
+            env=env,
+            check=True,
+        )
+    tree = subprocess.run(
+        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return git(repo, "commit-tree", tree, "-p", parent, "-m", "forged").strip()
+
+
+def record(repo: Path, sha: str, path: str) -> dict:
+    return yaml.safe_load(git(repo, "show", f"{sha}:{path}"))
+
+
+def dump(rec: dict) -> str:
+    return yaml.safe_dump(rec, sort_keys=False, allow_unicode=True)
+
+
+def push_sha(repo: Path, sha: str, ref: str = REF) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", "push", "origin", f"{sha}:{ref}"], cwd=repo, capture_output=True, text=True
+    )
+
+
+@pytest.fixture
+def published(repo, guarded) -> str:  # noqa: F811 - the fixture imported above
+    """A model with versions 1-3 (alias champion -> 2) pushed to the guarded remote; its tip."""
+    c = Client(str(repo))
+    c.create_registered_model(NAME, tags={"team": "risk"})
+    for i in (1, 2, 3):
+        c.create_model_version(NAME, f"s3://models/{i}", tags={"i": str(i)})
+    c.set_registered_model_alias(NAME, "champion", "2")
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 0, res.stdout + res.stderr
+    sha = git(repo, "rev-parse", REF).strip()
+    assert remote_ref(guarded, REF) == sha
+    return sha
+
+
+def refused(res: subprocess.CompletedProcess, why: str) -> None:
+    assert res.returncode != 0, res.stdout + res.stderr
+    assert f"gittrack: refusing {REF}: " in res.stderr, res.stderr
+    assert why in res.stderr, res.stderr
+
+
+def test_what_the_client_writes_is_accepted_tombstones_included(repo, guarded, published):  # noqa: F811
+    c = Client(str(repo))
+    c.set_registered_model_alias(NAME, "challenger", "3")
+    c.set_model_version_tag(NAME, "1", "validated", "yes")
+    c.update_model_version(NAME, "1", description="first")
+    c.transition_model_version_stage(NAME, "2", "Production")
+    c.delete_model_version(NAME, "1")  # a tombstone: the record stays, deleted: true
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert remote_ref(guarded, REF) == git(repo, "rev-parse", REF).strip()
+    c.delete_registered_model(NAME)
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_dropping_a_published_version_is_refused(repo, guarded, published):  # noqa: F811
+    forged = forge(repo, published, {"versions/3.yaml": None})
+    refused(
+        push_sha(repo, forged),
+        f"model {NAME!r}: version 3 is published and this update drops it",
+    )
+    assert remote_ref(guarded, REF) == published
+
+
+def test_renumbering_a_published_version_is_refused(repo, guarded, published):  # noqa: F811
+    # another clone's version put under number 3: another source at the same number
+    other = record(repo, published, "versions/3.yaml")
+    other.update(source="s3://models/elsewhere", creation_timestamp=other["creation_timestamp"] + 5)
+    forged = forge(repo, published, {"versions/3.yaml": dump(other)})
+    refused(
+        push_sha(repo, forged),
+        f"version 3 is published and this update replaces its source, creation_timestamp "
+        "(renumbered?)",
+    )
+    assert remote_ref(guarded, REF) == published
+
+
+def test_alias_at_a_missing_or_deleted_version_is_refused(repo, guarded, published):  # noqa: F811
+    model = record(repo, published, "registered_model.yaml")
+    model["aliases"] = {"champion": 9}
+    forged = forge(repo, published, {"registered_model.yaml": dump(model)})
+    refused(
+        push_sha(repo, forged),
+        f"alias 'champion' of model {NAME!r} points at version 9, which does not exist",
+    )
+    v2 = record(repo, published, "versions/2.yaml")
+    v2["deleted"] = True
+    forged = forge(repo, published, {"versions/2.yaml": dump(v2)})
+    refused(push_sha(repo, forged), "points at version 2, which is deleted")
+    assert remote_ref(guarded, REF) == published
+
+
+def test_a_deleted_version_cannot_come_back(repo, guarded, published):  # noqa: F811
+    Client(str(repo)).delete_model_version(NAME, "3")
+    assert run_cli("push", cwd=repo).returncode == 0
+    deleted = git(repo, "rev-parse", REF).strip()
+    forged = forge(
+        repo, deleted, {"versions/3.yaml": git(repo, "show", f"{published}:versions/3.yaml")}
+    )
+    refused(push_sha(repo, forged), "version 3 was deleted and cannot come back")
+    assert remote_ref(guarded, REF) == deleted
+
+
+def test_history_rewrites_are_refused(repo, guarded, published):  # noqa: F811
+    Client(str(repo)).set_registered_model_alias(NAME, "champion", "3")
+    sibling = git(repo, "rev-parse", REF).strip()
+    # the same change, but on the published tip's parent: not a fast-forward
+    rewritten = forge(repo, f"{published}^", {}, base=sibling)
+    res = subprocess.run(
+        ["git", "push", "--force", "origin", f"{rewritten}:{REF}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    refused(res, "may only move forward")
+    assert remote_ref(guarded, REF) == published
+
+
+@pytest.mark.parametrize(
+    ("files", "why"),
+    [
+        ({"registered_model.yaml": "a: &x [*x, *x]\n"}, "malformed registry record in commit"),
+        ({"registered_model.yaml": "name: [unclosed\n"}, "malformed registry record in commit"),
+        ({"versions/2.yaml": "version: 7\nname: x\n"}, "malformed registry record in commit"),
+        ({"notes.txt": "hello\n"}, "'notes.txt' does not belong in a registered model's commit"),
+        ({"versions/02.yaml": "version: 2\n"}, "'02.yaml' is not a version record"),
+    ],
+    ids=["yaml-alias", "not-yaml", "wrong-number", "stray-file", "odd-version-file"],
+)
+def test_records_that_do_not_read_are_refused(repo, guarded, published, files, why):  # noqa: F811
+    forged = forge(repo, published, files)
+    refused(push_sha(repo, forged), why)
+    assert remote_ref(guarded, REF) == published
+
+
+def test_a_model_under_another_names_ref_is_refused(repo, guarded, published):  # noqa: F811
+    model = record(repo, published, "registered_model.yaml")
+    model["name"] = "someone else"
+    forged = forge(repo, published, {"registered_model.yaml": dump(model)})
+    refused(push_sha(repo, forged), "holds model 'someone else', whose ref is")
+    # and a ref that is not the sha256 of a name
+    res = push_sha(repo, published, "refs/gittrack/registry/not-a-key")
+    assert res.returncode != 0 and "malformed registry ref" in res.stderr, res.stderr
+    assert registry_key("someone else") not in git(guarded, "for-each-ref")
