@@ -120,7 +120,7 @@ def test_renumbering_a_published_version_is_refused(repo, guarded, published):  
     forged = forge(repo, published, {"versions/3.yaml": dump(other)})
     refused(
         push_sha(repo, forged),
-        f"version 3 is published and this update replaces its source, creation_timestamp "
+        "version 3 is published and this update replaces its source, creation_timestamp "
         "(renumbered?)",
     )
     assert remote_ref(guarded, REF) == published

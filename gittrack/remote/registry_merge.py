@@ -49,6 +49,7 @@ _EARLIEST = ("creation_timestamp",)
 _LATEST = ("last_updated_timestamp",)
 _TOMBSTONE = "deleted"
 _PER_KEY = ("tags", "aliases")
+_SINGULAR = {"tags": "tag", "aliases": "alias"}
 # what a model record holds right after it is created, before anybody changed it
 _FRESH_MODEL: dict[str, Any] = {"description": None, "tags": {}, "aliases": {}, "deleted": False}
 
@@ -122,7 +123,7 @@ def _merge_mapping(
                 {} if b is _MISSING else b,
                 {} if o is _MISSING else o,
                 {} if t is _MISSING else t,
-                f"{what} {key[:-1] if key.endswith('s') else key}",
+                f"{what} {_SINGULAR.get(key, key)}",
                 conflicts,
                 per_key=(),
             )
