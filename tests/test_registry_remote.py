@@ -217,3 +217,27 @@ def test_different_names_never_clash(clones):
     for path in (a, b):
         names = sorted(m.name for m in Client(str(path)).search_registered_models())
         assert names == ["alpha", "beta"]
+
+
+def test_push_merges_before_sending_and_reports_the_renumbering(clones):
+    a, b, central = clones
+    ca, cb = Client(str(a)), Client(str(b))
+    ca.create_registered_model(NAME)
+    ca.create_model_version(NAME, "s3://bucket/a")
+    ok(run_cli("push", cwd=a))
+    ok(run_cli("pull", cwd=b))
+    ca.create_model_version(NAME, "s3://bucket/a2")
+    cb.create_model_version(NAME, "s3://bucket/b2")
+    cb.set_registered_model_alias(NAME, "candidate", "2")
+    ok(run_cli("push", cwd=a))
+    out = ok(run_cli("push", cwd=b))  # no pull first: the push merges, then sends
+    assert (
+        f"merged model {NAME!r}: your version 2 is now version 3 (alias candidate follows)"
+    ) in out, out
+    assert tip(central) == tip(b)
+    ok(run_cli("pull", cwd=a))
+    assert versions_of(a) == {
+        "1": ("s3://bucket/a", []),
+        "2": ("s3://bucket/a2", []),
+        "3": ("s3://bucket/b2", ["candidate"]),
+    }

@@ -74,6 +74,9 @@ def mirror_view(url: str) -> dict[str, list[tuple]]:
 def test_registry_tables_hold_what_the_client_returns(db, repo):
     c = Client(str(repo))
     run_id = c.create_run("0").info.run_id
+    c.log_text(
+        run_id, 'flavors: {}\nsignature:\n  inputs: \'[{"type": "double"}]\'\n', "model/MLmodel"
+    )
     c.create_registered_model("churn", tags={"team": "growth"}, description="predicts churn")
     c.create_model_version("churn", f"runs:/{run_id}/model", run_id=run_id, tags={"k": "v"})
     c.create_model_version("churn", "s3://bucket/churn/2", description="second")

@@ -71,7 +71,7 @@ class RepoSource:
 
     def registered_models(
         self, commits: Mapping[str, str]
-    ) -> Iterator[tuple[str, str, Any, list[Any]] | tuple[str, str, str, None]]:
+    ) -> Iterator[tuple[str, str, Any, list[Any] | None]]:
         """For each registry ref of ``commits``: ``(ref, sha, model, live versions)`` as the
         Client returns them, skipping deleted models; ``(ref, sha, why, None)`` when its
         records cannot be read."""

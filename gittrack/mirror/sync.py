@@ -572,13 +572,15 @@ def _sync_registry(conn: Any, t: Any, source: RepoSource, report: SyncReport) ->
     from gittrack.mirror.schema import META_REGISTRY
 
     commits = source.registry_commits()
-    marker = hashlib.sha256(
-        "".join(f"{ref} {sha}\n" for ref, sha in sorted(commits.items())).encode()
-    ).hexdigest()
+    marker = "-"  # no registry: the tables stay empty
+    if commits:
+        marker = hashlib.sha256(
+            "".join(f"{ref} {sha}\n" for ref, sha in sorted(commits.items())).encode()
+        ).hexdigest()
     old = conn.execute(
         sa.select(t.meta.c.value).where(t.meta.c.name == META_REGISTRY)
     ).scalar_one_or_none()
-    if marker == old:
+    if marker == (old or "-"):
         return
     rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in REGISTRY_TABLES}
     models = 0

@@ -75,13 +75,6 @@ class MergeResult:
         return not self.conflicts
 
 
-def _version_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _shown(value: Any) -> str:
     if value is _MISSING or value is None:
         return "(none)"
@@ -189,27 +182,23 @@ def merge_states(
         versions[new] = record
 
     # -- the model record: ours with its aliases following the renumbering ---------
+    # (the reader checked the records: aliases map names to version numbers)
     mine_model = dict(ours.model)
-    aliases = mine_model.get("aliases")
-    if isinstance(aliases, dict) and renumbered:
-        moved = {}
-        for alias, v in aliases.items():
-            n = _version_int(v)
-            moved[alias] = renumbered.get(n, n) if n in renumbered else v
-        mine_model["aliases"] = moved
+    mine_aliases: dict[str, int] = dict(ours.model.get("aliases") or {})
+    if renumbered:
+        mine_model["aliases"] = {a: renumbered.get(v, v) for a, v in mine_aliases.items()}
     model = _merge_mapping(b_model, mine_model, theirs.model, label, conflicts)
 
     # -- what the merged records must hold ---------------------------------------
-    merged_aliases = model.get("aliases") if isinstance(model.get("aliases"), dict) else {}
+    merged_aliases: dict[str, int] = dict(model.get("aliases") or {})
     for alias, v in sorted(merged_aliases.items()):
-        n = _version_int(v)
-        target = versions.get(n) if n is not None else None
+        target = versions.get(v)
         if target is None:
             conflicts.append(f"{label} alias {alias}: points at version {v}, which does not exist")
         elif target.get(_TOMBSTONE) is True:
-            side = "here" if ours.versions.get(n, {}).get(_TOMBSTONE) is not True else "remotely"
+            side = "here" if ours.versions.get(v, {}).get(_TOMBSTONE) is True else "on the remote"
             conflicts.append(
-                f"{label} alias {alias}: points at version {n}, which was deleted {side}"
+                f"{label} alias {alias}: points at version {v}, which was deleted {side}"
             )
     if model.get(_TOMBSTONE) is True:
         live_new = [
@@ -226,7 +215,6 @@ def merge_states(
     # -- the merge commit's message: what changed relative to ours -------------------
     for n, new in sorted(renumbered.items()):
         changes.append(f"version {n} -> {new} (renumbered after the remote's versions)")
-    mine_aliases = ours.model.get("aliases") if isinstance(ours.model.get("aliases"), dict) else {}
     for alias in sorted(set(mine_aliases) | set(merged_aliases)):
         before, after = mine_aliases.get(alias), merged_aliases.get(alias)
         if before != after:
@@ -266,7 +254,7 @@ class RegistryMerge:
         aliases = self.result.state.model.get("aliases") or {}
         parts = []
         for old, new in sorted(self.result.renumbered.items()):
-            follows = sorted(a for a, v in aliases.items() if _version_int(v) == new)
+            follows = sorted(a for a, v in aliases.items() if v == new)
             tail = (
                 f" (alias{'es' if len(follows) > 1 else ''} {', '.join(follows)} follow{'' if len(follows) > 1 else 's'})"
                 if follows
