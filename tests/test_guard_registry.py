@@ -193,3 +193,37 @@ def test_a_model_under_another_names_ref_is_refused(repo, guarded, published):  
     res = push_sha(repo, published, "refs/gittrack/registry/not-a-key")
     assert res.returncode != 0 and "malformed registry ref" in res.stderr, res.stderr
     assert registry_key("someone else") not in git(guarded, "for-each-ref")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ["alias_bomb", "deep_nesting", "versions_symlink", "version_gitlink", "no_model_file"],
+)
+def test_hostile_new_registry_refs_are_refused_quickly(repo, guarded, attack):  # noqa: F811
+    """A registry ref crafted from scratch with git plumbing (no gittrack code): the guard
+    reads it with the bounded reader and refuses without hanging."""
+    from tests.hostile import Gitlink, Symlink, alias_bomb_yaml, deep_yaml, write_tree
+
+    model = dump({"name": NAME, "tags": {}, "aliases": {}, "deleted": False}).encode()
+    v1 = dump(
+        {"name": NAME, "version": 1, "source": "s3://x", "tags": {}, "deleted": False}
+    ).encode()
+    head = git(repo, "rev-parse", "HEAD").strip()
+    trees = {
+        "alias_bomb": {"registered_model.yaml": alias_bomb_yaml()},
+        "deep_nesting": {"registered_model.yaml": deep_yaml()},
+        "versions_symlink": {"registered_model.yaml": model, "versions": Symlink(b"/etc")},
+        "version_gitlink": {"registered_model.yaml": model, "versions": {"1.yaml": Gitlink(head)}},
+        "no_model_file": {"versions": {"1.yaml": v1}},
+    }
+    tree = write_tree(repo, trees[attack])
+    commit = git(repo, "commit-tree", tree, "-m", "crafted").strip()
+    res = subprocess.run(  # a hang fails the test through the timeout
+        ["git", "push", "origin", f"{commit}:{REF}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    refused(res, "malformed registry")
+    assert remote_ref(guarded, REF) == ""
