@@ -279,3 +279,70 @@ def test_search_filters_and_pages(repo):
         c.search_registered_models(max_results=1001)
     with pytest.raises(InvalidParameter, match="IS NULL is not supported"):
         c.search_model_versions("tags.x IS NULL")
+
+
+def test_register_a_missing_run_leaves_no_model(repo):
+    with pytest.raises(RunNotFound):
+        gittrack.register_model("runs:/feedfeedfeedfeedfeedfeedfeedfeed/model", "other")
+    assert git(repo, "for-each-ref", "refs/gittrack/registry") == ""
+
+
+def test_cli_register_alias_show_list(repo, logged):
+    import json
+
+    from click.testing import CliRunner
+
+    from gittrack.cli import cli
+
+    run_id, _, _ = logged
+
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, list(args), prog_name="gittrack")
+
+    r = invoke("models", "register", run_id[:8], "fraud detector")
+    assert (r.exit_code, r.stdout) == (
+        0,
+        f"Registered fraud detector version 1 from runs:/{run_id}/model\n",
+    )
+    assert invoke("models", "register", f"runs:/{run_id}/model", "fraud detector").exit_code == 0
+    r = invoke("models", "alias", "fraud detector", "champion", "1")
+    assert (r.exit_code, r.stdout) == (0, "fraud detector@champion: v1\n")
+    r = invoke("models", "alias", "fraud detector", "champion", "2")
+    assert (r.exit_code, r.stdout) == (0, "fraud detector@champion: v2 (was v1)\n")
+
+    r = invoke("models", "show", "fraud detector")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert "Aliases: champion=v2" in lines
+    history = lines[lines.index("Alias history (git log of the model's ref):") + 1 :]
+    assert history[0].split()[:2] == ["TIME", "ALIAS"]
+    assert [line.split()[2:6] for line in history[1:]] == [
+        ["champion", "v1", "->", "v2"],
+        ["champion", "set", "->", "v1"],
+    ]
+    data = json.loads(invoke("models", "show", "fraud detector", "--format", "json").stdout)
+    assert [v["version"] for v in data["versions"]] == ["2", "1"]
+    assert [(e["old"], e["new"]) for e in data["alias_history"]] == [(None, 1), (1, 2)]
+    assert data["registered_model"]["aliases"] == [{"alias": "champion", "version": "2"}]
+
+    listed = json.loads(invoke("models", "list", "--format", "json").stdout)
+    assert [m["name"] for m in listed] == ["fraud detector"]
+    table = invoke("models").stdout.splitlines()
+    assert table[0].split()[:3] == ["NAME", "LATEST_VERSION", "ALIASES"]
+    assert table[1].startswith("fraud detector  2")
+
+    # bad input: Error: ... on stderr, exit 1, nothing changed
+    before = git(repo, "rev-parse", registry_ref("fraud detector"))
+    for args, words in [
+        (["models", "alias", "fraud detector", "champion", "9"], "version=9) not found"),
+        (["models", "show", "nope"], "Registered Model with name=nope not found"),
+        (["models", "register", "ffffffff", "x"], "Run 'ffffffff' not found"),
+        (["models", "register", f"{run_id}/nothing", "x"], "has no model at 'nothing'"),
+        (["models", "register", run_id, "a/b"], "Names cannot contain '/' or ':'"),
+    ]:
+        r = invoke(*args)
+        assert r.exit_code == 1 and r.stderr.startswith("Error: ") and words in r.stderr, r.output
+    assert invoke("models", "alias", "fraud detector", "champion").exit_code == 2
+    assert git(repo, "rev-parse", registry_ref("fraud detector")) == before
+    r = invoke("models", "alias", "fraud detector", "champion", "--delete")
+    assert (r.exit_code, r.stdout) == (0, "fraud detector@champion: removed (was v2)\n")
