@@ -184,7 +184,11 @@ def test_delete_version_drops_its_aliases(repo, logged):
         c.get_model_version("m", 2)
     # numbers are never reused: the tombstone keeps 2
     assert c.create_model_version("m", f"runs:/{run_id}/model").version == "4"
-    assert [v.version for v in c.search_model_versions("name='m'")] == ["4", "3", "1"]
+    assert [v.version for v in c.search_model_versions("name='m'", order_by=["name"])] == [
+        "4",
+        "3",
+        "1",
+    ]
     assert _log(repo, registry_ref("m"))[1] == "m: version 2: delete (aliases champion removed)"
     # the deleted version's file stays in the tree as a tombstone
     assert "deleted: true" in git(repo, "show", f"{registry_ref('m')}:versions/2.yaml")
@@ -266,7 +270,9 @@ def test_search_filters_and_pages(repo):
         max_results=10, order_by=["name DESC"], page_token=first.token
     )
     assert [m.name for m in rest] == ["model-2", "model-1", "model-0"] and rest.token is None
-    vs = c.search_model_versions("name IN ('model-2', 'model-3') AND version_number >= 2")
+    vs = c.search_model_versions(
+        "name IN ('model-2', 'model-3') AND version_number >= 2", order_by=["name"]
+    )
     assert [(v.name, v.version) for v in vs] == [
         ("model-2", "2"),
         ("model-3", "3"),

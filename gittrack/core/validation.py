@@ -13,6 +13,7 @@ content-addressed store.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import posixpath
@@ -386,7 +387,7 @@ def validate_model_name(name: Any, what: str = "name") -> str:
         raise InvalidParameter(f"Invalid model name {shown}: must not contain control characters")
     if key_changes_as_path(name):
         raise InvalidParameter(
-            f"Invalid value {name!r} for parameter '{what}' supplied: Names may be treated as "
+            f"Invalid value {json.dumps(name)} for parameter '{what}' supplied: Names may be treated as "
             "files in certain cases, and must not resolve to other names when treated as such. "
             f"This name would resolve to {posixpath.normpath(name)!r}"
         )
