@@ -352,3 +352,38 @@ def test_cli_register_alias_show_list(repo, logged):
     assert git(repo, "rev-parse", registry_ref("fraud detector")) == before
     r = invoke("models", "alias", "fraud detector", "champion", "--delete")
     assert (r.exit_code, r.stdout) == (0, "fraud detector@champion: removed (was v2)\n")
+
+
+def test_concurrent_writers_lose_nothing(repo):
+    """Four processes add versions, tags and aliases to one model at once: every version
+    gets its own number and every change is a commit of its own on the ref."""
+    import subprocess
+    import sys
+
+    Client().create_registered_model("shared")
+    script = (
+        "import sys\n"
+        "from gittrack import Client\n"
+        "c = Client()\n"
+        "w = sys.argv[1]\n"
+        "for i in range(5):\n"
+        "    v = c.create_model_version('shared', f's3://b/{w}/{i}')\n"
+        "    c.set_registered_model_tag('shared', f'{w}-{i}', v.version)\n"
+        "    c.set_registered_model_alias('shared', f'w{w}', v.version)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(w)], cwd=repo) for w in range(4)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    c = Client()
+    versions = c.search_model_versions("name = 'shared'", order_by=["version_number"])
+    assert [v.version for v in versions] == [str(n) for n in range(1, 21)]
+    assert sorted(v.source for v in versions) == sorted(
+        f"s3://b/{w}/{i}" for w in range(4) for i in range(5)
+    )
+    model = c.get_registered_model("shared")
+    assert len(model.tags) == 20
+    # each writer's alias points at its own last version
+    by_source = {v.source: v.version for v in versions}
+    assert model.aliases == {f"w{w}": by_source[f"s3://b/{w}/4"] for w in range(4)}
+    assert len(_log(repo, registry_ref("shared"))) == 1 + 20 * 3
