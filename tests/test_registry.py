@@ -118,7 +118,7 @@ def test_bad_sources_store_nothing(repo, logged):
         ("a/b", "Names cannot contain '/' or ':'"),
         ("a:b", "Names cannot contain '/' or ':'"),
         ("x" * 1000, "1000 characters, over the limit of 256"),
-        ("bad\udcff", "lone surrogate"),
+        ("bad\udcff", r"Invalid model name b'bad\\xff': not valid unicode"),
         ("", "Missing value for required parameter 'name'"),
         ("   ", "Missing value for required parameter 'name'"),
         ("..", "would resolve to"),
@@ -371,9 +371,7 @@ def test_concurrent_writers_lose_nothing(repo):
         "    c.set_registered_model_tag('shared', f'{w}-{i}', v.version)\n"
         "    c.set_registered_model_alias('shared', f'w{w}', v.version)\n"
     )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script, str(w)], cwd=repo) for w in range(4)
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(w)], cwd=repo) for w in range(4)]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     c = Client()
     versions = c.search_model_versions("name = 'shared'", order_by=["version_number"])
@@ -387,3 +385,77 @@ def test_concurrent_writers_lose_nothing(repo):
     by_source = {v.source: v.version for v in versions}
     assert model.aliases == {f"w{w}": by_source[f"s3://b/{w}/4"] for w in range(4)}
     assert len(_log(repo, registry_ref("shared"))) == 1 + 20 * 3
+
+
+def test_hostile_registry_records_are_refused_and_named(repo):
+    """Crafted registry refs (an alias bomb, bytes that are not UTF-8, a record under another
+    name's ref, an alias that is not a number) are refused where they are read; the listing
+    names them and still lists the good models."""
+    import yaml
+    from click.testing import CliRunner
+
+    from gittrack.cli import cli
+    from gittrack.errors import CorruptRecord
+    from tests.hostile_refs import craft_ref
+
+    c = Client()
+    c.create_registered_model("good")
+
+    def model(name: str, **extra) -> bytes:
+        rec = {"format": 1, "name": name, "tags": {}, "aliases": {}, "deleted": False}
+        rec.update(extra)
+        return yaml.safe_dump(rec).encode()
+
+    bomb = (
+        b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nname: bomb\n"
+    )
+    craft_ref(repo, registry_ref("bomb"), {"registered_model.yaml": bomb})
+    craft_ref(
+        repo,
+        registry_ref("bytes"),
+        {
+            "registered_model.yaml": model("bytes"),
+            "versions/1.yaml": b"name: \xff\xfe\nversion: 1\n",
+        },
+    )
+    craft_ref(repo, registry_ref("impostor"), {"registered_model.yaml": model("good")})
+    craft_ref(
+        repo,
+        registry_ref("alias"),
+        {"registered_model.yaml": model("alias", aliases={"c": "../x"})},
+    )
+    for name, words in [
+        ("bomb", "not valid safe YAML"),
+        ("bytes", "versions/1.yaml"),
+        ("alias", "alias 'c' points at '../x'"),
+    ]:
+        with pytest.raises(CorruptRecord, match=words) as err:
+            c.get_registered_model(name)
+        assert err.value.http_status == 400
+    r = CliRunner().invoke(cli, ["models", "--format", "json"], prog_name="gittrack")
+    assert r.exit_code == 0
+    import json
+
+    assert [m["name"] for m in json.loads(r.stdout)] == ["good"]
+    for name in ("bomb", "bytes", "impostor", "alias"):
+        assert f"warning: {registry_ref(name)} skipped" in r.stderr
+    r = CliRunner().invoke(cli, ["models", "show", "bomb"], prog_name="gittrack")
+    assert r.exit_code == 1 and r.stderr.startswith("Error: ") and "Traceback" not in r.output
+
+
+def test_non_utf8_name_from_the_command_line(repo, logged):
+    """A name given as bytes that are not UTF-8 (argv decoded with surrogateescape) is refused
+    with a clear message by a real ``python -m gittrack``."""
+    import subprocess
+    import sys
+
+    run_id, _, _ = logged
+    r = subprocess.run(
+        [sys.executable, "-m", "gittrack", "models", "register", run_id.encode(), b"caf\xe9"],
+        capture_output=True,
+        cwd=repo,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert b"Error: Invalid model name b'caf\\xe9': not valid unicode" in r.stderr, r.stderr
+    assert git(repo, "for-each-ref", "refs/gittrack/registry") == ""

@@ -35,6 +35,8 @@ def _list(repo: str | None, fmt: str, filter_string: str | None) -> None:
         token = page.token
         if not token:
             break
+    for ref, why in sorted(c.registry.scan()[1].items()):
+        click.echo(f"warning: {ref} skipped, its record is unreadable: {why}", err=True)
     if fmt == "json":
         click.echo(json.dumps([m.to_dict() for m in models], indent=2))
         return

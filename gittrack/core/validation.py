@@ -379,9 +379,13 @@ def validate_model_name(name: Any, what: str = "name") -> str:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
+        try:  # the bytes it was decoded from (argv, file names: surrogateescape)
+            raw = str(name.encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:
+            raw = ascii(name)
         raise InvalidParameter(
-            f"Invalid model name {name.encode('utf-8', 'backslashreplace').decode()!r}: "
-            "not valid unicode (it holds a lone surrogate, as from undecodable bytes)"
+            f"Invalid model name {raw}: not valid unicode (bytes that are not UTF-8, or a "
+            "lone surrogate); names are stored as UTF-8"
         ) from None
     if "\x00" in name or any(ord(c) < 32 for c in name):
         raise InvalidParameter(f"Invalid model name {shown}: must not contain control characters")
