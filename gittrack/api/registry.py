@@ -241,6 +241,33 @@ class RegistryMethods:
             fields["run_id"] = run_id or rec.get("source_run_id")
         return fields
 
+    def register(
+        self,
+        model_uri: str,
+        name: str,
+        tags: Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
+        """``mlflow.register_model``: a new version of ``name`` from ``model_uri``, the
+        registered model created when it does not exist. The source is checked first, so a
+        bad one leaves no empty model behind.
+
+        Raises:
+            InvalidParameter: a bad name or tag, a ``runs:/`` path with no model. RunNotFound.
+        """
+        from gittrack.errors import AlreadyExists
+
+        validate_model_name(name)
+        tag_map = _tags(tags)
+        fields = self._source_fields(model_uri, None, None)
+        fields.update(tags=tag_map, description=description)
+        try:
+            self.registry.create(name)
+        except AlreadyExists:
+            pass
+        state, n = self.registry.create_version(name, fields)
+        return version_entity(state, state.versions[n])
+
     def create_model_version(
         self,
         name: str,

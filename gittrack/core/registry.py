@@ -352,6 +352,22 @@ def _check_version_record(rec: Any, number: int, commit: Any) -> dict[str, Any]:
     return dict(rec)
 
 
+def _load(data: bytes, path: str, commit: Any) -> Any:
+    """A registry record through the bounded reader; bad YAML (or not UTF-8, or over a
+    limit) is a :class:`CorruptRecord` naming the file and the commit."""
+    import yaml
+
+    try:
+        return load_yaml(data)
+    except yaml.YAMLError as exc:
+        msg = " ".join(str(exc).split()) or exc.__class__.__name__
+        raise CorruptRecord(
+            None,
+            f"registry record {path} of commit {str(commit.id)[:12]}: {msg} "
+            "(the file is not valid safe YAML)",
+        ) from exc
+
+
 class RegistryStore:
     """Create, read, change and list the registered models of one repository."""
 
@@ -375,27 +391,38 @@ class RegistryStore:
         tree = commit.tree
         try:
             blob = tree[REGISTERED_MODEL_FILE].peel(pygit2.Blob)
-        except KeyError:
+        except (KeyError, ValueError, pygit2.InvalidSpecError):
             raise CorruptRecord(
-                None, f"registry commit {str(commit.id)[:12]} has no {REGISTERED_MODEL_FILE}"
+                None, f"registry commit {str(commit.id)[:12]} has no {REGISTERED_MODEL_FILE} file"
             ) from None
         cache = self.blob_cache
         model = cache.get(blob.id) if cache is not None else None
         if model is None:
-            model = _check_model_record(load_yaml(blob.data), commit)
+            model = _check_model_record(_load(blob.data, REGISTERED_MODEL_FILE, commit), commit)
             if cache is not None:
                 cache[blob.id] = model
         versions: dict[int, dict[str, Any]] = {}
         if REGISTRY_VERSIONS_DIR in tree:
-            for entry in tree[REGISTRY_VERSIONS_DIR].peel(pygit2.Tree):
+            folder = tree[REGISTRY_VERSIONS_DIR]
+            if folder.type_str != "tree":
+                raise CorruptRecord(
+                    None,
+                    f"registry commit {str(commit.id)[:12]}: {REGISTRY_VERSIONS_DIR} is not a folder",
+                )
+            for entry in folder.peel(pygit2.Tree):
                 number = registry_version_of_path(entry.name)
                 if number is None:
                     continue
+                path = registry_version_path(number)
+                if entry.type_str != "blob":
+                    raise CorruptRecord(
+                        None, f"registry commit {str(commit.id)[:12]}: {path} is not a file"
+                    )
                 key = (entry.id, number)
                 rec = cache.get(key) if cache is not None else None
                 if rec is None:
                     rec = _check_version_record(
-                        load_yaml(entry.peel(pygit2.Blob).data), number, commit
+                        _load(entry.peel(pygit2.Blob).data, path, commit), number, commit
                     )
                     if cache is not None:
                         cache[key] = rec
@@ -424,18 +451,29 @@ class RegistryStore:
             if ref.startswith(REGISTRY_PREFIX):
                 yield ref
 
-    def all(self) -> list[ModelState]:
-        """Every live registered model (unreadable ones are skipped), by name."""
-        out = []
+    def scan(self) -> tuple[list[ModelState], dict[str, str]]:
+        """Every live registered model by name, and the refs that cannot be read
+        (ref -> why): bad records, or a record whose name is not the one its ref is for."""
+        out, broken = [], {}
         for ref in self.refs():
             try:
                 state = self.read_commit(self.repo.git[self.repo.git.references[ref].target])
-            except CorruptRecord:
+                if registry_ref(state.name) != ref:
+                    raise CorruptRecord(
+                        None, f"it holds the model {state.name[:80]!r}, whose ref is another"
+                    )
+            except CorruptRecord as exc:
+                broken[ref] = exc.message
                 continue
             if not state.deleted:
                 out.append(state)
         out.sort(key=lambda s: s.name)
-        return out
+        return out, broken
+
+    def all(self) -> list[ModelState]:
+        """Every live registered model (unreadable ones are skipped: :meth:`scan` names
+        them), by name."""
+        return self.scan()[0]
 
     def history(self, name: str, limit: int | None = None) -> list[tuple[Any, ModelState]]:
         """``(commit, state)`` along the first-parent log of the ref, newest first."""

@@ -49,6 +49,7 @@ MODELS_MAX_RESULTS_DEFAULT = 100
 MODELS_MAX_RESULTS_THRESHOLD = 1000
 VERSIONS_MAX_RESULTS_DEFAULT = 10_000
 VERSIONS_MAX_RESULTS_THRESHOLD = 200_000
+VERSIONS_DEFAULT_ORDER = ("last_updated_timestamp DESC", "name ASC", "version_number DESC")
 
 
 def _value(item: Any, c: Clause) -> Any:
@@ -114,14 +115,14 @@ def filter_versions(
     versions: Sequence[ModelVersion], filter_string: str | None, order_by: Sequence[str] | None
 ) -> list[ModelVersion]:
     """The versions matching ``filter_string``, in ``order_by`` order (then name ascending,
-    version descending).
+    version descending); no ``order_by``: MLflow's default, the last updated first.
 
     Raises:
         InvalidParameter: a bad filter or order_by, naming its position.
     """
     clauses = parse_filter(filter_string, MODEL_VERSIONS)
     found = [v for v in versions if all(_matches(v, c) for c in clauses)]
-    return _ordered(found, order_by, MODEL_VERSIONS)
+    return _ordered(found, order_by or VERSIONS_DEFAULT_ORDER, MODEL_VERSIONS)
 
 
 def name_filter(filter_string: str | None) -> set[str] | None:
