@@ -57,11 +57,17 @@ def finished_run(repo: Path, points: int = 5) -> str:
     return run_id
 
 
-def commit_with(repo: Path, sha: str, files: dict[str, str]) -> str:
-    """A child of ``sha`` whose tree is ``sha``'s with ``files`` (path -> text) replaced."""
+def commit_with(repo: Path, sha: str, files: dict[str, str | None]) -> str:
+    """A child of ``sha`` whose tree is ``sha``'s with ``files`` (path -> text, or None to
+    remove the file) replaced — git plumbing only."""
     env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index")}
     subprocess.run(["git", "read-tree", sha], cwd=repo, env=env, check=True)
     for path, text in files.items():
+        if text is None:
+            subprocess.run(
+                ["git", "update-index", "--force-remove", path], cwd=repo, env=env, check=True
+            )
+            continue
         blob = subprocess.run(
             ["git", "hash-object", "-w", "--stdin"],
             cwd=repo,

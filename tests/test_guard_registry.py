@@ -7,7 +7,6 @@ what it had."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -17,41 +16,11 @@ import yaml
 from gittrack.api.client import Client
 from gittrack.layout import registry_key, registry_ref
 from tests.conftest import git, run_cli
+from tests.test_guard import commit_with as forge
 from tests.test_guard import guarded, remote_ref  # noqa: F401 - the fixture
 
 NAME = "fraud detector"
 REF = registry_ref(NAME)
-
-
-def forge(repo: Path, parent: str, files: dict[str, str | None], *, base: str | None = None) -> str:
-    """A commit on ``parent`` whose tree is ``base``'s (default ``parent``'s) with ``files``
-    (path -> text, or None to remove the file) changed — git plumbing only."""
-    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index")}
-    subprocess.run(["git", "read-tree", base or parent], cwd=repo, env=env, check=True)
-    for path, text in files.items():
-        if text is None:
-            subprocess.run(
-                ["git", "update-index", "--force-remove", path], cwd=repo, env=env, check=True
-            )
-            continue
-        blob = subprocess.run(
-            ["git", "hash-object", "-w", "--stdin"],
-            cwd=repo,
-            input=text,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        subprocess.run(
-            ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
-            cwd=repo,
-            env=env,
-            check=True,
-        )
-    tree = subprocess.run(
-        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return git(repo, "commit-tree", tree, "-p", parent, "-m", "forged").strip()
 
 
 def record(repo: Path, sha: str, path: str) -> dict:
@@ -156,7 +125,9 @@ def test_history_rewrites_are_refused(repo, guarded, published):  # noqa: F811
     Client(str(repo)).set_registered_model_alias(NAME, "champion", "3")
     sibling = git(repo, "rev-parse", REF).strip()
     # the same change, but on the published tip's parent: not a fast-forward
-    rewritten = forge(repo, f"{published}^", {}, base=sibling)
+    rewritten = git(
+        repo, "commit-tree", f"{sibling}^{{tree}}", "-p", f"{published}^", "-m", "rewritten"
+    ).strip()
     res = subprocess.run(
         ["git", "push", "--force", "origin", f"{rewritten}:{REF}"],
         cwd=repo,

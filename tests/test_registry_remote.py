@@ -1,48 +1,30 @@
 """The model registry travels with ``gittrack push/pull``: two real clones of one bare remote
-(file://, and a guarded remote behind ``gittrack server``) registering, aliasing and tagging
+(guarded: file://, git http-backend, ``gittrack server``) registering, aliasing and tagging
 the same name at once, then pulling. Published versions keep their numbers, the local
 unpublished ones are renumbered after them (aliases follow) and the pull says so; an alias
 moved both ways is a conflict reported with exit status 1, with nothing overwritten."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gittrack.api.client import Client
 from gittrack.layout import registry_ref
-from tests.conftest import ROOT, git, run_cli
-from tests.remote_helpers import make_bare
-from tests.server_helpers import ServerProcess
+from tests.conftest import git, run_cli
+from tests.test_guard import guarded  # noqa: F401 - the fixture
 
-GUARD = ROOT / "remotes" / "pre-receive"
 NAME = "churn model"  # a space: the ref is the sha256 of the name
 
 
-@pytest.fixture(params=["file", "gittrack-server"])
-def clones(request, repo, tmp_path) -> Iterator[tuple[Path, Path, Path]]:
-    """(clone a, clone b, the central bare repository, guarded), both clones with ``origin``."""
-    base = tmp_path / "served"
-    base.mkdir()
-    central = make_bare(base / "team.git")
-    (central / "hooks" / "pre-receive").symlink_to(GUARD)
-    stop = None
-    if request.param == "file":
-        url = str(central)
-    else:
-        server = ServerProcess(central)
-        url, stop = f"{server.url}/git/", server.stop
-    git(repo, "remote", "add", "origin", url)
-    git(repo, "push", "-q", "origin", "main")
+@pytest.fixture
+def clones(repo, guarded, tmp_path) -> tuple[Path, Path, Path]:  # noqa: F811 - the fixture
+    """(clone a, clone b, the central bare repository): ``repo`` and a clone of the guarded
+    central repository (file://, git http-backend, gittrack server), both with ``origin``."""
     other = tmp_path / "other"
-    git(tmp_path, "clone", "-q", url, str(other))
-    try:
-        yield repo, other, central
-    finally:
-        if stop is not None:
-            stop()
+    git(tmp_path, "clone", "-q", git(repo, "remote", "get-url", "origin").strip(), str(other))
+    return repo, other, guarded
 
 
 def versions_of(path: Path, name: str = NAME) -> dict[str, tuple[str | None, list[str]]]:
@@ -118,15 +100,24 @@ def _alias_history(path: Path) -> list[dict]:
     return RegistryStore(Repo(str(path))).alias_history(NAME)
 
 
-def test_independent_aliases_and_tags_merge_both_ways(clones):
+def shared_model(clones, versions: int, **aliases: str) -> tuple[Client, Client]:
+    """``NAME`` with ``versions`` versions (and ``aliases``) made in clone a, pushed, and
+    pulled into clone b; the two Clients."""
     a, b, _central = clones
     ca, cb = Client(str(a)), Client(str(b))
     ca.create_registered_model(NAME)
-    for i in (1, 2, 3):
+    for i in range(1, versions + 1):
         ca.create_model_version(NAME, f"s3://bucket/{i}")
+    for alias, v in aliases.items():
+        ca.set_registered_model_alias(NAME, alias, v)
     ok(run_cli("push", cwd=a))
     ok(run_cli("pull", cwd=b))
+    return ca, cb
 
+
+def test_independent_aliases_and_tags_merge_both_ways(clones):
+    a, b, _central = clones
+    ca, cb = shared_model(clones, 3)
     ca.set_registered_model_alias(NAME, "champion", "1")
     ca.set_model_version_tag(NAME, "1", "validated", "yes")
     cb.set_registered_model_alias(NAME, "challenger", "2")
@@ -148,14 +139,7 @@ def test_independent_aliases_and_tags_merge_both_ways(clones):
 
 def test_the_same_alias_moved_both_ways_is_a_reported_conflict(clones):
     a, b, central = clones
-    ca, cb = Client(str(a)), Client(str(b))
-    ca.create_registered_model(NAME)
-    for i in (1, 2, 3):
-        ca.create_model_version(NAME, f"s3://bucket/{i}")
-    ca.set_registered_model_alias(NAME, "champion", "1")
-    ok(run_cli("push", cwd=a))
-    ok(run_cli("pull", cwd=b))
-
+    ca, cb = shared_model(clones, 3, champion="1")
     ca.set_registered_model_alias(NAME, "champion", "2")
     cb.set_registered_model_alias(NAME, "champion", "3")
     ok(run_cli("push", cwd=a))
@@ -186,12 +170,7 @@ def test_the_same_alias_moved_both_ways_is_a_reported_conflict(clones):
 
 def test_pull_force_takes_the_remote_and_keeps_a_backup(clones):
     a, b, _central = clones
-    ca, cb = Client(str(a)), Client(str(b))
-    ca.create_registered_model(NAME)
-    ca.create_model_version(NAME, "s3://bucket/1")
-    ca.create_model_version(NAME, "s3://bucket/2")
-    ok(run_cli("push", cwd=a))
-    ok(run_cli("pull", cwd=b))
+    ca, cb = shared_model(clones, 2)
     ca.set_registered_model_alias(NAME, "champion", "1")
     cb.set_registered_model_alias(NAME, "champion", "2")
     ok(run_cli("push", cwd=a))
@@ -221,11 +200,7 @@ def test_different_names_never_clash(clones):
 
 def test_push_merges_before_sending_and_reports_the_renumbering(clones):
     a, b, central = clones
-    ca, cb = Client(str(a)), Client(str(b))
-    ca.create_registered_model(NAME)
-    ca.create_model_version(NAME, "s3://bucket/a")
-    ok(run_cli("push", cwd=a))
-    ok(run_cli("pull", cwd=b))
+    ca, cb = shared_model(clones, 1)
     ca.create_model_version(NAME, "s3://bucket/a2")
     cb.create_model_version(NAME, "s3://bucket/b2")
     cb.set_registered_model_alias(NAME, "candidate", "2")
@@ -237,7 +212,7 @@ def test_push_merges_before_sending_and_reports_the_renumbering(clones):
     assert tip(central) == tip(b)
     ok(run_cli("pull", cwd=a))
     assert versions_of(a) == {
-        "1": ("s3://bucket/a", []),
+        "1": ("s3://bucket/1", []),
         "2": ("s3://bucket/a2", []),
         "3": ("s3://bucket/b2", ["candidate"]),
     }

@@ -857,7 +857,11 @@ def test_refuses_an_mlflow_database(tmp_path, repo):
 
     assert out.returncode == 1
     assert out.stderr.startswith(f"Error: Refusing to sync into sqlite:///{db}: it already holds")
-    assert "experiment_tags, experiments, latest_metrics, metrics, params, runs, tags" in out.stderr
+    assert (
+        "experiment_tags, experiments, latest_metrics, metrics, model_version_tags, "
+        "model_versions, params, registered_model_aliases, registered_model_tags, "
+        "registered_models, runs, tags" in out.stderr
+    )
     assert db.read_bytes() == before
 
 

@@ -366,5 +366,12 @@ def create_schema(engine: Engine, tables: Tables) -> None:
         ]
         if rows:
             conn.execute(tables.meta.insert(), rows)
-    with engine.begin() as conn:
-        tables.metadata.create_all(conn, checkfirst=True)
+    for table in tables.metadata.sorted_tables:
+        # one table at a time: another sync creating the schema at the same moment (MySQL
+        # commits DDL at once) may create a table between our look and our CREATE
+        try:
+            with engine.begin() as conn:
+                table.create(conn, checkfirst=True)
+        except sa.exc.DBAPIError:
+            if not sa.inspect(engine).has_table(table.name):
+                raise
