@@ -459,3 +459,42 @@ def test_non_utf8_name_from_the_command_line(repo, logged):
     assert r.returncode == 1
     assert b"Error: Invalid model name b'caf\\xe9': not valid unicode" in r.stderr, r.stderr
     assert git(repo, "for-each-ref", "refs/gittrack/registry") == ""
+
+
+def test_register_and_load_a_logged_model_mlflow_wrote(repo):
+    """A LoggedModel MLflow itself logged into git (``models:/m-<id>``) registers as a version
+    whose run is the model's; ``load_model`` loads it by id, by version and by alias."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("mlflow")
+    script = repo / "log.py"
+    script.write_text(
+        "import mlflow, mlflow.sklearn, numpy as np\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "x = np.arange(20, dtype=float).reshape(10, 2)\n"
+        "with mlflow.start_run() as run:\n"
+        "    info = mlflow.sklearn.log_model(LinearRegression().fit(x, x.sum(1)), name='lr', serialization_format='cloudpickle')\n"
+        "print(info.model_id, run.info.run_id)\n"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"gittrack://{repo}"}
+    out = subprocess.run(
+        [sys.executable, "log.py"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    model_id, run_id = out.stdout.split()[-2:]
+    v = gittrack.register_model(f"models:/{model_id}", "lr")
+    assert (v.version, v.run_id, v.model_id, v.source) == (
+        "1",
+        run_id,
+        model_id,
+        f"models:/{model_id}",
+    )
+    Client().set_registered_model_alias("lr", "prod", 1)
+    x = np.array([[1.0, 2.0]])
+    for uri in (f"models:/{model_id}", "models:/lr/1", "models:/lr@prod"):
+        np.testing.assert_allclose(gittrack.load_model(uri).predict(x), [3.0])
+    with pytest.raises(NotFound, match="m-0000"):
+        gittrack.register_model("models:/m-00000000000000000000000000000000", "lr")
+    assert [v.version for v in Client().search_model_versions("name = 'lr'")] == ["1"]

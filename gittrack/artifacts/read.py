@@ -207,3 +207,29 @@ def download_artifacts(
                 for f in futures:
                     f.result()
     return str(dst / clean) if clean else str(dst)
+
+
+def download_logged_model(
+    repo: Repo, model_id: str, dst_path: str | os.PathLike[str] | None = None
+) -> str:
+    """Download every file of logged model ``model_id`` (``models:/m-<id>``) into
+    ``dst_path`` (a new temporary folder when None), each verified; returns the folder.
+
+    Raises:
+        LoggedModelNotFound: no such model. InvalidArtifactPath, BadArtifactEntry: its
+            manifest breaks the rules. CorruptArtifact, ArtifactTransferError.
+    """
+    from gittrack.core.logged_models import LoggedModelStore
+
+    manifest = LoggedModelStore(repo).get(model_id)["artifacts"]  # checked entries
+    dst = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="gittrack-"))
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArtifactPath(f"Cannot download into {dst}: {exc.strerror or exc}") from exc
+    storage = storage_for(repo)
+    for p, entry in sorted(manifest.items()):
+        target = dst / p
+        target.parent.mkdir(parents=True, exist_ok=True)
+        storage.fetch(entry["sha256"], target, target.name)
+    return str(dst)

@@ -119,6 +119,16 @@ def is_models_uri(uri: object) -> bool:
     return isinstance(uri, str) and uri.startswith(MODELS_SCHEME)
 
 
+def logged_model_id(uri: str) -> str | None:
+    """The logged model id ``models:/m-<id>`` names, or None for any other URI."""
+    if not is_models_uri(uri):
+        return None
+    rest = uri[len(MODELS_SCHEME) :]
+    if "/" in rest or "@" in rest or not rest.startswith("m-"):
+        return None
+    return rest
+
+
 def parse_models_uri(uri: str) -> ModelsUri:
     """``models:/name/3``, ``models:/name/latest``, ``models:/name/Production``,
     ``models:/name@alias``, or ``models:/m-<id>`` (a logged model), as MLflow parses them.
