@@ -498,3 +498,32 @@ def test_register_and_load_a_logged_model_mlflow_wrote(repo):
     with pytest.raises(NotFound, match="m-0000"):
         gittrack.register_model("models:/m-00000000000000000000000000000000", "lr")
     assert [v.version for v in Client().search_model_versions("name = 'lr'")] == ["1"]
+
+
+def test_rename_onto_a_deleted_name_keeps_its_ref_moving_forward(repo):
+    c = Client()
+    c.create_registered_model("x", description="old x")
+    c.delete_registered_model("x")
+    old_tip = git(repo, "rev-parse", registry_ref("x")).strip()
+    c.create_registered_model("a")
+    c.create_model_version("a", "s3://b/1")
+    c.rename_registered_model("a", "x")
+    # fast-forward: the deleted model's history is still an ancestor of the ref
+    git(repo, "merge-base", "--is-ancestor", old_tip, registry_ref("x"))
+    assert c.get_model_version("x", 1).source == "s3://b/1"
+    assert _log(repo, f"{registry_ref('x')}")[0] == "x: rename from a"
+    assert [
+        e
+        for e in git(repo, "log", "--first-parent", "--format=%s", registry_ref("x")).split("\n")
+        if e
+    ] == [
+        "x: rename from a",
+        "a: version 1: create from s3://b/1",
+        "a: create",
+    ]
+    # a name whose deleted versions keep their numbers cannot be renamed onto
+    c.create_registered_model("y")
+    c.create_model_version("y", "s3://b/y")
+    c.delete_registered_model("y")
+    with pytest.raises(AlreadyExists, match="tombstones of versions 1"):
+        c.rename_registered_model("x", "y")

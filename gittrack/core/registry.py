@@ -658,8 +658,17 @@ class RegistryStore:
             for rec in moved.versions.values():
                 rec["name"] = new_name
                 rec["last_updated_timestamp"] = t
-            # the new ref's history starts from the old tip: git log shows where it came from
-            self._commit(new_name, state.commit, moved, before, f"{new_name}: rename from {name}")
+            # the new ref's history starts from the old tip (first parent: git log shows where
+            # it came from); a deleted model of the new name stays an ancestor (second parent),
+            # so the new name's ref only moves forward and a pushed history is never dropped
+            self._commit(
+                new_name,
+                state.commit,
+                moved,
+                before,
+                f"{new_name}: rename from {name}",
+                extra_parents=[target.commit] if target is not None else (),
+            )
             gone = before.copy()
             gone.model.update(deleted=True, renamed_to=new_name, last_updated_timestamp=t)
             for rec in gone.versions.values():
