@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import ModelVersion, RegisteredModel
-from gittrack.core.locks import FileLock
+from gittrack.core.locks import FileLock, registry_lock
 from gittrack.core.records.formats import dump_yaml, load_yaml
 from gittrack.core.validation import (
     validate_alias_name,
@@ -51,8 +51,8 @@ from gittrack.layout import (
     REGISTERED_MODEL_FILE,
     REGISTRY_PREFIX,
     REGISTRY_VERSIONS_DIR,
-    registry_lock_path,
     registry_ref,
+    registry_version_file,
     registry_version_of_path,
     registry_version_path,
 )
@@ -523,9 +523,7 @@ class RegistryStore:
     # -- writing -------------------------------------------------------------------
 
     def _lock(self, name: str) -> FileLock:
-        path = registry_lock_path(self.repo.state_dir, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(path)
+        return registry_lock(self.repo, name)
 
     def _commit(
         self,
@@ -546,7 +544,7 @@ class RegistryStore:
         old_tree = before.commit.tree if before is not None and before.commit is not None else None
         vb = git.TreeBuilder()
         for n, rec in sorted(state.versions.items()):
-            fname = f"{n}.yaml"
+            fname = registry_version_file(n)
             if (
                 before is not None
                 and old_tree is not None
