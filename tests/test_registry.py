@@ -527,3 +527,27 @@ def test_rename_onto_a_deleted_name_keeps_its_ref_moving_forward(repo):
     c.delete_registered_model("y")
     with pytest.raises(AlreadyExists, match="tombstones of versions 1"):
         c.rename_registered_model("x", "y")
+
+
+def test_a_deleted_name_created_again_never_reuses_a_number(repo):
+    c = Client()
+    c.create_registered_model("m")
+    c.create_model_version("m", "s3://b/1")
+    c.set_registered_model_alias("m", "prod", 1)
+    c.delete_registered_model("m")
+    with pytest.raises(RegisteredModelNotFound):
+        c.get_registered_model("m")
+    with pytest.raises(ModelVersionNotFound):
+        c.get_model_version("m", 1)
+    assert c.search_registered_models() == [] and c.search_model_versions() == []
+    again = c.create_registered_model("m")
+    assert (again.aliases, again.latest_versions) == ({}, [])
+    # MLflow's SQL store would start again at 1; here v1 stays the deleted model's
+    assert c.create_model_version("m", "s3://b/new").version == "2"
+    old = git(repo, "show", f"{registry_ref('m')}:versions/1.yaml")
+    assert "deleted: true" in old and "REDACTED-SOURCE-PATH" in old
+    assert _log(repo, registry_ref("m"))[:3] == [
+        "m: version 2: create from s3://b/new",
+        "m: create",
+        "m: delete",
+    ]
