@@ -228,7 +228,7 @@ def version_entity(state: ModelState, rec: dict[str, Any]) -> ModelVersion:
         run_link=rec.get("run_link"),
         aliases=state.aliases_of(n),
         model_id=rec.get("model_id"),
-        signature=rec.get("signature"),
+        signature=dict(rec["signature"]) if isinstance(rec.get("signature"), dict) else None,
     )
 
 
@@ -378,6 +378,11 @@ def _load(data: bytes, path: str, commit: Any) -> Any:
         ) from exc
 
 
+# parsed, checked records by blob id, shared by the listings of this process (see ``scan``)
+SCAN_CACHE_MAX = 200_000
+_SCAN_CACHE: dict[Any, Any] = {}
+
+
 class RegistryStore:
     """Create, read, change and list the registered models of one repository."""
 
@@ -463,11 +468,20 @@ class RegistryStore:
 
     def scan(self) -> tuple[list[ModelState], dict[str, str]]:
         """Every live registered model by name, and the refs that cannot be read
-        (ref -> why): bad records, or a record whose name is not the one its ref is for."""
+        (ref -> why): bad records, or a record whose name is not the one its ref is for.
+
+        The records are shared with a process-wide cache of parsed records by blob id (a blob
+        id names its content, so an entry never goes stale): read them, do not change them.
+        """
+        if len(_SCAN_CACHE) > SCAN_CACHE_MAX:
+            _SCAN_CACHE.clear()
+        reader = RegistryStore(
+            self.repo, self.blob_cache if self.blob_cache is not None else _SCAN_CACHE
+        )
         out, broken = [], {}
         for ref in self.refs():
             try:
-                state = self.read_commit(self.repo.git[self.repo.git.references[ref].target])
+                state = reader.read_commit(self.repo.git[self.repo.git.references[ref].target])
                 if registry_ref(state.name) != ref:
                     raise CorruptRecord(
                         None, f"it holds the model {state.name[:80]!r}, whose ref is another"
