@@ -305,6 +305,8 @@ def test_cli_register_alias_show_list(repo, logged):
     def invoke(*args: str):
         return CliRunner().invoke(cli, list(args), prog_name="gittrack")
 
+    r = invoke("models", "register", run_id, "it's ok")
+    assert r.exit_code == 0 and "Versions:" in invoke("models", "show", "it's ok").stdout
     r = invoke("models", "register", run_id[:8], "fraud detector")
     assert (r.exit_code, r.stdout) == (
         0,
@@ -332,7 +334,7 @@ def test_cli_register_alias_show_list(repo, logged):
     assert data["registered_model"]["aliases"] == [{"alias": "champion", "version": "2"}]
 
     listed = json.loads(invoke("models", "list", "--format", "json").stdout)
-    assert [m["name"] for m in listed] == ["fraud detector"]
+    assert [m["name"] for m in listed] == ["fraud detector", "it's ok"]
     table = invoke("models").stdout.splitlines()
     assert table[0].split()[:3] == ["NAME", "LATEST_VERSION", "ALIASES"]
     assert table[1].startswith("fraud detector  2")
