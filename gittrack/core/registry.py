@@ -599,7 +599,8 @@ class RegistryStore:
             state = self.read(name)
             if state is None or state.deleted:
                 raise RegisteredModelNotFound(name)
-            before = state.copy()
+            # change a copy: the records read may be shared with a blob cache
+            before, state = state, state.copy()
             message = change(state)
             if bump:
                 state.model["last_updated_timestamp"] = now_ms()
