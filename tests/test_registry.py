@@ -305,6 +305,8 @@ def test_cli_register_alias_show_list(repo, logged):
     def invoke(*args: str):
         return CliRunner().invoke(cli, list(args), prog_name="gittrack")
 
+    r = invoke("models", "register", run_id, "it's ok")
+    assert r.exit_code == 0 and "Versions:" in invoke("models", "show", "it's ok").stdout
     r = invoke("models", "register", run_id[:8], "fraud detector")
     assert (r.exit_code, r.stdout) == (
         0,
@@ -332,7 +334,7 @@ def test_cli_register_alias_show_list(repo, logged):
     assert data["registered_model"]["aliases"] == [{"alias": "champion", "version": "2"}]
 
     listed = json.loads(invoke("models", "list", "--format", "json").stdout)
-    assert [m["name"] for m in listed] == ["fraud detector"]
+    assert [m["name"] for m in listed] == ["fraud detector", "it's ok"]
     table = invoke("models").stdout.splitlines()
     assert table[0].split()[:3] == ["NAME", "LATEST_VERSION", "ALIASES"]
     assert table[1].startswith("fraud detector  2")
@@ -459,3 +461,95 @@ def test_non_utf8_name_from_the_command_line(repo, logged):
     assert r.returncode == 1
     assert b"Error: Invalid model name b'caf\\xe9': not valid unicode" in r.stderr, r.stderr
     assert git(repo, "for-each-ref", "refs/gittrack/registry") == ""
+
+
+def test_register_and_load_a_logged_model_mlflow_wrote(repo):
+    """A LoggedModel MLflow itself logged into git (``models:/m-<id>``) registers as a version
+    whose run is the model's; ``load_model`` loads it by id, by version and by alias."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("mlflow")
+    script = repo / "log.py"
+    script.write_text(
+        "import mlflow, mlflow.sklearn, numpy as np\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "x = np.arange(20, dtype=float).reshape(10, 2)\n"
+        "with mlflow.start_run() as run:\n"
+        "    info = mlflow.sklearn.log_model(LinearRegression().fit(x, x.sum(1)), name='lr', serialization_format='cloudpickle')\n"
+        "print(info.model_id, run.info.run_id)\n"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"gittrack://{repo}"}
+    out = subprocess.run(
+        [sys.executable, "log.py"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    model_id, run_id = out.stdout.split()[-2:]
+    v = gittrack.register_model(f"models:/{model_id}", "lr")
+    assert (v.version, v.run_id, v.model_id, v.source) == (
+        "1",
+        run_id,
+        model_id,
+        f"models:/{model_id}",
+    )
+    Client().set_registered_model_alias("lr", "prod", 1)
+    x = np.array([[1.0, 2.0]])
+    for uri in (f"models:/{model_id}", "models:/lr/1", "models:/lr@prod"):
+        np.testing.assert_allclose(gittrack.load_model(uri).predict(x), [3.0])
+    with pytest.raises(NotFound, match="m-0000"):
+        gittrack.register_model("models:/m-00000000000000000000000000000000", "lr")
+    assert [v.version for v in Client().search_model_versions("name = 'lr'")] == ["1"]
+
+
+def test_rename_onto_a_deleted_name_keeps_its_ref_moving_forward(repo):
+    c = Client()
+    c.create_registered_model("x", description="old x")
+    c.delete_registered_model("x")
+    old_tip = git(repo, "rev-parse", registry_ref("x")).strip()
+    c.create_registered_model("a")
+    c.create_model_version("a", "s3://b/1")
+    c.rename_registered_model("a", "x")
+    # fast-forward: the deleted model's history is still an ancestor of the ref
+    git(repo, "merge-base", "--is-ancestor", old_tip, registry_ref("x"))
+    assert c.get_model_version("x", 1).source == "s3://b/1"
+    assert _log(repo, f"{registry_ref('x')}")[0] == "x: rename from a"
+    assert [
+        e
+        for e in git(repo, "log", "--first-parent", "--format=%s", registry_ref("x")).split("\n")
+        if e
+    ] == [
+        "x: rename from a",
+        "a: version 1: create from s3://b/1",
+        "a: create",
+    ]
+    # a name whose deleted versions keep their numbers cannot be renamed onto
+    c.create_registered_model("y")
+    c.create_model_version("y", "s3://b/y")
+    c.delete_registered_model("y")
+    with pytest.raises(AlreadyExists, match="tombstones of versions 1"):
+        c.rename_registered_model("x", "y")
+
+
+def test_a_deleted_name_created_again_never_reuses_a_number(repo):
+    c = Client()
+    c.create_registered_model("m")
+    c.create_model_version("m", "s3://b/1")
+    c.set_registered_model_alias("m", "prod", 1)
+    c.delete_registered_model("m")
+    with pytest.raises(RegisteredModelNotFound):
+        c.get_registered_model("m")
+    with pytest.raises(ModelVersionNotFound):
+        c.get_model_version("m", 1)
+    assert c.search_registered_models() == [] and c.search_model_versions() == []
+    again = c.create_registered_model("m")
+    assert (again.aliases, again.latest_versions) == ({}, [])
+    # MLflow's SQL store would start again at 1; here v1 stays the deleted model's
+    assert c.create_model_version("m", "s3://b/new").version == "2"
+    old = git(repo, "show", f"{registry_ref('m')}:versions/1.yaml")
+    assert "deleted: true" in old and "REDACTED-SOURCE-PATH" in old
+    assert _log(repo, registry_ref("m"))[:3] == [
+        "m: version 2: create from s3://b/new",
+        "m: create",
+        "m: delete",
+    ]

@@ -14,6 +14,7 @@ from gittrack.core.registry import (
     ModelState,
     RegistryStore,
     canonical_stage,
+    logged_model_id,
     model_entity,
     version_entity,
 )
@@ -228,10 +229,10 @@ class RegistryMethods:
             fields["source"] = f"runs:/{full}/{path}" if path else f"runs:/{full}"
             fields["run_id"] = run_id or full
             fields["signature"] = _mlmodel_signature(self.repo, full, path, source)
-        elif source.startswith("models:/m-"):
+        elif logged_model_id(source) is not None:
             from gittrack.core.logged_models import LoggedModelStore
 
-            rec = LoggedModelStore(self.repo).get(source[len("models:/") :].split("/")[0])
+            rec = LoggedModelStore(self.repo).get(str(logged_model_id(source)))
             fields["model_id"] = model_id or rec["model_id"]
             fields["run_id"] = run_id or rec.get("source_run_id")
         elif model_id:

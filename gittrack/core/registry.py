@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import ModelVersion, RegisteredModel
-from gittrack.core.locks import FileLock
+from gittrack.core.locks import FileLock, registry_lock
 from gittrack.core.records.formats import dump_yaml, load_yaml
 from gittrack.core.validation import (
     validate_alias_name,
@@ -51,8 +51,8 @@ from gittrack.layout import (
     REGISTERED_MODEL_FILE,
     REGISTRY_PREFIX,
     REGISTRY_VERSIONS_DIR,
-    registry_lock_path,
     registry_ref,
+    registry_version_file,
     registry_version_of_path,
     registry_version_path,
 )
@@ -117,6 +117,16 @@ class ModelsUri:
 
 def is_models_uri(uri: object) -> bool:
     return isinstance(uri, str) and uri.startswith(MODELS_SCHEME)
+
+
+def logged_model_id(uri: str) -> str | None:
+    """The logged model id ``models:/m-<id>`` names, or None for any other URI."""
+    if not is_models_uri(uri):
+        return None
+    rest = uri[len(MODELS_SCHEME) :]
+    if "/" in rest or "@" in rest or not rest.startswith("m-"):
+        return None
+    return rest
 
 
 def parse_models_uri(uri: str) -> ModelsUri:
@@ -218,7 +228,7 @@ def version_entity(state: ModelState, rec: dict[str, Any]) -> ModelVersion:
         run_link=rec.get("run_link"),
         aliases=state.aliases_of(n),
         model_id=rec.get("model_id"),
-        signature=rec.get("signature"),
+        signature=dict(rec["signature"]) if isinstance(rec.get("signature"), dict) else None,
     )
 
 
@@ -368,6 +378,11 @@ def _load(data: bytes, path: str, commit: Any) -> Any:
         ) from exc
 
 
+# parsed, checked records by blob id, shared by the listings of this process (see ``scan``)
+SCAN_CACHE_MAX = 200_000
+_SCAN_CACHE: dict[Any, Any] = {}
+
+
 class RegistryStore:
     """Create, read, change and list the registered models of one repository."""
 
@@ -453,11 +468,20 @@ class RegistryStore:
 
     def scan(self) -> tuple[list[ModelState], dict[str, str]]:
         """Every live registered model by name, and the refs that cannot be read
-        (ref -> why): bad records, or a record whose name is not the one its ref is for."""
+        (ref -> why): bad records, or a record whose name is not the one its ref is for.
+
+        The records are shared with a process-wide cache of parsed records by blob id (a blob
+        id names its content, so an entry never goes stale): read them, do not change them.
+        """
+        if len(_SCAN_CACHE) > SCAN_CACHE_MAX:
+            _SCAN_CACHE.clear()
+        reader = RegistryStore(
+            self.repo, self.blob_cache if self.blob_cache is not None else _SCAN_CACHE
+        )
         out, broken = [], {}
         for ref in self.refs():
             try:
-                state = self.read_commit(self.repo.git[self.repo.git.references[ref].target])
+                state = reader.read_commit(self.repo.git[self.repo.git.references[ref].target])
                 if registry_ref(state.name) != ref:
                     raise CorruptRecord(
                         None, f"it holds the model {state.name[:80]!r}, whose ref is another"
@@ -513,9 +537,7 @@ class RegistryStore:
     # -- writing -------------------------------------------------------------------
 
     def _lock(self, name: str) -> FileLock:
-        path = registry_lock_path(self.repo.state_dir, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(path)
+        return registry_lock(self.repo, name)
 
     def _commit(
         self,
@@ -536,7 +558,7 @@ class RegistryStore:
         old_tree = before.commit.tree if before is not None and before.commit is not None else None
         vb = git.TreeBuilder()
         for n, rec in sorted(state.versions.items()):
-            fname = f"{n}.yaml"
+            fname = registry_version_file(n)
             if (
                 before is not None
                 and old_tree is not None
@@ -577,7 +599,8 @@ class RegistryStore:
             state = self.read(name)
             if state is None or state.deleted:
                 raise RegisteredModelNotFound(name)
-            before = state.copy()
+            # change a copy: the records read may be shared with a blob cache
+            before, state = state, state.copy()
             message = change(state)
             if bump:
                 state.model["last_updated_timestamp"] = now_ms()
@@ -648,8 +671,17 @@ class RegistryStore:
             for rec in moved.versions.values():
                 rec["name"] = new_name
                 rec["last_updated_timestamp"] = t
-            # the new ref's history starts from the old tip: git log shows where it came from
-            self._commit(new_name, state.commit, moved, before, f"{new_name}: rename from {name}")
+            # the new ref's history starts from the old tip (first parent: git log shows where
+            # it came from); a deleted model of the new name stays an ancestor (second parent),
+            # so the new name's ref only moves forward and a pushed history is never dropped
+            self._commit(
+                new_name,
+                state.commit,
+                moved,
+                before,
+                f"{new_name}: rename from {name}",
+                extra_parents=[target.commit] if target is not None else (),
+            )
             gone = before.copy()
             gone.model.update(deleted=True, renamed_to=new_name, last_updated_timestamp=t)
             for rec in gone.versions.values():

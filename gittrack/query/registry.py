@@ -13,37 +13,24 @@ MLflow's SQL store orders them.
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gittrack.core.entities import ModelVersion, RegisteredModel
 from gittrack.errors import InvalidParameter
 from gittrack.query.grammar import (
     ATTRIBUTE,
+    COMPARE,
     MODEL_VERSIONS,
     REGISTERED_MODELS,
     TAG,
     Clause,
     Entity,
-    ilike,
-    like,
     parse_filter,
     parse_order_by,
 )
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "LIKE": like,
-    "ILIKE": ilike,
-    "IN": lambda v, items: v in items,
-    "NOT IN": lambda v, items: v not in items,
-}
+_OPS = COMPARE
 
 MODELS_MAX_RESULTS_DEFAULT = 100
 MODELS_MAX_RESULTS_THRESHOLD = 1000
