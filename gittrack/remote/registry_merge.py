@@ -288,6 +288,7 @@ def merge_registry(repo: Repo, ref: str, remote_sha: str, remote: str) -> Regist
     Raises:
         CorruptRecord: either side's records cannot be read.
     """
+    from gittrack.core.locks import registry_lock
     from gittrack.core.registry import RegistryStore
     from gittrack.errors import CorruptRecord
     from gittrack.layout import registry_ref
@@ -302,7 +303,7 @@ def merge_registry(repo: Repo, ref: str, remote_sha: str, remote: str) -> Regist
             f"{ref} at {remote_sha[:12]} holds model {name[:80]!r}, whose ref would be "
             f"{registry_ref(name)}; refusing to merge it",
         )
-    with store._lock(name):
+    with registry_lock(repo, name):
         current = git.references.get(ref)
         local = str(current.target) if current is not None else None
         if local is None or local == remote_sha or git.descendant_of(remote_sha, local):
