@@ -5,7 +5,6 @@ finished run (even as a fast-forward) and forcing the experiments ref are refuse
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gittrack.api.client import Client
-from tests.conftest import ROOT, git, run_cli
+from tests.conftest import ROOT, forge_commit, git, run_cli
 from tests.remote_helpers import SmartHTTP, make_bare
 from tests.server_helpers import ServerProcess
 
@@ -59,27 +58,7 @@ def finished_run(repo: Path, points: int = 5) -> str:
 
 def commit_with(repo: Path, sha: str, files: dict[str, str]) -> str:
     """A child of ``sha`` whose tree is ``sha``'s with ``files`` (path -> text) replaced."""
-    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index")}
-    subprocess.run(["git", "read-tree", sha], cwd=repo, env=env, check=True)
-    for path, text in files.items():
-        blob = subprocess.run(
-            ["git", "hash-object", "-w", "--stdin"],
-            cwd=repo,
-            input=text,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        subprocess.run(
-            ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
-            cwd=repo,
-            env=env,
-            check=True,
-        )
-    tree = subprocess.run(
-        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return git(repo, "commit-tree", tree, "-p", sha, "-m", "forged").strip()
+    return forge_commit(repo, files, base=sha, parents=(sha,))
 
 
 def remote_ref(central: Path, ref: str) -> str:
@@ -139,27 +118,7 @@ def test_experiments_ref_only_moves_forward_keeping_every_id(repo, guarded):
     assert before
 
     # an unrelated commit holding an empty table, forced over the ref
-    empty_tree = git(repo, "hash-object", "-t", "tree", "-w", "/dev/null").strip()
-    blob = subprocess.run(
-        ["git", "hash-object", "-w", "--stdin"],
-        cwd=repo,
-        input="{}\n",
-        text=True,
-        capture_output=True,
-        check=True,
-    ).stdout.strip()
-    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index2")}
-    subprocess.run(["git", "read-tree", empty_tree], cwd=repo, env=env, check=True)
-    subprocess.run(
-        ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},experiments.yaml"],
-        cwd=repo,
-        env=env,
-        check=True,
-    )
-    tree = subprocess.run(
-        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    unrelated = git(repo, "commit-tree", tree, "-m", "wipe").strip()
+    unrelated = forge_commit(repo, {"experiments.yaml": "{}\n"}, message="wipe")
     res = subprocess.run(
         ["git", "push", "--force", "origin", f"{unrelated}:{EXPERIMENTS}"],
         cwd=repo,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, run_cli
+from tests.conftest import forge_commit, git, run_cli
 from tests.remote_helpers import (
     RUNS,
     GitDaemon,
@@ -38,26 +38,7 @@ def fsck_clean(path) -> None:
 def rewrite_file(repo, sha: str, path: str, text: str, parent: str | None = None) -> str:
     """A commit like ``sha`` (same parent, or ``parent``) with ``path`` replaced by ``text``:
     a forged record."""
-    blob = subprocess.run(
-        ["git", "hash-object", "-w", "--stdin"],
-        cwd=repo,
-        input=text,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index")}
-    subprocess.run(["git", "read-tree", sha], cwd=repo, env=env, check=True)
-    subprocess.run(
-        ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
-        cwd=repo,
-        env=env,
-        check=True,
-    )
-    tree = subprocess.run(
-        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return git(repo, "commit-tree", tree, "-p", parent or f"{sha}^", "-m", "forged").strip()
+    return forge_commit(repo, {path: text}, base=sha, parents=(parent or f"{sha}^",))
 
 
 @pytest.fixture

@@ -22,11 +22,12 @@ from gittrack.api.client import Client
 from gittrack.core import pack
 from tests.conftest import ROOT, git
 
-CLIENT_LOGGER = textwrap.dedent(
+# a program logging 500 points through ``{client}``, then ending as argv[1] says
+_LOGGER = textwrap.dedent(
     """
     import sys, time
-    from gittrack.api.client import Client
-    client = Client()
+    {imports}
+    client = {client}
     run_id = client.create_run("0").info.run_id
     for i in range(500):
         client.log_metric(run_id, "loss", 1.0 / (i + 1), step=i)
@@ -38,6 +39,7 @@ CLIENT_LOGGER = textwrap.dedent(
         time.sleep(600)
     """
 )
+CLIENT_LOGGER = _LOGGER.format(imports="from gittrack.api.client import Client", client="Client()")
 
 
 def _client_run(repo: Path, how: str) -> tuple[str, int]:
@@ -187,21 +189,8 @@ def test_sigkill_at_full_speed_keeps_all_but_the_last_two_intervals():
         assert k["kept"] >= k["logged_by_kill_minus_2"], k
 
 
-REST_LOGGER = textwrap.dedent(
-    """
-    import sys, time
-    from gittrack.rest import client_for_uri
-    client = client_for_uri()
-    run_id = client.create_run("0").info.run_id
-    for i in range(500):
-        client.log_metric(run_id, "loss", 1.0 / (i + 1), step=i)
-    print(run_id, flush=True)
-    how = sys.argv[1]
-    if how == "sys.exit":
-        sys.exit(3)
-    if how == "sigterm":
-        time.sleep(600)
-    """
+REST_LOGGER = _LOGGER.format(
+    imports="from gittrack.rest import client_for_uri", client="client_for_uri()"
 )
 
 
