@@ -30,10 +30,9 @@ GIT_ENV = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _isolate(tmp_path_factory, monkeypatch):
-    """A private HOME and git config per test; no GITTRACK_/MLFLOW_ variables leak in."""
-    home = tmp_path_factory.mktemp("home")
+def isolate_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Make ``home`` the HOME and git config (none of the user's or the system's), this
+    checkout importable, no GITTRACK_/MLFLOW_ variables but :data:`QUIET_ENV`."""
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -44,6 +43,12 @@ def _isolate(tmp_path_factory, monkeypatch):
             monkeypatch.delenv(var)
     for var, value in QUIET_ENV.items():
         monkeypatch.setenv(var, value)
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path_factory, monkeypatch):
+    """A private HOME and git config per test; no GITTRACK_/MLFLOW_ variables leak in."""
+    isolate_env(monkeypatch, tmp_path_factory.mktemp("home"))
     yield
     # end any run a test left active so it cannot leak into the next test
     if "gittrack.api.fluent" in sys.modules:
@@ -101,16 +106,22 @@ def forge_commit(
 @pytest.fixture
 def repo(tmp_path, monkeypatch) -> Path:
     """A git repository with one commit, set as the working directory."""
-    path = tmp_path / "project"
-    path.mkdir()
+    path = init_project(tmp_path / "project", {".gitignore": "*.ckpt\n"})
+    monkeypatch.chdir(path)
+    return path
+
+
+def init_project(path: Path, files: dict[str, str] | None = None) -> Path:
+    """Make the new folder ``path`` a git repository (branch main, the test author) with
+    one commit "initial" holding ``train.py`` and ``files`` (name -> text)."""
+    path.mkdir(parents=True)
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.name", "Test Author")
     git(path, "config", "user.email", "author@example.com")
-    (path / "train.py").write_text("print('training')\n")
-    (path / ".gitignore").write_text("*.ckpt\n")
+    for name, text in {"train.py": "print('training')\n", **(files or {})}.items():
+        (path / name).write_text(text)
     git(path, "add", ".")
     git(path, "commit", "-q", "-m", "initial")
-    monkeypatch.chdir(path)
     return path
 
 

@@ -61,6 +61,14 @@ def commit_with(repo: Path, sha: str, files: dict[str, str]) -> str:
     return forge_commit(repo, files, base=sha, parents=(sha,))
 
 
+def git_push(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``git push ARGS`` as a user types it (the guard's refusal is in its stderr); a hang
+    fails the test through the timeout."""
+    return subprocess.run(
+        ["git", "push", *args], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+
+
 def remote_ref(central: Path, ref: str) -> str:
     return git(central, "rev-parse", "--verify", "-q", ref, check=False).strip()
 
@@ -96,12 +104,7 @@ def test_fast_forward_rewriting_a_finished_run_is_refused(repo, guarded):
             ".gittrack/metrics/loss/000000.tsv": "".join(history.splitlines(True)[:2]),
         },
     )
-    res = subprocess.run(
-        ["git", "push", "origin", f"{forged}:{RUNS}{run_id}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
+    res = git_push(repo, "origin", f"{forged}:{RUNS}{run_id}")
     assert res.returncode != 0
     assert (
         f"refusing {RUNS}{run_id}: run {run_id} is finished: the metric history, params.yaml "
@@ -119,24 +122,14 @@ def test_experiments_ref_only_moves_forward_keeping_every_id(repo, guarded):
 
     # an unrelated commit holding an empty table, forced over the ref
     unrelated = forge_commit(repo, {"experiments.yaml": "{}\n"}, message="wipe")
-    res = subprocess.run(
-        ["git", "push", "--force", "origin", f"{unrelated}:{EXPERIMENTS}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
+    res = git_push(repo, "--force", "origin", f"{unrelated}:{EXPERIMENTS}")
     assert res.returncode != 0
     assert f"refusing {EXPERIMENTS}: {EXPERIMENTS} may only move forward" in res.stderr, res.stderr
     assert remote_ref(guarded, EXPERIMENTS) == before
 
     # a descendant that drops an experiment id
     dropped = commit_with(repo, before, {"experiments.yaml": "{}\n"})
-    res = subprocess.run(
-        ["git", "push", "origin", f"{dropped}:{EXPERIMENTS}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
+    res = git_push(repo, "origin", f"{dropped}:{EXPERIMENTS}")
     assert res.returncode != 0
     assert f"this update drops experiments 0, {exp_id}: ids are never removed" in res.stderr
     assert remote_ref(guarded, EXPERIMENTS) == before
@@ -149,13 +142,7 @@ def test_hostile_records_are_refused_quickly(repo, guarded, attack):
     from tests.hostile import plant
 
     run_id = plant(repo, attack)
-    out = subprocess.run(  # a hang fails the test through the timeout
-        ["git", "push", "origin", f"{RUNS}{run_id}:{RUNS}{run_id}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = git_push(repo, "origin", f"{RUNS}{run_id}:{RUNS}{run_id}")  # a hang: the timeout
     assert out.returncode != 0, out.stderr
     assert run_id[:8] in out.stderr
     assert remote_ref(guarded, RUNS + run_id) == ""

@@ -42,20 +42,27 @@ _LOGGER = textwrap.dedent(
 CLIENT_LOGGER = _LOGGER.format(imports="from gittrack.api.client import Client", client="Client()")
 
 
-def _client_run(repo: Path, how: str) -> tuple[str, int]:
+def _run_logger(script: str, how: str, cwd: Path, env: dict | None = None) -> tuple[str, int, str]:
+    """Run a logger script ending as ``how`` says; ``(run id, exit code, stderr)``."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", CLIENT_LOGGER, how],
-        cwd=repo,
+        [sys.executable, "-c", script, how],
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     run_id = proc.stdout.readline().strip()
     if how == "sigterm":
         proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=120)
+    return run_id, proc.returncode, err
+
+
+def _client_run(repo: Path, how: str) -> tuple[str, int]:
+    run_id, returncode, err = _run_logger(CLIENT_LOGGER, how, repo)
     assert err == "", err
-    return run_id, proc.returncode
+    return run_id, returncode
 
 
 @pytest.mark.parametrize(
@@ -215,19 +222,8 @@ def test_rest_client_delivers_every_queued_point_when_the_process_ends(
         "GITTRACK_TRACKING_URI": tracking_server.url,
         "GITTRACK_REST_FLUSH_SECONDS": "600",  # only the exit can send them
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", REST_LOGGER, how],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    run_id = proc.stdout.readline().strip()
-    if how == "sigterm":
-        proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == code, err
+    run_id, returncode, err = _run_logger(REST_LOGGER, how, tmp_path, env)
+    assert returncode == code, err
     from gittrack.rest.client import RestClient
 
     hist = RestClient(tracking_server.url).get_metric_history(run_id, "loss")

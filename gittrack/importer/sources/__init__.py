@@ -102,6 +102,16 @@ def local_artifact_files(run: SourceRun) -> tuple[list[tuple[str, str]], list[st
     return files, problems
 
 
+class LocalArtifacts:
+    """For a source whose runs keep their artifacts in local folders (an ``mlruns`` folder,
+    a database beside one): ``artifact_files`` reads them in place."""
+
+    def artifact_files(
+        self, run: SourceRun, scratch: Path
+    ) -> tuple[list[tuple[str, str]], list[str]]:
+        return local_artifact_files(run)
+
+
 def _local_model_folder(location: str, model_id: str) -> str:
     where = local_path(location)
     if where is None or not os.path.isdir(where):
