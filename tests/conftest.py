@@ -118,11 +118,17 @@ def init_project(path: Path, files: dict[str, str] | None = None) -> Path:
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.name", "Test Author")
     git(path, "config", "user.email", "author@example.com")
-    for name, text in {"train.py": "print('training')\n", **(files or {})}.items():
-        (path / name).write_text(text)
-    git(path, "add", ".")
-    git(path, "commit", "-q", "-m", "initial")
+    commit_text(path, {"train.py": "print('training')\n", **(files or {})}, "initial")
     return path
+
+
+def commit_text(repo: Path, files: dict[str, str], message: str) -> None:
+    """Write ``files`` (path -> text; folders made as needed) in ``repo`` and commit them."""
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git(repo, "add", *files)
+    git(repo, "commit", "-q", "-m", message)
 
 
 def run_cli(*args: str, cwd=None, env: dict | None = None, input: str | None = None):
