@@ -237,6 +237,24 @@ async def runs_diff(request: Request) -> Response:
     return json_response(await _read(request, diff_runs, a, b))
 
 
+# --- model registry ---------------------------------------------------------------------
+
+
+async def models(request: Request) -> Response:
+    from gittrack.ui.models import list_models
+
+    return json_response(await _read(request, list_models))
+
+
+async def model(request: Request) -> Response:
+    from gittrack.ui.models import model_detail
+
+    name = request.query_params.get("name")
+    if not name:
+        raise InvalidParameter("Give the model: name=<registered model name>")
+    return json_response(await _read(request, model_detail, name))
+
+
 # --- the route table --------------------------------------------------------------------
 
 
@@ -254,6 +272,8 @@ def routes() -> list[Any]:
         Route(f"{api}/runs", runs),
         Route(f"{api}/compare", compare),
         Route(f"{api}/diff", runs_diff),
+        Route(f"{api}/models", models),
+        Route(f"{api}/model", model),
         Route(f"{api}/runs/{{run_id}}", run),
         Route(f"{api}/runs/{{run_id}}/series", series),
         Route(f"{api}/runs/{{run_id}}/artifacts", artifacts),

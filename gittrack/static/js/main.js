@@ -1,4 +1,5 @@
-// Router: #/runs (table), #/run/<id> (run page), #/compare?runs=a,b (comparison).
+// Router: #/runs (table), #/run/<id> (run page), #/compare?runs=a,b (comparison),
+// #/models (registered models), #/model/<name> (one model).
 "use strict";
 
 (function () {
@@ -13,6 +14,12 @@
     if (parts[0] === "run" && parts[1]) {
       GT.currentView = new GT.RunView(view, parts[1], params);
       document.title = "Run " + parts[1].slice(0, 8) + " · gittrack";
+    } else if (parts[0] === "models") {
+      GT.currentView = new GT.ModelsView(view);
+      document.title = "Models · gittrack";
+    } else if (parts[0] === "model" && parts[1]) {
+      GT.currentView = new GT.ModelView(view, parts[1], params);
+      document.title = "Model " + parts[1] + " · gittrack";
     } else if (parts[0] === "compare") {
       GT.currentView = new GT.CompareView(view, params);
       document.title = "Compare · gittrack";

@@ -101,6 +101,7 @@
           ["Rerun of", run.tags["gittrack.rerunOf"] ? h("a", { href: GT.runUrl(run.tags["gittrack.rerunOf"]), class: "rerun-of" }, run.tags["gittrack.rerunOf"]) : ""],
           ["Reruns", (run.reruns || []).length ? h("span", { class: "reruns" }, (run.reruns || []).map((x, i) => [i ? ", " : "",
             h("a", { href: GT.runUrl(x.run_id) }, x.run_name || x.run_id.slice(0, 8)), " ", GT.statusBadge(x.status)])) : ""],
+          ["Model versions", GT.runModelVersions(run.model_versions)],
           ["Run commit", h("code", null, run.commit)],
           ["Artifact URI", r.artifact_uri || ""],
         ]),
