@@ -18,7 +18,9 @@ import pytest
 from tests.test_ui_browser import browser, shots, start_ui  # noqa: F401
 
 MODEL = "house prices"
-HOSTILE = '<img src=x onerror="window.__xss = 8">'  # a valid model name (no "/" or ":")
+# a valid model name (no "/" or ":"), with what URLs must escape
+HOSTILE = '<img src=x onerror="window.__xss = 8"> 50% ?#&'
+BROKEN = "broken"  # a registry ref whose record is not YAML
 
 
 def _log_model_run(gittrack, name: str, slope: float) -> str:
@@ -31,6 +33,20 @@ def _log_model_run(gittrack, name: str, slope: float) -> str:
         gittrack.log_param("slope", slope)
         gittrack.log_model(model, "model", input_example=x[:2])
     return run.info.run_id
+
+
+def _forge_broken_ref(git, name: str) -> None:
+    import pygit2
+
+    from gittrack.layout import REGISTERED_MODEL_FILE, registry_ref
+
+    tb = git.TreeBuilder()
+    tb.insert(
+        REGISTERED_MODEL_FILE, git.create_blob(b"name: [unclosed\n"), pygit2.GIT_FILEMODE_BLOB
+    )
+    sig = pygit2.Signature("mallory", "m@example.com")
+    oid = git.create_commit(None, sig, sig, "broken", tb.write(), [])
+    git.references.create(registry_ref(name), oid)
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +74,7 @@ def reg_site(tmp_path_factory):
         cli = run_cli("models", "alias", MODEL, "champion", "2", cwd=path)
         assert cli.returncode == 0, cli.stderr
         c.create_registered_model(HOSTILE, description=HOSTILE)
+        _forge_broken_ref(c.repo.git, BROKEN)
         proc, base = start_ui(path)
         try:
             yield base, {"a": run_a, "b": run_b}, path
@@ -100,6 +117,9 @@ def test_models_page(page, reg_site, shots: Path):
     assert updated.startswith("20")
     # the hostile name and description are text, with no versions and no aliases
     assert rows[HOSTILE][1:4] == ["", "", HOSTILE]
+    # the unreadable record is named, not shown as a model, and not fatal
+    warning = page.inner_text(".models-page .error")
+    assert "Skipped refs/gittrack/registry/" in warning and "unreadable" in warning
     page.fill("input.filter", "house")
     assert [r[0] for r in cells(page, "table.models tbody tr[data-model]")] == [MODEL]
     page.fill("input.filter", "")
@@ -107,6 +127,14 @@ def test_models_page(page, reg_site, shots: Path):
     page.click(f"table.models a:text('{MODEL}')")
     page.wait_for_selector("#versions tbody tr[data-version]")
     assert page.inner_text(".model-page h1") == MODEL
+    # a name with URL characters round-trips through the link
+    page.go_back()
+    page.click("table.models tr[data-model]:not(:has-text('house')) td.name a")
+    page.wait_for_selector(".model-page h1")
+    assert page.inner_text(".model-page h1") == HOSTILE
+    assert "No versions." in page.inner_text("#versions") and "No alias" in page.inner_text(
+        "#alias-history"
+    )
 
 
 def test_model_page_versions_and_alias_history(page, reg_site, shots: Path):
@@ -117,8 +145,8 @@ def test_model_page_versions_and_alias_history(page, reg_site, shots: Path):
     versions = cells(page, "#versions tbody tr[data-version]")
     assert [v[0] for v in versions] == ["v2", "v1"]
     v2, v1 = versions
-    assert v2[1:5] == ["READY", "@champion", "", runs["b"][:12]]
-    assert v1[1:5] == ["READY", "", "", runs["a"][:12]]
+    assert v2[1:5] == ["READY", "@champion", "", f"second fit {runs['b'][:8]}"]
+    assert v1[1:5] == ["READY", "", "", f"first fit {runs['a'][:8]}"]
     assert v2[5] == f"runs:/{runs['b']}/model" and v2[6] == "data=2026-11"
     # alias history, newest first: bob moved champion 1 -> 2 after alice set it to 1
     history = cells(page, "#alias-history tbody tr[data-alias]")

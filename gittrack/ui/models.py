@@ -28,7 +28,23 @@ def _all_pages(search: Any, *args: Any, **kw: Any) -> list[Any]:
             return out
 
 
-def _version_row(v: ModelVersion) -> dict[str, Any]:
+def run_names(ctx: UIContext, run_ids: set[str]) -> dict[str, str]:
+    """``{run_id: run name}`` of those runs that exist (deleted ones too): one search of the
+    query engine (``attributes.run_id IN (...)``)."""
+    from gittrack.core.entities import ViewType
+    from gittrack.query.search import _quote, search_page
+
+    ids = sorted(r for r in run_ids if r)
+    if not ids:
+        return {}
+    listed = ", ".join(f"'{_quote(r)}'" for r in ids)
+    page = search_page(
+        ctx.repo, None, f"attributes.run_id IN ({listed})", ViewType.ALL, len(ids), kinds=()
+    )
+    return {r["run_id"]: r["run_name"] for r in page.runs}
+
+
+def _version_row(v: ModelVersion, names: dict[str, str]) -> dict[str, Any]:
     return {
         "name": v.name,
         "version": v.version,
@@ -37,6 +53,7 @@ def _version_row(v: ModelVersion) -> dict[str, Any]:
         "current_stage": v.current_stage,
         "aliases": sorted(v.aliases),
         "run_id": v.run_id or "",
+        "run_name": names.get(v.run_id or ""),
         "source": v.source,
         "model_id": v.model_id or "",
         "description": v.description or "",
@@ -70,7 +87,8 @@ def list_models(ctx: UIContext) -> dict[str, Any]:
 
 def model_detail(ctx: UIContext, name: str) -> dict[str, Any]:
     """One model: its fields, its live versions (newest first) and its alias history
-    (newest first; ``{alias, old, new, time, author, commit, message}``).
+    (newest first; ``{alias, old, new, time, author, commit, message}``). A version's
+    ``run_name`` is None when its source run is not in this repository.
 
     Raises:
         RegisteredModelNotFound: no live model has that name.
@@ -85,6 +103,7 @@ def model_detail(ctx: UIContext, name: str) -> dict[str, Any]:
         f"name = '{_quote(model.name)}'",
         order_by=["version_number DESC"],
     )
+    names = run_names(ctx, {v.run_id for v in versions if v.run_id})
     return {
         "name": model.name,
         "description": model.description or "",
@@ -92,7 +111,7 @@ def model_detail(ctx: UIContext, name: str) -> dict[str, Any]:
         "aliases": {a: str(v) for a, v in sorted(model.aliases.items())},
         "creation_timestamp": model.creation_timestamp,
         "last_updated_timestamp": model.last_updated_timestamp,
-        "versions": [_version_row(v) for v in versions],
+        "versions": [_version_row(v, names) for v in versions],
         "alias_history": list(reversed(client.registry.alias_history(model.name))),
     }
 

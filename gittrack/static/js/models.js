@@ -104,7 +104,10 @@
       const want = this.params.get("v");
       const versions = h("tbody");
       for (const v of m.versions) {
-        const runCell = v.run_id ? h("a", { href: GT.runUrl(v.run_id), class: "run-link" }, v.run_id.slice(0, 12))
+        const runCell = v.run_id ? [h("a", { href: GT.runUrl(v.run_id), class: "run-link", title: v.run_id },
+          v.run_name || v.run_id.slice(0, 12)),
+        v.run_name === null ? h("span", { class: "muted", title: "The run is not in this repository" }, " (not here)")
+          : h("span", { class: "muted" }, " " + v.run_id.slice(0, 8))]
           : v.model_id ? h("code", null, v.model_id) : "";
         versions.appendChild(h("tr", { "data-version": v.version, class: want === v.version ? "selected" : null },
           h("td", { class: "num" }, "v" + v.version),
