@@ -164,6 +164,24 @@ async def compare(request: Request) -> Response:
     return json_response({"rows": await _read(request, compare_rows, ids)})
 
 
+# --- model registry ---------------------------------------------------------------------
+
+
+async def models(request: Request) -> Response:
+    from gittrack.ui.models import list_models
+
+    return json_response(await _read(request, list_models))
+
+
+async def model(request: Request) -> Response:
+    from gittrack.ui.models import model_detail
+
+    name = request.query_params.get("name")
+    if not name:
+        raise InvalidParameter("Give the model: name=<registered model name>")
+    return json_response(await _read(request, model_detail, name))
+
+
 # --- one run --------------------------------------------------------------------------
 
 
@@ -237,24 +255,6 @@ async def runs_diff(request: Request) -> Response:
     return json_response(await _read(request, diff_runs, a, b))
 
 
-# --- model registry ---------------------------------------------------------------------
-
-
-async def models(request: Request) -> Response:
-    from gittrack.ui.models import list_models
-
-    return json_response(await _read(request, list_models))
-
-
-async def model(request: Request) -> Response:
-    from gittrack.ui.models import model_detail
-
-    name = request.query_params.get("name")
-    if not name:
-        raise InvalidParameter("Give the model: name=<registered model name>")
-    return json_response(await _read(request, model_detail, name))
-
-
 # --- the route table --------------------------------------------------------------------
 
 
@@ -272,8 +272,6 @@ def routes() -> list[Any]:
         Route(f"{api}/runs", runs),
         Route(f"{api}/compare", compare),
         Route(f"{api}/diff", runs_diff),
-        Route(f"{api}/models", models),
-        Route(f"{api}/model", model),
         Route(f"{api}/runs/{{run_id}}", run),
         Route(f"{api}/runs/{{run_id}}/series", series),
         Route(f"{api}/runs/{{run_id}}/artifacts", artifacts),
@@ -281,6 +279,8 @@ def routes() -> list[Any]:
         Route(f"{api}/runs/{{run_id}}/preview", preview),
         Route(f"{api}/runs/{{run_id}}/diff", run_diff),
         Route(f"{api}/runs/{{run_id}}/environment", environment),
+        Route(f"{api}/models", models),
+        Route(f"{api}/model", model),
         Mount("/ui/static", app=_static_app()),
     ]
 

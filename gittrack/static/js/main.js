@@ -1,5 +1,4 @@
-// Router: #/runs (table), #/run/<id> (run page), #/compare?runs=a,b (comparison),
-// #/models (registered models), #/model/<name> (one model).
+// Router: #/runs (table), #/run/<id> (run page), #/compare?runs=a,b (comparison).
 "use strict";
 
 (function () {
@@ -14,15 +13,15 @@
     if (parts[0] === "run" && parts[1]) {
       GT.currentView = new GT.RunView(view, parts[1], params);
       document.title = "Run " + parts[1].slice(0, 8) + " · gittrack";
-    } else if (parts[0] === "models") {
+    } else if (parts[0] === "compare") {
+      GT.currentView = new GT.CompareView(view, params);
+      document.title = "Compare · gittrack";
+    } else if (parts[0] === "models") { // the model registry (models.js)
       GT.currentView = new GT.ModelsView(view);
       document.title = "Models · gittrack";
     } else if (parts[0] === "model" && parts[1]) {
       GT.currentView = new GT.ModelView(view, parts[1], params);
       document.title = "Model " + parts[1] + " · gittrack";
-    } else if (parts[0] === "compare") {
-      GT.currentView = new GT.CompareView(view, params);
-      document.title = "Compare · gittrack";
     } else {
       GT.currentView = new GT.RunsView(view, params);
       document.title = "Runs · gittrack";
