@@ -18,6 +18,7 @@ from gittrack.errors import AmbiguousRunId, CorruptRecord, InvalidParameter, Run
 from gittrack.layout import (
     ARTIFACTS_FILE,
     EXPERIMENTS_REF,
+    INPUTS_FILE,
     METRICS_FILE,
     NOTE_FILE,
     PARAMS_FILE,
@@ -94,7 +95,8 @@ class Store:
         ``run_id`` is the id of the ref the commit came from: run.yaml must name it.
 
         Returns a dict with ``run`` (run.yaml), ``params`` (flat, typed), ``tags``,
-        ``metrics`` (summaries), ``note``, ``artifacts``.
+        ``metrics`` (summaries), ``note``, ``artifacts``, ``inputs`` (dataset inputs, a
+        list; entries of another shape are left out).
 
         Raises:
             CorruptRecord: a file is missing, not a file, not YAML, unsafe, over a limit
@@ -159,6 +161,18 @@ class Store:
             params = records.flatten_params(load(PARAMS_FILE, dict))
         except ValueError as exc:
             raise CorruptRecord(who, str(exc)) from exc
+        inputs: list[Any] = []
+        raw_inputs = blob(INPUTS_FILE)
+        if raw_inputs is not None:
+            try:
+                loaded = records.load_yaml(raw_inputs)
+            except yaml.YAMLError as exc:
+                msg = " ".join(str(exc).split()) or exc.__class__.__name__
+                raise CorruptRecord(
+                    who, f"{records.RECORD_DIR}/{INPUTS_FILE}: {msg} (not valid safe YAML)"
+                ) from exc
+            if isinstance(loaded, list):
+                inputs = [i for i in loaded if isinstance(i, dict)]
         return {
             "run": run,
             "params": params,
@@ -166,6 +180,7 @@ class Store:
             "metrics": load(METRICS_FILE, dict),
             "note": note,
             "artifacts": load(ARTIFACTS_FILE, dict),
+            "inputs": inputs,
         }
 
     def derived_status(self, record: dict[str, Any]) -> str:
