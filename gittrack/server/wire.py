@@ -26,10 +26,16 @@ _SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.in
 
 
 def _bad(name: str, value: Any, expected: str) -> InvalidParameter:
-    shown = repr(value)
+    """MLflow's message for a value of the wrong type (the value as compact JSON)."""
+    try:
+        shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
-    return InvalidParameter(f"Invalid value {shown} for parameter '{name}': expected {expected}")
+    return InvalidParameter(
+        f"Invalid value {shown} for parameter '{name}' supplied: expected {expected}"
+    )
 
 
 def _string(name: str, v: Any) -> str:
