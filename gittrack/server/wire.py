@@ -151,7 +151,7 @@ def _metric_list(name: str, v: Any) -> list[tuple[str, float, int, int]]:
 
 def convert(name: str, kind: str, v: Any) -> Any:
     """``v`` as the Python value of a field of type ``kind``; raise naming ``name``."""
-    if kind == "string":
+    if kind in ("string", "path"):
         return _string(name, v)
     if kind == "int64":
         return _integer(name, v, INT64, "int64")
