@@ -9,7 +9,7 @@ same file against a real ``mlflow server`` (tests/parity.py).
 
 Counts (a parametrized MLflow test counted once per case):
 
-    ported 153, passing 153, excluded 8
+    ported 153, passing 153, excluded 8 (of 161)
 
 Excluded, with the reason:
 

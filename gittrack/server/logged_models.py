@@ -51,6 +51,9 @@ def _kv(items: Any, what: str) -> dict[str, str]:
         raise InvalidParameter(f"Invalid value for parameter '{what}': expected a list")
     out = {}
     for item in items:
+        if isinstance(item, tuple):  # already checked by wire.parse: (key, value)
+            out[item[0]] = item[1]
+            continue
         if not isinstance(item, dict) or not isinstance(item.get("key"), str):
             raise InvalidParameter(f"Invalid entry in '{what}': each needs a string 'key'")
         out[item["key"]] = str(item.get("value", ""))

@@ -43,7 +43,7 @@ _DATASET_INPUT = {
 
 _TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
-    "path": {"type": "string", "minLength": 1},
+    "path": {"type": "string"},
     "int64": {"type": "integer", "format": "int64"},
     "int32": {"type": "integer", "format": "int32"},
     "double": {"type": "number"},
