@@ -139,7 +139,7 @@ def get_history_bulk_interval(client: Any, args: dict[str, Any]) -> dict[str, An
     out: list[dict[str, Any]] = []
     for run_id, history in histories.items():
         inside = sorted(
-            (m for m in history if start is None or start <= m.step <= end),  # type: ignore[operator]
+            (m for m in history if start is None or start <= m.step <= end),
             key=_order,
         )
         out.extend(_with_run(m, run_id) for m in sample_points(inside, max_results))
