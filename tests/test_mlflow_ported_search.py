@@ -9,12 +9,16 @@ same file against a real ``mlflow server`` (tests/parity.py).
 
 Counts (a parametrized MLflow test counted once per case):
 
-    ported 153, passing 153, excluded 8 (of 161)
+    ported 152, passing 152, excluded 9 (of 161)
 
 Excluded, with the reason:
 
 * test_invalid_order_by_search_registered_models (8 cases): the model registry's
   ``order_by``, built by another engineer now (issue 14).
+* test_invalid_order_by_search_runs, case ``attribute.experiment_id`` (MLflow: "Invalid
+  attribute key"): gittrack orders runs by ``experiment_id`` (and ``duration``,
+  ``source_branch``, ``source_commit``), the web UI table's columns, through every face,
+  REST included (tests/test_seams.py); a superset MLflow's clients only meet if they ask.
 
 Adapted (counted as ported): MLflow's client replaces a start time of 0 with "now", so start
 and end times are shifted by one (``attribute.start_time >= 0`` becomes ``>= 1``); MLflow's
@@ -578,7 +582,6 @@ def test_order_by_metric_with_nans_infs_nones(client):
         ("`metrics.A", "Invalid order_by clause"),
         ("`metrics.A`", "Invalid entity type"),
         ("attribute.start", "Invalid attribute key"),
-        ("attribute.experiment_id", "Invalid attribute key"),
         ("metrics.A != 1", "Invalid order_by clause"),
         ("params.my_param ", "Invalid order_by clause"),
         ("attribute.run_id ACS", "Invalid ordering key"),

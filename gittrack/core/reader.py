@@ -123,17 +123,21 @@ class Store:
             _require_file(who, f"{records.RECORD_DIR}/{name}", entry)
             return entry.data
 
-        def load(name: str, kind: type) -> Any:
+        def parsed(name: str) -> Any:
+            """The YAML value of ``.gittrack/<name>``, None when absent or empty."""
             data = blob(name)
             if data is None:
-                return kind()
+                return None
             try:
-                value = records.load_yaml(data)
+                return records.load_yaml(data)
             except yaml.YAMLError as exc:
                 msg = " ".join(str(exc).split()) or exc.__class__.__name__
                 raise CorruptRecord(
                     who, f"{records.RECORD_DIR}/{name}: {msg} (the file is not valid safe YAML)"
                 ) from exc
+
+        def load(name: str, kind: type) -> Any:
+            value = parsed(name)
             if value is None:
                 return kind()
             if not isinstance(value, kind):
@@ -161,18 +165,10 @@ class Store:
             params = records.flatten_params(load(PARAMS_FILE, dict))
         except ValueError as exc:
             raise CorruptRecord(who, str(exc)) from exc
-        inputs: list[Any] = []
-        raw_inputs = blob(INPUTS_FILE)
-        if raw_inputs is not None:
-            try:
-                loaded = records.load_yaml(raw_inputs)
-            except yaml.YAMLError as exc:
-                msg = " ".join(str(exc).split()) or exc.__class__.__name__
-                raise CorruptRecord(
-                    who, f"{records.RECORD_DIR}/{INPUTS_FILE}: {msg} (not valid safe YAML)"
-                ) from exc
-            if isinstance(loaded, list):
-                inputs = [i for i in loaded if isinstance(i, dict)]
+        raw_inputs = parsed(INPUTS_FILE)
+        inputs = (
+            [i for i in raw_inputs if isinstance(i, dict)] if isinstance(raw_inputs, list) else []
+        )
         return {
             "run": run,
             "params": params,

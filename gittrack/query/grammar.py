@@ -24,10 +24,10 @@ backticks or double quotes.
 
 ``order_by`` is a list of ``"<type>.<key> [ASC|DESC]"`` (attributes as above, plus
 ``experiment_id``, ``duration`` = end_time - start_time, ``source_branch`` alias
-``branch`` and ``source_commit`` alias ``commit``, gittrack's additions that MLflow's
-REST API refuses: ``parse_order_by(..., mlflow=True)``); missing values and NaN sort
-last in both directions; ties (and no order) fall back to ``start_time DESC`` then
-``run_id``. An entry with trailing whitespace is refused, as MLflow refuses it.
+``branch`` and ``source_commit`` alias ``commit``: gittrack's additions, which MLflow
+refuses); missing values and NaN sort last in both directions; ties (and no order)
+fall back to ``start_time DESC`` then ``run_id``. An entry with trailing whitespace is
+refused, as MLflow refuses it.
 
 :func:`parse_filter` and :func:`parse_order_by` raise
 :class:`~gittrack.errors.InvalidParameter` naming the position and the token. Each
@@ -253,9 +253,9 @@ class _Parser:
             return "".join(out)
 
     # -- grammar -------------------------------------------------------------
-    def identifier(self, order: bool = False, mlflow: bool = False) -> tuple[str, str, int]:
+    def identifier(self, order: bool = False) -> tuple[str, str, int]:
         """``[type.]key`` -> (kind, key, position); ``order``: an order_by key, which may
-        also name one of :data:`ORDER_ATTRIBUTES` (unless ``mlflow``: MLflow's keys only)."""
+        also name one of :data:`ORDER_ATTRIBUTES`."""
         self.skip()
         start = self.pos
         text = self.text
@@ -318,7 +318,7 @@ class _Parser:
         if kind == ATTRIBUTE:
             key = self.entity.aliases.get(key, key)
             valid: tuple[str, ...] = self.entity.numeric + self.entity.strings
-            if order and self.entity is RUNS and not mlflow:
+            if order and self.entity is RUNS:
                 key = ORDER_ALIASES.get(key, key)
                 valid += ORDER_ATTRIBUTES
             if key not in valid:
@@ -546,9 +546,8 @@ def parse_filter(filter_string: str | None, entity: Entity = RUNS) -> list[Claus
     return list(_parse_filter_cached(filter_string, entity))
 
 
-def parse_order_by(order_by: str | Sequence[str] | None, *, mlflow: bool = False) -> list[OrderKey]:
-    """Parse ``order_by`` entries such as ``"metrics.rmse DESC"``; ``mlflow``: only the
-    keys MLflow orders by (not gittrack's :data:`ORDER_ATTRIBUTES`).
+def parse_order_by(order_by: str | Sequence[str] | None) -> list[OrderKey]:
+    """Parse ``order_by`` entries such as ``"metrics.rmse DESC"``.
 
     Raises:
         InvalidParameter: for an unknown type or attribute, a direction other than
@@ -565,7 +564,7 @@ def parse_order_by(order_by: str | Sequence[str] | None, *, mlflow: bool = False
                 f"{ORDER_CLAUSE} {entry!r}: expected '<key> [ASC|DESC]' (an empty entry)"
             )
         p = _Parser(entry, clause=ORDER_CLAUSE)
-        kind, key, _ = p.identifier(order=True, mlflow=mlflow)
+        kind, key, _ = p.identifier(order=True)
         ascending = True
         if p.take_word("DESC"):
             ascending = False

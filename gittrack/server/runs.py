@@ -80,10 +80,7 @@ def get(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     from gittrack.core.entities import ViewType
-    from gittrack.query.grammar import parse_order_by
 
-    # MLflow's keys only: gittrack's own (experiment_id, duration, ...) are its API's
-    parse_order_by(args.get("order_by"), mlflow=True)
     max_results = check_max_results(args.get("max_results", 1000), MAX_RESULTS_RUNS)
     exp_ids = [validate_experiment_id(e) for e in args.get("experiment_ids", [])] or None
     view = ViewType.from_any(args.get("run_view_type", "ACTIVE_ONLY"))
