@@ -257,3 +257,32 @@ def test_log_input_through_the_plugin_is_searchable_by_dataset(repo):
             found("datasets.profile = 'x'")
     finally:
         mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.timeout(900)  # a hang guard: evaluate is slow on a loaded machine
+def test_mlflow_evaluate_through_the_plugin_logs_its_metrics(repo):
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = LinearRegression().fit(X, y)
+    mlflow.set_tracking_uri(f"gittrack://{repo}")
+    try:
+        with mlflow.start_run() as run:
+            info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+            result = mlflow.evaluate(
+                info.model_uri,
+                X.head(60).assign(target=y.head(60)),
+                targets="target",
+                model_type="regressor",
+                evaluators=["default"],
+            )
+        logged = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
+        assert {"mean_squared_error", "r2_score", "example_count"} <= set(result.metrics)
+        for key, value in result.metrics.items():
+            assert logged[key] == pytest.approx(value, nan_ok=True), key
+    finally:
+        mlflow.set_tracking_uri(None)
+    from gittrack import Client
+
+    assert Client(repo).get_run(run.info.run_id).data.metrics["example_count"] == 60
