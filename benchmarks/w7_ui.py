@@ -320,6 +320,7 @@ def start_mlflow(uri: str) -> tuple[subprocess.Popen, str]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: uvicorn runs as its child
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -328,8 +329,22 @@ def start_mlflow(uri: str) -> tuple[subprocess.Popen, str]:
             return proc, base
         except OSError:
             time.sleep(0.5)
-    proc.kill()
+    stop_mlflow(proc)
     raise SystemExit("mlflow server did not start")
+
+
+def stop_mlflow(proc: subprocess.Popen) -> None:
+    """End ``mlflow server`` and its uvicorn child (SIGKILL after 30 s of SIGTERM)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        proc.wait()
 
 
 MLFLOW_CHARTS = "document.querySelectorAll('.js-plotly-plot path.js-line').length >= 5"
@@ -348,8 +363,7 @@ def measure_mlflow(
             warm.append(timed_load(page, base + url_path, wait_js))
             ctx.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_mlflow(proc)
     return cold, warm
 
 

@@ -376,3 +376,30 @@ def test_environment_diff(api, ui_repo):
     assert r.status_code == 400 and "two runs" in r.json()["message"]
     r = api.get("/ui/api/envdiff", params={"a": ids[0], "b": "ab" * 16})
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_group_filter_quotes_values(repo):
+    """A value with quotes, LIKE wildcards or markup makes a filter naming exactly its group."""
+    from starlette.testclient import TestClient
+
+    from gittrack.api.client import Client
+    from gittrack.ui import make_ui_app
+
+    client = Client(str(repo))
+    values = ["O'Brien", "50%_off", '"><img src=x>', "O'Brien", "plain"]
+    for i, v in enumerate(values):
+        rid = client.create_run("0", run_name=f"q{i}", tags={"who": v}).info.run_id
+        client.set_terminated(rid)
+    with TestClient(make_ui_app(repo)) as c:
+        groups = c.get("/ui/api/groups", params={"group_by": "tags.who"}).json()["groups"]
+        assert {g["value"]: g["count"] for g in groups} == {
+            "O'Brien": 2,
+            "50%_off": 1,
+            '"><img src=x>': 1,
+            "plain": 1,
+        }
+        for g in groups:
+            rows = c.get("/ui/api/runs", params={"filter": g["filter"]}).json()["rows"]
+            assert [r["run_name"] for r in rows] == [
+                f"q{i}" for i in reversed(range(5)) if values[i] == g["value"]
+            ]
