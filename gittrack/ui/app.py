@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,7 +162,10 @@ async def runs(request: Request) -> Response:
         "lifecycle": q.get("lifecycle", "active"),
         "keys": None if columns is None else [c for c in columns.split(",") if c],
     }
-    return json_response(await _read(request, lambda ctx: runs_page(ctx, **args)))
+    try:
+        return json_response(await _read(request, lambda ctx: runs_page(ctx, **args)))
+    finally:
+        _table_served.set()
 
 
 async def groups(request: Request) -> Response:
@@ -319,12 +323,15 @@ def warm_up(backend: Backend) -> None:
     the run index up to date and reads the default first page of the runs table (which
     keeps the column counts of every key); then another thread imports what the first
     chart needs, so that import does not compete with the first table for the CPU."""
-    import threading
-
     first = backend.submit(_first_page)
     threading.Thread(
         target=_import_chart_libraries, args=(first,), name="gittrack-ui-imports", daemon=True
     ).start()
+
+
+# Set once a runs page has been answered: the chart libraries' import (seconds of CPU
+# holding the GIL) waits for it, so the page's assets and first rows are served first.
+_table_served = threading.Event()
 
 
 def _first_page(client: Client) -> None:
@@ -342,6 +349,7 @@ def _import_chart_libraries(after: Future[Any]) -> None:
         after.result(timeout=5)
     except Exception:  # noqa: BLE001 - a slow or failed warm-up: import anyway
         pass
+    _table_served.wait(timeout=3)  # or no table asked for soon: a run page, say
     try:
         import numpy  # noqa: F401
         import pandas  # noqa: F401

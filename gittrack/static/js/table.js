@@ -96,8 +96,8 @@
       document.addEventListener("visibilitychange", this.onVisible);
       this.columns = { attributes: [], params: [], metrics: [], tags: [], popular: { params: [], metrics: [] } };
       this.build();
+      this.load(); // first: the server answers requests in order, and the rows matter most
       this.loadPickers();
-      this.load();
     }
 
     saveUrl() {
