@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.gittree import commit_files
-from gittrack.core.locks import FileLock
+from gittrack.core.locks import FileLock, model_lock
 from gittrack.core.records.formats import dump_yaml, load_yaml
 from gittrack.core.validation import artifact_manifest
 from gittrack.errors import GittrackError, InvalidParameter, LoggedModelNotFound
@@ -32,7 +32,6 @@ from gittrack.layout import (
     MODEL_FILE,
     MODELS_FILE,
     MODELS_PREFIX,
-    model_lock_path,
     model_ref,
     record_path,
 )
@@ -149,9 +148,7 @@ class LoggedModelStore:
     # -- writing -------------------------------------------------------------------
 
     def _lock(self, model_id: str) -> FileLock:
-        path = model_lock_path(self.repo.state_dir, model_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(path)
+        return model_lock(self.repo, model_id)
 
     def _commit(
         self,
@@ -391,11 +388,13 @@ def create_checked(
     :meth:`LoggedModelStore.create`'s (name, tags, params, model_type).
 
     Raises:
-        InvalidParameter: a malformed experiment id. ExperimentNotFound, RunNotFound.
+        InvalidParameter: a malformed experiment id or model name. ExperimentNotFound,
+            RunNotFound.
     """
-    from gittrack.core.validation import validate_experiment_id
+    from gittrack.core.validation import validate_experiment_id, validate_logged_model_name
 
     exp_id = validate_experiment_id(str(experiment_id))
+    validate_logged_model_name(fields.get("name"))
     client.get_experiment(exp_id)
     if source_run_id:
         source_run_id = client.get_run(source_run_id).info.run_id
