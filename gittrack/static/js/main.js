@@ -1,4 +1,5 @@
-// Router: #/runs (table), #/run/<id> (run page), #/compare?runs=a,b (comparison).
+// Router: #/runs (table), #/run/<id> (run page), #/compare?runs=a,b (comparison),
+// #/diff?a=<id>&b=<id> (two runs diffed).
 "use strict";
 
 (function () {
@@ -13,6 +14,9 @@
     if (parts[0] === "run" && parts[1]) {
       GT.currentView = new GT.RunView(view, parts[1], params);
       document.title = "Run " + parts[1].slice(0, 8) + " · gittrack";
+    } else if (parts[0] === "diff") {
+      GT.currentView = new GT.DiffView(view, params);
+      document.title = "Diff · gittrack";
     } else if (parts[0] === "compare") {
       GT.currentView = new GT.CompareView(view, params);
       document.title = "Compare · gittrack";
