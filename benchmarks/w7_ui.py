@@ -4,8 +4,13 @@
    × 10 steps, 3 tags): time from navigation to the first row of the runs table,
    with a freshly started ``gittrack ui`` (cold: the server reads every run record)
    and on a reload (warm).
-2. One run with 5 metrics × 10,000 steps: time from navigation to all five charts
-   drawn on their canvases, cold (fresh server) and warm (reload).
+2. A page of 1,000 rows of that table (``#/runs?size=1000``): time from navigation to
+   the first row, and the browser's share: from the page's data arriving (performance
+   mark ``gt:runs:data``) to the frame after the rows were drawn (``gt:runs:painted``).
+3. One run with 5 metrics × 10,000 steps: time from navigation to all five charts
+   drawn on their canvases, cold (fresh server) and warm (reload); then a drag-zoom on
+   one chart, from the drag's end (``gt:zoom:start``) to the frame after the
+   full-resolution points were drawn (``gt:zoom:painted``).
 
 Usage::
 
@@ -161,6 +166,11 @@ def timed_load(page, url: str, wait_js: str) -> float:
 
 
 FIRST_ROW = "document.querySelector('table.runs tbody tr[data-run]') !== null"
+PAINTED = "performance.getEntriesByName('gt:runs:painted').length > 0"
+MARKS = """([a, b]) => {
+  const last = (n) => { const e = performance.getEntriesByName(n); return e[e.length - 1].startTime; };
+  return (last(b) - last(a)) / 1000;
+}"""
 CHARTS = "document.querySelectorAll('.chart[data-drawn=\"1\"]').length === 5"
 
 
@@ -181,6 +191,66 @@ def measure(
             proc.terminate()
             proc.wait(timeout=10)
     return cold, warm
+
+
+def renderer_cpu(cdp) -> dict[str, float]:
+    """The page's main-thread busy seconds so far (Chromium's Performance.getMetrics)."""
+    got = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {k: got.get(k, 0.0) for k in ("TaskDuration", "ScriptDuration", "LayoutDuration")}
+
+
+def measure_render(
+    repo: Path, reps: int, browser
+) -> tuple[list[float], list[float], list[dict[str, float]]]:
+    """(first row s, data-to-painted s, main-thread busy s) of a 1,000-row page, on
+    reloads of one server."""
+    first, render, busy = [], [], []
+    proc, base = start_ui(repo)
+    try:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+        page = ctx.new_page()
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        timed_load(page, base + "/#/runs?size=1000", FIRST_ROW)  # the server's first read
+        for _ in range(reps):
+            page.goto("about:blank")
+            before = renderer_cpu(cdp)
+            first.append(timed_load(page, base + "/#/runs?size=1000", FIRST_ROW))
+            page.wait_for_function(PAINTED, timeout=120_000)
+            render.append(page.evaluate(MARKS, ["gt:runs:data", "gt:runs:painted"]))
+            after = renderer_cpu(cdp)
+            busy.append({k: after[k] - before[k] for k in after})
+        ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return first, render, busy
+
+
+def measure_zoom(repo: Path, url_path: str, reps: int, browser) -> list[float]:
+    """Seconds from the end of a drag-zoom to the zoomed points painted, per rep."""
+    out = []
+    proc, base = start_ui(repo)
+    try:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+        page = ctx.new_page()
+        for _ in range(reps):
+            timed_load(page, base + url_path, CHARTS)
+            box = page.locator(".chart[data-metric='m0'] .u-over").bounding_box()
+            y = box["y"] + box["height"] / 2
+            page.mouse.move(box["x"] + box["width"] * 0.40, y)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.45, y, steps=5)
+            page.mouse.up()
+            page.wait_for_function(
+                "performance.getEntriesByName('gt:zoom:painted').length > 0", timeout=60_000
+            )
+            out.append(page.evaluate(MARKS, ["gt:zoom:start", "gt:zoom:painted"]))
+        ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return out
 
 
 def mlflow_dataset(base: Path, name: str, n: int, steps: int) -> tuple[str, list[str]]:
@@ -250,6 +320,7 @@ def start_mlflow(uri: str) -> tuple[subprocess.Popen, str]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: uvicorn runs as its child
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -258,8 +329,22 @@ def start_mlflow(uri: str) -> tuple[subprocess.Popen, str]:
             return proc, base
         except OSError:
             time.sleep(0.5)
-    proc.kill()
+    stop_mlflow(proc)
     raise SystemExit("mlflow server did not start")
+
+
+def stop_mlflow(proc: subprocess.Popen) -> None:
+    """End ``mlflow server`` and its uvicorn child (SIGKILL after 30 s of SIGTERM)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        proc.wait()
 
 
 MLFLOW_CHARTS = "document.querySelectorAll('.js-plotly-plot path.js-line').length >= 5"
@@ -278,8 +363,7 @@ def measure_mlflow(
             warm.append(timed_load(page, base + url_path, wait_js))
             ctx.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_mlflow(proc)
     return cold, warm
 
 
@@ -296,30 +380,63 @@ def main() -> None:
     many, _ = dataset(args.data, f"runs-{args.runs}", args.runs, 10)
     long, long_ids = dataset(args.data, "long-run", 1, 10_000)
     rows = []
+    load_before = os.getloadavg()
+    cpu0 = os.times()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         cold, warm = measure(many, "/#/runs", FIRST_ROW, args.reps, browser)
-        rows.append((f"runs table, {args.runs:,} runs: first row", cold, warm))
+        rows.append((f"runs table, {args.runs:,} runs: first row", cold, warm, "<= 1 s"))
+        first, render, busy = measure_render(many, args.reps, browser)
+        rows.append(("1,000-row page: first row (reload)", None, first, ""))
+        rows.append(("1,000-row page: data to rows painted", None, render, "<= 0.5 s"))
+        for what in ("TaskDuration", "ScriptDuration", "LayoutDuration"):
+            rows.append(
+                (f"1,000-row page: page main thread {what}", None, [b[what] for b in busy], "")
+            )
         cold, warm = measure(long, f"/#/run/{long_ids[0]}", CHARTS, args.reps, browser)
-        rows.append(("run page, 5 metrics x 10,000 steps: charts drawn", cold, warm))
+        rows.append(("run page, 5 metrics x 10,000 steps: charts drawn", cold, warm, "<= 1 s"))
+        zoom = measure_zoom(long, f"/#/run/{long_ids[0]}", args.reps, browser)
+        rows.append(("drag-zoom: drag end to zoomed points painted", None, zoom, "<= 0.2 s"))
+        cpu1 = os.times()
         if args.mlflow_runs:
             n = args.mlflow_runs
             uri, _ = mlflow_dataset(args.data, f"mlflow-runs-{n}", n, 10)
             first = f"document.body.innerText.includes('run-{n - 1}')"
             cold, warm = measure_mlflow(uri, "/#/experiments/0/runs", first, args.reps, browser)
-            rows.append((f"MLflow runs table, {n:,} runs: first row", cold, warm))
+            rows.append((f"MLflow runs table, {n:,} runs: first row", cold, warm, ""))
             uri, ids = mlflow_dataset(args.data, "mlflow-long-run", 1, 10_000)
             url = f"/#/experiments/0/runs/{ids[0]}/model-metrics"
             cold, warm = measure_mlflow(uri, url, MLFLOW_CHARTS, args.reps, browser)
-            rows.append(("MLflow run page, 5 metrics x 10,000 steps: charts", cold, warm))
+            rows.append(("MLflow run page, 5 metrics x 10,000 steps: charts", cold, warm, ""))
         browser.close()
+    cpu = os.times()
     print(f"W7 UI (headless Chromium, {os.cpu_count()} cores, Python {sys.version.split()[0]})")
     print(f"{'page':<52} {'cold s (median)':>16} {'warm s (median)':>16}  target")
-    for name, cold, warm in rows:
-        target = "" if name.startswith("MLflow") else "<= 1 s"
-        cold_s, warm_s = statistics.median(cold), statistics.median(warm)
-        print(f"{name:<52} {cold_s:>16.3f} {warm_s:>16.3f}  {target}")
+    medians = {}
+    for name, cold, warm, target in rows:
+        cold_s = f"{statistics.median(cold):.3f}" if cold else "-"
+        medians[name] = statistics.median(warm)
+        print(f"{name:<52} {cold_s:>16} {medians[name]:>16.3f}  {target}")
     print(f"({args.reps} repetitions; cold: freshly started `gittrack ui`; warm: page reload)")
+    if args.mlflow_runs:
+        mine = medians[f"runs table, {args.runs:,} runs: first row"]
+        theirs = medians[f"MLflow runs table, {args.mlflow_runs:,} runs: first row"]
+        print(
+            f"warm first row: MLflow ({args.mlflow_runs:,} runs) / gittrack ({args.runs:,}): "
+            f"{theirs / mine:.1f}x"
+        )
+        mine = medians["run page, 5 metrics x 10,000 steps: charts drawn"]
+        theirs = medians["MLflow run page, 5 metrics x 10,000 steps: charts"]
+        print(f"warm charts: MLflow / gittrack: {theirs / mine:.1f}x")
+
+    def children(a: os.times_result, b: os.times_result) -> float:
+        return (b.children_user - a.children_user) + (b.children_system - a.children_system)
+
+    print(
+        f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; "
+        f"CPU (user+system) of the `gittrack ui` servers: {children(cpu0, cpu1):.1f} s"
+        + (f", of the `mlflow server`s: {children(cpu1, cpu):.1f} s" if args.mlflow_runs else "")
+    )
 
 
 if __name__ == "__main__":

@@ -324,3 +324,82 @@ def test_artifact_held_in_the_store(repo, tmp_path):
         assert r.status_code == 200
         assert r.content == big.read_bytes()
         assert r.headers["content-disposition"].startswith("attachment")
+
+
+def test_groups_by_param_and_tag(api, ui_repo):
+    """Groups count the filtered runs per value, with a metric's statistics, and give the
+    filter listing each group -- which the runs endpoint answers with that many runs."""
+    d = api.get(
+        "/ui/api/groups", params={"group_by": "tags.team", "metric": "m0", "filter": "run-000"}
+    ).json()
+    assert d["total"] == 10 and d["metric"] == "m0"
+    by_value = {g["value"]: g for g in d["groups"]}
+    assert set(by_value) == {"red", "blue"}
+    for g in d["groups"]:
+        runs = api.get("/ui/api/runs", params={"filter": g["filter"], "columns": "metrics.m0"})
+        rows = runs.json()["rows"]
+        assert len(rows) == g["count"] == g["metric_count"] == 5
+        values = [r["metrics"]["m0"] for r in rows]
+        assert g["min"] == min(values) and g["max"] == max(values)
+        assert abs(g["mean"] - sum(values) / 5) < 1e-12
+    # runs without the param form the None group; its filter finds them
+    d = api.get("/ui/api/groups", params={"group_by": "params.p0"}).json()
+    missing = [g for g in d["groups"] if g["value"] is None]
+    assert [g["count"] for g in missing] == [2]  # the XSS run and the crashed run
+    assert api.get("/ui/api/runs", params={"filter": missing[0]["filter"]}).json()["total"] == 2
+    assert d["groups"][0]["metric_count"] == 0 and d["groups"][0]["mean"] is None
+    status = api.get("/ui/api/groups", params={"group_by": "attributes.status"}).json()
+    assert {g["value"]: g["count"] for g in status["groups"]} == {"FINISHED": 11, "CRASHED": 1}
+
+
+def test_groups_bad_input(api):
+    for params, words in (
+        ({}, "group_by"),
+        ({"group_by": "metrics.m0"}, "group by a param"),
+        ({"group_by": "attributes.start_time"}, "group by a param"),
+        ({"group_by": "params."}, "position"),
+        ({"group_by": "params.p0", "filter": "metrics.m0 >> 1"}, "position"),
+        ({"group_by": "params.p0", "lifecycle": "gone"}, "lifecycle"),
+    ):
+        r = api.get("/ui/api/groups", params=params)
+        assert r.status_code == 400, (params, r.text)
+        assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert words in r.json()["message"], (params, r.json())
+
+
+def test_environment_diff(api, ui_repo):
+    _path, ids = ui_repo
+    same = api.get("/ui/api/envdiff", params={"a": ids[0], "b": ids[1]}).json()
+    assert same["recorded"] == [True, True] and same["changes"] == []
+    assert same["run_a"] == ids[0]
+    r = api.get("/ui/api/envdiff", params={"a": ids[0]})
+    assert r.status_code == 400 and "two runs" in r.json()["message"]
+    r = api.get("/ui/api/envdiff", params={"a": ids[0], "b": "ab" * 16})
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_group_filter_quotes_values(repo):
+    """A value with quotes, LIKE wildcards or markup makes a filter naming exactly its group."""
+    from starlette.testclient import TestClient
+
+    from gittrack.api.client import Client
+    from gittrack.ui import make_ui_app
+
+    client = Client(str(repo))
+    values = ["O'Brien", "50%_off", '"><img src=x>', "O'Brien", "plain"]
+    for i, v in enumerate(values):
+        rid = client.create_run("0", run_name=f"q{i}", tags={"who": v}).info.run_id
+        client.set_terminated(rid)
+    with TestClient(make_ui_app(repo)) as c:
+        groups = c.get("/ui/api/groups", params={"group_by": "tags.who"}).json()["groups"]
+        assert {g["value"]: g["count"] for g in groups} == {
+            "O'Brien": 2,
+            "50%_off": 1,
+            '"><img src=x>': 1,
+            "plain": 1,
+        }
+        for g in groups:
+            rows = c.get("/ui/api/runs", params={"filter": g["filter"]}).json()["rows"]
+            assert [r["run_name"] for r in rows] == [
+                f"q{i}" for i in reversed(range(5)) if values[i] == g["value"]
+            ]

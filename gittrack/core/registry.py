@@ -473,11 +473,7 @@ class RegistryStore:
         The records are shared with a process-wide cache of parsed records by blob id (a blob
         id names its content, so an entry never goes stale): read them, do not change them.
         """
-        if len(_SCAN_CACHE) > SCAN_CACHE_MAX:
-            _SCAN_CACHE.clear()
-        reader = RegistryStore(
-            self.repo, self.blob_cache if self.blob_cache is not None else _SCAN_CACHE
-        )
+        reader = self._cached_reader()
         out, broken = [], {}
         for ref in self.refs():
             try:
@@ -499,13 +495,25 @@ class RegistryStore:
         them), by name."""
         return self.scan()[0]
 
+    def _cached_reader(self) -> RegistryStore:
+        """A reader sharing the process-wide cache of parsed records by blob id (or this
+        store's own cache): what it reads must not be changed."""
+        if self.blob_cache is not None:
+            return self
+        if len(_SCAN_CACHE) > SCAN_CACHE_MAX:
+            _SCAN_CACHE.clear()
+        return RegistryStore(self.repo, _SCAN_CACHE)
+
     def history(self, name: str, limit: int | None = None) -> list[tuple[Any, ModelState]]:
-        """``(commit, state)`` along the first-parent log of the ref, newest first."""
+        """``(commit, state)`` along the first-parent log of the ref, newest first (records
+        shared with the blob cache, as :meth:`scan`'s: a commit only parses the files it
+        changed)."""
         validate_model_name(name)
+        reader = self._cached_reader()
         commit = self._tip(name)
         out: list[tuple[Any, ModelState]] = []
         while commit is not None and (limit is None or len(out) < limit):
-            out.append((commit, self.read_commit(commit)))
+            out.append((commit, reader.read_commit(commit)))
             commit = commit.parents[0] if commit.parents else None
         return out
 

@@ -247,7 +247,9 @@ class GitTrackingStore(AbstractStore):
 
     @_translated
     def restore_run(self, run_id: str) -> None:
-        self.client.restore_run(run_id)
+        # restoring an active run changes nothing, as in MLflow's SQL store
+        if self.client.get_run(run_id).info.lifecycle_stage != "active":
+            self.client.restore_run(run_id)
 
     @_translated
     def log_metric(self, run_id: str, metric: Any) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.errors import InvalidParameter
 from gittrack.query.grammar import (
     ATTRIBUTE,
+    DATASET,
     METRIC,
     PARAM,
     Clause,
@@ -108,6 +109,20 @@ def _conditions(
                 where_params.append(
                     bind_number(c.value) if not isinstance(c.value, str) else c.value
                 )
+            continue
+        if c.kind == DATASET:
+            # a run matches when one of its dataset inputs does
+            col = f"d.{c.key}"
+            if c.op in ("IN", "NOT IN"):
+                test = f"{col} {c.op} ({','.join('?' * len(c.value))})"
+                where_params.extend(c.value)
+            elif c.op in ("LIKE", "ILIKE"):
+                test = f"gt_{c.op.lower()}({col}, ?)"
+                where_params.append(c.value)
+            else:
+                test = f"{col} {_CMP[c.op]} ?"
+                where_params.append(c.value)
+            where.append(f"EXISTS (SELECT 1 FROM datasets d WHERE d.rid = r.id AND {test})")
             continue
         table = _TABLES[c.kind]
         if c.op in ("IS NULL", "IS NOT NULL"):
@@ -429,3 +444,56 @@ def fetch_runs(
     if with_record:
         _add_latest_metrics(index, runs, [r[0] for r in rows])
     return runs
+
+
+def groups(
+    index: Index,
+    experiment_ids: Sequence[str] | None,
+    filter_string: str | None,
+    run_view_type: Any,
+    branches: str | Sequence[str] | None,
+    group_by: str,
+    metric: str | None = None,
+) -> list[dict[str, Any]]:
+    """The runs :func:`search` would find, grouped by one column, with statistics of a metric.
+
+    ``group_by`` is a column as ``order_by`` names it (``params.optimizer``,
+    ``tags.team``, ``attributes.status``...). Returns one dict per distinct value,
+    the most runs first: ``{value, count, metric_count, min, max, mean}`` where
+    ``value`` is None for runs without the param or tag and the statistics cover
+    the group's runs that have ``metric`` (NaN values left out).
+
+    Raises:
+        InvalidParameter: a bad filter, column, view or branch.
+    """
+    from gittrack.core.entities import ViewType
+
+    clauses = parse_filter(filter_string)
+    (col,) = parse_order_by([group_by])
+    lifecycles = _LIFECYCLES.get(ViewType.from_any(run_view_type))
+    if lifecycles is None:
+        raise InvalidParameter(f"Invalid run_view_type {run_view_type!r}")
+    exp_ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
+    _prepare_live(index)
+    if branches is not None:
+        _prepare_branches(index, branches)
+    joins, join_params, where, where_params = _conditions(clauses, exp_ids, lifecycles)
+    if col.kind == ATTRIBUTE:
+        value = _ORDER_COLUMNS[col.key]
+    else:
+        joins.append(f"LEFT JOIN {_TABLES[col.kind]} g ON g.rid = r.id AND g.key = ?")
+        join_params.append(col.key)
+        value = "g.value"
+    stats = "0, NULL, NULL, NULL"
+    if metric:
+        joins.append("LEFT JOIN metrics gm ON gm.rid = r.id AND gm.key = ? AND NOT gm.is_nan")
+        join_params.append(metric)
+        stats = "count(gm.value), min(gm.value), max(gm.value), avg(gm.value)"
+    sql = (
+        f"SELECT {value}, count(*), {stats} {_from(branches is not None, joins, where)} "
+        f"GROUP BY 1 ORDER BY count(*) DESC, {value} IS NULL, {value}"
+    )
+    return [
+        {"value": v, "count": n, "metric_count": mn, "min": lo, "max": hi, "mean": mean}
+        for v, n, mn, lo, hi, mean in index.conn.execute(sql, join_params + where_params)
+    ]

@@ -108,6 +108,23 @@ def search_page(
         return page
 
 
+def group_runs(
+    repo: Repo,
+    experiment_ids: Sequence[str] | None,
+    filter_string: str | None,
+    run_view_type: Any,
+    branches: str | Sequence[str] | None,
+    group_by: str,
+    metric: str | None = None,
+) -> list[dict[str, Any]]:
+    """The runs :func:`search_page` would find, grouped by ``group_by`` with statistics
+    of ``metric`` per group (see :func:`gittrack.query.engine.groups`)."""
+    from gittrack.query.engine import groups
+
+    with refreshed_index(repo) as ix:
+        return groups(ix, experiment_ids, filter_string, run_view_type, branches, group_by, metric)
+
+
 def search_all(repo: Repo, max_results: int, **kwargs: Any) -> list[dict[str, Any]]:
     """Up to ``max_results`` run dicts, fetched page by page."""
     from gittrack.query.pages import check_max_results

@@ -18,18 +18,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from gittrack.errors import BadRequest, InvalidParameter
+from gittrack.rest.convert import SPECIAL_DOUBLES, wire_number
 from gittrack.server.schema import RUN_STATUSES, VIEW_TYPES, Endpoint
 
 INT64 = (-(2**63), 2**63 - 1)
 INT32 = (-(2**31), 2**31 - 1)
-_SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _bad(name: str, value: Any, expected: str) -> InvalidParameter:
-    shown = repr(value)
+    """MLflow's message for a value of the wrong type (the value as compact JSON)."""
+    try:
+        shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
-    return InvalidParameter(f"Invalid value {shown} for parameter '{name}': expected {expected}")
+    return InvalidParameter(
+        f"Invalid value {shown} for parameter '{name}' supplied: expected {expected}"
+    )
 
 
 def _string(name: str, v: Any) -> str:
@@ -72,8 +78,8 @@ def _double(name: str, v: Any) -> float:
         except OverflowError:
             raise _bad(name, v, "a number within the 64-bit float range (~1.8e308)") from None
     if isinstance(v, str):
-        if v in _SPECIAL_DOUBLES:
-            return _SPECIAL_DOUBLES[v]
+        if v in SPECIAL_DOUBLES:
+            return SPECIAL_DOUBLES[v]
         try:
             out = float(v)
         except ValueError:
@@ -145,7 +151,7 @@ def _metric_list(name: str, v: Any) -> list[tuple[str, float, int, int]]:
 
 def convert(name: str, kind: str, v: Any) -> Any:
     """``v`` as the Python value of a field of type ``kind``; raise naming ``name``."""
-    if kind == "string":
+    if kind in ("string", "path"):
         return _string(name, v)
     if kind == "int64":
         return _integer(name, v, INT64, "int64")
@@ -210,18 +216,9 @@ def decode_json_body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def number(v: float) -> float | str:
-    """A double for the wire: non-finite values as protobuf's JSON strings."""
-    if v != v:
-        return "NaN"
-    if v in (math.inf, -math.inf):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
-
-
 def _sanitize(obj: Any) -> Any:
     if isinstance(obj, float):
-        return number(obj)
+        return wire_number(obj)
     if isinstance(obj, dict):
         return {k: _sanitize(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

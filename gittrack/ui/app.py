@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from gittrack.errors import InvalidParameter
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -56,7 +59,12 @@ def clean_json(obj: Any) -> Any:
 def json_response(obj: Any, status: int = 200) -> Response:
     from starlette.responses import Response
 
-    body = json.dumps(clean_json(obj), ensure_ascii=False, separators=(",", ":"), default=str)
+    try:  # most answers hold no NaN: skip the walk over every value
+        body = json.dumps(
+            obj, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
+        )
+    except (ValueError, TypeError):  # NaN/inf, or keys that are not strings
+        body = json.dumps(clean_json(obj), ensure_ascii=False, separators=(",", ":"), default=str)
     return Response(
         body,
         status_code=status,
@@ -154,7 +162,28 @@ async def runs(request: Request) -> Response:
         "lifecycle": q.get("lifecycle", "active"),
         "keys": None if columns is None else [c for c in columns.split(",") if c],
     }
-    return json_response(await _read(request, lambda ctx: runs_page(ctx, **args)))
+    try:
+        return json_response(await _read(request, lambda ctx: runs_page(ctx, **args)))
+    finally:
+        _table_served.set()
+
+
+async def groups(request: Request) -> Response:
+    from gittrack.ui.table import runs_groups
+
+    q = request.query_params
+    group_by = q.get("group_by")
+    if not group_by:
+        raise InvalidParameter("Give the column to group by: group_by=params.<key>")
+    args: dict[str, Any] = {
+        "group_by": group_by,
+        "metric": q.get("metric") or None,
+        "experiment_ids": [e for e in q.get("experiment_ids", "").split(",") if e] or None,
+        "branch": q.get("branch") or None,
+        "filter_string": q.get("filter", ""),
+        "lifecycle": q.get("lifecycle", "active"),
+    }
+    return json_response(await _read(request, lambda ctx: runs_groups(ctx, **args)))
 
 
 async def compare(request: Request) -> Response:
@@ -162,6 +191,24 @@ async def compare(request: Request) -> Response:
 
     ids = [i for i in request.query_params.get("runs", "").split(",") if i]
     return json_response({"rows": await _read(request, compare_rows, ids)})
+
+
+# --- model registry ---------------------------------------------------------------------
+
+
+async def models(request: Request) -> Response:
+    from gittrack.ui.models import list_models
+
+    return json_response(await _read(request, list_models))
+
+
+async def model(request: Request) -> Response:
+    from gittrack.ui.models import model_detail
+
+    name = request.query_params.get("name")
+    if not name:
+        raise InvalidParameter("Give the model: name=<registered model name>")
+    return json_response(await _read(request, model_detail, name))
 
 
 # --- one run --------------------------------------------------------------------------
@@ -237,6 +284,15 @@ async def runs_diff(request: Request) -> Response:
     return json_response(await _read(request, diff_runs, a, b))
 
 
+async def environment_diff(request: Request) -> Response:
+    from gittrack.ui.code import environment_diff as diff_environments
+
+    a, b = request.query_params.get("a"), request.query_params.get("b")
+    if not a or not b:
+        raise InvalidParameter("Give two runs: a=<run id>&b=<run id>")
+    return json_response(await _read(request, diff_environments, a, b))
+
+
 # --- the route table --------------------------------------------------------------------
 
 
@@ -252,8 +308,10 @@ def routes() -> list[Any]:
         Route(f"{api}/experiments", experiments),
         Route(f"{api}/branches", branches),
         Route(f"{api}/runs", runs),
+        Route(f"{api}/groups", groups),
         Route(f"{api}/compare", compare),
         Route(f"{api}/diff", runs_diff),
+        Route(f"{api}/envdiff", environment_diff),
         Route(f"{api}/runs/{{run_id}}", run),
         Route(f"{api}/runs/{{run_id}}/series", series),
         Route(f"{api}/runs/{{run_id}}/artifacts", artifacts),
@@ -261,6 +319,8 @@ def routes() -> list[Any]:
         Route(f"{api}/runs/{{run_id}}/preview", preview),
         Route(f"{api}/runs/{{run_id}}/diff", run_diff),
         Route(f"{api}/runs/{{run_id}}/environment", environment),
+        Route(f"{api}/models", models),
+        Route(f"{api}/model", model),
         Mount("/ui/static", app=_static_app()),
     ]
 
@@ -280,26 +340,36 @@ def _static_app() -> Any:
 
 def warm_up(backend: Backend) -> None:
     """Get the first page ready before it is asked for: the repository thread brings
-    the run index up to date while another thread imports what the first chart needs."""
-    import threading
-
-    backend.submit(_refresh_index)
+    the run index up to date and reads the default first page of the runs table (which
+    keeps the column counts of every key); then another thread imports what the first
+    chart needs, so that import does not compete with the first table for the CPU."""
+    first = backend.submit(_first_page)
     threading.Thread(
-        target=_import_chart_libraries, name="gittrack-ui-imports", daemon=True
+        target=_import_chart_libraries, args=(first,), name="gittrack-ui-imports", daemon=True
     ).start()
 
 
-def _refresh_index(client: Client) -> None:
-    from gittrack.query.search import refreshed_index
+# Set once a runs page has been answered: the chart libraries' import (seconds of CPU
+# holding the GIL) waits for it, so the page's assets and first rows are served first.
+_table_served = threading.Event()
+
+
+def _first_page(client: Client) -> None:
+    from gittrack.ui.context import UIContext
+    from gittrack.ui.table import runs_page
 
     try:
-        with refreshed_index(client.repo):
-            pass
+        runs_page(UIContext(client))
     except Exception:  # noqa: BLE001 - the first request reports the error properly
-        log.debug("refreshing the run index at startup failed", exc_info=True)
+        log.debug("reading the first runs page at startup failed", exc_info=True)
 
 
-def _import_chart_libraries() -> None:
+def _import_chart_libraries(after: Future[Any]) -> None:
+    try:
+        after.result(timeout=5)
+    except Exception:  # noqa: BLE001 - a slow or failed warm-up: import anyway
+        pass
+    _table_served.wait(timeout=3)  # or no table asked for soon: a run page, say
     try:
         import numpy  # noqa: F401
         import pandas  # noqa: F401

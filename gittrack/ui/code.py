@@ -128,3 +128,24 @@ def environment(ctx: UIContext, run_id: str) -> dict[str, Any]:
         except Exception:  # an older or foreign snapshot: show it without a summary
             summary = None
     return {"run_id": full, "summary": summary, "environment": env}
+
+
+def environment_diff(ctx: UIContext, run_a: str, run_b: str) -> dict[str, Any]:
+    """What changed in the environment from run ``run_a`` to run ``run_b`` (Python,
+    platform, package versions...): the changes ``gittrack env diff`` prints.
+
+    Returns ``{run_a, run_b, recorded: [bool, bool], changes: [{key, change, old, new}]}``;
+    ``changes`` is empty when either run recorded no snapshot (``recorded`` says which).
+    """
+    from gittrack.env.environment import diff
+
+    a, b = environment(ctx, run_a), environment(ctx, run_b)
+    env_a, env_b = a["environment"], b["environment"]
+    recorded = [isinstance(env_a, dict), isinstance(env_b, dict)]
+    changes = diff(env_a, env_b) if all(recorded) else []
+    return {
+        "run_a": a["run_id"],
+        "run_b": b["run_id"],
+        "recorded": recorded,
+        "changes": [c.to_dict() for c in changes],
+    }

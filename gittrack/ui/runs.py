@@ -32,6 +32,7 @@ def run_detail(ctx: UIContext, run_id: str) -> dict[str, Any]:
         RunNotFound / InvalidParameter: no such run or a malformed id.
     """
     from gittrack.core.records.formats import param_str
+    from gittrack.ui.models import run_versions
 
     full, sha, record = ctx.run_record(run_id)
     run = dict(record.get("run") or {})
@@ -67,6 +68,7 @@ def run_detail(ctx: UIContext, run_id: str) -> dict[str, Any]:
         "note": record.get("note") or tags.get("mlflow.note.content") or "",
         "artifact_count": len(record.get("artifacts") or {}),
         "reruns": reruns_of(ctx, full),
+        "model_versions": run_versions(ctx, full),
     }
 
 

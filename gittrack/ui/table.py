@@ -35,6 +35,7 @@ ATTRIBUTES = (
     "run_id",
 )
 DEFAULT_ORDER = "attributes.start_time DESC"
+GROUP_ATTRIBUTES = {("attribute", "status"), ("attribute", "user_id")}
 MAX_PAGE = 1000
 MAX_COMPARE = 1000
 LIFECYCLES = {
@@ -167,6 +168,68 @@ def runs_page(
         "columns": columns,
         "default_columns": defaults,
         "skipped": dict(page.broken),  # run id -> why its record is unreadable
+    }
+
+
+def runs_groups(
+    ctx: UIContext,
+    *,
+    group_by: str,
+    metric: str | None = None,
+    experiment_ids: list[str] | None = None,
+    branch: str | None = None,
+    filter_string: str = "",
+    lifecycle: str = "active",
+) -> dict[str, Any]:
+    """The runs table grouped by a param, tag or attribute (``params.optimizer``), with
+    each group's statistics of ``metric``: the query engine's
+    :func:`~gittrack.query.search.group_runs` over the runs :func:`runs_page` would list.
+
+    Returns:
+        ``{group_by, metric, total, groups: [{value, count, metric_count, min, max,
+        mean, filter}]}``: ``filter`` is the table filter listing that group's runs
+        (null where no filter can name it, e.g. a missing attribute).
+
+    Raises:
+        InvalidParameter: a bad filter, column (metrics cannot group), lifecycle or branch.
+    """
+    from gittrack.query.grammar import parse_order_by
+    from gittrack.query.search import group_runs
+
+    view = LIFECYCLES.get(lifecycle)
+    if view is None:
+        raise InvalidParameter(f"Invalid lifecycle {lifecycle!r}: expected active, deleted or all")
+    (col,) = parse_order_by([group_by])
+    if col.kind not in ("param", "tag") and (col.kind, col.key) not in GROUP_ATTRIBUTES:
+        raise InvalidParameter(
+            f"Invalid group_by {group_by!r}: group by a param, a tag, "
+            "attributes.status or attributes.user_id"
+        )
+    base = plain_text_filter(filter_string)
+    found = group_runs(
+        ctx.repo,
+        experiment_ids or None,
+        base,
+        view,
+        [branch] if branch else None,
+        group_by,
+        metric or None,
+    )
+    name = f"{_PLURAL[col.kind]}.`{col.key}`"  # keys never hold a backtick
+    for g in found:
+        value = g["value"]
+        if value is None:
+            clause = f"{name} IS NULL" if col.kind != "attribute" else None
+        elif isinstance(value, str):
+            clause = f"{name} = '{value.replace(chr(39), chr(39) * 2)}'"
+        else:
+            clause = f"{name} = {value}"
+        g["filter"] = None if clause is None else (f"{base} AND {clause}" if base else clause)
+    return {
+        "group_by": group_by,
+        "metric": metric or None,
+        "total": sum(g["count"] for g in found),
+        "groups": found,
     }
 
 

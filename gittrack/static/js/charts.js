@@ -168,6 +168,7 @@
             const { min, max } = u.scales.x;
             if (min === null || max === null || self.isOwnRange(u, min, max)) return;
             self.zoomed = true;
+            performance.mark("gt:zoom:start");
             self.reloadZoom([min, max]);
           }],
         },
@@ -178,6 +179,7 @@
         this.loadedRange = range;
         this.plot.setData(data, false);
         this.plot.setScale("x", { min: range[0], max: range[1] });
+        requestAnimationFrame(() => setTimeout(() => performance.mark("gt:zoom:painted"), 0));
         return;
       }
       if (this.plot) this.plot.destroy();
@@ -201,7 +203,15 @@
 
     reloadZoom(range) {
       clearTimeout(this._zt);
-      this._zt = setTimeout(() => this.load(range), 150);
+      this._zt = setTimeout(() => this.load(range), 30); // one fetch for a burst of scale changes
+    }
+
+    // New points arrived: fetch the series again (the zoomed range when zoomed).
+    refresh() {
+      if (this.zoomed && this.plot) {
+        const { min, max } = this.plot.scales.x;
+        this.load([min, max]);
+      } else this.load(null);
     }
 
     update(opts) {

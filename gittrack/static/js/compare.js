@@ -71,7 +71,8 @@
       const o = this.opts;
       const onlyDiff = h("input", { type: "checkbox", checked: o.onlyDiff, onchange: () => { o.onlyDiff = onlyDiff.checked; this.renderTable(); this.saveUrl(); } });
       GT.append(GT.clear(this.root), [
-        h("h1", null, "Comparing " + rows.length + " runs"),
+        h("h1", null, "Comparing " + rows.length + " runs",
+          rows.length === 2 ? h("a", { class: "diff-link", href: GT.hashFor("/diff", { a: rows[0].run_id, b: rows[1].run_id }) }, " · diff these two") : null),
         h("div", { class: "legend" }, rows.map((r, i) => h("a", { href: GT.runUrl(r.run_id), class: "run-chip" },
           h("span", { class: "swatch", style: { background: GT.color(i) } }), this.label(i)))),
         GT.section("Values", h("label", null, onlyDiff, " Only rows that differ"), this.tableBox),

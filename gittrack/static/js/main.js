@@ -1,4 +1,5 @@
-// Router: #/runs (table), #/run/<id> (run page), #/compare?runs=a,b (comparison).
+// Router: #/runs (table), #/run/<id> (run page), #/compare?runs=a,b (comparison),
+// #/diff?a=<id>&b=<id> (two runs diffed).
 "use strict";
 
 (function () {
@@ -13,9 +14,18 @@
     if (parts[0] === "run" && parts[1]) {
       GT.currentView = new GT.RunView(view, parts[1], params);
       document.title = "Run " + parts[1].slice(0, 8) + " · gittrack";
+    } else if (parts[0] === "diff") {
+      GT.currentView = new GT.DiffView(view, params);
+      document.title = "Diff · gittrack";
     } else if (parts[0] === "compare") {
       GT.currentView = new GT.CompareView(view, params);
       document.title = "Compare · gittrack";
+    } else if (parts[0] === "models") { // the model registry (models.js)
+      GT.currentView = new GT.ModelsView(view);
+      document.title = "Models · gittrack";
+    } else if (parts[0] === "model" && parts[1]) {
+      GT.currentView = new GT.ModelView(view, parts[1], params);
+      document.title = "Model " + parts[1] + " · gittrack";
     } else {
       GT.currentView = new GT.RunsView(view, params);
       document.title = "Runs · gittrack";

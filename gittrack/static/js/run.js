@@ -32,11 +32,15 @@
       this.charts = {};
       this.timer = null;
       this.commit = null;
+      // a hidden tab stops polling; showing it again brings the page up to date
+      this.onVisible = () => { if (!document.hidden && this.run && this.run.status === "RUNNING") this.refresh(); };
+      document.addEventListener("visibilitychange", this.onVisible);
       this.load();
     }
 
     destroy() {
       clearTimeout(this.timer);
+      document.removeEventListener("visibilitychange", this.onVisible);
       for (const c of Object.values(this.charts)) c.destroy();
     }
 
@@ -57,12 +61,13 @@
 
     scheduleRefresh() {
       clearTimeout(this.timer);
-      if (this.run.status !== "RUNNING") return;
+      if (this.run.status !== "RUNNING" || document.hidden) return;
       this.timer = setTimeout(() => this.refresh(), REFRESH_MS);
     }
 
     async refresh() {
-      if (!document.body.contains(this.root) || GT.currentView !== this) return;
+      clearTimeout(this.timer);
+      if (!document.body.contains(this.root) || GT.currentView !== this || document.hidden) return;
       try {
         const run = await GT.api("runs/" + encodeURIComponent(this.runId));
         if (run.commit !== this.commit) {
@@ -71,7 +76,7 @@
           this.renderHeader(run);
           GT.clear(this.paramsBox).appendChild(filterableTable(run.params, "params"));
           GT.clear(this.tagsBox).appendChild(filterableTable(run.tags, "tags"));
-          this.renderMetrics(run);
+          if (this.metricsDone) this.updateMetrics(run);
         }
         this.run = run;
         this.renderHeader(run);
@@ -101,6 +106,7 @@
           ["Rerun of", run.tags["gittrack.rerunOf"] ? h("a", { href: GT.runUrl(run.tags["gittrack.rerunOf"]), class: "rerun-of" }, run.tags["gittrack.rerunOf"]) : ""],
           ["Reruns", (run.reruns || []).length ? h("span", { class: "reruns" }, (run.reruns || []).map((x, i) => [i ? ", " : "",
             h("a", { href: GT.runUrl(x.run_id) }, x.run_name || x.run_id.slice(0, 8)), " ", GT.statusBadge(x.status)])) : ""],
+          ["Model versions", GT.runModelVersions(run.model_versions)],
           ["Run commit", h("code", null, run.commit)],
           ["Artifact URI", r.artifact_uri || ""],
         ]),
@@ -148,19 +154,35 @@
       if (id === "artifacts" && !this.artDone) { this.artDone = true; this.openArtifacts(this.params.get("art") || ""); }
     }
 
+    // New points of a live run: the summary is rebuilt and each chart fetches its series
+    // again (a zoomed chart keeps its range); new metrics get their charts.
+    updateMetrics(run) {
+      const keys = Object.keys(run.metrics).sort();
+      const have = Object.keys(this.charts).sort();
+      if (!this.summary || keys.length > 100 || keys.join("\n") !== have.join("\n")) { this.renderMetrics(run); return; }
+      const fresh = this.summaryTable(run, keys);
+      this.summary.replaceWith(fresh);
+      this.summary = fresh;
+      for (const c of Object.values(this.charts)) c.refresh();
+    }
+
+    summaryTable(run, keys) {
+      return h("table", { class: "kv metrics-summary" }, h("thead", null, h("tr", null,
+        ["Metric", "Last", "Step", "Min", "Max", "Points"].map((t) => h("th", null, t)))),
+      h("tbody", null, keys.map((k) => {
+        const m = run.metrics[k];
+        return h("tr", { "data-metric": k }, h("th", null, k), h("td", null, GT.fmtNum(m.value)), h("td", null, m.step),
+          h("td", null, GT.fmtNum(m.min)), h("td", null, GT.fmtNum(m.max)), h("td", null, m.count));
+      })));
+    }
+
     renderMetrics(run) {
       const keys = Object.keys(run.metrics).sort();
       if (!keys.length) {
         GT.clear(this.metricsBox).appendChild(h("p", { class: "muted" }, "No metrics logged."));
         return;
       }
-      const summary = h("table", { class: "kv metrics-summary" }, h("thead", null, h("tr", null,
-        ["Metric", "Last", "Step", "Min", "Max", "Points"].map((t) => h("th", null, t)))),
-      h("tbody", null, keys.map((k) => {
-        const m = run.metrics[k];
-        return h("tr", null, h("th", null, k), h("td", null, GT.fmtNum(m.value)), h("td", null, m.step),
-          h("td", null, GT.fmtNum(m.min)), h("td", null, GT.fmtNum(m.max)), h("td", null, m.count));
-      })));
+      const summary = (this.summary = this.summaryTable(run, keys));
       for (const c of Object.values(this.charts)) c.destroy();
       this.charts = {};
       const grid = h("div", { class: "chart-grid" });
