@@ -129,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             wall, cpu, k = _live_loop(_setup(d, hooks=True), n)
             res["live"].append((wall, cpu))
             noted.append(k)
+    # the floor of any hook written in Python: one interpreter start (site hooks included)
+    py: list[tuple[float, float]] = []
+    for _ in range(opts.reps):
+        c0, t0 = _children_cpu(), time.perf_counter()
+        for _ in range(n):
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+        py.append((time.perf_counter() - t0, _children_cpu() - c0))
     base_w = median([w for w, _ in res["plain"]]) / n
     base_c = median([c for _, c in res["plain"]]) / n
     rows = []
@@ -140,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         w = median([w for w, _ in res[key]]) / n
         c = median([c for _, c in res[key]]) / n
         rows.append([label, w, c, w - base_w, c - base_c])
+    py_w, py_c = median([w for w, _ in py]) / n, median([c for _, c in py]) / n
+    rows.append(["`python -c pass` (one interpreter start)", py_w, py_c, "-", "-"])
     print_table(
         f"Hooks: {n} commits per repetition, medians of {opts.reps} (per commit)",
         ["setup", "wall s/commit", "CPU s/commit", "added wall s", "added CPU s"],
