@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 import threading
 
 from tests.conftest import run_cli
-from tests.server_helpers import ServerProcess, http
+from tests.server_helpers import ServerProcess, bare_repo, http
 
 API = "/api/2.0/mlflow"
-
-
-def bare(tmp_path):
-    repo = tmp_path / "store.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
-    return repo
 
 
 def test_help_names_every_option():
@@ -34,7 +27,7 @@ def test_help_names_every_option():
 
 
 def test_banner_request_log_and_clean_sigterm(tmp_path):
-    repo = bare(tmp_path)
+    repo = bare_repo(tmp_path)
     server = ServerProcess(repo)
     assert f"listening on {server.url}/" in server.banner
     _, body = http("POST", f"{server.url}{API}/runs/create", {"experiment_id": "0"})
@@ -86,7 +79,7 @@ def test_a_run_created_by_one_worker_is_free_for_the_others(tmp_path):
 
 
 def test_several_workers_serialise_writes_per_run(tmp_path):
-    repo = bare(tmp_path)
+    repo = bare_repo(tmp_path)
     with ServerProcess(repo, "--workers", "2") as server:
         _, body = http("POST", f"{server.url}{API}/runs/create", {"experiment_id": "0"})
         rid = body["run"]["info"]["run_id"]
@@ -118,7 +111,7 @@ def test_artifacts_destination_receives_large_uploads(tmp_path):
     import os
     import urllib.request
 
-    repo = bare(tmp_path)
+    repo = bare_repo(tmp_path)
     store = tmp_path / "big-store"
     data = os.urandom(2 * 1024 * 1024 + 3)
     sha = hashlib.sha256(data).hexdigest()
