@@ -69,7 +69,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-
 # MLflow's error codes (databricks.proto ``ErrorCode``): name -> (number, HTTP status).
 # The statuses are those MLflow's server answers with (mlflow/exceptions.py).
 ERROR_CODES: dict[str, tuple[int, int]] = {

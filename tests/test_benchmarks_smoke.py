@@ -93,3 +93,21 @@ def test_w6_times_import_and_log_and_profiles_log(tmp_path):
     assert 'python -c "import gittrack"' in rows
     assert "profile of an in-process `gittrack log`" in text
     assert "log_cmd" in text  # the profile names where gittrack log spends its time
+
+
+def test_hooks_bench_quick(tmp_path):
+    text = run_script("hooks_bench.py", tmp_path=tmp_path)
+    rows = table_rows(text)
+    assert {"plain git (no hooks)", "hooks, no live run", "hooks, live run"} <= set(rows)
+    assert "commits noted in the live run: [3] (expected 3 each)" in text
+
+
+def test_scale_quick(tmp_path):
+    cache = tmp_path / "cache"
+    text = run_script(
+        "scale.py", "--only", "search,log", "--no-mlflow", "--cache", str(cache), tmp_path=tmp_path
+    )
+    rows = table_rows(text)
+    assert any(k.startswith("build: 300 runs") for k in rows), rows
+    assert "W2 cold index build" in rows
+    assert "W6 `gittrack log -n 50`" in rows

@@ -494,9 +494,7 @@ def test_post_commit_starts_no_python_without_a_live_run(repo, tmp_path):
     # a "python" that logs which hook started it, then runs the real interpreter
     log = tmp_path / "started.log"
     spy = tmp_path / "spy-python"
-    spy.write_text(
-        f'#!/bin/sh\n[ "$1" = -m ] && echo "$3" >>{log}\nexec {sys.executable} "$@"\n'
-    )
+    spy.write_text(f'#!/bin/sh\n[ "$1" = -m ] && echo "$3" >>{log}\nexec {sys.executable} "$@"\n')
     spy.chmod(0o755)
     install(repo, "--python", str(spy))
     log.unlink(missing_ok=True)
@@ -536,9 +534,10 @@ def test_snapshot_cache_sees_a_package_installed_between_commits(repo, tmp_path)
     (repo / "train.py").write_text("print('v2')\n")
     assert commit(repo, "-am", "v2", env=env).returncode == 0
     assert (repo / ".git" / "gittrack" / "cache" / "environment.json").is_file()
-    assert "freshly-installed" not in environment.from_yaml(git(repo, "show", f"HEAD:{LOCK}"))[
-        "distributions"
-    ]
+    assert (
+        "freshly-installed"
+        not in environment.from_yaml(git(repo, "show", f"HEAD:{LOCK}"))["distributions"]
+    )
     # an unchanged environment: served from the cache, nothing staged
     (repo / "train.py").write_text("print('v3')\n")
     assert commit(repo, "-am", "v3", env=env).returncode == 0

@@ -63,7 +63,7 @@ def test_a_run_created_by_one_worker_is_free_for_the_others(tmp_path):
     # worker waited for it in vain and failed with 409 RunLocked after 60 s
     from gittrack.api.client import Client
 
-    repo = bare(tmp_path)
+    repo = bare_repo(tmp_path)
     with ServerProcess(repo, "--workers", "2") as server:
         for _ in range(4):  # whichever worker answers the create
             _, body = http("POST", f"{server.url}{API}/runs/create", {"experiment_id": "0"})
