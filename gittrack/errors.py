@@ -69,11 +69,8 @@ for the REST client.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from typing import Any
-
-log = logging.getLogger("gittrack.server")
 
 # MLflow's error codes (databricks.proto ``ErrorCode``): name -> (number, HTTP status).
 # The statuses are those MLflow's server answers with (mlflow/exceptions.py).
@@ -604,7 +601,9 @@ def http_error(exc: BaseException, method: str = "", path: str = "") -> tuple[in
     """
     err = as_gittrack_error(exc, method, path)
     if err is None:
-        log.error("internal error", exc_info=exc)
+        import logging  # here, not at import: the git hooks import this module
+
+        logging.getLogger("gittrack.server").error("internal error", exc_info=exc)
         return 500, {
             "error_code": "INTERNAL_ERROR",
             "message": f"Internal error: {type(exc).__name__}",

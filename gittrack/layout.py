@@ -31,6 +31,7 @@ Local state, derived and never pushed (``.git/gittrack/``, see :func:`state_dir`
     locks/registry-<sha256 of name>.lock          inter-process locks (flock)
     objects/sha256/<ab>/<62 hex>                  the local artifact store / cache
     cache/chunks/<ab>/<oid>                       decoded metric-history chunks
+    cache/environment.json                        the pre-commit hook's last snapshot
     index.sqlite                                  the query index
     run-commits/<run_id>                          commits made while a run was live
 """
@@ -210,6 +211,11 @@ def index_path(state: Path) -> Path:
 def chunk_cache_path(state: Path, oid: str) -> Path:
     """``<state>/cache/chunks/<oid[:2]>/<oid[2:]>``: a decoded metric-history chunk."""
     return Path(state) / "cache" / "chunks" / oid[:2] / oid[2:]
+
+
+def env_snapshot_cache_path(state: Path) -> Path:
+    """``<state>/cache/environment.json``: the pre-commit hook's last snapshot and its key."""
+    return Path(state) / "cache" / "environment.json"
 
 
 def run_commits_path(state: Path, run_id: str) -> Path:

@@ -99,3 +99,21 @@ def test_registry_bench_runs_both_registries(tmp_path):
     out = run_script("registry_bench.py", tmp_path=tmp_path)
     rows = table_rows(out)
     assert rows["gittrack"][1] == "16" and rows["mlflow sqlite"][1] == "16"
+
+
+def test_hooks_bench_quick(tmp_path):
+    text = run_script("hooks_bench.py", tmp_path=tmp_path)
+    rows = table_rows(text)
+    assert {"plain git (no hooks)", "hooks, no live run", "hooks, live run"} <= set(rows)
+    assert "commits noted in the live run: [3] (expected 3 each)" in text
+
+
+def test_scale_quick(tmp_path):
+    cache = tmp_path / "cache"
+    text = run_script(
+        "scale.py", "--only", "search,log", "--no-mlflow", "--cache", str(cache), tmp_path=tmp_path
+    )
+    rows = table_rows(text)
+    assert any(k.startswith("build: 300 runs") for k in rows), rows
+    assert "W2 cold index build" in rows
+    assert "W6 `gittrack log -n 50`" in rows

@@ -488,3 +488,67 @@ def test_commit_made_during_a_run_is_tagged_on_the_run(repo):
         sha = git(repo, "rev-parse", "HEAD").strip()
     tags = gittrack.get_run(run.info.run_id).data.tags
     assert sha in tags["gittrack.commits"].split()
+
+
+def test_post_commit_starts_no_python_without_a_live_run(repo, tmp_path):
+    # a "python" that logs which hook started it, then runs the real interpreter
+    log = tmp_path / "started.log"
+    spy = tmp_path / "spy-python"
+    spy.write_text(f'#!/bin/sh\n[ "$1" = -m ] && echo "$3" >>{log}\nexec {sys.executable} "$@"\n')
+    spy.chmod(0o755)
+    install(repo, "--python", str(spy))
+    log.unlink(missing_ok=True)
+    (repo / "train.py").write_text("print('v2')\n")
+    assert commit(repo, "-am", "v2").returncode == 0
+    assert log.read_text().split() == ["pre-commit"]
+
+    # a live run in an ancestor of `git commit`: post-commit starts Python and notes it
+    log.unlink()
+    code = (
+        "import subprocess, gittrack\n"
+        "with gittrack.start_run() as run:\n"
+        "    open('train.py', 'w').write('v3')\n"
+        "    subprocess.run(['git', 'commit', '-q', '-am', 'v3'], check=True)\n"
+        "print(run.info.run_id)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=repo,
+        env={**os.environ, **GIT_ENV},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert log.read_text().split() == ["pre-commit", "post-commit"]
+    from gittrack.hooks.runnotes import commits_tag
+
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert commits_tag(repo / ".git" / "gittrack", out.stdout.strip()) == head
+
+
+def test_snapshot_cache_sees_a_package_installed_between_commits(repo, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    env = {"PYTHONPATH": f"{site}{os.pathsep}{os.environ['PYTHONPATH']}"}
+    install(repo, "--hook", "pre-commit")
+    (repo / "train.py").write_text("print('v2')\n")
+    assert commit(repo, "-am", "v2", env=env).returncode == 0
+    assert (repo / ".git" / "gittrack" / "cache" / "environment.json").is_file()
+    assert (
+        "freshly-installed"
+        not in environment.from_yaml(git(repo, "show", f"HEAD:{LOCK}"))["distributions"]
+    )
+    # an unchanged environment: served from the cache, nothing staged
+    (repo / "train.py").write_text("print('v3')\n")
+    assert commit(repo, "-am", "v3", env=env).returncode == 0
+    assert files_in(repo) == ["train.py"]
+
+    dist = site / "freshly_installed-2.5.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: freshly-installed\nVersion: 2.5\n")
+    (repo / "train.py").write_text("print('v4')\n")
+    done = commit(repo, "-am", "v4", env=env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(files_in(repo)) == [LOCK, "train.py"]
+    locked = environment.from_yaml(git(repo, "show", f"HEAD:{LOCK}"))
+    assert locked["distributions"]["freshly-installed"] == "2.5"

@@ -228,3 +228,32 @@ def test_rest_client_delivers_every_queued_point_when_the_process_ends(
 
     hist = RestClient(tracking_server.url).get_metric_history(run_id, "loss")
     assert [m.step for m in hist] == list(range(500))
+
+
+def test_packs_kept_for_a_running_gc_are_released_once_it_ends(repo):
+    # a run that ends while `git gc` runs keeps its packs' .keep (the gc may have missed
+    # the ref); they used to stay kept for good, out of every later consolidation
+    git(repo, "config", "gittrack.auto-gc", "false")
+    code = textwrap.dedent(
+        """
+        import os, time
+        import gittrack
+        gc_pid = os.path.join(".git", "gc.pid")
+        with open(gc_pid, "w") as fh:
+            fh.write("0 elsewhere")
+        for i in range(3):
+            with gittrack.start_run():
+                gittrack.log_metric("x", float(i))
+        kept = [n for n in os.listdir(".git/objects/pack") if n.endswith(".keep")]
+        print(len(kept), flush=True)
+        os.unlink(gc_pid)  # the gc ends before this process does
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
+    )
+    assert int(out.stdout.split()[0]) >= 3  # kept while the gc ran
+    pack_dir = repo / ".git" / "objects" / "pack"
+    assert sorted(p.name for p in pack_dir.glob("*.keep")) == []
+    assert len(list(pack_dir.glob("*.pack"))) >= 3
+    assert len(Client(repo).search_runs()) == 3

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from itertools import chain
 from operator import itemgetter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core import live, shutdown, validation
@@ -975,6 +976,7 @@ class _Registry:
             n = self._packs[d] = self._packs.get(d, 0) + 1
             if n % CONSOLIDATE_EVERY or not w._auto_gc:
                 return
+            self._release_closed(d)
             running = self._repacks.get(d)
             if running is not None and running.poll() is None:
                 return
@@ -1010,11 +1012,30 @@ class _Registry:
         for d in {d for d, _p, _k in closed}:
             while gc_running_since(d) is not None and _time() < deadline:
                 time.sleep(0.05)
-        for _d, p, kept in closed:
+        for d, p, kept in closed:
             try:
                 pack_repair(p, kept=kept)
+                if kept:  # kept only while a `git gc` ran: once it ended, git may pack it
+                    pack_release(p, ref_moved_at=time.time_ns(), common_dir=Path(d))
             except OSError as exc:
                 print(f"gittrack: could not repair pack {p.pack.name}: {exc}", file=sys.stderr)
+
+    def _release_closed(self, common_dir: str) -> None:
+        """Drop the ``.keep`` of closed writers' packs that stayed kept because a ``git gc``
+        ran when their run closed, now that none runs (else they would stay kept, out of
+        every consolidation, until this process exits)."""
+        if gc_running_since(Path(common_dir)) is not None:
+            return
+        still: list[tuple[Any, Written, bool]] = []
+        for d, p, kept in self._closed:
+            if kept and str(d) == common_dir:
+                try:
+                    if pack_release(p, ref_moved_at=time.time_ns(), common_dir=Path(d)):
+                        kept = False
+                except OSError:
+                    pass
+            still.append((d, p, kept))
+        self._closed = still
 
     def remove(self, w: RunWriter) -> None:
         with self._lock:

@@ -47,6 +47,25 @@ def config(key: str, cwd: str | os.PathLike[str] | None = None) -> str | None:
     return proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
 
 
+def config_prefixed(prefix: str, cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """Every git config value whose key starts with ``prefix`` (one ``git`` call; the
+    last value wins for a multi-valued key), keys lower-cased as git reports them."""
+    import re
+
+    proc = subprocess.run(
+        ["git", "config", "-z", "--get-regexp", "^" + re.escape(prefix)],
+        cwd=cwd,
+        capture_output=True,
+        check=False,
+    )
+    out: dict[str, str] = {}
+    for item in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        key, _, value = item.partition("\n")
+        if key:
+            out[key] = value
+    return out
+
+
 def config_bool(key: str, default: bool = False, cwd: str | os.PathLike[str] | None = None) -> bool:
     """A boolean git config value as git reads it (true/yes/on/1).
 
@@ -81,7 +100,11 @@ def toplevel(cwd: str | os.PathLike[str] | None = None) -> Path | None:
 
 def replaying(cwd: str | os.PathLike[str] | None = None) -> str | None:
     """``"rebase"``, ``"cherry-pick"`` or ``"revert"`` while git replays commits, else None."""
-    gitdir = Path(git_text("rev-parse", "--absolute-git-dir", cwd=cwd))
+    return replaying_in(Path(git_text("rev-parse", "--absolute-git-dir", cwd=cwd)))
+
+
+def replaying_in(gitdir: Path) -> str | None:
+    """:func:`replaying` for a known (absolute) git directory: no git call."""
     for name, what in (
         ("rebase-merge", "rebase"),
         ("rebase-apply", "rebase"),

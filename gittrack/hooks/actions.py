@@ -23,8 +23,15 @@ import time
 from pathlib import Path, PurePosixPath
 
 from gittrack.errors import HookError
-from gittrack.hooks._git import config, config_bool, git, git_text, replaying, toplevel
-from gittrack.layout import ENVIRONMENT_LOCK_FILE, NAMESPACE
+from gittrack.hooks._git import (
+    config,
+    config_bool,
+    config_prefixed,
+    git,
+    git_text,
+    replaying_in,
+)
+from gittrack.layout import ENVIRONMENT_LOCK_FILE, NAMESPACE, env_snapshot_cache_path, state_dir
 
 DEFAULT_LOCK_PATH = ENVIRONMENT_LOCK_FILE
 _ZERO = "0" * 40
@@ -35,15 +42,22 @@ def say(message: str) -> None:
     print(f"gittrack: {message}", file=sys.stderr)
 
 
-def lock_path(top: Path) -> str | None:
+_UNREAD = object()
+
+
+def lock_path(top: Path, raw: str | None | object = _UNREAD) -> str | None:
     """The lock file's path relative to the working tree, or ``None`` when disabled.
+
+    ``raw`` is git config ``gittrack.env-lock-path`` when the caller read it already.
 
     Raises:
         HookError: when ``gittrack.env-lock-path`` is absolute or leaves the tree.
     """
-    raw = config("gittrack.env-lock-path", cwd=top)
+    if raw is _UNREAD:
+        raw = config("gittrack.env-lock-path", cwd=top)
     if raw is None:
         return DEFAULT_LOCK_PATH
+    assert isinstance(raw, str)
     if raw.strip().lower() in _OFF:
         return None
     rel = PurePosixPath(raw.strip().replace("\\", "/"))
@@ -55,8 +69,13 @@ def lock_path(top: Path) -> str | None:
     return rel.as_posix()
 
 
-def write_snapshot(top: Path, rel: str, python: str | None = None) -> tuple[bool, bool]:
+def write_snapshot(
+    top: Path, rel: str, python: str | None = None, state: Path | None = None
+) -> tuple[bool, bool]:
     """Write the environment snapshot to ``top/rel`` and stage it if the index differs.
+
+    With ``state`` (``.git/gittrack``) and this interpreter (``python`` None), the
+    snapshot comes from :func:`cached_snapshot_yaml` when nothing it depends on changed.
 
     Returns:
         ``(written, staged)``: whether the file on disk changed, whether it was staged.
@@ -65,12 +84,16 @@ def write_snapshot(top: Path, rel: str, python: str | None = None) -> tuple[bool
         HookError: when the file cannot be written or staged.
         EnvironmentCaptureError: when ``python`` cannot report its environment.
     """
-    from gittrack.env import environment
+    if state is not None and python is None:
+        data, problems = cached_snapshot_yaml(top, state)
+    else:
+        from gittrack.env import environment
 
-    snap = environment.capture(str(top), python=python)
-    for problem in snap.get("problems", []):
+        snap = environment.capture(str(top), python=python)
+        problems = snap.get("problems", [])
+        data = environment.to_yaml(snap)
+    for problem in problems:
         say(f"warning: {problem}")
-    data = environment.to_yaml(snap)
     full = top / rel
     written = False
     try:
@@ -93,6 +116,70 @@ def write_snapshot(top: Path, rel: str, python: str | None = None) -> tuple[bool
     return written, staged
 
 
+def _snapshot_key(top: Path) -> str:
+    """A digest of everything this interpreter's snapshot of ``top`` depends on: the
+    interpreter, each ``sys.path`` entry's mtime (installing, upgrading or removing a
+    package adds or removes a ``.dist-info`` directory there), the lock/requirements
+    files' signatures, the collecting code itself, CUDA/driver files and ``uname``."""
+    import hashlib
+
+    from gittrack.env import collect
+
+    def stamp(path: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    cuda = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
+    parts = [
+        sys.executable,
+        sys.version,
+        sys.prefix,
+        tuple(os.uname()),
+        [(entry, stamp(entry or ".")) for entry in sys.path],
+        collect.files_signature(str(top.resolve())),
+        [stamp(collect.__file__), stamp(__file__), collect.FORMAT],
+        [cuda, stamp(os.path.join(cuda, "version.json")), stamp(os.path.join(cuda, "version.txt"))],
+        collect._read_small("/proc/driver/nvidia/version", 4096),
+    ]
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def cached_snapshot_yaml(top: Path, state: Path) -> tuple[bytes, list[str]]:
+    """This interpreter's snapshot of ``top`` as YAML and its problems, from the cache at
+    :func:`gittrack.layout.env_snapshot_cache_path` while its key is unchanged (a commit
+    then costs a few ``stat`` calls, no package scan and no YAML), else captured anew
+    and cached."""
+    import json
+
+    path = env_snapshot_cache_path(state)
+    key = _snapshot_key(top)
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached.get("key") == key:
+            return cached["yaml"].encode("utf-8"), list(cached.get("problems") or [])
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        pass  # no cache yet, or one from another version: capture
+    from gittrack.env import environment
+
+    snap = environment.capture(str(top))
+    problems = list(snap.get("problems", []))
+    data = environment.to_yaml(snap)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text(
+            json.dumps({"key": key, "yaml": data.decode("utf-8"), "problems": problems}),
+            encoding="utf-8",
+        )
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written costs time, not correctness
+    return data, problems
+
+
 def _blob_id(data: bytes) -> str:
     import hashlib
 
@@ -107,18 +194,32 @@ def partial_commit() -> bool:
 
 
 def pre_commit(cwd: str | os.PathLike[str] | None = None) -> int:
-    """The ``pre-commit`` hook. Returns the exit status (0)."""
-    top = toplevel(cwd)
-    if top is None or replaying(top):
+    """The ``pre-commit`` hook. Returns the exit status (0).
+
+    Two ``git`` calls before the snapshot (where the repository is, gittrack's
+    settings) and the snapshot from the cache when nothing it depends on changed.
+    """
+    try:
+        gitdir, common_raw, top_raw = git_text(
+            "rev-parse", "--absolute-git-dir", "--git-common-dir", "--show-toplevel", cwd=cwd
+        ).splitlines()[:3]
+    except (HookError, ValueError):
+        return 0  # a bare repository (no working tree): nothing to snapshot
+    top = Path(top_raw)
+    if replaying_in(Path(gitdir)):
         return 0
-    rel = lock_path(top)
+    settings = config_prefixed("gittrack.env-", cwd=top)
+    rel = lock_path(top, settings.get("gittrack.env-lock-path"))
     if rel is None:
         return 0
     if partial_commit():
         say(f"partial commit (git commit PATHS): {rel} is left for the next full commit")
         return 0
-    python = config("gittrack.env-python", cwd=top) or None
-    _, staged = write_snapshot(top, rel, python=python)
+    python = settings.get("gittrack.env-python") or None
+    common = Path(common_raw)
+    if not common.is_absolute():
+        common = Path(cwd or os.getcwd()) / common
+    _, staged = write_snapshot(top, rel, python=python, state=state_dir(common))
     if staged:
         say(f"environment changed: staged {rel}")
     return 0
@@ -128,26 +229,30 @@ def post_commit(cwd: str | os.PathLike[str] | None = None) -> int:
     """The ``post-commit`` hook: note the new commit in the live run that made it.
 
     See :mod:`gittrack.hooks.runnotes` for how the run is found and the note kept.
+    Lean on purpose (it runs after every commit): standard library only, no pygit2
+    on Linux, and one ``git rev-parse`` when there is a run to note.
     """
     from gittrack.hooks import runnotes
 
-    top = toplevel(cwd)
-    if replaying(top or cwd):
-        return 0
     env_run = (os.environ.get("GITTRACK_RUN_ID") or os.environ.get("MLFLOW_RUN_ID") or "").strip()
-    run_ids = [env_run] if env_run else runnotes.live_ancestor_runs(top or cwd)
+    if not env_run and not runnotes.ancestor_holds_a_lock():
+        return 0  # no live run can be ours: nothing to ask git
+    gitdir, common_raw, commit, branch = git_text(
+        "rev-parse", "--absolute-git-dir", "--git-common-dir", "HEAD", "--abbrev-ref", "HEAD",
+        cwd=cwd,
+    ).splitlines()[:4]  # fmt: skip
+    if replaying_in(Path(gitdir)):
+        return 0
+    common = Path(common_raw)
+    if not common.is_absolute():
+        common = Path(cwd or os.getcwd()) / common
+    state = state_dir(common)
+    run_ids = [env_run] if env_run else runnotes.live_ancestor_runs(cwd, state_dir=state)
     if not run_ids:
         return 0
-    common = Path(git_text("rev-parse", "--git-common-dir", cwd=top or cwd))
-    if not common.is_absolute():
-        common = Path(top or cwd or os.getcwd()) / common
-    commit = git_text("rev-parse", "HEAD", cwd=top or cwd)
-    branch = git_text("rev-parse", "--abbrev-ref", "HEAD", cwd=top or cwd)
     now = int(time.time() * 1000)
     for run_id in run_ids:
-        runnotes.note_commit(
-            common / "gittrack", run_id, commit, "" if branch == "HEAD" else branch, now
-        )
+        runnotes.note_commit(state, run_id, commit, "" if branch == "HEAD" else branch, now)
     return 0
 
 

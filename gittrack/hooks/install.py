@@ -46,7 +46,7 @@ here=$(dirname -- "$0")
 orig="$here/$hook{suffix}"
 status=0
 {body}
-if [ -x "$python" ]; then
+{precheck}if [ -x "$python" ]; then
     {pythonpath}"$python" -m gittrack.hooks "$hook" "$@" <"$input" ||
         echo "gittrack: the $hook hook failed (exit $?); see the message above. Git goes on." >&2
 else
@@ -61,6 +61,32 @@ if [ -x "$orig" ]; then
     status=$?
     {stop}
 fi"""
+
+# post-commit: without a run named in the environment, a run can only be live in an
+# ancestor of this hook holding its run lock; when /proc/locks shows no flock held by
+# any ancestor, there is nothing to note and no Python needs to start (shell builtins
+# only: this runs after every commit).
+_POST_COMMIT_PRECHECK = """if [ -z "${GITTRACK_RUN_ID}${MLFLOW_RUN_ID}" ] && [ -r /proc/locks ] && [ -r /proc/$$/status ]; then
+    ancestors=" "
+    pid=$PPID
+    depth=0
+    while [ "${pid:-0}" -gt 1 ] && [ "$depth" -lt 64 ] && [ -r "/proc/$pid/status" ]; do
+        ancestors="$ancestors$pid "
+        depth=$((depth + 1))
+        ppid=0
+        while read -r key value; do
+            if [ "$key" = "PPid:" ]; then ppid=$value; break; fi
+        done <"/proc/$pid/status"
+        pid=$ppid
+    done
+    live=
+    while read -r _n kind _adv _mode holder _rest; do
+        [ "$kind" = FLOCK ] || continue
+        case "$ancestors" in *" $holder "*) live=1; break ;; esac
+    done </proc/locks
+    [ -n "$live" ] || exit $status
+fi
+"""
 
 _BODY_STDIN = """input=$(mktemp "${{TMPDIR:-/tmp}}/gittrack-$hook.XXXXXX") || exit 1
 trap 'rm -f "$input"' EXIT
@@ -112,6 +138,7 @@ def render(name: str, python: str | None = None) -> str:
         python=_sh_quote(python or sys.executable),
         pythonpath=_pythonpath_line(),
         body=body,
+        precheck=_POST_COMMIT_PRECHECK if name == "post-commit" else "",
     )
 
 

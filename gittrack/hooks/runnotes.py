@@ -158,38 +158,66 @@ def _record_pid(repo: object, run_id: str) -> tuple[str | None, int | None]:
     return record.get("host"), record.get("pid")
 
 
-def live_ancestor_runs(cwd: str | os.PathLike[str] | None = None) -> list[str]:
+def ancestor_holds_a_lock() -> bool:
+    """False only when ``/proc/locks`` shows that no ancestor of this process holds a
+    flock, so no run can be live in one: the post-commit hook's fast exit. True
+    (look closer) when it does, or when there is no ``/proc`` to ask."""
+    holders = _flock_holders()
+    if holders is None:
+        return True
+    pids = set().union(*holders.values()) if holders else set()
+    return bool(pids & set(ancestor_pids()))
+
+
+def live_ancestor_runs(
+    cwd: str | os.PathLike[str] | None = None, state_dir: str | os.PathLike[str] | None = None
+) -> list[str]:
     """Runs being written right now, on this host, by an ancestor of this process.
 
-    The run locks in ``.git/gittrack/locks`` say which runs are live; the holder's
-    pid comes from ``/proc/locks`` (Linux), else from the run record.
+    The run locks in ``.git/gittrack/locks`` (under ``state_dir`` when given) say which
+    runs are live; the holder's pid comes from ``/proc/locks`` (Linux: no repository is
+    opened), else from the run record.
     """
-    from gittrack.core.locks import is_held_elsewhere
-    from gittrack.core.repo import Repo
     from gittrack.errors import GittrackError
 
+    repo = None
     try:
-        repo = Repo(cwd)
-        locks = sorted(locks_dir(repo.state_dir).glob("*.lock"))
+        if state_dir is None:
+            from gittrack.core.repo import Repo
+
+            repo = Repo(cwd)
+            state_dir = repo.state_dir
+        locks = sorted(locks_dir(Path(state_dir)).glob("*.lock"))
     except (GittrackError, OSError):
         return []
     if not locks:
         return []
     ancestors = set(ancestor_pids())
     holders = _flock_holders()
-    host = socket.gethostname()
-    found = []
-    for lock in locks:
-        run_id = lock_name(lock)
-        if holders is not None:
-            # read who holds it; probing with flock could make a starting writer fail
+    if holders is not None:
+        # read who holds each lock; probing with flock could make a starting writer fail
+        found = []
+        for lock in locks:
             try:
                 pids = holders.get(lock.stat().st_ino, set())
             except OSError:
                 continue
             if pids & ancestors:
-                found.append(run_id)
-            continue
+                found.append(lock_name(lock))
+        return found
+    from gittrack.core.locks import is_held_elsewhere
+
+    if repo is None:
+        from gittrack.core.repo import Repo
+
+        try:
+            repo = Repo(cwd)
+        except GittrackError:
+            return []
+    host = socket.gethostname()
+    found = []
+    for lock in locks:
+        run_id = lock_name(lock)
         try:
             if not is_held_elsewhere(lock):
                 continue

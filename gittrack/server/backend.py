@@ -72,7 +72,16 @@ class Backend:
         return self._executor.submit(self._invoke, fn, args)
 
     def _invoke(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        return fn(self.client, *args)
+        try:
+            return fn(self.client, *args)
+        finally:
+            if self.shared:
+                # A handler outside the group-commit path may open a run's writer and
+                # with it the run's lock (``runs/create`` does). Kept open, it would hold
+                # the lock until this worker next writes that run, and the other workers'
+                # writes to it would wait for it in vain and fail with RunLocked after
+                # LOCK_WAIT_SECONDS: the 409s of several workers. Give every run back.
+                self._release_all()
 
     # -- group commit -------------------------------------------------------------
 
@@ -145,6 +154,19 @@ class Backend:
             if self.shared:
                 self._release(run_id)
         return results
+
+    def _release_all(self) -> None:
+        from gittrack.core.live import open_writers
+
+        if self._client is None:
+            return
+        common = self._client.repo.common_dir
+        for w in open_writers():
+            if not w.closed and w.repo.common_dir == common:
+                try:
+                    w.close()
+                except Exception:  # noqa: BLE001 - the handler's own answer stands
+                    log.exception("closing the writer of run %s failed", w.run_id)
 
     def _release(self, run_id: str) -> None:
         from gittrack.core.live import get_open_writer
