@@ -163,12 +163,12 @@ def lock_path(state: Path, name: str) -> Path:
 
 def model_lock_path(state: Path, model_id: str) -> Path:
     """``<state>/locks/model-<model_id>.lock``: serialises writers of one logged model."""
-    return lock_path(state, f"model-{model_id}")
+    return lock_path(state, f"{_MODEL_LOCK_PREFIX}{model_id}")
 
 
 def registry_lock_path(state: Path, name: str) -> Path:
     """``<state>/locks/registry-<key>.lock``: serialises writers of one registered model."""
-    return lock_path(state, f"registry-{registry_key(name)}")
+    return lock_path(state, f"{_REGISTRY_LOCK_PREFIX}{registry_key(name)}")
 
 
 def registry_version_file(version: int) -> str:
@@ -193,9 +193,24 @@ def locks_dir(state: Path) -> Path:
     return Path(state) / LOCKS_DIR
 
 
+IMPORT_LOCK = "import"  # held by `gittrack import` for its whole run
+_MODEL_LOCK_PREFIX = "model-"
+_REGISTRY_LOCK_PREFIX = "registry-"
+
+
 def lock_name(path: Path) -> str:
-    """The run id (or ``experiments``) a lock file is for."""
+    """The name a lock file is for: a run id, ``experiments``, ``import``, ``model-…``, ``registry-…``."""
     return Path(path).name[: -len(".lock")]
+
+
+def run_lock_id(path: Path) -> str | None:
+    """The run id a lock file is for, or None when it is not a run's lock."""
+    name = lock_name(path)
+    if name in (EXPERIMENTS_LOCK, IMPORT_LOCK) or name.startswith(
+        (_MODEL_LOCK_PREFIX, _REGISTRY_LOCK_PREFIX)
+    ):
+        return None
+    return name
 
 
 def objects_dir(state: Path) -> Path:

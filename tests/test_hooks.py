@@ -552,3 +552,42 @@ def test_snapshot_cache_sees_a_package_installed_between_commits(repo, tmp_path)
     assert sorted(files_in(repo)) == [LOCK, "train.py"]
     locked = environment.from_yaml(git(repo, "show", f"HEAD:{LOCK}"))
     assert locked["distributions"]["freshly-installed"] == "2.5"
+
+
+def test_only_run_locks_name_live_runs(tmp_path):
+    """A commit made under a process that holds experiment, import, logged-model or
+    registry locks is noted in no run: only run locks name live runs."""
+    from gittrack import layout
+    from gittrack.core.locks import FileLock
+
+    state = tmp_path / "state"
+    run_id = "0123456789abcdef0123456789abcdef"
+    paths = [
+        layout.lock_path(state, run_id),
+        layout.lock_path(state, layout.EXPERIMENTS_LOCK),
+        layout.lock_path(state, layout.IMPORT_LOCK),
+        layout.model_lock_path(state, "m-" + "a" * 32),
+        layout.registry_lock_path(state, "churn model"),
+    ]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    locks = [FileLock(path) for path in paths]
+    for lock in locks:
+        assert lock.acquire()
+    try:
+        code = (
+            "import sys; from gittrack.hooks.runnotes import live_ancestor_runs; "
+            "print(live_ancestor_runs(state_dir=sys.argv[1]))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(state)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+    finally:
+        for lock in locks:
+            lock.release()
+    assert out.stdout.strip() == repr([run_id])
+    assert [layout.run_lock_id(p) for p in paths] == [run_id, None, None, None, None]

@@ -21,7 +21,14 @@ import subprocess
 from pathlib import Path
 
 from gittrack.errors import HookError
-from gittrack.layout import RUN_FILE, lock_name, locks_dir, record_path, run_commits_path, run_ref
+from gittrack.layout import (
+    RUN_FILE,
+    locks_dir,
+    record_path,
+    run_commits_path,
+    run_lock_id,
+    run_ref,
+)
 
 COMMITS_TAG = "gittrack.commits"
 TAG_LIMIT = 8000  # MLflow's limit on tag values
@@ -187,7 +194,12 @@ def live_ancestor_runs(
 
             repo = Repo(cwd)
             state_dir = repo.state_dir
-        locks = sorted(locks_dir(Path(state_dir)).glob("*.lock"))
+        # run locks only: experiments, import, logged-model and registry locks name no run
+        locks = sorted(
+            (lock, run_id)
+            for lock in locks_dir(Path(state_dir)).glob("*.lock")
+            if (run_id := run_lock_id(lock))
+        )
     except (GittrackError, OSError):
         return []
     if not locks:
@@ -197,13 +209,13 @@ def live_ancestor_runs(
     if holders is not None:
         # read who holds each lock; probing with flock could make a starting writer fail
         found = []
-        for lock in locks:
+        for lock, run_id in locks:
             try:
                 pids = holders.get(lock.stat().st_ino, set())
             except OSError:
                 continue
             if pids & ancestors:
-                found.append(lock_name(lock))
+                found.append(run_id)
         return found
     from gittrack.core.locks import is_held_elsewhere
 
@@ -216,8 +228,7 @@ def live_ancestor_runs(
             return []
     host = socket.gethostname()
     found = []
-    for lock in locks:
-        run_id = lock_name(lock)
+    for lock, run_id in locks:
         try:
             if not is_held_elsewhere(lock):
                 continue

@@ -53,7 +53,7 @@ class ImportReport:
 
 def lock_path(repo: Repo) -> Path:
     """The lock one ``gittrack import`` holds while it writes (``.git/gittrack/locks/import.lock``)."""
-    return layout.lock_path(repo.state_dir, "import")
+    return layout.lock_path(repo.state_dir, layout.IMPORT_LOCK)
 
 
 def parse_since(text: str | None) -> int | None:
