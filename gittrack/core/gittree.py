@@ -152,3 +152,17 @@ def tree_bytes(entries: dict[str, tuple[int, str]]) -> bytes:
         b"%o %s\0%s" % (entries[n][0], n.encode("utf-8"), bytes.fromhex(entries[n][1]))
         for n in order
     )
+
+
+def commit_bytes(tree: str, parents: list[str], message: str, name: str, email: str) -> bytes:
+    """A git commit object's content: ``tree`` and ``parents`` (hex ids), authored and
+    committed by ``name <email>`` now, in this machine's time zone."""
+    import time
+
+    t = time.time()
+    offset = time.localtime(t).tm_gmtoff // 60
+    sign = "+" if offset >= 0 else "-"
+    stamp = f"{int(t)} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+    who = f"{name} <{email}> {stamp}"
+    head = f"tree {tree}\n" + "".join(f"parent {p}\n" for p in parents)
+    return f"{head}author {who}\ncommitter {who}\n\n{message}".encode()

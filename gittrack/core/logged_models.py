@@ -37,6 +37,7 @@ from gittrack.layout import (
 )
 
 if TYPE_CHECKING:
+    from gittrack.core.bulk import Batch
     from gittrack.core.repo import Repo
 
 MODEL_ID_PREFIX = "m-"
@@ -136,32 +137,54 @@ class LoggedModelStore:
 
     # -- writing -------------------------------------------------------------------
 
-    def _lock(self, model_id: str) -> FileLock:
+    def lock(self, model_id: str) -> FileLock:
+        """The lock every writer of the model holds (``locks/model-<id>.lock``)."""
         path = model_lock_path(self.repo.state_dir, model_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(path)
 
-    def _commit(
+    def write(
         self,
         model_id: str,
-        parent: Any,
+        parent: str | None,
         record: dict[str, Any],
         manifest: dict[str, Any],
         message: str,
-    ) -> None:
-        git = self.repo.git
-        tb = git.TreeBuilder()
-        import pygit2
+        *,
+        batch: Batch | None = None,
+    ) -> str:
+        """The one writer of a model's ref: a commit of ``record`` (and ``manifest``) on
+        ``parent`` (hex id, None for the first); returns its id. The caller holds
+        :meth:`lock`. The objects go into one kept pack and the ref moves after it; with
+        ``batch`` (:class:`gittrack.core.bulk.Batch`) into the batch's pack, the ref moved
+        when the batch commits."""
+        from gittrack.core.gittree import PackedTrees, commit_bytes
+        from gittrack.core.gitwrite import retry_write, write_ref
+        from gittrack.core.pack import PackBuilder
+        from gittrack.core.pack import release as pack_release
 
-        tb.insert(MODEL_FILE, git.create_blob(dump_yaml(record)), pygit2.GIT_FILEMODE_BLOB)
+        pack = batch.pack if batch is not None else PackBuilder()
+        blob = 0o100644
+        changes: dict[str, tuple[str, int] | None] = {
+            MODEL_FILE: (pack.add("blob", dump_yaml(record)), blob)
+        }
         if manifest:
-            tb.insert(
-                ARTIFACTS_FILE, git.create_blob(dump_yaml(manifest)), pygit2.GIT_FILEMODE_BLOB
-            )
+            changes[ARTIFACTS_FILE] = (pack.add("blob", dump_yaml(manifest)), blob)
+        tree = PackedTrees(self.repo.git).apply(pack, None, changes)
         sig = self.repo.signature()
-        parents = [parent.id] if parent is not None else []
-        oid = git.create_commit(None, sig, sig, message, tb.write(), parents)
-        git.references.create(model_ref(model_id), oid, force=True)
+        parents = [parent] if parent is not None else []
+        data = commit_bytes(tree, parents, message.rstrip("\n") + "\n", sig.name, sig.email)
+        commit = pack.add("commit", data)
+        ref = model_ref(model_id)
+        if batch is not None:
+            batch.stage_ref(ref, commit)
+            return commit
+        common = self.repo.common_dir
+        written = retry_write(lambda: pack.write(common / "objects"))
+        write_ref(common, ref, commit)
+        if written is not None:
+            pack_release(written, ref_moved_at=time.time_ns(), common_dir=common)
+        return commit
 
     def create(
         self,
@@ -193,8 +216,8 @@ class LoggedModelStore:
             "params": {str(k): str(v) for k, v in (params or {}).items()},
             "metrics": [],
         }
-        with self._lock(model_id):
-            self._commit(model_id, None, record, {}, f"model {record['name']}: create")
+        with self.lock(model_id):
+            self.write(model_id, None, record, {}, f"model {record['name']}: create")
         record["artifacts"] = {}
         return record
 
@@ -210,7 +233,7 @@ class LoggedModelStore:
             LoggedModelNotFound: no such model.
         """
         validate_model_id(model_id)
-        with self._lock(model_id):
+        with self.lock(model_id):
             commit = self._tip(model_id)
             if commit is None:
                 raise LoggedModelNotFound(f"Logged model with ID '{model_id}' not found.")
@@ -219,7 +242,9 @@ class LoggedModelStore:
                 raise LoggedModelNotFound(f"Logged model with ID '{model_id}' not found.")
             message = change(record, manifest)
             record["last_updated_timestamp"] = now_ms()
-            self._commit(model_id, commit, record, manifest, f"model {record['name']}: {message}")
+            self.write(
+                model_id, str(commit.id), record, manifest, f"model {record['name']}: {message}"
+            )
         record["artifacts"] = manifest
         return record
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.core import live, shutdown, validation
 from gittrack.core.entities import RunStatus
-from gittrack.core.gittree import PackedTrees, subtree_id
+from gittrack.core.gittree import PackedTrees, commit_bytes, subtree_id
 from gittrack.core.gitwrite import retry_write, write_ref
 from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS
 from gittrack.core.locks import FileLock, run_lock
@@ -42,6 +42,7 @@ from gittrack.layout import ENVIRONMENT_FILE, RECORD_FILES, run_ref
 if TYPE_CHECKING:
     import pygit2
 
+    from gittrack.core.bulk import Batch
     from gittrack.core.repo import Repo
 
 DEFAULT_CHECKPOINT_SECONDS = 5.0
@@ -193,7 +194,11 @@ class RunWriter:
         head: pygit2.Oid | str | None,
         source_commit: str | None,
         lock: FileLock,
+        batch: Batch | None = None,
     ) -> None:
+        """With ``batch`` (:class:`gittrack.core.bulk.Batch`), checkpoints add their objects
+        to the batch's one pack and leave the ref move to the batch, which also holds
+        ``lock`` until the ref has moved."""
         import pygit2
 
         _fast_object_creation()
@@ -227,6 +232,7 @@ class RunWriter:
         self._kept: list[Written] = []  # packs whose .keep waits for a running gc to end
         self._recent: list[Written] = []  # packs checked for a gc's garbage sweep
         self._lock = lock
+        self._batch = batch
         self._buf: list[tuple[str, float, int, int]] = []
         # points encoded but not yet committed, per metric (see _stage)
         self._staged: dict[str, _Staged] = {}
@@ -433,7 +439,8 @@ class RunWriter:
         holds the mutex and puts ``staged`` back if this raises)."""
         if not staged and not self._dirty and not self._pending and not heartbeat:
             return None
-        pack = PackBuilder()
+        batch = self._batch
+        pack = batch.pack if batch is not None else PackBuilder()
         changes: dict[str, tuple[str, int] | None] = {}
         for path, entry in self._pending.items():
             if entry is None:
@@ -468,8 +475,12 @@ class RunWriter:
         else:
             parents = []
         commit = pack.add("commit", self._commit_bytes(root, parents, message))
-        written = retry_write(lambda: pack.write(self._objects_dir))
-        write_ref(self.repo.common_dir, self.ref, commit)
+        if batch is not None:
+            batch.stage_ref(self.ref, commit)  # moved once the batch's pack is on disk
+            written = None
+        else:
+            written = retry_write(lambda: pack.write(self._objects_dir))
+            write_ref(self.repo.common_dir, self.ref, commit)
         moved_at = time.time_ns()
         # the commit is on the ref: from here on, nothing can fail
         self._head = commit
@@ -497,13 +508,7 @@ class RunWriter:
 
     def _commit_bytes(self, tree: str, parents: list[str], message: str) -> bytes:
         """A commit object's content, signed by the repository's user, now."""
-        t = time.time()
-        offset = time.localtime(t).tm_gmtoff // 60
-        sign = "+" if offset >= 0 else "-"
-        stamp = f"{int(t)} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
-        who = f"{self._sig_name} <{self._sig_email}> {stamp}"
-        head = f"tree {tree}\n" + "".join(f"parent {p}\n" for p in parents)
-        return f"{head}author {who}\ncommitter {who}\n\n{message}".encode()
+        return commit_bytes(tree, parents, message, self._sig_name, self._sig_email)
 
     def _repair_packs(self) -> None:
         """Put back index/keep files a concurrent ``git gc`` took for garbage (see
@@ -658,7 +663,8 @@ class RunWriter:
             self._repair_packs()
             self._release_packs(time.time_ns(), final=True)
             _registry.closed_packs(self)
-            self._lock.release()
+            if self._batch is None:  # a batch releases the lock once the ref has moved
+                self._lock.release()
             _registry.remove(self)
 
 
@@ -706,6 +712,46 @@ def _command_info() -> tuple[str, str, str]:
     return " ".join(shlex.quote(a) for a in argv), source_name, "LOCAL"
 
 
+def new_run_record(
+    *,
+    run_id: str,
+    experiment_id: str,
+    name: str,
+    start_time: int,
+    user: str,
+    source: dict[str, Any],
+    host: str = "",
+    pid: int | None = None,
+    command: str = "",
+    source_name: str = "",
+    source_type: str = "UNKNOWN",
+    parent_run_id: str | None = None,
+    heartbeat: int | None = None,
+) -> dict[str, Any]:
+    """A new run's ``run.yaml`` record (status RUNNING; see docs/design.md): the one
+    place its fields are spelled, for live runs and for runs written whole."""
+    return {
+        "format": records.FORMAT_VERSION,
+        "run_id": run_id,
+        "name": name,
+        "experiment_id": experiment_id,
+        "status": RunStatus.RUNNING,
+        "start_time": start_time,
+        "end_time": None,
+        "user": user,
+        "host": host,
+        "pid": pid,
+        "command": command,
+        "source_name": source_name,
+        "source_type": source_type,
+        "source": source,
+        "parent_run_id": parent_run_id,
+        "lifecycle": "active",
+        "heartbeat": heartbeat if heartbeat is not None else start_time,
+        "artifact_uri": f"runs:/{run_id}",
+    }
+
+
 def create_run_writer(
     repo: Repo,
     *,
@@ -741,26 +787,21 @@ def create_run_writer(
         base_gt = None
         source_tree = pygit2.Oid(hex=source.tree) if source.tree else None
         base_gt = subtree_id(repo.git, source_tree, records.RECORD_DIR)
-        record: dict[str, Any] = {
-            "format": records.FORMAT_VERSION,
-            "run_id": run_id,
-            "name": name,
-            "experiment_id": experiment_id,
-            "status": RunStatus.RUNNING,
-            "start_time": start_time if start_time is not None else now_ms(),
-            "end_time": None,
-            "user": user or repo.user_name(),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "command": command,
-            "source_name": source_name,
-            "source_type": source_type,
-            "source": source.to_record(),
-            "parent_run_id": parent_run_id,
-            "lifecycle": "active",
-            "heartbeat": now_ms(),
-            "artifact_uri": f"runs:/{run_id}",
-        }
+        record = new_run_record(
+            run_id=run_id,
+            experiment_id=experiment_id,
+            name=name,
+            start_time=start_time if start_time is not None else now_ms(),
+            user=user or repo.user_name(),
+            source=source.to_record(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            command=command,
+            source_name=source_name,
+            source_type=source_type,
+            parent_run_id=parent_run_id,
+            heartbeat=now_ms(),
+        )
         w = RunWriter(
             repo,
             run_id,

@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gittrack.core.gittree import PackedTrees, commit_bytes
 from gittrack.layout import IMPORTS_PREFIX
 
 if TYPE_CHECKING:
@@ -71,23 +72,29 @@ class Mapping:
         self._dirty = True
 
     def save(self) -> None:
-        """Commit the mapping (one commit on :data:`IMPORTS_REF`) when it changed."""
+        """Commit the mapping (one commit on :data:`IMPORTS_REF`, written as one pack like
+        the runs) when it changed."""
         if not self._dirty:
             return
         import pygit2
+
+        from gittrack.core.bulk import Batch
 
         git = self.repo.git
         lines = [f"# source {self.source_uri}\n"] + [
             f"{mid}\t{e.run_id}\t{e.fingerprint}\t{e.problems}\n"
             for mid, e in sorted(self.entries.items())
         ]
-        blob = git.create_blob("".join(lines).encode("utf-8"))
         ref = git.references.get(IMPORTS_REF)
-        tb = git.TreeBuilder(git[ref.target].tree) if ref is not None else git.TreeBuilder()
-        tb.insert(self.name, blob, pygit2.GIT_FILEMODE_BLOB)
-        sig = self.repo.signature()
-        parents = [ref.target] if ref is not None else []
-        message = f"import mlflow: {len(self.entries)} runs from {self.source_uri}\n"
-        commit = git.create_commit(None, sig, sig, message, tb.write(), parents)
-        git.references.create(IMPORTS_REF, commit, force=True)
+        parent = str(ref.target) if ref is not None else None
+        with Batch(self.repo) as batch:
+            tree = PackedTrees(git).apply(
+                batch.pack,
+                str(ref.peel(pygit2.Commit).tree_id) if ref is not None else None,
+                {self.name: (batch.pack.add("blob", "".join(lines).encode("utf-8")), 0o100644)},
+            )
+            sig = self.repo.signature()
+            message = f"import mlflow: {len(self.entries)} runs from {self.source_uri}\n"
+            data = commit_bytes(tree, [parent] if parent else [], message, sig.name, sig.email)
+            batch.stage_ref(IMPORTS_REF, batch.pack.add("commit", data))
         self._dirty = False

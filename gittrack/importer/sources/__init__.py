@@ -48,6 +48,18 @@ def display_uri(uri: str) -> str:
     return uri
 
 
+def store_host(uri: str) -> str:
+    """The host an imported run's ``host`` field names: MLflow records none per run, so
+    the machine the store lives on — the server's or database's host name, or this
+    machine for a local file or SQLite store."""
+    import socket
+
+    parsed = urlparse(uri)
+    if parsed.hostname and parsed.scheme not in ("file", "sqlite"):
+        return parsed.hostname
+    return socket.gethostname()
+
+
 def local_path(uri: str) -> str | None:
     """The local file system path of ``uri`` (a plain path or ``file://``), else None."""
     if not uri:
@@ -98,7 +110,8 @@ def local_artifact_files(run: SourceRun) -> tuple[list[tuple[str, str]], list[st
     elif os.path.isdir(root):
         files, problems = walk_files(root)
     taken = {rel.split("/")[0] for _, rel in files}
-    for name, location, model_id in run.models:
+    for model in run.models:
+        name, location, model_id = model.name, model.artifact_location, model.model_id
         if name in taken:
             continue
         where = local_path(location)
