@@ -73,18 +73,16 @@ class Experiments:
         return table
 
     def _write(self, table: dict[str, dict[str, Any]], message: str) -> None:
-        import pygit2
+        from gittrack.core.gittree import commit_files
 
-        git = self.repo.git
-        blob = git.create_blob(records.dump_yaml(table))
-        tb = git.TreeBuilder()
-        tb.insert(EXPERIMENTS_FILE, blob, pygit2.GIT_FILEMODE_BLOB)
-        tree = tb.write()
-        ref = git.references.get(EXPERIMENTS_REF)
-        parents = [ref.target] if ref is not None else []
-        sig = self.repo.signature()
-        commit = git.create_commit(None, sig, sig, message + "\n", tree, parents)
-        git.references.create(EXPERIMENTS_REF, commit, force=True)
+        ref = self.repo.git.references.get(EXPERIMENTS_REF)
+        commit_files(
+            self.repo,
+            EXPERIMENTS_REF,
+            {EXPERIMENTS_FILE: records.dump_yaml(table)},
+            parents=[str(ref.target)] if ref is not None else [],
+            message=message,
+        )
         self._cache = None
 
     def _locked(self) -> FileLock:

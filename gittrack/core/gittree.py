@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pygit2
 
+    from gittrack.core.bulk import Batch
+    from gittrack.core.repo import Repo
+
 # path -> (oid, filemode) to write, or None to remove
 Changes = dict[str, "tuple[pygit2.Oid, int] | None"]
 
@@ -46,7 +49,9 @@ def apply_changes(git: pygit2.Repository, base: pygit2.Oid | None, changes: Chan
                 tb.remove(name)
         else:
             tb.insert(name, entry[0], entry[1])
-    return tb.write()
+    from gittrack.core.gitwrite import retry_write
+
+    return retry_write(tb.write)
 
 
 def subtree_id(git: pygit2.Repository, tree_id: pygit2.Oid | None, name: str) -> pygit2.Oid | None:
@@ -166,3 +171,49 @@ def commit_bytes(tree: str, parents: list[str], message: str, name: str, email: 
     who = f"{name} <{email}> {stamp}"
     head = f"tree {tree}\n" + "".join(f"parent {p}\n" for p in parents)
     return f"{head}author {who}\ncommitter {who}\n\n{message}".encode()
+
+
+def commit_files(
+    repo: Repo,
+    ref: str,
+    changes: dict[str, bytes | None],
+    *,
+    parents: list[str],
+    message: str,
+    base_tree: str | None = None,
+    batch: Batch | None = None,
+) -> str:
+    """The one writer of gittrack's small record refs (experiments, logged models, the
+    import mapping): a commit on ``parent`` (hex, None for the first) of ``base_tree``
+    with ``changes`` (path → file content, None to remove) applied, signed by the
+    repository's user; returns its id. The caller holds the ref's lock.
+
+    The new objects go into one kept pack (:mod:`gittrack.core.pack`, never loose
+    objects, which race ``git repack``'s prune-packed), then the ref moves, then the
+    pack's ``.keep`` goes. With ``batch`` (:class:`gittrack.core.bulk.Batch`) they go
+    into the batch's pack and the batch moves the ref.
+    """
+    from gittrack.core.gitwrite import retry_write, write_ref
+    from gittrack.core.pack import PackBuilder
+    from gittrack.core.pack import release as pack_release
+
+    pack = batch.pack if batch is not None else PackBuilder()
+    hex_changes: HexChanges = {
+        path: None if data is None else (pack.add("blob", data), 0o100644)
+        for path, data in changes.items()
+    }
+    tree = PackedTrees(repo.git).apply(pack, base_tree, hex_changes)
+    sig = repo.signature()
+    text = message.rstrip("\n") + "\n"
+    commit = pack.add("commit", commit_bytes(tree, parents, text, sig.name, sig.email))
+    if batch is not None:
+        batch.stage_ref(ref, commit)
+        return commit
+    common = repo.common_dir
+    written = retry_write(lambda: pack.write(common / "objects"))
+    write_ref(common, ref, commit)
+    if written is not None:
+        import time
+
+        pack_release(written, ref_moved_at=time.time_ns(), common_dir=common)
+    return commit

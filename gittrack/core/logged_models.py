@@ -158,33 +158,19 @@ class LoggedModelStore:
         :meth:`lock`. The objects go into one kept pack and the ref moves after it; with
         ``batch`` (:class:`gittrack.core.bulk.Batch`) into the batch's pack, the ref moved
         when the batch commits."""
-        from gittrack.core.gittree import PackedTrees, commit_bytes
-        from gittrack.core.gitwrite import retry_write, write_ref
-        from gittrack.core.pack import PackBuilder
-        from gittrack.core.pack import release as pack_release
+        from gittrack.core.gittree import commit_files
 
-        pack = batch.pack if batch is not None else PackBuilder()
-        blob = 0o100644
-        changes: dict[str, tuple[str, int] | None] = {
-            MODEL_FILE: (pack.add("blob", dump_yaml(record)), blob)
-        }
+        files: dict[str, bytes | None] = {MODEL_FILE: dump_yaml(record)}
         if manifest:
-            changes[ARTIFACTS_FILE] = (pack.add("blob", dump_yaml(manifest)), blob)
-        tree = PackedTrees(self.repo.git).apply(pack, None, changes)
-        sig = self.repo.signature()
-        parents = [parent] if parent is not None else []
-        data = commit_bytes(tree, parents, message.rstrip("\n") + "\n", sig.name, sig.email)
-        commit = pack.add("commit", data)
-        ref = model_ref(model_id)
-        if batch is not None:
-            batch.stage_ref(ref, commit)
-            return commit
-        common = self.repo.common_dir
-        written = retry_write(lambda: pack.write(common / "objects"))
-        write_ref(common, ref, commit)
-        if written is not None:
-            pack_release(written, ref_moved_at=time.time_ns(), common_dir=common)
-        return commit
+            files[ARTIFACTS_FILE] = dump_yaml(manifest)
+        return commit_files(
+            self.repo,
+            model_ref(model_id),
+            files,
+            parents=[parent] if parent else [],
+            message=message,
+            batch=batch,
+        )
 
     def create(
         self,

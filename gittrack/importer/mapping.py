@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gittrack.core.gittree import PackedTrees, commit_bytes
+from gittrack.core.gittree import commit_files
 from gittrack.layout import IMPORTS_PREFIX
 
 if TYPE_CHECKING:
@@ -78,23 +78,18 @@ class Mapping:
             return
         import pygit2
 
-        from gittrack.core.bulk import Batch
-
         git = self.repo.git
         lines = [f"# source {self.source_uri}\n"] + [
             f"{mid}\t{e.run_id}\t{e.fingerprint}\t{e.problems}\n"
             for mid, e in sorted(self.entries.items())
         ]
         ref = git.references.get(IMPORTS_REF)
-        parent = str(ref.target) if ref is not None else None
-        with Batch(self.repo) as batch:
-            tree = PackedTrees(git).apply(
-                batch.pack,
-                str(ref.peel(pygit2.Commit).tree_id) if ref is not None else None,
-                {self.name: (batch.pack.add("blob", "".join(lines).encode("utf-8")), 0o100644)},
-            )
-            sig = self.repo.signature()
-            message = f"import mlflow: {len(self.entries)} runs from {self.source_uri}\n"
-            data = commit_bytes(tree, [parent] if parent else [], message, sig.name, sig.email)
-            batch.stage_ref(IMPORTS_REF, batch.pack.add("commit", data))
+        commit_files(
+            self.repo,
+            IMPORTS_REF,
+            {self.name: "".join(lines).encode("utf-8")},
+            parents=[str(ref.target)] if ref is not None else [],
+            base_tree=str(ref.peel(pygit2.Commit).tree_id) if ref is not None else None,
+            message=f"import mlflow: {len(self.entries)} runs from {self.source_uri}",
+        )
         self._dirty = False
