@@ -78,7 +78,7 @@ def test_loggers_lose_nothing_beside_repack_and_prune_packed(repo):
         rounds += _maintain(repo)
     results = [p.communicate(timeout=60) for p in procs]
     assert rounds > 0
-    for p, (out, err) in zip(procs, results, strict=True):
+    for p, (_out, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err[-3000:]
         assert "gittrack:" not in err, err[-3000:]  # no checkpoint or exit-flush failure
     by_tag = {

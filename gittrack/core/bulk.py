@@ -246,9 +246,7 @@ def write_run(batch: Batch, run: FinishedRun) -> str:
             w.log_param(key, value)
         for key, value in run.tags.items():
             w.set_tag(key, value)
-        log = w.log_metric
-        for key, number, step, ts in run.points:
-            log(key, number, step, ts)
+        w.log_points(run.points)
         for path, data in run.record_files.items():
             w.put_record_file(path, data)
         if run.files:

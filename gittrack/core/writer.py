@@ -278,6 +278,27 @@ class RunWriter:
         if len(buf) >= STAGE_POINTS:
             self._stage()
 
+    def log_points(self, points: list[tuple[str, float, int, int]]) -> None:
+        """Buffer many ``(key, value, step, timestamp)`` points at once (a whole history,
+        as :func:`gittrack.core.bulk.write_run` has it), checked as :meth:`log_metric`
+        checks each: a batch of plain floats and ints is taken whole, anything else point
+        by point."""
+        if self._frozen:
+            self._refuse("log metrics to")
+        for key in {p[0] for p in points} - _good_keys:
+            validation.validate_key(key, "metric")
+        plain = all(
+            type(v) is float and type(s) is int and type(t) is int and t >= 0
+            for _k, v, s, t in points
+        )
+        if not plain:
+            for key, value, step, ts in points:
+                self.log_metric(key, value, step, ts)
+            return
+        self._buf.extend(points)
+        if len(self._buf) >= STAGE_POINTS:
+            self._stage()
+
     def _stage(self) -> None:
         """Encode the buffered points into per-metric staged lines and summaries, here on
         the logging thread, STAGE_POINTS at a time: a checkpoint then only joins,
