@@ -183,6 +183,20 @@ def test_sqlite_store_imports_with_every_value(sqlite_store, target, origin):
     record = LoggedModelStore(client.repo).get(view["model_id"])
     assert (record["name"], record["source_run_id"]) == ("model", parent)
     assert "MLmodel" in record["artifacts"]
+    # with its own params, tags, metrics and status, as MLflow has them
+    assert record["params"] == {"alpha": "0.1", "fit_intercept": "true"}
+    assert record["tags"]["stage"] == "candidate"
+    assert [(m["key"], m["value"], m["step"], m["run_id"]) for m in record["metrics"]] == [
+        ("rmse", 0.25, 2, parent)
+    ]
+    assert record["status"] == "READY"
+
+    # the host: MLflow records none; a local store's is this machine
+    import socket
+
+    assert client.get_run(parent).info.run_id == parent
+    run_yaml = git(target, "show", f"refs/gittrack/runs/{parent}:.gittrack/run.yaml")
+    assert f"host: {socket.gethostname()}" in run_yaml
 
     verify = _import(uri, "--verify", cwd=target)
     assert verify.returncode == 0, verify.stdout + verify.stderr
@@ -331,6 +345,14 @@ def test_import_through_mlflow_server(tmp_path, target, origin):
         assert model.predict(np.array([[4.0], [5.0]])).tolist() == view["predictions"]
         text = Path(client.download_artifacts(parent, "notes/hello.txt", tmp_path / "dl"))
         assert text.read_bytes() == b"hello import\n"
+        from gittrack.core.logged_models import LoggedModelStore
+
+        record = LoggedModelStore(client.repo).get(view["model_id"])
+        assert record["params"] == {"alpha": "0.1", "fit_intercept": "true"}
+        assert record["tags"]["stage"] == "candidate"
+        assert [(m["key"], m["value"]) for m in record["metrics"]] == [("rmse", 0.25)]
+        run_yaml = git(target, "show", f"refs/gittrack/runs/{parent}:.gittrack/run.yaml")
+        assert "host: 127.0.0.1" in run_yaml  # the server's host: MLflow records none per run
         verify = _import(url, "--verify", cwd=target)
         assert verify.returncode == 0, verify.stdout
         again = _import(url, cwd=target)

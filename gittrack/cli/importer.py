@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from gittrack.importer.pipeline import BATCH
-
 from gittrack.cli._common import handle_errors, repo_option
+from gittrack.importer.pipeline import BATCH
 
 
 @click.group("import")

@@ -15,8 +15,8 @@ staged ref, then releases the pack's ``.keep`` and the runs' locks. So:
   writer opens a run whose new commit is not yet on its ref.
 
 Runs go through :class:`~gittrack.core.writer.RunWriter` (the same records, metric
-chunks and summaries as a live run) and artifacts through
-:func:`gittrack.artifacts.log.log_files`; logged models through
+chunks and summaries as a live run; artifact files through
+:func:`gittrack.artifacts.log.log_files` given as ``also``); logged models through
 :meth:`gittrack.core.logged_models.LoggedModelStore.write`.
 
 Example::
@@ -44,7 +44,10 @@ from gittrack.errors import RunLocked
 from gittrack.layout import RECORD_FILES, run_ref
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gittrack.core.repo import Repo
+    from gittrack.core.writer import RunWriter
 
 MAX_BYTES = 256 << 20  # a batch holding more (uncompressed) is committed early
 
@@ -178,13 +181,16 @@ class FinishedRun:
     tags: dict[str, str] = field(default_factory=dict)
     points: list[tuple[str, float, int, int]] = field(default_factory=list)
     record_files: dict[str, bytes] = field(default_factory=dict)  # .gittrack/<path> -> bytes
-    files: list[tuple[str, str]] = field(default_factory=list)  # (local path, artifact path)
 
 
-def write_run(batch: Batch, run: FinishedRun) -> str:
+def write_run(
+    batch: Batch, run: FinishedRun, *, also: Callable[[RunWriter], object] | None = None
+) -> str:
     """Write ``run`` into ``batch`` as one commit (on top of the run's ref when it exists:
     a fast-forward that replaces every record); returns the commit id. The ref moves at
-    ``batch.commit()``; until then the run's lock is held.
+    ``batch.commit()``; until then the run's lock is held. ``also(writer)`` is called
+    before the run ends, to add what core does not make itself (artifact files, through
+    :func:`gittrack.artifacts.log.log_files`).
 
     Raises:
         RunLocked: another process writes this run.
@@ -193,7 +199,6 @@ def write_run(batch: Batch, run: FinishedRun) -> str:
     """
     import pygit2
 
-    from gittrack.artifacts.log import log_files
     from gittrack.core.gittree import subtree_id
     from gittrack.core.records.formats import RECORD_DIR
     from gittrack.core.writer import RunWriter, new_run_record
@@ -249,8 +254,8 @@ def write_run(batch: Batch, run: FinishedRun) -> str:
         w.log_points(run.points)
         for path, data in run.record_files.items():
             w.put_record_file(path, data)
-        if run.files:
-            log_files(w, repo, run.files)
+        if also is not None:
+            also(w)
         if run.status in RunStatus.TERMINAL:
             w.set_record(lifecycle=run.lifecycle)
             w.end(run.status, run.end_time if run.end_time is not None else run.start_time)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.core.records import formats as records
 from gittrack.core.snapshot import strip_credentials
 from gittrack.importer.model import Point, SourceRun
-from gittrack.layout import RUNS_PREFIX
+from gittrack.layout import RUNS_PREFIX, model_ref, run_ref
 
 if TYPE_CHECKING:
     from gittrack.core.bulk import Batch
@@ -107,6 +107,7 @@ def write_run(
         RunLocked: the run is being written by another process.
         GittrackError: a key or value gittrack refuses (nothing of the run is staged).
     """
+    from gittrack.artifacts.log import log_files
     from gittrack.core.bulk import FinishedRun
     from gittrack.core.bulk import write_run as write_finished
     from gittrack.core.logged_models import RUN_IO_FILE
@@ -126,33 +127,38 @@ def write_run(
     record_files: dict[str, bytes] = {}
     if run.inputs:
         record_files[INPUTS_FILE] = records.dump_yaml(run.inputs)
-    outputs = write_models(batch, run, run_id, experiment_id, files)
-    if outputs:
-        record_files[RUN_IO_FILE] = records.dump_yaml({"model_outputs": outputs})
-    return write_finished(
-        batch,
-        FinishedRun(
-            run_id=run_id,
-            experiment_id=experiment_id,
-            name=tags.get("mlflow.runName") or run.name or run.run_id,
-            status=run.status,
-            start_time=run.start_time,
-            end_time=run.end_time,
-            user=tags.get("mlflow.user") or run.user,
-            source=source,
-            host=host,
-            source_name=tags.get("mlflow.source.name", ""),
-            source_type=tags.get("mlflow.source.type", "UNKNOWN"),
-            parent_run_id=parent_run_id,
-            lifecycle=run.lifecycle,
-            note=tags.get("mlflow.note.content", ""),
-            params=dict(run.params),
-            tags=own,
-            points=points,
-            record_files=record_files,
-            files=files,
-        ),
+    finished = FinishedRun(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        name=tags.get("mlflow.runName") or run.name or run.run_id,
+        status=run.status,
+        start_time=run.start_time,
+        end_time=run.end_time,
+        user=tags.get("mlflow.user") or run.user,
+        source=source,
+        host=host,
+        source_name=tags.get("mlflow.source.name", ""),
+        source_type=tags.get("mlflow.source.type", "UNKNOWN"),
+        parent_run_id=parent_run_id,
+        lifecycle=run.lifecycle,
+        note=tags.get("mlflow.note.content", ""),
+        params=dict(run.params),
+        tags=own,
+        points=points,
+        record_files=record_files,
     )
+    refs = [run_ref(run_id)] + [model_ref(m.model_id) for m in run.models]
+    staged = {ref: batch.staged(ref) for ref in refs}
+    try:
+        outputs = write_models(batch, run, run_id, experiment_id, files)
+        if outputs:
+            record_files[RUN_IO_FILE] = records.dump_yaml({"model_outputs": outputs})
+        also = (lambda w: log_files(w, batch.repo, files)) if files else None
+        return write_finished(batch, finished, also=also)
+    except BaseException:
+        for ref, previous in staged.items():  # nothing of this run or its models moves
+            batch.unstage(ref, previous)
+        raise
 
 
 def write_models(
