@@ -182,34 +182,6 @@ def main() -> None:
         uri = build_store(where, args.runs, args.steps)
         built = time.perf_counter() - t
         repo = make_git_repo(where / "repo")
-        rows = []
-        wall, cpu, out = timed_cli(repo, "import", "mlflow", uri, "--quiet")
-        rows.append(("gittrack import", wall, cpu, out))
-        wall, cpu, out = timed_cli(repo, "import", "mlflow", uri, "--quiet")
-        rows.append(("gittrack re-import (no change)", wall, cpu, out))
-        if not args.skip_mlflow_read:
-            wall, cpu, n, points = mlflow_read(uri, args.mlflow_read_runs)
-            rows.append(
-                (
-                    f"MLflow search_runs + get_metric_history, {n} runs",
-                    wall,
-                    cpu,
-                    f"{points} points; x{args.runs / n:.0f} = {wall * args.runs / n:.0f} s wall, "
-                    f"{cpu * args.runs / n:.0f} s CPU for {args.runs} runs",
-                )
-            )
-        if args.mlflow_build_runs:
-            n = args.mlflow_build_runs
-            wall, cpu = mlflow_build(where, n, args.steps)
-            rows.append(
-                (
-                    f"MLflow client logging {n} such runs (SQLite)",
-                    wall,
-                    cpu,
-                    f"x{args.runs / n:.0f} = {wall * args.runs / n:.0f} s wall, "
-                    f"{cpu * args.runs / n:.0f} s CPU for {args.runs} runs",
-                )
-            )
         load = os.getloadavg()
         print(
             f"{args.runs} runs x (10 params, 5 metrics x {args.steps} steps, 1 artifact); "
@@ -218,8 +190,35 @@ def main() -> None:
         )
         print("| what | wall s | CPU s | result |")
         print("|---|---|---|---|")
-        for name, wall, cpu, note in rows:
-            print(f"| {name} | {wall:.2f} | {cpu:.2f} | {note} |")
+
+        def row(name: str, wall: float, cpu: float, note: str) -> None:
+            # each row as soon as it is measured: a long MLflow read cut short keeps the rest
+            load = os.getloadavg()[0]
+            print(f"| {name} | {wall:.2f} | {cpu:.2f} | {note} (load {load:.1f}) |", flush=True)
+
+        wall, cpu, out = timed_cli(repo, "import", "mlflow", uri, "--quiet")
+        row("gittrack import", wall, cpu, out)
+        wall, cpu, out = timed_cli(repo, "import", "mlflow", uri, "--quiet")
+        row("gittrack re-import (no change)", wall, cpu, out)
+        if not args.skip_mlflow_read:
+            wall, cpu, n, points = mlflow_read(uri, args.mlflow_read_runs)
+            row(
+                f"MLflow search_runs + get_metric_history, {n} runs",
+                wall,
+                cpu,
+                f"{points} points; x{args.runs / n:.0f} = {wall * args.runs / n:.0f} s wall, "
+                f"{cpu * args.runs / n:.0f} s CPU for {args.runs} runs",
+            )
+        if args.mlflow_build_runs:
+            n = args.mlflow_build_runs
+            wall, cpu = mlflow_build(where, n, args.steps)
+            row(
+                f"MLflow client logging {n} such runs (SQLite)",
+                wall,
+                cpu,
+                f"x{args.runs / n:.0f} = {wall * args.runs / n:.0f} s wall, "
+                f"{cpu * args.runs / n:.0f} s CPU for {args.runs} runs",
+            )
 
 
 if __name__ == "__main__":
