@@ -199,9 +199,8 @@ def write_run(
     """
     import pygit2
 
-    from gittrack.core.gittree import subtree_id
-    from gittrack.core.records.formats import RECORD_DIR
-    from gittrack.core.writer import RunWriter, new_run_record
+    from gittrack.core.records.formats import new_run_record
+    from gittrack.core.writer import new_run_writer
 
     repo = batch.repo
     ref_name = run_ref(run.run_id)
@@ -215,7 +214,7 @@ def write_run(
     commit = run.source.get("commit")
     source_tree = repo.git[commit].peel(pygit2.Commit).tree_id if commit else None
     record = new_run_record(
-        run_id=run.run_id,
+        run.run_id,
         experiment_id=run.experiment_id,
         name=run.name,
         start_time=run.start_time,
@@ -228,16 +227,10 @@ def write_run(
         parent_run_id=run.parent_run_id,
         heartbeat=run.end_time or run.start_time,
     )
-    w = RunWriter(
+    w = new_run_writer(
         repo,
-        run.run_id,
         record,
-        params={},
-        tags={},
         note=run.note,
-        metrics={},
-        artifacts={},
-        gt_tree=subtree_id(repo.git, source_tree, RECORD_DIR),
         source_tree=source_tree,
         head=head,
         source_commit=commit,

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import Experiment
+from gittrack.core.gittree import commit_files
 from gittrack.core.locks import FileLock, experiments_lock
 from gittrack.core.records import formats as records
 from gittrack.core.validation import validate_experiment_id, validate_experiment_name
@@ -73,15 +74,13 @@ class Experiments:
         return table
 
     def _write(self, table: dict[str, dict[str, Any]], message: str) -> None:
-        from gittrack.core.gittree import commit_files
-
         ref = self.repo.git.references.get(EXPERIMENTS_REF)
         commit_files(
             self.repo,
             EXPERIMENTS_REF,
             {EXPERIMENTS_FILE: records.dump_yaml(table)},
-            parents=[str(ref.target)] if ref is not None else [],
-            message=message,
+            message + "\n",
+            parents=[ref.target] if ref is not None else [],
         )
         self._cache = None
 

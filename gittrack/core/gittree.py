@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     import pygit2
 
     from gittrack.core.bulk import Batch
@@ -12,6 +14,21 @@ if TYPE_CHECKING:
 
 # path -> (oid, filemode) to write, or None to remove
 Changes = dict[str, "tuple[pygit2.Oid, int] | None"]
+_E = TypeVar("_E")
+
+
+def split_changes(changes: dict[str, _E]) -> tuple[dict[str, _E], dict[str, dict[str, _E]]]:
+    """``changes`` split into the entries of this tree (``{name: entry}``) and those below
+    it (``{subtree name: {path inside it: entry}}``)."""
+    here: dict[str, _E] = {}
+    below: dict[str, dict[str, _E]] = {}
+    for path, entry in changes.items():
+        head, sep, rest = path.partition("/")
+        if sep:
+            below.setdefault(head, {})[rest] = entry
+        else:
+            here[head] = entry
+    return here, below
 
 
 def apply_changes(git: pygit2.Repository, base: pygit2.Oid | None, changes: Changes) -> pygit2.Oid:
@@ -21,14 +38,7 @@ def apply_changes(git: pygit2.Repository, base: pygit2.Oid | None, changes: Chan
     """
     import pygit2
 
-    here: dict[str, tuple[pygit2.Oid, int] | None] = {}
-    below: dict[str, Changes] = {}
-    for path, entry in changes.items():
-        head, sep, rest = path.partition("/")
-        if sep:
-            below.setdefault(head, {})[rest] = entry
-        else:
-            here[head] = entry
+    here, below = split_changes(changes)
     base_tree = git[base].peel(pygit2.Tree) if base is not None else None
     tb = git.TreeBuilder(base_tree) if base_tree is not None else git.TreeBuilder()
     for name, sub in below.items():
@@ -99,14 +109,7 @@ class PackedTrees:
     def apply(self, pack: Any, base: str | None, changes: HexChanges) -> str:
         """The id of ``base`` with ``changes`` applied; new trees are added to ``pack``.
         A subtree left empty is removed."""
-        here: dict[str, tuple[str, int] | None] = {}
-        below: dict[str, HexChanges] = {}
-        for path, entry in changes.items():
-            head, sep, rest = path.partition("/")
-            if sep:
-                below.setdefault(head, {})[rest] = entry
-            else:
-                here[head] = entry
+        here, below = split_changes(changes)
         entries = dict(self.entries(base))
         for name, sub in below.items():
             old = entries.get(name)
@@ -176,17 +179,18 @@ def commit_bytes(tree: str, parents: list[str], message: str, name: str, email: 
 def commit_files(
     repo: Repo,
     ref: str,
-    changes: dict[str, bytes | None],
-    *,
-    parents: list[str],
+    files: Mapping[str, bytes | None],
     message: str,
-    base_tree: str | None = None,
+    parents: Sequence[pygit2.Oid | str],
+    base: pygit2.Tree | str | None = None,
+    *,
     batch: Batch | None = None,
 ) -> str:
     """The one writer of gittrack's small record refs (experiments, logged models, the
-    import mapping): a commit on ``parent`` (hex, None for the first) of ``base_tree``
-    with ``changes`` (path → file content, None to remove) applied, signed by the
-    repository's user; returns its id. The caller holds the ref's lock.
+    import mapping, an experiments merge): a commit on ``parents`` of ``base`` (a tree or
+    its id; empty when None) with ``files`` (path → content, None to remove) applied,
+    signed by the repository's user; points ``ref`` at it and returns its id. The caller
+    holds the ref's lock.
 
     The new objects go into one kept pack (:mod:`gittrack.core.pack`, never loose
     objects, which race ``git repack``'s prune-packed), then the ref moves, then the
@@ -200,12 +204,14 @@ def commit_files(
     pack = batch.pack if batch is not None else PackBuilder()
     hex_changes: HexChanges = {
         path: None if data is None else (pack.add("blob", data), 0o100644)
-        for path, data in changes.items()
+        for path, data in files.items()
     }
-    tree = PackedTrees(repo.git).apply(pack, base_tree, hex_changes)
+    base_id = base if isinstance(base, str) or base is None else str(base.id)
+    tree = PackedTrees(repo.git).apply(pack, base_id, hex_changes)
     sig = repo.signature()
     text = message.rstrip("\n") + "\n"
-    commit = pack.add("commit", commit_bytes(tree, parents, text, sig.name, sig.email))
+    hexes = [str(p) for p in parents]
+    commit = pack.add("commit", commit_bytes(tree, hexes, text, sig.name, sig.email))
     if batch is not None:
         batch.stage_ref(ref, commit)
         return commit

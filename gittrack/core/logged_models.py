@@ -22,7 +22,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from gittrack.core.locks import FileLock
+from gittrack.core.gittree import commit_files
+from gittrack.core.locks import FileLock, model_lock
 from gittrack.core.records.formats import dump_yaml, load_yaml
 from gittrack.core.validation import artifact_manifest
 from gittrack.errors import GittrackError, InvalidParameter, LoggedModelNotFound
@@ -31,7 +32,6 @@ from gittrack.layout import (
     MODEL_FILE,
     MODELS_FILE,
     MODELS_PREFIX,
-    model_lock_path,
     model_ref,
     record_path,
 )
@@ -108,14 +108,25 @@ class LoggedModelStore:
             InvalidParameter: a malformed id. LoggedModelNotFound: no such model.
         """
         validate_model_id(model_id)
+        _, record, manifest = self._load(model_id, allow_deleted)
+        record["artifacts"] = manifest
+        return record
+
+    def _load(
+        self, model_id: str, allow_deleted: bool
+    ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        """``(tip commit, record, manifest)`` of a model.
+
+        Raises:
+            LoggedModelNotFound: no such model, or it is deleted (unless ``allow_deleted``).
+        """
         commit = self._tip(model_id)
         if commit is None:
             raise LoggedModelNotFound(f"Logged model with ID '{model_id}' not found.")
         record, manifest = self._read_commit(commit)
         if record.get("lifecycle") == "deleted" and not allow_deleted:
             raise LoggedModelNotFound(f"Logged model with ID '{model_id}' not found.")
-        record["artifacts"] = manifest
-        return record
+        return commit, record, manifest
 
     def ids(self) -> Iterator[str]:
         for name in self.repo.git.references:
@@ -139,9 +150,7 @@ class LoggedModelStore:
 
     def lock(self, model_id: str) -> FileLock:
         """The lock every writer of the model holds (``locks/model-<id>.lock``)."""
-        path = model_lock_path(self.repo.state_dir, model_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(path)
+        return model_lock(self.repo, model_id)
 
     def write(
         self,
@@ -155,22 +164,13 @@ class LoggedModelStore:
     ) -> str:
         """The one writer of a model's ref: a commit of ``record`` (and ``manifest``) on
         ``parent`` (hex id, None for the first); returns its id. The caller holds
-        :meth:`lock`. The objects go into one kept pack and the ref moves after it; with
-        ``batch`` (:class:`gittrack.core.bulk.Batch`) into the batch's pack, the ref moved
-        when the batch commits."""
-        from gittrack.core.gittree import commit_files
-
+        :meth:`lock`. With ``batch`` (:class:`gittrack.core.bulk.Batch`) into the batch's
+        pack, the ref moved when the batch commits."""
         files: dict[str, bytes | None] = {MODEL_FILE: dump_yaml(record)}
         if manifest:
             files[ARTIFACTS_FILE] = dump_yaml(manifest)
-        return commit_files(
-            self.repo,
-            model_ref(model_id),
-            files,
-            parents=[parent] if parent else [],
-            message=message,
-            batch=batch,
-        )
+        parents = [parent] if parent else []
+        return commit_files(self.repo, model_ref(model_id), files, message, parents, batch=batch)
 
     def create(
         self,
@@ -220,12 +220,7 @@ class LoggedModelStore:
         """
         validate_model_id(model_id)
         with self.lock(model_id):
-            commit = self._tip(model_id)
-            if commit is None:
-                raise LoggedModelNotFound(f"Logged model with ID '{model_id}' not found.")
-            record, manifest = self._read_commit(commit)
-            if record.get("lifecycle") == "deleted" and not allow_deleted:
-                raise LoggedModelNotFound(f"Logged model with ID '{model_id}' not found.")
+            commit, record, manifest = self._load(model_id, allow_deleted)
             message = change(record, manifest)
             record["last_updated_timestamp"] = now_ms()
             self.write(

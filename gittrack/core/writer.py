@@ -18,7 +18,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -733,44 +734,48 @@ def _command_info() -> tuple[str, str, str]:
     return " ".join(shlex.quote(a) for a in argv), source_name, "LOCAL"
 
 
-def new_run_record(
+@contextmanager
+def _released_on_error(lock: FileLock) -> Iterator[None]:
+    """Release ``lock`` when the block raises: a run writer that could not be set up
+    must not keep its run locked."""
+    try:
+        yield
+    except BaseException:
+        lock.release()
+        raise
+
+
+def new_run_writer(
+    repo: Repo,
+    record: dict[str, Any],
     *,
-    run_id: str,
-    experiment_id: str,
-    name: str,
-    start_time: int,
-    user: str,
-    source: dict[str, Any],
-    host: str = "",
-    pid: int | None = None,
-    command: str = "",
-    source_name: str = "",
-    source_type: str = "UNKNOWN",
-    parent_run_id: str | None = None,
-    heartbeat: int | None = None,
-) -> dict[str, Any]:
-    """A new run's ``run.yaml`` record (status RUNNING; see docs/design.md): the one
-    place its fields are spelled, for live runs and for runs written whole."""
-    return {
-        "format": records.FORMAT_VERSION,
-        "run_id": run_id,
-        "name": name,
-        "experiment_id": experiment_id,
-        "status": RunStatus.RUNNING,
-        "start_time": start_time,
-        "end_time": None,
-        "user": user,
-        "host": host,
-        "pid": pid,
-        "command": command,
-        "source_name": source_name,
-        "source_type": source_type,
-        "source": source,
-        "parent_run_id": parent_run_id,
-        "lifecycle": "active",
-        "heartbeat": heartbeat if heartbeat is not None else start_time,
-        "artifact_uri": f"runs:/{run_id}",
-    }
+    note: str,
+    source_tree: pygit2.Oid | None,
+    head: pygit2.Oid | str | None,
+    source_commit: str | None,
+    lock: FileLock,
+    batch: Batch | None = None,
+) -> RunWriter:
+    """The writer of a run with no params, tags, metrics or artifacts yet (``record``
+    from :func:`~gittrack.core.records.formats.new_run_record`), its tree started from
+    ``source_tree``; nothing is written before its first checkpoint. With ``batch``, in
+    bulk mode (see :class:`RunWriter`)."""
+    return RunWriter(
+        repo,
+        record["run_id"],
+        record,
+        params={},
+        tags={},
+        note=note,
+        metrics={},
+        artifacts={},
+        gt_tree=subtree_id(repo.git, source_tree, records.RECORD_DIR),
+        source_tree=source_tree,
+        head=head,
+        source_commit=source_commit,
+        lock=lock,
+        batch=batch,
+    )
 
 
 def create_run_writer(
@@ -797,7 +802,7 @@ def create_run_writer(
     lock = run_lock(repo, run_id)
     if not lock.acquire(block=False):
         raise RunLocked(f"Run {run_id} is being written by another process")
-    try:
+    with _released_on_error(lock):
         if snapshot:
             source = take_snapshot(repo)
         else:
@@ -805,34 +810,26 @@ def create_run_writer(
         command, source_name, source_type = _command_info() if snapshot else ("", "", "UNKNOWN")
         import pygit2
 
-        base_gt = None
-        source_tree = pygit2.Oid(hex=source.tree) if source.tree else None
-        base_gt = subtree_id(repo.git, source_tree, records.RECORD_DIR)
-        record = new_run_record(
-            run_id=run_id,
-            experiment_id=experiment_id,
+        record = records.new_run_record(
+            run_id,
             name=name,
+            experiment_id=experiment_id,
             start_time=start_time if start_time is not None else now_ms(),
             user=user or repo.user_name(),
-            source=source.to_record(),
             host=socket.gethostname(),
             pid=os.getpid(),
             command=command,
             source_name=source_name,
             source_type=source_type,
+            source=source.to_record(),
             parent_run_id=parent_run_id,
             heartbeat=now_ms(),
         )
-        w = RunWriter(
+        source_tree = pygit2.Oid(hex=source.tree) if source.tree else None
+        w = new_run_writer(
             repo,
-            run_id,
             record,
-            params={},
-            tags={},
             note=description or "",
-            metrics={},
-            artifacts={},
-            gt_tree=base_gt,
             source_tree=source_tree,
             head=None,
             source_commit=source.commit,
@@ -846,9 +843,6 @@ def create_run_writer(
                 w.put_record_file(ENVIRONMENT_FILE, env)
         if commit:
             w.checkpoint()
-    except BaseException:
-        lock.release()
-        raise
     _registry.add(w)
     return w
 
@@ -897,7 +891,7 @@ def open_run_writer(
             f"Run {run_id} is being written by another process; one run is written by one "
             "process at a time"
         )
-    try:
+    with _released_on_error(lock):
         store = Store(repo)
         ref = repo.git.references.get(run_ref(run_id))
         if ref is None:
@@ -955,9 +949,6 @@ def open_run_writer(
         if resume:
             w._dirty.add("run")
             w.checkpoint()
-    except BaseException:
-        lock.release()
-        raise
     _registry.add(w)
     return w
 

@@ -72,12 +72,9 @@ class Mapping:
         self._dirty = True
 
     def save(self) -> None:
-        """Commit the mapping (one commit on :data:`IMPORTS_REF`, written as one pack like
-        the runs) when it changed."""
+        """Commit the mapping (one commit on :data:`IMPORTS_REF`) when it changed."""
         if not self._dirty:
             return
-        import pygit2
-
         git = self.repo.git
         lines = [f"# source {self.source_uri}\n"] + [
             f"{mid}\t{e.run_id}\t{e.fingerprint}\t{e.problems}\n"
@@ -88,8 +85,8 @@ class Mapping:
             self.repo,
             IMPORTS_REF,
             {self.name: "".join(lines).encode("utf-8")},
-            parents=[str(ref.target)] if ref is not None else [],
-            base_tree=str(ref.peel(pygit2.Commit).tree_id) if ref is not None else None,
-            message=f"import mlflow: {len(self.entries)} runs from {self.source_uri}",
+            f"import mlflow: {len(self.entries)} runs from {self.source_uri}\n",
+            parents=[ref.target] if ref is not None else [],
+            base=git[ref.target].tree if ref is not None else None,
         )
         self._dirty = False

@@ -210,7 +210,9 @@ def load_model(
     dst_path: str | os.PathLike[str] | None = None,
     model: Any = None,
 ) -> Any:
-    """Load a model from ``runs:/<run_id>/<name>`` (or a local model folder).
+    """Load a model from ``runs:/<run_id>/<name>``, a registered version
+    (``models:/<name>/<version>``, ``models:/<name>@<alias>``, ``models:/<name>/latest``,
+    ``models:/<name>/<stage>``) or a local model folder.
 
     Returns the native object of its flavor (a scikit-learn estimator, a torch
     module in eval mode, the pickled object for ``python_function``). Pass
@@ -219,12 +221,39 @@ def load_model(
     models you trust.** Downloads are verified against their sha256.
 
     Raises:
-        ArtifactNotFound: no model there. InvalidParameter: the flavor is absent.
+        ArtifactNotFound: no model there. InvalidParameter: the flavor is absent, a bad
+            ``models:/`` URI. RegisteredModelNotFound, ModelVersionNotFound.
     """
     from gittrack.artifacts import fluent
     from gittrack.artifacts.uris import is_runs_uri
+    from gittrack.core.registry import is_models_uri, logged_model_id
     from gittrack.models import mlmodel
 
+    if is_models_uri(model_uri):
+        from gittrack.api.fluent import _client
+        from gittrack.api.registry import RegistryMethods
+
+        client = _client()
+        if not isinstance(client, RegistryMethods):
+            raise InvalidParameter(
+                f"cannot load {model_uri} through a tracking server with gittrack's loader; "
+                "use mlflow.pyfunc.load_model with the server's URI"
+            )
+        logged = logged_model_id(str(model_uri))
+        if logged is None:
+            version = client.resolve_model_uri(str(model_uri))
+            logged = logged_model_id(str(version.source))
+            if logged is None and not is_runs_uri(version.source):
+                raise InvalidParameter(
+                    f"{model_uri} is version {version.version} of {version.name!r}, whose "
+                    f"source {version.source!r} is not a runs:/ or models:/m-<id> URI gittrack "
+                    "can load"
+                )
+            model_uri = str(version.source)
+        if logged is not None:
+            from gittrack.artifacts.read import download_logged_model
+
+            model_uri = download_logged_model(client.repo, logged, dst_path)
     if is_runs_uri(model_uri):
         local = Path(fluent.download_artifacts(artifact_uri=str(model_uri), dst_path=dst_path))
     else:
