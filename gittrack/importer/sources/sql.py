@@ -68,6 +68,16 @@ class SqlSource(LocalArtifacts):
         self._engine.dispose()
 
     def _rows(self, sql: str, **params: Any) -> list[Any]:
+        if not params:  # the DB-API cursor: SQLAlchemy's row objects cost 4x on 100,000s
+            conn = self._engine.raw_connection()
+            try:
+                cur = conn.cursor()
+                cur.execute(sql)
+                rows = list(cur.fetchall())
+                cur.close()
+                return rows
+            finally:
+                conn.close()
         from sqlalchemy import bindparam, text
 
         stmt = text(sql)
