@@ -393,11 +393,6 @@ class RunWriter:
         with self._mutex:
             self._pending[relpath] = None if data is None else (bytes(data), _BLOB)
 
-    def put_record_blob(self, relpath: str, oid: pygit2.Oid, mode: int | None = None) -> None:
-        """Point ``.gittrack/<relpath>`` at the existing blob ``oid`` at the next checkpoint."""
-        with self._mutex:
-            self._pending[relpath] = (str(oid), mode or _BLOB)
-
     def mark_dirty(self, what: str = "artifacts") -> None:
         with self._mutex:
             self._dirty.add(what)
