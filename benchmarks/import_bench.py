@@ -9,12 +9,18 @@ Timed, each as ``python -m gittrack import mlflow sqlite:///...`` (process start
 included; wall and CPU seconds of the child):
   import      into an empty repository (target < 60 s at 10,000 runs)
   re-import   the same again, nothing changed (target < 5 s)
-and, beside it, MLflow's own read of the same store in this process:
-``search_runs`` over all runs plus ``get_metric_history`` of every metric of every run.
+and, beside it, for context:
+  MLflow read   MLflow's own read of the same store in this process: ``search_runs`` over
+                the first ``--mlflow-read-runs`` runs (default: all) plus
+                ``get_metric_history`` of every metric of each
+  MLflow build  MLflow's own client logging ``--mlflow-build-runs`` runs of the same shape
+                (``log_batch`` + ``log_text`` each) into a fresh SQLite store
+Rows measured on fewer runs than ``--runs`` also show the time scaled to ``--runs``.
 
 Usage::
 
-    python benchmarks/import_bench.py [--runs 10000] [--steps 100] [--skip-mlflow-read] [--quick]
+    python benchmarks/import_bench.py [--runs 10000] [--steps 100] [--skip-mlflow-read]
+        [--mlflow-read-runs N] [--mlflow-build-runs N] [--quick]
 """
 
 from __future__ import annotations
@@ -110,24 +116,52 @@ def timed_cli(repo: Path, *args: str) -> tuple[float, float, str]:
     return wall, cpu, out.stdout.strip()
 
 
-def mlflow_read(uri: str) -> tuple[float, float, int]:
-    """(wall s, CPU s, points) of MLflow reading every run and every metric history."""
+def mlflow_read(uri: str, limit: int | None = None) -> tuple[float, float, int, int]:
+    """(wall s, CPU s, runs, points) of MLflow reading the first ``limit`` runs (all when
+    None) and every metric history of each."""
     import mlflow
 
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name("bench")
     c0, t = time.process_time(), time.perf_counter()
     runs, token, points = [], None, 0
-    while True:
+    while limit is None or len(runs) < limit:
         page = client.search_runs([exp.experiment_id], max_results=1000, page_token=token)
         runs += page
         token = page.token
         if not token:
             break
+    runs = runs[:limit] if limit is not None else runs
     for run in runs:
         for key in run.data.metrics:
             points += len(client.get_metric_history(run.info.run_id, key))
-    return time.perf_counter() - t, time.process_time() - c0, points
+    return time.perf_counter() - t, time.process_time() - c0, len(runs), points
+
+
+def mlflow_build(where: Path, runs: int, steps: int) -> tuple[float, float]:
+    """(wall s, CPU s) of MLflow's own client logging ``runs`` runs of the benchmark's
+    shape into a new SQLite store (schema creation not timed)."""
+    import mlflow
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = mlflow.MlflowClient(f"sqlite:///{where / 'build.db'}")
+    exp_id = client.create_experiment("build", artifact_location=str(where / "build-art"))
+    rng = random.Random(1)
+    c0, t = time.process_time(), time.perf_counter()
+    for i in range(runs):
+        rid = client.create_run(exp_id, run_name=f"run-{i}").info.run_id
+        start = 1_700_000_000_000 + i * 1000
+        client.log_batch(
+            rid,
+            metrics=[
+                Metric(f"m{m}", rng.random(), start + s, s) for m in range(5) for s in range(steps)
+            ],
+            params=[Param(k, v) for k, v in params_for(i).items()],
+            tags=[RunTag(k, v) for k, v in tags_for(i).items()],
+        )
+        client.log_text(rid, f"run {i}\n", "result.txt")
+        client.set_terminated(rid)
+    return time.perf_counter() - t, time.process_time() - c0
 
 
 def main() -> None:
@@ -135,6 +169,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--skip-mlflow-read", action="store_true")
+    ap.add_argument("--mlflow-read-runs", type=int, default=None, help="MLflow reads only N runs")
+    ap.add_argument("--mlflow-build-runs", type=int, default=0, help="MLflow logs N runs (0: skip)")
     ap.add_argument("--quick", action="store_true", help="450 runs x 10 steps (a smoke run)")
     args = ap.parse_args()
     if args.quick:
@@ -146,23 +182,43 @@ def main() -> None:
         uri = build_store(where, args.runs, args.steps)
         built = time.perf_counter() - t
         repo = make_git_repo(where / "repo")
-        rows = []
-        wall, cpu, out = timed_cli(repo, "import", "mlflow", uri, "--quiet")
-        rows.append(("gittrack import", wall, cpu, out))
-        wall, cpu, out = timed_cli(repo, "import", "mlflow", uri, "--quiet")
-        rows.append(("gittrack re-import (no change)", wall, cpu, out))
-        if not args.skip_mlflow_read:
-            wall, cpu, points = mlflow_read(uri)
-            rows.append(("MLflow search_runs + get_metric_history", wall, cpu, f"{points} points"))
         load = os.getloadavg()
         print(
             f"{args.runs} runs x (10 params, 5 metrics x {args.steps} steps, 1 artifact); "
-            f"store built in {built:.1f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+            f"store built with SQL in {built:.1f} s; "
+            f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs"
         )
         print("| what | wall s | CPU s | result |")
         print("|---|---|---|---|")
-        for name, wall, cpu, note in rows:
-            print(f"| {name} | {wall:.2f} | {cpu:.2f} | {note} |")
+
+        def row(name: str, wall: float, cpu: float, note: str) -> None:
+            # each row as soon as it is measured: a long MLflow read cut short keeps the rest
+            load = os.getloadavg()[0]
+            print(f"| {name} | {wall:.2f} | {cpu:.2f} | {note} (load {load:.1f}) |", flush=True)
+
+        wall, cpu, out = timed_cli(repo, "import", "mlflow", uri, "--quiet")
+        row("gittrack import", wall, cpu, out)
+        wall, cpu, out = timed_cli(repo, "import", "mlflow", uri, "--quiet")
+        row("gittrack re-import (no change)", wall, cpu, out)
+        if not args.skip_mlflow_read:
+            wall, cpu, n, points = mlflow_read(uri, args.mlflow_read_runs)
+            row(
+                f"MLflow search_runs + get_metric_history, {n} runs",
+                wall,
+                cpu,
+                f"{points} points; x{args.runs / n:.0f} = {wall * args.runs / n:.0f} s wall, "
+                f"{cpu * args.runs / n:.0f} s CPU for {args.runs} runs",
+            )
+        if args.mlflow_build_runs:
+            n = args.mlflow_build_runs
+            wall, cpu = mlflow_build(where, n, args.steps)
+            row(
+                f"MLflow client logging {n} such runs (SQLite)",
+                wall,
+                cpu,
+                f"x{args.runs / n:.0f} = {wall * args.runs / n:.0f} s wall, "
+                f"{cpu * args.runs / n:.0f} s CPU for {args.runs} runs",
+            )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ holds its context as attributes and builds its own message::
     ├── RerunRefused                    BAD_REQUEST               400
     │   └── EnvironmentMismatch         packages the run imported differ here
     ├── ImportRefused                   BAD_REQUEST               400
-    │   └── ImportLocked                another import into this repository is running
+    │   ├── ImportLocked                another import into this repository is running
+    │   └── ImportSourceLost            the source went away mid-import (resume by re-running)
     ├── CorruptRecord                   INVALID_STATE             400
     │   ├── BadRecord                   a record field the SQL mirror cannot hold
     │   └── BadArtifactEntry            INVALID_PARAMETER_VALUE   400
@@ -441,6 +442,11 @@ class ImportRefused(GittrackError, code="BAD_REQUEST"):
 
 class ImportLocked(ImportRefused):
     """Another ``gittrack import`` is writing into this repository."""
+
+
+class ImportSourceLost(ImportRefused):
+    """The source stopped answering during an import (a server down, a connection lost):
+    the batch being written is dropped whole; running the import again resumes."""
 
 
 # --- stored data ---------------------------------------------------------------------

@@ -129,9 +129,12 @@ def http(
         return status, payload
 
 
-def start_mlflow_server(tmp: Path) -> tuple[subprocess.Popen, str]:
-    """A real ``mlflow server --workers 1`` with a SQLite store on a free loopback port."""
-    port = free_port()
+def start_mlflow_server(
+    tmp: Path, port: int | None = None, wait: float = 120.0
+) -> tuple[subprocess.Popen, str]:
+    """A real ``mlflow server --workers 1`` with a SQLite store on a free loopback port
+    (or on ``port``: the same server started again over the same store)."""
+    port = port or free_port()
     (tmp / "mlruns").mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [
@@ -156,7 +159,7 @@ def start_mlflow_server(tmp: Path) -> tuple[subprocess.Popen, str]:
         start_new_session=True,  # its workers and job runner go with it at stop
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+    deadline = time.time() + wait
     while time.time() < deadline:
         if proc.poll() is not None:
             raise AssertionError((tmp / "mlflow-server.log").read_text())
@@ -167,7 +170,7 @@ def start_mlflow_server(tmp: Path) -> tuple[subprocess.Popen, str]:
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    raise AssertionError("mlflow server did not start within 120 s")
+    raise AssertionError(f"mlflow server did not start within {wait:.0f} s")
 
 
 def stop_mlflow_server(proc: subprocess.Popen) -> None:

@@ -183,6 +183,20 @@ def test_sqlite_store_imports_with_every_value(sqlite_store, target, origin):
     record = LoggedModelStore(client.repo).get(view["model_id"])
     assert (record["name"], record["source_run_id"]) == ("model", parent)
     assert "MLmodel" in record["artifacts"]
+    # with its own params, tags, metrics and status, as MLflow shows them
+    seen = view["model"]
+    assert record["params"] == seen["params"] and record["params"]["alpha"] == "0.1"
+    assert record["tags"] == seen["tags"] and record["tags"]["stage"] == "candidate"
+    assert [[m["key"], m["value"], m["step"]] for m in record["metrics"]] == seen["metrics"]
+    assert {m["run_id"] for m in record["metrics"]} == {parent}
+    assert record["status"] == seen["status"] == "READY"
+
+    # the host: MLflow records none; a local store's is this machine
+    import socket
+
+    assert client.get_run(parent).info.run_id == parent
+    run_yaml = git(target, "show", f"refs/gittrack/runs/{parent}:.gittrack/run.yaml")
+    assert f"host: {socket.gethostname()}" in run_yaml
 
     verify = _import(uri, "--verify", cwd=target)
     assert verify.returncode == 0, verify.stdout + verify.stderr
@@ -331,6 +345,14 @@ def test_import_through_mlflow_server(tmp_path, target, origin):
         assert model.predict(np.array([[4.0], [5.0]])).tolist() == view["predictions"]
         text = Path(client.download_artifacts(parent, "notes/hello.txt", tmp_path / "dl"))
         assert text.read_bytes() == b"hello import\n"
+        from gittrack.core.logged_models import LoggedModelStore
+
+        record = LoggedModelStore(client.repo).get(view["model_id"])
+        seen = view["model"]
+        assert record["params"] == seen["params"] and record["tags"] == seen["tags"]
+        assert [[m["key"], m["value"], m["step"]] for m in record["metrics"]] == seen["metrics"]
+        run_yaml = git(target, "show", f"refs/gittrack/runs/{parent}:.gittrack/run.yaml")
+        assert "host: 127.0.0.1" in run_yaml  # the server's host: MLflow records none per run
         verify = _import(url, "--verify", cwd=target)
         assert verify.returncode == 0, verify.stdout
         again = _import(url, cwd=target)
@@ -417,3 +439,90 @@ def test_many_runs_in_worker_processes_verify_clean(tmp_path, target, monkeypatc
     assert verify.returncode == 0, verify.stdout[-2000:]
     again = _import(uri, cwd=target)
     assert "imported 0 new and 0 changed run(s), 450 unchanged" in again.stdout
+
+
+@pytest.mark.timeout(900)  # two server start-ups and three imports, on a loaded machine
+def test_mlflow_server_killed_mid_import_then_resumed(tmp_path, target):
+    """The real `mlflow server` is killed while an import reads it: the import says so
+    clearly, every run visible in the repository is whole (the batch being written is
+    dropped), and the same import against the restarted server completes it."""
+    import signal
+    import time
+    from urllib.parse import urlparse
+
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    from gittrack.api.client import Client
+    from gittrack.core.repo import Repo
+    from gittrack.importer.mapping import Mapping
+    from tests.server_helpers import start_mlflow_server, stop_mlflow_server
+
+    runs = 16
+    proc, url = start_mlflow_server(tmp_path / "server", wait=300)
+    try:
+        client = mlflow.MlflowClient(url)
+        exp = client.create_experiment("served")
+        made: dict[str, int] = {}
+        for i in range(runs):
+            run = client.create_run(exp, run_name=f"r{i}")
+            rid = run.info.run_id
+            points = [Metric("loss", 1.0 / (s + 1), 1_700_000_000_000 + s, s) for s in range(20)]
+            client.log_batch(rid, metrics=points, params=[Param("i", str(i))])
+            client.log_text(rid, f"run {i}\n", "out/result.txt")
+            client.set_terminated(rid)
+            made[rid] = i
+        env = {**ENV, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+        importer = subprocess.Popen(
+            [sys.executable, "-m", "gittrack", "import", "mlflow", url, "--quiet"]
+            + ["--batch-size", "2"],
+            cwd=target,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 300
+        mapped = target / ".git" / "refs" / "gittrack" / "imports" / "mlflow"
+        while not mapped.exists() and importer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the first batch is in
+        assert importer.poll() is None, "the import ended before the server could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)  # the server dies: no goodbye
+        proc.wait(30)
+        out, err = importer.communicate(timeout=300)
+    finally:
+        stop_mlflow_server(proc)
+
+    assert importer.returncode == 1, out + err
+    assert f"The MLflow server {url} stopped answering" in err, err
+    assert "run the same import again to resume" in err and "Traceback" not in err, err
+
+    # nothing half-written: the visible runs are exactly the mapped ones, each whole
+    mapping = Mapping(Repo(str(target)), url)
+    visible = {
+        line.split("refs/gittrack/runs/")[1]
+        for line in _refs(target).splitlines()
+        if "refs/gittrack/runs/" in line
+    }
+    assert visible == {e.run_id for e in mapping.entries.values()}
+    assert 0 < len(visible) < runs
+    mine = Client(target)
+    for rid in visible:
+        got = mine.get_run(rid)
+        i = made[rid]
+        assert got.data.params == {"i": str(i)} and got.info.status == "FINISHED"
+        assert len(mine.get_metric_history(rid, "loss")) == 20
+        text = Path(mine.download_artifacts(rid, "out/result.txt", tmp_path / "dl" / rid))
+        assert text.read_text() == f"run {i}\n"
+
+    # the same server back (same store, same port): the import resumes and completes
+    proc, again_url = start_mlflow_server(tmp_path / "server", urlparse(url).port, 300)
+    try:
+        assert again_url == url
+        resumed = _import(url, cwd=target)
+        assert resumed.returncode == 0, resumed.stderr
+        assert f"imported {runs - len(visible)} new and 0 changed run(s)" in resumed.stdout
+        verify = _import(url, "--verify", cwd=target)
+        assert verify.returncode == 0, verify.stdout[-3000:]
+    finally:
+        stop_mlflow_server(proc)

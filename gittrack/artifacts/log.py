@@ -99,8 +99,16 @@ def _read_small(path: str) -> bytes:
     return data
 
 
-def _apply(writer: Any, entries: dict[str, tuple[dict[str, Any], Any]], commit: bool) -> None:
-    """Write manifest entries (and inline blobs) into the writer.
+INLINE_FLUSH_BYTES = 64 << 20  # inline files held for the next checkpoint, at most
+
+
+def _apply(
+    writer: Any, entries: dict[str, tuple[dict[str, Any], bytes | None]], commit: bool
+) -> None:
+    """Write manifest entries (and the bytes of inline files) into the writer.
+
+    Inline files go into the writer's next checkpoint pack with the records (never as
+    loose objects: a loose write races ``git repack``'s prune-packed removing its folder).
 
     With ``commit`` (anything went to the store) the writer checkpoints now, so the
     run points at the uploaded objects at once. Inline-only changes are committed
@@ -109,10 +117,10 @@ def _apply(writer: Any, entries: dict[str, tuple[dict[str, Any], Any]], commit: 
     """
     with writer._mutex:
         manifest = writer.artifacts
-        for path, (entry, oid) in entries.items():
+        for path, (entry, data) in entries.items():
             old = manifest.get(path)
             if entry["where"] == "git":
-                writer.put_record_blob(artifact_blob_relpath(path), oid)
+                writer.put_record_file(artifact_blob_relpath(path), data)
             elif old is not None and old.get("where") == "git":
                 writer.put_record_file(artifact_blob_relpath(path), None)
             manifest[path] = entry
@@ -167,7 +175,7 @@ def log_files(writer: Any, repo: Repo, items: list[tuple[str, str]]) -> dict[str
             raise InvalidArtifactPath(f"{local} is a directory; use log_artifacts for folders")
         (small if size <= limit else large).append((local, path))
 
-    done: dict[str, tuple[dict[str, Any], Any]] = {}
+    done: dict[str, tuple[dict[str, Any], bytes | None]] = {}
     if large:
         store = storage.store
         workers = max(1, min(storage.config.parallel, len(large)))
@@ -179,12 +187,13 @@ def log_files(writer: Any, repo: Repo, items: list[tuple[str, str]]) -> dict[str
                 results = [f.result() for f in futures]
         for (_, path), res in zip(large, results, strict=True):
             done[path] = (make_entry(res.sha256, res.size, "store"), None)
+    inline = 0
     for local, path in small:
         data = _read_small(local)
-        oid = repo.git.create_blob(data)
-        done[path] = (make_entry(sha256_bytes(data), len(data), "git"), oid)
+        inline += len(data)
+        done[path] = (make_entry(sha256_bytes(data), len(data), "git"), data)
     ordered = {path: done[path] for _, path in items}
-    _apply(writer, ordered, commit=bool(large))
+    _apply(writer, ordered, commit=bool(large) or inline > INLINE_FLUSH_BYTES)
     return {p: e for p, (e, _) in ordered.items()}
 
 
@@ -241,8 +250,7 @@ def log_bytes(writer: Any, repo: Repo, data: bytes, artifact_file: str) -> str:
     storage = storage_for(repo)
     sha = sha256_bytes(data)
     if len(data) <= storage.config.inline_limit:
-        oid = repo.git.create_blob(data)
-        _apply(writer, {path: (make_entry(sha, len(data), "git"), oid)}, commit=False)
+        _apply(writer, {path: (make_entry(sha, len(data), "git"), bytes(data))}, commit=False)
     else:
         res = storage.store.put_bytes(data)
         _apply(writer, {path: (make_entry(res.sha256, res.size, "store"), None)}, commit=True)

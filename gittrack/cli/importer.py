@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gittrack.cli._common import handle_errors, repo_option
+from gittrack.importer.pipeline import BATCH
 
 
 @click.group("import")
@@ -20,6 +21,14 @@ def import_cmd() -> None:
 @click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
 @click.option("--verify", is_flag=True, help="Compare the source with the repository instead.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=BATCH,
+    show_default=True,
+    help="Runs per batch: written as one pack, then the mapping is committed; an "
+    "interrupted import resumes at the batch it stopped in.",
+)
 @repo_option
 @handle_errors
 def mlflow_cmd(
@@ -29,6 +38,7 @@ def mlflow_cmd(
     dry_run: bool,
     verify: bool,
     quiet: bool,
+    batch_size: int,
     repo: str | None,
 ) -> None:
     """Import every experiment and run of the MLflow store SOURCE.
@@ -51,7 +61,13 @@ def mlflow_cmd(
         click.echo(f"No difference with {source}")
         return
     report = import_mlflow(
-        target, source, experiments=names, since=since, dry_run=dry_run, quiet=quiet
+        target,
+        source,
+        experiments=names,
+        since=since,
+        dry_run=dry_run,
+        quiet=quiet,
+        batch_size=batch_size,
     )
     verb = "would import" if dry_run else "imported"
     click.echo(

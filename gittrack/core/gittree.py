@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     import pygit2
 
+    from gittrack.core.bulk import Batch
     from gittrack.core.repo import Repo
 
 # path -> (oid, filemode) to write, or None to remove
@@ -58,7 +59,9 @@ def apply_changes(git: pygit2.Repository, base: pygit2.Oid | None, changes: Chan
                 tb.remove(name)
         else:
             tb.insert(name, entry[0], entry[1])
-    return tb.write()
+    from gittrack.core.gitwrite import retry_write
+
+    return retry_write(tb.write)
 
 
 def subtree_id(git: pygit2.Repository, tree_id: pygit2.Oid | None, name: str) -> pygit2.Oid | None:
@@ -72,29 +75,6 @@ def subtree_id(git: pygit2.Repository, tree_id: pygit2.Oid | None, name: str) ->
         return None
     obj = tree[name]
     return obj.id if obj.type == pygit2.GIT_OBJECT_TREE else None
-
-
-def commit_files(
-    repo: Repo,
-    ref: str,
-    files: Mapping[str, bytes],
-    message: str,
-    parents: list[pygit2.Oid | str],
-    base: pygit2.Tree | None = None,
-) -> pygit2.Oid:
-    """Commit a one-level tree of ``files`` (name -> content; over ``base``'s entries when
-    given) on ``parents`` with the repository's signature, and point ``ref`` at it. The
-    way a small record (experiments, a logged model, an import mapping) is written."""
-    import pygit2
-
-    git = repo.git
-    tb = git.TreeBuilder(base) if base is not None else git.TreeBuilder()
-    for name, data in files.items():
-        tb.insert(name, git.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
-    sig = repo.signature()
-    commit = git.create_commit(None, sig, sig, message, tb.write(), parents)
-    git.references.create(ref, commit, force=True)
-    return commit
 
 
 # -- trees written into a pack --------------------------------------------------------
@@ -180,3 +160,66 @@ def tree_bytes(entries: dict[str, tuple[int, str]]) -> bytes:
         b"%o %s\0%s" % (entries[n][0], n.encode("utf-8"), bytes.fromhex(entries[n][1]))
         for n in order
     )
+
+
+def commit_bytes(tree: str, parents: list[str], message: str, name: str, email: str) -> bytes:
+    """A git commit object's content: ``tree`` and ``parents`` (hex ids), authored and
+    committed by ``name <email>`` now, in this machine's time zone."""
+    import time
+
+    t = time.time()
+    offset = time.localtime(t).tm_gmtoff // 60
+    sign = "+" if offset >= 0 else "-"
+    stamp = f"{int(t)} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+    who = f"{name} <{email}> {stamp}"
+    head = f"tree {tree}\n" + "".join(f"parent {p}\n" for p in parents)
+    return f"{head}author {who}\ncommitter {who}\n\n{message}".encode()
+
+
+def commit_files(
+    repo: Repo,
+    ref: str,
+    files: Mapping[str, bytes | None],
+    message: str,
+    parents: Sequence[pygit2.Oid | str],
+    base: pygit2.Tree | str | None = None,
+    *,
+    batch: Batch | None = None,
+) -> str:
+    """The one writer of gittrack's small record refs (experiments, logged models, the
+    import mapping, an experiments merge): a commit on ``parents`` of ``base`` (a tree or
+    its id; empty when None) with ``files`` (path → content, None to remove) applied,
+    signed by the repository's user; points ``ref`` at it and returns its id. The caller
+    holds the ref's lock.
+
+    The new objects go into one kept pack (:mod:`gittrack.core.pack`, never loose
+    objects, which race ``git repack``'s prune-packed), then the ref moves, then the
+    pack's ``.keep`` goes. With ``batch`` (:class:`gittrack.core.bulk.Batch`) they go
+    into the batch's pack and the batch moves the ref.
+    """
+    from gittrack.core.gitwrite import retry_write, write_ref
+    from gittrack.core.pack import PackBuilder
+    from gittrack.core.pack import release as pack_release
+
+    pack = batch.pack if batch is not None else PackBuilder()
+    hex_changes: HexChanges = {
+        path: None if data is None else (pack.add("blob", data), 0o100644)
+        for path, data in files.items()
+    }
+    base_id = base if isinstance(base, str) or base is None else str(base.id)
+    tree = PackedTrees(repo.git).apply(pack, base_id, hex_changes)
+    sig = repo.signature()
+    text = message.rstrip("\n") + "\n"
+    hexes = [str(p) for p in parents]
+    commit = pack.add("commit", commit_bytes(tree, hexes, text, sig.name, sig.email))
+    if batch is not None:
+        batch.stage_ref(ref, commit)
+        return commit
+    common = repo.common_dir
+    written = retry_write(lambda: pack.write(common / "objects"))
+    write_ref(common, ref, commit)
+    if written is not None:
+        import time
+
+        pack_release(written, ref_moved_at=time.time_ns(), common_dir=common)
+    return commit

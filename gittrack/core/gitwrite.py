@@ -15,10 +15,11 @@ backend does (``<ref>.lock`` created exclusively, then renamed over the ref).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+from gittrack.core.retry import Backoff, call_with_retry
 
 T = TypeVar("T")
 
@@ -42,25 +43,24 @@ def is_race(exc: BaseException) -> bool:
     return any(m in text for m in _MARKERS)
 
 
+def _retryable(exc: BaseException) -> bool:
+    """An OSError or pygit2.GitError (not imported here: lazy) that is a maintenance race."""
+    git_error = isinstance(exc, OSError) or type(exc).__name__ == "GitError"
+    return git_error and is_race(exc)
+
+
 def retry_write(fn: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:
-    """``fn()``, tried again (up to ``attempts`` times over ~2 s) while it fails with
-    a maintenance race; returns its result.
+    """``fn()``, tried again (up to ``attempts`` times over ~2 s, through the one retry
+    loop :func:`gittrack.core.retry.call_with_retry`) while it fails with a maintenance
+    race; returns its result. Git writes are idempotent (objects are named by their
+    content, a ref update sets a value), so trying again is always safe.
 
     Raises:
         OSError / pygit2.GitError: the last error, when it is not a race or the
             attempts are used up.
     """
-    delay = 0.001
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except Exception as exc:  # OSError, or pygit2.GitError (not imported here: lazy)
-            git_error = isinstance(exc, OSError) or type(exc).__name__ == "GitError"
-            if not git_error or attempt == attempts - 1 or not is_race(exc):
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-    raise AssertionError("unreachable")
+    backoff = Backoff(retries=attempts - 1, first=0.001, factor=2.0, cap=0.1, jitter=0.5)
+    return call_with_retry(fn, idempotent=True, retryable=_retryable, backoff=backoff)
 
 
 def write_ref(common_dir: Path, ref: str, target: str) -> None:

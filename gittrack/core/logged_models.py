@@ -37,6 +37,7 @@ from gittrack.layout import (
 )
 
 if TYPE_CHECKING:
+    from gittrack.core.bulk import Batch
     from gittrack.core.repo import Repo
 
 MODEL_ID_PREFIX = "m-"
@@ -147,22 +148,29 @@ class LoggedModelStore:
 
     # -- writing -------------------------------------------------------------------
 
-    def _lock(self, model_id: str) -> FileLock:
+    def lock(self, model_id: str) -> FileLock:
+        """The lock every writer of the model holds (``locks/model-<id>.lock``)."""
         return model_lock(self.repo, model_id)
 
-    def _commit(
+    def write(
         self,
         model_id: str,
-        parent: Any,
+        parent: str | None,
         record: dict[str, Any],
         manifest: dict[str, Any],
         message: str,
-    ) -> None:
-        files = {MODEL_FILE: dump_yaml(record)}
+        *,
+        batch: Batch | None = None,
+    ) -> str:
+        """The one writer of a model's ref: a commit of ``record`` (and ``manifest``) on
+        ``parent`` (hex id, None for the first); returns its id. The caller holds
+        :meth:`lock`. With ``batch`` (:class:`gittrack.core.bulk.Batch`) into the batch's
+        pack, the ref moved when the batch commits."""
+        files: dict[str, bytes | None] = {MODEL_FILE: dump_yaml(record)}
         if manifest:
             files[ARTIFACTS_FILE] = dump_yaml(manifest)
-        parents = [parent.id] if parent is not None else []
-        commit_files(self.repo, model_ref(model_id), files, message, parents)
+        parents = [parent] if parent else []
+        return commit_files(self.repo, model_ref(model_id), files, message, parents, batch=batch)
 
     def create(
         self,
@@ -194,8 +202,8 @@ class LoggedModelStore:
             "params": {str(k): str(v) for k, v in (params or {}).items()},
             "metrics": [],
         }
-        with self._lock(model_id):
-            self._commit(model_id, None, record, {}, f"model {record['name']}: create")
+        with self.lock(model_id):
+            self.write(model_id, None, record, {}, f"model {record['name']}: create")
         record["artifacts"] = {}
         return record
 
@@ -211,11 +219,13 @@ class LoggedModelStore:
             LoggedModelNotFound: no such model.
         """
         validate_model_id(model_id)
-        with self._lock(model_id):
+        with self.lock(model_id):
             commit, record, manifest = self._load(model_id, allow_deleted)
             message = change(record, manifest)
             record["last_updated_timestamp"] = now_ms()
-            self._commit(model_id, commit, record, manifest, f"model {record['name']}: {message}")
+            self.write(
+                model_id, str(commit.id), record, manifest, f"model {record['name']}: {message}"
+            )
         record["artifacts"] = manifest
         return record
 

@@ -67,20 +67,30 @@ class PackBuilder:
 
     def __init__(self) -> None:
         self._objects: dict[bytes, tuple[int, bytes]] = {}
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._objects)
 
+    @property
+    def nbytes(self) -> int:
+        """The uncompressed size of the queued objects (what holding them costs in memory)."""
+        return self._bytes
+
     def add(self, kind: str, data: bytes) -> str:
         """Queue one object; returns its id (40 hex). Adding the same object twice keeps one."""
         oid = object_id(kind, data)
-        self._objects.setdefault(oid, (TYPES[kind], data))
+        if oid not in self._objects:
+            self._objects[oid] = (TYPES[kind], data)
+            self._bytes += len(data)
         return oid.hex()
 
-    def write(self, objects_dir: Path, *, keep: bool = True) -> Written | None:
+    def write(self, objects_dir: Path, *, keep: bool = True, fsync: bool = False) -> Written | None:
         """Write the queued objects as one pack under ``objects_dir/pack``; returns where,
         or None when nothing was queued. The builder is empty afterwards (and unchanged
-        when this raises, so the write can be tried again).
+        when this raises, so the write can be tried again). With ``fsync``, the pack,
+        its index and the folder are on disk before this returns (a bulk writer moves
+        many refs to one pack: a power cut must not leave them naming lost objects).
 
         Raises:
             OSError: the pack could not be written (nothing is left behind but
@@ -114,15 +124,18 @@ class PackBuilder:
         try:
             if keep_path is not None:
                 keep_path.write_bytes(KEEP_MARK)
-            _write_file(tmp_pack, body)
-            _write_file(tmp_idx, idx)
+            _write_file(tmp_pack, body, fsync)
+            _write_file(tmp_idx, idx, fsync)
             os.replace(tmp_pack, base.with_suffix(".pack"))
             os.replace(tmp_idx, base.with_suffix(".idx"))  # the pack is visible from here on
+            if fsync:
+                _fsync_dir(pack_dir)
         except BaseException:
             for p in (tmp_pack, tmp_idx):
                 p.unlink(missing_ok=True)
             raise
         self._objects = {}
+        self._bytes = 0
         return Written(base.with_suffix(".pack"), keep_path, len(names), time.time(), idx)
 
 
@@ -158,12 +171,23 @@ def _index(names: list[bytes], crcs: list[int], offsets: list[int], pack_sum: by
     return bytes(idx)
 
 
-def _write_file(path: Path, data: bytes | bytearray) -> None:
+def _write_file(path: Path, data: bytes | bytearray, fsync: bool = False) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the names just renamed into ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -13,7 +13,10 @@ import re
 import stat
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
+
+from gittrack.core.gitwrite import retry_write
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
@@ -150,10 +153,11 @@ def take_snapshot(repo: Repo, max_untracked_bytes: int | None = None) -> SourceI
             continue
         try:
             if stat.S_ISLNK(mode):
-                oid = git.create_blob(os.readlink(full).encode("utf-8", "surrogateescape"))
+                target = os.readlink(full).encode("utf-8", "surrogateescape")
+                oid = retry_write(partial(git.create_blob, target))
                 fmode = FileMode.LINK
             elif stat.S_ISREG(mode):
-                oid = git.create_blob_fromdisk(full)
+                oid = retry_write(partial(git.create_blob_fromdisk, full))
                 fmode = FileMode.BLOB_EXECUTABLE if mode & stat.S_IXUSR else FileMode.BLOB
             else:
                 skipped.append(f"{path} (not a regular file)")
@@ -166,7 +170,7 @@ def take_snapshot(repo: Repo, max_untracked_bytes: int | None = None) -> SourceI
             continue
         index.add(pygit2.IndexEntry(path, oid, fmode))
         dirty = True
-    tree = str(index.write_tree(git))
+    tree = str(retry_write(partial(index.write_tree, git)))
     if commit and tree == str(git.head.peel(pygit2.Commit).tree_id):
         dirty = False
     elif not commit:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.core import live, shutdown, validation
 from gittrack.core.entities import RunStatus
-from gittrack.core.gittree import PackedTrees, subtree_id
+from gittrack.core.gittree import PackedTrees, commit_bytes, subtree_id
 from gittrack.core.gitwrite import retry_write, write_ref
 from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS
 from gittrack.core.locks import FileLock, run_lock
@@ -50,6 +50,7 @@ from gittrack.layout import ENVIRONMENT_FILE, RECORD_FILES, run_ref
 if TYPE_CHECKING:
     import pygit2
 
+    from gittrack.core.bulk import Batch
     from gittrack.core.repo import Repo
 
 DEFAULT_CHECKPOINT_SECONDS = 5.0
@@ -201,7 +202,11 @@ class RunWriter:
         head: pygit2.Oid | str | None,
         source_commit: str | None,
         lock: FileLock,
+        batch: Batch | None = None,
     ) -> None:
+        """With ``batch`` (:class:`gittrack.core.bulk.Batch`), checkpoints add their objects
+        to the batch's one pack and leave the ref move to the batch, which also holds
+        ``lock`` until the ref has moved."""
         import pygit2
 
         _fast_object_creation()
@@ -235,6 +240,7 @@ class RunWriter:
         self._kept: list[Written] = []  # packs whose .keep waits for a running gc to end
         self._recent: list[Written] = []  # packs checked for a gc's garbage sweep
         self._lock = lock
+        self._batch = batch
         self._buf: list[tuple[str, float, int, int]] = []
         # points encoded but not yet committed, per metric (see _stage)
         self._staged: dict[str, _Staged] = {}
@@ -278,6 +284,27 @@ class RunWriter:
         buf = self._buf
         buf.append((key, value, step, timestamp))
         if len(buf) >= STAGE_POINTS:
+            self._stage()
+
+    def log_points(self, points: list[tuple[str, float, int, int]]) -> None:
+        """Buffer many ``(key, value, step, timestamp)`` points at once (a whole history,
+        as :func:`gittrack.core.bulk.write_run` has it), checked as :meth:`log_metric`
+        checks each: a batch of plain floats and ints is taken whole, anything else point
+        by point."""
+        if self._frozen:
+            self._refuse("log metrics to")
+        for key in {p[0] for p in points} - _good_keys:
+            validation.validate_key(key, "metric")
+        plain = all(
+            type(v) is float and type(s) is int and type(t) is int and t >= 0
+            for _k, v, s, t in points
+        )
+        if not plain:
+            for key, value, step, ts in points:
+                self.log_metric(key, value, step, ts)
+            return
+        self._buf.extend(points)
+        if len(self._buf) >= STAGE_POINTS:
             self._stage()
 
     def _stage(self) -> None:
@@ -373,11 +400,6 @@ class RunWriter:
         with self._mutex:
             self._pending[relpath] = None if data is None else (bytes(data), _BLOB)
 
-    def put_record_blob(self, relpath: str, oid: pygit2.Oid, mode: int | None = None) -> None:
-        """Point ``.gittrack/<relpath>`` at the existing blob ``oid`` at the next checkpoint."""
-        with self._mutex:
-            self._pending[relpath] = (str(oid), mode or _BLOB)
-
     def mark_dirty(self, what: str = "artifacts") -> None:
         with self._mutex:
             self._dirty.add(what)
@@ -442,7 +464,8 @@ class RunWriter:
         holds the mutex and puts ``staged`` back if this raises)."""
         if not staged and not self._dirty and not self._pending and not heartbeat:
             return None
-        pack = PackBuilder()
+        batch = self._batch
+        pack = batch.pack if batch is not None else PackBuilder()
         changes: dict[str, tuple[str, int] | None] = {}
         for path, entry in self._pending.items():
             if entry is None:
@@ -477,8 +500,12 @@ class RunWriter:
         else:
             parents = []
         commit = pack.add("commit", self._commit_bytes(root, parents, message))
-        written = retry_write(lambda: pack.write(self._objects_dir))
-        write_ref(self.repo.common_dir, self.ref, commit)
+        if batch is not None:
+            batch.stage_ref(self.ref, commit)  # moved once the batch's pack is on disk
+            written = None
+        else:
+            written = retry_write(lambda: pack.write(self._objects_dir))
+            write_ref(self.repo.common_dir, self.ref, commit)
         moved_at = time.time_ns()
         # the commit is on the ref: from here on, nothing can fail
         self._head = commit
@@ -506,13 +533,7 @@ class RunWriter:
 
     def _commit_bytes(self, tree: str, parents: list[str], message: str) -> bytes:
         """A commit object's content, signed by the repository's user, now."""
-        t = time.time()
-        offset = time.localtime(t).tm_gmtoff // 60
-        sign = "+" if offset >= 0 else "-"
-        stamp = f"{int(t)} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
-        who = f"{self._sig_name} <{self._sig_email}> {stamp}"
-        head = f"tree {tree}\n" + "".join(f"parent {p}\n" for p in parents)
-        return f"{head}author {who}\ncommitter {who}\n\n{message}".encode()
+        return commit_bytes(tree, parents, message, self._sig_name, self._sig_email)
 
     def _repair_packs(self) -> None:
         """Put back index/keep files a concurrent ``git gc`` took for garbage (see
@@ -667,7 +688,8 @@ class RunWriter:
             self._repair_packs()
             self._release_packs(time.time_ns(), final=True)
             _registry.closed_packs(self)
-            self._lock.release()
+            if self._batch is None:  # a batch releases the lock once the ref has moved
+                self._lock.release()
             _registry.remove(self)
 
 
@@ -735,10 +757,12 @@ def new_run_writer(
     head: pygit2.Oid | str | None,
     source_commit: str | None,
     lock: FileLock,
+    batch: Batch | None = None,
 ) -> RunWriter:
     """The writer of a run with no params, tags, metrics or artifacts yet (``record``
     from :func:`~gittrack.core.records.formats.new_run_record`), its tree started from
-    ``source_tree``; nothing is written before its first checkpoint."""
+    ``source_tree``; nothing is written before its first checkpoint. With ``batch``, in
+    bulk mode (see :class:`RunWriter`)."""
     return RunWriter(
         repo,
         record["run_id"],
@@ -753,6 +777,7 @@ def new_run_writer(
         head=head,
         source_commit=source_commit,
         lock=lock,
+        batch=batch,
     )
 
 

@@ -1,9 +1,12 @@
 """``import_mlflow``: read an MLflow store, write what is new or changed, keep the mapping.
 
 One import at a time per repository (``.git/gittrack/locks/import.lock``). Runs are
-read and written in batches; artifact files of a batch are fetched by a thread pool
-while runs are written, and the mapping is committed after each batch, so an
-interrupted import resumes at the batch it stopped in.
+read and written in batches (:data:`BATCH` runs): a batch's runs and models go into
+ONE pack (:class:`gittrack.core.bulk.Batch`), their refs move once it is on disk, then
+the mapping is committed. An interrupted import (an error, a source that went away, a
+kill) leaves the batches before it whole and nothing of the batch it stopped in, and
+resumes there. Artifact files of a batch are fetched by a thread pool while its runs
+are written.
 """
 
 from __future__ import annotations
@@ -20,17 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack import layout
 from gittrack.core.locks import FileLock
-from gittrack.errors import GittrackError, ImportLocked, ImportRefused
+from gittrack.core.reader import Store
+from gittrack.errors import GittrackError, ImportLocked, ImportRefused, ImportSourceLost
 from gittrack.importer.mapping import Entry, Mapping
 from gittrack.importer.model import SourceExperiment, SourceRun
-from gittrack.importer.sources import Source
+from gittrack.importer.sources import Source, store_host
 from gittrack.importer.sources.opener import open_source
-from gittrack.layout import run_ref
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
-BATCH = 200  # runs per batch (metric query, artifact prefetch, mapping commit)
+BATCH = 500  # runs per batch (metric query, artifact prefetch, one pack, mapping commit)
 PROCESSES = min(4, os.cpu_count() or 1)  # writer processes for SQL and mlruns sources
 
 
@@ -140,6 +143,7 @@ def import_mlflow(
     dry_run: bool = False,
     quiet: bool = False,
     workers: int = 4,
+    batch_size: int = BATCH,
 ) -> ImportReport:
     """Import the MLflow store at ``uri`` into ``repo``; returns the report.
 
@@ -164,10 +168,11 @@ def import_mlflow(
         exps, runs = select(source, experiments, since)
         report.experiments = len(exps)
         mapping = Mapping(repo, source.uri)
+        have = Store(repo).run_refs()  # one pass over the refs, not one lookup per run
         todo: list[SourceRun] = []
         for run in runs:
             entry = mapping.entries.get(run.run_id)
-            if entry is None or repo.git.references.get(run_ref(entry.run_id)) is None:
+            if entry is None or entry.run_id not in have:
                 report.new += 1
                 todo.append(run)
             elif entry.fingerprint != run.fingerprint():
@@ -180,27 +185,14 @@ def import_mlflow(
             return report
         exp_ids = _experiment_ids(repo, exps)
         if todo:
-            _write_all(repo, source, uri, exp_ids, todo, mapping, report, quiet, workers)
-            _consolidate(repo)
+            size = max(1, batch_size)
+            _write_all(repo, source, uri, exp_ids, todo, mapping, report, quiet, workers, size)
         _apply_lifecycles(repo, exps, exp_ids)
         report.seconds = time.monotonic() - started
         return report
     finally:
         lock.release()
         source.close()
-
-
-def _consolidate(repo: Repo) -> None:
-    """Roll the import's one-pack-per-run into a few packs, now that no worker writes
-    (the writers' own background repack is off during an import)."""
-    import subprocess
-
-    subprocess.run(
-        ["git", f"--git-dir={repo.common_dir}", "repack", "-d", "-q", "--geometric=2"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        check=False,
-    )
 
 
 @dataclass
@@ -225,14 +217,23 @@ def write_batch(
     scratch: Path,
     pool: ThreadPoolExecutor | None = None,
 ) -> list[RunResult]:
-    """Write the runs of ``batch``: their histories in one read, their artifact files
-    fetched by ``pool`` (when given) while earlier runs are written."""
+    """Write the runs of ``batch`` into one pack (their refs moved when it is on disk):
+    their histories in one read, their artifact files fetched by ``pool`` (when given)
+    while earlier runs are written.
+
+    Raises:
+        OSError: the batch's pack or refs could not be written.
+        Exception: the source failed (nothing of this batch is visible).
+    """
+    from gittrack.core.bulk import Batch
     from gittrack.importer.writer import write_run
 
+    host = store_host(source.uri)
     if pool is not None:
         fetches = [pool.submit(source.artifact_files, r, scratch / r.run_id) for r in batch]
     histories = source.histories(batch)
     out = []
+    pack = Batch(repo)
     for i, run in enumerate(batch):
         res = RunResult(run.run_id, ids[run.run_id], run.fingerprint())
         points = histories.get(run.run_id, [])
@@ -243,7 +244,7 @@ def write_batch(
                 files, problems = source.artifact_files(run, scratch / run.run_id)
             parent = run.tags.get("mlflow.parentRunId")
             write_run(
-                repo,
+                pack,
                 run,
                 run_id=res.run_id,
                 experiment_id=exp_ids[run.experiment_id],
@@ -251,13 +252,24 @@ def write_batch(
                 points=points,
                 files=files,
                 problems=problems,
+                host=host,
             )
+        except ImportSourceLost:
+            pack.abort()  # nothing of this batch moves
+            raise
         except (GittrackError, OSError) as exc:
             res.error = str(exc) or type(exc).__name__
+        except BaseException:
+            pack.abort()  # the source went away, an interrupt: nothing of this batch moves
+            raise
         else:
             res.points, res.problems = len(points), problems
             res.bytes = sum(_size(p) for p, _ in files)
         out.append(res)
+        if pack.full:
+            pack.commit()  # bound memory; the mapping follows with the whole batch
+    pack.commit()
+    pack.repair()
     return out
 
 
@@ -287,6 +299,7 @@ def _write_all(
     report: ImportReport,
     quiet: bool,
     workers: int,
+    batch_size: int,
 ) -> None:
     from gittrack.importer.writer import choose_run_id
 
@@ -297,7 +310,7 @@ def _write_all(
         if run.run_id not in ids:
             ids[run.run_id] = choose_run_id(repo, run.run_id, taken)
             taken.add(ids[run.run_id])
-    batches = [todo[i : i + BATCH] for i in range(0, len(todo), BATCH)]
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
     bar = _progress(len(todo), quiet)
 
     def done(results: list[RunResult]) -> None:
@@ -318,11 +331,16 @@ def _write_all(
     processes = min(PROCESSES, len(batches)) if getattr(source, "parallel", False) else 1
     try:
         _run_batches(repo, source, uri, batches, ids, exp_ids, done, processes, workers)
+    except ImportSourceLost as exc:
+        raise ImportSourceLost(
+            f"{exc}. {len(mapping.entries)} run(s) are imported and kept (the batch being "
+            "written was dropped whole); run the same import again to resume"
+        ) from exc
     except (GittrackError, KeyboardInterrupt):
         raise
-    except Exception as exc:  # the source went away (server down, connection lost, ...)
+    except Exception as exc:  # the source went away (a database down, a connection lost)
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ImportRefused(
+        raise ImportSourceLost(
             f"Reading {source.uri} failed after {len(mapping.entries)} imported run(s): {msg}. "
             "What was imported is kept; run the same import again to resume"
         ) from exc

@@ -85,7 +85,7 @@ def merge_experiments(repo: Repo, remote_sha: str) -> str:
     Raises:
         CorruptRecord: either side's ``experiments.yaml`` cannot be read.
     """
-    import pygit2
+    from gittrack.core.gittree import commit_files
 
     git = repo.git
     with _experiments_lock(repo):
@@ -102,12 +102,10 @@ def merge_experiments(repo: Repo, remote_sha: str) -> str:
             _table(git, local),
             _table(git, remote_sha),
         )
-        blob = git.create_blob(records.dump_yaml(table))
-        tb = git.TreeBuilder()
-        tb.insert(FILE, blob, pygit2.GIT_FILEMODE_BLOB)
-        sig = repo.signature()
-        commit = git.create_commit(
-            None, sig, sig, "merge experiments from remote\n", tb.write(), [local, remote_sha]
+        return commit_files(
+            repo,
+            EXPERIMENTS_REF,
+            {FILE: records.dump_yaml(table)},
+            parents=[local, remote_sha],
+            message="merge experiments from remote",
         )
-        git.references.create(EXPERIMENTS_REF, commit, force=True)
-        return str(commit)

@@ -58,6 +58,16 @@ with mlflow.start_run(run_name="parent", description="the parent run") as parent
             pip_requirements=["scikit-learn"],
         )
         result["model_id"] = info.model_id
+        mlflow.log_model_params({"alpha": "0.1", "fit_intercept": "true"}, model_id=info.model_id)
+        mlflow.set_logged_model_tags(info.model_id, {"stage": "candidate"})
+        mlflow.log_metric("rmse", 0.25, step=2, model_id=info.model_id)
+        seen = client.get_logged_model(info.model_id)  # what MLflow shows of the model
+        result["model"] = {
+            "params": dict(seen.params),
+            "tags": dict(seen.tags),
+            "metrics": [[m.key, m.value, m.step] for m in seen.metrics or []],
+            "status": str(getattr(seen.status, "value", seen.status)),
+        }
         result["predictions"] = model.predict(np.array([[4.0], [5.0]])).tolist()
     with mlflow.start_run(run_name="child", nested=True):
         mlflow.log_param("fold", "1")

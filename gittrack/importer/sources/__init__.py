@@ -49,6 +49,18 @@ def display_uri(uri: str) -> str:
     return uri
 
 
+def store_host(uri: str) -> str:
+    """The host an imported run's ``host`` field names: MLflow records none per run, so
+    the machine the store lives on — the server's or database's host name, or this
+    machine for a local file or SQLite store."""
+    import socket
+
+    parsed = urlparse(uri)
+    if parsed.hostname and parsed.scheme not in ("file", "sqlite"):
+        return parsed.hostname
+    return socket.gethostname()
+
+
 def local_path(uri: str) -> str | None:
     """The local file system path of ``uri`` (a plain path or ``file://``), else None."""
     if not uri:
@@ -134,7 +146,8 @@ def add_model_files(
     ``folder(location, model_id)`` gives a model's local folder or raises
     :class:`NoModelFolder`, which becomes a problem."""
     taken = {rel.split("/")[0] for _, rel in files}
-    for name, location, model_id in run.models:
+    for model in run.models:
+        name, location, model_id = model.name, model.artifact_location, model.model_id
         if name in taken:
             continue
         try:

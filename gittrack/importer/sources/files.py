@@ -16,7 +16,14 @@ from typing import Any
 
 from gittrack.core.records.formats import load_yaml
 from gittrack.errors import ImportRefused
-from gittrack.importer.model import Point, SourceExperiment, SourceRun
+from gittrack.importer.model import (
+    Point,
+    SourceExperiment,
+    SourceModel,
+    SourceRun,
+    model_point,
+    model_status,
+)
 from gittrack.importer.sources import LocalArtifacts
 
 _RESERVED = {"meta.yaml", "tags", "datasets", "models", "traces"}
@@ -153,18 +160,37 @@ class FileSource(LocalArtifacts):
                     out[d.name] = {k: str(v) for k, v in meta.items() if v is not None}
         return out
 
-    def _models(self, exp_dir: Path) -> dict[str, list[tuple[str, str, str]]]:
-        out: dict[str, list[tuple[str, str, str]]] = {}
+    def _models(self, exp_dir: Path) -> dict[str, list[SourceModel]]:
+        """Run id → the LoggedModels it logged (``models/<id>/``: meta.yaml, params/,
+        tags/, metrics/<key> with lines ``timestamp value step run_id [dataset digest]``)."""
+        out: dict[str, list[SourceModel]] = {}
         folder = exp_dir / "models"
-        if folder.is_dir():
-            for d in sorted(folder.iterdir()):
-                meta = _meta(d / "meta.yaml")
-                rid = meta.get("source_run_id")
-                if rid:
-                    loc = str(meta.get("artifact_location") or d / "artifacts")
-                    out.setdefault(str(rid), []).append(
-                        (str(meta.get("name") or d.name), loc, str(meta.get("model_id") or d.name))
-                    )
+        if not folder.is_dir():
+            return out
+        for d in sorted(folder.iterdir()):
+            meta = _meta(d / "meta.yaml")
+            rid = meta.get("source_run_id")
+            if not rid:
+                continue
+            model = SourceModel(
+                model_id=str(meta.get("model_id") or d.name),
+                name=str(meta.get("name") or d.name),
+                artifact_location=str(meta.get("artifact_location") or d / "artifacts"),
+                status=model_status(meta.get("status")),
+                status_message=meta.get("status_message"),
+                model_type=meta.get("model_type"),
+                creation_time=meta.get("creation_timestamp"),
+                last_updated_time=meta.get("last_updated_timestamp"),
+                lifecycle=_lifecycle(meta.get("lifecycle_stage")),
+                tags=_read_keyed(d / "tags"),
+                params=_read_keyed(d / "params"),
+            )
+            for key, text in sorted(_read_keyed(d / "metrics").items()):
+                for line in text.splitlines():
+                    parts = line.split()
+                    if len(parts) >= 3:
+                        model.metrics.append(model_point(key, parts[1], parts[0], *parts[2:6]))
+            out.setdefault(str(rid), []).append(model)
         return out
 
     def _inputs(self, run_dir: Path, datasets: dict[str, dict[str, str]]) -> list[dict[str, Any]]:

@@ -11,8 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from gittrack.errors import ImportRefused
-from gittrack.importer.model import Point, SourceExperiment, SourceRun
+from gittrack.errors import ImportRefused, ImportSourceLost
+from gittrack.importer.model import (
+    Point,
+    SourceExperiment,
+    SourceModel,
+    SourceRun,
+    model_point,
+    model_status,
+)
 from gittrack.importer.sources import NoModelFolder, add_model_files, display_uri, walk_files
 
 PAGE = 1000
@@ -44,6 +51,13 @@ class RestSource:
 
     def close(self) -> None:
         pass
+
+    def _lost(self, exc: BaseException) -> ImportSourceLost | None:
+        """An :class:`ImportSourceLost` when ``exc`` means the server is gone."""
+        if not _unreachable(exc):
+            return None
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return ImportSourceLost(f"The MLflow server {self.uri} stopped answering: {msg}")
 
     def experiments(self) -> list[SourceExperiment]:
         return [
@@ -83,7 +97,7 @@ class RestSource:
         for m in models:
             run = out.get(m.source_run_id or "")
             if run is not None:
-                run.models.append((m.name, m.artifact_location, m.model_id))
+                run.models.append(_model(m))
         return list(out.values())
 
     def histories(self, runs: list[SourceRun]) -> dict[str, list[Point]]:
@@ -91,10 +105,14 @@ class RestSource:
 
         def fetch(job: tuple[str, str]) -> list[Point]:
             run_id, key = job
-            return [
-                (key, m.value, m.step, m.timestamp)
-                for m in self.client.get_metric_history(run_id, key)
-            ]
+            try:
+                history = self.client.get_metric_history(run_id, key)
+            except Exception as exc:
+                lost = self._lost(exc)
+                if lost is not None:
+                    raise lost from exc
+                raise
+            return [(key, m.value, m.step, m.timestamp) for m in history]
 
         out: dict[str, list[Point]] = {r.run_id: [] for r in runs}
         with ThreadPoolExecutor(WORKERS, thread_name_prefix="gittrack-import-history") as pool:
@@ -116,6 +134,9 @@ class RestSource:
                 self.client.download_artifacts(run.run_id, "", str(root))
             files, problems = walk_files(str(root))
         except Exception as exc:
+            lost = self._lost(exc)
+            if lost is not None:
+                raise lost from exc
             problems.append(f"cannot download the artifacts of run {run.run_id}: {exc}")
 
         def download(location: str, model_id: str) -> str:
@@ -128,10 +149,58 @@ class RestSource:
                     )
                 )
             except Exception as exc:
+                lost = self._lost(exc)
+                if lost is not None:
+                    raise lost from exc
                 raise NoModelFolder(f"cannot download {location}: {exc}") from exc
 
         add_model_files(run, files, problems, download)
         return files, problems
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the server did not answer at all, as
+    opposed to answering that something is missing."""
+    import requests
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, (requests.ConnectionError, requests.Timeout, ConnectionError)):
+            return True
+        text = str(seen)
+        if any(m in text for m in _GONE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+# what MLflow's client says once its retries against a server that is down are spent
+_GONE = ("Max retries exceeded", "Connection refused", "Failed to establish a new connection")
+
+
+def _model(m: Any) -> SourceModel:
+    """A LoggedModel as MLflow's client returns it."""
+    status = getattr(m.status, "value", m.status)
+    return SourceModel(
+        model_id=m.model_id,
+        name=m.name,
+        artifact_location=m.artifact_location or "",
+        status=model_status(status),
+        status_message=m.status_message,
+        model_type=m.model_type,
+        creation_time=m.creation_timestamp,
+        last_updated_time=m.last_updated_timestamp,
+        tags=dict(m.tags or {}),
+        params=dict(m.params or {}),
+        metrics=[
+            model_point(
+                p.key, p.value, p.timestamp, p.step, p.run_id, p.dataset_name, p.dataset_digest
+            )
+            for p in m.metrics or []
+        ],
+    )
 
 
 def _run(r: Any) -> SourceRun:
