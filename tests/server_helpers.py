@@ -75,6 +75,15 @@ class ServerProcess:
         self.stop()
 
 
+def bare_repo_server(base: Path, *args: str) -> ServerProcess:
+    """``gittrack server`` on a new bare repository ``base/store.git``, with a HOME and git
+    config of its own under ``base`` (use it as a context manager)."""
+    repo = base / "store.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    env = {"HOME": str(base), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(base / "gc")}
+    return ServerProcess(repo, *args, env=env)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
