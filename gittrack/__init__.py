@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "log_text": "gittrack.artifacts.fluent",
     "load_model": "gittrack.models",
     "log_model": "gittrack.models",
+    "register_model": "gittrack.api.fluent",
     "rerun": "gittrack.reproduce",
     "sync_to": "gittrack.mirror.sync",
 }

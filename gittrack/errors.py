@@ -17,6 +17,8 @@ holds its context as attributes and builds its own message::
     │   ├── ExperimentNotFound
     │   ├── ArtifactNotFound            no such artifact in the run, or object in the store
     │   ├── LoggedModelNotFound         no logged model with that id (or no such tag on it)
+    │   ├── RegisteredModelNotFound     no registered model with that name
+    │   ├── ModelVersionNotFound        no such version (or it is deleted)
     │   └── EndpointNotFound            ENDPOINT_NOT_FOUND        404
     ├── AlreadyExists                   RESOURCE_ALREADY_EXISTS   400
     ├── Conflict                        RESOURCE_CONFLICT         409
@@ -270,6 +272,22 @@ class ArtifactNotFound(NotFound):
 class LoggedModelNotFound(NotFound):
     """No logged model has that id (or it is deleted and deleted ones were not asked for),
     or the model has no such tag."""
+
+
+class RegisteredModelNotFound(NotFound):
+    """No registered model has that name (or it was deleted)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Registered Model with name={name} not found")
+        self.name = name
+
+
+class ModelVersionNotFound(NotFound):
+    """The registered model has no such version (or it was deleted)."""
+
+    def __init__(self, name: str, version: int | str) -> None:
+        super().__init__(f"Model Version (name={name}, version={version}) not found")
+        self.name, self.version = name, version
 
 
 class EndpointNotFound(NotFound, code="ENDPOINT_NOT_FOUND"):

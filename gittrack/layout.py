@@ -5,6 +5,8 @@ Refs (shared: pushed and fetched like branches)::
     refs/gittrack/runs/<run_id>       one run: a chain of commits
     refs/gittrack/experiments         experiments.yaml: experiment id -> name, ...
     refs/gittrack/models/<model_id>   one logged model: model.yaml + artifacts.yaml
+    refs/gittrack/registry/<sha256>   one registered model (sha256 of its UTF-8 name):
+                                      registered_model.yaml + versions/<n>.yaml
     refs/gittrack-backup/...          old tips kept by ``pull --force``
     refs/gittrack-incoming/<remote>/  fetched refs before they are merged in
 
@@ -25,7 +27,8 @@ A run commit's tree is the run's source plus ``.gittrack/`` (the record)::
 Local state, derived and never pushed (``.git/gittrack/``, see :func:`state_dir`)::
 
     locks/<run_id>.lock, locks/experiments.lock,
-    locks/model-<model_id>.lock                   inter-process locks (flock)
+    locks/model-<model_id>.lock,
+    locks/registry-<sha256 of name>.lock          inter-process locks (flock)
     objects/sha256/<ab>/<62 hex>                  the local artifact store / cache
     cache/chunks/<ab>/<oid>                       decoded metric-history chunks
     index.sqlite                                  the query index
@@ -34,6 +37,7 @@ Local state, derived and never pushed (``.git/gittrack/``, see :func:`state_dir`
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from gittrack.core.validation import validate_sha256
@@ -44,6 +48,7 @@ NAMESPACE = "refs/gittrack/"
 RUNS_PREFIX = NAMESPACE + "runs/"
 EXPERIMENTS_REF = NAMESPACE + "experiments"
 MODELS_PREFIX = NAMESPACE + "models/"
+REGISTRY_PREFIX = NAMESPACE + "registry/"  # registered models, one ref per name
 IMPORTS_PREFIX = NAMESPACE + "imports/"  # gittrack import: source run id -> run id maps
 BACKUP_PREFIX = "refs/gittrack-backup/"
 INCOMING_PREFIX = "refs/gittrack-incoming/"
@@ -58,6 +63,19 @@ def run_ref(run_id: str) -> str:
 def model_ref(model_id: str) -> str:
     """The ref of logged model ``model_id``: ``refs/gittrack/models/<model_id>``."""
     return MODELS_PREFIX + model_id
+
+
+def registry_key(name: str) -> str:
+    """The key of registered model ``name`` in ref and lock names: sha256 hex of its UTF-8.
+
+    Names may hold spaces, unicode and characters git refuses in ref names; the key never does.
+    """
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()
+
+
+def registry_ref(name: str) -> str:
+    """The ref of registered model ``name``: ``refs/gittrack/registry/<sha256 of name>``."""
+    return REGISTRY_PREFIX + registry_key(name)
 
 
 def is_run_ref(ref: str) -> bool:
@@ -127,6 +145,9 @@ OBJECTS_DIR = "objects"
 INDEX_FILE = "index.sqlite"
 EXPERIMENTS_LOCK = "experiments"
 MODEL_FILE = "model.yaml"  # at the root of a logged model's commit
+# at the root of a registered model's commit: the model, and one file per version
+REGISTERED_MODEL_FILE = "registered_model.yaml"
+REGISTRY_VERSIONS_DIR = "versions"
 
 
 def state_dir(common_dir: Path) -> Path:
@@ -142,6 +163,24 @@ def lock_path(state: Path, name: str) -> Path:
 def model_lock_path(state: Path, model_id: str) -> Path:
     """``<state>/locks/model-<model_id>.lock``: serialises writers of one logged model."""
     return lock_path(state, f"model-{model_id}")
+
+
+def registry_lock_path(state: Path, name: str) -> Path:
+    """``<state>/locks/registry-<key>.lock``: serialises writers of one registered model."""
+    return lock_path(state, f"registry-{registry_key(name)}")
+
+
+def registry_version_path(version: int) -> str:
+    """``versions/<n>.yaml``: where version ``n`` of a registered model sits in its commit."""
+    return f"{REGISTRY_VERSIONS_DIR}/{int(version)}.yaml"
+
+
+def registry_version_of_path(name: str) -> int | None:
+    """The version number a file name under ``versions/`` holds (``12.yaml`` -> 12), or None."""
+    stem, dot, ext = name.partition(".")
+    if dot and ext == "yaml" and stem.isascii() and stem.isdigit() and not stem.startswith("0"):
+        return int(stem)
+    return None
 
 
 def locks_dir(state: Path) -> Path:

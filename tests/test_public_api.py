@@ -53,6 +53,7 @@ PUBLIC = [
     "log_params",
     "log_table",
     "log_text",
+    "register_model",
     "rerun",
     "restore_run",
     "search_experiments",

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
+from gittrack.api.registry import RegistryMethods
 from gittrack.core.entities import Experiment, Metric, Run, RunStatus, ViewType
 from gittrack.core.experiments import DEFAULT_ID, Experiments
 from gittrack.core.live import get_open_writer, open_writers
@@ -31,8 +32,8 @@ def _as_repo(repo: str | os.PathLike[str] | Repo | None) -> Repo:
     return repo if isinstance(repo, Repo) else Repo(repo)
 
 
-class Client:
-    """Runs and experiments of one git repository.
+class Client(RegistryMethods):
+    """Runs, experiments and registered models of one git repository.
 
     >>> client = Client()                        # the repository of the working directory
     >>> run = client.create_run("0", run_name="baseline")

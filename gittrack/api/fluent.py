@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gittrack.api.client import Client
-from gittrack.core.entities import Metric, Run, RunData, RunInfo, RunStatus, ViewType
+from gittrack.core.entities import Metric, ModelVersion, Run, RunData, RunInfo, RunStatus, ViewType
 from gittrack.core.writer import RunWriter
 from gittrack.errors import GittrackError, InvalidParameter
 
@@ -428,3 +428,37 @@ def search_runs(
         branches=branches,
         current_experiment=lambda: _current_experiment_id(client),
     )
+
+
+def register_model(
+    model_uri: str,
+    name: str,
+    await_registration_for: int = 300,
+    *,
+    tags: Mapping[str, Any] | None = None,
+) -> ModelVersion:
+    """Register the model at ``model_uri`` as a new version of ``name`` (creating the
+    registered model when it does not exist), as ``mlflow.register_model``.
+
+    ``model_uri``: ``runs:/<run_id>/<path>`` (the run must exist and ``path`` hold an
+    MLmodel), ``models:/m-<id>`` (a logged model), or any other source, recorded as given.
+
+    Raises:
+        InvalidParameter: a bad name, a run path with no model. RunNotFound.
+    """
+    from gittrack.api.registry import RegistryMethods
+    from gittrack.core.validation import validate_model_name
+    from gittrack.errors import AlreadyExists, InvalidParameter
+
+    client = _client()
+    if not isinstance(client, RegistryMethods):
+        raise InvalidParameter(
+            "register_model through a tracking server needs the MLflow client "
+            "(mlflow.register_model with the server's URI)"
+        )
+    validate_model_name(name)
+    try:
+        client.create_registered_model(name)
+    except AlreadyExists:
+        pass
+    return client.create_model_version(name, model_uri, tags=tags)

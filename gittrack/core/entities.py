@@ -1,4 +1,5 @@
-"""MLflow-shaped value objects: Run, RunInfo, RunData, Metric, Param, RunTag, Experiment."""
+"""MLflow-shaped value objects: Run, RunInfo, RunData, Metric, Param, RunTag, Experiment,
+and the registry's RegisteredModel and ModelVersion."""
 
 from __future__ import annotations
 
@@ -180,3 +181,80 @@ class Experiment:
             "last_update_time": self.last_update_time,
             "tags": [{"key": k, "value": v} for k, v in self.tags.items()],
         }
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+@dataclass
+class ModelVersion:
+    """A version of a registered model, with MLflow's attribute names (``version`` a string,
+    as MLflow's REST and entity give it)."""
+
+    name: str
+    version: str
+    creation_timestamp: int | None = None
+    last_updated_timestamp: int | None = None
+    description: str | None = None
+    user_id: str | None = None
+    current_stage: str = "None"
+    source: str | None = None
+    run_id: str | None = None
+    status: str = "READY"
+    status_message: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    run_link: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    model_id: str | None = None
+    signature: dict[str, Any] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The MLflow REST ``ModelVersion`` shape (tags as ``[{key, value}]``)."""
+        return _drop_none(
+            {
+                "name": self.name,
+                "version": str(self.version),
+                "creation_timestamp": self.creation_timestamp,
+                "last_updated_timestamp": self.last_updated_timestamp,
+                "user_id": self.user_id,
+                "current_stage": self.current_stage,
+                "description": self.description,
+                "source": self.source,
+                "run_id": self.run_id,
+                "status": self.status,
+                "status_message": self.status_message,
+                "tags": [{"key": k, "value": v} for k, v in self.tags.items()],
+                "run_link": self.run_link,
+                "aliases": list(self.aliases),
+                "model_id": self.model_id,
+            }
+        )
+
+
+@dataclass
+class RegisteredModel:
+    """A registered model, with MLflow's attribute names: ``aliases`` maps alias -> version
+    (a string), ``latest_versions`` the newest version of each stage."""
+
+    name: str
+    creation_timestamp: int | None = None
+    last_updated_timestamp: int | None = None
+    description: str | None = None
+    latest_versions: list[ModelVersion] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The MLflow REST ``RegisteredModel`` shape (aliases as ``[{alias, version}]``)."""
+        return _drop_none(
+            {
+                "name": self.name,
+                "creation_timestamp": self.creation_timestamp,
+                "last_updated_timestamp": self.last_updated_timestamp,
+                "description": self.description,
+                "latest_versions": [v.to_dict() for v in self.latest_versions],
+                "tags": [{"key": k, "value": v} for k, v in self.tags.items()],
+                "aliases": [{"alias": a, "version": str(v)} for a, v in self.aliases.items()],
+            }
+        )

@@ -337,3 +337,120 @@ def artifact_manifest(run_id: str, manifest: Any) -> dict[str, dict[str, Any]]:
                 f"artifacts.yaml entry {str(path)[:200]!r}: {problem}; refusing to read it",
             )
     return dict(manifest)
+
+
+# -- the model registry: names, versions, aliases, tags (MLflow's rules) ------------------
+
+MAX_REGISTERED_MODEL_NAME_LENGTH = 256  # MLflow's SQL column (String(256))
+MAX_REGISTRY_TAG_KEY_LENGTH = 250
+MAX_REGISTRY_TAG_VALUE_LENGTH = 100_000
+MAX_MODEL_ALIAS_LENGTH = 255
+MAX_REGISTRY_DESCRIPTION_LENGTH = 100_000
+_ALIAS_RE = re.compile(r"^[\w\-]*$")
+_VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
+RESERVED_ALIAS_LATEST = "latest"
+
+
+def validate_model_name(name: Any, what: str = "name") -> str:
+    """Return ``name`` if MLflow accepts it as a registered model name.
+
+    MLflow's rules: not empty or blank, no ``/`` or ``:``, unchanged as a path
+    (``posixpath.normpath``), at most 256 characters (its SQL column); and, as it must be
+    stored as UTF-8, no lone surrogates.
+
+    Raises:
+        InvalidParameter: naming the bad name (cut to 80 characters) and the rule.
+    """
+    if name is None or (isinstance(name, str) and name.strip() == ""):
+        raise InvalidParameter(f"Missing value for required parameter '{what}'.")
+    if not isinstance(name, str):
+        raise InvalidParameter(
+            f"Invalid registered model {what} {name!r}: must be a string, got {type(name).__name__}"
+        )
+    shown = repr(name[:80]) + ("..." if len(name) > 80 else "")
+    if len(name) > MAX_REGISTERED_MODEL_NAME_LENGTH:
+        raise InvalidParameter(
+            f"Invalid model name {shown}: {len(name)} characters, over the limit of "
+            f"{MAX_REGISTERED_MODEL_NAME_LENGTH}"
+        )
+    if "/" in name or ":" in name:
+        raise InvalidParameter(f"Invalid model name '{name}'. Names cannot contain '/' or ':'.")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidParameter(
+            f"Invalid model name {name.encode('utf-8', 'backslashreplace').decode()!r}: "
+            "not valid unicode (it holds a lone surrogate, as from undecodable bytes)"
+        ) from None
+    if "\x00" in name or any(ord(c) < 32 for c in name):
+        raise InvalidParameter(f"Invalid model name {shown}: must not contain control characters")
+    if key_changes_as_path(name):
+        raise InvalidParameter(
+            f"Invalid value {name!r} for parameter '{what}' supplied: Names may be treated as "
+            "files in certain cases, and must not resolve to other names when treated as such. "
+            f"This name would resolve to {posixpath.normpath(name)!r}"
+        )
+    return name
+
+
+def validate_model_version(version: Any) -> int:
+    """``version`` as an int (MLflow takes ``"3"`` and ``3``).
+
+    Raises:
+        InvalidParameter: not an integer (MLflow's message).
+    """
+    if isinstance(version, bool):
+        raise InvalidParameter(f"Parameter 'version' must be an integer, got '{version}'.")
+    try:
+        return int(version)
+    except (TypeError, ValueError):
+        raise InvalidParameter(
+            f"Parameter 'version' must be an integer, got '{version}'."
+        ) from None
+
+
+def validate_alias_name(alias: Any, *, setting: bool = False) -> str:
+    """Return ``alias`` if MLflow accepts it (``[\\w-]``, ≤ 255 characters); when
+    ``setting`` also refuse the reserved ``latest`` and ``v<digits>``.
+
+    Raises:
+        InvalidParameter: MLflow's messages.
+    """
+    if alias is None or alias == "":
+        raise InvalidParameter("Registered model alias name cannot be empty.")
+    if not isinstance(alias, str) or not _ALIAS_RE.match(alias):
+        raise InvalidParameter(
+            f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, "
+            "underscores (_), and dashes (-)."
+        )
+    if len(alias) > MAX_MODEL_ALIAS_LENGTH:
+        raise InvalidParameter(
+            f"'Registered model alias name' exceeds the maximum length of "
+            f"{MAX_MODEL_ALIAS_LENGTH} characters"
+        )
+    if setting:
+        if alias.lower() == RESERVED_ALIAS_LATEST:
+            raise InvalidParameter("'latest' alias name (case insensitive) is reserved.")
+        if _VERSION_ALIAS_RE.match(alias):
+            raise InvalidParameter(f"Version alias name '{alias}' is reserved.")
+    return alias
+
+
+def validate_registry_tag(key: Any, value: Any) -> tuple[str, str]:
+    """A registered model or model version tag, as MLflow checks it (the tag key rule of runs,
+    value not None and at most 100,000 characters).
+
+    Raises:
+        InvalidParameter: naming the key.
+    """
+    if key is None:
+        raise InvalidParameter("Missing value for required parameter 'key'.")
+    validate_key(key, "tag")
+    if value is None:
+        raise InvalidParameter("Tag value cannot be None")
+    text = str(value)
+    if len(text) > MAX_REGISTRY_TAG_VALUE_LENGTH:
+        raise InvalidParameter(
+            f"'value' exceeds the maximum length of {MAX_REGISTRY_TAG_VALUE_LENGTH} characters"
+        )
+    return key, text

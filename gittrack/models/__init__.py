@@ -210,7 +210,9 @@ def load_model(
     dst_path: str | os.PathLike[str] | None = None,
     model: Any = None,
 ) -> Any:
-    """Load a model from ``runs:/<run_id>/<name>`` (or a local model folder).
+    """Load a model from ``runs:/<run_id>/<name>``, a registered version
+    (``models:/<name>/<version>``, ``models:/<name>@<alias>``, ``models:/<name>/latest``,
+    ``models:/<name>/<stage>``) or a local model folder.
 
     Returns the native object of its flavor (a scikit-learn estimator, a torch
     module in eval mode, the pickled object for ``python_function``). Pass
@@ -219,12 +221,31 @@ def load_model(
     models you trust.** Downloads are verified against their sha256.
 
     Raises:
-        ArtifactNotFound: no model there. InvalidParameter: the flavor is absent.
+        ArtifactNotFound: no model there. InvalidParameter: the flavor is absent, a bad
+            ``models:/`` URI. RegisteredModelNotFound, ModelVersionNotFound.
     """
     from gittrack.artifacts import fluent
     from gittrack.artifacts.uris import is_runs_uri
+    from gittrack.core.registry import is_models_uri
     from gittrack.models import mlmodel
 
+    if is_models_uri(model_uri):
+        from gittrack.api.fluent import _client
+        from gittrack.api.registry import RegistryMethods
+
+        client = _client()
+        if not isinstance(client, RegistryMethods):
+            raise InvalidParameter(
+                f"cannot load {model_uri} through a tracking server with gittrack's loader; "
+                "use mlflow.pyfunc.load_model with the server's URI"
+            )
+        version = client.resolve_model_uri(str(model_uri))
+        if not is_runs_uri(version.source):
+            raise InvalidParameter(
+                f"{model_uri} is version {version.version} of {version.name!r}, whose source "
+                f"{version.source!r} is not a runs:/ URI gittrack can load"
+            )
+        model_uri = str(version.source)
     if is_runs_uri(model_uri):
         local = Path(fluent.download_artifacts(artifact_uri=str(model_uri), dst_path=dst_path))
     else:

@@ -94,6 +94,9 @@ class Entity:
     lists: tuple[str, ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
     types_hint: str = ""
+    tag_ops: tuple[str, ...] = ("=", "!=", "LIKE", "ILIKE", "IS NULL", "IS NOT NULL")
+    order: tuple[str, ...] = ()  # attributes order_by takes (numeric + strings when empty)
+    order_aliases: dict[str, str] = field(default_factory=dict)
 
 
 RUNS = Entity(
@@ -113,6 +116,32 @@ EXPERIMENTS = Entity(
     ("creation_time", "last_update_time"),
     ("name",),
     types_hint="Valid types are tags and attributes (also tag, attribute, attr)",
+)
+
+_TAGS_AND_ATTRIBUTES = {k: v for k, v in _TYPES.items() if v in (TAG, ATTRIBUTE) and k != "run"}
+# MLflow's search_registered_models: name (= != LIKE ILIKE IN), tags.<key> (= != LIKE ILIKE)
+REGISTERED_MODELS = Entity(
+    "registered model",
+    _TAGS_AND_ATTRIBUTES,
+    (),
+    ("name",),
+    ("name",),
+    types_hint="Valid types are tags and attributes (also tag, attribute, attr)",
+    tag_ops=("=", "!=", "LIKE", "ILIKE"),
+    order=("name", "creation_timestamp", "last_updated_timestamp"),
+    order_aliases={"timestamp": "creation_timestamp"},
+)
+# MLflow's search_model_versions: name, run_id (also IN), source_path, version_number, tags
+MODEL_VERSIONS = Entity(
+    "model version",
+    _TAGS_AND_ATTRIBUTES,
+    ("version_number",),
+    ("name", "run_id", "source_path"),
+    ("name", "run_id"),
+    types_hint="Valid types are tags and attributes (also tag, attribute, attr)",
+    tag_ops=("=", "!=", "LIKE", "ILIKE"),
+    order=("name", "version_number", "creation_timestamp", "last_updated_timestamp"),
+    order_aliases={"timestamp": "creation_timestamp"},
 )
 
 
@@ -262,6 +291,9 @@ class _Parser:
             if order and self.entity is RUNS:
                 key = ORDER_ALIASES.get(key, key)
                 valid += ORDER_ATTRIBUTES
+            elif order and self.entity.order:
+                key = self.entity.order_aliases.get(key, key)
+                valid = self.entity.order
             if key not in valid:
                 runs = self.entity is RUNS
                 raise _fail(
@@ -412,8 +444,10 @@ def _describe(kind: str, key: str) -> str:
 def _allowed_ops(kind: str, key: str, entity: Entity = RUNS) -> tuple[str, ...]:
     if kind == METRIC:
         return NUMERIC_OPS
-    if kind in (PARAM, TAG):
+    if kind == PARAM:
         return STRING_OPS + NULL_OPS
+    if kind == TAG:
+        return entity.tag_ops
     if key in entity.numeric:
         return NUMERIC_OPS
     if key in entity.lists:
@@ -442,8 +476,9 @@ def parse_filter(filter_string: str | None, entity: Entity = RUNS) -> list[Claus
     return list(_parse_filter_cached(filter_string, entity))
 
 
-def parse_order_by(order_by: str | Sequence[str] | None) -> list[OrderKey]:
-    """Parse ``order_by`` entries such as ``"metrics.rmse DESC"``.
+def parse_order_by(order_by: str | Sequence[str] | None, entity: Entity = RUNS) -> list[OrderKey]:
+    """Parse ``order_by`` entries such as ``"metrics.rmse DESC"`` (``entity``: what they
+    may name, as :func:`parse_filter`).
 
     Raises:
         InvalidParameter: for an unknown type or attribute, or a direction other than ASC/DESC.
@@ -456,7 +491,7 @@ def parse_order_by(order_by: str | Sequence[str] | None) -> list[OrderKey]:
     for entry in order_by:
         if not isinstance(entry, str) or not entry.strip():
             raise InvalidParameter(f"Invalid order_by entry {entry!r}: expected '<key> [ASC|DESC]'")
-        p = _Parser(entry)
+        p = _Parser(entry, entity)
         try:
             kind, key, _ = p.identifier(order=True)
         except InvalidParameter as exc:
