@@ -79,13 +79,13 @@ class GitRegistryStore(AbstractStore):
         self.roots = PluginRoots(self.repo_path)
         self._lock = threading.RLock()
 
-    def _call(self, handler: Any, key: str, **fields: Any) -> dict[str, Any]:
-        """The answer of ``handler``, the server's handler of REST endpoint ``key``, to
-        ``fields`` (None: not given), checked as the server checks a request."""
+    def _call(self, handler: Any, endpoint: str, /, **fields: Any) -> dict[str, Any]:
+        """The answer of ``handler``, the server's handler of REST endpoint ``endpoint``
+        (its key), to ``fields`` (None: not given), checked as the server checks a request."""
         from gittrack.server.schema import BY_KEY
         from gittrack.server.wire import parse
 
-        args = parse(BY_KEY[key], {k: v for k, v in fields.items() if v is not None})
+        args = parse(BY_KEY[endpoint], {k: v for k, v in fields.items() if v is not None})
         result: dict[str, Any] = handler(self.client, args)
         return result
 
