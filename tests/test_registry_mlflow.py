@@ -168,7 +168,10 @@ def play_story(uri: str, trained: tuple[Any, Any]) -> Transcript:
             "latest",
             lambda: sorted((str(v.version), v.current_stage) for v in c.get_latest_versions(NAME)),
         )
-        t("latest Staging", lambda: [str(v.version) for v in c.get_latest_versions(NAME, ["Staging"])])
+        t(
+            "latest Staging",
+            lambda: [str(v.version) for v in c.get_latest_versions(NAME, ["Staging"])],
+        )
         t("bad stage", lambda: c.transition_model_version_stage(NAME, "2", "Bogus", False))
         t("latest bad stage", lambda: c.get_latest_versions(NAME, ["Bogus"]))
         t("load /Production", lambda: _same_predictions(f"models:/{NAME}/Production", model, X))
@@ -313,9 +316,9 @@ def test_a_new_process_registers_and_loads_by_alias(repo, trained, tmp_path):
     script.write_text(
         "import mlflow, mlflow.sklearn, json\n"
         "from sklearn.datasets import load_iris\n"
-        "from sklearn.tree import DecisionTreeClassifier\n"
+        "from sklearn.linear_model import LogisticRegression\n"
         "X, y = load_iris(return_X_y=True)\n"
-        "m = DecisionTreeClassifier(random_state=0).fit(X, y)\n"
+        "m = LogisticRegression(max_iter=500).fit(X, y)\n"
         "with mlflow.start_run() as run:\n"
         "    info = mlflow.sklearn.log_model(m, name='tree', registered_model_name='tree',\n"
         "                                    pip_requirements=['scikit-learn'])\n"
@@ -366,11 +369,49 @@ def test_versions_registered_through_the_server_load_through_the_plugin(server, 
         mlflow.register_model(f"runs:/{run.info.run_id}/model", "cross face")
         c.set_registered_model_alias("cross face", "live", "1")
         served = c.get_model_version_download_uri("cross face", "1")
+        # as MLflow's server, the logged model lists the versions made from it
+        mv = c.get_model_version("cross face", "1")
+        listed = json.loads(c.get_logged_model(mv.model_id).tags["mlflow.modelVersions"])
+        assert listed == [{"name": "cross face", "version": "1"}]
     assert served.startswith("mlflow-artifacts:/")
     with mlflow_at(f"gittrack://{server.repo}") as c:
         local = c.get_model_version_download_uri("cross face", "1")
         assert local.startswith("gittrack://")
         assert _same_predictions("models:/cross face@live", model, X)
+
+
+@pytest.fixture(params=["plugin", "server"])
+def face(request) -> str:
+    """The tracking URI of one face: ``gittrack:///repo`` or the gittrack server."""
+    if request.param == "plugin":
+        return f"gittrack://{request.getfixturevalue('repo')}"
+    return str(request.getfixturevalue("server").url)
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("x" * 1000, "over the limit of 256"),  # MLflow's SQL column; SQLite does not check
+        ("tab\there", "control characters"),
+    ],
+)
+def test_names_mlflow_sqlite_would_take_are_refused(face, name, says):
+    with mlflow_at(face) as c:
+        with pytest.raises(MlflowException) as err:
+            c.create_registered_model(name)
+        assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+        assert says in err.value.message
+        assert name not in [m.name for m in c.search_registered_models()]
+
+
+def test_a_name_that_is_not_utf8_is_refused_by_the_plugin(repo):
+    # MLflow's SQLite store fails on it with INTERNAL_ERROR; over HTTP the client cannot
+    # even send it (test_names_gittrack_refuses_beyond_mlflow sends the bytes by hand)
+    with mlflow_at(f"gittrack://{repo}") as c:
+        with pytest.raises(MlflowException) as err:
+            c.create_registered_model("bad\udcff")
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "valid Unicode" in err.value.message and "'name'" in err.value.message
 
 
 def _call(server: Any, method: str, endpoint: str, body: Any = None) -> tuple[int, Any]:

@@ -239,6 +239,30 @@ def get_by_alias(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 # -- model versions ------------------------------------------------------------------------
 
 
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+
+
+def link_logged_model(client: Any, mv: Any) -> None:
+    """As MLflow's server does: the logged model a version was made from lists the
+    version in its tag ``mlflow.modelVersions`` (JSON ``[{"name", "version"}]``), which
+    MLflow's UI shows on the model's page."""
+    import json
+
+    from gittrack.core.logged_models import LoggedModelStore
+
+    store = LoggedModelStore(client.repo)
+    raw = (store.get(mv.model_id).get("tags") or {}).get(MODEL_VERSIONS_TAG)
+    try:
+        listed = json.loads(raw) if raw else []
+    except ValueError:
+        listed = []
+    entry = {"name": mv.name, "version": str(mv.version)}
+    if not isinstance(listed, list):
+        listed = []
+    if entry not in listed:
+        store.set_tags(mv.model_id, {MODEL_VERSIONS_TAG: json.dumps([*listed, entry])})
+
+
 def create_version(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     mv = client.create_model_version(
         args["name"],
@@ -249,6 +273,8 @@ def create_version(client: Any, args: dict[str, Any]) -> dict[str, Any]:
         description=args.get("description") or None,
         model_id=args.get("model_id") or None,
     )
+    if mv.model_id:
+        link_logged_model(client, mv)
     return {"model_version": version_json(mv)}
 
 
