@@ -283,10 +283,15 @@ def _compare(got: Transcript, want: Transcript) -> None:
 def test_the_story_through_the_plugin_matches_mlflow(repo, trained, mlflow_story):
     got = play_story(f"gittrack://{repo}", trained)
     _compare(got, mlflow_story)
-    # it all went into git: one ref per registered model, every change one commit
+    # it all went into git: one ref per name, every change one commit on it
+    from gittrack.layout import registry_ref
+
     refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/registry/").split()
-    assert len(refs) == 3  # "another", "iris renamed" (deleted), "iris renamed" (new) share a ref
-    assert len(set(refs)) == len(refs)
+    names = (NAME, "iris renamed", "another")  # the old name's ref keeps its history
+    assert sorted(refs) == sorted(registry_ref(n) for n in names)
+    log = git(repo, "log", "--format=%s", registry_ref(NAME)).splitlines()
+    assert log[0] == f"{NAME}: rename to iris renamed"
+    assert any("alias champion" in line for line in log)
 
 
 def test_alias_history_is_git_log(repo, trained):
