@@ -170,9 +170,14 @@ def registry_lock_path(state: Path, name: str) -> Path:
     return lock_path(state, f"registry-{registry_key(name)}")
 
 
+def registry_version_file(version: int) -> str:
+    """``<n>.yaml``: the name of version ``n``'s file in ``versions/``."""
+    return f"{int(version)}.yaml"
+
+
 def registry_version_path(version: int) -> str:
     """``versions/<n>.yaml``: where version ``n`` of a registered model sits in its commit."""
-    return f"{REGISTRY_VERSIONS_DIR}/{int(version)}.yaml"
+    return f"{REGISTRY_VERSIONS_DIR}/{registry_version_file(version)}"
 
 
 def registry_version_of_path(name: str) -> int | None:

@@ -447,8 +447,7 @@ def register_model(
         InvalidParameter: a bad name, a run path with no model. RunNotFound.
     """
     from gittrack.api.registry import RegistryMethods
-    from gittrack.core.validation import validate_model_name
-    from gittrack.errors import AlreadyExists, InvalidParameter
+    from gittrack.errors import InvalidParameter
 
     client = _client()
     if not isinstance(client, RegistryMethods):
@@ -456,9 +455,4 @@ def register_model(
             "register_model through a tracking server needs the MLflow client "
             "(mlflow.register_model with the server's URI)"
         )
-    validate_model_name(name)
-    try:
-        client.create_registered_model(name)
-    except AlreadyExists:
-        pass
-    return client.create_model_version(name, model_uri, tags=tags)
+    return client.register(model_uri, name, tags=tags)

@@ -14,6 +14,7 @@ from gittrack.core.registry import (
     ModelState,
     RegistryStore,
     canonical_stage,
+    logged_model_id,
     model_entity,
     version_entity,
 )
@@ -228,10 +229,10 @@ class RegistryMethods:
             fields["source"] = f"runs:/{full}/{path}" if path else f"runs:/{full}"
             fields["run_id"] = run_id or full
             fields["signature"] = _mlmodel_signature(self.repo, full, path, source)
-        elif source.startswith("models:/m-"):
+        elif logged_model_id(source) is not None:
             from gittrack.core.logged_models import LoggedModelStore
 
-            rec = LoggedModelStore(self.repo).get(source[len("models:/") :].split("/")[0])
+            rec = LoggedModelStore(self.repo).get(str(logged_model_id(source)))
             fields["model_id"] = model_id or rec["model_id"]
             fields["run_id"] = run_id or rec.get("source_run_id")
         elif model_id:
@@ -240,6 +241,33 @@ class RegistryMethods:
             rec = LoggedModelStore(self.repo).get(model_id)
             fields["run_id"] = run_id or rec.get("source_run_id")
         return fields
+
+    def register(
+        self,
+        model_uri: str,
+        name: str,
+        tags: Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
+        """``mlflow.register_model``: a new version of ``name`` from ``model_uri``, the
+        registered model created when it does not exist. The source is checked first, so a
+        bad one leaves no empty model behind.
+
+        Raises:
+            InvalidParameter: a bad name or tag, a ``runs:/`` path with no model. RunNotFound.
+        """
+        from gittrack.errors import AlreadyExists
+
+        validate_model_name(name)
+        tag_map = _tags(tags)
+        fields = self._source_fields(model_uri, None, None)
+        fields.update(tags=tag_map, description=description)
+        try:
+            self.registry.create(name)
+        except AlreadyExists:
+            pass
+        state, n = self.registry.create_version(name, fields)
+        return version_entity(state, state.versions[n])
 
     def create_model_version(
         self,

@@ -179,12 +179,7 @@ def download_artifacts(
     clean = clean_artifact_path(path)
     _, commit, manifest = run_manifest(repo, run_id)
     chosen = select(manifest, clean)  # paths already checked by read_manifest
-    dst = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="gittrack-"))
-    try:
-        dst.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidArtifactPath(f"Cannot download into {dst}: {exc.strerror or exc}") from exc
-    storage = storage_for(repo)
+    dst = _destination(dst_path)
     remote: list[tuple[str, Path]] = []
     made: set[Path] = set()
     for p, entry in chosen.items():
@@ -196,14 +191,58 @@ def download_artifacts(
             _write_verified(target, _inline_bytes(repo, commit, p, entry))
         else:
             remote.append((entry["sha256"], target))
-    if remote:
-        workers = max(1, min(storage.config.parallel, len(remote)))
-        if workers == 1:
-            for sha, target in remote:
-                storage.fetch(sha, target, target.name)
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="gittrack-download") as pool:
-                futures = [pool.submit(storage.fetch, sha, t, t.name) for sha, t in remote]
-                for f in futures:
-                    f.result()
+    _fetch_all(repo, remote)
     return str(dst / clean) if clean else str(dst)
+
+
+def _destination(dst_path: str | os.PathLike[str] | None) -> Path:
+    """The folder a download goes to (made; a new temporary one when None).
+
+    Raises:
+        InvalidArtifactPath: it cannot be made a folder.
+    """
+    dst = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="gittrack-"))
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArtifactPath(f"Cannot download into {dst}: {exc.strerror or exc}") from exc
+    return dst
+
+
+def _fetch_all(repo: Repo, remote: list[tuple[str, Path]]) -> None:
+    """Fetch stored objects ``(sha256, target)`` through the cache, verified, in parallel."""
+    if not remote:
+        return
+    storage = storage_for(repo)
+    workers = max(1, min(storage.config.parallel, len(remote)))
+    if workers == 1:
+        for sha, target in remote:
+            storage.fetch(sha, target, target.name)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="gittrack-download") as pool:
+        futures = [pool.submit(storage.fetch, sha, t, t.name) for sha, t in remote]
+        for f in futures:
+            f.result()
+
+
+def download_logged_model(
+    repo: Repo, model_id: str, dst_path: str | os.PathLike[str] | None = None
+) -> str:
+    """Download every file of logged model ``model_id`` (``models:/m-<id>``) into
+    ``dst_path`` (a new temporary folder when None), each verified; returns the folder.
+
+    Raises:
+        LoggedModelNotFound: no such model. InvalidArtifactPath, BadArtifactEntry: its
+            manifest breaks the rules. CorruptArtifact, ArtifactTransferError.
+    """
+    from gittrack.core.logged_models import LoggedModelStore
+
+    manifest = LoggedModelStore(repo).get(model_id)["artifacts"]  # checked entries
+    dst = _destination(dst_path)
+    remote = []
+    for p, entry in sorted(manifest.items()):
+        target = dst / p
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remote.append((entry["sha256"], target))
+    _fetch_all(repo, remote)
+    return str(dst)

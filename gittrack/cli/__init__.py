@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "delete": "gittrack.cli.runs:delete_cmd",
     "restore": "gittrack.cli.runs:restore_cmd",
     "experiments": "gittrack.cli.experiments:experiments_cmd",
+    "models": "gittrack.cli.models:models_cmd",
     "server": "gittrack.cli.server:server_cmd",
     "push": "gittrack.cli.remote:push_cmd",
     "pull": "gittrack.cli.remote:pull_cmd",

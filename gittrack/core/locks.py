@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gittrack.layout import EXPERIMENTS_LOCK, lock_path
+from gittrack.layout import EXPERIMENTS_LOCK, lock_path, model_lock_path, registry_lock_path
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
@@ -89,3 +89,13 @@ def run_lock(repo: Repo, run_id: str) -> FileLock:
 def experiments_lock(repo: Repo) -> FileLock:
     """The lock that serialises writes of ``refs/gittrack/experiments`` (not acquired here)."""
     return FileLock(lock_path(repo.state_dir, EXPERIMENTS_LOCK))
+
+
+def model_lock(repo: Repo, model_id: str) -> FileLock:
+    """The lock that serialises writers of one logged model's ref (not acquired here)."""
+    return FileLock(model_lock_path(repo.state_dir, model_id))
+
+
+def registry_lock(repo: Repo, name: str) -> FileLock:
+    """The lock that serialises writers of one registered model's ref (not acquired here)."""
+    return FileLock(registry_lock_path(repo.state_dir, name))

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from gittrack.core.locks import FileLock
+from gittrack.core.locks import FileLock, model_lock
 from gittrack.core.records.formats import dump_yaml, load_yaml
 from gittrack.core.validation import artifact_manifest
 from gittrack.errors import GittrackError, InvalidParameter, LoggedModelNotFound
@@ -31,7 +31,6 @@ from gittrack.layout import (
     MODEL_FILE,
     MODELS_FILE,
     MODELS_PREFIX,
-    model_lock_path,
     model_ref,
     record_path,
 )
@@ -137,9 +136,7 @@ class LoggedModelStore:
     # -- writing -------------------------------------------------------------------
 
     def _lock(self, model_id: str) -> FileLock:
-        path = model_lock_path(self.repo.state_dir, model_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(path)
+        return model_lock(self.repo, model_id)
 
     def _commit(
         self,

@@ -27,14 +27,19 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import ModelVersion, RegisteredModel
-from gittrack.core.locks import FileLock
+from gittrack.core.locks import FileLock, registry_lock
 from gittrack.core.records.formats import dump_yaml, load_yaml
-from gittrack.core.validation import validate_model_name, validate_model_version
+from gittrack.core.validation import (
+    validate_alias_name,
+    validate_model_name,
+    validate_model_version,
+    validate_registry_tag,
+)
 from gittrack.errors import (
     AlreadyExists,
     CorruptRecord,
@@ -46,8 +51,8 @@ from gittrack.layout import (
     REGISTERED_MODEL_FILE,
     REGISTRY_PREFIX,
     REGISTRY_VERSIONS_DIR,
-    registry_lock_path,
     registry_ref,
+    registry_version_file,
     registry_version_of_path,
     registry_version_path,
 )
@@ -112,6 +117,16 @@ class ModelsUri:
 
 def is_models_uri(uri: object) -> bool:
     return isinstance(uri, str) and uri.startswith(MODELS_SCHEME)
+
+
+def logged_model_id(uri: str) -> str | None:
+    """The logged model id ``models:/m-<id>`` names, or None for any other URI."""
+    if not is_models_uri(uri):
+        return None
+    rest = uri[len(MODELS_SCHEME) :]
+    if "/" in rest or "@" in rest or not rest.startswith("m-"):
+        return None
+    return rest
 
 
 def parse_models_uri(uri: str) -> ModelsUri:
@@ -241,33 +256,137 @@ def model_entity(state: ModelState) -> RegisteredModel:
 # -- checking records read from git ------------------------------------------------------
 
 
+# MLflow's ModelVersionStatus names
+VERSION_STATUSES = ("READY", "PENDING_REGISTRATION", "FAILED_REGISTRATION")
+_TEXT_FIELDS = ("description",)
+_VERSION_TEXT_FIELDS = (
+    "name",
+    "source",
+    "run_id",
+    "model_id",
+    "run_link",
+    "status_message",
+    "description",
+    "user_id",
+)
+_TIMES = ("creation_timestamp", "last_updated_timestamp")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _common_problem(rec: dict[str, Any], text_fields: tuple[str, ...]) -> str | None:
+    """What the model and version records share: texts, times, tags, the tombstone."""
+    for key in text_fields:
+        if not isinstance(rec.get(key), (str, type(None))):
+            return f"{key} {rec.get(key)!r} is not a string"
+    for key in _TIMES:
+        if not isinstance(rec.get(key), (int, type(None))) or isinstance(rec.get(key), bool):
+            return f"{key} {rec.get(key)!r} is not a time in milliseconds"
+    if not isinstance(rec.get("deleted", False), bool):
+        return f"deleted {rec.get('deleted')!r} is not true or false"
+    if "format" in rec and not _is_int(rec["format"]):
+        return f"format {rec['format']!r} is not an integer"
+    tags = rec.get("tags") or {}
+    if not isinstance(tags, dict):
+        return "tags is not a mapping"
+    for key, value in tags.items():
+        if not isinstance(value, str):
+            return f"tag {key!r} has the value {value!r}, not a string"
+        try:
+            validate_registry_tag(key, value)
+        except InvalidParameter as exc:
+            return str(exc.message)
+    return None
+
+
+def registered_model_problem(rec: Any) -> str | None:
+    """Why ``rec`` (a parsed ``registered_model.yaml``) is not a record the store writes,
+    or None. The one rule set: the store's reader and the remote's guard apply it."""
+    if not isinstance(rec, dict):
+        return "is not a mapping"
+    try:
+        validate_model_name(rec.get("name"))
+    except InvalidParameter as exc:
+        return f"name: {exc.message}"
+    why = _common_problem(rec, _TEXT_FIELDS)
+    if why:
+        return why
+    if not isinstance(rec.get("renamed_to"), (str, type(None))):
+        return f"renamed_to {rec.get('renamed_to')!r} is not a name"
+    aliases = rec.get("aliases") or {}
+    if not isinstance(aliases, dict):
+        return "aliases is not a mapping"
+    for alias, version in aliases.items():
+        try:
+            validate_alias_name(alias)
+        except InvalidParameter as exc:
+            return f"alias: {exc.message}"
+        if not _is_int(version) or version < 1:
+            return f"alias {alias!r} points at {version!r}, not a version number"
+    return None
+
+
+def model_version_problem(rec: Any, number: int) -> str | None:
+    """Why ``rec`` (a parsed ``versions/<number>.yaml``) is not a version record the store
+    writes, or None (see :func:`registered_model_problem`)."""
+    if not isinstance(rec, dict):
+        return "is not a mapping"
+    if not _is_int(rec.get("version")) or rec["version"] != number:
+        return f"holds version {rec.get('version')!r}, not {number}"
+    why = _common_problem(rec, _VERSION_TEXT_FIELDS)
+    if why:
+        return why
+    if rec.get("status") is not None and rec["status"] not in VERSION_STATUSES:
+        return f"status {rec['status']!r} is not one of {', '.join(VERSION_STATUSES)}"
+    stage = rec.get("current_stage")
+    if stage is not None and stage not in ALL_STAGES:
+        return f"current_stage {stage!r} is not one of {', '.join(ALL_STAGES)}"
+    return None
+
+
 def _check_model_record(rec: Any, commit: Any) -> dict[str, Any]:
-    where = f"{REGISTERED_MODEL_FILE} of commit {str(commit.id)[:12]}"
-    if not isinstance(rec, dict) or not isinstance(rec.get("name"), str):
-        raise CorruptRecord(None, f"{where} is not a mapping with a name")
-    for key in ("tags", "aliases"):
-        if not isinstance(rec.get(key) or {}, dict):
-            raise CorruptRecord(None, f"{where}: {key} is not a mapping")
-    for alias, version in (rec.get("aliases") or {}).items():
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise CorruptRecord(None, f"{where}: alias {alias!r} points at {version!r}")
-    return rec
+    why = registered_model_problem(rec)
+    if why:
+        where = f"{REGISTERED_MODEL_FILE} of commit {str(commit.id)[:12]}"
+        raise CorruptRecord(None, f"{where}: {why}")
+    return dict(rec)
 
 
 def _check_version_record(rec: Any, number: int, commit: Any) -> dict[str, Any]:
-    where = f"{registry_version_path(number)} of commit {str(commit.id)[:12]}"
-    if not isinstance(rec, dict) or rec.get("version") != number:
-        raise CorruptRecord(None, f"{where} is not a mapping for version {number}")
-    if not isinstance(rec.get("tags") or {}, dict):
-        raise CorruptRecord(None, f"{where}: tags is not a mapping")
-    return rec
+    why = model_version_problem(rec, number)
+    if why:
+        where = f"{registry_version_path(number)} of commit {str(commit.id)[:12]}"
+        raise CorruptRecord(None, f"{where}: {why}")
+    return dict(rec)
+
+
+def _load(data: bytes, path: str, commit: Any) -> Any:
+    """A registry record through the bounded reader; bad YAML (or not UTF-8, or over a
+    limit) is a :class:`CorruptRecord` naming the file and the commit."""
+    import yaml
+
+    try:
+        return load_yaml(data)
+    except yaml.YAMLError as exc:
+        msg = " ".join(str(exc).split()) or exc.__class__.__name__
+        raise CorruptRecord(
+            None,
+            f"registry record {path} of commit {str(commit.id)[:12]}: {msg} "
+            "(the file is not valid safe YAML)",
+        ) from exc
 
 
 class RegistryStore:
     """Create, read, change and list the registered models of one repository."""
 
-    def __init__(self, repo: Repo) -> None:
+    def __init__(self, repo: Repo, blob_cache: dict[Any, Any] | None = None) -> None:
+        """``blob_cache`` (for readers of many commits, e.g. the remote's guard): parsed and
+        checked records by blob id, filled by :meth:`read_commit` and shared between calls;
+        its records must not be changed."""
         self.repo = repo
+        self.blob_cache = blob_cache
 
     # -- reading -------------------------------------------------------------------
 
@@ -282,19 +401,42 @@ class RegistryStore:
         tree = commit.tree
         try:
             blob = tree[REGISTERED_MODEL_FILE].peel(pygit2.Blob)
-        except KeyError:
+        except (KeyError, ValueError, pygit2.InvalidSpecError):
             raise CorruptRecord(
-                None, f"registry commit {str(commit.id)[:12]} has no {REGISTERED_MODEL_FILE}"
+                None, f"registry commit {str(commit.id)[:12]} has no {REGISTERED_MODEL_FILE} file"
             ) from None
-        model = _check_model_record(load_yaml(blob.data), commit)
+        cache = self.blob_cache
+        model = cache.get(blob.id) if cache is not None else None
+        if model is None:
+            model = _check_model_record(_load(blob.data, REGISTERED_MODEL_FILE, commit), commit)
+            if cache is not None:
+                cache[blob.id] = model
         versions: dict[int, dict[str, Any]] = {}
         if REGISTRY_VERSIONS_DIR in tree:
-            for entry in tree[REGISTRY_VERSIONS_DIR].peel(pygit2.Tree):
+            folder = tree[REGISTRY_VERSIONS_DIR]
+            if folder.type_str != "tree":
+                raise CorruptRecord(
+                    None,
+                    f"registry commit {str(commit.id)[:12]}: {REGISTRY_VERSIONS_DIR} is not a folder",
+                )
+            for entry in folder.peel(pygit2.Tree):
                 number = registry_version_of_path(entry.name)
                 if number is None:
                     continue
-                rec = load_yaml(entry.peel(pygit2.Blob).data)
-                versions[number] = _check_version_record(rec, number, commit)
+                path = registry_version_path(number)
+                if entry.type_str != "blob":
+                    raise CorruptRecord(
+                        None, f"registry commit {str(commit.id)[:12]}: {path} is not a file"
+                    )
+                key = (entry.id, number)
+                rec = cache.get(key) if cache is not None else None
+                if rec is None:
+                    rec = _check_version_record(
+                        _load(entry.peel(pygit2.Blob).data, path, commit), number, commit
+                    )
+                    if cache is not None:
+                        cache[key] = rec
+                versions[number] = rec
         return ModelState(model, versions, commit)
 
     def read(self, name: str) -> ModelState | None:
@@ -319,18 +461,29 @@ class RegistryStore:
             if ref.startswith(REGISTRY_PREFIX):
                 yield ref
 
-    def all(self) -> list[ModelState]:
-        """Every live registered model (unreadable ones are skipped), by name."""
-        out = []
+    def scan(self) -> tuple[list[ModelState], dict[str, str]]:
+        """Every live registered model by name, and the refs that cannot be read
+        (ref -> why): bad records, or a record whose name is not the one its ref is for."""
+        out, broken = [], {}
         for ref in self.refs():
             try:
                 state = self.read_commit(self.repo.git[self.repo.git.references[ref].target])
-            except CorruptRecord:
+                if registry_ref(state.name) != ref:
+                    raise CorruptRecord(
+                        None, f"it holds the model {state.name[:80]!r}, whose ref is another"
+                    )
+            except CorruptRecord as exc:
+                broken[ref] = exc.message
                 continue
             if not state.deleted:
                 out.append(state)
         out.sort(key=lambda s: s.name)
-        return out
+        return out, broken
+
+    def all(self) -> list[ModelState]:
+        """Every live registered model (unreadable ones are skipped: :meth:`scan` names
+        them), by name."""
+        return self.scan()[0]
 
     def history(self, name: str, limit: int | None = None) -> list[tuple[Any, ModelState]]:
         """``(commit, state)`` along the first-parent log of the ref, newest first."""
@@ -370,15 +523,20 @@ class RegistryStore:
     # -- writing -------------------------------------------------------------------
 
     def _lock(self, name: str) -> FileLock:
-        path = registry_lock_path(self.repo.state_dir, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(path)
+        return registry_lock(self.repo, name)
 
     def _commit(
-        self, name: str, parent: Any, state: ModelState, before: ModelState | None, message: str
+        self,
+        name: str,
+        parent: Any,
+        state: ModelState,
+        before: ModelState | None,
+        message: str,
+        extra_parents: Sequence[Any] = (),
     ) -> Any:
-        """Write ``state`` as a commit on ``name``'s ref (parent ``parent``); version blobs
-        that did not change since ``before`` are reused."""
+        """Write ``state`` as a commit on ``name``'s ref (parent ``parent``, then
+        ``extra_parents``: a merge); version blobs that did not change since ``before``
+        are reused."""
         import pygit2
 
         git = self.repo.git
@@ -386,7 +544,7 @@ class RegistryStore:
         old_tree = before.commit.tree if before is not None and before.commit is not None else None
         vb = git.TreeBuilder()
         for n, rec in sorted(state.versions.items()):
-            fname = f"{n}.yaml"
+            fname = registry_version_file(n)
             if (
                 before is not None
                 and old_tree is not None
@@ -404,6 +562,7 @@ class RegistryStore:
             tb.insert(REGISTRY_VERSIONS_DIR, vb.write(), pygit2.GIT_FILEMODE_TREE)
         sig = self.repo.signature()
         parents = [parent.id] if parent is not None else []
+        parents += [p.id for p in extra_parents]
         oid = git.create_commit(None, sig, sig, message, tb.write(), parents)
         git.references.create(registry_ref(name), oid, force=True)
         state.commit = git[oid]
@@ -497,8 +656,17 @@ class RegistryStore:
             for rec in moved.versions.values():
                 rec["name"] = new_name
                 rec["last_updated_timestamp"] = t
-            # the new ref's history starts from the old tip: git log shows where it came from
-            self._commit(new_name, state.commit, moved, before, f"{new_name}: rename from {name}")
+            # the new ref's history starts from the old tip (first parent: git log shows where
+            # it came from); a deleted model of the new name stays an ancestor (second parent),
+            # so the new name's ref only moves forward and a pushed history is never dropped
+            self._commit(
+                new_name,
+                state.commit,
+                moved,
+                before,
+                f"{new_name}: rename from {name}",
+                extra_parents=[target.commit] if target is not None else (),
+            )
             gone = before.copy()
             gone.model.update(deleted=True, renamed_to=new_name, last_updated_timestamp=t)
             for rec in gone.versions.values():

@@ -13,6 +13,7 @@ content-addressed store.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import posixpath
@@ -378,15 +379,19 @@ def validate_model_name(name: Any, what: str = "name") -> str:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
+        try:  # the bytes it was decoded from (argv, file names: surrogateescape)
+            raw = str(name.encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:
+            raw = ascii(name)
         raise InvalidParameter(
-            f"Invalid model name {name.encode('utf-8', 'backslashreplace').decode()!r}: "
-            "not valid unicode (it holds a lone surrogate, as from undecodable bytes)"
+            f"Invalid model name {raw}: not valid unicode (bytes that are not UTF-8, or a "
+            "lone surrogate); names are stored as UTF-8"
         ) from None
     if "\x00" in name or any(ord(c) < 32 for c in name):
         raise InvalidParameter(f"Invalid model name {shown}: must not contain control characters")
     if key_changes_as_path(name):
         raise InvalidParameter(
-            f"Invalid value {name!r} for parameter '{what}' supplied: Names may be treated as "
+            f"Invalid value {json.dumps(name)} for parameter '{what}' supplied: Names may be treated as "
             "files in certain cases, and must not resolve to other names when treated as such. "
             f"This name would resolve to {posixpath.normpath(name)!r}"
         )

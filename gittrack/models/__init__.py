@@ -226,7 +226,7 @@ def load_model(
     """
     from gittrack.artifacts import fluent
     from gittrack.artifacts.uris import is_runs_uri
-    from gittrack.core.registry import is_models_uri
+    from gittrack.core.registry import is_models_uri, logged_model_id
     from gittrack.models import mlmodel
 
     if is_models_uri(model_uri):
@@ -239,13 +239,21 @@ def load_model(
                 f"cannot load {model_uri} through a tracking server with gittrack's loader; "
                 "use mlflow.pyfunc.load_model with the server's URI"
             )
-        version = client.resolve_model_uri(str(model_uri))
-        if not is_runs_uri(version.source):
-            raise InvalidParameter(
-                f"{model_uri} is version {version.version} of {version.name!r}, whose source "
-                f"{version.source!r} is not a runs:/ URI gittrack can load"
-            )
-        model_uri = str(version.source)
+        logged = logged_model_id(str(model_uri))
+        if logged is None:
+            version = client.resolve_model_uri(str(model_uri))
+            logged = logged_model_id(str(version.source))
+            if logged is None and not is_runs_uri(version.source):
+                raise InvalidParameter(
+                    f"{model_uri} is version {version.version} of {version.name!r}, whose "
+                    f"source {version.source!r} is not a runs:/ or models:/m-<id> URI gittrack "
+                    "can load"
+                )
+            model_uri = str(version.source)
+        if logged is not None:
+            from gittrack.artifacts.read import download_logged_model
+
+            model_uri = download_logged_model(client.repo, logged, dst_path)
     if is_runs_uri(model_uri):
         local = Path(fluent.download_artifacts(artifact_uri=str(model_uri), dst_path=dst_path))
     else:

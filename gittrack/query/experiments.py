@@ -9,23 +9,12 @@ record, so the clauses are evaluated here rather than compiled to SQL.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 from gittrack.core.entities import Experiment
-from gittrack.query.grammar import EXPERIMENTS, TAG, Clause, ilike, like, parse_filter
+from gittrack.query.grammar import COMPARE, EXPERIMENTS, TAG, Clause, parse_filter
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "LIKE": like,
-    "ILIKE": ilike,
-}
+_OPS = COMPARE
 
 
 def _matches(exp: Experiment, c: Clause) -> bool:

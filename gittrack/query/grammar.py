@@ -33,8 +33,9 @@ in Python: the specification the engine is tested against.
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -535,6 +536,22 @@ def ilike(value: str | None, pattern: str | None) -> bool:
     if value is None or pattern is None:
         return False
     return like_regex(pattern, True).fullmatch(value) is not None
+
+
+# the comparison each operator stands for, for filters evaluated in Python (experiments,
+# the registry); IS NULL / IS NOT NULL are handled by the caller
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "LIKE": like,
+    "ILIKE": ilike,
+    "IN": lambda value, items: value in items,
+    "NOT IN": lambda value, items: value not in items,
+}
 
 
 def bind_number(v: int | float) -> int | float:

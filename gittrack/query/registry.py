@@ -13,42 +13,30 @@ MLflow's SQL store orders them.
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gittrack.core.entities import ModelVersion, RegisteredModel
 from gittrack.errors import InvalidParameter
 from gittrack.query.grammar import (
     ATTRIBUTE,
+    COMPARE,
     MODEL_VERSIONS,
     REGISTERED_MODELS,
     TAG,
     Clause,
     Entity,
-    ilike,
-    like,
     parse_filter,
     parse_order_by,
 )
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "LIKE": like,
-    "ILIKE": ilike,
-    "IN": lambda v, items: v in items,
-    "NOT IN": lambda v, items: v not in items,
-}
+_OPS = COMPARE
 
 MODELS_MAX_RESULTS_DEFAULT = 100
 MODELS_MAX_RESULTS_THRESHOLD = 1000
 VERSIONS_MAX_RESULTS_DEFAULT = 10_000
 VERSIONS_MAX_RESULTS_THRESHOLD = 200_000
+VERSIONS_DEFAULT_ORDER = ("last_updated_timestamp DESC", "name ASC", "version_number DESC")
 
 
 def _value(item: Any, c: Clause) -> Any:
@@ -136,14 +124,14 @@ def filter_versions(
     versions: Sequence[ModelVersion], filter_string: str | None, order_by: Sequence[str] | None
 ) -> list[ModelVersion]:
     """The versions matching ``filter_string``, in ``order_by`` order (then name ascending,
-    version descending).
+    version descending); no ``order_by``: MLflow's default, the last updated first.
 
     Raises:
         InvalidParameter: a bad filter or order_by, naming its position.
     """
     clauses, prompts = _without_prompts(parse_filter(filter_string, MODEL_VERSIONS), versions)
     found = [v for v in versions if v.name not in prompts and all(_matches(v, c) for c in clauses)]
-    return _ordered(found, order_by, MODEL_VERSIONS)
+    return _ordered(found, order_by or VERSIONS_DEFAULT_ORDER, MODEL_VERSIONS)
 
 
 def name_filter(filter_string: str | None) -> set[str] | None:
