@@ -20,11 +20,10 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.protos import model_registry_pb2
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore
-from mlflow.utils.proto_json_utils import parse_dict
 
 from gittrack.errors import GittrackError
 from gittrack.plugin import uris
-from gittrack.plugin.tracking_store import client_for, to_mlflow_error, translated
+from gittrack.plugin.tracking_store import client_for, from_json, to_mlflow_error, translated
 from gittrack.server import registry as rest
 
 
@@ -46,15 +45,13 @@ class PluginRoots:
 
 
 def _model(d: dict[str, Any]) -> RegisteredModel:
-    msg = model_registry_pb2.RegisteredModel()
-    parse_dict(d, msg)
-    return RegisteredModel.from_proto(msg)
+    rm: RegisteredModel = from_json(d, model_registry_pb2.RegisteredModel, RegisteredModel)
+    return rm
 
 
 def _version(d: dict[str, Any]) -> ModelVersion:
-    msg = model_registry_pb2.ModelVersion()
-    parse_dict(d, msg)
-    return ModelVersion.from_proto(msg)
+    mv: ModelVersion = from_json(d, model_registry_pb2.ModelVersion, ModelVersion)
+    return mv
 
 
 def _kv(tags: Any) -> list[dict[str, str]] | None:
@@ -88,6 +85,27 @@ class GitRegistryStore(AbstractStore):
         args = parse(BY_KEY[endpoint], {k: v for k, v in fields.items() if v is not None})
         result: dict[str, Any] = handler(self.client, args)
         return result
+
+    def _search(
+        self,
+        handler: Any,
+        endpoint: str,
+        key: str,
+        entity: Any,
+        filter_string: str | None,
+        max_results: int | None,
+        order_by: list[str] | None,
+        page_token: str | None,
+    ) -> PagedList[Any]:
+        out = self._call(
+            handler,
+            endpoint,
+            filter=filter_string or None,
+            max_results=max_results,
+            order_by=list(order_by) if order_by else None,
+            page_token=page_token or None,
+        )
+        return PagedList([entity(d) for d in out.get(key, [])], out.get("next_page_token"))
 
     # -- registered models ------------------------------------------------------------
 
@@ -136,16 +154,16 @@ class GitRegistryStore(AbstractStore):
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[RegisteredModel]:
-        out = self._call(
+        return self._search(
             rest.search_models,
             "registered-models/search",
-            filter=filter_string or None,
-            max_results=max_results,
-            order_by=list(order_by) if order_by else None,
-            page_token=page_token or None,
+            "registered_models",
+            _model,
+            filter_string,
+            max_results,
+            order_by,
+            page_token,
         )
-        found = [_model(d) for d in out.get("registered_models", [])]
-        return PagedList(found, out.get("next_page_token"))
 
     @translated
     def get_registered_model(self, name: str) -> RegisteredModel:
@@ -254,16 +272,16 @@ class GitRegistryStore(AbstractStore):
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[ModelVersion]:
-        out = self._call(
+        return self._search(
             rest.search_versions,
             "model-versions/search",
-            filter=filter_string or None,
-            max_results=max_results,
-            order_by=list(order_by) if order_by else None,
-            page_token=page_token or None,
+            "model_versions",
+            _version,
+            filter_string,
+            max_results,
+            order_by,
+            page_token,
         )
-        found = [_version(d) for d in out.get("model_versions", [])]
-        return PagedList(found, out.get("next_page_token"))
 
     @translated
     def set_model_version_tag(self, name: str, version: str | int, tag: Any) -> None:

@@ -90,16 +90,22 @@ def translated(fn: Any) -> Any:
     return wrapper
 
 
-def _run_from_json(d: dict[str, Any]) -> Run:
-    msg = service_pb2.Run()
+def from_json(d: dict[str, Any], message: Any, entity: Any) -> Any:
+    """The MLflow ``entity`` of REST JSON ``d`` (read by MLflow's own protobuf JSON parser
+    into a ``message``, the entity's proto class)."""
+    msg = message()
     parse_dict(d, msg)
-    return Run.from_proto(msg)
+    return entity.from_proto(msg)
+
+
+def _run_from_json(d: dict[str, Any]) -> Run:
+    run: Run = from_json(d, service_pb2.Run, Run)
+    return run
 
 
 def _experiment_from_json(d: dict[str, Any]) -> Experiment:
-    msg = service_pb2.Experiment()
-    parse_dict(d, msg)
-    return Experiment.from_proto(msg)
+    exp: Experiment = from_json(d, service_pb2.Experiment, Experiment)
+    return exp
 
 
 def _metric_json(m: Any) -> dict[str, Any]:
