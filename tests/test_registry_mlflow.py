@@ -370,13 +370,12 @@ def test_versions_registered_through_the_server_load_through_the_plugin(server, 
     with mlflow_at(server.url) as c:
         exp = c.create_experiment("cross-face")
         with mlflow.start_run(experiment_id=exp) as run:
-            mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
         mlflow.register_model(f"runs:/{run.info.run_id}/model", "cross face")
         c.set_registered_model_alias("cross face", "live", "1")
         served = c.get_model_version_download_uri("cross face", "1")
         # as MLflow's server, the logged model lists the versions made from it
-        mv = c.get_model_version("cross face", "1")
-        listed = json.loads(c.get_logged_model(mv.model_id).tags["mlflow.modelVersions"])
+        listed = json.loads(c.get_logged_model(info.model_id).tags["mlflow.modelVersions"])
         assert listed == [{"name": "cross face", "version": "1"}]
     assert served.startswith("mlflow-artifacts:/")
     with mlflow_at(f"gittrack://{server.repo}") as c:
@@ -399,6 +398,7 @@ def face(request) -> str:
         ("x" * 1000, "over the limit of 256"),  # MLflow's SQL column; SQLite does not check
         ("tab\there", "control characters"),
     ],
+    ids=["1000-chars", "control-char"],
 )
 def test_names_mlflow_sqlite_would_take_are_refused(face, name, says):
     with mlflow_at(face) as c:
@@ -407,6 +407,24 @@ def test_names_mlflow_sqlite_would_take_are_refused(face, name, says):
         assert err.value.error_code == "INVALID_PARAMETER_VALUE"
         assert says in err.value.message
         assert name not in [m.name for m in c.search_registered_models()]
+
+
+def test_a_model_in_run_artifacts_registers_and_loads(face, trained, tmp_path):
+    """MLflow 2's way: the model's files among the run's artifacts; the version's source is
+    then the run's artifact URI of the face it was registered through."""
+    model, X = trained
+    mlflow.sklearn.save_model(model, tmp_path / "saved", pip_requirements=["scikit-learn"])
+    with mlflow_at(face) as c:
+        with mlflow.start_run() as run:
+            mlflow.log_artifacts(str(tmp_path / "saved"), "model")
+        mv = mlflow.register_model(f"runs:/{run.info.run_id}/model", "from run files")
+        assert mv.run_id == run.info.run_id
+        assert mv.source.endswith(f"{run.info.run_id}/artifacts/model")
+        uri = c.get_model_version_download_uri("from run files", mv.version)
+        assert uri.split(":")[0] == (
+            "gittrack" if face.startswith("gittrack") else "mlflow-artifacts"
+        )
+        assert _same_predictions(f"models:/from run files/{mv.version}", model, X)
 
 
 def test_a_name_that_is_not_utf8_is_refused_by_the_plugin(repo):
