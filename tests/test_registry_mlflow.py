@@ -437,6 +437,27 @@ def test_a_name_that_is_not_utf8_is_refused_by_the_plugin(repo):
     assert "valid Unicode" in err.value.message and "'name'" in err.value.message
 
 
+def test_concurrent_versions_through_several_workers(tmp_path):
+    """Clients registering versions of one name at once, through two worker processes:
+    every version gets its own number, none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with bare_repo_server(tmp_path, "--workers", "2") as srv:
+        c = MlflowClient(srv.url, srv.url)
+        c.create_registered_model("busy")
+
+        def register(i: int) -> str:
+            return str(c.create_model_version("busy", f"s3://bucket/model-{i}").version)
+
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(register, range(16)))
+        assert sorted(got, key=int) == [str(n) for n in range(1, 17)]
+        found = c.search_model_versions("name = 'busy'")
+        assert sorted(v.source for v in found) == sorted(
+            f"s3://bucket/model-{i}" for i in range(16)
+        )
+
+
 def _call(server: Any, method: str, endpoint: str, body: Any = None) -> tuple[int, Any]:
     if method == "GET":
         from urllib.parse import urlencode
