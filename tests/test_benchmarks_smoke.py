@@ -93,3 +93,9 @@ def test_w6_times_import_and_log_and_profiles_log(tmp_path):
     assert 'python -c "import gittrack"' in rows
     assert "profile of an in-process `gittrack log`" in text
     assert "log_cmd" in text  # the profile names where gittrack log spends its time
+
+
+def test_registry_bench_runs_both_registries(tmp_path):
+    out = run_script("registry_bench.py", tmp_path=tmp_path)
+    rows = table_rows(out)
+    assert rows["gittrack"][1] == "16" and rows["mlflow sqlite"][1] == "16"

@@ -305,6 +305,8 @@ def test_cli_register_alias_show_list(repo, logged):
     def invoke(*args: str):
         return CliRunner().invoke(cli, list(args), prog_name="gittrack")
 
+    r = invoke("models", "register", run_id, "it's ok")
+    assert r.exit_code == 0 and "Versions:" in invoke("models", "show", "it's ok").stdout
     r = invoke("models", "register", run_id[:8], "fraud detector")
     assert (r.exit_code, r.stdout) == (
         0,
@@ -332,7 +334,7 @@ def test_cli_register_alias_show_list(repo, logged):
     assert data["registered_model"]["aliases"] == [{"alias": "champion", "version": "2"}]
 
     listed = json.loads(invoke("models", "list", "--format", "json").stdout)
-    assert [m["name"] for m in listed] == ["fraud detector"]
+    assert [m["name"] for m in listed] == ["fraud detector", "it's ok"]
     table = invoke("models").stdout.splitlines()
     assert table[0].split()[:3] == ["NAME", "LATEST_VERSION", "ALIASES"]
     assert table[1].startswith("fraud detector  2")
@@ -527,3 +529,27 @@ def test_rename_onto_a_deleted_name_keeps_its_ref_moving_forward(repo):
     c.delete_registered_model("y")
     with pytest.raises(AlreadyExists, match="tombstones of versions 1"):
         c.rename_registered_model("x", "y")
+
+
+def test_a_deleted_name_created_again_never_reuses_a_number(repo):
+    c = Client()
+    c.create_registered_model("m")
+    c.create_model_version("m", "s3://b/1")
+    c.set_registered_model_alias("m", "prod", 1)
+    c.delete_registered_model("m")
+    with pytest.raises(RegisteredModelNotFound):
+        c.get_registered_model("m")
+    with pytest.raises(ModelVersionNotFound):
+        c.get_model_version("m", 1)
+    assert c.search_registered_models() == [] and c.search_model_versions() == []
+    again = c.create_registered_model("m")
+    assert (again.aliases, again.latest_versions) == ({}, [])
+    # MLflow's SQL store would start again at 1; here v1 stays the deleted model's
+    assert c.create_model_version("m", "s3://b/new").version == "2"
+    old = git(repo, "show", f"{registry_ref('m')}:versions/1.yaml")
+    assert "deleted: true" in old and "REDACTED-SOURCE-PATH" in old
+    assert _log(repo, registry_ref("m"))[:3] == [
+        "m: version 2: create from s3://b/new",
+        "m: create",
+        "m: delete",
+    ]

@@ -92,11 +92,12 @@ def _change(event: dict[str, Any]) -> str:
 @handle_errors
 def show_cmd(repo: str | None, name: str, fmt: str) -> None:
     """Show a registered model, its versions and its alias history (from git log)."""
+    from gittrack.core.registry import model_entity, version_entity
+
     c = client(repo)
-    model = c.get_registered_model(name)
-    versions = c.search_model_versions(
-        f"name = '{name.replace(chr(39), chr(39) * 2)}'", order_by=["version_number DESC"]
-    )
+    state = c.registry.get(name)
+    model = model_entity(state)
+    versions = [version_entity(state, rec) for rec in reversed(state.live_versions())]
     history = c.registry.alias_history(name)
     if fmt == "json":
         out = {

@@ -228,7 +228,7 @@ def version_entity(state: ModelState, rec: dict[str, Any]) -> ModelVersion:
         run_link=rec.get("run_link"),
         aliases=state.aliases_of(n),
         model_id=rec.get("model_id"),
-        signature=rec.get("signature"),
+        signature=dict(rec["signature"]) if isinstance(rec.get("signature"), dict) else None,
     )
 
 
@@ -378,6 +378,11 @@ def _load(data: bytes, path: str, commit: Any) -> Any:
         ) from exc
 
 
+# parsed, checked records by blob id, shared by the listings of this process (see ``scan``)
+SCAN_CACHE_MAX = 200_000
+_SCAN_CACHE: dict[Any, Any] = {}
+
+
 class RegistryStore:
     """Create, read, change and list the registered models of one repository."""
 
@@ -463,11 +468,16 @@ class RegistryStore:
 
     def scan(self) -> tuple[list[ModelState], dict[str, str]]:
         """Every live registered model by name, and the refs that cannot be read
-        (ref -> why): bad records, or a record whose name is not the one its ref is for."""
+        (ref -> why): bad records, or a record whose name is not the one its ref is for.
+
+        The records are shared with a process-wide cache of parsed records by blob id (a blob
+        id names its content, so an entry never goes stale): read them, do not change them.
+        """
+        reader = self._cached_reader()
         out, broken = [], {}
         for ref in self.refs():
             try:
-                state = self.read_commit(self.repo.git[self.repo.git.references[ref].target])
+                state = reader.read_commit(self.repo.git[self.repo.git.references[ref].target])
                 if registry_ref(state.name) != ref:
                     raise CorruptRecord(
                         None, f"it holds the model {state.name[:80]!r}, whose ref is another"
@@ -485,13 +495,25 @@ class RegistryStore:
         them), by name."""
         return self.scan()[0]
 
+    def _cached_reader(self) -> RegistryStore:
+        """A reader sharing the process-wide cache of parsed records by blob id (or this
+        store's own cache): what it reads must not be changed."""
+        if self.blob_cache is not None:
+            return self
+        if len(_SCAN_CACHE) > SCAN_CACHE_MAX:
+            _SCAN_CACHE.clear()
+        return RegistryStore(self.repo, _SCAN_CACHE)
+
     def history(self, name: str, limit: int | None = None) -> list[tuple[Any, ModelState]]:
-        """``(commit, state)`` along the first-parent log of the ref, newest first."""
+        """``(commit, state)`` along the first-parent log of the ref, newest first (records
+        shared with the blob cache, as :meth:`scan`'s: a commit only parses the files it
+        changed)."""
         validate_model_name(name)
+        reader = self._cached_reader()
         commit = self._tip(name)
         out: list[tuple[Any, ModelState]] = []
         while commit is not None and (limit is None or len(out) < limit):
-            out.append((commit, self.read_commit(commit)))
+            out.append((commit, reader.read_commit(commit)))
             commit = commit.parents[0] if commit.parents else None
         return out
 
@@ -585,7 +607,8 @@ class RegistryStore:
             state = self.read(name)
             if state is None or state.deleted:
                 raise RegisteredModelNotFound(name)
-            before = state.copy()
+            # change a copy: the records read may be shared with a blob cache
+            before, state = state, state.copy()
             message = change(state)
             if bump:
                 state.model["last_updated_timestamp"] = now_ms()
