@@ -253,6 +253,7 @@ def play_story(uri: str, trained: tuple[Any, Any]) -> Transcript:
         t("old name", lambda: c.get_registered_model(NAME))
         t("renamed version", lambda: t.version(c.get_model_version("iris renamed", "2")))
         t("rename onto another", lambda: c.rename_registered_model("iris renamed", "another"))
+        t("rename onto itself", lambda: c.rename_registered_model("iris renamed", "iris renamed"))
 
         # delete
         t("delete model", lambda: c.delete_registered_model("iris renamed"))
@@ -300,9 +301,12 @@ def test_alias_history_is_git_log(repo, trained):
     model, X = trained
     with mlflow_at(f"gittrack://{repo}") as c:
         with mlflow.start_run() as run:
-            mlflow.sklearn.log_model(model, name="m", pip_requirements=["scikit-learn"])
+            info = mlflow.sklearn.log_model(model, name="m", pip_requirements=["scikit-learn"])
         for _ in range(2):
             mlflow.register_model(f"runs:/{run.info.run_id}/m", "history")
+        # MLflow's register_model lists each version in the logged model's tag (client-side)
+        listed = json.loads(c.get_logged_model(info.model_id).tags["mlflow.modelVersions"])
+        assert listed == [{"name": "history", "version": v} for v in ("1", "2")]
         c.set_registered_model_alias("history", "champion", "1")
         c.set_registered_model_alias("history", "champion", "2")
         c.delete_registered_model_alias("history", "champion")
@@ -374,9 +378,11 @@ def test_versions_registered_through_the_server_load_through_the_plugin(server, 
         mlflow.register_model(f"runs:/{run.info.run_id}/model", "cross face")
         c.set_registered_model_alias("cross face", "live", "1")
         served = c.get_model_version_download_uri("cross face", "1")
-        # as MLflow's server, the logged model lists the versions made from it
+        # the logged model lists the versions made from it: MLflow's server adds the version,
+        # then MLflow's register_model appends it again client-side (so against MLflow's own
+        # server too the list holds it twice); MLflow's stores (and so the plugin) add nothing
         listed = json.loads(c.get_logged_model(info.model_id).tags["mlflow.modelVersions"])
-        assert listed == [{"name": "cross face", "version": "1"}]
+        assert listed == [{"name": "cross face", "version": "1"}] * 2
     assert served.startswith("mlflow-artifacts:/")
     with mlflow_at(f"gittrack://{server.repo}") as c:
         local = c.get_model_version_download_uri("cross face", "1")

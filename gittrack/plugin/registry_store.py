@@ -206,7 +206,7 @@ class GitRegistryStore(AbstractStore):
         model_id: str | None = None,
     ) -> ModelVersion:
         out = self._call(
-            rest.create_version,
+            functools.partial(rest.create_version, link=False),
             "model-versions/create",
             name=name,
             source=source,

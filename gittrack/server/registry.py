@@ -263,7 +263,10 @@ def link_logged_model(client: Any, mv: Any) -> None:
         store.set_tags(mv.model_id, {MODEL_VERSIONS_TAG: json.dumps([*listed, entry])})
 
 
-def create_version(client: Any, args: dict[str, Any]) -> dict[str, Any]:
+def create_version(client: Any, args: dict[str, Any], *, link: bool = True) -> dict[str, Any]:
+    """``model-versions/create``; with ``link`` (the server, as MLflow's), the logged model
+    the version is made from lists it (:func:`link_logged_model`). MLflow's stores do not
+    (its fluent ``register_model`` does, client-side), so the plugin passes ``link=False``."""
     mv = client.create_model_version(
         args["name"],
         args["source"],
@@ -273,7 +276,7 @@ def create_version(client: Any, args: dict[str, Any]) -> dict[str, Any]:
         description=args.get("description") or None,
         model_id=args.get("model_id") or None,
     )
-    if mv.model_id:
+    if link and mv.model_id:
         link_logged_model(client, mv)
     return {"model_version": version_json(mv)}
 
