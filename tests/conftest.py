@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,10 +30,9 @@ GIT_ENV = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _isolate(tmp_path_factory, monkeypatch):
-    """A private HOME and git config per test; no GITTRACK_/MLFLOW_ variables leak in."""
-    home = tmp_path_factory.mktemp("home")
+def isolate_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Make ``home`` the HOME and git config (none of the user's or the system's), this
+    checkout importable, no GITTRACK_/MLFLOW_ variables but :data:`QUIET_ENV`."""
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -39,6 +43,12 @@ def _isolate(tmp_path_factory, monkeypatch):
             monkeypatch.delenv(var)
     for var, value in QUIET_ENV.items():
         monkeypatch.setenv(var, value)
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path_factory, monkeypatch):
+    """A private HOME and git config per test; no GITTRACK_/MLFLOW_ variables leak in."""
+    isolate_env(monkeypatch, tmp_path_factory.mktemp("home"))
     yield
     # end any run a test left active so it cannot leak into the next test
     if "gittrack.api.fluent" in sys.modules:
@@ -56,20 +66,69 @@ def git(cwd, *args: str, check: bool = True, env: dict | None = None) -> str:
     return out.stdout
 
 
+def forge_commit(
+    repo,
+    files: dict[str, str | bytes],
+    *,
+    base: str | None = None,
+    parents: tuple[str, ...] = (),
+    message: str = "forged",
+    env: dict | None = None,
+) -> str:
+    """A commit made with git plumbing only (no gittrack code, on no ref), as a forger
+    would push it: its tree is ``base``'s (a commit or tree id; empty when None) with
+    ``files`` (tree path -> text or bytes) written over it. Returns its id."""
+    gitdir = Path(git(repo, "rev-parse", "--absolute-git-dir").strip())
+    index = {"GIT_INDEX_FILE": str(gitdir / f"forge-index-{uuid.uuid4().hex}")}
+    try:
+        if base is not None:
+            git(repo, "read-tree", base, env=index)
+        for path, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            blob = subprocess.run(
+                ["git", "hash-object", "-w", "--stdin"],
+                cwd=repo,
+                input=data,
+                capture_output=True,
+                check=True,
+            ).stdout.decode()
+            cacheinfo = f"100644,{blob.strip()},{path}"
+            git(repo, "update-index", "--add", "--cacheinfo", cacheinfo, env=index)
+        tree = git(repo, "write-tree", env=index).strip()
+    finally:
+        Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
+    parent_args = [arg for parent in parents for arg in ("-p", parent)]
+    return git(
+        repo, "commit-tree", tree, *parent_args, "-m", message, env={**(env or {}), **index}
+    ).strip()
+
+
 @pytest.fixture
 def repo(tmp_path, monkeypatch) -> Path:
     """A git repository with one commit, set as the working directory."""
-    path = tmp_path / "project"
-    path.mkdir()
+    path = init_project(tmp_path / "project", {".gitignore": "*.ckpt\n"})
+    monkeypatch.chdir(path)
+    return path
+
+
+def init_project(path: Path, files: dict[str, str] | None = None) -> Path:
+    """Make the new folder ``path`` a git repository (branch main, the test author) with
+    one commit "initial" holding ``train.py`` and ``files`` (name -> text)."""
+    path.mkdir(parents=True)
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.name", "Test Author")
     git(path, "config", "user.email", "author@example.com")
-    (path / "train.py").write_text("print('training')\n")
-    (path / ".gitignore").write_text("*.ckpt\n")
-    git(path, "add", ".")
-    git(path, "commit", "-q", "-m", "initial")
-    monkeypatch.chdir(path)
+    commit_text(path, {"train.py": "print('training')\n", **(files or {})}, "initial")
     return path
+
+
+def commit_text(repo: Path, files: dict[str, str], message: str) -> None:
+    """Write ``files`` (path -> text; folders made as needed) in ``repo`` and commit them."""
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git(repo, "add", *files)
+    git(repo, "commit", "-q", "-m", message)
 
 
 def run_cli(*args: str, cwd=None, env: dict | None = None, input: str | None = None):
@@ -83,6 +142,30 @@ def run_cli(*args: str, cwd=None, env: dict | None = None, input: str | None = N
         input=input,
         timeout=120,
     )
+
+
+@contextmanager
+def kept_changing(path: Path, offset: Callable[[int], int], pause: float) -> Iterator[None]:
+    """While the block runs, a thread keeps overwriting 4 KiB of ``path`` with random bytes
+    (the k-th write at ``offset(k)``, ``pause`` seconds apart); it is stopped on leaving."""
+    stop = threading.Event()
+
+    def scribble() -> None:
+        k = 0
+        while not stop.is_set():
+            with open(path, "r+b") as fh:
+                fh.seek(offset(k))
+                fh.write(os.urandom(4096))
+            k += 1
+            time.sleep(pause)
+
+    t = threading.Thread(target=scribble)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
 
 
 def require_service(name: str, reason: str) -> None:

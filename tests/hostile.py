@@ -1,9 +1,13 @@
-"""Hostile run refs, crafted with git plumbing as an attacker would push them.
+"""Hostile refs, crafted with git plumbing as an attacker would push them.
 
-Each attack is a function ``(run_id) -> Tree`` giving the ``.gittrack/`` entries (or the
-whole root tree) of one run commit. :func:`plant` writes it with ``git hash-object -w``,
-``git mktree``, ``git commit-tree`` and ``git update-ref`` — no gittrack code — so what
-is tested is what a reader meets in a repository somebody else pushed to.
+What a malicious pusher can put in a repository does not go through gittrack's writer,
+so these helpers write the objects with git plumbing alone — no gittrack code — and
+what is tested is what a reader meets in a repository somebody else pushed to.
+
+Two ways in: each attack in :data:`ATTACKS` is a function ``(run_id) -> Tree`` giving the
+``.gittrack/`` entries (or the whole root tree) of one run commit, which :func:`plant`
+writes with ``git mktree``; :func:`craft_run` and :func:`craft_model` write refs whose
+records are given as data (dicts dumped to YAML).
 
 >>> run_id = plant(repo, "alias_bomb")          # doctest: +SKIP
 """
@@ -15,7 +19,11 @@ import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
+
+import yaml
+
+from tests.conftest import forge_commit
 
 RUNS = "refs/gittrack/runs/"
 GIT_ENV = {
@@ -193,3 +201,101 @@ HISTORY_ATTACKS: dict[str, Callable[[str], Tree]] = {
     },
 }
 ROOT_ATTACKS = frozenset({"gittrack_file", "gittrack_gitlink", "gittrack_symlink"})
+
+
+# --- records crafted as data: runs and logged models with chosen YAML ------------------
+#
+# Reuse these for any "refused, skipped, never served" test::
+#
+#     rid = craft_run(repo, artifacts={"creds.txt": store_entry("../../../../etc/passwd")})
+
+# sha256 values that name files outside the artifact store (issue 12, finding 1)
+PASSWD_SHA = "../../../../../../etc/passwd"
+CONFIG_SHA = "../../../config"  # .git/gittrack/objects/sha256/.. /.. /.. -> .git/config
+DEEP_PASSWD_SHA = "../" * 40 + "etc/passwd"  # reaches / from any depth
+HOSTILE_SHAS = (PASSWD_SHA, CONFIG_SHA, DEEP_PASSWD_SHA)
+
+
+def store_entry(sha256: str, size: int = 10, where: str = "store") -> dict[str, Any]:
+    """One ``artifacts.yaml`` entry, whatever its fields hold."""
+    return {"sha256": sha256, "size": size, "where": where}
+
+
+def run_record(run_id: str, experiment_id: str = "0", **fields: Any) -> dict[str, Any]:
+    """A well-formed ``run.yaml`` of a finished run (override any field)."""
+    record = {
+        "format": 1,
+        "run_id": run_id,
+        "name": "hostile",
+        "experiment_id": experiment_id,
+        "status": "FINISHED",
+        "start_time": 1_700_000_000_000,
+        "end_time": 1_700_000_001_000,
+        "user": "mallory",
+        "lifecycle": "active",
+        "artifact_uri": f"runs:/{run_id}",
+    }
+    record.update(fields)
+    return record
+
+
+def craft_run(
+    repo: Path | str,
+    *,
+    run_id: str | None = None,
+    run: dict[str, Any] | None = None,
+    artifacts: dict[str, Any] | None = None,
+    files: dict[str, bytes] | None = None,
+) -> str:
+    """Write ``refs/gittrack/runs/<run_id>`` pointing at one crafted commit; returns the id.
+
+    The commit's tree holds ``.gittrack/run.yaml`` (``run`` or a valid record),
+    ``.gittrack/artifacts.yaml`` (``artifacts``, when given) and ``files``
+    (tree path -> bytes, e.g. ``{".gittrack/params.yaml": b"..."}``). ``repo`` may
+    be bare or have a work tree; its index and work tree are not touched.
+    """
+    run_id = run_id or uuid.uuid4().hex
+    blobs: dict[str, bytes] = {
+        ".gittrack/run.yaml": yaml.safe_dump(run or run_record(run_id)).encode()
+    }
+    if artifacts is not None:
+        blobs[".gittrack/artifacts.yaml"] = yaml.safe_dump(artifacts).encode()
+    blobs.update(files or {})
+    craft_ref(repo, f"refs/gittrack/runs/{run_id}", blobs)
+    return run_id
+
+
+def craft_model(repo: Path | str, *, artifacts: dict[str, Any], experiment_id: str = "0") -> str:
+    """Write ``refs/gittrack/models/<model_id>`` (``model.yaml`` + ``artifacts.yaml``); returns
+    the model id."""
+    model_id = "m-" + uuid.uuid4().hex
+    model = {
+        "format": 1,
+        "model_id": model_id,
+        "experiment_id": experiment_id,
+        "name": "hostile-model",
+        "status": "READY",
+        "lifecycle": "active",
+        "creation_time": 1_700_000_000_000,
+        "last_updated_time": 1_700_000_000_000,
+        "tags": {},
+        "params": {},
+        "metrics": [],
+    }
+    craft_ref(
+        repo,
+        f"refs/gittrack/models/{model_id}",
+        {
+            "model.yaml": yaml.safe_dump(model).encode(),
+            "artifacts.yaml": yaml.safe_dump(artifacts).encode(),
+        },
+    )
+    return model_id
+
+
+def craft_ref(repo: Path | str, ref: str, blobs: dict[str, bytes]) -> str:
+    """Point ``ref`` at a new parentless commit whose tree holds exactly ``blobs``
+    (tree path -> bytes); returns the commit sha."""
+    commit = forge_commit(repo, blobs, message="hostile record", env=GIT_ENV)
+    _git(repo, "update-ref", ref, commit)
+    return commit

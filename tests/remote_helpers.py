@@ -51,6 +51,70 @@ def _dump(obj) -> bytes:
     ).encode()
 
 
+def _run_files(
+    run_id: str,
+    *,
+    index: int,
+    now: int,
+    status: str,
+    experiment_id: str,
+    base: str,
+    steps: int,
+    rng: random.Random,
+    artifact_uri: str,
+) -> dict[str, bytes]:
+    """The ``.gittrack/`` files of a forged run (path inside ``.gittrack/`` -> bytes): its
+    record, 10 params, 3 tags, and 5 metrics of ``steps`` random points (drawn from ``rng``
+    metric by metric) in ``metrics/<key>/000000.tsv`` with their summaries."""
+    run = {
+        "format": 1,
+        "run_id": run_id,
+        "name": f"run-{index}",
+        "experiment_id": experiment_id,
+        "status": status,
+        "start_time": now,
+        "end_time": None if status == "RUNNING" else now + 1000,
+        "user": "tester",
+        "host": "localhost",
+        "pid": 1,
+        "command": "train.py",
+        "source_name": "train.py",
+        "source_type": "LOCAL",
+        "source": {
+            "commit": base,
+            "branch": "main",
+            "remote_url": None,
+            "dirty": False,
+            "skipped_files": [],
+        },
+        "parent_run_id": None,
+        "lifecycle": "active",
+        "heartbeat": now,
+        "artifact_uri": artifact_uri,
+    }
+    files = {
+        "run.yaml": _dump(run),
+        "params.yaml": _dump({f"p{j}": f"v{(index + j) % 4}" for j in range(10)}),
+        "tags.yaml": _dump({"team": "a", "variant": str(index % 3), "run_index": str(index)}),
+    }
+    metrics = {}
+    for m in range(5):
+        vals = [rng.random() for _ in range(steps)]
+        files[f"metrics/m{m}/000000.tsv"] = "".join(
+            f"{s}\t{v!r}\t{now + s}\n" for s, v in enumerate(vals)
+        ).encode()
+        metrics[f"m{m}"] = {
+            "value": vals[-1],
+            "step": steps - 1,
+            "timestamp": now + steps - 1,
+            "min": min(vals),
+            "max": max(vals),
+            "count": steps,
+        }
+    files["metrics.yaml"] = _dump(metrics)
+    return files
+
+
 def forge_run(
     repo_path: str | os.PathLike[str],
     *,
@@ -70,61 +134,27 @@ def forge_run(
     base = git.head.peel(pygit2.Commit)
     parent_commit = git[parent] if parent else base
     now = 1_700_000_000_000 + index
-    run = {
-        "format": 1,
-        "run_id": run_id,
-        "name": f"run-{index}",
-        "experiment_id": experiment_id,
-        "status": status,
-        "start_time": now,
-        "end_time": None if status == "RUNNING" else now + 1000,
-        "user": "tester",
-        "host": "localhost",
-        "pid": 1,
-        "command": "train.py",
-        "source_name": "train.py",
-        "source_type": "LOCAL",
-        "source": {
-            "commit": str(base.id),
-            "branch": "main",
-            "remote_url": None,
-            "dirty": False,
-            "skipped_files": [],
-        },
-        "parent_run_id": None,
-        "lifecycle": "active",
-        "heartbeat": now,
-        "artifact_uri": f"runs:/{run_id}/artifacts",
-    }
-    files = {
-        "run.yaml": _dump(run),
-        "params.yaml": _dump({f"p{j}": f"v{(index + j) % 4}" for j in range(10)}),
-        "tags.yaml": _dump({"team": "a", "variant": str(index % 3), "run_index": str(index)}),
-    }
-    metrics = {}
-    chunks = {}
-    for m in range(5):
-        key = f"m{m}"
-        vals = [rng.random() for _ in range(steps)]
-        lines = "".join(f"{s}\t{v!r}\t{now + s}\n" for s, v in enumerate(vals))
-        chunks[key] = lines.encode()
-        metrics[key] = {
-            "value": vals[-1],
-            "step": steps - 1,
-            "timestamp": now + steps - 1,
-            "min": min(vals),
-            "max": max(vals),
-            "count": steps,
-        }
-    files["metrics.yaml"] = _dump(metrics)
+    files = _run_files(
+        run_id,
+        index=index,
+        now=now,
+        status=status,
+        experiment_id=experiment_id,
+        base=str(base.id),
+        steps=steps,
+        rng=rng,
+        artifact_uri=f"runs:/{run_id}/artifacts",
+    )
     mtb = git.TreeBuilder()
-    for key, data in chunks.items():
-        ktb = git.TreeBuilder()
-        ktb.insert("000000.tsv", git.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
-        mtb.insert(key, ktb.write(), pygit2.GIT_FILEMODE_TREE)
     gtb = git.TreeBuilder()
     for name, data in files.items():
-        gtb.insert(name, git.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
+        if name.startswith("metrics/"):  # metrics/<key>/000000.tsv
+            _, key, chunk = name.split("/")
+            ktb = git.TreeBuilder()
+            ktb.insert(chunk, git.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
+            mtb.insert(key, ktb.write(), pygit2.GIT_FILEMODE_TREE)
+        else:
+            gtb.insert(name, git.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
     gtb.insert("metrics", mtb.write(), pygit2.GIT_FILEMODE_TREE)
     root = git.TreeBuilder(base.tree)
     for name, data in (extra_files or {}).items():
@@ -150,52 +180,17 @@ def bulk_forge_runs(repo_path, n: int, *, seed: int = 0, steps: int = 10) -> lis
         run_id = uuid.UUID(int=rng.getrandbits(128)).hex
         ids.append(run_id)
         now = 1_700_000_000_000 + i
-        run = {
-            "format": 1,
-            "run_id": run_id,
-            "name": f"run-{i}",
-            "experiment_id": "0",
-            "status": "FINISHED",
-            "start_time": now,
-            "end_time": now + 1000,
-            "user": "tester",
-            "host": "localhost",
-            "pid": 1,
-            "command": "train.py",
-            "source_name": "train.py",
-            "source_type": "LOCAL",
-            "source": {
-                "commit": base,
-                "branch": "main",
-                "remote_url": None,
-                "dirty": False,
-                "skipped_files": [],
-            },
-            "parent_run_id": None,
-            "lifecycle": "active",
-            "heartbeat": now,
-            "artifact_uri": f"runs:/{run_id}",
-        }
-        files = {
-            "run.yaml": _dump(run),
-            "params.yaml": _dump({f"p{j}": f"v{(i + j) % 4}" for j in range(10)}),
-            "tags.yaml": _dump({"team": "a", "variant": str(i % 3), "run_index": str(i)}),
-        }
-        metrics = {}
-        for m in range(5):
-            vals = [rng.random() for _ in range(steps)]
-            files[f"metrics/m{m}/000000.tsv"] = "".join(
-                f"{s}\t{v!r}\t{now + s}\n" for s, v in enumerate(vals)
-            ).encode()
-            metrics[f"m{m}"] = {
-                "value": vals[-1],
-                "step": steps - 1,
-                "timestamp": now + steps - 1,
-                "min": min(vals),
-                "max": max(vals),
-                "count": steps,
-            }
-        files["metrics.yaml"] = _dump(metrics)
+        files = _run_files(
+            run_id,
+            index=i,
+            now=now,
+            status="FINISHED",
+            experiment_id="0",
+            base=base,
+            steps=steps,
+            rng=rng,
+            artifact_uri=f"runs:/{run_id}",
+        )
         out.append(f"commit {RUNS}{run_id}\n".encode())
         stamp = f"Test Author <author@example.com> {now // 1000} +0000\n".encode()
         out.append(b"author " + stamp + b"committer " + stamp)

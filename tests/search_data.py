@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import git
+from tests.conftest import git, init_project
 
 NAN, INF = float("nan"), float("inf")
 ACC = [0.1, 0.5, 0.5, 0.9, NAN, INF, -INF, 0.0, -0.0, 1e-9, None]
@@ -20,13 +20,7 @@ def make_repo(path: Path, n: int = 36, seed: int = 7) -> Path:
     """Runs over two experiments, three branches, all statuses, some deleted."""
     from gittrack.api.client import Client
 
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Test Author")
-    git(path, "config", "user.email", "author@example.com")
-    (path / "train.py").write_text("print('training')\n")
-    git(path, "add", ".")
-    git(path, "commit", "-q", "-m", "initial")
+    init_project(path)
     rng = random.Random(seed)
     c = Client(path)
     exp = c.create_experiment("second")

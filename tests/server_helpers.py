@@ -12,6 +12,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +77,26 @@ class ServerProcess:
         self.stop()
 
 
-def bare_repo_server(base: Path, *args: str) -> ServerProcess:
-    """``gittrack server`` on a new bare repository ``base/store.git``, with a HOME and git
-    config of its own under ``base`` (use it as a context manager)."""
-    repo = base / "store.git"
+def bare_repo(folder: Path, name: str = "store.git") -> Path:
+    """A new, empty bare git repository ``folder/name`` (what a team's server serves)."""
+    repo = folder / name
     subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
-    env = {"HOME": str(base), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(base / "gc")}
-    return ServerProcess(repo, *args, env=env)
+    return repo
+
+
+def own_git_env(base: Path) -> dict[str, str]:
+    """A HOME and git config of the server's own under ``base``: no user's settings."""
+    return {"HOME": str(base), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(base / "gc")}
+
+
+@contextmanager
+def serve_new_repo(
+    base: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """``gittrack server ARGS`` over a new bare repository ``base/store.git``, with
+    :func:`own_git_env` (and ``env``); stopped on leaving."""
+    with ServerProcess(bare_repo(base), *args, env={**own_git_env(base), **(env or {})}) as srv:
+        yield srv
 
 
 def free_port() -> int:

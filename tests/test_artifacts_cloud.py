@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 import pytest
 
 import gittrack
-from tests.conftest import git, run_cli
+from tests.conftest import git, kept_changing, run_cli
 from tests.server_helpers import ServerProcess
 
 MiB = 1024 * 1024
@@ -162,27 +160,10 @@ def test_file_changing_during_upload_is_not_recorded(cloud, repo, tmp_path):
     git(repo, "config", "gittrack.artifacts.chunk-size", str(5 * MiB))
     f = tmp_path / "changing.bin"
     f.write_bytes(os.urandom(30 * MiB))
-    stop = threading.Event()
-
-    def scribble() -> None:
-        i = 0
-        while not stop.is_set():
-            with open(f, "r+b") as fh:
-                fh.seek((i * 4096) % (30 * MiB))
-                fh.write(os.urandom(4096))
-            i += 1
-            time.sleep(0.002)
-
-    t = threading.Thread(target=scribble)
-    with gittrack.start_run() as run:
-        t.start()
-        try:
-            with pytest.raises(gittrack.GittrackError, match="changed while it was being logged"):
-                for _ in range(5):
-                    gittrack.log_artifact(f)
-        finally:
-            stop.set()
-            t.join()
+    with gittrack.start_run() as run, kept_changing(f, lambda k: k * 4096 % (30 * MiB), 0.002):
+        with pytest.raises(gittrack.GittrackError, match="changed while it was being logged"):
+            for _ in range(5):
+                gittrack.log_artifact(f)
     assert gittrack.list_artifacts(run.info.run_id) == []
     assert cloud.keys() == []  # nothing half-written or wrong under any sha256
 

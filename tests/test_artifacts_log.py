@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from gittrack.errors import (
     CorruptArtifact,
     InvalidArtifactPath,
 )
-from tests.conftest import git
+from tests.conftest import git, kept_changing
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -256,29 +254,10 @@ def test_file_changing_while_logged_is_not_recorded(repo, tmp_path):
     git(repo, "config", "gittrack.artifacts.inline-limit", "1024")
     f = tmp_path / "growing.bin"
     f.write_bytes(os.urandom(64 * MiB))
-    stop = threading.Event()
-
-    def scribble() -> None:
-        i = 0
-        while not stop.is_set():
-            with open(f, "r+b") as fh:
-                fh.seek(i % MiB)
-                fh.write(os.urandom(4096))
-            i += 4096
-            time.sleep(0.001)
-
-    t = threading.Thread(target=scribble)
-    with gittrack.start_run() as run:
-        t.start()
-        try:
-            with pytest.raises(
-                ArtifactChanged, match="growing.bin changed while it was being logged"
-            ):
-                for _ in range(20):
-                    gittrack.log_artifact(f)
-        finally:
-            stop.set()
-            t.join()
+    with gittrack.start_run() as run, kept_changing(f, lambda k: k * 4096 % MiB, 0.001):
+        with pytest.raises(ArtifactChanged, match="growing.bin changed while it was being logged"):
+            for _ in range(20):
+                gittrack.log_artifact(f)
     assert gittrack.list_artifacts(run.info.run_id) == []
     assert _objects(repo) == []
 

@@ -5,7 +5,6 @@ finished run (even as a fast-forward) and forcing the experiments ref are refuse
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gittrack.api.client import Client
-from tests.conftest import ROOT, git, run_cli
+from tests.conftest import ROOT, forge_commit, git, run_cli
 from tests.remote_helpers import SmartHTTP, make_bare
 from tests.server_helpers import ServerProcess
 
@@ -59,27 +58,15 @@ def finished_run(repo: Path, points: int = 5) -> str:
 
 def commit_with(repo: Path, sha: str, files: dict[str, str]) -> str:
     """A child of ``sha`` whose tree is ``sha``'s with ``files`` (path -> text) replaced."""
-    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index")}
-    subprocess.run(["git", "read-tree", sha], cwd=repo, env=env, check=True)
-    for path, text in files.items():
-        blob = subprocess.run(
-            ["git", "hash-object", "-w", "--stdin"],
-            cwd=repo,
-            input=text,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        subprocess.run(
-            ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
-            cwd=repo,
-            env=env,
-            check=True,
-        )
-    tree = subprocess.run(
-        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return git(repo, "commit-tree", tree, "-p", sha, "-m", "forged").strip()
+    return forge_commit(repo, files, base=sha, parents=(sha,))
+
+
+def git_push(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``git push ARGS`` as a user types it (the guard's refusal is in its stderr); a hang
+    fails the test through the timeout."""
+    return subprocess.run(
+        ["git", "push", *args], cwd=repo, capture_output=True, text=True, timeout=120
+    )
 
 
 def remote_ref(central: Path, ref: str) -> str:
@@ -117,12 +104,7 @@ def test_fast_forward_rewriting_a_finished_run_is_refused(repo, guarded):
             ".gittrack/metrics/loss/000000.tsv": "".join(history.splitlines(True)[:2]),
         },
     )
-    res = subprocess.run(
-        ["git", "push", "origin", f"{forged}:{RUNS}{run_id}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
+    res = git_push(repo, "origin", f"{forged}:{RUNS}{run_id}")
     assert res.returncode != 0
     assert (
         f"refusing {RUNS}{run_id}: run {run_id} is finished: the metric history, params.yaml "
@@ -139,45 +121,15 @@ def test_experiments_ref_only_moves_forward_keeping_every_id(repo, guarded):
     assert before
 
     # an unrelated commit holding an empty table, forced over the ref
-    empty_tree = git(repo, "hash-object", "-t", "tree", "-w", "/dev/null").strip()
-    blob = subprocess.run(
-        ["git", "hash-object", "-w", "--stdin"],
-        cwd=repo,
-        input="{}\n",
-        text=True,
-        capture_output=True,
-        check=True,
-    ).stdout.strip()
-    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index2")}
-    subprocess.run(["git", "read-tree", empty_tree], cwd=repo, env=env, check=True)
-    subprocess.run(
-        ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},experiments.yaml"],
-        cwd=repo,
-        env=env,
-        check=True,
-    )
-    tree = subprocess.run(
-        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    unrelated = git(repo, "commit-tree", tree, "-m", "wipe").strip()
-    res = subprocess.run(
-        ["git", "push", "--force", "origin", f"{unrelated}:{EXPERIMENTS}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
+    unrelated = forge_commit(repo, {"experiments.yaml": "{}\n"}, message="wipe")
+    res = git_push(repo, "--force", "origin", f"{unrelated}:{EXPERIMENTS}")
     assert res.returncode != 0
     assert f"refusing {EXPERIMENTS}: {EXPERIMENTS} may only move forward" in res.stderr, res.stderr
     assert remote_ref(guarded, EXPERIMENTS) == before
 
     # a descendant that drops an experiment id
     dropped = commit_with(repo, before, {"experiments.yaml": "{}\n"})
-    res = subprocess.run(
-        ["git", "push", "origin", f"{dropped}:{EXPERIMENTS}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
+    res = git_push(repo, "origin", f"{dropped}:{EXPERIMENTS}")
     assert res.returncode != 0
     assert f"this update drops experiments 0, {exp_id}: ids are never removed" in res.stderr
     assert remote_ref(guarded, EXPERIMENTS) == before
@@ -190,13 +142,7 @@ def test_hostile_records_are_refused_quickly(repo, guarded, attack):
     from tests.hostile import plant
 
     run_id = plant(repo, attack)
-    out = subprocess.run(  # a hang fails the test through the timeout
-        ["git", "push", "origin", f"{RUNS}{run_id}:{RUNS}{run_id}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = git_push(repo, "origin", f"{RUNS}{run_id}:{RUNS}{run_id}")  # a hang: the timeout
     assert out.returncode != 0, out.stderr
     assert run_id[:8] in out.stderr
     assert remote_ref(guarded, RUNS + run_id) == ""

@@ -17,7 +17,7 @@ import pytest
 import gittrack
 from gittrack.errors import BadArtifactEntry, InvalidArtifactPath
 from tests.conftest import git, run_cli
-from tests.hostile_refs import (
+from tests.hostile import (
     CONFIG_SHA,
     HOSTILE_SHAS,
     PASSWD_SHA,
@@ -25,7 +25,7 @@ from tests.hostile_refs import (
     craft_run,
     store_entry,
 )
-from tests.server_helpers import ServerProcess, http
+from tests.server_helpers import ServerProcess, bare_repo, http, own_git_env
 
 PASSWD = Path("/etc/passwd").read_bytes()
 
@@ -39,13 +39,11 @@ def _leaks(body: object, config: bytes) -> bool:
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory):
     base = tmp_path_factory.mktemp("hostile")
-    repo = base / "store.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    repo = bare_repo(base)
     # as on any server that stored a large artifact: open() resolves sha256/.. only then
     (repo / "gittrack" / "objects" / "sha256").mkdir(parents=True)
     runs = {sha: craft_run(repo, artifacts={"creds.txt": store_entry(sha)}) for sha in HOSTILE_SHAS}
-    env = {"HOME": str(base), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(base / "gc")}
-    with ServerProcess(repo, env=env) as srv:
+    with ServerProcess(repo, env=own_git_env(base)) as srv:
         yield srv, repo, runs
 
 

@@ -33,8 +33,13 @@ def _mlflow_env(repo: Path) -> dict[str, str]:
 
 def _run_script(repo: Path, script: Path) -> subprocess.CompletedProcess[str]:
     shutil.copy(script, repo / script.name)
+    return _run_python(repo, script.name)
+
+
+def _run_python(repo: Path, name: str) -> subprocess.CompletedProcess[str]:
+    """``python NAME`` in ``repo`` with MLflow pointed at it; it must succeed."""
     out = subprocess.run(
-        [sys.executable, script.name],
+        [sys.executable, name],
         cwd=repo,
         env=_mlflow_env(repo),
         capture_output=True,
@@ -93,15 +98,7 @@ def test_sklearn_autolog_logs_params_metrics_and_a_loadable_model(repo):
         "    Ridge(alpha=0.5).fit(X, y)\n"
         "print(run.info.run_id)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "autolog.py"],
-        cwd=repo,
-        env=_mlflow_env(repo),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-4000:]
+    out = _run_python(repo, "autolog.py")
     run_id = out.stdout.split()[-1]
     client = mlflow.MlflowClient(f"gittrack://{repo}")
     run = client.get_run(run_id)

@@ -115,7 +115,9 @@ def test_the_readme_quickstart_runs_verbatim_after_git_init(tmp_path):
     # `python` and `gittrack` as an installed gittrack provides them, for this interpreter
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
+    # A wrapper, not a symlink: a symlinked venv interpreter outside its venv loses the venv
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     (bin_dir / "gittrack").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m gittrack "$@"\n')
     (bin_dir / "gittrack").chmod(0o755)
     env = {

@@ -398,7 +398,7 @@ def test_hostile_registry_records_are_refused_and_named(repo):
 
     from gittrack.cli import cli
     from gittrack.errors import CorruptRecord
-    from tests.hostile_refs import craft_ref
+    from tests.hostile import craft_ref
 
     c = Client()
     c.create_registered_model("good")

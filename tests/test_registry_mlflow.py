@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import git
-from tests.server_helpers import bare_repo_server, http
+from tests.server_helpers import http, serve_new_repo
 
 mlflow = pytest.importorskip("mlflow")
 pytest.importorskip("sklearn")
@@ -358,7 +358,7 @@ def test_a_new_process_registers_and_loads_by_alias(repo, trained, tmp_path):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with bare_repo_server(tmp_path_factory.mktemp("registry-server")) as srv:
+    with serve_new_repo(tmp_path_factory.mktemp("registry-server")) as srv:
         yield srv
 
 
@@ -448,7 +448,7 @@ def test_concurrent_versions_through_several_workers(tmp_path):
     every version gets its own number, none is lost."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with bare_repo_server(tmp_path, "--workers", "2") as srv:
+    with serve_new_repo(tmp_path, "--workers", "2") as srv:
         c = MlflowClient(srv.url, srv.url)
         c.create_registered_model("busy")
 

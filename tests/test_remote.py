@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, run_cli
+from tests.conftest import forge_commit, git, run_cli
 from tests.remote_helpers import (
     RUNS,
     GitDaemon,
@@ -38,26 +38,7 @@ def fsck_clean(path) -> None:
 def rewrite_file(repo, sha: str, path: str, text: str, parent: str | None = None) -> str:
     """A commit like ``sha`` (same parent, or ``parent``) with ``path`` replaced by ``text``:
     a forged record."""
-    blob = subprocess.run(
-        ["git", "hash-object", "-w", "--stdin"],
-        cwd=repo,
-        input=text,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "forge-index")}
-    subprocess.run(["git", "read-tree", sha], cwd=repo, env=env, check=True)
-    subprocess.run(
-        ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
-        cwd=repo,
-        env=env,
-        check=True,
-    )
-    tree = subprocess.run(
-        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return git(repo, "commit-tree", tree, "-p", parent or f"{sha}^", "-m", "forged").strip()
+    return forge_commit(repo, {path: text}, base=sha, parents=(parent or f"{sha}^",))
 
 
 @pytest.fixture
@@ -343,22 +324,29 @@ def test_remote_setup_makes_plain_git_carry_runs(repo, bare, tmp_path):
     assert "Pruning is on for remote 'origin'" in res.stderr
 
 
+def _push_and_pull_through(url: str, repo, tmp_path, n: int):
+    """``n`` runs of ``repo`` pushed to the empty remote ``url`` and pulled into a clone;
+    returns the clone."""
+    git(repo, "remote", "add", "origin", url)
+    git(repo, "push", "-q", "origin", "main")
+    forge_runs(repo, n)
+    res = run_cli("push", cwd=repo)
+    assert res.stdout.strip() == f"origin: pushed {n} runs ({n} new)", res.stderr
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", url, str(clone))
+    res = run_cli("pull", cwd=clone)
+    assert res.stdout.strip() == f"origin: fetched {n} runs ({n} new)", res.stderr
+    assert runs_in(clone) == runs_in(repo)
+    return clone
+
+
 def test_git_daemon_transport(repo, tmp_path):
     base = tmp_path / "served"
     base.mkdir()
     make_bare(base / "team.git")
     daemon = GitDaemon(base)
     try:
-        git(repo, "remote", "add", "origin", daemon.url("team.git"))
-        git(repo, "push", "-q", "origin", "main")
-        forge_runs(repo, 4)
-        res = run_cli("push", cwd=repo)
-        assert res.stdout.strip() == "origin: pushed 4 runs (4 new)", res.stderr
-        clone = tmp_path / "clone"
-        git(tmp_path, "clone", "-q", daemon.url("team.git"), str(clone))
-        res = run_cli("pull", cwd=clone)
-        assert res.stdout.strip() == "origin: fetched 4 runs (4 new)", res.stderr
-        assert runs_in(clone) == runs_in(repo)
+        _push_and_pull_through(daemon.url("team.git"), repo, tmp_path, 4)
     finally:
         daemon.stop()
 
@@ -370,16 +358,7 @@ def test_smart_http_transport_and_auth_failure(repo, tmp_path):
     server = SmartHTTP(base)
     locked = SmartHTTP(base, auth=("alice", "s3cret"))
     try:
-        git(repo, "remote", "add", "origin", server.url("team.git"))
-        git(repo, "push", "-q", "origin", "main")
-        forge_runs(repo, 3)
-        res = run_cli("push", cwd=repo)
-        assert res.stdout.strip() == "origin: pushed 3 runs (3 new)", res.stderr
-        clone = tmp_path / "clone"
-        git(tmp_path, "clone", "-q", server.url("team.git"), str(clone))
-        res = run_cli("pull", cwd=clone)
-        assert res.stdout.strip() == "origin: fetched 3 runs (3 new)", res.stderr
-        assert runs_in(clone) == runs_in(repo)
+        clone = _push_and_pull_through(server.url("team.git"), repo, tmp_path, 3)
 
         git(repo, "remote", "add", "locked", locked.url("team.git"))
         before = runs_in(repo)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, git, run_cli
+from tests.conftest import ROOT, commit_text, git, run_cli
 from tests.remote_helpers import make_bare
 
 RUNS = "refs/gittrack/runs/"
@@ -224,13 +224,12 @@ def test_nondeterministic_script_differs_beyond_the_tolerance(project):
 
 
 def test_failing_rerun_exits_with_the_commands_status(project):
-    (project / "flaky.py").write_text(
+    flaky = (
         "import os, sys\nimport gittrack\n"
         "with gittrack.start_run():\n    gittrack.log_metric('m', 1)\n"
         "sys.exit(int(os.environ.get('FLAKY_EXIT', '0')))\n"
     )
-    git(project, "add", "flaky.py")
-    git(project, "commit", "-q", "-m", "flaky")
+    commit_text(project, {"flaky.py": flaky}, "flaky")
     first = record_run(project, "python", "flaky.py")
     res = run_cli("rerun", first, cwd=project, env={"FLAKY_EXIT": "3"})
     assert res.returncode == 3, res.stdout + res.stderr
@@ -278,8 +277,7 @@ def test_gittrack_run_from_a_subdirectory_reruns_there(project):
 
 
 def test_run_of_a_fluent_script_reruns_with_python_and_the_script(project):
-    (project / "src").mkdir()
-    (project / "src" / "fit.py").write_text(
+    fit = (
         "import sys\nimport gittrack as mlflow\n"
         "lr = float(sys.argv[sys.argv.index('--lr') + 1])\n"
         "with mlflow.start_run():\n"
@@ -287,8 +285,7 @@ def test_run_of_a_fluent_script_reruns_with_python_and_the_script(project):
         "    for i in range(3):\n"
         "        mlflow.log_metric('loss', 1 / (1 + lr * i), step=i)\n"
     )
-    git(project, "add", "src")
-    git(project, "commit", "-q", "-m", "fit")
+    commit_text(project, {"src/fit.py": fit}, "fit")
     run_id = record_run(project, "-", sys.executable, "fit.py", "--lr", "0.2", cwd=project / "src")
     c = client(project)
     assert c.get_run(run_id).data.tags["mlflow.source.name"] == str(project / "src" / "fit.py")
@@ -537,13 +534,12 @@ def test_env_check_refuses_when_imported_packages_differ(project, tmp_path):
         return root
 
     old, new = site("site_old", "1.0", "2.0"), site("site_new", "1.1", "2.1")
-    (project / "uses_pkg.py").write_text(
+    uses_pkg = (
         "import fakepkg_gt\nimport gittrack\n"
         "with gittrack.start_run():\n"
         "    gittrack.log_metric('v', float(fakepkg_gt.VERSION))\n"
     )
-    git(project, "add", "uses_pkg.py")
-    git(project, "commit", "-q", "-m", "uses a package")
+    commit_text(project, {"uses_pkg.py": uses_pkg}, "uses a package")
 
     def env_for(root: Path) -> dict:
         return {"PYTHONPATH": f"{root}{os.pathsep}{ROOT}"}

@@ -12,6 +12,7 @@ import pytest
 
 from tests.server_helpers import (
     ServerProcess,
+    bare_repo,
     free_port,
     start_mlflow_server,
     stop_mlflow_server,
@@ -38,12 +39,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def bare_repo(tmp_path):
-    repo = tmp_path / "served.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
-    return repo
-
-
 def run_script(tmp_path, env_extra, mode="end", points=3000):
     script = tmp_path / "train_remote.py"
     script.write_text(SCRIPT)
@@ -62,7 +57,7 @@ def run_script(tmp_path, env_extra, mode="end", points=3000):
 
 @pytest.mark.parametrize("mode", ["end", "exit"])
 def test_fluent_api_logs_over_rest_in_batches(tmp_path, mode):
-    repo = bare_repo(tmp_path)
+    repo = bare_repo(tmp_path, "served.git")
     with ServerProcess(repo) as server:
         run_id = run_script(tmp_path, {"GITTRACK_TRACKING_URI": server.url}, mode)
         log = server.stderr()
@@ -84,7 +79,7 @@ def test_fluent_api_logs_over_rest_in_batches(tmp_path, mode):
 
 
 def test_mlflow_tracking_uri_is_honoured(tmp_path):
-    repo = bare_repo(tmp_path)
+    repo = bare_repo(tmp_path, "served.git")
     with ServerProcess(repo) as server:
         run_id = run_script(tmp_path, {"MLFLOW_TRACKING_URI": server.url})
     from gittrack.api.client import Client
@@ -115,7 +110,7 @@ def test_points_survive_a_server_restart(tmp_path, monkeypatch):
     from gittrack.api.client import Client
     from gittrack.rest.client import RestClient
 
-    repo = bare_repo(tmp_path)
+    repo = bare_repo(tmp_path, "served.git")
     port = free_port()
     monkeypatch.setenv("GITTRACK_REST_MAX_RETRIES", "2")
     with ServerProcess(repo, "--port", str(port)) as server:
@@ -159,7 +154,7 @@ def test_server_refusal_is_not_silent(tmp_path, monkeypatch):
     from gittrack.rest.client import RestClient
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    with ServerProcess(bare_repo(tmp_path)) as server:
+    with ServerProcess(bare_repo(tmp_path, "served.git")) as server:
         rc = RestClient(server.url, flush_interval=0.05)
         run_id = rc.create_run("0").info.run_id
         rc.set_terminated(run_id)

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from gittrack.rest.client import RestClient
-from tests.server_helpers import ServerProcess, http
+from tests.server_helpers import ServerProcess, bare_repo, http
 
 
 class DroppingProxy:
@@ -91,10 +91,7 @@ def _close(sock: socket.socket) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import subprocess
-
-    repo = tmp_path_factory.mktemp("idem") / "served.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    repo = bare_repo(tmp_path_factory.mktemp("idem"), "served.git")
     with ServerProcess(repo) as srv:
         yield srv
 

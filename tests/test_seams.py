@@ -14,7 +14,7 @@ import json
 import pytest
 
 from gittrack.query.grammar import parse_filter, parse_order_by
-from tests.conftest import git, run_cli
+from tests.conftest import init_project, isolate_env, run_cli
 from tests.reference import filter_runs, sort_runs
 from tests.search_data import brute_force
 
@@ -34,17 +34,8 @@ def seam_repo(tmp_path_factory):
     """
     home = tmp_path_factory.mktemp("seamhome")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(home))
-        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-        path = tmp_path_factory.mktemp("seams") / "project"
-        path.mkdir()
-        git(path, "init", "-q", "-b", "main")
-        git(path, "config", "user.name", "Test Author")
-        git(path, "config", "user.email", "author@example.com")
-        (path / "train.py").write_text("print('training')\n")
-        git(path, "add", ".")
-        git(path, "commit", "-q", "-m", "initial")
+        isolate_env(mp, home)
+        path = init_project(tmp_path_factory.mktemp("seams") / "project")
         from gittrack.api.client import Client
 
         c = Client(path)

@@ -19,7 +19,7 @@ from gittrack.api.client import Client
 from gittrack.core.repo import Repo
 from gittrack.errors import InvalidParameter
 from gittrack.query.index import Index
-from tests.conftest import git, run_cli
+from tests.conftest import forge_commit, git, run_cli
 from tests.search_data import brute_force, make_repo, same_value
 
 
@@ -287,26 +287,13 @@ def test_index_follows_new_changed_and_deleted_refs(repo):
 def _break_run(repo, run_id):
     """Point a run's ref at a commit whose run.yaml is not YAML."""
     sha = git(repo, "rev-parse", f"refs/gittrack/runs/{run_id}").strip()
-    blob = subprocess.run(
-        ["git", "hash-object", "-w", "--stdin"],
-        cwd=repo,
-        input="run_id: [unclosed\n",
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "tmp-index")}
-    subprocess.run(["git", "read-tree", sha], cwd=repo, env=env, check=True)
-    subprocess.run(
-        ["git", "update-index", "--cacheinfo", f"100644,{blob},.gittrack/run.yaml"],
-        cwd=repo,
-        env=env,
-        check=True,
+    new = forge_commit(
+        repo,
+        {".gittrack/run.yaml": "run_id: [unclosed\n"},
+        base=sha,
+        parents=(sha,),
+        message="broken",
     )
-    tree = subprocess.run(
-        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    new = git(repo, "commit-tree", tree, "-p", sha, "-m", "broken").strip()
     git(repo, "update-ref", f"refs/gittrack/runs/{run_id}", new)
 
 

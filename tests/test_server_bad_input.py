@@ -11,7 +11,7 @@ import pytest
 
 from gittrack.server.schema import ENDPOINTS
 from tests.conftest import git
-from tests.server_helpers import ServerProcess, http
+from tests.server_helpers import http, serve_new_repo
 
 API = "/api/2.0/mlflow"
 TOKEN = "s3cret-token"
@@ -19,11 +19,7 @@ TOKEN = "s3cret-token"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("bad")
-    repo = base / "store.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
-    env = {"HOME": str(base), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(base / "gc")}
-    with ServerProcess(repo, "--max-request-bytes", "1000000", env=env) as srv:
+    with serve_new_repo(tmp_path_factory.mktemp("bad"), "--max-request-bytes", "1000000") as srv:
         yield srv
 
 
@@ -298,16 +294,9 @@ def test_unknown_endpoint_and_method(server):
 
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory):
-    base = tmp_path_factory.mktemp("auth")
-    repo = base / "store.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
-    env = {
-        "HOME": str(base),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": str(base / "gc"),
-        "GITTRACK_SERVER_TOKEN": TOKEN,
-    }
-    with ServerProcess(repo, env=env) as srv:
+    with serve_new_repo(
+        tmp_path_factory.mktemp("auth"), env={"GITTRACK_SERVER_TOKEN": TOKEN}
+    ) as srv:
         yield srv
 
 

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 import threading
 
 import pytest
 
 from tests.conftest import run_cli
-from tests.server_helpers import ServerProcess, http
+from tests.server_helpers import ServerProcess, bare_repo, http
 
 API = "/api/2.0/mlflow"
-
-
-def bare(tmp_path):
-    repo = tmp_path / "store.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
-    return repo
 
 
 def test_help_names_every_option():
@@ -36,7 +29,7 @@ def test_help_names_every_option():
 
 
 def test_banner_request_log_and_clean_sigterm(tmp_path):
-    repo = bare(tmp_path)
+    repo = bare_repo(tmp_path)
     server = ServerProcess(repo)
     assert f"listening on {server.url}/" in server.banner
     _, body = http("POST", f"{server.url}{API}/runs/create", {"experiment_id": "0"})
@@ -73,7 +66,7 @@ def test_bad_repository_is_a_clear_error(tmp_path):
     strict=False,
 )
 def test_several_workers_serialise_writes_per_run(tmp_path):
-    repo = bare(tmp_path)
+    repo = bare_repo(tmp_path)
     with ServerProcess(repo, "--workers", "2") as server:
         _, body = http("POST", f"{server.url}{API}/runs/create", {"experiment_id": "0"})
         rid = body["run"]["info"]["run_id"]
@@ -105,7 +98,7 @@ def test_artifacts_destination_receives_large_uploads(tmp_path):
     import os
     import urllib.request
 
-    repo = bare(tmp_path)
+    repo = bare_repo(tmp_path)
     store = tmp_path / "big-store"
     data = os.urandom(2 * 1024 * 1024 + 3)
     sha = hashlib.sha256(data).hexdigest()

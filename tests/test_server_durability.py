@@ -5,18 +5,16 @@ from __future__ import annotations
 import http.client as httplib
 import json
 import signal
-import subprocess
 import threading
 import time
 
-from tests.server_helpers import ServerProcess, http
+from tests.server_helpers import ServerProcess, bare_repo, http
 
 API = "/api/2.0/mlflow"
 
 
 def test_every_acknowledged_point_survives_sigkill(tmp_path):
-    repo = tmp_path / "store.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    repo = bare_repo(tmp_path)
     server = ServerProcess(repo)
     _, body = http("POST", f"{server.url}{API}/runs/create", {"experiment_id": "0"})
     run_id = body["run"]["info"]["run_id"]

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.server_helpers import ServerProcess, http
+from tests.server_helpers import http, serve_new_repo
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
@@ -15,11 +15,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 @pytest.fixture(scope="module")
 def fuzzed_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("fuzz")
-    repo = base / "store.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
-    env = {"HOME": str(base), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(base / "gc")}
-    with ServerProcess(repo, env=env) as srv:
+    with serve_new_repo(tmp_path_factory.mktemp("fuzz")) as srv:
         # something to hit: a run with data, so ids in the document's examples can exist
         _, body = http("POST", f"{srv.url}/api/2.0/mlflow/runs/create", {"experiment_id": "0"})
         yield srv
@@ -28,12 +24,12 @@ def fuzzed_server(tmp_path_factory):
     # nothing stored is corrupted: every run and experiment still reads, git agrees
     from gittrack.api.client import Client
 
-    client = Client(repo)
+    client = Client(srv.repo)
     for run in client.list_runs():
         client.get_run(run.info.run_id)
     client.search_experiments(view_type="ALL")
     fsck = subprocess.run(
-        ["git", "-C", str(repo), "fsck", "--strict"], capture_output=True, text=True
+        ["git", "-C", srv.repo, "fsck", "--strict"], capture_output=True, text=True
     )
     assert fsck.returncode == 0, fsck.stderr
 

@@ -11,18 +11,14 @@ import textwrap
 import pytest
 
 from tests.conftest import git
-from tests.server_helpers import ServerProcess, http
+from tests.server_helpers import http, serve_new_repo
 
 mlflow = pytest.importorskip("mlflow")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("srv")
-    repo = base / "store.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
-    env = {"HOME": str(base), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(base / "gc")}
-    with ServerProcess(repo, env=env) as srv:
+    with serve_new_repo(tmp_path_factory.mktemp("srv")) as srv:
         yield srv
 
 

@@ -4,22 +4,16 @@ server gives, in our own code."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.server_helpers import ServerProcess, http
+from tests.server_helpers import http, serve_new_repo
 
 mlflow = pytest.importorskip("mlflow")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("parity")
-    repo = base / "store.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
-    env = {"HOME": str(base), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(base / "gc")}
-    with ServerProcess(repo, env=env) as srv:
+    with serve_new_repo(tmp_path_factory.mktemp("parity")) as srv:
         yield srv
 
 

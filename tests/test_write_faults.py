@@ -22,11 +22,12 @@ from gittrack.api.client import Client
 from gittrack.core import pack
 from tests.conftest import ROOT, git
 
-CLIENT_LOGGER = textwrap.dedent(
+# a program logging 500 points through ``{client}``, then ending as argv[1] says
+_LOGGER = textwrap.dedent(
     """
     import sys, time
-    from gittrack.api.client import Client
-    client = Client()
+    {imports}
+    client = {client}
     run_id = client.create_run("0").info.run_id
     for i in range(500):
         client.log_metric(run_id, "loss", 1.0 / (i + 1), step=i)
@@ -38,22 +39,30 @@ CLIENT_LOGGER = textwrap.dedent(
         time.sleep(600)
     """
 )
+CLIENT_LOGGER = _LOGGER.format(imports="from gittrack.api.client import Client", client="Client()")
 
 
-def _client_run(repo: Path, how: str) -> tuple[str, int]:
+def _run_logger(script: str, how: str, cwd: Path, env: dict | None = None) -> tuple[str, int, str]:
+    """Run a logger script ending as ``how`` says; ``(run id, exit code, stderr)``."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", CLIENT_LOGGER, how],
-        cwd=repo,
+        [sys.executable, "-c", script, how],
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     run_id = proc.stdout.readline().strip()
     if how == "sigterm":
         proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=120)
+    return run_id, proc.returncode, err
+
+
+def _client_run(repo: Path, how: str) -> tuple[str, int]:
+    run_id, returncode, err = _run_logger(CLIENT_LOGGER, how, repo)
     assert err == "", err
-    return run_id, proc.returncode
+    return run_id, returncode
 
 
 @pytest.mark.parametrize(
@@ -187,21 +196,8 @@ def test_sigkill_at_full_speed_keeps_all_but_the_last_two_intervals():
         assert k["kept"] >= k["logged_by_kill_minus_2"], k
 
 
-REST_LOGGER = textwrap.dedent(
-    """
-    import sys, time
-    from gittrack.rest import client_for_uri
-    client = client_for_uri()
-    run_id = client.create_run("0").info.run_id
-    for i in range(500):
-        client.log_metric(run_id, "loss", 1.0 / (i + 1), step=i)
-    print(run_id, flush=True)
-    how = sys.argv[1]
-    if how == "sys.exit":
-        sys.exit(3)
-    if how == "sigterm":
-        time.sleep(600)
-    """
+REST_LOGGER = _LOGGER.format(
+    imports="from gittrack.rest import client_for_uri", client="client_for_uri()"
 )
 
 
@@ -226,19 +222,8 @@ def test_rest_client_delivers_every_queued_point_when_the_process_ends(
         "GITTRACK_TRACKING_URI": tracking_server.url,
         "GITTRACK_REST_FLUSH_SECONDS": "600",  # only the exit can send them
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", REST_LOGGER, how],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    run_id = proc.stdout.readline().strip()
-    if how == "sigterm":
-        proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == code, err
+    run_id, returncode, err = _run_logger(REST_LOGGER, how, tmp_path, env)
+    assert returncode == code, err
     from gittrack.rest.client import RestClient
 
     hist = RestClient(tracking_server.url).get_metric_history(run_id, "loss")

@@ -129,26 +129,12 @@ def build_demo_repo(tmp_path_factory, mp) -> tuple[Path, dict]:
     params, 5,000 steps, artifacts of every preview kind and an uncommitted change
     (``lr = 0.5``); ``crashed`` died without ending. Returns ``(path, ids)``.
     """
-    import os
+    from tests.conftest import git, init_project, isolate_env
 
-    from tests.conftest import ROOT, git
-
-    home = tmp_path_factory.mktemp("uihome")
-    mp.setenv("HOME", str(home))
-    mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    mp.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    for var in list(os.environ):
-        if var.startswith(("GITTRACK_", "MLFLOW_")):
-            mp.delenv(var)
-    path = tmp_path_factory.mktemp("uirepo") / "project"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.name", "Test Author")
-    git(path, "config", "user.email", "author@example.com")
-    (path / "train.py").write_text("lr = 0.1\nprint('training')\n")
-    git(path, "add", ".")
-    git(path, "commit", "-q", "-m", "initial")
+    isolate_env(mp, tmp_path_factory.mktemp("uihome"))
+    path = init_project(
+        tmp_path_factory.mktemp("uirepo") / "project", {"train.py": "lr = 0.1\nprint('training')\n"}
+    )
     mp.chdir(path)
     from gittrack.api.client import Client
 

@@ -10,7 +10,7 @@ import os
 import uuid
 from collections.abc import Iterable, Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gittrack.api.registry import RegistryMethods
 from gittrack.core.entities import Experiment, Metric, Run, RunStatus, ViewType
@@ -21,6 +21,11 @@ from gittrack.core.repo import Repo
 from gittrack.core.validation import validate_experiment_id
 from gittrack.core.writer import RunWriter, create_run_writer, open_run_writer
 from gittrack.errors import InvalidParameter, RunNotFound
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from gittrack.api.protocols import NewLocalRun
 
 
 def _missing_last(field: str, exp: Experiment) -> tuple[bool, Any]:
@@ -129,29 +134,23 @@ class Client(RegistryMethods):
         return self._writer_to_run(
             self._create_writer(
                 experiment_id,
-                start_time,
-                tags,
-                run_name,
-                parent_run_id,
-                description,
-                snapshot,
-                run_id,
-                user,
+                start_time=start_time,
+                tags=tags,
+                run_name=run_name,
+                parent_run_id=parent_run_id,
+                description=description,
+                snapshot=snapshot,
+                run_id=run_id,
+                user=user,
             )
         )
 
     def _create_writer(
         self,
         experiment_id: str | None = None,
-        start_time: int | None = None,
-        tags: Mapping[str, Any] | None = None,
-        run_name: str | None = None,
-        parent_run_id: str | None = None,
-        description: str | None = None,
-        snapshot: bool = True,
-        run_id: str | None = None,
-        user: str | None = None,
+        *,
         commit: bool = True,
+        **new: Unpack[NewLocalRun],
     ) -> RunWriter:
         from gittrack.core.names import random_name
 
@@ -161,8 +160,9 @@ class Client(RegistryMethods):
             raise InvalidParameter(
                 f"Experiment {exp.name!r} ({exp_id}) is deleted; restore it to log runs into it"
             )
-        tags = dict(tags or {})
-        name = run_name or tags.pop("mlflow.runName", None) or random_name()
+        tags = dict(new.get("tags") or {})
+        name = new.get("run_name") or tags.pop("mlflow.runName", None) or random_name()
+        description, parent_run_id = new.get("description"), new.get("parent_run_id")
         if description is None and "mlflow.note.content" in tags:
             description = str(tags.pop("mlflow.note.content"))
         if parent_run_id is None and "mlflow.parentRunId" in tags:
@@ -172,18 +172,19 @@ class Client(RegistryMethods):
                 parent_run_id = self.store.resolve_run_id(parent_run_id)
             except RunNotFound:
                 pass  # as MLflow: the parent may live elsewhere (not pulled yet, another store)
+        user = new.get("user")
         if user is None and "mlflow.user" in tags:
             user = str(tags["mlflow.user"])
         return create_run_writer(
             self.repo,
-            run_id=run_id or uuid.uuid4().hex,
+            run_id=new.get("run_id") or uuid.uuid4().hex,
             experiment_id=exp_id,
             name=str(name),
-            start_time=start_time,
+            start_time=new.get("start_time"),
             tags=tags,
             parent_run_id=parent_run_id,
             description=description,
-            snapshot=snapshot and not self.repo.is_bare,
+            snapshot=new.get("snapshot", True) and not self.repo.is_bare,
             user=user,
             commit=commit,
         )

@@ -10,10 +10,12 @@ from gittrack.core.entities import ModelVersion, RegisteredModel
 from gittrack.core.registry import (
     ACTIVE_STAGES,
     ALL_STAGES,
+    REDACTED,
     STAGE_ARCHIVED,
     ModelState,
     RegistryStore,
     canonical_stage,
+    latest_per_stage,
     logged_model_id,
     model_entity,
     version_entity,
@@ -50,8 +52,6 @@ def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
 
 def _stage_versions(state: ModelState, stages: list[str] | None) -> list[ModelVersion]:
     wanted = {canonical_stage(s) for s in stages} if stages else set(ALL_STAGES)
-    from gittrack.core.registry import latest_per_stage
-
     return [
         version_entity(state, r)
         for r in latest_per_stage(state)
@@ -325,7 +325,6 @@ class RegistryMethods:
     def delete_model_version(self, name: str, version: str | int) -> None:
         """Tombstone the version (its file stays, redacted as MLflow redacts it) and delete
         the aliases that pointed at it (as MLflow)."""
-        from gittrack.core.registry import REDACTED
 
         def change(state: ModelState, rec: dict[str, Any]) -> str:
             n = int(rec["version"])

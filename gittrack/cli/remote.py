@@ -62,6 +62,24 @@ progress_option = click.option(
 )
 
 
+def _transfer_options(verb: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options push, pull and fetch share, below their own: ``--all-remotes`` ("``verb``
+    every configured remote"), ``-q``, ``--progress``, ``--repo``; and the error handling."""
+
+    def apply(fn: Callable[..., None]) -> Callable[..., None]:
+        for option in (
+            handle_errors,
+            repo_option,
+            progress_option,
+            click.option("-q", "--quiet", is_flag=True, help="Only the summary and problems."),
+            click.option("--all-remotes", is_flag=True, help=f"{verb} every configured remote."),
+        ):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
 @click.command("push")
 @click.argument("words", nargs=-1, metavar="[REMOTE] [RUN]...")
 @click.option("-e", "--experiment", help="Push the runs of this experiment (name or id).")
@@ -70,11 +88,7 @@ progress_option = click.option(
 )
 @click.option("--delete", "delete", multiple=True, metavar="RUN", help="Delete RUN on the remote.")
 @click.option("--no-artifacts", is_flag=True, help="Do not upload large artifacts.")
-@click.option("--all-remotes", is_flag=True, help="Push to every configured remote.")
-@click.option("-q", "--quiet", is_flag=True, help="Only the summary and problems.")
-@progress_option
-@repo_option
-@handle_errors
+@_transfer_options("Push to")
 def push_cmd(
     words: tuple[str, ...],
     experiment: str | None,
@@ -121,11 +135,7 @@ def _fetch_like(pull: bool) -> click.Command:
         is_flag=True,
         help="Replace diverged local runs with the remote's (old ones kept as backup refs).",
     )
-    @click.option("--all-remotes", is_flag=True, help="Fetch from every configured remote.")
-    @click.option("-q", "--quiet", is_flag=True, help="Only the summary and problems.")
-    @progress_option
-    @repo_option
-    @handle_errors
+    @_transfer_options("Fetch from")
     def cmd(
         words: tuple[str, ...],
         force: bool,

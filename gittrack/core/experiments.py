@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import Experiment
+from gittrack.core.gittree import commit_files
 from gittrack.core.locks import FileLock, experiments_lock
 from gittrack.core.records import formats as records
 from gittrack.core.validation import validate_experiment_id, validate_experiment_name
@@ -73,18 +74,14 @@ class Experiments:
         return table
 
     def _write(self, table: dict[str, dict[str, Any]], message: str) -> None:
-        import pygit2
-
-        git = self.repo.git
-        blob = git.create_blob(records.dump_yaml(table))
-        tb = git.TreeBuilder()
-        tb.insert(EXPERIMENTS_FILE, blob, pygit2.GIT_FILEMODE_BLOB)
-        tree = tb.write()
-        ref = git.references.get(EXPERIMENTS_REF)
-        parents = [ref.target] if ref is not None else []
-        sig = self.repo.signature()
-        commit = git.create_commit(None, sig, sig, message + "\n", tree, parents)
-        git.references.create(EXPERIMENTS_REF, commit, force=True)
+        ref = self.repo.git.references.get(EXPERIMENTS_REF)
+        commit_files(
+            self.repo,
+            EXPERIMENTS_REF,
+            {EXPERIMENTS_FILE: records.dump_yaml(table)},
+            message + "\n",
+            parents=[ref.target] if ref is not None else [],
+        )
         self._cache = None
 
     def _locked(self) -> FileLock:

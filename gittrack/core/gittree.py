@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pygit2
+
+    from gittrack.core.repo import Repo
 
 # path -> (oid, filemode) to write, or None to remove
 Changes = dict[str, "tuple[pygit2.Oid, int] | None"]
+_E = TypeVar("_E")
+
+
+def split_changes(changes: dict[str, _E]) -> tuple[dict[str, _E], dict[str, dict[str, _E]]]:
+    """``changes`` split into the entries of this tree (``{name: entry}``) and those below
+    it (``{subtree name: {path inside it: entry}}``)."""
+    here: dict[str, _E] = {}
+    below: dict[str, dict[str, _E]] = {}
+    for path, entry in changes.items():
+        head, sep, rest = path.partition("/")
+        if sep:
+            below.setdefault(head, {})[rest] = entry
+        else:
+            here[head] = entry
+    return here, below
 
 
 def apply_changes(git: pygit2.Repository, base: pygit2.Oid | None, changes: Changes) -> pygit2.Oid:
@@ -18,14 +37,7 @@ def apply_changes(git: pygit2.Repository, base: pygit2.Oid | None, changes: Chan
     """
     import pygit2
 
-    here: dict[str, tuple[pygit2.Oid, int] | None] = {}
-    below: dict[str, Changes] = {}
-    for path, entry in changes.items():
-        head, sep, rest = path.partition("/")
-        if sep:
-            below.setdefault(head, {})[rest] = entry
-        else:
-            here[head] = entry
+    here, below = split_changes(changes)
     base_tree = git[base].peel(pygit2.Tree) if base is not None else None
     tb = git.TreeBuilder(base_tree) if base_tree is not None else git.TreeBuilder()
     for name, sub in below.items():
@@ -62,6 +74,29 @@ def subtree_id(git: pygit2.Repository, tree_id: pygit2.Oid | None, name: str) ->
     return obj.id if obj.type == pygit2.GIT_OBJECT_TREE else None
 
 
+def commit_files(
+    repo: Repo,
+    ref: str,
+    files: Mapping[str, bytes],
+    message: str,
+    parents: list[pygit2.Oid | str],
+    base: pygit2.Tree | None = None,
+) -> pygit2.Oid:
+    """Commit a one-level tree of ``files`` (name -> content; over ``base``'s entries when
+    given) on ``parents`` with the repository's signature, and point ``ref`` at it. The
+    way a small record (experiments, a logged model, an import mapping) is written."""
+    import pygit2
+
+    git = repo.git
+    tb = git.TreeBuilder(base) if base is not None else git.TreeBuilder()
+    for name, data in files.items():
+        tb.insert(name, git.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
+    sig = repo.signature()
+    commit = git.create_commit(None, sig, sig, message, tb.write(), parents)
+    git.references.create(ref, commit, force=True)
+    return commit
+
+
 # -- trees written into a pack --------------------------------------------------------
 
 _TREE_MODE = 0o040000
@@ -94,14 +129,7 @@ class PackedTrees:
     def apply(self, pack: Any, base: str | None, changes: HexChanges) -> str:
         """The id of ``base`` with ``changes`` applied; new trees are added to ``pack``.
         A subtree left empty is removed."""
-        here: dict[str, tuple[str, int] | None] = {}
-        below: dict[str, HexChanges] = {}
-        for path, entry in changes.items():
-            head, sep, rest = path.partition("/")
-            if sep:
-                below.setdefault(head, {})[rest] = entry
-            else:
-                here[head] = entry
+        here, below = split_changes(changes)
         entries = dict(self.entries(base))
         for name, sub in below.items():
             old = entries.get(name)

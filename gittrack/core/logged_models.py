@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from gittrack.core.gittree import commit_files
 from gittrack.core.locks import FileLock, model_lock
 from gittrack.core.records.formats import dump_yaml, load_yaml
 from gittrack.core.validation import artifact_manifest
@@ -106,14 +107,25 @@ class LoggedModelStore:
             InvalidParameter: a malformed id. LoggedModelNotFound: no such model.
         """
         validate_model_id(model_id)
+        _, record, manifest = self._load(model_id, allow_deleted)
+        record["artifacts"] = manifest
+        return record
+
+    def _load(
+        self, model_id: str, allow_deleted: bool
+    ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        """``(tip commit, record, manifest)`` of a model.
+
+        Raises:
+            LoggedModelNotFound: no such model, or it is deleted (unless ``allow_deleted``).
+        """
         commit = self._tip(model_id)
         if commit is None:
             raise LoggedModelNotFound(f"Logged model with ID '{model_id}' not found.")
         record, manifest = self._read_commit(commit)
         if record.get("lifecycle") == "deleted" and not allow_deleted:
             raise LoggedModelNotFound(f"Logged model with ID '{model_id}' not found.")
-        record["artifacts"] = manifest
-        return record
+        return commit, record, manifest
 
     def ids(self) -> Iterator[str]:
         for name in self.repo.git.references:
@@ -146,19 +158,11 @@ class LoggedModelStore:
         manifest: dict[str, Any],
         message: str,
     ) -> None:
-        git = self.repo.git
-        tb = git.TreeBuilder()
-        import pygit2
-
-        tb.insert(MODEL_FILE, git.create_blob(dump_yaml(record)), pygit2.GIT_FILEMODE_BLOB)
+        files = {MODEL_FILE: dump_yaml(record)}
         if manifest:
-            tb.insert(
-                ARTIFACTS_FILE, git.create_blob(dump_yaml(manifest)), pygit2.GIT_FILEMODE_BLOB
-            )
-        sig = self.repo.signature()
+            files[ARTIFACTS_FILE] = dump_yaml(manifest)
         parents = [parent.id] if parent is not None else []
-        oid = git.create_commit(None, sig, sig, message, tb.write(), parents)
-        git.references.create(model_ref(model_id), oid, force=True)
+        commit_files(self.repo, model_ref(model_id), files, message, parents)
 
     def create(
         self,
@@ -208,12 +212,7 @@ class LoggedModelStore:
         """
         validate_model_id(model_id)
         with self._lock(model_id):
-            commit = self._tip(model_id)
-            if commit is None:
-                raise LoggedModelNotFound(f"Logged model with ID '{model_id}' not found.")
-            record, manifest = self._read_commit(commit)
-            if record.get("lifecycle") == "deleted" and not allow_deleted:
-                raise LoggedModelNotFound(f"Logged model with ID '{model_id}' not found.")
+            commit, record, manifest = self._load(model_id, allow_deleted)
             message = change(record, manifest)
             record["last_updated_timestamp"] = now_ms()
             self._commit(model_id, commit, record, manifest, f"model {record['name']}: {message}")

@@ -18,7 +18,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -706,6 +707,47 @@ def _command_info() -> tuple[str, str, str]:
     return " ".join(shlex.quote(a) for a in argv), source_name, "LOCAL"
 
 
+@contextmanager
+def _released_on_error(lock: FileLock) -> Iterator[None]:
+    """Release ``lock`` when the block raises: a run writer that could not be set up
+    must not keep its run locked."""
+    try:
+        yield
+    except BaseException:
+        lock.release()
+        raise
+
+
+def new_run_writer(
+    repo: Repo,
+    record: dict[str, Any],
+    *,
+    note: str,
+    source_tree: pygit2.Oid | None,
+    head: pygit2.Oid | str | None,
+    source_commit: str | None,
+    lock: FileLock,
+) -> RunWriter:
+    """The writer of a run with no params, tags, metrics or artifacts yet (``record``
+    from :func:`~gittrack.core.records.formats.new_run_record`), its tree started from
+    ``source_tree``; nothing is written before its first checkpoint."""
+    return RunWriter(
+        repo,
+        record["run_id"],
+        record,
+        params={},
+        tags={},
+        note=note,
+        metrics={},
+        artifacts={},
+        gt_tree=subtree_id(repo.git, source_tree, records.RECORD_DIR),
+        source_tree=source_tree,
+        head=head,
+        source_commit=source_commit,
+        lock=lock,
+    )
+
+
 def create_run_writer(
     repo: Repo,
     *,
@@ -730,7 +772,7 @@ def create_run_writer(
     lock = run_lock(repo, run_id)
     if not lock.acquire(block=False):
         raise RunLocked(f"Run {run_id} is being written by another process")
-    try:
+    with _released_on_error(lock):
         if snapshot:
             source = take_snapshot(repo)
         else:
@@ -738,39 +780,26 @@ def create_run_writer(
         command, source_name, source_type = _command_info() if snapshot else ("", "", "UNKNOWN")
         import pygit2
 
-        base_gt = None
-        source_tree = pygit2.Oid(hex=source.tree) if source.tree else None
-        base_gt = subtree_id(repo.git, source_tree, records.RECORD_DIR)
-        record: dict[str, Any] = {
-            "format": records.FORMAT_VERSION,
-            "run_id": run_id,
-            "name": name,
-            "experiment_id": experiment_id,
-            "status": RunStatus.RUNNING,
-            "start_time": start_time if start_time is not None else now_ms(),
-            "end_time": None,
-            "user": user or repo.user_name(),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "command": command,
-            "source_name": source_name,
-            "source_type": source_type,
-            "source": source.to_record(),
-            "parent_run_id": parent_run_id,
-            "lifecycle": "active",
-            "heartbeat": now_ms(),
-            "artifact_uri": f"runs:/{run_id}",
-        }
-        w = RunWriter(
-            repo,
+        record = records.new_run_record(
             run_id,
+            name=name,
+            experiment_id=experiment_id,
+            start_time=start_time if start_time is not None else now_ms(),
+            user=user or repo.user_name(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            command=command,
+            source_name=source_name,
+            source_type=source_type,
+            source=source.to_record(),
+            parent_run_id=parent_run_id,
+            heartbeat=now_ms(),
+        )
+        source_tree = pygit2.Oid(hex=source.tree) if source.tree else None
+        w = new_run_writer(
+            repo,
             record,
-            params={},
-            tags={},
             note=description or "",
-            metrics={},
-            artifacts={},
-            gt_tree=base_gt,
             source_tree=source_tree,
             head=None,
             source_commit=source.commit,
@@ -784,9 +813,6 @@ def create_run_writer(
                 w.put_record_file(ENVIRONMENT_FILE, env)
         if commit:
             w.checkpoint()
-    except BaseException:
-        lock.release()
-        raise
     _registry.add(w)
     return w
 
@@ -835,7 +861,7 @@ def open_run_writer(
             f"Run {run_id} is being written by another process; one run is written by one "
             "process at a time"
         )
-    try:
+    with _released_on_error(lock):
         store = Store(repo)
         ref = repo.git.references.get(run_ref(run_id))
         if ref is None:
@@ -893,9 +919,6 @@ def open_run_writer(
         if resume:
             w._dirty.add("run")
             w.checkpoint()
-    except BaseException:
-        lock.release()
-        raise
     _registry.add(w)
     return w
 

@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gittrack.core.gittree import commit_files
 from gittrack.layout import IMPORTS_PREFIX
 
 if TYPE_CHECKING:
@@ -74,20 +75,18 @@ class Mapping:
         """Commit the mapping (one commit on :data:`IMPORTS_REF`) when it changed."""
         if not self._dirty:
             return
-        import pygit2
-
         git = self.repo.git
         lines = [f"# source {self.source_uri}\n"] + [
             f"{mid}\t{e.run_id}\t{e.fingerprint}\t{e.problems}\n"
             for mid, e in sorted(self.entries.items())
         ]
-        blob = git.create_blob("".join(lines).encode("utf-8"))
         ref = git.references.get(IMPORTS_REF)
-        tb = git.TreeBuilder(git[ref.target].tree) if ref is not None else git.TreeBuilder()
-        tb.insert(self.name, blob, pygit2.GIT_FILEMODE_BLOB)
-        sig = self.repo.signature()
-        parents = [ref.target] if ref is not None else []
-        message = f"import mlflow: {len(self.entries)} runs from {self.source_uri}\n"
-        commit = git.create_commit(None, sig, sig, message, tb.write(), parents)
-        git.references.create(IMPORTS_REF, commit, force=True)
+        commit_files(
+            self.repo,
+            IMPORTS_REF,
+            {self.name: "".join(lines).encode("utf-8")},
+            f"import mlflow: {len(self.entries)} runs from {self.source_uri}\n",
+            parents=[ref.target] if ref is not None else [],
+            base=git[ref.target].tree if ref is not None else None,
+        )
         self._dirty = False

@@ -14,11 +14,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import RunStatus
-from gittrack.core.gittree import subtree_id
 from gittrack.core.locks import run_lock
 from gittrack.core.records import formats as records
 from gittrack.core.snapshot import strip_credentials
-from gittrack.core.writer import RunWriter
+from gittrack.core.writer import new_run_writer
 from gittrack.errors import RunLocked
 from gittrack.importer.model import Point, SourceRun
 from gittrack.layout import RUNS_PREFIX
@@ -125,41 +124,27 @@ def write_run(
     name = tags.get("mlflow.runName") or run.name or run.run_id
     user = tags.get("mlflow.user") or run.user
     note = tags.get("mlflow.note.content", "")
-    record: dict[str, Any] = {
-        "format": records.FORMAT_VERSION,
-        "run_id": run_id,
-        "name": name,
-        "experiment_id": experiment_id,
-        "status": RunStatus.RUNNING,
-        "start_time": run.start_time,
-        "end_time": None,
-        "user": user,
-        "host": "",
-        "pid": None,
-        "command": "",
-        "source_name": tags.get("mlflow.source.name", ""),
-        "source_type": tags.get("mlflow.source.type", "UNKNOWN"),
-        "source": source,
-        "parent_run_id": parent_run_id,
-        "lifecycle": "active",
-        "heartbeat": run.end_time or run.start_time,
-        "artifact_uri": f"runs:/{run_id}",
-    }
+    record = records.new_run_record(
+        run_id,
+        name=name,
+        experiment_id=experiment_id,
+        start_time=run.start_time,
+        user=user,
+        source_name=tags.get("mlflow.source.name", ""),
+        source_type=tags.get("mlflow.source.type", "UNKNOWN"),
+        source=source,
+        parent_run_id=parent_run_id,
+        heartbeat=run.end_time or run.start_time,
+    )
     ref = repo.git.references.get(RUNS_PREFIX + run_id)
     lock = run_lock(repo, run_id)
     if not lock.acquire(block=False):
         raise RunLocked(f"Run {run_id} is being written by another process")
     try:
-        w = RunWriter(
+        w = new_run_writer(
             repo,
-            run_id,
             record,
-            params={},
-            tags={},
             note=note,
-            metrics={},
-            artifacts={},
-            gt_tree=subtree_id(repo.git, source_tree, records.RECORD_DIR),
             source_tree=source_tree,
             head=ref.target if ref is not None else None,
             source_commit=source_commit,

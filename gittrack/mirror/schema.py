@@ -135,30 +135,31 @@ def build_tables(mariadb: bool = False) -> Tables:
         sa.Index("ix_runs_status", "status"),
         **my,
     )
-    params = sa.Table(
+
+    def keyed_by_run_and_name(table: str, *columns: Any) -> sa.Table:
+        """A table of one row per (run, key): a run's params, tags and metrics."""
+        return sa.Table(
+            table,
+            md,
+            sa.Column("run_id", s(RUN_ID), primary_key=True),
+            sa.Column("name", s(KEY), primary_key=True),
+            *columns,
+            **my,
+        )
+
+    params = keyed_by_run_and_name(
         "params",
-        md,
-        sa.Column("run_id", s(RUN_ID), primary_key=True),
-        sa.Column("name", s(KEY), primary_key=True),
         sa.Column("value", text, nullable=False),
         sa.Column("value_num", dbl),
         sa.Index("ix_params_name_num", "name", "value_num"),
-        **my,
     )
-    tags = sa.Table(
+    tags = keyed_by_run_and_name(
         "tags",
-        md,
-        sa.Column("run_id", s(RUN_ID), primary_key=True),
-        sa.Column("name", s(KEY), primary_key=True),
         sa.Column("value", text, nullable=False),
         sa.Index("ix_tags_name", "name"),
-        **my,
     )
-    latest_metrics = sa.Table(
+    latest_metrics = keyed_by_run_and_name(
         "latest_metrics",
-        md,
-        sa.Column("run_id", s(RUN_ID), primary_key=True),
-        sa.Column("name", s(KEY), primary_key=True),
         sa.Column("value", dbl),
         sa.Column("step", big, nullable=False),
         sa.Column("timestamp", big, nullable=False),
@@ -166,18 +167,13 @@ def build_tables(mariadb: bool = False) -> Tables:
         sa.Column("max_value", dbl),
         sa.Column("point_count", big, nullable=False),
         sa.Index("ix_latest_metrics_name_value", "name", "value"),
-        **my,
     )
-    metrics = sa.Table(
+    metrics = keyed_by_run_and_name(
         "metrics",
-        md,
-        sa.Column("run_id", s(RUN_ID), primary_key=True),
-        sa.Column("name", s(KEY), primary_key=True),
         sa.Column("seq", big, primary_key=True, autoincrement=False),
         sa.Column("step", big, nullable=False),
         sa.Column("value", dbl),
         sa.Column("timestamp", big, nullable=False),
-        **my,
     )
     artifacts = sa.Table(
         "artifacts",

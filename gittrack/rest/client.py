@@ -18,7 +18,8 @@ import os
 import posixpath
 import time
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from gittrack.core.validation import (
@@ -33,6 +34,11 @@ from gittrack.errors import InvalidParameter, NotFound
 from gittrack.rest import convert
 from gittrack.rest.batcher import Batcher
 from gittrack.rest.http import HttpSession
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from gittrack.api.protocols import NewRun
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 REQUEST_TAG = "gittrack.request_id"  # the client's id of the runs/create call that made a run
@@ -75,25 +81,12 @@ class RestClient:
         return self.get_run(run_id)
 
     def _create_writer(
-        self,
-        experiment_id: str | None = None,
-        start_time: int | None = None,
-        tags: dict[str, Any] | None = None,
-        run_name: str | None = None,
-        parent_run_id: str | None = None,
-        description: str | None = None,
-        **_: Any,
+        self, experiment_id: str | None = None, *, commit: bool = True, **new: Unpack[NewRun]
     ) -> Any:
+        """Create the run on the server now (``commit`` has no meaning over REST)."""
         from gittrack.rest.writer import RemoteRunWriter
 
-        run = self.create_run(
-            experiment_id or "0",
-            start_time=start_time,
-            tags=tags,
-            run_name=run_name,
-            parent_run_id=parent_run_id,
-            description=description,
-        )
+        run = self.create_run(experiment_id or "0", **new)
         w = self._writers[run.info.run_id] = RemoteRunWriter(self, run)
         return w
 
@@ -193,7 +186,7 @@ class RestClient:
         self,
         experiment_id: str,
         start_time: int | None = None,
-        tags: dict[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
         run_name: str | None = None,
         parent_run_id: str | None = None,
         description: str | None = None,
@@ -329,22 +322,19 @@ class RestClient:
         )
         self.batcher.add(run_id, point)
 
+    def _send_key_value(self, endpoint: str, run_id: str, key: str, text: str) -> None:
+        self.http.call(
+            "POST", endpoint, {"run_id": run_id, "run_uuid": run_id, "key": key, "value": text}
+        )
+
     def log_param(self, run_id: str, key: str, value: Any) -> Any:
         text = validate_param_value(validate_key(key, "param"), value)
-        self.http.call(
-            "POST",
-            "runs/log-parameter",
-            {"run_id": run_id, "run_uuid": run_id, "key": key, "value": text},
-        )
+        self._send_key_value("runs/log-parameter", run_id, key, text)
         return value
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         text = validate_tag_value(validate_key(key, "tag"), value)
-        self.http.call(
-            "POST",
-            "runs/set-tag",
-            {"run_id": run_id, "run_uuid": run_id, "key": key, "value": text},
-        )
+        self._send_key_value("runs/set-tag", run_id, key, text)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.http.call("POST", "runs/delete-tag", {"run_id": run_id, "key": key})

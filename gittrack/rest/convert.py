@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+# protobuf's JSON mapping of the non-finite doubles (the client's and the server's one copy)
+SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def number(v: Any) -> float:
     if isinstance(v, str):
-        return _SPECIAL[v] if v in _SPECIAL else float(v)
+        return SPECIAL_DOUBLES[v] if v in SPECIAL_DOUBLES else float(v)
     return float(v)
 
 

@@ -7,6 +7,7 @@ serialised per run and acknowledged only after their checkpoint commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gittrack.core.logged_models import (
@@ -234,18 +235,23 @@ async def log_metric(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-async def log_param(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
+def _key_value(
+    args: dict[str, Any], kind: str, check_value: Callable[[str, Any], str]
+) -> tuple[str, str, str]:
+    """``(run id, key, value)`` of a log-parameter or set-tag request, checked."""
     run_id = run_id_of(args)
-    key = validate_key(args["key"], "param")
-    value = validate_param_value(key, args["value"])
+    key = validate_key(args["key"], kind)
+    return run_id, key, check_value(key, args["value"])
+
+
+async def log_param(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
+    run_id, key, value = _key_value(args, "param", validate_param_value)
     await backend.write(run_id, lambda c: c.log_param(run_id, key, value))
     return {}
 
 
 async def set_tag(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
-    run_id = run_id_of(args)
-    key = validate_key(args["key"], "tag")
-    value = validate_tag_value(key, args["value"])
+    run_id, key, value = _key_value(args, "tag", validate_tag_value)
     await backend.write(run_id, lambda c: c.set_tag(run_id, key, value))
     return {}
 

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from gittrack.errors import BadRequest, InvalidParameter
+from gittrack.rest.convert import SPECIAL_DOUBLES, wire_number
 from gittrack.server.schema import RUN_STATUSES, VIEW_TYPES, Endpoint
 
 INT64 = (-(2**63), 2**63 - 1)
 INT32 = (-(2**31), 2**31 - 1)
-_SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _bad(name: str, value: Any, expected: str) -> InvalidParameter:
@@ -72,8 +72,8 @@ def _double(name: str, v: Any) -> float:
         except OverflowError:
             raise _bad(name, v, "a number within the 64-bit float range (~1.8e308)") from None
     if isinstance(v, str):
-        if v in _SPECIAL_DOUBLES:
-            return _SPECIAL_DOUBLES[v]
+        if v in SPECIAL_DOUBLES:
+            return SPECIAL_DOUBLES[v]
         try:
             out = float(v)
         except ValueError:
@@ -210,18 +210,9 @@ def decode_json_body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def number(v: float) -> float | str:
-    """A double for the wire: non-finite values as protobuf's JSON strings."""
-    if v != v:
-        return "NaN"
-    if v in (math.inf, -math.inf):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
-
-
 def _sanitize(obj: Any) -> Any:
     if isinstance(obj, float):
-        return number(obj)
+        return wire_number(obj)
     if isinstance(obj, dict):
         return {k: _sanitize(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

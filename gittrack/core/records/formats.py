@@ -39,6 +39,48 @@ FORMAT_VERSION = 1
 CHUNK_POINTS = 10_000  # metric points per TSV chunk
 
 
+def new_run_record(
+    run_id: str,
+    *,
+    name: str,
+    experiment_id: str,
+    start_time: int,
+    user: str,
+    source: dict[str, Any] | None,
+    parent_run_id: str | None,
+    heartbeat: int,
+    host: str = "",
+    pid: int | None = None,
+    command: str = "",
+    source_name: str = "",
+    source_type: str = "UNKNOWN",
+) -> dict[str, Any]:
+    """The ``run.yaml`` record of a new run: RUNNING, active, no end time, its artifacts
+    under ``runs:/<run_id>``."""
+    from gittrack.core.entities import RunStatus
+
+    return {
+        "format": FORMAT_VERSION,
+        "run_id": run_id,
+        "name": name,
+        "experiment_id": experiment_id,
+        "status": RunStatus.RUNNING,
+        "start_time": start_time,
+        "end_time": None,
+        "user": user,
+        "host": host,
+        "pid": pid,
+        "command": command,
+        "source_name": source_name,
+        "source_type": source_type,
+        "source": source,
+        "parent_run_id": parent_run_id,
+        "lifecycle": "active",
+        "heartbeat": heartbeat,
+        "artifact_uri": f"runs:/{run_id}",
+    }
+
+
 def load_yaml(data: bytes | str, limits: Limits = RECORD_LIMITS) -> Any:
     """The one YAML document in ``data``, as ``yaml.safe_load`` would build it, or a refusal.
 

@@ -7,6 +7,7 @@ Each source has the same methods (see :class:`Source`).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
@@ -97,16 +98,51 @@ def local_artifact_files(run: SourceRun) -> tuple[list[tuple[str, str]], list[st
         )
     elif os.path.isdir(root):
         files, problems = walk_files(root)
+    add_model_files(run, files, problems, _local_model_folder)
+    return files, problems
+
+
+class LocalArtifacts:
+    """For a source whose runs keep their artifacts in local folders (an ``mlruns`` folder,
+    a database beside one): ``artifact_files`` reads them in place."""
+
+    def artifact_files(
+        self, run: SourceRun, scratch: Path
+    ) -> tuple[list[tuple[str, str]], list[str]]:
+        return local_artifact_files(run)
+
+
+def _local_model_folder(location: str, model_id: str) -> str:
+    where = local_path(location)
+    if where is None or not os.path.isdir(where):
+        raise NoModelFolder(f"folder {location} is missing")
+    return where
+
+
+class NoModelFolder(Exception):
+    """A LoggedModel's files cannot be had (the message says why)."""
+
+
+def add_model_files(
+    run: SourceRun,
+    files: list[tuple[str, str]],
+    problems: list[str],
+    folder: Callable[[str, str], str],
+) -> None:
+    """Add to ``files`` the files of the MLflow 3 LoggedModels of ``run`` (under
+    ``<model name>/``) that no artifact folder of the run already holds.
+    ``folder(location, model_id)`` gives a model's local folder or raises
+    :class:`NoModelFolder`, which becomes a problem."""
     taken = {rel.split("/")[0] for _, rel in files}
     for name, location, model_id in run.models:
         if name in taken:
             continue
-        where = local_path(location)
-        if where is None or not os.path.isdir(where):
-            problems.append(f"model {name} ({model_id}): folder {location} is missing")
+        try:
+            where = folder(location, model_id)
+        except NoModelFolder as exc:
+            problems.append(f"model {name} ({model_id}): {exc}")
             continue
         more, bad = walk_files(where, name)
         files += more
         problems += bad
         taken.add(name)
-    return files, problems

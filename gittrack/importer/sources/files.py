@@ -17,7 +17,7 @@ from typing import Any
 from gittrack.core.records.formats import load_yaml
 from gittrack.errors import ImportRefused
 from gittrack.importer.model import Point, SourceExperiment, SourceRun
-from gittrack.importer.sources import local_artifact_files
+from gittrack.importer.sources import LocalArtifacts
 
 _RESERVED = {"meta.yaml", "tags", "datasets", "models", "traces"}
 
@@ -42,7 +42,7 @@ def _meta(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-class FileSource:
+class FileSource(LocalArtifacts):
     """An ``mlruns`` folder, read-only."""
 
     parallel = True  # worker processes may read it at the same time
@@ -198,11 +198,6 @@ class FileSource:
                 points += pts
             out[run.run_id] = points
         return out
-
-    def artifact_files(
-        self, run: SourceRun, scratch: Path
-    ) -> tuple[list[tuple[str, str]], list[str]]:
-        return local_artifact_files(run)
 
 
 def _status(value: Any) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from gittrack.errors import ImportRefused
 from gittrack.importer.model import Point, SourceExperiment, SourceRun
-from gittrack.importer.sources import display_uri, walk_files
+from gittrack.importer.sources import NoModelFolder, add_model_files, display_uri, walk_files
 
 PAGE = 1000
 WORKERS = 8
@@ -117,23 +117,20 @@ class RestSource:
             files, problems = walk_files(str(root))
         except Exception as exc:
             problems.append(f"cannot download the artifacts of run {run.run_id}: {exc}")
-        taken = {rel.split("/")[0] for _, rel in files}
-        for name, location, model_id in run.models:
-            if name in taken:
-                continue
+
+        def download(location: str, model_id: str) -> str:
             dst = scratch / "models" / model_id
             dst.mkdir(parents=True, exist_ok=True)
             try:
-                got = mlflow.artifacts.download_artifacts(
-                    artifact_uri=location, dst_path=str(dst), tracking_uri=self._tracking_uri
+                return str(
+                    mlflow.artifacts.download_artifacts(
+                        artifact_uri=location, dst_path=str(dst), tracking_uri=self._tracking_uri
+                    )
                 )
             except Exception as exc:
-                problems.append(f"model {name} ({model_id}): cannot download {location}: {exc}")
-                continue
-            more, bad = walk_files(got, name)
-            files += more
-            problems += bad
-            taken.add(name)
+                raise NoModelFolder(f"cannot download {location}: {exc}") from exc
+
+        add_model_files(run, files, problems, download)
         return files, problems
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from gittrack.errors import ImportRefused
 from gittrack.importer.model import Point, SourceExperiment, SourceRun
-from gittrack.importer.sources import display_uri, local_artifact_files
+from gittrack.importer.sources import LocalArtifacts, display_uri
 
 # MLflow's schema revisions (alembic), oldest first: from 2.4's datasets/inputs tables
 # (7f2a7d5fae7d) to MLflow 3.17 (dc11669786a5). Every table and column read here exists
@@ -40,7 +39,7 @@ def _nan(value: Any, is_nan: Any) -> float:
     return math.nan if is_nan else float(value)
 
 
-class SqlSource:
+class SqlSource(LocalArtifacts):
     """An MLflow SQL store, read-only."""
 
     parallel = True  # each worker process may open its own connection
@@ -179,11 +178,6 @@ class SqlSource:
         finally:
             conn.close()
         return out
-
-    def artifact_files(
-        self, run: SourceRun, scratch: Path
-    ) -> tuple[list[tuple[str, str]], list[str]]:
-        return local_artifact_files(run)
 
 
 def _engine(uri: str) -> Any:
