@@ -585,3 +585,29 @@ def test_plugin_download_uri_of_a_missing_version(repo):
         with pytest.raises(MlflowException) as err:
             c.get_model_version_download_uri("empty", "1")
     assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_like_filter_with_many_wildcards_does_not_hold_the_server(server):
+    # a regex of many '.*' backtracks exponentially; the server's one repository thread
+    # was held for minutes by this filter (found by tests/test_server_fuzz.py)
+    name = "0" * 256
+    assert _call(server, "POST", "registered-models/create", {"name": name})[0] == 200
+    status, body = _call(
+        server, "GET", "registered-models/search", {"filter": "name LIKE '" + "%0" * 12 + "%1'"}
+    )
+    assert (status, body.get("registered_models", [])) == (200, [])
+    status, body = _call(server, "GET", "registered-models/search", {"filter": "name LIKE '%0_0%'"})
+    assert name in [m["name"] for m in body["registered_models"]]
+
+
+def test_like_matches_as_sql_like():
+    import random
+
+    from gittrack.query.grammar import ilike, like, like_regex
+
+    rng = random.Random(7)
+    for _ in range(5000):
+        value = "".join(rng.choice("abAB%_") for _ in range(rng.randint(0, 9)))
+        pattern = "".join(rng.choice("abA%_") for _ in range(rng.randint(0, 7)))
+        assert like(value, pattern) == bool(like_regex(pattern).fullmatch(value)), (value, pattern)
+        assert ilike(value, pattern) == bool(like_regex(pattern, True).fullmatch(value))
