@@ -7,7 +7,8 @@ holds its context as attributes and builds its own message::
     GittrackError                       INTERNAL_ERROR            500
     ├── InvalidParameter                INVALID_PARAMETER_VALUE   400
     │   ├── ParamChanged                a param re-logged with another value
-    │   └── InvalidArtifactPath         '..', '/...', '\\', or a local path that cannot be read
+    │   ├── InvalidArtifactPath         '..', '/...', '\\', or a local path that cannot be read
+    │   └── RunNotWritable              finished, deleted or owned by another process
     ├── BadRequest                      BAD_REQUEST               400
     │   ├── MethodNotAllowed            BAD_REQUEST               405
     │   └── PayloadTooLarge             BAD_REQUEST               413
@@ -20,10 +21,10 @@ holds its context as attributes and builds its own message::
     │   ├── RegisteredModelNotFound     no registered model with that name
     │   ├── ModelVersionNotFound        no such version (or it is deleted)
     │   └── EndpointNotFound            ENDPOINT_NOT_FOUND        404
+    ├── NotSupported                    NOT_IMPLEMENTED           501
     ├── AlreadyExists                   RESOURCE_ALREADY_EXISTS   400
     ├── Conflict                        RESOURCE_CONFLICT         409
     │   ├── AmbiguousRunId
-    │   ├── RunNotWritable              finished, deleted or owned by another process
     │   ├── RunLocked
     │   └── ArtifactChanged             the file changed while it was being logged
     ├── RepositoryError                 BAD_REQUEST               400
@@ -298,6 +299,10 @@ class EndpointNotFound(NotFound, code="ENDPOINT_NOT_FOUND"):
         self.method, self.path = method, path
 
 
+class NotSupported(GittrackError, code="NOT_IMPLEMENTED"):
+    """Something MLflow's API offers that gittrack does not do (501)."""
+
+
 class AlreadyExists(GittrackError, code="RESOURCE_ALREADY_EXISTS"):
     """An experiment (or other named thing) that exists already."""
 
@@ -320,8 +325,17 @@ class AmbiguousRunId(Conflict):
         self.prefix, self.matches = prefix, matches
 
 
-class RunNotWritable(Conflict):
-    """Logging to a run that is finished, deleted, or not open for writing."""
+class RunNotWritable(InvalidParameter):
+    """Logging to a run that is finished, deleted, or not open for writing (MLflow answers
+    a write to an inactive run with INVALID_PARAMETER_VALUE, 400)."""
+
+
+def inactive_run_message(run_id: str) -> str:
+    """MLflow's words for a write to a deleted run, with how to make it writable."""
+    return (
+        f"The run {run_id} must be in the 'active' state. Current state is deleted. "
+        "Restore it first (restore_run)."
+    )
 
 
 class RunLocked(Conflict):

@@ -5,7 +5,8 @@ The specification :mod:`gittrack.query.engine` (SQL over the index) is tested ag
 calls it: every face of gittrack (Python, CLI, REST, web UI) searches through the engine.
 
 A run is ``{"run_id", "run_name", "status", "user_id", "start_time", "end_time",
-"artifact_uri", "metrics": {k: float}, "params": {k: str}, "tags": {k: str}}``.
+"artifact_uri", "metrics": {k: float}, "params": {k: str}, "tags": {k: str}}``, and
+optionally ``"datasets": [{"name", "digest", "context"}]`` (context None when untagged).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from gittrack.query.grammar import METRIC, PARAM, TAG, Clause, OrderKey, ilike, like
+from gittrack.query.grammar import DATASET, METRIC, PARAM, TAG, Clause, OrderKey, ilike, like
 
 __all__ = ["clause_matches", "filter_runs", "sort_runs"]
 
@@ -30,16 +31,20 @@ def _lookup(run: dict[str, Any], kind: str, key: str) -> Any:
 
 
 def clause_matches(run: dict[str, Any], c: Clause) -> bool:
-    """Whether one run satisfies one clause (a missing value never matches)."""
-    lhs = _lookup(run, c.kind, c.key)
-    if c.op == "IS NULL":
+    """Whether one run satisfies one clause (a missing value never matches; a dataset
+    clause holds when it holds for one of the run's dataset inputs)."""
+    if c.kind == DATASET:
+        return any(_compare(d.get(c.key), c.op, c.value) for d in run.get("datasets") or [])
+    return _compare(_lookup(run, c.kind, c.key), c.op, c.value)
+
+
+def _compare(lhs: Any, op: str, v: Any) -> bool:
+    if op == "IS NULL":
         return lhs is None
-    if c.op == "IS NOT NULL":
+    if op == "IS NOT NULL":
         return lhs is not None
     if lhs is None:
         return False
-    v = c.value
-    op = c.op
     if op == "=":
         return lhs == v
     if op == "!=":

@@ -240,6 +240,6 @@ def test_rest_metric_too_large_for_a_float_is_a_400(repo):
         assert status == 400, err
         assert err["error_code"] == "INVALID_PARAMETER_VALUE"
         assert (
-            "for parameter 'value': expected a number within the 64-bit float range"
+            "for parameter 'value' supplied: expected a number within the 64-bit float range"
             in (err["message"])
         )

@@ -220,3 +220,66 @@ def test_the_mlflow_tutorial_runs_unchanged_against_gittrack_server(tmp_path):
     refs = git(store, "for-each-ref", "--format=%(refname)", "refs/gittrack/").split()
     assert sum(r.startswith("refs/gittrack/runs/") for r in refs) == 3
     assert sum(r.startswith("refs/gittrack/models/") for r in refs) == 2
+
+
+def test_log_input_through_the_plugin_is_searchable_by_dataset(repo):
+    import pandas as pd
+    from mlflow.data.pandas_dataset import from_pandas
+
+    uri = f"gittrack://{repo}"
+    mlflow.set_tracking_uri(uri)
+    try:
+        iris = from_pandas(pd.DataFrame({"a": [1, 2], "b": [3, 4]}), name="iris")
+        wine = from_pandas(pd.DataFrame({"c": [5.0, 6.0, 7.0]}), name="wine")
+        with mlflow.start_run() as train:
+            mlflow.log_input(iris, context="training")
+        with mlflow.start_run() as evaluation:
+            mlflow.log_input(wine, context="eval", tags={"split": "test"})
+        client = mlflow.MlflowClient(uri)
+        [got] = client.get_run(train.info.run_id).inputs.dataset_inputs
+        assert (got.dataset.name, got.dataset.digest) == ("iris", iris.digest)
+        assert {t.key: t.value for t in got.tags} == {"mlflow.data.context": "training"}
+
+        def found(filter_string):
+            runs = mlflow.search_runs(filter_string=filter_string, output_format="list")
+            return sorted(r.info.run_id for r in runs)
+
+        assert found("datasets.name = 'iris'") == [train.info.run_id]
+        assert found("dataset.context = 'eval'") == [evaluation.info.run_id]
+        assert found(f"datasets.digest IN ('{iris.digest}', '{wine.digest}')") == sorted(
+            [train.info.run_id, evaluation.info.run_id]
+        )
+        assert found("datasets.name LIKE 'w%' AND datasets.context = 'training'") == []
+        with pytest.raises(mlflow.exceptions.MlflowException, match="Invalid dataset key"):
+            found("datasets.profile = 'x'")
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.timeout(900)  # a hang guard: evaluate is slow on a loaded machine
+def test_mlflow_evaluate_through_the_plugin_logs_its_metrics(repo):
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = LinearRegression().fit(X, y)
+    mlflow.set_tracking_uri(f"gittrack://{repo}")
+    try:
+        with mlflow.start_run() as run:
+            info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+            result = mlflow.evaluate(
+                info.model_uri,
+                X.head(60).assign(target=y.head(60)),
+                targets="target",
+                model_type="regressor",
+                evaluators=["default"],
+            )
+        logged = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
+        assert {"mean_squared_error", "r2_score", "example_count"} <= set(result.metrics)
+        for key, value in result.metrics.items():
+            assert logged[key] == pytest.approx(value, nan_ok=True), key
+    finally:
+        mlflow.set_tracking_uri(None)
+    from gittrack import Client
+
+    assert Client(repo).get_run(run.info.run_id).data.metrics["example_count"] == 60

@@ -119,7 +119,9 @@ def test_order_by_parses(entries, expected):
         ("metrics.a sideways", "expected ASC, DESC"),
         ("nope.a", "unknown type 'nope'"),
         ("colour", "invalid attribute key 'colour'"),
-        ("", "Invalid order_by entry"),
+        ("", "an empty entry"),
+        ("metrics.a ", "whitespace after the end"),
+        ("attribute.run_id ACS", "Invalid ordering key"),
         ("metrics.a DESC, metrics.b", "expected ASC, DESC"),
     ],
 )

@@ -45,6 +45,9 @@ def api_schema(fuzzed_server):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+# one test fuzzes every operation (48 with the logged-model API): more than the suite's
+# default 300 s hang guard on a loaded machine
+@pytest.mark.timeout(1200)
 @schema.parametrize()
 @settings(
     max_examples=30,

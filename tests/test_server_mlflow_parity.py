@@ -1,20 +1,21 @@
-"""Facts from MLflow's own REST tests (``tests/tracking/test_rest_tracking.py``), checked with
-MLflow's real client against a real ``gittrack server``: the inputs and the outcomes MLflow's
-server gives, in our own code."""
+"""Facts about MLflow 3's server beyond its own REST tests (those are ported in
+``tests/test_mlflow_ported_rest.py``), checked with MLflow's real client against a real
+``gittrack server``: the inputs and the outcomes MLflow's server gives, in our own code.
+``GITTRACK_PARITY_TARGET=mlflow`` runs them against a real ``mlflow server`` (tests/parity.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.server_helpers import http, serve_new_repo
+from tests.parity import serve, unique
+from tests.server_helpers import http
 
 mlflow = pytest.importorskip("mlflow")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with serve_new_repo(tmp_path_factory.mktemp("parity")) as srv:
-        yield srv
+    yield from serve(tmp_path_factory.mktemp("parity"))
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def client(server):
 
 
 def test_create_run_with_a_parent_tag_naming_an_unknown_run(client):
-    exp = client.create_experiment("parent-unknown")
+    exp = client.create_experiment(unique("parent-unknown"))
     run = client.create_run(exp, tags={"mlflow.parentRunId": "7", "my": "tag"}, run_name="child")
     got = client.get_run(run.info.run_id)
     assert got.data.tags["mlflow.parentRunId"] == "7"
@@ -32,7 +33,7 @@ def test_create_run_with_a_parent_tag_naming_an_unknown_run(client):
 
 
 def test_log_batch_metric_without_timestamp_is_refused(server, client):
-    exp = client.create_experiment("batch-no-ts")
+    exp = client.create_experiment(unique("batch-no-ts"))
     run = client.create_run(exp)
     status, body = http(
         "POST",
@@ -48,7 +49,7 @@ def test_log_batch_metric_without_timestamp_is_refused(server, client):
 def test_delete_tag_on_a_deleted_run_is_refused(client):
     from mlflow.exceptions import MlflowException
 
-    exp = client.create_experiment("delete-tag-deleted")
+    exp = client.create_experiment(unique("delete-tag-deleted"))
     run = client.create_run(exp)
     client.set_tag(run.info.run_id, "t", "v")
     client.delete_run(run.info.run_id)
@@ -60,9 +61,9 @@ def test_delete_tag_on_a_deleted_run_is_refused(client):
 
 
 def test_requested_artifact_location_is_kept(client):
-    exp = client.create_experiment("with-location", artifact_location="s3://bucket/where")
+    exp = client.create_experiment(unique("with-location"), artifact_location="s3://bucket/where")
     assert client.get_experiment(exp).artifact_location == "s3://bucket/where"
-    default = client.create_experiment("without-location")
+    default = client.create_experiment(unique("without-location"))
     assert client.get_experiment(default).artifact_location.startswith("mlflow-artifacts:/")
 
 
@@ -76,7 +77,7 @@ def _run_with_history(client, exp, steps):
 
 
 def test_history_bulk_returns_every_point_with_its_run(server, client):
-    exp = client.create_experiment("bulk")
+    exp = client.create_experiment(unique("bulk"))
     a = _run_with_history(client, exp, range(5))
     b = _run_with_history(client, exp, range(3))
     url = f"{server.url}/ajax-api/2.0/mlflow/metrics/get-history-bulk"
@@ -90,7 +91,7 @@ def test_history_bulk_returns_every_point_with_its_run(server, client):
 
 
 def test_history_bulk_interval_samples_steps_and_keeps_the_ends(server, client):
-    exp = client.create_experiment("bulk-interval")
+    exp = client.create_experiment(unique("bulk-interval"))
     a = _run_with_history(client, exp, range(0, 1000))
     b = _run_with_history(client, exp, range(500, 700))
     url = f"{server.url}/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval"
@@ -115,7 +116,7 @@ def test_history_bulk_interval_samples_steps_and_keeps_the_ends(server, client):
 def test_search_datasets_lists_inputs_of_an_experiments_runs(server, client):
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    exp = client.create_experiment("datasets")
+    exp = client.create_experiment(unique("datasets"))
     run = client.create_run(exp)
     ds = Dataset(name="iris", digest="abc123", source_type="local", source="/tmp/iris.csv")
     client.log_inputs(
@@ -130,3 +131,78 @@ def test_search_datasets_lists_inputs_of_an_experiments_runs(server, client):
     assert body["dataset_summaries"] == [
         {"experiment_id": exp, "name": "iris", "digest": "abc123", "context": "training"}
     ]
+
+
+def test_writing_to_a_deleted_run_is_an_invalid_parameter(client):
+    from mlflow.exceptions import MlflowException
+
+    run_id = client.create_run(client.create_experiment(unique("deleted-write"))).info.run_id
+    client.delete_run(run_id)
+    for write in (
+        lambda: client.log_metric(run_id, "m", 1.0),
+        lambda: client.log_param(run_id, "p", "v"),
+        lambda: client.set_tag(run_id, "t", "v"),
+    ):
+        with pytest.raises(MlflowException) as err:
+            write()
+        assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+        assert f"The run {run_id} must be in the 'active' state" in err.value.message
+    client.restore_run(run_id)
+    client.log_metric(run_id, "m", 1.0)
+    assert client.get_run(run_id).data.metrics == {"m": 1.0}
+
+
+def test_deleting_or_restoring_twice_is_accepted(client):
+    run_id = client.create_run(client.create_experiment(unique("twice"))).info.run_id
+    client.delete_run(run_id)
+    client.delete_run(run_id)
+    assert client.get_run(run_id).info.lifecycle_stage == "deleted"
+    client.restore_run(run_id)
+    client.restore_run(run_id)
+    assert client.get_run(run_id).info.lifecycle_stage == "active"
+
+
+def test_multipart_upload_falls_back_to_one_put(server, client, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "1024")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", "1024")
+    run_id = client.create_run(client.create_experiment(unique("mpu"))).info.run_id
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * 40)  # 10 KiB: ten parts, were parts supported
+    client.log_artifact(run_id, str(big), "data")
+    got = mlflow.artifacts.download_artifacts(
+        run_id=run_id,
+        artifact_path="data/big.bin",
+        dst_path=str(tmp_path / "out"),
+        tracking_uri=server.url,
+    )
+    assert open(got, "rb").read() == big.read_bytes()
+    exp = client.get_run(run_id).info.experiment_id
+    status, body = http(
+        "POST",
+        f"{server.url}/api/2.0/mlflow-artifacts/mpu/create/{exp}/{run_id}/artifacts/x.bin",
+        {"path": str(big), "num_parts": 2},
+    )
+    assert status == 501 and body["error_code"] == "NOT_IMPLEMENTED"
+    assert body["message"].startswith(
+        "Multipart upload is not supported for the current artifact repository"
+    )
+
+
+def test_proxy_lists_and_deletes_a_runs_artifacts(server, client, tmp_path, monkeypatch):
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)  # mlflow-artifacts: URIs need it
+
+    run = client.create_run(client.create_experiment(unique("proxy-delete")))
+    src = tmp_path / "d"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    (src / "b.txt").write_text("b")
+    client.log_artifacts(run.info.run_id, str(src), "dir")
+    client.log_artifact(run.info.run_id, str(src / "a.txt"))
+    repo = get_artifact_repository(client.get_run(run.info.run_id).info.artifact_uri)
+    assert sorted(f.path for f in repo.list_artifacts("dir")) == ["dir/a.txt", "dir/b.txt"]
+    repo.delete_artifacts("dir/a.txt")
+    assert [f.path for f in client.list_artifacts(run.info.run_id, "dir")] == ["dir/b.txt"]
+    assert sorted(f.path for f in client.list_artifacts(run.info.run_id)) == ["a.txt", "dir"]

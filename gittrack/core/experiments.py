@@ -201,7 +201,9 @@ class Experiments:
         def fn(table: dict, e: dict) -> None:
             tags = dict(e.get("tags") or {})
             if key not in tags:
-                raise InvalidParameter(f"No tag with name {key!r} in experiment {experiment_id}")
+                raise InvalidParameter(
+                    f"No tag with name: {key} in experiment with id {experiment_id}"
+                )
             del tags[key]
             e["tags"] = tags
 

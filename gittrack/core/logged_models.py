@@ -388,11 +388,13 @@ def create_checked(
     :meth:`LoggedModelStore.create`'s (name, tags, params, model_type).
 
     Raises:
-        InvalidParameter: a malformed experiment id. ExperimentNotFound, RunNotFound.
+        InvalidParameter: a malformed experiment id or model name. ExperimentNotFound,
+            RunNotFound.
     """
-    from gittrack.core.validation import validate_experiment_id
+    from gittrack.core.validation import validate_experiment_id, validate_logged_model_name
 
     exp_id = validate_experiment_id(str(experiment_id))
+    validate_logged_model_name(fields.get("name"))
     client.get_experiment(exp_id)
     if source_run_id:
         source_run_id = client.get_run(source_run_id).info.run_id

@@ -18,6 +18,7 @@ from gittrack.errors import AmbiguousRunId, CorruptRecord, InvalidParameter, Run
 from gittrack.layout import (
     ARTIFACTS_FILE,
     EXPERIMENTS_REF,
+    INPUTS_FILE,
     METRICS_FILE,
     NOTE_FILE,
     PARAMS_FILE,
@@ -94,7 +95,8 @@ class Store:
         ``run_id`` is the id of the ref the commit came from: run.yaml must name it.
 
         Returns a dict with ``run`` (run.yaml), ``params`` (flat, typed), ``tags``,
-        ``metrics`` (summaries), ``note``, ``artifacts``.
+        ``metrics`` (summaries), ``note``, ``artifacts``, ``inputs`` (dataset inputs, a
+        list; entries of another shape are left out).
 
         Raises:
             CorruptRecord: a file is missing, not a file, not YAML, unsafe, over a limit
@@ -121,17 +123,21 @@ class Store:
             _require_file(who, f"{records.RECORD_DIR}/{name}", entry)
             return entry.data
 
-        def load(name: str, kind: type) -> Any:
+        def parsed(name: str) -> Any:
+            """The YAML value of ``.gittrack/<name>``, None when absent or empty."""
             data = blob(name)
             if data is None:
-                return kind()
+                return None
             try:
-                value = records.load_yaml(data)
+                return records.load_yaml(data)
             except yaml.YAMLError as exc:
                 msg = " ".join(str(exc).split()) or exc.__class__.__name__
                 raise CorruptRecord(
                     who, f"{records.RECORD_DIR}/{name}: {msg} (the file is not valid safe YAML)"
                 ) from exc
+
+        def load(name: str, kind: type) -> Any:
+            value = parsed(name)
             if value is None:
                 return kind()
             if not isinstance(value, kind):
@@ -159,6 +165,10 @@ class Store:
             params = records.flatten_params(load(PARAMS_FILE, dict))
         except ValueError as exc:
             raise CorruptRecord(who, str(exc)) from exc
+        raw_inputs = parsed(INPUTS_FILE)
+        inputs = (
+            [i for i in raw_inputs if isinstance(i, dict)] if isinstance(raw_inputs, list) else []
+        )
         return {
             "run": run,
             "params": params,
@@ -166,6 +176,7 @@ class Store:
             "metrics": load(METRICS_FILE, dict),
             "note": note,
             "artifacts": load(ARTIFACTS_FILE, dict),
+            "inputs": inputs,
         }
 
     def derived_status(self, record: dict[str, Any]) -> str:

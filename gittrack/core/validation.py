@@ -221,6 +221,26 @@ def validate_experiment_name(name: Any) -> str:
     return name
 
 
+LOGGED_MODEL_NAME_BAD = ("/", ":", ".", "%", '"', "'")
+
+
+def validate_logged_model_name(name: Any) -> str | None:
+    """A LoggedModel's name as MLflow allows it (None: one is made up).
+
+    Raises:
+        InvalidParameter: empty, not a string, or holding one of :data:`LOGGED_MODEL_NAME_BAD`
+            (MLflow's message).
+    """
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name or any(c in name for c in LOGGED_MODEL_NAME_BAD):
+        raise InvalidParameter(
+            f"Invalid model name ({name!r}) provided. Model name must be a non-empty string "
+            f"and cannot contain the following characters: {LOGGED_MODEL_NAME_BAD}"
+        )
+    return name
+
+
 # -- artifacts: paths inside a run, and the entries of artifacts.yaml -------------------
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")

@@ -37,7 +37,13 @@ from gittrack.core.pack import sweep as sweep_packs
 from gittrack.core.reader import Store
 from gittrack.core.records import chunkcache
 from gittrack.core.records import formats as records
-from gittrack.errors import InvalidParameter, ParamChanged, RunLocked, RunNotWritable
+from gittrack.errors import (
+    InvalidParameter,
+    ParamChanged,
+    RunLocked,
+    RunNotWritable,
+    inactive_run_message,
+)
 from gittrack.layout import ENVIRONMENT_FILE, RECORD_FILES, run_ref
 
 if TYPE_CHECKING:
@@ -344,7 +350,7 @@ class RunWriter:
             else:
                 from gittrack.errors import NotFound
 
-                raise NotFound(f"No tag with name: {key!r} in run with id {self.run_id}")
+                raise NotFound(f"No tag with name: {key} in run with id {self.run_id}")
 
     def set_record(self, **fields: Any) -> None:
         """Change fields of run.yaml (name, status, lifecycle, ...)."""
@@ -376,11 +382,12 @@ class RunWriter:
             self._dirty.add(what)
 
     def _refuse(self, action: str) -> None:
+        if self.record.get("lifecycle") == "deleted":
+            raise RunNotWritable(inactive_run_message(self.run_id))
         status = self.record.get("status")
         raise RunNotWritable(
-            f"Cannot {action} run {self.run_id}: it is {status}"
-            + (" and deleted" if self.record.get("lifecycle") == "deleted" else "")
-            + ". Resume it with start_run(run_id=...) to log more."
+            f"Cannot {action} run {self.run_id}: it is {status}. "
+            "Resume it with start_run(run_id=...) to log more."
         )
 
     @property
@@ -873,7 +880,7 @@ def open_run_writer(
         rec = store.read_record(str(head))
         record = rec["run"]
         if record.get("lifecycle") == "deleted" and not allow_deleted:
-            raise RunNotWritable(f"Run {run_id} is deleted; restore it first")
+            raise RunNotWritable(inactive_run_message(run_id))
         root = commit.tree_id
         gt = subtree_id(repo.git, root, records.RECORD_DIR)
         source_tree = None  # the root less .gittrack: derived in memory below

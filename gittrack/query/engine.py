@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.errors import InvalidParameter
 from gittrack.query.grammar import (
     ATTRIBUTE,
+    DATASET,
     METRIC,
     PARAM,
     Clause,
@@ -108,6 +109,20 @@ def _conditions(
                 where_params.append(
                     bind_number(c.value) if not isinstance(c.value, str) else c.value
                 )
+            continue
+        if c.kind == DATASET:
+            # a run matches when one of its dataset inputs does
+            col = f"d.{c.key}"
+            if c.op in ("IN", "NOT IN"):
+                test = f"{col} {c.op} ({','.join('?' * len(c.value))})"
+                where_params.extend(c.value)
+            elif c.op in ("LIKE", "ILIKE"):
+                test = f"gt_{c.op.lower()}({col}, ?)"
+                where_params.append(c.value)
+            else:
+                test = f"{col} {_CMP[c.op]} ?"
+                where_params.append(c.value)
+            where.append(f"EXISTS (SELECT 1 FROM datasets d WHERE d.rid = r.id AND {test})")
             continue
         table = _TABLES[c.kind]
         if c.op in ("IS NULL", "IS NOT NULL"):

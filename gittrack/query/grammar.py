@@ -7,8 +7,9 @@ A filter is clauses joined by ``AND``::
 
 Each clause is ``<type>.<key> <op> <value>``. Types and their aliases:
 ``metric``/``metrics``, ``param``/``params``/``parameter``/``parameters``,
-``tag``/``tags``, ``attribute``/``attributes``/``attr``/``run``; no type means
-an attribute. Keys with special characters go in backticks or double quotes.
+``tag``/``tags``, ``attribute``/``attributes``/``attr``/``run``,
+``dataset``/``datasets``; no type means an attribute. Keys with special characters go in
+backticks or double quotes.
 
 * metrics, ``start_time`` (alias ``created``), ``end_time``: ``= != > >= < <=``
   with a number;
@@ -16,16 +17,23 @@ an attribute. Keys with special characters go in backticks or double quotes.
   ``IS NOT NULL``;
 * ``run_id run_name`` (alias ``"run name"``) ``status user_id artifact_uri``:
   ``= != LIKE ILIKE`` with a quoted string; ``run_id`` also ``IN``/``NOT IN
-  ('a', 'b')``.
+  ('a', 'b')``;
+* ``datasets.name``, ``datasets.digest``, ``datasets.context`` (the run's dataset
+  inputs; ``context`` is the input's ``mlflow.data.context`` tag): ``= != LIKE ILIKE
+  IN NOT IN``; a run matches when one of its inputs does.
 
 ``order_by`` is a list of ``"<type>.<key> [ASC|DESC]"`` (attributes as above, plus
 ``experiment_id``, ``duration`` = end_time - start_time, ``source_branch`` alias
-``branch`` and ``source_commit`` alias ``commit``); missing values and NaN
-sort last in both directions; ties (and no order) fall back to ``start_time
-DESC`` then ``run_id``.
+``branch`` and ``source_commit`` alias ``commit``: gittrack's additions, which MLflow
+refuses); missing values and NaN sort last in both directions; ties (and no order)
+fall back to ``start_time DESC`` then ``run_id``. An entry with trailing whitespace is
+refused, as MLflow refuses it.
 
 :func:`parse_filter` and :func:`parse_order_by` raise
-:class:`~gittrack.errors.InvalidParameter` naming the position and the token.
+:class:`~gittrack.errors.InvalidParameter` naming the position and the token. Each
+message starts with MLflow's words for the kind of mistake (:data:`CLAUSE`, ``Invalid
+entity type``, ``Invalid attribute key``, ``Invalid comparator``, ...), so code matching
+MLflow's messages matches gittrack's.
 :mod:`gittrack.query.engine` compiles a parsed query to SQL: the only evaluator
 production code uses. ``tests/reference.py`` applies a parsed query to plain dicts
 in Python: the specification the engine is tested against.
@@ -42,7 +50,7 @@ from typing import Any
 
 from gittrack.errors import InvalidParameter
 
-METRIC, PARAM, TAG, ATTRIBUTE = "metric", "param", "tag", "attribute"
+METRIC, PARAM, TAG, ATTRIBUTE, DATASET = "metric", "param", "tag", "attribute", "dataset"
 
 _TYPES = {
     "metric": METRIC,
@@ -57,6 +65,8 @@ _TYPES = {
     "attributes": ATTRIBUTE,
     "attr": ATTRIBUTE,
     "run": ATTRIBUTE,
+    "dataset": DATASET,
+    "datasets": DATASET,
 }
 NUMERIC_ATTRIBUTES = ("start_time", "end_time")
 STRING_ATTRIBUTES = ("run_id", "run_name", "status", "user_id", "artifact_uri")
@@ -74,6 +84,24 @@ NUMERIC_OPS = ("=", "!=", ">", ">=", "<", "<=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
 NULL_OPS = ("IS NULL", "IS NOT NULL")
 LIST_OPS = ("IN", "NOT IN")
+DATASET_KEYS = ("name", "digest", "context")
+DATASET_OPS = STRING_OPS + LIST_OPS
+
+# MLflow's words for each kind of mistake; every message starts with one of them
+CLAUSE = "Invalid clause(s) in filter string"
+ORDER_CLAUSE = "Invalid order_by clause"
+ENTITY = "Invalid entity type"
+ATTRIBUTE_KEY = "Invalid attribute key"
+DATASET_KEY = "Invalid dataset key"
+COMPARATOR = "Invalid comparator"
+NULL_ONLY = "IS NULL / IS NOT NULL is only supported for tags and params"
+NUMERIC = "Expected numeric value type for metric"
+NUMERIC_ATTRIBUTE = "Expected numeric value type for numeric attribute"
+IDENTIFIER = "Invalid comparison clause. Expected 'Identifier' found"
+UNQUOTED = "Invalid filter value: value is either not quoted or unidentified quote types"
+MULTIPLE = "Search filter contained multiple expression"
+ORDERING_KEY = "Invalid ordering key"
+_OPERATOR_CHARS = re.compile(r"[=!<>~]+")
 
 _BARE = re.compile(r"[\w\-/:$]+")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -107,8 +135,8 @@ RUNS = Entity(
     STRING_ATTRIBUTES,
     ("run_id",),
     ATTRIBUTE_ALIASES,
-    "Valid types are metrics, params, tags and attributes "
-    "(also metric, param, parameter(s), tag, attribute, attr, run)",
+    "Valid types are metrics, params, tags, attributes and datasets "
+    "(also metric, param, parameter(s), tag, attribute, attr, run, dataset)",
 )
 # MLflow's search_experiments filter: name, creation_time, last_update_time and tags
 EXPERIMENTS = Entity(
@@ -169,10 +197,14 @@ class OrderKey:
     ascending: bool = True
 
 
-def _fail(text: str, pos: int, what: str, hint: str = "") -> InvalidParameter:
+def _fail(
+    text: str, pos: int, what: str, hint: str = "", category: str = CLAUSE
+) -> InvalidParameter:
+    """The error for ``text`` at ``pos``: ``category`` (MLflow's words for the kind of
+    mistake), the position and token, ``what`` is wrong and the ``hint`` to fix it."""
     token = _token_at(text, pos)
     shown = repr(token) if token else "end of input"
-    msg = f"Invalid filter string at position {pos} ({shown}): {what}"
+    msg = f"{category} at position {pos} ({shown}): {what}"
     if hint:
         msg += f". {hint}"
     msg += f"\n  {text}\n  {' ' * pos}^"
@@ -196,10 +228,17 @@ def _token_at(text: str, pos: int) -> str:
 class _Parser:
     """Recursive descent over the raw text, so every error knows its position."""
 
-    def __init__(self, text: str, entity: Entity = RUNS) -> None:
+    def __init__(self, text: str, entity: Entity = RUNS, clause: str = CLAUSE) -> None:
         self.text = text
         self.pos = 0
         self.entity = entity
+        self.clause_error = clause  # the category of a plain syntax error
+
+    def fail(self, pos: int, what: str, hint: str = "", category: str = "") -> InvalidParameter:
+        category = category or self.clause_error
+        if self.clause_error == ORDER_CLAUSE and category != ORDER_CLAUSE:
+            category += " in order_by clause"
+        return _fail(self.text, pos, what, hint, category)
 
     # -- low level -----------------------------------------------------------
     def skip(self) -> None:
@@ -234,7 +273,7 @@ class _Parser:
         while True:
             j = text.find(quote, i)
             if j == -1:
-                raise _fail(text, start, "unterminated quoted string", f"Add the closing {quote}")
+                raise self.fail(start, "unterminated quoted string", f"Add the closing {quote}")
             out.append(text[i:j])
             if text.startswith(quote * 2, j):
                 out.append(quote)
@@ -249,41 +288,61 @@ class _Parser:
         also name one of :data:`ORDER_ATTRIBUTES`."""
         self.skip()
         start = self.pos
+        text = self.text
+        number = _NUMBER.match(text, start)
+        if number and not re.match(r"[\w.`\"]", text[number.end() : number.end() + 1]):
+            # "1.0 > metrics.acc", "1=1": a value where the key should be
+            raise self.fail(
+                start,
+                "expected a key such as metrics.rmse on the left of the comparison",
+                category=IDENTIFIER,
+            )
         parts: list[tuple[str, bool]] = []  # (text, was_quoted)
         while True:
-            if self.pos >= len(self.text):
+            if self.pos >= len(text):
                 break
-            ch = self.text[self.pos]
+            ch = text[self.pos]
             if ch in '`"':
                 parts.append((self.quoted(ch), True))
             else:
-                m = _BARE.match(self.text, self.pos)
+                m = _BARE.match(text, self.pos)
                 if not m:
                     break
                 parts.append((m.group(0), False))
                 self.pos = m.end()
-            if self.pos < len(self.text) and self.text[self.pos] == ".":
+            if self.pos < len(text) and text[self.pos] == ".":
                 self.pos += 1
-                nxt = self.text[self.pos : self.pos + 1]
+                nxt = text[self.pos : self.pos + 1]
                 if not nxt or (nxt not in '`"' and not _BARE.match(nxt)):
                     parts.append(("", False))  # "metrics." with no key after the dot
                     break
                 continue
             break
+        if parts and text[self.pos : self.pos + 1] in ("`", '"', "'"):
+            # param`.A, dummy`.A: a quote glued to the end of a key
+            raise self.fail(self.pos, "a quote right after a key", "Quote the whole key name")
         if not parts:
             what = "expected a key such as metrics.rmse, params.lr or attributes.status"
-            if self.pos < len(self.text) and self.text[self.pos] in "()":
+            if self.pos < len(text) and text[self.pos] in "()":
                 what = "parentheses are not supported; join clauses with AND"
-            elif self.pos < len(self.text) and self.text[self.pos] == "'":
+            elif self.pos < len(text) and text[self.pos] == "'":
                 what = "a key cannot be in single quotes; use backticks or double quotes"
-            raise _fail(self.text, start, what)
+            raise self.fail(start, what)
         if len(parts) == 1:
             kind, key = ATTRIBUTE, parts[0][0]
+            if parts[0][1] and "." in key:
+                # `metrics.A`: MLflow reads the type from before the first dot
+                raise self.fail(
+                    start,
+                    f"the quotes take in the type as well: {text[start : self.pos]}",
+                    f"Quote the key alone, e.g. {key.split('.', 1)[0]}.`{key.split('.', 1)[1]}`",
+                    ENTITY,
+                )
         else:
             prefix = parts[0][0]
             known = self.entity.types.get(prefix)
             if known is None:
-                raise _fail(self.text, start, f"unknown type {prefix!r}", self.entity.types_hint)
+                raise self.fail(start, f"unknown type {prefix!r}", self.entity.types_hint, ENTITY)
             kind = known
             key = ".".join(p for p, _ in parts[1:])
         if kind == ATTRIBUTE:
@@ -297,15 +356,25 @@ class _Parser:
                 valid = self.entity.order
             if key not in valid:
                 runs = self.entity is RUNS
-                raise _fail(
-                    self.text,
+                raise self.fail(
                     start,
                     f"invalid attribute key {key!r}",
                     f"Valid {'' if runs else self.entity.name + ' '}attributes are "
                     f"{', '.join(valid)} (or a {'metrics./params./' if runs else ''}tags. key)",
+                    ATTRIBUTE_KEY,
                 )
+        elif kind == DATASET:
+            if key not in DATASET_KEYS:
+                raise self.fail(
+                    start,
+                    f"invalid dataset key {key!r}",
+                    f"Valid dataset keys are {', '.join(DATASET_KEYS)}",
+                    DATASET_KEY,
+                )
+            if order:
+                raise self.fail(start, "runs cannot be ordered by their datasets", category=ENTITY)
         elif key == "":
-            raise _fail(self.text, start, f"empty {kind} key")
+            raise self.fail(start, f"empty {kind} key")
         return kind, key, start
 
     def operator(self) -> tuple[str, int]:
@@ -315,10 +384,15 @@ class _Parser:
         for op in (">=", "<=", "!=", "=", ">", "<"):
             if text.startswith(op, start):
                 nxt = text[start + len(op) : start + len(op) + 1]
-                if nxt in ("=", "<", ">") or text.startswith("<>", start):
+                if nxt in ("=", "<", ">", "~") or text.startswith("<>", start):
                     break
                 self.pos += len(op)
                 return op, start
+        other = _OPERATOR_CHARS.match(text, start)
+        if other and "~" in other.group(0):
+            # a comparator of SQL dialects (~, ~=, !~): one MLflow knows and refuses
+            self.pos = other.end()
+            return other.group(0), start
         word = self.peek_word()
         if word in ("LIKE", "ILIKE", "IN"):
             self.pos += len(word)
@@ -327,46 +401,66 @@ class _Parser:
             self.pos += 3
             if self.take_word("IN"):
                 return "NOT IN", start
-            raise _fail(text, start, "expected NOT IN")
+            raise self.fail(start, "expected NOT IN")
         if word == "IS":
             self.pos += 2
             if self.take_word("NULL"):
                 return "IS NULL", start
             if self.take_word("NOT") and self.take_word("NULL"):
                 return "IS NOT NULL", start
-            raise _fail(text, start, "expected IS NULL or IS NOT NULL")
-        raise _fail(
-            text,
+            raise self.fail(start, "expected IS NULL or IS NOT NULL")
+        raise self.fail(
             start,
             "expected a comparison operator",
             "Use one of = != > >= < <= LIKE ILIKE IN NOT IN IS NULL IS NOT NULL",
         )
 
-    def string_value(self, kind: str, key: str) -> str:
+    def _missing_value(self, what: str) -> None:
+        """A clause that ends after its operator ("metrics.acc !=") is a syntax error."""
         self.skip()
-        ch = self.text[self.pos : self.pos + 1]
+        if self.pos >= len(self.text):
+            raise self.fail(self.pos, f"{what} after the operator")
+
+    def string_value(self, kind: str, key: str) -> str:
+        what = f"expected a quoted string value for {_describe(kind, key)}"
+        self._missing_value(what)
+        text = self.text
+        ch = text[self.pos : self.pos + 1]
         if ch in ("'", '"'):
             return self.quoted(ch)
-        raise _fail(
-            self.text,
-            self.pos,
-            f"expected a quoted string value for {_describe(kind, key)}",
-            "Quote it, e.g. 'my-value'",
-        )
+        hint = "Quote it, e.g. 'my-value'"
+        number = _NUMBER.match(text, self.pos)
+        word = _BARE.match(text, self.pos)
+        if number and number.end() == (word.end() if word else number.end()):
+            # MLflow: "Expected a quoted string value for parameter|tag|attributes"
+            mlflow_kind = {PARAM: "parameter", ATTRIBUTE: "attributes"}.get(kind, kind)
+            if kind == DATASET:
+                mlflow_kind = "dataset attributes"
+            raise self.fail(
+                self.pos, what, hint, f"Expected a quoted string value for {mlflow_kind}"
+            )
+        after = word.end() if word else self.pos
+        if ch == "`" or (
+            word
+            and word.group(0).upper() not in ("TRUE", "FALSE", "NULL")
+            and text[after : after + 1] not in ("'", '"')
+        ):
+            raise self.fail(self.pos, what, hint, UNQUOTED)
+        raise self.fail(self.pos, what, hint)
 
     def number_value(self, kind: str, key: str) -> int | float:
-        self.skip()
+        self._missing_value(f"expected a number for {_describe(kind, key)}")
         start = self.pos
         m = _NUMBER.match(self.text, start)
         end = m.end() if m else start
         if not m or (
             end < len(self.text) and (self.text[end].isalnum() or self.text[end] in "._'\"")
         ):
-            raise _fail(
-                self.text,
+            raise self.fail(
                 start,
                 f"expected a number for {_describe(kind, key)}",
                 "e.g. 0.5 or 1e-3",
+                NUMERIC if kind == METRIC else NUMERIC_ATTRIBUTE,
             )
         self.pos = end
         raw = m.group(0)
@@ -377,14 +471,14 @@ class _Parser:
     def list_value(self) -> tuple[str, ...]:
         self.skip()
         if self.text[self.pos : self.pos + 1] != "(":
-            raise _fail(self.text, self.pos, "expected a parenthesised list such as ('a', 'b')")
+            raise self.fail(self.pos, "expected a parenthesised list such as ('a', 'b')")
         self.pos += 1
         items: list[str] = []
         while True:
             self.skip()
             ch = self.text[self.pos : self.pos + 1]
             if ch not in ("'", '"'):
-                raise _fail(self.text, self.pos, "expected a quoted string in the list")
+                raise self.fail(self.pos, "expected a quoted string in the list")
             items.append(self.quoted(ch))
             self.skip()
             ch = self.text[self.pos : self.pos + 1]
@@ -394,18 +488,21 @@ class _Parser:
             if ch == ")":
                 self.pos += 1
                 return tuple(items)
-            raise _fail(self.text, self.pos, "expected ',' or ')' in the list")
+            raise self.fail(self.pos, "expected ',' or ')' in the list")
 
     def clause(self) -> Clause:
         kind, key, start = self.identifier()
         op, op_pos = self.operator()
         allowed = _allowed_ops(kind, key, self.entity)
         if op not in allowed:
-            raise _fail(
-                self.text,
+            category = COMPARATOR
+            if op in NULL_OPS and self.entity is RUNS:
+                category = NULL_ONLY
+            raise self.fail(
                 op_pos,
                 f"{op} is not supported for {_describe(kind, key)}",
                 f"Use one of {' '.join(allowed)}",
+                category,
             )
         value: Any
         if op in NULL_OPS:
@@ -428,14 +525,19 @@ class _Parser:
                 return clauses
             if self.take_word("AND"):
                 if self.at_end():
-                    raise _fail(self.text, self.pos, "expected a clause after AND")
+                    raise self.fail(self.pos, "expected a clause after AND")
                 continue
             word = self.peek_word()
             if word == "OR":
-                raise _fail(self.text, self.pos, "OR is not supported", "Join clauses with AND")
+                raise self.fail(self.pos, "OR is not supported", "Join clauses with AND")
             if self.text[self.pos] == ";":
-                raise _fail(self.text, self.pos, "';' is not allowed in a filter")
-            raise _fail(self.text, self.pos, "expected AND or the end of the filter")
+                raise self.fail(
+                    self.pos,
+                    "';' is not allowed in a filter",
+                    "Join clauses with AND",
+                    MULTIPLE,
+                )
+            raise self.fail(self.pos, "expected AND or the end of the filter")
 
 
 def _describe(kind: str, key: str) -> str:
@@ -449,6 +551,8 @@ def _allowed_ops(kind: str, key: str, entity: Entity = RUNS) -> tuple[str, ...]:
         return STRING_OPS + NULL_OPS
     if kind == TAG:
         return entity.tag_ops
+    if kind == DATASET:
+        return DATASET_OPS
     if key in entity.numeric:
         return NUMERIC_OPS
     if key in entity.lists:
@@ -482,7 +586,8 @@ def parse_order_by(order_by: str | Sequence[str] | None, entity: Entity = RUNS) 
     may name, as :func:`parse_filter`).
 
     Raises:
-        InvalidParameter: for an unknown type or attribute, or a direction other than ASC/DESC.
+        InvalidParameter: for an unknown type or attribute, a direction other than
+            ASC/DESC, or whitespace after the entry (MLflow refuses ``"params.p "``).
     """
     if not order_by:
         return []
@@ -491,25 +596,25 @@ def parse_order_by(order_by: str | Sequence[str] | None, entity: Entity = RUNS) 
     keys: list[OrderKey] = []
     for entry in order_by:
         if not isinstance(entry, str) or not entry.strip():
-            raise InvalidParameter(f"Invalid order_by entry {entry!r}: expected '<key> [ASC|DESC]'")
-        p = _Parser(entry, entity)
-        try:
-            kind, key, _ = p.identifier(order=True)
-        except InvalidParameter as exc:
             raise InvalidParameter(
-                exc.message.replace("filter string", "order_by clause")
-            ) from None
+                f"{ORDER_CLAUSE} {entry!r}: expected '<key> [ASC|DESC]' (an empty entry)"
+            )
+        p = _Parser(entry, entity, clause=ORDER_CLAUSE)
+        kind, key, _ = p.identifier(order=True)
         ascending = True
         if p.take_word("DESC"):
             ascending = False
         elif p.take_word("ASC"):
             pass
         if not p.at_end():
-            raise InvalidParameter(
-                _fail(entry, p.pos, "expected ASC, DESC or the end of the clause").message.replace(
-                    "filter string", "order_by clause"
-                )
+            word = _BARE.fullmatch(entry, p.pos, len(entry))
+            raise p.fail(
+                p.pos,
+                "expected ASC, DESC or the end of the clause",
+                category=ORDERING_KEY if word else ORDER_CLAUSE,
             )
+        if entry != entry.rstrip():
+            raise p.fail(len(entry.rstrip()), "whitespace after the end of the clause")
         keys.append(OrderKey(kind, key, ascending))
     return keys
 

@@ -20,6 +20,7 @@ Schema (format version :data:`FORMAT_VERSION`)::
          source_commit, source_branch, source_dirty, parent_run_id, run_json)
     metrics(rid, key, value, is_nan, step, timestamp, min, max, count)
     params(rid, key, value)          tags(rid, key, value)
+    datasets(rid, name, digest, context)   -- dataset inputs (filters datasets.*)
     broken(run_id, commit_sha, error)
     reach(tip, commit_sha, reachable)   -- branch ancestry cache (see gittrack.query.branches)
 """
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 6  # 6: records read within limits and checked (gittrack.core.records)
+FORMAT_VERSION = 7  # 7: dataset inputs (datasets table)
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 
 _SCHEMA = """
@@ -92,6 +93,8 @@ CREATE TABLE params(rid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT,
                     PRIMARY KEY(rid, key)) WITHOUT ROWID;
 CREATE TABLE tags(rid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT,
                   PRIMARY KEY(rid, key)) WITHOUT ROWID;
+CREATE TABLE datasets(rid INTEGER NOT NULL, name TEXT, digest TEXT, context TEXT);
+CREATE INDEX datasets_rid ON datasets(rid);
 CREATE TABLE broken(run_id TEXT PRIMARY KEY, commit_sha TEXT NOT NULL, error TEXT NOT NULL);
 CREATE TABLE reach(tip TEXT NOT NULL, commit_sha TEXT NOT NULL, reachable INTEGER NOT NULL,
                    PRIMARY KEY(tip, commit_sha)) WITHOUT ROWID;
@@ -420,7 +423,7 @@ class Index:
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS gone(run_id TEXT PRIMARY KEY)")
         conn.execute("DELETE FROM temp.gone")
         conn.executemany("INSERT OR IGNORE INTO temp.gone VALUES (?)", ((r,) for r in run_ids))
-        for table in ("metrics", "params", "tags"):
+        for table in ("metrics", "params", "tags", "datasets"):
             conn.execute(
                 f"DELETE FROM {table} WHERE rid IN "
                 "(SELECT id FROM runs WHERE run_id IN (SELECT run_id FROM temp.gone))"

@@ -65,8 +65,8 @@ def check_max_results(max_results: Any, upper: int | None = None) -> int:
                 f"Invalid value {max_results!r} for max_results: it must be a positive integer"
             )
         raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results': must be between 1 and "
-            f"{upper}"
+            f"Invalid value {max_results} for parameter 'max_results' supplied: must be "
+            f"between 1 and {upper}"
         )
     return max_results
 

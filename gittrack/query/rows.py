@@ -18,8 +18,28 @@ _RUN_COLUMNS = (
 
 
 RunRows = tuple[
-    tuple[Any, ...], list[tuple[Any, ...]], list[tuple[str, str]], list[tuple[str, str]]
+    tuple[Any, ...],
+    list[tuple[Any, ...]],
+    list[tuple[str, str]],
+    list[tuple[str, str]],
+    list[tuple[str, str, str | None]],
 ]
+DATASET_CONTEXT = "mlflow.data.context"  # MLflow's input tag naming what a dataset was for
+
+
+def dataset_rows(inputs: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
+    """``(name, digest, context)`` of each dataset input (context None when not tagged)."""
+    rows = []
+    for item in inputs:
+        ds = item.get("dataset")
+        if not isinstance(ds, dict):
+            continue
+        context = None
+        for tag in item.get("tags") or []:
+            if isinstance(tag, dict) and tag.get("key") == DATASET_CONTEXT:
+                context = str(tag.get("value", ""))
+        rows.append((str(ds.get("name", "")), str(ds.get("digest", "")), context))
+    return rows
 
 
 def _int_or_none(v: Any) -> int | None:
@@ -45,7 +65,8 @@ _to_json = json.JSONEncoder(default=str, separators=(",", ":")).encode  # one en
 
 
 def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
-    """The rows of one run: (runs row without id, metric rows, param rows, tag rows).
+    """The rows of one run: (runs row without id, metric rows, param rows, tag rows,
+    dataset rows).
 
     Values are derived exactly as :meth:`gittrack.core.reader.Store.run_from_record` derives
     them (system ``mlflow.*`` tags included), so a search shows what ``get_run`` shows.
@@ -105,6 +126,7 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
         metric_rows,
         list(params.items()),
         list(tags.items()),
+        dataset_rows(record.get("inputs") or []),
     )
 
 
@@ -141,17 +163,20 @@ def insert_rows(
     metric_rows: list[tuple[Any, ...]] = []
     param_rows: list[tuple[int, str, Any]] = []
     tag_rows: list[tuple[int, str, Any]] = []
+    dataset_rows_: list[tuple[int, str, str, str | None]] = []
     rid = first_id - 1
-    for _run_id, _sha, (row, metrics, params, tags) in good:
+    for _run_id, _sha, (row, metrics, params, tags, datasets) in good:
         rid += 1
         run_rows.append((rid, *row))
         metric_rows.extend((rid, *m) for m in metrics)
         param_rows.extend((rid, k, v) for k, v in params)
         tag_rows.extend((rid, k, v) for k, v in tags)
+        dataset_rows_.extend((rid, *d) for d in datasets)
     conn.executemany(f"INSERT INTO runs({_RUN_COLUMNS}) VALUES ({','.join('?' * 22)})", run_rows)
     conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?,?)", metric_rows)
     conn.executemany("INSERT INTO params VALUES (?,?,?)", param_rows)
     conn.executemany("INSERT INTO tags VALUES (?,?,?)", tag_rows)
+    conn.executemany("INSERT INTO datasets VALUES (?,?,?,?)", dataset_rows_)
     conn.executemany("INSERT OR REPLACE INTO broken VALUES (?,?,?)", bad)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gittrack.errors import GittrackError, InvalidArtifactPath, PayloadTooLarge
@@ -28,7 +28,7 @@ from gittrack.server import artifacts, experiments, history, registry, requestlo
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
-from gittrack.server.bodies import drain, read_limited, received_upload
+from gittrack.server.bodies import drain, read_limited
 from gittrack.server.config import ServerConfig
 from gittrack.server.errors import handle_exception
 from gittrack.server.gitweb import PREFIX as GIT_PREFIX
@@ -155,47 +155,16 @@ async def proxy_list(request: Request) -> Response:
 
 async def proxy_get(request: Request) -> Response:
     _, run_id, path = artifacts.split_proxy_path(request.path_params["path"])
-    backend: Backend = request.app.state.backend
-    dest = request.app.state.config.artifacts_destination
-    kind, what = await backend.call(artifacts.locate, run_id, path, dest)
-    headers = {"Content-Disposition": f'attachment; filename="{path.rsplit("/", 1)[-1]}"'}
-    if kind == "bytes":
-        return Response(what, media_type="application/octet-stream", headers=headers)
-    from gittrack.server.artifact_store import open_object
-
-    # opened on the repository thread (it reads the repository's store config)
-    fh = await backend.call(lambda c: open_object(c.repo, dest, what))
-
-    def chunks() -> Any:
-        with fh:
-            while True:
-                data = fh.read(artifacts.CHUNK)
-                if not data:
-                    return
-                yield data
-
-    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+    return await artifacts.send(request, run_id, path)
 
 
 async def proxy_put(request: Request) -> Response:
     _, run_id, path = artifacts.split_proxy_path(request.path_params["path"])
     if not path:
         raise InvalidArtifactPath("Invalid artifact path: names a run, not a file")
-    backend: Backend = request.app.state.backend
     config: ServerConfig = request.app.state.config
-    # an unknown run fails before a byte is written
-    state_dir = await backend.call(lambda c, r=run_id: (c.get_run(r), str(c.repo.state_dir))[1])
-    name = path.rsplit("/", 1)[-1]
-    async with received_upload(request, name, state_dir, config.max_artifact_bytes) as got:
-        if got is None:
-            return Response(status_code=400)  # the client went away: nothing was recorded
-        upload, sha = got
-        await backend.write(
-            run_id,
-            lambda c: artifacts.attach(
-                c, run_id, path, upload.path, sha, upload.size, config.artifacts_destination
-            ),
-        )
+    if not await artifacts.receive(request, run_id, path, config.max_artifact_bytes):
+        return Response(status_code=400)  # the client went away: nothing was recorded
     return _json({})
 
 
@@ -238,6 +207,7 @@ def routes(git: Callable[..., Any]) -> list[BaseRoute]:
 
     table: list[BaseRoute] = [
         *logged_models.routes(ARTIFACT_PREFIXES),
+        *artifacts.routes(API_PREFIXES, ARTIFACT_PREFIXES),
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),

@@ -1,4 +1,7 @@
-"""Artifacts over HTTP: ``artifacts/list`` and the ``mlflow-artifacts`` proxy.
+"""Artifacts over HTTP: ``artifacts/list``, the ``mlflow-artifacts`` proxy, and the two
+routes MLflow's web UI uses: ``GET /get-artifact?run_id=&path=`` (one file) and
+``POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=&path=`` (the body is the file, at
+most 10 MB, as MLflow allows).
 
 Proxy paths are ``<experiment_id>/<run_id>/artifacts/<path>``, what the run
 artifact URI ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`` expands
@@ -14,7 +17,7 @@ run's ``artifacts.yaml`` must be 64 lowercase hex digits before it names an obje
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gittrack.core.validation import (
     artifact_manifest,
@@ -23,11 +26,30 @@ from gittrack.core.validation import (
     validate_experiment_id,
     validate_run_id,
 )
-from gittrack.errors import InvalidArtifactPath, NotFound
+from gittrack.errors import InvalidArtifactPath, InvalidParameter, NotFound, PayloadTooLarge
 from gittrack.layout import artifact_blob_relpath, record_path
 from gittrack.server.runs import artifact_uri, run_id_of
 
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
 CHUNK = 256 * 1024
+MAX_UI_UPLOAD = 10 * 1024 * 1024  # MLflow's limit on one upload-artifact request
+
+
+def mlflow_path(path: Any) -> str:
+    """``path`` checked as MLflow's REST handlers check it: any unsafe path is MLflow's
+    plain "Invalid path" (400 ``INVALID_PARAMETER_VALUE``).
+
+    Raises:
+        InvalidParameter: "Invalid path".
+    """
+    try:
+        return clean_artifact_path(path, "path")
+    except InvalidArtifactPath:
+        raise InvalidParameter("Invalid path") from None
 
 
 def split_proxy_path(path: str) -> tuple[str, str, str]:
@@ -36,6 +58,8 @@ def split_proxy_path(path: str) -> tuple[str, str, str]:
     Raises:
         InvalidArtifactPath: the path is unsafe or not ``<exp>/<run>/artifacts[/...]``.
     """
+    # "<exp>/<run>/artifacts/." (MLflow's download of "."): "." parts name where they are
+    path = "/".join(p for p in path.split("/") if p != ".")
     clean = clean_artifact_path(path, "artifact path")
     parts = clean.split("/")
     if len(parts) < 3 or parts[2] != "artifacts":
@@ -84,7 +108,7 @@ def children(entries: dict[str, dict[str, Any]], path: str) -> list[dict[str, An
 def list_run(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     """``GET artifacts/list``: paths relative to the run's artifact root."""
     run_id = run_id_of(args)
-    path = clean_artifact_path(args.get("path"), "path")
+    path = mlflow_path(args.get("path"))
     run, entries = run_artifacts(client, run_id)
     return {
         "root_uri": artifact_uri(run.info.experiment_id, run_id),
@@ -151,3 +175,143 @@ def detach(client: Any, run_id: str, path: str) -> None:
         writer.artifacts.pop(p, None)
         writer.put_record_file(artifact_blob_relpath(p), None)
     writer.mark_dirty()
+
+
+# -- routes (event loop) ----------------------------------------------------------------
+
+
+async def send(request: Request, run_id: str, path: str) -> Response:
+    """Answer with artifact ``path`` of run ``run_id``, streamed, as an attachment."""
+    from starlette.responses import Response, StreamingResponse
+
+    from gittrack.server.artifact_store import open_object
+
+    backend = request.app.state.backend
+    dest = request.app.state.config.artifacts_destination
+    kind, what = await backend.call(locate, run_id, path, dest)
+    headers = {"Content-Disposition": f'attachment; filename="{path.rsplit("/", 1)[-1]}"'}
+    if kind == "bytes":
+        return Response(what, media_type="application/octet-stream", headers=headers)
+    # opened on the repository thread (it reads the repository's store config)
+    fh = await backend.call(lambda c: open_object(c.repo, dest, what))
+
+    def chunks() -> Any:
+        with fh:
+            while True:
+                data = fh.read(CHUNK)
+                if not data:
+                    return
+                yield data
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+
+
+async def receive(
+    request: Request, run_id: str, path: str, limit: int, allow_empty: bool = True
+) -> bool:
+    """Record the request body as artifact ``path`` of run ``run_id`` (an unknown run fails
+    before a byte is written). False when the client went away, or the body was empty and
+    not ``allow_empty``: nothing was recorded then.
+
+    Raises:
+        PayloadTooLarge: the body is over ``limit`` bytes.
+    """
+    from gittrack.server.bodies import received_upload
+
+    backend = request.app.state.backend
+    config = request.app.state.config
+    state_dir = await backend.call(lambda c, r=run_id: (c.get_run(r), str(c.repo.state_dir))[1])
+    name = path.rsplit("/", 1)[-1]
+    async with received_upload(request, name, state_dir, limit) as got:
+        if got is None or (got[0].size == 0 and not allow_empty):
+            return False
+        upload, sha = got
+        await backend.write(
+            run_id,
+            lambda c: attach(
+                c, run_id, path, upload.path, sha, upload.size, config.artifacts_destination
+            ),
+        )
+    return True
+
+
+async def get_artifact(request: Request) -> Response:
+    """``GET /get-artifact?run_id=&path=`` (``run_uuid`` too): one file of a run."""
+    query = request.query_params
+    run_id = validate_run_id(query.get("run_id") or query.get("run_uuid") or "")
+    path = mlflow_path(query.get("path"))
+    if not path:
+        raise InvalidParameter("Artifact path refers to a directory, not a file: ''")
+    return await send(request, run_id, path)
+
+
+async def upload_artifact(request: Request) -> Response:
+    """``POST upload-artifact?run_uuid=&path=``: the body becomes the run's artifact."""
+    from gittrack.server.bodies import drain
+    from gittrack.server.wire import dumps
+
+    query = request.query_params
+    try:
+        if not query.get("run_uuid"):
+            raise InvalidParameter("Request must specify run_uuid.")
+        if not query.get("path"):
+            raise InvalidParameter("Request must specify path.")
+        path = mlflow_path(query["path"])
+        run_id = validate_run_id(query["run_uuid"])
+        if int(request.headers.get("content-length") or 0) > MAX_UI_UPLOAD:
+            raise InvalidParameter("Artifact size is too large. Max size is 10MB.")
+    except InvalidParameter:
+        await drain(request)
+        raise
+    limit = min(MAX_UI_UPLOAD, request.app.state.config.max_artifact_bytes)
+    try:
+        stored = await receive(request, run_id, path, limit, allow_empty=False)
+    except PayloadTooLarge:
+        await drain(request)
+        raise InvalidParameter("Artifact size is too large. Max size is 10MB.") from None
+    if not stored:
+        raise InvalidParameter("Request must specify data.")
+    from starlette.responses import Response
+
+    return Response(dumps({}), media_type="application/json")
+
+
+# MLflow's words, which its client matches to fall back to one streamed PUT / GET
+MULTIPART_UPLOAD_UNSUPPORTED = (
+    "Multipart upload is not supported for the current artifact repository"
+)
+MULTIPART_DOWNLOAD_UNSUPPORTED = (
+    "Multipart download is not supported for the current artifact repository"
+)
+
+
+async def multipart(request: Request) -> Response:
+    """``mlflow-artifacts/mpu/{create,complete,abort}`` and ``presigned``: gittrack streams
+    every upload and download through itself, so it answers as an MLflow server over a
+    local store does (NOT_IMPLEMENTED), and MLflow's client falls back to a plain transfer
+    (with ``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=true`` too)."""
+    from gittrack.errors import NotSupported
+    from gittrack.server.bodies import drain
+
+    await drain(request)
+    if request.method == "GET":
+        raise NotSupported(MULTIPART_DOWNLOAD_UNSUPPORTED + ": gittrack streams downloads")
+    raise NotSupported(
+        MULTIPART_UPLOAD_UNSUPPORTED + ": gittrack streams each upload (use one PUT)"
+    )
+
+
+def routes(api_prefixes: tuple[str, ...], artifact_prefixes: tuple[str, ...]) -> list[Route]:
+    """The routes MLflow's web UI uses for single files (``api_prefixes``: the REST API's)
+    and the multipart/presigned routes MLflow's client may try (beside each of
+    ``artifact_prefixes``, the artifact proxy's)."""
+    from starlette.routing import Route
+
+    table = [Route("/get-artifact", get_artifact, methods=["GET"])]
+    table += [Route(p + "upload-artifact", upload_artifact, methods=["POST"]) for p in api_prefixes]
+    for prefix in artifact_prefixes:
+        base = prefix.rsplit("/artifacts", 1)[0]  # /api/2.0/mlflow-artifacts
+        for step in ("create", "complete", "abort"):
+            table.append(Route(f"{base}/mpu/{step}/{{path:path}}", multipart, methods=["POST"]))
+        table.append(Route(f"{base}/presigned/{{path:path}}", multipart, methods=["GET"]))
+    return table

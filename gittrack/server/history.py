@@ -1,15 +1,16 @@
 """REST handlers the MLflow UI and client call for charts and datasets.
 
 ``metrics/get-history-bulk`` (every point of one metric for up to 100 runs),
-``metrics/get-history-bulk-interval`` (a sample of steps across runs that keeps each run's
-first and last step, as MLflow's store samples) and ``experiments/search-datasets`` (the
-datasets logged as inputs to an experiment's runs).
+``metrics/get-history-bulk-interval`` (an even sample of each run's points that keeps its
+last one, as MLflow 3's store samples) and ``experiments/search-datasets`` (the datasets
+logged as inputs to an experiment's runs).
 """
 
 from __future__ import annotations
 
-import bisect
-from typing import Any
+import math
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from gittrack.errors import InvalidParameter
 from gittrack.server.runs import validate_key
@@ -20,10 +21,19 @@ MAX_RESULTS_PER_RUN = 2_500
 MAX_DATASET_EXPERIMENTS = 20
 
 
+T = TypeVar("T")
+
+
 def _points(client: Any, run_id: str, key: str) -> list[Any]:
     from gittrack.core.validation import validate_run_id
 
     return list(client.get_metric_history(validate_run_id(run_id), key))
+
+
+def _order(m: Any) -> tuple[int, int, float, bool]:
+    """MLflow's order of a run's points: step, timestamp, value (NaN as 0, then flagged)."""
+    nan = isinstance(m.value, float) and math.isnan(m.value)
+    return (m.step, m.timestamp, 0.0 if nan else m.value, nan)
 
 
 def _with_run(m: Any, run_id: str) -> dict[str, Any]:
@@ -76,24 +86,19 @@ def get_history_bulk(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {"metrics": out[:limit]}
 
 
-def sample_steps(
-    runs: list[list[int]], start: int | None, end: int | None, max_results: int
-) -> list[int]:
-    """The steps to answer with: at most ``max_results`` evenly spaced among the steps that
-    exist in ``[start, end]``, plus the last one, plus each run's first and last step there."""
-    all_steps = sorted({s for steps in runs for s in steps})
-    if start is None:
-        start, end = 0, (all_steps[-1] if all_steps else 0)
-    assert end is not None
-    edges = {s for steps in runs if steps for s in (min(steps), max(steps)) if start <= s <= end}
-    lo, hi = bisect.bisect_left(all_steps, start), bisect.bisect_right(all_steps, end)
-    if hi - lo <= max_results:
-        chosen = set(all_steps[lo:hi])
-    else:
-        width = (hi - lo) / max_results
-        chosen = {all_steps[lo + int(i * width)] for i in range(max_results)}
-        chosen.add(all_steps[hi - 1])
-    return sorted(chosen | edges)
+def sample_points(points: Sequence[T], max_results: int) -> list[T]:
+    """MLflow 3's sample of a run's ``points`` (already in :func:`_order`): split them into
+    ``max_results`` buckets as SQL's NTILE does (the first ``len % max_results`` buckets one
+    point larger), keep the first point of each, and keep the last point too, in place of
+    the last pick when there are already ``max_results``."""
+    n = len(points)
+    if n <= max_results:
+        return list(points)
+    size, extra = divmod(n, max_results)
+    picks = [points[b * size + min(b, extra)] for b in range(max_results)]
+    if picks[-1] is not points[-1]:
+        picks[-1] = points[-1]
+    return picks
 
 
 def _int_arg(args: dict[str, Any], name: str) -> int | None:
@@ -116,7 +121,8 @@ def get_history_bulk_interval(client: Any, args: dict[str, Any]) -> dict[str, An
         "GetMetricHistoryBulkInterval request must specify at most {max} run_ids.",
         "Missing value for required parameter 'metric_key'.",
     )
-    max_results = _int_arg(args, "max_results") or MAX_RESULTS_PER_RUN
+    max_results = _int_arg(args, "max_results")
+    max_results = MAX_RESULTS_PER_RUN if max_results is None else max_results
     if not 1 <= max_results <= MAX_RESULTS_PER_RUN:
         raise InvalidParameter(f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}.")
     start, end = _int_arg(args, "start_step"), _int_arg(args, "end_step")
@@ -130,15 +136,13 @@ def get_history_bulk_interval(client: Any, args: dict[str, Any]) -> dict[str, An
             f"Found start_step={start} and end_step={end}."
         )
     histories = {run_id: _points(client, run_id, key) for run_id in run_ids}
-    steps = sample_steps([[m.step for m in h] for h in histories.values()], start, end, max_results)
-    wanted = set(steps)
-    per_run = max(max_results, len(steps))
     out: list[dict[str, Any]] = []
     for run_id, history in histories.items():
-        kept = sorted((m for m in history if m.step in wanted), key=lambda m: (m.step, m.timestamp))
-        if len(kept) > per_run:  # many points on one step: an even sample of them
-            kept = [kept[int(i * len(kept) / per_run)] for i in range(per_run)]
-        out.extend(_with_run(m, run_id) for m in kept)
+        inside = sorted(
+            (m for m in history if start is None or start <= m.step <= end),
+            key=_order,
+        )
+        out.extend(_with_run(m, run_id) for m in sample_points(inside, max_results))
     return {"metrics": out}
 
 

@@ -25,8 +25,8 @@ from gittrack.core.logged_models import (
 from gittrack.errors import InvalidParameter
 from gittrack.query.logged_models import search_models
 from gittrack.query.pages import page
-from gittrack.server.schema import API_PREFIXES
-from gittrack.server.wire import decode_json_body, dumps
+from gittrack.server.schema import API_PREFIXES, LOGGED_MODEL_BY_ROUTE
+from gittrack.server.wire import decode_json_body, dumps, parse
 
 MAX_RESULTS_MODELS = 1000  # MLflow's limit on one logged-models/search page
 ARTIFACT_ROOT = "mlflow-artifacts:/{experiment_id}/models/{model_id}/artifacts"
@@ -51,6 +51,9 @@ def _kv(items: Any, what: str) -> dict[str, str]:
         raise InvalidParameter(f"Invalid value for parameter '{what}': expected a list")
     out = {}
     for item in items:
+        if isinstance(item, tuple):  # already checked by wire.parse: (key, value)
+            out[item[0]] = item[1]
+            continue
         if not isinstance(item, dict) or not isinstance(item.get("key"), str):
             raise InvalidParameter(f"Invalid entry in '{what}': each needs a string 'key'")
         out[item["key"]] = str(item.get("value", ""))
@@ -113,12 +116,9 @@ def log_params(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def search(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    max_results = int(args.get("max_results") or 100)
-    if not 0 < max_results <= MAX_RESULTS_MODELS:
-        raise InvalidParameter(
-            f"Invalid value {max_results} for parameter 'max_results': must be between 1 and "
-            f"{MAX_RESULTS_MODELS}"
-        )
+    from gittrack.query.pages import check_max_results
+
+    max_results = check_max_results(args.get("max_results") or 100, MAX_RESULTS_MODELS)
     exp_ids = [str(e) for e in args.get("experiment_ids") or []]
     records = LoggedModelStore(client.repo).all(exp_ids or None)
     order_by = args.get("order_by") or None
@@ -185,15 +185,20 @@ def list_proxy(client: Any, proxy_path: str) -> dict[str, Any]:
 # -- routes (path parameters) ---------------------------------------------------------------
 
 
-def _endpoint(handler: Any, methods_with_body: bool) -> Any:
+def _endpoint(handler: Any, methods_with_body: bool, route: str, method: str) -> Any:
+    """The route's endpoint: its arguments checked against the schema's table
+    (:data:`LOGGED_MODEL_BY_ROUTE`, which ``/openapi.json`` describes too)."""
+    spec = LOGGED_MODEL_BY_ROUTE[(route, method)]
+
     async def serve(request: Request) -> Response:
-        args: dict[str, Any] = dict(request.query_params) if request.method == "GET" else {}
+        raw: dict[str, Any] = dict(request.query_params) if request.method == "GET" else {}
         if methods_with_body and request.method != "GET":
             from gittrack.server.bodies import read_limited
 
             limit = request.app.state.config.max_json_bytes
-            args = decode_json_body(await read_limited(request, limit))
-        args.update(request.path_params)
+            raw = decode_json_body(await read_limited(request, limit))
+        raw.update(request.path_params)
+        args = {**raw, **parse(spec, raw)}
         if "model_id" in args:
             validate_model_id(args["model_id"])
         return _json(await request.app.state.backend.call(handler, args))
@@ -260,27 +265,21 @@ async def _proxy_put(request: Request) -> Response:
 def routes(artifact_prefixes: tuple[str, ...]) -> list[Route]:
     """Routes of the logged-model API and of its artifacts (before the runs' proxy routes)."""
     table = []
+    handlers = [
+        ("logged-models", "POST", create, True),
+        ("logged-models/search", "POST", search, True),
+        ("logged-models/{model_id}", "GET", get, False),
+        ("logged-models/{model_id}", "PATCH", finalize, True),
+        ("logged-models/{model_id}", "DELETE", delete, False),
+        ("logged-models/{model_id}/tags", "PATCH", set_tags, True),
+        ("logged-models/{model_id}/tags/{tag_key}", "DELETE", delete_tag, False),
+        ("logged-models/{model_id}/params", "POST", log_params, True),
+        ("logged-models/{model_id}/artifacts/directories", "GET", list_artifacts, False),
+    ]
     for prefix in API_PREFIXES:
-        base = prefix + "logged-models"
-        table += [
-            Route(base, _endpoint(create, True), methods=["POST"]),
-            Route(base + "/search", _endpoint(search, True), methods=["POST"]),
-            Route(base + "/{model_id}", _endpoint(get, False), methods=["GET"]),
-            Route(base + "/{model_id}", _endpoint(finalize, True), methods=["PATCH"]),
-            Route(base + "/{model_id}", _endpoint(delete, False), methods=["DELETE"]),
-            Route(base + "/{model_id}/tags", _endpoint(set_tags, True), methods=["PATCH"]),
-            Route(
-                base + "/{model_id}/tags/{tag_key}",
-                _endpoint(delete_tag, False),
-                methods=["DELETE"],
-            ),
-            Route(base + "/{model_id}/params", _endpoint(log_params, True), methods=["POST"]),
-            Route(
-                base + "/{model_id}/artifacts/directories",
-                _endpoint(list_artifacts, False),
-                methods=["GET"],
-            ),
-        ]
+        for route, method, handler, body in handlers:
+            endpoint = _endpoint(handler, body, route, method)
+            table.append(Route(prefix + route, endpoint, methods=[method]))
     for prefix in artifact_prefixes:
         table += [
             Route(prefix + "/{exp}/models/{rest:path}", _proxy_get, methods=["GET"]),

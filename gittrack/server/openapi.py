@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gittrack.server.schema import ENDPOINTS, RUN_STATUSES, VIEW_TYPES
+from gittrack.server.schema import ENDPOINTS, LOGGED_MODEL_ENDPOINTS, RUN_STATUSES, VIEW_TYPES
 
 _KV = {
     "type": "object",
@@ -43,6 +43,7 @@ _DATASET_INPUT = {
 
 _TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
+    "path": {"type": "string"},
     "int64": {"type": "integer", "format": "int64"},
     "int32": {"type": "integer", "format": "int32"},
     "double": {"type": "number"},
@@ -73,7 +74,9 @@ _ERROR = {
 def _operation(endpoint: Any, method: str) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": endpoint.summary,
-        "operationId": f"{method.lower()}_{endpoint.path.replace('/', '_').replace('-', '_')}",
+        "operationId": method.lower()
+        + "_"
+        + endpoint.path.replace("/", "_").replace("-", "_").replace("{", "").replace("}", ""),
         "responses": {
             "200": {
                 "description": "OK",
@@ -86,8 +89,15 @@ def _operation(endpoint: Any, method: str) -> dict[str, Any]:
             "413": _ERROR,
         },
     }
-    if method == "GET":
-        op["parameters"] = [
+    in_path = [
+        {"name": name, "in": "path", "required": True, "schema": _TYPES[kind]}
+        for name, (kind, _) in endpoint.fields.items()
+        if kind == "path"
+    ]
+    if in_path:
+        op["parameters"] = in_path
+    if method in ("GET", "DELETE"):
+        op["parameters"] = in_path + [
             {
                 "name": name,
                 "in": "query",
@@ -100,14 +110,15 @@ def _operation(endpoint: Any, method: str) -> dict[str, Any]:
             in ("string", "int64", "int32", "double", "bool", "view_type", "run_status", "string[]")
         ]
     else:
+        body = {n: spec for n, spec in endpoint.fields.items() if spec[0] != "path"}
         op["requestBody"] = {
             "required": True,
             "content": {
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "properties": {n: _TYPES[k] for n, (k, _) in endpoint.fields.items()},
-                        "required": [n for n, (_, req) in endpoint.fields.items() if req],
+                        "properties": {n: _TYPES[k] for n, (k, _) in body.items()},
+                        "required": [n for n, (_, req) in body.items() if req],
                     }
                 }
             },
@@ -118,10 +129,10 @@ def _operation(endpoint: Any, method: str) -> dict[str, Any]:
 def openapi_document(server_url: str | None = None) -> dict[str, Any]:
     """The OpenAPI 3.0 description of ``/api/2.0/mlflow/...`` as this server enforces it."""
     paths: dict[str, Any] = {}
-    for ep in ENDPOINTS:
+    for ep in ENDPOINTS + LOGGED_MODEL_ENDPOINTS:
         # one path may have several endpoints, one per method (registered-models/alias)
-        operations = paths.setdefault(f"/api/2.0/mlflow/{ep.path}", {})
-        operations.update({m.lower(): _operation(ep, m) for m in ep.methods})
+        ops = paths.setdefault(f"/api/2.0/mlflow/{ep.path}", {})
+        ops.update({m.lower(): _operation(ep, m) for m in ep.methods})
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {

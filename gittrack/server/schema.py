@@ -7,8 +7,8 @@ document promises is what the server enforces.
 A field spec is a tuple ``(type, required)``; types are ``string``, ``int64``,
 ``int32``, ``double``, ``bool``, ``string[]``, ``kv[]`` (``[{key, value}]``),
 ``metric[]`` (``[{key, value, timestamp, step}]``), ``inputs[]`` and
-``models[]`` (log-inputs payloads, kept as JSON), and the enums ``view_type``
-and ``run_status``.
+``models[]`` (lists of objects, kept as JSON), ``path`` (a string from the URL path),
+and the enums ``view_type`` and ``run_status``.
 """
 
 from __future__ import annotations
@@ -429,3 +429,80 @@ ENDPOINTS: tuple[Endpoint, ...] = TRACKING_ENDPOINTS + REGISTRY_ENDPOINTS
 BY_KEY: dict[str, Endpoint] = {e.key: e for e in ENDPOINTS}
 """Each endpoint by its key: its path, or ``op`` where several methods of one path take
 different fields (``registered-models/alias``: POST sets, GET reads, DELETE deletes)."""
+
+# MLflow 3's LoggedModel API (gittrack.server.logged_models): ``{name}`` parts of a path are
+# fields of type ``path``, taken from the URL
+MODEL_ID = {"model_id": ("path", R)}
+LOGGED_MODEL_ENDPOINTS: tuple[Endpoint, ...] = (
+    _ep(
+        "logged-models",
+        ["POST"],
+        {
+            "experiment_id": ("string", R),
+            "name": ("string", O),
+            "model_type": ("string", O),
+            "source_run_id": ("string", O),
+            "params": ("kv[]", O),
+            "tags": ("kv[]", O),
+        },
+        "Create a logged model (status PENDING)",
+        {"model": "LoggedModel"},
+    ),
+    _ep(
+        "logged-models/search",
+        ["POST"],
+        {
+            "experiment_ids": ("string[]", O),
+            "filter": ("string", O),
+            "datasets": ("models[]", O),
+            "max_results": ("int32", O),
+            "order_by": ("models[]", O),
+            "page_token": ("string", O),
+        },
+        "Search logged models",
+        {"models": "LoggedModel[]", "next_page_token": "string"},
+    ),
+    _ep(
+        "logged-models/{model_id}",
+        ["GET"],
+        MODEL_ID,
+        "Get a logged model",
+        {"model": "LoggedModel"},
+    ),
+    _ep(
+        "logged-models/{model_id}",
+        ["PATCH"],
+        {**MODEL_ID, "status": ("string", R)},
+        "Finalize a logged model (READY or FAILED)",
+        {"model": "LoggedModel"},
+    ),
+    _ep("logged-models/{model_id}", ["DELETE"], MODEL_ID, "Delete a logged model"),
+    _ep(
+        "logged-models/{model_id}/tags",
+        ["PATCH"],
+        {**MODEL_ID, "tags": ("kv[]", O)},
+        "Set tags on a logged model",
+    ),
+    _ep(
+        "logged-models/{model_id}/tags/{tag_key}",
+        ["DELETE"],
+        {**MODEL_ID, "tag_key": ("path", R)},
+        "Delete a tag of a logged model",
+    ),
+    _ep(
+        "logged-models/{model_id}/params",
+        ["POST"],
+        {**MODEL_ID, "params": ("kv[]", O)},
+        "Log params of a logged model",
+    ),
+    _ep(
+        "logged-models/{model_id}/artifacts/directories",
+        ["GET"],
+        {**MODEL_ID, "artifact_directory_path": ("string", O), "page_token": ("string", O)},
+        "List the files of a logged model",
+        {"root_uri": "string", "files": "FileInfo[]"},
+    ),
+)
+LOGGED_MODEL_BY_ROUTE: dict[tuple[str, str], Endpoint] = {
+    (e.path, m): e for e in LOGGED_MODEL_ENDPOINTS for m in e.methods
+}

@@ -26,10 +26,16 @@ INT32 = (-(2**31), 2**31 - 1)
 
 
 def _bad(name: str, value: Any, expected: str) -> InvalidParameter:
-    shown = repr(value)
+    """MLflow's message for a value of the wrong type (the value as compact JSON)."""
+    try:
+        shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
-    return InvalidParameter(f"Invalid value {shown} for parameter '{name}': expected {expected}")
+    return InvalidParameter(
+        f"Invalid value {shown} for parameter '{name}' supplied: expected {expected}"
+    )
 
 
 def _string(name: str, v: Any) -> str:
@@ -145,7 +151,7 @@ def _metric_list(name: str, v: Any) -> list[tuple[str, float, int, int]]:
 
 def convert(name: str, kind: str, v: Any) -> Any:
     """``v`` as the Python value of a field of type ``kind``; raise naming ``name``."""
-    if kind == "string":
+    if kind in ("string", "path"):
         return _string(name, v)
     if kind == "int64":
         return _integer(name, v, INT64, "int64")
