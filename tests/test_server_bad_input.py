@@ -81,6 +81,7 @@ def test_wrong_type_for_every_field(server, run_id, endpoint, field, kind):
     body = {"run_id": run_id, "experiment_id": "0", "name": "x", "key": "k", "value": "v"}
     body["metric_key"] = "m"
     body["new_name"] = "y"
+    body.update(source="runs:/x/model", version="1", alias="a", stage="Staging")  # registry
     if endpoint == "runs/log-metric":
         body["value"] = 1.5
     body[field] = WRONG[kind]

@@ -654,6 +654,8 @@ class RegistryStore:
         """
         validate_model_name(name)
         validate_model_name(new_name, "new_name")
+        if new_name == name:  # as MLflow: nothing to do (and one lock, not the same one twice)
+            return self.get(name)
         first, second = sorted([name, new_name], key=lambda n: registry_ref(n))
         with self._lock(first), self._lock(second):
             state = self.read(name)

@@ -76,9 +76,11 @@ def to_mlflow_error(exc: GittrackError) -> MlflowException:
     return mlflow_error(str(exc), getattr(exc, "error_code", "INTERNAL_ERROR"))
 
 
-def _translated(fn: Any) -> Any:
+def translated(fn: Any) -> Any:
+    """A store method run under the store's lock, its gittrack errors raised as MLflow's."""
+
     @functools.wraps(fn)
-    def wrapper(self: GitTrackingStore, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             try:
                 return fn(self, *args, **kwargs)
@@ -88,16 +90,22 @@ def _translated(fn: Any) -> Any:
     return wrapper
 
 
-def _run_from_json(d: dict[str, Any]) -> Run:
-    msg = service_pb2.Run()
+def from_json(d: dict[str, Any], message: Any, entity: Any) -> Any:
+    """The MLflow ``entity`` of REST JSON ``d`` (read by MLflow's own protobuf JSON parser
+    into a ``message``, the entity's proto class)."""
+    msg = message()
     parse_dict(d, msg)
-    return Run.from_proto(msg)
+    return entity.from_proto(msg)
+
+
+def _run_from_json(d: dict[str, Any]) -> Run:
+    run: Run = from_json(d, service_pb2.Run, Run)
+    return run
 
 
 def _experiment_from_json(d: dict[str, Any]) -> Experiment:
-    msg = service_pb2.Experiment()
-    parse_dict(d, msg)
-    return Experiment.from_proto(msg)
+    exp: Experiment = from_json(d, service_pb2.Experiment, Experiment)
+    return exp
 
 
 def _metric_json(m: Any) -> dict[str, Any]:
@@ -147,24 +155,24 @@ class GitTrackingStore(AbstractStore):
 
     # -- experiments ------------------------------------------------------------------
 
-    @_translated
+    @translated
     def create_experiment(self, name: str, artifact_location: Any = None, tags: Any = None) -> str:
         tag_map = {t.key: t.value for t in tags or []}
         exp = self.client.create_experiment(name, tags=tag_map or None)
         return str(getattr(exp, "experiment_id", exp))
 
-    @_translated
+    @translated
     def get_experiment(self, experiment_id: str) -> Experiment:
         return _experiment_from_json(
             self._experiment_json(self.client.get_experiment(str(experiment_id)))
         )
 
-    @_translated
+    @translated
     def get_experiment_by_name(self, experiment_name: str) -> Experiment | None:
         exp = self.client.get_experiment_by_name(experiment_name)
         return None if exp is None else _experiment_from_json(self._experiment_json(exp))
 
-    @_translated
+    @translated
     def search_experiments(
         self,
         view_type: int = 1,
@@ -186,29 +194,29 @@ class GitTrackingStore(AbstractStore):
         found = [self.get_experiment(e["experiment_id"]) for e in out.get("experiments", [])]
         return PagedList(found, out.get("next_page_token"))
 
-    @_translated
+    @translated
     def delete_experiment(self, experiment_id: str) -> None:
         self.client.delete_experiment(str(experiment_id))
 
-    @_translated
+    @translated
     def restore_experiment(self, experiment_id: str) -> None:
         self.client.restore_experiment(str(experiment_id))
 
-    @_translated
+    @translated
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         self.client.rename_experiment(str(experiment_id), new_name)
 
-    @_translated
+    @translated
     def set_experiment_tag(self, experiment_id: str, tag: Any) -> None:
         self.client.set_experiment_tag(str(experiment_id), tag.key, tag.value)
 
-    @_translated
+    @translated
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         self.client.delete_experiment_tag(str(experiment_id), key)
 
     # -- runs -------------------------------------------------------------------------
 
-    @_translated
+    @translated
     def create_run(
         self,
         experiment_id: str,
@@ -229,11 +237,11 @@ class GitTrackingStore(AbstractStore):
         )
         return _run_from_json(self._run_json(run.info.run_id))
 
-    @_translated
+    @translated
     def get_run(self, run_id: str) -> Run:
         return _run_from_json(self._run_json(run_id))
 
-    @_translated
+    @translated
     def update_run_info(
         self, run_id: str, run_status: Any, end_time: int | None, run_name: str | None
     ) -> RunInfo:
@@ -241,33 +249,33 @@ class GitTrackingStore(AbstractStore):
         self.client.update_run(run_id, status=status, name=run_name, end_time=end_time)
         return self.get_run(run_id).info
 
-    @_translated
+    @translated
     def delete_run(self, run_id: str) -> None:
         self.client.delete_run(run_id)
 
-    @_translated
+    @translated
     def restore_run(self, run_id: str) -> None:
         # restoring an active run changes nothing, as in MLflow's SQL store
         if self.client.get_run(run_id).info.lifecycle_stage != "active":
             self.client.restore_run(run_id)
 
-    @_translated
+    @translated
     def log_metric(self, run_id: str, metric: Any) -> None:
         self._log_batch(run_id, [metric], [], [])
 
-    @_translated
+    @translated
     def log_param(self, run_id: str, param: Any) -> None:
         self.client.log_batch(run_id, params=[param])
 
-    @_translated
+    @translated
     def set_tag(self, run_id: str, tag: Any) -> None:
         self.client.log_batch(run_id, tags=[tag])
 
-    @_translated
+    @translated
     def delete_tag(self, run_id: str, key: str) -> None:
         self.client.delete_tag(run_id, key)
 
-    @_translated
+    @translated
     def log_batch(self, run_id: str, metrics: Any, params: Any, tags: Any) -> None:
         self._log_batch(run_id, list(metrics or []), list(params or []), list(tags or []))
 
@@ -305,7 +313,7 @@ class GitTrackingStore(AbstractStore):
         for model_id, points in by_model.items():
             self._models().log_metrics(model_id, points)
 
-    @_translated
+    @translated
     def get_metric_history(
         self,
         run_id: str,
@@ -353,7 +361,7 @@ class GitTrackingStore(AbstractStore):
                 raise to_mlflow_error(exc) from exc
         return runs, out.get("next_page_token")
 
-    @_translated
+    @translated
     def log_inputs(self, run_id: str, datasets: Any = None, models: Any = None) -> None:
         from gittrack.server.inputs import append_inputs
 
@@ -367,7 +375,7 @@ class GitTrackingStore(AbstractStore):
                 self.client, run_id, "model_inputs", [{"model_id": m.model_id} for m in models]
             )
 
-    @_translated
+    @translated
     def log_outputs(self, run_id: str, models: Any) -> None:
         from gittrack.core.logged_models import append_run_io
 
@@ -378,7 +386,7 @@ class GitTrackingStore(AbstractStore):
             [{"model_id": m.model_id, "step": int(m.step or 0)} for m in models],
         )
 
-    @_translated
+    @translated
     def record_logged_model(self, run_id: str, mlflow_model: Any) -> None:
         from gittrack.core.logged_models import record_model_history
 
@@ -401,7 +409,7 @@ class GitTrackingStore(AbstractStore):
         parse_dict(model_json(rec, uri), msg)
         return LoggedModel.from_proto(msg)
 
-    @_translated
+    @translated
     def create_logged_model(
         self,
         experiment_id: str,
@@ -424,30 +432,30 @@ class GitTrackingStore(AbstractStore):
         )
         return self._model(rec)
 
-    @_translated
+    @translated
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
         return self._model(self._models().get(model_id, allow_deleted=allow_deleted))
 
-    @_translated
+    @translated
     def finalize_logged_model(self, model_id: str, status: Any) -> LoggedModel:
         from gittrack.core.logged_models import status_from_any
 
         name = status.to_proto() if hasattr(status, "to_proto") else status
         return self._model(self._models().finalize(model_id, status_from_any(name)))
 
-    @_translated
+    @translated
     def set_logged_model_tags(self, model_id: str, tags: Any) -> None:
         self._models().set_tags(model_id, {t.key: t.value for t in tags})
 
-    @_translated
+    @translated
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
         self._models().delete_tag(model_id, key)
 
-    @_translated
+    @translated
     def delete_logged_model(self, model_id: str) -> None:
         self._models().delete(model_id)
 
-    @_translated
+    @translated
     def search_logged_models(
         self,
         experiment_ids: list[str],

@@ -85,6 +85,28 @@ def _ordered(items: list[Any], order_by: Sequence[str] | None, entity: Entity) -
     return out
 
 
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
+def _without_prompts(clauses: list[Clause], items: Sequence[Any]) -> tuple[list[Clause], set[str]]:
+    """MLflow's rule for its prompt tag (MLflow keeps prompts in the registry, marked by
+    ``tags.`mlflow.prompt.is_prompt` = 'true'``): unless the filter asks for prompts
+    (``= 'true'`` or ``!= 'false'`` on that tag), clauses on the tag are dropped and the
+    names with a prompt-tagged model or version are left out — MLflow's client adds
+    ``tags.`mlflow.prompt.is_prompt` != 'true'`` to every search, which must keep the
+    models that do not have the tag. Returns the clauses to apply and the names to leave out.
+    """
+    for c in clauses:
+        if c.kind == TAG and c.key == PROMPT_TAG:
+            value = str(c.value).lower()
+            if (c.op == "=" and value == "true") or (c.op == "!=" and value == "false"):
+                return clauses, set()
+            break
+    rest = [c for c in clauses if not (c.kind == TAG and c.key == PROMPT_TAG)]
+    prompts = {i.name for i in items if i.tags.get(PROMPT_TAG) == "true"}
+    return rest, prompts
+
+
 def filter_models(
     models: Sequence[RegisteredModel], filter_string: str | None, order_by: Sequence[str] | None
 ) -> list[RegisteredModel]:
@@ -93,8 +115,8 @@ def filter_models(
     Raises:
         InvalidParameter: a bad filter or order_by, naming its position.
     """
-    clauses = parse_filter(filter_string, REGISTERED_MODELS)
-    found = [m for m in models if all(_matches(m, c) for c in clauses)]
+    clauses, prompts = _without_prompts(parse_filter(filter_string, REGISTERED_MODELS), models)
+    found = [m for m in models if m.name not in prompts and all(_matches(m, c) for c in clauses)]
     return _ordered(found, order_by, REGISTERED_MODELS)
 
 
@@ -107,8 +129,8 @@ def filter_versions(
     Raises:
         InvalidParameter: a bad filter or order_by, naming its position.
     """
-    clauses = parse_filter(filter_string, MODEL_VERSIONS)
-    found = [v for v in versions if all(_matches(v, c) for c in clauses)]
+    clauses, prompts = _without_prompts(parse_filter(filter_string, MODEL_VERSIONS), versions)
+    found = [v for v in versions if v.name not in prompts and all(_matches(v, c) for c in clauses)]
     return _ordered(found, order_by or VERSIONS_DEFAULT_ORDER, MODEL_VERSIONS)
 
 

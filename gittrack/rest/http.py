@@ -35,7 +35,14 @@ from gittrack.errors import (
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-READ_ONLY_ENDPOINTS = frozenset({"runs/search", "experiments/search", "logged-models/search"})
+READ_ONLY_ENDPOINTS = frozenset(
+    {
+        "runs/search",
+        "experiments/search",
+        "logged-models/search",
+        "registered-models/get-latest-versions",
+    }
+)
 """MLflow REST methods sent as POST that change nothing: retried freely, no request id."""
 REQUEST_ID_HEADER = "X-Gittrack-Request-Id"
 

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from gittrack.errors import GittrackError, InvalidArtifactPath, PayloadTooLarge
 from gittrack.rest.http import READ_ONLY_ENDPOINTS
-from gittrack.server import artifacts, experiments, history, requestlog, runs
+from gittrack.server import artifacts, experiments, history, registry, requestlog, runs
 from gittrack.server.accesslog import AccessLog
 from gittrack.server.auth import TokenAuth
 from gittrack.server.backend import Backend
@@ -33,7 +33,7 @@ from gittrack.server.config import ServerConfig
 from gittrack.server.errors import handle_exception
 from gittrack.server.gitweb import PREFIX as GIT_PREFIX
 from gittrack.server.gitweb import GitSmartHTTP
-from gittrack.server.schema import API_PREFIXES, BY_PATH, Endpoint
+from gittrack.server.schema import API_PREFIXES, BY_KEY, Endpoint
 from gittrack.server.wire import decode_json_body, dumps, parse
 from gittrack.ui.app import routes as ui_routes
 from gittrack.ui.app import warm_up
@@ -43,8 +43,9 @@ ARTIFACT_PREFIXES = (
     "/ajax-api/2.0/mlflow-artifacts/artifacts",
 )
 
-# REST path (below /api/2.0/mlflow/) -> handler. Plain functions run on the
-# repository thread as fn(client, args); coroutines get (backend, args).
+# REST endpoint key (its path below /api/2.0/mlflow/, see schema.Endpoint.key) -> handler.
+# Plain functions run on the repository thread as fn(client, args); coroutines get
+# (backend, args).
 API_HANDLERS: dict[str, Callable[..., Any]] = {
     "experiments/create": experiments.create,
     "experiments/get": experiments.get,
@@ -74,6 +75,28 @@ API_HANDLERS: dict[str, Callable[..., Any]] = {
     "metrics/get-history-bulk-interval": history.get_history_bulk_interval,
     "experiments/search-datasets": history.search_datasets,
     "artifacts/list": artifacts.list_run,
+    # the model registry
+    "registered-models/create": registry.create_model,
+    "registered-models/get": registry.get_model,
+    "registered-models/rename": registry.rename_model,
+    "registered-models/update": registry.update_model,
+    "registered-models/delete": registry.delete_model,
+    "registered-models/search": registry.search_models,
+    "registered-models/get-latest-versions": registry.get_latest_versions,
+    "registered-models/set-tag": registry.set_model_tag,
+    "registered-models/delete-tag": registry.delete_model_tag,
+    "registered-models/alias": registry.set_alias,
+    "registered-models/alias:delete": registry.delete_alias,
+    "registered-models/alias:get": registry.get_by_alias,
+    "model-versions/create": registry.create_version,
+    "model-versions/get": registry.get_version,
+    "model-versions/update": registry.update_version,
+    "model-versions/delete": registry.delete_version,
+    "model-versions/search": registry.search_versions,
+    "model-versions/get-download-uri": registry.get_download_uri,
+    "model-versions/transition-stage": registry.transition_stage,
+    "model-versions/set-tag": registry.set_version_tag,
+    "model-versions/delete-tag": registry.delete_version_tag,
 }
 
 
@@ -117,7 +140,7 @@ def api_endpoint(endpoint: Endpoint, handler: Callable[..., Any]) -> Callable[..
         status, body = await request.app.state.request_log.once(endpoint.path, request_id, run)
         return Response(body, status_code=status, media_type="application/json")
 
-    serve.__name__ = endpoint.path.replace("/", "_").replace("-", "_")
+    serve.__name__ = endpoint.key.replace("/", "_").replace("-", "_").replace(":", "_")
     return serve
 
 
@@ -190,9 +213,10 @@ def routes(git: Callable[..., Any]) -> list[BaseRoute]:
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
     for prefix in API_PREFIXES:
-        for path, handler in API_HANDLERS.items():
-            ep = BY_PATH[path]
-            table.append(Route(prefix + path, api_endpoint(ep, handler), methods=list(ep.methods)))
+        for key, handler in API_HANDLERS.items():
+            ep = BY_KEY[key]
+            route = Route(prefix + ep.path, api_endpoint(ep, handler), methods=list(ep.methods))
+            table.append(route)
     for prefix in ARTIFACT_PREFIXES:
         table += [
             Route(prefix, proxy_list, methods=["GET"]),

@@ -130,12 +130,13 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
     """The OpenAPI 3.0 description of ``/api/2.0/mlflow/...`` as this server enforces it."""
     paths: dict[str, Any] = {}
     for ep in ENDPOINTS + LOGGED_MODEL_ENDPOINTS:
+        # one path may have several endpoints, one per method (registered-models/alias)
         ops = paths.setdefault(f"/api/2.0/mlflow/{ep.path}", {})
         ops.update({m.lower(): _operation(ep, m) for m in ep.methods})
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
-            "title": "gittrack tracking server (MLflow-compatible REST API)",
+            "title": "gittrack tracking server and model registry (MLflow-compatible REST API)",
             "version": "2.0",
         },
         "paths": paths,

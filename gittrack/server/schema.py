@@ -43,6 +43,11 @@ class Endpoint:
     fields: dict[str, tuple[str, bool]]
     summary: str
     response: dict[str, str] = field(default_factory=dict)
+    op: str = ""  # the key, when one path has several endpoints (one per method)
+
+    @property
+    def key(self) -> str:
+        return self.op or self.path
 
 
 def _ep(
@@ -51,13 +56,15 @@ def _ep(
     fields: dict[str, tuple[str, bool]],
     summary: str,
     response: dict[str, str] | None = None,
+    *,
+    op: str = "",
 ) -> Endpoint:
-    return Endpoint(path, tuple(methods), fields, summary, response or {})
+    return Endpoint(path, tuple(methods), fields, summary, response or {}, op)
 
 
 RUN_ID = {"run_id": ("string", O), "run_uuid": ("string", O)}
 
-ENDPOINTS: tuple[Endpoint, ...] = (
+TRACKING_ENDPOINTS: tuple[Endpoint, ...] = (
     # experiments
     _ep(
         "experiments/create",
@@ -263,7 +270,165 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
 )
 
-BY_PATH: dict[str, Endpoint] = {e.path: e for e in ENDPOINTS}
+# the model registry (MLflow's ModelRegistryService): names, versions, tags, aliases, stages
+NAME = {"name": ("string", R)}
+VERSION = {"name": ("string", R), "version": ("string", R)}
+REGISTRY_SEARCH = {
+    "filter": ("string", O),
+    "max_results": ("int64", O),
+    "order_by": ("string[]", O),
+    "page_token": ("string", O),
+}
+MAX_RESULTS_REGISTERED_MODELS = 1000  # MLflow's limits on one registry search page
+MAX_RESULTS_MODEL_VERSIONS = 200_000
+
+REGISTRY_ENDPOINTS: tuple[Endpoint, ...] = (
+    _ep(
+        "registered-models/create",
+        ["POST"],
+        {**NAME, "tags": ("kv[]", O), "description": ("string", O)},
+        "Create a registered model",
+        {"registered_model": "RegisteredModel"},
+    ),
+    _ep(
+        "registered-models/get",
+        ["GET"],
+        NAME,
+        "Get a registered model with its latest version per stage",
+        {"registered_model": "RegisteredModel"},
+    ),
+    _ep(
+        "registered-models/rename",
+        ["POST"],
+        {**NAME, "new_name": ("string", R)},
+        "Rename a registered model (its versions follow)",
+        {"registered_model": "RegisteredModel"},
+    ),
+    _ep(
+        "registered-models/update",
+        ["PATCH"],
+        {**NAME, "description": ("string", O)},
+        "Change the description of a registered model",
+        {"registered_model": "RegisteredModel"},
+    ),
+    _ep("registered-models/delete", ["DELETE"], NAME, "Delete a registered model"),
+    _ep(
+        "registered-models/search",
+        ["GET"],
+        REGISTRY_SEARCH,
+        "Search registered models",
+        {"registered_models": "RegisteredModel[]", "next_page_token": "string"},
+    ),
+    _ep(
+        "registered-models/get-latest-versions",
+        ["POST", "GET"],
+        {**NAME, "stages": ("string[]", O)},
+        "The latest version of a registered model in each stage",
+        {"model_versions": "ModelVersion[]"},
+    ),
+    _ep(
+        "registered-models/set-tag",
+        ["POST"],
+        {**NAME, "key": ("string", R), "value": ("string", R)},
+        "Set a tag on a registered model",
+    ),
+    _ep(
+        "registered-models/delete-tag",
+        ["DELETE"],
+        {**NAME, "key": ("string", R)},
+        "Delete a tag of a registered model",
+    ),
+    _ep(
+        "registered-models/alias",
+        ["POST"],
+        {**VERSION, "alias": ("string", R)},
+        "Point an alias of a registered model at one of its versions",
+    ),
+    _ep(
+        "registered-models/alias",
+        ["DELETE"],
+        {**NAME, "alias": ("string", R)},
+        "Delete an alias of a registered model",
+        op="registered-models/alias:delete",
+    ),
+    _ep(
+        "registered-models/alias",
+        ["GET"],
+        {**NAME, "alias": ("string", R)},
+        "The model version an alias points at",
+        {"model_version": "ModelVersion"},
+        op="registered-models/alias:get",
+    ),
+    _ep(
+        "model-versions/create",
+        ["POST"],
+        {
+            **NAME,
+            "source": ("string", R),
+            "run_id": ("string", O),
+            "tags": ("kv[]", O),
+            "run_link": ("string", O),
+            "description": ("string", O),
+            "model_id": ("string", O),
+        },
+        "Create a new version of a registered model",
+        {"model_version": "ModelVersion"},
+    ),
+    _ep(
+        "model-versions/get",
+        ["GET"],
+        VERSION,
+        "Get a model version",
+        {"model_version": "ModelVersion"},
+    ),
+    _ep(
+        "model-versions/update",
+        ["PATCH"],
+        {**VERSION, "description": ("string", O)},
+        "Change the description of a model version",
+        {"model_version": "ModelVersion"},
+    ),
+    _ep("model-versions/delete", ["DELETE"], VERSION, "Delete a model version"),
+    _ep(
+        "model-versions/search",
+        ["GET"],
+        REGISTRY_SEARCH,
+        "Search model versions",
+        {"model_versions": "ModelVersion[]", "next_page_token": "string"},
+    ),
+    _ep(
+        "model-versions/get-download-uri",
+        ["GET"],
+        VERSION,
+        "The URI the files of a model version are downloaded from",
+        {"artifact_uri": "string"},
+    ),
+    _ep(
+        "model-versions/transition-stage",
+        ["POST"],
+        {**VERSION, "stage": ("string", R), "archive_existing_versions": ("bool", O)},
+        "Move a model version to a stage (MLflow's legacy stages)",
+        {"model_version": "ModelVersion"},
+    ),
+    _ep(
+        "model-versions/set-tag",
+        ["POST"],
+        {**VERSION, "key": ("string", R), "value": ("string", R)},
+        "Set a tag on a model version",
+    ),
+    _ep(
+        "model-versions/delete-tag",
+        ["DELETE"],
+        {**VERSION, "key": ("string", R)},
+        "Delete a tag of a model version",
+    ),
+)
+
+ENDPOINTS: tuple[Endpoint, ...] = TRACKING_ENDPOINTS + REGISTRY_ENDPOINTS
+
+BY_KEY: dict[str, Endpoint] = {e.key: e for e in ENDPOINTS}
+"""Each endpoint by its key: its path, or ``op`` where several methods of one path take
+different fields (``registered-models/alias``: POST sets, GET reads, DELETE deletes)."""
 
 # MLflow 3's LoggedModel API (gittrack.server.logged_models): ``{name}`` parts of a path are
 # fields of type ``path``, taken from the URL
