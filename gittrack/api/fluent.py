@@ -446,13 +446,5 @@ def register_model(
     Raises:
         InvalidParameter: a bad name, a run path with no model. RunNotFound.
     """
-    from gittrack.api.registry import RegistryMethods
-    from gittrack.errors import InvalidParameter
-
-    client = _client()
-    if not isinstance(client, RegistryMethods):
-        raise InvalidParameter(
-            "register_model through a tracking server needs the MLflow client "
-            "(mlflow.register_model with the server's URI)"
-        )
+    client = _client()  # the local Client or a tracking server's RestClient: both register
     return client.register(model_uri, name, tags=tags)

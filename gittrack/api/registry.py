@@ -376,34 +376,10 @@ class RegistryMethods:
         return PagedList(items, token or None)
 
     def resolve_model_uri(self, model_uri: str) -> ModelVersion:
-        """The version a ``models:/`` URI names: ``models:/name/3``, ``models:/name@alias``,
-        ``models:/name/latest``, ``models:/name/<stage>``.
+        """The version a ``models:/`` URI names (see :func:`resolve_models_uri`)."""
+        from gittrack.core.registry import resolve_models_uri
 
-        Raises:
-            InvalidParameter: a malformed URI, an alias the model does not have, or a
-                logged model id (``models:/m-...``), which names no registered version.
-            RegisteredModelNotFound, ModelVersionNotFound, NotFound: no version there.
-        """
-        from gittrack.core.registry import parse_models_uri
-
-        uri = parse_models_uri(model_uri)
-        if uri.version is not None:
-            return self.get_model_version(uri.name, uri.version)
-        if uri.alias is not None:
-            return self.get_model_version_by_alias(uri.name, uri.alias)
-        if uri.latest:
-            return self.get_model_version_by_alias(uri.name, RESERVED_ALIAS_LATEST)
-        if uri.stage is not None:
-            found = self.get_latest_versions(uri.name, [uri.stage])
-            if not found:
-                raise NotFound(
-                    f"No versions of model with name '{uri.name}' and stage '{uri.stage}' found"
-                )
-            return found[0]
-        raise InvalidParameter(
-            f"{model_uri!r} names a logged model by id, not a registered model version; "
-            "use models:/<name>/<version>, models:/<name>@<alias> or models:/<name>/latest"
-        )
+        return resolve_models_uri(self, model_uri)
 
     def get_model_version_download_uri(self, name: str, version: str | int) -> str:
         """Where the version's files are: its source (a ``runs:/`` URI gittrack loads)."""

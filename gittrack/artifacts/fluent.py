@@ -56,6 +56,9 @@ def log_artifact(
         ArtifactStoreError, ArtifactTransferError: the store failed (nothing recorded).
     """
     w = _writer(run_id)
+    if not hasattr(w, "repo"):  # a run on a tracking server: through its artifact proxy
+        _client().log_artifact(w.run_id, os.fspath(local_path), artifact_path)
+        return
     log.log_artifact(w, w.repo, local_path, artifact_path)
 
 
@@ -64,6 +67,9 @@ def log_artifacts(
 ) -> None:
     """Log every file under ``local_dir`` into the active run (see :func:`log_artifact`)."""
     w = _writer(run_id)
+    if not hasattr(w, "repo"):  # a run on a tracking server: through its artifact proxy
+        _client().log_artifacts(w.run_id, os.fspath(local_dir), artifact_path)
+        return
     log.log_artifacts(w, w.repo, local_dir, artifact_path)
 
 

@@ -183,6 +183,10 @@ class Experiment:
         }
 
 
+def _int_or_none(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
@@ -231,6 +235,27 @@ class ModelVersion:
             }
         )
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
+        """The inverse of :meth:`to_dict`: a version from MLflow's REST JSON."""
+        return cls(
+            name=d["name"],
+            version=str(d["version"]),
+            creation_timestamp=_int_or_none(d.get("creation_timestamp")),
+            last_updated_timestamp=_int_or_none(d.get("last_updated_timestamp")),
+            description=d.get("description"),
+            user_id=d.get("user_id"),
+            current_stage=d.get("current_stage") or "None",
+            source=d.get("source"),
+            run_id=d.get("run_id"),
+            status=d.get("status") or "READY",
+            status_message=d.get("status_message"),
+            tags={t["key"]: t.get("value", "") for t in d.get("tags") or []},
+            run_link=d.get("run_link"),
+            aliases=list(d.get("aliases") or []),
+            model_id=d.get("model_id"),
+        )
+
 
 @dataclass
 class RegisteredModel:
@@ -257,4 +282,17 @@ class RegisteredModel:
                 "tags": [{"key": k, "value": v} for k, v in self.tags.items()],
                 "aliases": [{"alias": a, "version": str(v)} for a, v in self.aliases.items()],
             }
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RegisteredModel:
+        """The inverse of :meth:`to_dict`: a registered model from MLflow's REST JSON."""
+        return cls(
+            name=d["name"],
+            creation_timestamp=_int_or_none(d.get("creation_timestamp")),
+            last_updated_timestamp=_int_or_none(d.get("last_updated_timestamp")),
+            description=d.get("description"),
+            latest_versions=[ModelVersion.from_dict(v) for v in d.get("latest_versions") or []],
+            tags={t["key"]: t.get("value", "") for t in d.get("tags") or []},
+            aliases={a["alias"]: str(a["version"]) for a in d.get("aliases") or []},
         )

@@ -775,3 +775,35 @@ class RegistryStore:
             return f"version {n}: {message}"
 
         return self.update(name, outer, bump=bump)
+
+
+def resolve_models_uri(client: Any, model_uri: str) -> Any:
+    """The version a ``models:/`` URI names, asked of ``client`` (local or REST):
+    ``models:/name/3``, ``models:/name@alias``, ``models:/name/latest``, ``models:/name/<stage>``.
+
+    Raises:
+        InvalidParameter: a malformed URI, an alias the model does not have, or a
+            logged model id (``models:/m-...``), which names no registered version.
+        RegisteredModelNotFound, ModelVersionNotFound, NotFound: no version there.
+    """
+    from gittrack.core.validation import RESERVED_ALIAS_LATEST
+    from gittrack.errors import InvalidParameter, NotFound
+
+    uri = parse_models_uri(model_uri)
+    if uri.version is not None:
+        return client.get_model_version(uri.name, uri.version)
+    if uri.alias is not None:
+        return client.get_model_version_by_alias(uri.name, uri.alias)
+    if uri.latest:
+        return client.get_model_version_by_alias(uri.name, RESERVED_ALIAS_LATEST)
+    if uri.stage is not None:
+        found = client.get_latest_versions(uri.name, [uri.stage])
+        if not found:
+            raise NotFound(
+                f"No versions of model with name '{uri.name}' and stage '{uri.stage}' found"
+            )
+        return found[0]
+    raise InvalidParameter(
+        f"{model_uri!r} names a logged model by id, not a registered model version; "
+        "use models:/<name>/<version>, models:/<name>@<alias> or models:/<name>/latest"
+    )

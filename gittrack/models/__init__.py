@@ -203,6 +203,40 @@ def log_model(
     )
 
 
+def _download_from_server(client: Any, model_uri: str, dst_path: Any) -> str:
+    """The local folder of the registered version ``model_uri`` names, downloaded through a
+    tracking server from where it says the version's files are (get-download-uri)."""
+    import tempfile
+
+    version = client.resolve_model_uri(model_uri)
+    where = client.get_model_version_download_uri(version.name, version.version)
+    dst = str(dst_path) if dst_path is not None else tempfile.mkdtemp(prefix="gittrack-model-")
+    return str(client.download_artifact_uri(where, dst))
+
+
+def _resolve_local(client: Any, model_uri: str, dst_path: Any) -> str:
+    """A ``models:/`` URI as a ``runs:/`` URI or the local folder of a logged model."""
+    from gittrack.artifacts.uris import is_runs_uri
+    from gittrack.core.registry import logged_model_id
+
+    logged = logged_model_id(model_uri)
+    if logged is None:
+        version = client.resolve_model_uri(model_uri)
+        logged = logged_model_id(str(version.source))
+        if logged is None and not is_runs_uri(version.source):
+            raise InvalidParameter(
+                f"{model_uri} is version {version.version} of {version.name!r}, whose "
+                f"source {version.source!r} is not a runs:/ or models:/m-<id> URI gittrack "
+                "can load"
+            )
+        model_uri = str(version.source)
+    if logged is not None:
+        from gittrack.artifacts.read import download_logged_model
+
+        model_uri = download_logged_model(client.repo, logged, dst_path)
+    return model_uri
+
+
 def load_model(
     model_uri: str | os.PathLike[str],
     *,
@@ -226,7 +260,7 @@ def load_model(
     """
     from gittrack.artifacts import fluent
     from gittrack.artifacts.uris import is_runs_uri
-    from gittrack.core.registry import is_models_uri, logged_model_id
+    from gittrack.core.registry import is_models_uri
     from gittrack.models import mlmodel
 
     if is_models_uri(model_uri):
@@ -234,26 +268,10 @@ def load_model(
         from gittrack.api.registry import RegistryMethods
 
         client = _client()
-        if not isinstance(client, RegistryMethods):
-            raise InvalidParameter(
-                f"cannot load {model_uri} through a tracking server with gittrack's loader; "
-                "use mlflow.pyfunc.load_model with the server's URI"
-            )
-        logged = logged_model_id(str(model_uri))
-        if logged is None:
-            version = client.resolve_model_uri(str(model_uri))
-            logged = logged_model_id(str(version.source))
-            if logged is None and not is_runs_uri(version.source):
-                raise InvalidParameter(
-                    f"{model_uri} is version {version.version} of {version.name!r}, whose "
-                    f"source {version.source!r} is not a runs:/ or models:/m-<id> URI gittrack "
-                    "can load"
-                )
-            model_uri = str(version.source)
-        if logged is not None:
-            from gittrack.artifacts.read import download_logged_model
-
-            model_uri = download_logged_model(client.repo, logged, dst_path)
+        if not isinstance(client, RegistryMethods):  # a tracking server: its download URI
+            model_uri = _download_from_server(client, str(model_uri), dst_path)
+        else:
+            model_uri = _resolve_local(client, str(model_uri), dst_path)
     if is_runs_uri(model_uri):
         local = Path(fluent.download_artifacts(artifact_uri=str(model_uri), dst_path=dst_path))
     else:

@@ -33,7 +33,9 @@ from gittrack.core.validation import (
 from gittrack.errors import InvalidParameter, NotFound
 from gittrack.rest import convert
 from gittrack.rest.batcher import Batcher
+from gittrack.rest.convert import kv as _kv
 from gittrack.rest.http import HttpSession
+from gittrack.rest.registry import RestRegistryMethods
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -48,17 +50,13 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
-def _kv(d: dict[str, Any] | None) -> list[dict[str, str]]:
-    return [{"key": k, "value": str(v)} for k, v in (d or {}).items()]
-
-
 def _permanent(exc: BaseException) -> bool:
     from gittrack.errors import GittrackError
 
     return isinstance(exc, GittrackError) and 400 <= getattr(exc, "http_status", 500) < 500
 
 
-class RestClient:
+class RestClient(RestRegistryMethods):
     """Tracking over HTTP to ``uri`` (``http://host:port``)."""
 
     def __init__(self, uri: str, *, token: str | None = None, flush_interval: float | None = None):
@@ -455,6 +453,61 @@ class RestClient:
                 body=fh,
                 headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
             )
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        """Upload every file under ``local_dir`` (as ``<artifact_path>/<relative path>``)."""
+        for root, dirs, files in os.walk(local_dir):
+            dirs.sort()
+            rel = os.path.relpath(root, local_dir).replace(os.sep, "/")
+            sub = "" if rel == "." else rel
+            dest = posixpath.join(artifact_path or "", sub).strip("/") or None
+            for name in sorted(files):
+                self.log_artifact(run_id, os.path.join(root, name), dest)
+
+    def download_artifact_uri(self, uri: str, dst_path: str) -> str:
+        """Download the file or folder at ``mlflow-artifacts:/<path>`` (the server's artifact
+        proxy) into folder ``dst_path``; returns the local path of it.
+
+        Raises:
+            InvalidParameter: not an ``mlflow-artifacts:`` URI. NotFound: nothing there.
+        """
+        import json
+
+        parts = urlsplit(uri)
+        if parts.scheme != "mlflow-artifacts":
+            raise InvalidParameter(
+                f"{uri!r}: over REST only the server's artifact proxy (mlflow-artifacts:) "
+                "can be read"
+            )
+        base = parts.path.strip("/")
+        prefix = "/api/2.0/mlflow-artifacts/artifacts"
+
+        def fetch(remote: str, local: str) -> None:
+            listing = json.loads(self.http.request("GET", prefix, params={"path": remote}) or b"{}")
+            entries = listing.get("files") or []
+            if not entries:  # a file (or nothing: the GET says which)
+                os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+                fetch_file(remote, local)
+                return
+            os.makedirs(local, exist_ok=True)
+            for e in entries:
+                name = posixpath.basename(str(e["path"]).rstrip("/"))
+                if not name or name in (".", "..") or "/" in name:
+                    raise InvalidParameter(f"artifact listing of {remote!r} names {e['path']!r}")
+                child = f"{remote}/{name}"
+                if e.get("is_dir"):
+                    fetch(child, os.path.join(local, name))
+                else:
+                    fetch_file(child, os.path.join(local, name))
+
+        def fetch_file(remote: str, local: str) -> None:
+            data = self.http.request("GET", quote(f"{prefix}/{remote}"))
+            with open(local, "wb") as fh:
+                fh.write(data)
+
+        target = os.path.join(dst_path, posixpath.basename(base) or "artifacts")
+        fetch(base, target)
+        return target
 
     def download_artifact(self, run_id: str, path: str) -> bytes:
         url = f"/api/2.0/mlflow-artifacts/artifacts/{self._artifact_base(run_id)}/{path}"

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 # protobuf's JSON mapping of the non-finite doubles (the client's and the server's one copy)
 SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def kv(d: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """Tags or params as MLflow's REST ``[{key, value}]`` (values as strings)."""
+    return [{"key": k, "value": str(v)} for k, v in (d or {}).items()]
 
 
 def number(v: Any) -> float:
