@@ -48,6 +48,9 @@ def test_registry_over_rest_matches_local_client(served, tmp_path):
     rest.set_model_version_tag("reg", "2", "ok", "yes")
     rest.update_registered_model("reg", description="linear")
     rest.transition_model_version_stage("reg", "2", "Staging")
+    rest.set_model_version_tag("reg", key="stage_tag", value="s", stage="Staging")
+    assert rest.get_model_version("reg", "2").tags == {"ok": "yes", "stage_tag": "s"}
+    rest.delete_model_version_tag("reg", key="stage_tag", stage="Staging")
 
     want = model.predict(X)
     by_alias = gittrack.sklearn.load_model("models:/reg@champion", dst_path=str(tmp_path / "a"))

@@ -225,7 +225,8 @@ class RestRegistryMethods:
         value: Any = None,
         stage: str | None = None,
     ) -> None:
-        body = {"name": name, "version": str(version), "key": key, "value": str(value)}
+        n = self._version_of(name, version, stage)
+        body = {"name": name, "version": n, "key": key, "value": str(value)}
         self._call("POST", "model-versions/set-tag", body)
 
     def delete_model_version_tag(
@@ -235,8 +236,19 @@ class RestRegistryMethods:
         key: str | None = None,
         stage: str | None = None,
     ) -> None:
-        body = {"name": name, "version": str(version), "key": key}
+        body = {"name": name, "version": self._version_of(name, version, stage), "key": key}
         self._call("DELETE", "model-versions/delete-tag", body)
+
+    def _version_of(self, name: str, version: str | int | None, stage: str | None) -> str:
+        """``version``, or the newest version in ``stage`` (as the local client's)."""
+        if version is None and stage:
+            from gittrack.errors import InvalidParameter
+
+            latest = self.get_latest_versions(name, [stage])
+            if not latest:
+                raise InvalidParameter(f"Could not find any model version for {stage} stage")
+            return str(latest[0].version)
+        return str(version)
 
     def resolve_model_uri(self, model_uri: str) -> ModelVersion:
         """The version a ``models:/`` URI names (as the local client's)."""
