@@ -236,6 +236,7 @@ def measure_zoom(repo: Path, url_path: str, reps: int, browser) -> list[float]:
         page = ctx.new_page()
         for _ in range(reps):
             timed_load(page, base + url_path, CHARTS)
+            page.locator(".chart[data-metric='m0']").scroll_into_view_if_needed()
             box = page.locator(".chart[data-metric='m0'] .u-over").bounding_box()
             y = box["y"] + box["height"] / 2
             page.mouse.move(box["x"] + box["width"] * 0.40, y)

@@ -228,7 +228,9 @@ def test_run_page_charts_and_artifacts(page, site, shots):
     assert "points drawn" in page.inner_text(".chart-box:has(.chart[data-metric='m0'])")
     page.screenshot(path=str(shots / "run.png"), full_page=True)
 
-    # drag to zoom: the zoomed range comes back at full resolution
+    # drag to zoom: the zoomed range comes back at full resolution (the chart scrolled into
+    # view first: a drag outside the viewport reaches no element)
+    page.locator(".chart[data-metric='m0']").scroll_into_view_if_needed()
     over = page.locator(".chart[data-metric='m0'] .u-over").bounding_box()
     y = over["y"] + over["height"] / 2
     page.mouse.move(over["x"] + over["width"] * 0.40, y)

@@ -30,6 +30,9 @@ def test_zoom_repaints_at_full_resolution(page, site):
     page.goto(f"{base}/#/run/{ids['xss']}")
     page.wait_for_function("document.querySelectorAll('.chart[data-drawn=\"1\"]').length === 3")
     assert "of 5,000 points drawn" in page.inner_text(NOTE)
+    # the drag must land inside the viewport: how far down the chart sits depends on the
+    # run header's text (e.g. the temporary path's length)
+    page.locator(M0).scroll_into_view_if_needed()
     over = page.locator(M0 + " .u-over").bounding_box()
     y = over["y"] + over["height"] / 2
     page.mouse.move(over["x"] + over["width"] * 0.40, y)

@@ -90,6 +90,9 @@
     async load(range) {
       const { key, runs, xMode } = this.opts;
       const width = this.width();
+      // only the newest load draws: a zoom answer arriving after a reset (or a newer zoom)
+      // must not overwrite it
+      const seq = (this._seq = (this._seq || 0) + 1);
       let results;
       try {
         results = await Promise.all(runs.map((r) => {
@@ -103,9 +106,11 @@
           return fetchSeries(r.id, key, xMode, width, rr).catch((e) => (e.status === 404 ? null : Promise.reject(e)));
         }));
       } catch (e) {
+        if (seq !== this._seq) return;
         GT.clear(this.el).appendChild(GT.errorBox(e));
         return;
       }
+      if (seq !== this._seq) return;
       this.last = results;
       this.draw(results, range);
     }
@@ -188,7 +193,10 @@
       this.plot = new uPlot(opts, data, this.el);
       this.el.uplot = this.plot; // for tests and the console: the drawn chart
       this.plot.over.addEventListener("dblclick", () => {
-        if (self.zoomed) { self.zoomed = false; self.plot.destroy(); self.plot = null; self.load(null); }
+        if (self.zoomed) {
+          clearTimeout(self._zt); // a zoom fetch still waiting must not run after the reset
+          self.zoomed = false; self.plot.destroy(); self.plot = null; self.load(null);
+        }
       });
     }
 
@@ -217,6 +225,7 @@
     update(opts) {
       Object.assign(this.opts, opts);
       if (this.plot) { this.plot.destroy(); this.plot = null; }
+      clearTimeout(this._zt);
       this.zoomed = false;
       this.load(null);
     }
