@@ -205,7 +205,8 @@ def test_diff_view(browser, repo, shots):
         pg.click("button[title='Swap A and B']")
         pg.wait_for_function(f"location.hash.includes('a={b}')")
         pg.wait_for_function(
-            f"document.querySelector('code.cli').innerText.includes('diff {b[:8]}')"
+            f"(document.querySelector('code.cli') || {{innerText: ''}}).innerText"
+            f".includes('diff {b[:8]}')"
         )
         pg.wait_for_selector(".env-diff")
         assert row("params.lr")[1:] == ["0.5", "0.1"]
