@@ -553,3 +553,39 @@ def test_push_with_an_unreachable_artifact_store(repo, bare, monkeypatch):
     )
     assert "unreachable" in res.stderr
     assert runs_in(bare) == {}
+
+
+def test_push_against_the_recorded_remote_state_still_reports_a_diverged_run(repo, bare, tmp_path):
+    """A push after a push or pull sends what changed since without listing the remote
+    first; when the remote moved meanwhile, git refuses the stale ref and the push plans
+    against the remote's listing, reporting the diverged run as before."""
+    ids = forge_runs(repo, 2)
+    assert run_cli("push", cwd=repo).stdout.strip() == "origin: pushed 2 runs (2 new)"
+    # another clone moves run 0 on the remote
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(bare), str(other))
+    assert run_cli("pull", cwd=other).returncode == 0
+    first = runs_in(other)[RUNS + ids[0]]
+    theirs = rewrite_file(other, first, ".gittrack/note.md", "theirs\n", parent=first)
+    git(other, "update-ref", RUNS + ids[0], theirs)
+    res = run_cli("push", cwd=other)
+    assert res.stdout.strip() == "origin: pushed 1 run (1 updated), 1 up to date", res.stderr
+    # here: run 0 moves differently, and one run is new
+    ours = rewrite_file(repo, first, ".gittrack/note.md", "ours\n", parent=first)
+    git(repo, "update-ref", RUNS + ids[0], ours)
+    new_id, _ = forge_run(repo, index=7)
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 1
+    assert (
+        f"rejected run {ids[0]} (diverged): local {ours[:12]}, remote {theirs[:12]}" in res.stderr
+    )
+    assert res.stdout.strip().startswith(
+        "origin: pushed 1 run (1 new), 1 up to date, 1 rejected (diverged)"
+    ), res.stdout
+    assert runs_in(bare)[RUNS + ids[0]] == theirs
+    assert runs_in(bare)[RUNS + new_id] == runs_in(repo)[RUNS + new_id]
+    # nothing new here: the recorded state says so, the remote keeps its version
+    assert run_cli("push", cwd=repo).returncode == 1  # still diverged
+    git(repo, "update-ref", RUNS + ids[0], theirs)
+    res = run_cli("push", cwd=repo)
+    assert res.stdout.strip() == "origin: 3 up to date", res.stdout + res.stderr

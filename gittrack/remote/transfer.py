@@ -49,6 +49,7 @@ from gittrack.remote.refs import (
     SyncResult,
     is_registry_ref,
     is_run_ref,
+    known_remote_refs,
     list_remote_refs,
     local_refs,
     parse_push_porcelain,
@@ -58,6 +59,7 @@ from gittrack.remote.refs import (
     repo_cwd,
     resolve_remote,
     run_id_of,
+    save_known_remote_refs,
     short,
 )
 from gittrack.remote.setup import setup_commands, setup_remote
@@ -267,8 +269,12 @@ def fetch(
     result = SyncResult(remote=target, direction="fetch")
     git = repo.git
 
+    listed: dict[str, str] = {}
+
     def fetch_once() -> tuple[dict[str, str], dict[str, str]]:
         remote_refs = list_remote_refs(repo, target)
+        listed.clear()
+        listed.update(remote_refs)
         if runs:
             chosen = set(resolve_run_refs(runs, remote_refs))
             remote_refs = {r: s for r, s in remote_refs.items() if r in chosen or not is_run_ref(r)}
@@ -334,6 +340,7 @@ def fetch(
         # thousands of new loose ref files make every later ref listing slow: pack them,
         # as `git gc` would (git locks each ref it packs, so live writers are safe)
         run_git(repo_cwd(repo), ["pack-refs", "--all"])
+    save_known_remote_refs(repo, target, listed)
     return result
 
 
@@ -402,6 +409,13 @@ def push(
     target = resolve_remote(repo, remote)
     result = SyncResult(remote=target, direction="push")
     here = local_refs(repo)
+    moved: dict[str, RefOutcome] = {}  # refs a push against the recorded state moved
+    if not (runs or experiment is not None or force or delete):
+        known = known_remote_refs(repo, target)
+        if known is not None and _push_known(repo, target, here, known, artifacts, show, result):
+            return result
+        moved = {o.ref: o for o in result.outcomes if o.action in ("new", "updated")}
+        result = SyncResult(remote=target, direction="push")
     if runs or experiment is not None:
         selected: set[str] = set(resolve_run_refs(runs, here)) if runs else set()
         if experiment is not None:
@@ -491,8 +505,82 @@ def push(
             and not any(o.action == "failed" for o in outcomes.values())
         )
         _git_push(repo, target, send, leases, outcomes, show, wildcard, result.notes)
+    for ref, o in moved.items():  # sent by the first attempt: say so, not "up to date"
+        if ref in outcomes and outcomes[ref].action == "up-to-date":
+            outcomes[ref] = o
     result.outcomes = list(outcomes.values())
+    _remember(repo, target, remote_refs, result.outcomes)
     return result
+
+
+MOVED = ("new", "updated", "forced", "merged", "up-to-date")
+
+
+def _remember(
+    repo: Repo, target: Remote, listed: dict[str, str], outcomes: Iterable[RefOutcome]
+) -> None:
+    """Record the remote's refs as ``listed`` plus what this push moved there."""
+    known = dict(listed)
+    for o in outcomes:
+        if o.action in MOVED and o.local:
+            known[o.ref] = o.local
+        elif o.action == "deleted":
+            known.pop(o.ref, None)
+    save_known_remote_refs(repo, target, known)
+
+
+def _push_known(
+    repo: Repo,
+    target: Remote,
+    here: dict[str, str],
+    known: dict[str, str],
+    artifacts: bool,
+    show: bool,
+    result: SyncResult,
+) -> bool:
+    """Push everything against the remote's refs as the last push or fetch recorded them,
+    without listing the remote first: one ``git push`` of what differs (git still refuses
+    any non-fast-forward). Returns False, having changed nothing, when the plan needs the
+    remote's listing (a ref that is not a fast-forward of what was recorded, e.g. the
+    experiments ref to merge) or when git refused a ref as no longer a fast-forward (the
+    remote moved since): the caller then plans against ``git ls-remote``."""
+    git = repo.git
+    changed = {ref: sha for ref, sha in here.items() if known.get(ref) != sha}
+    for ref, sha in changed.items():
+        rsha = known.get(ref)
+        if rsha is not None and relation(git, sha, rsha) != "ahead":
+            return False
+    outcomes: dict[str, RefOutcome] = {}
+    for ref, sha in here.items():
+        rsha = known.get(ref)
+        action = "up-to-date" if ref not in changed else "new" if rsha is None else "updated"
+        outcomes[ref] = RefOutcome(ref=ref, action=action, local=sha, remote=rsha)
+    for ref in known.keys() - here.keys():
+        if is_run_ref(ref):
+            outcomes[ref] = RefOutcome(ref=ref, action="remote-only", remote=known[ref])
+    send = sorted((sha, ref) for ref, sha in changed.items())
+    if artifacts and send:
+        from gittrack.remote import extras as remote_extras
+
+        problems, notes = remote_extras.upload_artifacts(
+            repo, {ref: sha for sha, ref in send if is_run_ref(ref)}
+        )
+        result.notes.extend(notes)
+        for ref, why in problems.items():
+            outcomes[ref].action, outcomes[ref].reason = "failed", f"artifacts missing: {why}"
+        send = [(sha, ref) for sha, ref in send if ref not in problems]
+    if send:
+        wildcard = len(send) >= WILDCARD_MIN and len(send) == len(changed)
+        _git_push(repo, target, send, {}, outcomes, show, wildcard, result.notes)
+        if any(o.reason.startswith("diverged") for o in outcomes.values()):
+            result.notes.clear()
+            sent = {ref for _sha, ref in send}
+            result.outcomes = [o for o in outcomes.values() if o.ref in sent]
+            return False  # the remote moved since it was recorded: plan against its listing
+    result.outcomes = list(outcomes.values())
+    if send:
+        _remember(repo, target, known, result.outcomes)
+    return True
 
 
 def _batches(specs: list[str], limit: int = CHUNK_BYTES) -> list[list[str]]:
