@@ -589,3 +589,34 @@ def test_push_against_the_recorded_remote_state_still_reports_a_diverged_run(rep
     git(repo, "update-ref", RUNS + ids[0], theirs)
     res = run_cli("push", cwd=repo)
     assert res.stdout.strip() == "origin: 3 up to date", res.stdout + res.stderr
+
+
+def test_fetching_one_run_through_gittrack_server_receives_only_that_ref(repo, bare, tmp_path):
+    """``gittrack server`` passes the client's protocol v2 request (its ``Git-Protocol``
+    header) to ``git http-backend``: a fetch of one run asks for its ref prefix and the
+    server answers with that one ref, not every run."""
+    import re
+
+    from tests.server_helpers import ServerProcess
+
+    ids = forge_runs(repo, 30)
+    git(repo, "push", "-q", "origin", "refs/gittrack/*:refs/gittrack/*")
+    want = RUNS + ids[7]
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "init", "-q", str(fresh))
+    trace = tmp_path / "packets.txt"
+    with ServerProcess(bare) as server:
+        url = f"{server.url}/git/"
+        assert len(git(tmp_path, "ls-remote", url, "refs/gittrack/runs/*").splitlines()) == 30
+        subprocess.run(
+            ["git", "-c", "protocol.version=2", "fetch", "-q", url, want],
+            cwd=fresh,
+            env={**os.environ, "GIT_TRACE_PACKET": str(trace)},
+            check=True,
+            timeout=120,
+        )
+    packets = trace.read_text()
+    assert f"ref-prefix {want}" in packets
+    advertised = re.findall(r"fetch< ([0-9a-f]{40}) (refs/\S+)", packets)
+    assert advertised == [(runs_in(repo)[want], want)], advertised
+    assert git(fresh, "rev-parse", "FETCH_HEAD").strip() == runs_in(repo)[want]
