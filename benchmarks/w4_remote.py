@@ -185,7 +185,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     rows = [k for k in next(iter(results.values())) if k != "bytes" and not k.endswith(" CPU")]
-    print(f"W4: {args.runs} runs, medians of {args.reps} (wall seconds; CPU seconds in ())\n")
+    print(f"W4: {args.runs} runs, medians of {args.reps} (seconds)")
+    print("wall seconds; in (): CPU seconds (user+sys of the command and what it waited for)\n")
     print("| step | " + " | ".join(results) + " |")
     print("|---|" + "---:|" * len(results))
     for k in rows:

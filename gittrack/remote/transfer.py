@@ -488,14 +488,7 @@ def push(
                 outcomes[ref] = RefOutcome(ref=ref, action="remote-only", remote=rsha)
 
     if artifacts:
-        from gittrack.remote import extras as remote_extras
-
-        to_send = {ref: sha for sha, ref in send if sha and is_run_ref(ref)}
-        problems, notes = remote_extras.upload_artifacts(repo, to_send)
-        result.notes.extend(notes)
-        for ref, why in problems.items():
-            outcomes[ref].action, outcomes[ref].reason = "failed", f"artifacts missing: {why}"
-        send = [(sha, ref) for sha, ref in send if ref not in problems]
+        send = _upload_artifacts(repo, send, outcomes, result.notes)
 
     if send:
         wildcard = (
@@ -514,6 +507,21 @@ def push(
 
 
 MOVED = ("new", "updated", "forced", "merged", "up-to-date")
+
+
+def _upload_artifacts(
+    repo: Repo, send: list[tuple[str, str]], outcomes: dict[str, RefOutcome], notes: list[str]
+) -> list[tuple[str, str]]:
+    """Upload the large artifacts of the runs in ``send`` ((sha, ref) pairs) that the store
+    lacks; a run whose artifacts cannot be there fails and is left out of what is returned."""
+    from gittrack.remote import extras as remote_extras
+
+    to_send = {ref: sha for sha, ref in send if sha and is_run_ref(ref)}
+    problems, said = remote_extras.upload_artifacts(repo, to_send)
+    notes.extend(said)
+    for ref, why in problems.items():
+        outcomes[ref].action, outcomes[ref].reason = "failed", f"artifacts missing: {why}"
+    return [(sha, ref) for sha, ref in send if ref not in problems]
 
 
 def _remember(
@@ -560,15 +568,7 @@ def _push_known(
             outcomes[ref] = RefOutcome(ref=ref, action="remote-only", remote=known[ref])
     send = sorted((sha, ref) for ref, sha in changed.items())
     if artifacts and send:
-        from gittrack.remote import extras as remote_extras
-
-        problems, notes = remote_extras.upload_artifacts(
-            repo, {ref: sha for sha, ref in send if is_run_ref(ref)}
-        )
-        result.notes.extend(notes)
-        for ref, why in problems.items():
-            outcomes[ref].action, outcomes[ref].reason = "failed", f"artifacts missing: {why}"
-        send = [(sha, ref) for sha, ref in send if ref not in problems]
+        send = _upload_artifacts(repo, send, outcomes, result.notes)
     if send:
         wildcard = len(send) >= WILDCARD_MIN and len(send) == len(changed)
         _git_push(repo, target, send, {}, outcomes, show, wildcard, result.notes)
