@@ -620,3 +620,17 @@ def test_fetching_one_run_through_gittrack_server_receives_only_that_ref(repo, b
     advertised = re.findall(r"fetch< ([0-9a-f]{40}) (refs/\S+)", packets)
     assert advertised == [(runs_in(repo)[want], want)], advertised
     assert git(fresh, "rev-parse", "FETCH_HEAD").strip() == runs_in(repo)[want]
+
+
+def test_a_push_after_the_remote_was_recreated_empty_sends_every_run_again(repo, bare):
+    """The recorded remote state never hides a run: git compares every ref in the push."""
+    import shutil
+
+    forge_runs(repo, 3)
+    assert run_cli("push", cwd=repo).stdout.strip() == "origin: pushed 3 runs (3 new)"
+    shutil.rmtree(bare)
+    make_bare(bare)
+    res = run_cli("push", cwd=repo)
+    assert res.stdout.strip() == "origin: pushed 3 runs (3 new)", res.stdout + res.stderr
+    assert runs_in(bare) == runs_in(repo)
+    assert run_cli("push", cwd=repo).stdout.strip() == "origin: 3 up to date"

@@ -507,6 +507,7 @@ def push(
 
 
 MOVED = ("new", "updated", "forced", "merged", "up-to-date")
+_PUSHED = {"*": "new", " ": "updated", "=": "up-to-date"}  # git's porcelain flag -> action
 
 
 def _upload_artifacts(
@@ -534,7 +535,8 @@ def _remember(
             known[o.ref] = o.local
         elif o.action == "deleted":
             known.pop(o.ref, None)
-    save_known_remote_refs(repo, target, known)
+    if known != listed or known_remote_refs(repo, target) != known:
+        save_known_remote_refs(repo, target, known)
 
 
 def _push_known(
@@ -547,11 +549,14 @@ def _push_known(
     result: SyncResult,
 ) -> bool:
     """Push everything against the remote's refs as the last push or fetch recorded them,
-    without listing the remote first: one ``git push`` of what differs (git still refuses
-    any non-fast-forward). Returns False, having changed nothing, when the plan needs the
-    remote's listing (a ref that is not a fast-forward of what was recorded, e.g. the
-    experiments ref to merge) or when git refused a ref as no longer a fast-forward (the
-    remote moved since): the caller then plans against ``git ls-remote``."""
+    without listing the remote first: the large artifacts of the runs that differ from the
+    record are uploaded, then one ``git push`` of the non-forcing wildcard, in which git
+    compares every ref with the remote's and refuses any non-fast-forward (runs held back
+    for their artifacts: the others by name). Returns False when the plan needs the remote's
+    listing: a ref that is not a fast-forward of what was recorded (e.g. the experiments
+    ref to merge; nothing was sent), or a ref git refused because the remote moved since
+    (``result.outcomes`` then holds what was sent): the caller plans against
+    ``git ls-remote``."""
     git = repo.git
     changed = {ref: sha for ref, sha in here.items() if known.get(ref) != sha}
     for ref, sha in changed.items():
@@ -569,17 +574,24 @@ def _push_known(
     send = sorted((sha, ref) for ref, sha in changed.items())
     if artifacts and send:
         send = _upload_artifacts(repo, send, outcomes, result.notes)
-    if send:
-        wildcard = len(send) >= WILDCARD_MIN and len(send) == len(changed)
-        _git_push(repo, target, send, {}, outcomes, show, wildcard, result.notes)
-        if any(o.reason.startswith("diverged") for o in outcomes.values()):
-            result.notes.clear()
-            sent = {ref for _sha, ref in send}
-            result.outcomes = [o for o in outcomes.values() if o.ref in sent]
-            return False  # the remote moved since it was recorded: plan against its listing
+    pushed = bool(send) or len(send) == len(changed)
+    if len(send) == len(changed):
+        # nothing held back: one wildcard push, in which git compares every ref with the
+        # remote's actual one (so a remote that lost refs since the record gets them again)
+        planned = sorted((sha, ref) for ref, sha in here.items())
+        report = _git_push(repo, target, planned, {}, outcomes, show, True, result.notes)
+        for ref, (flag, _summary) in report.items():
+            o = outcomes.get(ref)
+            if o is not None and o.action != "rejected" and flag in _PUSHED:
+                o.action = _PUSHED[flag]
+    elif send:  # some runs held back (their artifacts): name the others
+        _git_push(repo, target, send, {}, outcomes, show, False, result.notes)
+    if pushed and any(o.reason.startswith("diverged") for o in outcomes.values()):
+        result.notes.clear()
+        result.outcomes = [o for o in outcomes.values() if o.action in ("new", "updated")]
+        return False  # the remote moved since it was recorded: plan against its listing
     result.outcomes = list(outcomes.values())
-    if send:
-        _remember(repo, target, known, result.outcomes)
+    _remember(repo, target, known, result.outcomes)
     return True
 
 
@@ -642,8 +654,9 @@ def _git_push(
     show: bool,
     wildcard: bool,
     notes: list[str],
-) -> None:
-    """``git push --porcelain`` of ``send``; fold git's per-ref report into ``outcomes``.
+) -> dict[str, tuple[str, str]]:
+    """``git push --porcelain`` of ``send``; fold git's per-ref report into ``outcomes``
+    and return it (ref → (flag, summary)).
 
     Explicit ``<sha>:<ref>`` refspecs (``:<ref>`` deletes) go in command lines of
     at most :data:`CHUNK_BYTES`, each forced ref with its ``--force-with-lease``.
@@ -710,3 +723,4 @@ def _git_push(
         for ref, (flag, _summary) in report.items():
             if ref not in outcomes and flag in "*+ ":
                 outcomes[ref] = RefOutcome(ref=ref, action="new" if flag == "*" else "updated")
+    return report
