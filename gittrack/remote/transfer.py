@@ -5,6 +5,10 @@ own ``git`` (see :mod:`gittrack.remote.gitexec`). Every ref is planned explicitl
 against ``git ls-remote``, so a run ref that diverged on either side is
 reported with both shas and never silently overwritten:
 
+* A plain :func:`push` (everything, nothing forced) first compares against the remote's
+  refs as the last push or fetch recorded them (:func:`gittrack.remote.refs.known_remote_refs`)
+  and makes one non-forcing wildcard ``git push``; only when git refuses a ref (the remote
+  moved) or a ref needs merging does it plan against ``git ls-remote`` as below.
 * :func:`push` sends new and fast-forwarded refs with ``git push`` of explicit
   ``<sha>:<ref>`` refspecs (no ``+``: git and the server refuse any
   non-fast-forward too; a push of everything uses the equivalent wildcard); ``force=True`` overwrites diverged ones with a
