@@ -313,37 +313,30 @@ class Client(RegistryMethods):
         self._set_lifecycle(run_id, "deleted")
 
     def restore_run(self, run_id: str) -> None:
-        """Bring back a deleted run.
+        """Bring back a deleted run; restoring a run that is not deleted changes nothing (as
+        MLflow's ``restore_run``: the one rule, which REST, the MLflow plugin and ``gittrack
+        restore`` reach through this method)."""
+        self._set_lifecycle(run_id, "active")
 
-        Raises:
-            InvalidParameter: the run is not deleted (as MLflow's ``restore_run``).
-        """
-        self._set_lifecycle(run_id, "active", only_from="deleted")
-
-    def _set_lifecycle(self, run_id: str, stage: str, only_from: str | None = None) -> None:
+    def _set_lifecycle(self, run_id: str, stage: str) -> None:
+        """Set the run's lifecycle stage; a run already in ``stage`` is left as it is (no
+        commit)."""
         run_id = self.store.resolve_run_id(run_id)
 
-        def check(record: Mapping[str, Any]) -> None:
-            current = record.get("lifecycle") or "active"
-            if only_from is not None and current != only_from:
-                raise InvalidParameter(
-                    f"Run {run_id} is not {only_from} (its lifecycle stage is {current!r}); "
-                    "there is nothing to restore"
-                )
+        def move(w: RunWriter) -> None:
+            if (w.record.get("lifecycle") or "active") != stage:
+                w.set_record(lifecycle=stage)
+                w.checkpoint()
 
         live = get_open_writer(self.repo, run_id)
         if live is not None and not live.closed:
-            check(live.record)
-            live.set_record(lifecycle=stage)
-            live.checkpoint()
+            move(live)
             return
         from gittrack.core.writer import open_run_writer_any
 
         w = open_run_writer_any(self.repo, run_id)
         try:
-            check(w.record)
-            w.set_record(lifecycle=stage)
-            w.checkpoint()
+            move(w)
         finally:
             w.close()
 
