@@ -20,7 +20,9 @@ mlflow = pytest.importorskip("mlflow")
 
 def _restore_twice_then_delete_and_restore(client) -> list[str]:
     """The lifecycle stages seen: restore of an active run (twice), then delete, restore."""
-    run_id = client.create_run(client.create_experiment(f"restore-rule-{type(client).__name__}")).info.run_id
+    run_id = client.create_run(
+        client.create_experiment(f"restore-rule-{type(client).__name__}")
+    ).info.run_id
     seen = []
     for step in ("restore", "restore", "delete", "restore"):
         getattr(client, f"{step}_run")(run_id)
