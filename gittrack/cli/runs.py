@@ -353,7 +353,7 @@ def delete_cmd(run_ids: tuple[str, ...], repo: str | None) -> None:
 @repo_option
 @handle_errors
 def restore_cmd(run_ids: tuple[str, ...], repo: str | None) -> None:
-    """Restore deleted runs."""
+    """Restore deleted runs (an active run is left as it is, as MLflow does)."""
     c = client(repo)
     for r in run_ids:
         full = c.store.resolve_run_id(r)
