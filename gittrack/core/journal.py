@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gittrack.core.pack import fsync_dir
 from gittrack.layout import JOURNAL_SUFFIX, JOURNAL_TRAILER, journal_dir, journal_segment_path
 
 if TYPE_CHECKING:
@@ -198,7 +199,7 @@ class RunJournal:
             return
         os.fdatasync(self._fd)
         if self._new_file:
-            _fsync_dir(journal_dir(self.state))
+            fsync_dir(journal_dir(self.state))
             self._new_file = False
         self._unsynced = False
 
@@ -236,14 +237,6 @@ def discard(paths: list[Path]) -> None:
     for p in paths:
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _syncfs(folder: Path) -> None:
