@@ -177,3 +177,20 @@ def test_a_torn_entry_ends_the_journal(tmp_path):
     path.write_bytes(bytes(data))
     assert [e.seq for e in journal.read_entries([path])] == []
     assert journal.parse_mark("running: x (1)\n\nGittrack-Journal: ab12:7\n") == ("ab12", 7)
+
+
+def test_committed_seq_reads_the_journals_own_generation(tmp_path):
+    """Marks of another server process (a later generation) do not hide how far this
+    journal's generation is committed."""
+    import pygit2
+
+    git = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
+    sig = pygit2.Signature("t", "t@example.com")
+    tree = git.TreeBuilder().write()
+    tip = None
+    for message in ("a: 1\n\nGittrack-Journal: aa:3\n", "b\n\nGittrack-Journal: bb:9\n", "c\n"):
+        tip = git.create_commit(None, sig, sig, message, tree, [tip] if tip else [])
+    assert journal.committed_seq(git, str(tip), "aa") == 3
+    assert journal.committed_seq(git, str(tip), "bb") == 9
+    assert journal.committed_seq(git, str(tip), "cc") == 0
+    assert journal.committed_seq(git, None, "aa") == 0

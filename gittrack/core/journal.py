@@ -19,7 +19,7 @@ Which entries a commit holds: the writer stamps every checkpoint with the traile
 atomically with respect to checkpoints), so the ref itself says how far the journal is
 committed — there is no second file to keep in step. Replay skips the entries at or
 below the newest mark of the same generation on the run's first-parent history and
-applies the rest. Segments wholly committed are deleted only after the file system is
+applies the rest (:func:`committed_seq`). Segments wholly committed are deleted only after the file system is
 synced (``syncfs``), so a power cut cannot leave a commit lost and its journal gone.
 """
 
@@ -77,21 +77,24 @@ def parse_mark(message: str) -> tuple[str, int] | None:
     return None
 
 
-def committed_mark(git: pygit2.Repository, tip: str | None) -> tuple[str, int] | None:
-    """The newest journal mark on the first-parent history of commit ``tip``."""
+def committed_seq(git: pygit2.Repository, tip: str | None, gen: str) -> int:
+    """How far generation ``gen`` of a journal is committed: the sequence number in the
+    newest ``gen`` mark on the first-parent history of commit ``tip`` (0 when none is).
+    Marks of other generations are passed over: commits by an earlier or later server
+    process say nothing about this generation's entries."""
     import pygit2
 
     oid: str | pygit2.Oid | None = tip
     for _ in range(HISTORY_LIMIT):
         commit = git.get(oid) if oid is not None else None
         if not isinstance(commit, pygit2.Commit):
-            return None
+            return 0
         found = parse_mark(commit.message)
-        if found is not None:
-            return found
+        if found is not None and found[0] == gen:
+            return found[1]
         parents = commit.parent_ids
         oid = parents[0] if parents else None
-    return None
+    return 0
 
 
 def _parse_name(path: Path) -> tuple[str, str, int] | None:

@@ -347,19 +347,21 @@ class Backend:
 
     def _replay(self, run_id: str, paths: list[Path]) -> None:
         from gittrack.core.entities import RunStatus
-        from gittrack.core.journal import committed_mark, discard, mark, read_entries
+        from gittrack.core.journal import committed_seq, discard, mark, read_entries
         from gittrack.core.live import get_open_writer
 
         client = self.client
         w = get_open_writer(client.repo, run_id) or client.writer(run_id)
         try:
-            tip = client.repo.git.references.get(w.ref)
-            done = committed_mark(client.repo.git, str(tip.target) if tip is not None else None)
-            todo = [
-                e
-                for e in read_entries(paths)
-                if done is None or e.gen != done[0] or e.seq > done[1]
-            ]
+            ref = client.repo.git.references.get(w.ref)
+            tip = str(ref.target) if ref is not None else None
+            done: dict[str, int] = {}  # generation -> how far it is committed
+            todo = []
+            for e in read_entries(paths):
+                if e.gen not in done:
+                    done[e.gen] = committed_seq(client.repo.git, tip, e.gen)
+                if e.seq > done[e.gen]:
+                    todo.append(e)
             if todo and w.status != RunStatus.RUNNING:
                 raise RuntimeError(
                     f"run {run_id} is {w.status}: {len(todo)} journaled writes cannot be "
