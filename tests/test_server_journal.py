@@ -9,12 +9,7 @@ entry a commit already holds.
 from __future__ import annotations
 
 import asyncio
-import http.client as httplib
-import json
-import signal
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 from gittrack.api.client import Client
@@ -22,7 +17,7 @@ from gittrack.core import journal
 from gittrack.core.repo import Repo
 from gittrack.layout import journal_dir
 from gittrack.server.backend import Backend, encode_batch
-from tests.server_helpers import ServerProcess, bare_repo, http
+from tests.server_helpers import ServerProcess, bare_repo, http, log_batches_until_sigkill
 
 API = "/api/2.0/mlflow"
 
@@ -40,47 +35,9 @@ def test_sigkill_under_load_loses_no_acknowledged_point(tmp_path):
     server = ServerProcess(repo)
     _, body = http("POST", f"{server.url}{API}/runs/create", {"experiment_id": "0"})
     run_id = body["run"]["info"]["run_id"]
-    acked: list[set[int]] = [set() for _ in range(4)]
-    params: list[set[str]] = [set() for _ in range(4)]
-    stop = threading.Event()
-
-    def client(n: int) -> None:
-        conn = httplib.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        i = 0
-        while not stop.is_set():
-            step = n * 1_000_000 + i
-            payload: dict = {
-                "run_id": run_id,
-                "metrics": [
-                    {"key": f"k{j}", "value": step + j / 10, "timestamp": 1, "step": step}
-                    for j in range(10)
-                ],
-            }
-            if i % 5 == 0:
-                payload["params"] = [{"key": f"p{n}-{i}", "value": str(step)}]
-            try:
-                conn.request("POST", f"{API}/runs/log-batch", body=json.dumps(payload))
-                resp = conn.getresponse()
-                resp.read()
-            except OSError:
-                return  # the server is gone; this request was never acknowledged
-            if resp.status == 200:
-                acked[n].add(step)
-                if "params" in payload:
-                    params[n].add(f"p{n}-{i}")
-            i += 1
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    time.sleep(3)
-    server.proc.send_signal(signal.SIGKILL)  # no flushing, no goodbye
-    server.stop()
-    stop.set()
-    for t in threads:
-        t.join()
-    want = set().union(*acked)
-    want_params = set().union(*params)
+    want, want_params = log_batches_until_sigkill(
+        server, run_id, clients=4, keys=10, params_every=5
+    )
     assert len(want) > 20 and want_params  # the load was real
 
     # the crash left acknowledged points in the journal alone: the ref lacks them
