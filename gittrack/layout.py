@@ -32,6 +32,7 @@ Local state, derived and never pushed (``.git/gittrack/``, see :func:`state_dir`
     objects/sha256/<ab>/<62 hex>                  the local artifact store / cache
     cache/chunks/<ab>/<oid>                       decoded metric-history chunks
     cache/environment.json                        the pre-commit hook's last snapshot
+    cache/columns.bin                             the wide run table, by column (query.frames)
     index.sqlite                                  the query index
     run-commits/<run_id>                          commits made while a run was live
 """
@@ -226,6 +227,11 @@ def index_path(state: Path) -> Path:
 def chunk_cache_path(state: Path, oid: str) -> Path:
     """``<state>/cache/chunks/<oid[:2]>/<oid[2:]>``: a decoded metric-history chunk."""
     return Path(state) / "cache" / "chunks" / oid[:2] / oid[2:]
+
+
+def columns_cache_path(state: Path) -> Path:
+    """``<state>/cache/columns.bin``: the columnar copy of the index's wide run table."""
+    return Path(state) / "cache" / "columns.bin"
 
 
 def env_snapshot_cache_path(state: Path) -> Path:

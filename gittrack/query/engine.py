@@ -284,6 +284,69 @@ def _prepare_branches(index: Index, branches: str | Sequence[str]) -> dict[str, 
     return tips
 
 
+@dataclass
+class Plan:
+    """A search compiled and prepared on one index connection: :meth:`ids` runs it."""
+
+    clauses: list[Clause]
+    exp_ids: list[str] | None
+    lifecycles: tuple[str, ...]
+    on_branch: bool
+    tips: dict[str, str]
+    sql: str
+    params: list[Any]
+    max_results: int
+    offset: int
+
+    def ids(self, index: Index) -> tuple[list[tuple[Any, ...]], str | None]:
+        """``(rows, next page token)``: rows are ``(id,)``, or ``(id, branches)`` on branches."""
+        rows = index.conn.execute(
+            self.sql, (*self.params, self.max_results + 1, self.offset)
+        ).fetchall()
+        token = (
+            encode_token(self.offset + self.max_results) if len(rows) > self.max_results else None
+        )
+        return rows[: self.max_results], token
+
+
+def plan(
+    index: Index,
+    experiment_ids: Sequence[str] | str | None = None,
+    filter_string: str | None = "",
+    run_view_type: Any = 1,
+    max_results: int = 1000,
+    order_by: Sequence[str] | str | None = None,
+    page_token: str | None = None,
+    branches: str | Sequence[str] | None = None,
+) -> Plan:
+    """Validate a search, compile it to SQL and prepare the connection's temporary tables
+    (live status, branches) for it. :func:`search` and the DataFrame path
+    (:mod:`gittrack.query.frames`) both select their runs this way.
+
+    Raises:
+        InvalidParameter: for a bad filter, order_by, max_results, page token or branch.
+    """
+    from gittrack.core.entities import ViewType
+
+    clauses = parse_filter(filter_string)
+    order = parse_order_by(order_by)
+    check_max_results(max_results)
+    offset = decode_token(page_token)
+    lifecycles = _LIFECYCLES.get(ViewType.from_any(run_view_type))
+    if lifecycles is None:
+        raise InvalidParameter(f"Invalid run_view_type {run_view_type!r}")
+    if isinstance(experiment_ids, (str, int)):
+        experiment_ids = [experiment_ids]
+    exp_ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
+    _prepare_live(index)
+    tips: dict[str, str] = {}
+    if branches is not None:
+        tips = _prepare_branches(index, branches)
+    on_branch = branches is not None
+    sql, params = compile_query(clauses, order, exp_ids, lifecycles, on_branch=on_branch)
+    return Plan(clauses, exp_ids, lifecycles, on_branch, tips, sql, params, max_results, offset)
+
+
 def search(
     index: Index,
     experiment_ids: Sequence[str] | str | None = None,
@@ -317,36 +380,21 @@ def search(
     Raises:
         InvalidParameter: for a bad filter, order_by, max_results, page token or branch.
     """
-    from gittrack.core.entities import ViewType
-
-    clauses = parse_filter(filter_string)
-    order = parse_order_by(order_by)
-    check_max_results(max_results)
-    offset = decode_token(page_token)
-    lifecycles = _LIFECYCLES.get(ViewType.from_any(run_view_type))
-    if lifecycles is None:
-        raise InvalidParameter(f"Invalid run_view_type {run_view_type!r}")
-    if isinstance(experiment_ids, (str, int)):
-        experiment_ids = [experiment_ids]
-    exp_ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
-    _prepare_live(index)
-    tips: dict[str, str] = {}
-    if branches is not None:
-        tips = _prepare_branches(index, branches)
-    sql, params = compile_query(clauses, order, exp_ids, lifecycles, on_branch=branches is not None)
-    rows = index.conn.execute(sql, (*params, max_results + 1, offset)).fetchall()
-    token = encode_token(offset + max_results) if len(rows) > max_results else None
-    rows = rows[:max_results]
+    p = plan(
+        index, experiment_ids, filter_string, run_view_type, max_results, order_by,
+        page_token, branches,
+    )  # fmt: skip
+    rows, token = p.ids(index)
     runs = fetch_runs(index, [r[0] for r in rows], with_record, kinds)
-    if branches is not None:
+    if p.on_branch:
         for run, row in zip(runs, rows, strict=True):
             run["branches"] = row[1].split("\x1f") if row[1] else []
-    page = SearchPage(runs, token, tips)
+    page = SearchPage(runs, token, p.tips)
     if with_total:
-        sql, params = compile_count(clauses, exp_ids, lifecycles, branches is not None)
+        sql, params = compile_count(p.clauses, p.exp_ids, p.lifecycles, p.on_branch)
         page.total = index.conn.execute(sql, params).fetchone()[0]
     if with_keys:
-        page.keys = key_counts(index, exp_ids, lifecycles, None if branches is None else tips)
+        page.keys = key_counts(index, p.exp_ids, p.lifecycles, p.tips if p.on_branch else None)
     return page
 
 

@@ -31,6 +31,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 7  # 7: dataset inputs (datasets table)
+FORMAT_VERSION = 8  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers)
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 
 _SCHEMA = """
@@ -100,6 +101,15 @@ CREATE TABLE reach(tip TEXT NOT NULL, commit_sha TEXT NOT NULL, reachable INTEGE
                    PRIMARY KEY(tip, commit_sha)) WITHOUT ROWID;
 CREATE TABLE format(version INTEGER NOT NULL);
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
+-- the generation: bumped by every change to a runs row, whoever writes it (derived caches
+-- such as gittrack.query.frames are keyed by it); the epoch tells two index files apart
+INSERT INTO meta VALUES ('generation', 0);
+CREATE TRIGGER runs_generation_insert AFTER INSERT ON runs
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER runs_generation_update AFTER UPDATE ON runs
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER runs_generation_delete AFTER DELETE ON runs
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
 """
 QUIET_NS = 2_000_000_000  # refs untouched this long may be trusted by their directory's mtime
 
@@ -182,6 +192,7 @@ class Index:
             conn = sqlite3.connect(tmp, isolation_level=None)
             conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             conn.execute("INSERT INTO format(version) VALUES (?)", (FORMAT_VERSION,))
+            conn.execute("INSERT INTO meta VALUES ('epoch', ?)", (uuid.uuid4().hex,))
             conn.execute("PRAGMA journal_mode = WAL")
             conn.close()
             os.replace(tmp, self.path)
@@ -438,6 +449,15 @@ class Index:
         ``data_version`` (of this connection, hence its ``id``)."""
         (data_version,) = self.conn.execute("PRAGMA data_version").fetchone()
         return self._writes, id(self.conn), data_version
+
+    def generation(self) -> str:
+        """A value that changes whenever a run's row does, in any process, and differs
+        between two index files (``<epoch>:<count>``): what derived caches are keyed by.
+        Read it in the same transaction as the rows it stands for."""
+        meta = dict(
+            self.conn.execute("SELECT key, value FROM meta WHERE key IN ('epoch', 'generation')")
+        )
+        return f"{meta.get('epoch', '')}:{meta.get('generation', '')}"
 
     def memoized(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         """``compute()``, kept in :attr:`memo` under ``key`` until :meth:`version` changes."""

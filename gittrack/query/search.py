@@ -220,48 +220,6 @@ def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def to_dataframe(runs: Sequence[dict[str, Any]], with_branches: bool = False) -> Any:
-    """MLflow's ``search_runs`` DataFrame of run dicts (plus the source columns)."""
-    import pandas as pd
-
-    nan = float("nan")
-    data: dict[str, Any] = {
-        "run_id": [r["run_id"] for r in runs],
-        "experiment_id": [r["experiment_id"] for r in runs],
-        "status": [r["status"] for r in runs],
-        "artifact_uri": [r["artifact_uri"] for r in runs],
-        "start_time": _times([r["start_time"] for r in runs]),
-        "end_time": _times([r["end_time"] for r in runs]),
-    }
-    n = len(runs)
-    for kind, missing in (("metrics", nan), ("params", None), ("tags", None)):
-        cols: dict[str, list[Any]] = {}
-        for i, r in enumerate(runs):  # one pass over the values runs have
-            for k, v in r[kind].items():
-                col = cols.get(k)
-                if col is None:
-                    col = cols[k] = [missing] * n
-                col[i] = v
-        for k in sorted(cols):
-            if kind == "metrics":
-                col = cols[k]
-                data[f"metrics.{k}"] = pd.array([nan if v is None else v for v in col], "float64")
-            else:  # object dtype keeps None for missing values (a str dtype would make NaN)
-                data[f"{kind}.{k}"] = pd.Series(cols[k], dtype=object)
-    data["source.commit"] = pd.Series([r["source_commit"] for r in runs], dtype=object)
-    data["source.branch"] = pd.Series([r["source_branch"] for r in runs], dtype=object)
-    data["source.dirty"] = pd.Series([r["source_dirty"] for r in runs], dtype=object)
-    if with_branches:
-        data["source.branches"] = [",".join(r.get("branches") or ()) for r in runs]
-    return pd.DataFrame(data)
-
-
-def _times(ms: list[int | None]) -> Any:
-    import pandas as pd
-
-    return pd.to_datetime(pd.array(ms, dtype="Int64"), unit="ms", utc=True)
-
-
 def _experiment_ids(
     client: Client,
     experiment_ids: Sequence[str] | str | None,
@@ -337,7 +295,13 @@ def search_runs(
     parse_filter(filter_string)
     parse_order_by(order_by)
     check_max_results(max_results)
-    want_list = output_format == "list"
+    if output_format == "pandas":
+        from gittrack.query.frames import search_frame
+
+        with refreshed_index(client.repo) as ix:
+            return search_frame(
+                ix, ids or [], filter_string, run_view_type, max_results, order_by, branches
+            )
     runs: list[dict[str, Any]] = []
     if ids:
         runs = search_all(
@@ -348,15 +312,13 @@ def search_runs(
             run_view_type=run_view_type,
             order_by=order_by,
             branches=branches,
-            with_record=want_list,
+            with_record=True,
         )
     elif branches is not None:
         from gittrack.query.branches import resolve_branches
 
         resolve_branches(client.repo, branches)
-    if want_list:
-        return [to_run(r) for r in runs]
-    return to_dataframe(runs, with_branches=branches is not None)
+    return [to_run(r) for r in runs]
 
 
 def client_search_runs(
