@@ -66,6 +66,7 @@ class SearchPage:
     broken: dict[str, str] = field(default_factory=dict)  # run_id -> why it was left out
     total: int | None = None  # runs matching on all pages, when asked (with_total)
     keys: dict[str, dict[str, int]] | None = None  # key_counts(), when asked (with_keys)
+    pending: int = 0  # runs not indexed yet: a background build is under way
 
 
 ALL_KINDS = ("metrics", "params", "tags")

@@ -31,6 +31,8 @@ import contextlib
 import logging
 import os
 import sqlite3
+import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 8  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers)
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
+CHUNK = 1000  # runs a worker parses and commits at a time
 
 _SCHEMA = """
 CREATE TABLE runs(
@@ -139,6 +142,7 @@ class Index:
         self._warned: set[tuple[str, str]] = set()
         self._writes = 0  # changes this object made (see version())
         self.memo: dict[tuple[Any, ...], Any] = {}  # results kept while version() holds
+        self.pending = 0  # runs a background build has not indexed yet (see refresh)
         self.conn = self._open()
 
     # -- opening and rebuilding ------------------------------------------------
@@ -240,8 +244,16 @@ class Index:
         shas.update(self.conn.execute("SELECT run_id, commit_sha FROM broken"))
         return shas
 
-    def refresh(self, refs: dict[str, str] | None = None) -> dict[str, int]:
+    def refresh(
+        self, refs: dict[str, str] | None = None, *, background: bool = False
+    ) -> dict[str, int]:
         """Bring the index up to date with the run refs.
+
+        With ``background`` (the server and the UI), a big refresh (:data:`PARALLEL_MIN`
+        runs or more) is left to a process of its own (:func:`build_in_background`) and,
+        while that process runs, the index is read as it is: its workers commit the runs
+        chunk by chunk, so searches answer from what is ready. :attr:`pending` then counts
+        the runs not indexed yet (0 when the index is up to date).
 
         Returns:
             ``{"added": n, "updated": n, "deleted": n, "broken": n}`` for this call.
@@ -249,8 +261,9 @@ class Index:
         Raises:
             IndexUnavailable: when the index cannot be written.
         """
+        self.pending = 0
         try:
-            return self._refresh(refs)
+            return self._refresh(refs, background)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise IndexUnavailable(f"The run index {self.path} is locked: {exc}") from exc
@@ -258,7 +271,7 @@ class Index:
             self.conn.close()
             with self._lock():
                 self.conn = self._create()
-            return self._refresh(refs)
+            return self._refresh(refs, background)
 
     def _fingerprint(self) -> str | None:
         """A stamp of the run refs' storage that changes whenever a run ref does.
@@ -286,7 +299,7 @@ class Index:
             parts.append(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
         return "|".join(parts)
 
-    def _refresh(self, refs: dict[str, str] | None) -> dict[str, int]:
+    def _refresh(self, refs: dict[str, str] | None, background: bool = False) -> dict[str, int]:
         from gittrack.core.reader import Store
 
         stamp = None
@@ -305,6 +318,13 @@ class Index:
             if stamp is not None:
                 self._save_stamp(stamp)
             return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
+        if background:
+            work = sum(1 for rid, sha in refs.items() if indexed.get(rid) != sha)
+            work += sum(1 for rid in indexed if rid not in refs)
+            if building(self.path) or (work >= PARALLEL_MIN and build_in_background(self)):
+                self.pending = work
+                self._load_broken()
+                return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
         with self._lock():
             before = indexed
             indexed = self._indexed()
@@ -377,7 +397,8 @@ class Index:
             conn.execute("ROLLBACK")
             raise
         n_chunks = workers * 3  # more chunks than workers: one parses while another writes
-        size = -(-len(changed) // n_chunks)
+        # at most CHUNK runs a chunk: each commits on its own, so the first runs show early
+        size = min(-(-len(changed) // n_chunks), CHUNK)
         chunks = [changed[i : i + size] for i in range(0, len(changed), size)]
         firsts = [base + i * size for i in range(len(chunks))]
         self.conn.close()  # no connection crosses the fork
@@ -474,6 +495,52 @@ class Index:
         return self.conn.execute(sql, tuple(params))
 
 
+# index file -> the process building it in the background (see Index.refresh)
+_builds: dict[str, subprocess.Popen[bytes]] = {}
+_failed: set[str] = set()  # index files whose background build failed: refresh in-line
+_builds_lock = threading.Lock()
+
+
+def building(path: Path) -> bool:
+    """Whether this process started a background build of ``path`` that still runs."""
+    with _builds_lock:
+        proc = _builds.get(str(path))
+        if proc is None or proc.poll() is None:
+            return proc is not None
+        del _builds[str(path)]
+        if proc.returncode != 0:
+            log.warning("building the run index %s in the background failed", path)
+            _failed.add(str(path))
+        return False
+
+
+def build_in_background(ix: Index) -> bool:
+    """Start a process that refreshes ``ix``'s file (``python -m gittrack.query.index``);
+    False when a build of it failed before (the caller refreshes in-line and so reports
+    the error)."""
+    import sys
+
+    import gittrack
+
+    key = str(ix.path)
+    with _builds_lock:
+        if key in _failed:
+            return False
+        if key in _builds:
+            return True
+        env = dict(os.environ)
+        top = str(Path(gittrack.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (top, env.get("PYTHONPATH")) if p)
+        _builds[key] = subprocess.Popen(
+            [sys.executable, "-m", "gittrack.query.index", str(ix.repo.gitdir), key],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        log.info("building the run index %s in the background", ix.path)
+        return True
+
+
 def open_index(repo: Repo, refresh: bool = True) -> Index:
     """Open (creating or rebuilding as needed) and, by default, refresh the index of ``repo``.
 
@@ -484,3 +551,12 @@ def open_index(repo: Repo, refresh: bool = True) -> Index:
     if refresh:
         ix.refresh()
     return ix
+
+
+if __name__ == "__main__":  # the background build: python -m gittrack.query.index GITDIR PATH
+    import sys
+
+    from gittrack.core.repo import Repo
+
+    with Index(Repo(sys.argv[1]), sys.argv[2]) as _ix:
+        _ix.refresh()

@@ -38,6 +38,16 @@ _PAGE = 10_000  # rows fetched per step when a caller wants everything
 
 _lock = threading.RLock()
 _indexes: dict[tuple[int, str], Index] = {}
+_background: set[str] = set()  # repositories whose big index refreshes run aside
+
+
+def serve_while_indexing(repo: Repo) -> None:
+    """From now on this process (a server, the UI) leaves a big build or refresh of
+    ``repo``'s index to a background process and answers from the runs already indexed,
+    instead of waiting (see :meth:`gittrack.query.index.Index.refresh`); a page's
+    ``pending`` says how many runs are not indexed yet."""
+    with _lock:
+        _background.add(str(repo.common_dir))
 
 
 class PagedList(list):
@@ -62,7 +72,7 @@ def refreshed_index(repo: Repo) -> Iterator[Index]:
         ix = _indexes.get(key)
         if ix is None:
             ix = _indexes[key] = Index(repo)
-        ix.refresh()
+        ix.refresh(background=key[1] in _background)
         yield ix
 
 
@@ -105,6 +115,7 @@ def search_page(
             with_keys,
         )
         page.broken = dict(ix.broken)
+        page.pending = ix.pending
         return page
 
 
