@@ -15,7 +15,7 @@ import gittrack
 from gittrack.api.client import Client
 from gittrack.core.repo import Repo
 from gittrack.layout import columns_cache_path
-from gittrack.query import frames
+from gittrack.query import columns as colcache
 from gittrack.query.search import search_all
 from tests.conftest import git
 from tests.reference import reference_frame
@@ -43,7 +43,7 @@ QUERIES = [
 @pytest.mark.parametrize("query", QUERIES, ids=[str(q) for q in QUERIES])
 def test_the_frame_is_the_one_the_run_dicts_make(varied, monkeypatch, query):
     monkeypatch.chdir(varied)
-    frames.forget()
+    colcache.forget()
     ids = [e.experiment_id for e in Client().search_experiments(view_type=3)]
     got = gittrack.search_runs(experiment_ids=ids, **query)
     rest = {k: v for k, v in query.items() if k != "max_results"}
@@ -52,7 +52,7 @@ def test_the_frame_is_the_one_the_run_dicts_make(varied, monkeypatch, query):
     assert len(got) == len(runs)
     pd.testing.assert_frame_equal(got, want)
     # and again from the file, in this process
-    frames.forget()
+    colcache.forget()
     pd.testing.assert_frame_equal(gittrack.search_runs(experiment_ids=ids, **query), want)
 
 
@@ -68,7 +68,7 @@ def _log(name, acc=None, **tags):
 def _view(fresh: bool) -> dict[str, tuple]:
     """run id -> (status, acc, tags.team) as search_runs shows it (all runs, every view)."""
     if fresh:
-        frames.forget()  # read the columns from the file, not from this process's copy
+        colcache.forget()  # read the columns from the file, not from this process's copy
     df = gittrack.search_runs(run_view_type="ALL")
     team = df["tags.team"] if "tags.team" in df else [None] * len(df)
     acc = df["metrics.acc"] if "metrics.acc" in df else [None] * len(df)
@@ -136,7 +136,7 @@ def test_a_damaged_cache_file_is_rebuilt_not_trusted(repo, how):
     assert want.set_index("run_id").loc[ids[0], "tags.team"] == "changed"
     good = path.read_bytes()
     _damage(path, how, stale)
-    frames.forget()
+    colcache.forget()
     pd.testing.assert_frame_equal(gittrack.search_runs(), want)
     assert path.read_bytes() == good  # written again, whole
 
@@ -150,9 +150,39 @@ def test_cache_reader_refuses_what_it_did_not_write(repo):
     ix = open_index(Repo())
     generation = ix.generation()
     ix.close()
-    assert frames.read(path, generation).rows == 1
-    with pytest.raises(frames.CacheInvalid, match="generation"):
-        frames.read(path, generation + "0")
+    assert colcache.read(path, generation).rows == 1
+    with pytest.raises(colcache.CacheInvalid, match="generation"):
+        colcache.read(path, generation + "0")
     path.write_bytes(path.read_bytes() + b"\0" * 8)
-    with pytest.raises(frames.CacheInvalid, match="bytes, expected"):
-        frames.read(path, generation)
+    with pytest.raises(colcache.CacheInvalid, match="bytes, expected"):
+        colcache.read(path, generation)
+
+
+@pytest.mark.parametrize(
+    "exps,lifecycles",
+    [(None, ("active",)), (None, ("active", "deleted")), (["0"], ("deleted",)), ([], ("active",))],
+)
+def test_key_counts_on_the_columns_are_the_key_tables_counts(varied, monkeypatch, exps, lifecycles):
+    from gittrack.query.index import open_index
+
+    monkeypatch.chdir(varied)
+    colcache.forget()
+    ix = open_index(Repo())
+    try:
+        got = colcache.key_counts(ix, exps, lifecycles)
+        want = {}
+        for kind in ("metrics", "params", "tags"):
+            runs = [
+                rid
+                for rid, exp, lc in ix.execute("SELECT id, experiment_id, lifecycle FROM runs")
+                if lc in lifecycles and (exps is None or exp in exps)
+            ]
+            counts: dict[str, int] = {}
+            for rid, key in ix.execute(f"SELECT rid, key FROM {kind} ORDER BY key"):
+                if rid in runs:
+                    counts[key] = counts.get(key, 0) + 1
+            want[kind] = counts
+        assert got == want and [list(v) for v in got.values()] == [list(v) for v in want.values()]
+        assert exps != [] or got == {"metrics": {}, "params": {}, "tags": {}}
+    finally:
+        ix.close()

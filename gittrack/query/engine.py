@@ -225,11 +225,16 @@ def key_counts(
 ) -> dict[str, dict[str, int]]:
     """``{"metrics"|"params"|"tags": {key: number of runs having it}}`` over the runs of
     ``experiment_ids`` in ``lifecycles`` (and, with ``tips``, on the branches prepared
-    for them), whatever the filter. Kept until the index changes: one count costs
-    a scan of every key of every run."""
+    for them), whatever the filter. Kept until the index changes; without branches
+    counted on the columnar cache (:mod:`gittrack.query.columns`), with them in SQL (a
+    scan of every key of every run)."""
     _, _, where, params = _conditions((), experiment_ids, lifecycles)
 
     def count() -> dict[str, dict[str, int]]:
+        if tips is None:  # on the columns: no scan of every key of every run
+            from gittrack.query import columns
+
+            return columns.key_counts(index, experiment_ids, lifecycles)
         out: dict[str, dict[str, int]] = {}
         for kind in ALL_KINDS:
             body = _from(tips is not None, [f"JOIN {kind} x ON x.rid = r.id"], where)
