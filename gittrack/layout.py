@@ -22,6 +22,7 @@ A run commit's tree is the run's source plus ``.gittrack/`` (the record)::
     .gittrack/note.md                 the description (``mlflow.note.content``)
     .gittrack/environment.yaml        the environment the run ran in
     .gittrack/inputs.yaml             dataset inputs logged over REST
+    .gittrack/summary.json            a finished run's four records parsed (what the index reads)
     .gittrack/models.yaml             logged models the run used and produced
 
 Local state, derived and never pushed (``.git/gittrack/``, see :func:`state_dir`)::
@@ -104,6 +105,7 @@ NOTE_FILE = "note.md"
 ENVIRONMENT_FILE = "environment.yaml"
 INPUTS_FILE = "inputs.yaml"
 MODELS_FILE = "models.yaml"  # the run's links to logged models (inputs and outputs)
+SUMMARY_FILE = "summary.json"  # a finished run's records parsed, for the index (records.summary)
 # the YAML records a checkpoint writes, by the writer's name for them
 RECORD_FILES = {
     "run": RUN_FILE,

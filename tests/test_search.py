@@ -461,7 +461,7 @@ def test_a_server_answers_from_what_is_indexed_while_a_big_build_runs_aside(repo
         _background.discard(str(r.common_dir))
         serve_while_indexing(r)
     deadline = time.monotonic() + 60
-    while gittrack.query.index.building(state / "index.sqlite"):
+    while gittrack.query.index.building(state / "index.sqlite") is not None:
         assert time.monotonic() < deadline, "the background build did not end"
         time.sleep(0.05)
     page = search_page(r, max_results=100)

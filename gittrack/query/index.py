@@ -304,6 +304,15 @@ class Index:
 
         stamp = None
         refs_arg = refs
+        if background and refs is None:
+            total = building(self.path)
+            if total is not None:  # our build runs: read what is ready, list no refs
+                (done,) = self.conn.execute(
+                    "SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM broken)"
+                ).fetchone()
+                self.pending = max(total - done, 1)
+                self._load_broken()
+                return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
         if refs is None:
             stamp = self._fingerprint()
             if stamp is not None:
@@ -321,7 +330,7 @@ class Index:
         if background:
             work = sum(1 for rid, sha in refs.items() if indexed.get(rid) != sha)
             work += sum(1 for rid in indexed if rid not in refs)
-            if building(self.path) or (work >= PARALLEL_MIN and build_in_background(self)):
+            if work >= PARALLEL_MIN and build_in_background(self, len(refs)):
                 self.pending = work
                 self._load_broken()
                 return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
@@ -495,29 +504,33 @@ class Index:
         return self.conn.execute(sql, tuple(params))
 
 
-# index file -> the process building it in the background (see Index.refresh)
-_builds: dict[str, subprocess.Popen[bytes]] = {}
+# index file -> (the process building it in the background, the run refs it indexes)
+_builds: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
 _failed: set[str] = set()  # index files whose background build failed: refresh in-line
 _builds_lock = threading.Lock()
 
 
-def building(path: Path) -> bool:
-    """Whether this process started a background build of ``path`` that still runs."""
+def building(path: Path) -> int | None:
+    """The number of run refs a background build of ``path`` this process started is
+    indexing, while it runs (None: no such build runs)."""
     with _builds_lock:
-        proc = _builds.get(str(path))
-        if proc is None or proc.poll() is None:
-            return proc is not None
+        got = _builds.get(str(path))
+        if got is None:
+            return None
+        proc, total = got
+        if proc.poll() is None:
+            return total
         del _builds[str(path)]
         if proc.returncode != 0:
             log.warning("building the run index %s in the background failed", path)
             _failed.add(str(path))
-        return False
+        return None
 
 
-def build_in_background(ix: Index) -> bool:
-    """Start a process that refreshes ``ix``'s file (``python -m gittrack.query.index``);
-    False when a build of it failed before (the caller refreshes in-line and so reports
-    the error)."""
+def build_in_background(ix: Index, total: int) -> bool:
+    """Start a process that refreshes ``ix``'s file (``python -m gittrack.query.index``)
+    towards ``total`` run refs; False when a build of it failed before (the caller
+    refreshes in-line and so reports the error)."""
     import sys
 
     import gittrack
@@ -531,12 +544,13 @@ def build_in_background(ix: Index) -> bool:
         env = dict(os.environ)
         top = str(Path(gittrack.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (top, env.get("PYTHONPATH")) if p)
-        _builds[key] = subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "gittrack.query.index", str(ix.repo.gitdir), key],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
         )
+        _builds[key] = (proc, total)
         log.info("building the run index %s in the background", ix.path)
         return True
 

@@ -100,6 +100,8 @@ def search_page(
     from gittrack.query.engine import search
 
     with refreshed_index(repo) as ix:
+        if ix.pending:
+            with_keys = False  # counted when the index is complete: the rows come first
         page = search(
             ix,
             experiment_ids,

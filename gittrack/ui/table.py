@@ -125,7 +125,8 @@ def runs_page(
         runs match; ``columns`` lists every key of the runs of the chosen experiments,
         lifecycle and branch (before the filter), with the most common per kind in
         ``popular``; ``indexing`` runs are not indexed yet (the index is being built
-        in the background: the page answers from the runs already indexed).
+        in the background: the page answers from the runs already indexed, and
+        ``columns`` stays empty until the build ends).
 
     Raises:
         InvalidParameter: a bad filter (the message gives its position), order_by,
