@@ -144,8 +144,8 @@ class Store:
                     entry = gt[name]
                 except KeyError:
                     return None
-                if str(entry.id) == hit[0]:
-                    _require_file(who, f"{records.RECORD_DIR}/{name}", entry)
+                if str(entry.id) == hit[0]:  # not parsed here: its size does not matter
+                    _require_file(who, f"{records.RECORD_DIR}/{name}", entry, sized=False)
                     return hit[1]
             data = blob(name)
             if data is None:
@@ -335,14 +335,15 @@ def _require_folder(run_id: str, what: str, entry: Any) -> None:
         raise CorruptRecord(run_id, f"{what} is a {_entry_kind(entry)}, not a folder")
 
 
-def _require_file(run_id: str, what: str, entry: Any) -> None:
-    """Raise CorruptRecord unless ``entry`` is a file (not a folder, symlink or gitlink)
-    within the record size limit."""
-    import pygit2
+_FILE_MODES = (0o100644, 0o100755)  # pygit2.GIT_FILEMODE_BLOB, ..._BLOB_EXECUTABLE
 
-    if entry.filemode not in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):
+
+def _require_file(run_id: str, what: str, entry: Any, sized: bool = True) -> None:
+    """Raise CorruptRecord unless ``entry`` is a file (not a folder, symlink or gitlink)
+    within the record size limit (unless not ``sized``: a file not read)."""
+    if entry.filemode not in _FILE_MODES:
         raise CorruptRecord(run_id, f"{what} is a {_entry_kind(entry)}, not a file")
-    if entry.size > records.RECORD_LIMITS.max_bytes:
+    if sized and entry.size > records.RECORD_LIMITS.max_bytes:
         raise CorruptRecord(
             run_id,
             f"{what}: {entry.size:,} bytes, over the limit of "

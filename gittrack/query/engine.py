@@ -355,19 +355,15 @@ def plan(
 
 def search(
     index: Index,
-    experiment_ids: Sequence[str] | str | None = None,
-    filter_string: str | None = "",
-    run_view_type: Any = 1,
-    max_results: int = 1000,
-    order_by: Sequence[str] | str | None = None,
-    page_token: str | None = None,
-    branches: str | Sequence[str] | None = None,
+    *query: Any,
     with_record: bool = False,
     kinds: Sequence[str] = ALL_KINDS,
     with_total: bool = False,
     with_keys: bool = False,
+    **named: Any,
 ) -> SearchPage:
-    """Search the (already refreshed) index.
+    """Search the (already refreshed) index: the runs :func:`plan` selects (``query`` and
+    ``named`` are its arguments after the index), as run dicts.
 
     Args:
         experiment_ids: experiments to search; ``None`` searches all of them.
@@ -386,10 +382,7 @@ def search(
     Raises:
         InvalidParameter: for a bad filter, order_by, max_results, page token or branch.
     """
-    p = plan(
-        index, experiment_ids, filter_string, run_view_type, max_results, order_by,
-        page_token, branches,
-    )  # fmt: skip
+    p = plan(index, *query, **named)
     rows, token = p.ids(index)
     runs = fetch_runs(index, [r[0] for r in rows], with_record, kinds)
     if p.on_branch:

@@ -43,6 +43,8 @@ def dataset_rows(inputs: list[dict[str, Any]]) -> list[tuple[str, str, str | Non
 
 
 def _int_or_none(v: Any) -> int | None:
+    if v.__class__ is int:  # the common case, first
+        return v
     if v is None or isinstance(v, bool):
         return None
     try:
@@ -111,7 +113,9 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
             value, is_nan = _float_or_none(float(m.get("value", math.nan)))
             mn, _ = _float_or_none(m.get("min"))
             mx, _ = _float_or_none(m.get("max"))
-            step, ts, count = (_int_or_none(m.get(f)) for f in ("step", "timestamp", "count"))
+            step = _int_or_none(m.get("step"))
+            ts = _int_or_none(m.get("timestamp"))
+            count = _int_or_none(m.get("count"))
         else:
             value, is_nan, mn, mx, step, ts, count = None, 1, None, None, None, None, None
         metric_rows.append((str(key), value, is_nan, step, ts, mn, mx, count))

@@ -111,10 +111,10 @@ def search_page(
             order_by,
             page_token,
             branches,
-            with_record,
-            kinds,
-            with_total,
-            with_keys,
+            with_record=with_record,
+            kinds=kinds,
+            with_total=with_total,
+            with_keys=with_keys,
         )
         page.broken = dict(ix.broken)
         page.pending = ix.pending
