@@ -358,4 +358,6 @@ delete_cmd = _lifecycle_cmd(
     "deleted",
     "Mark runs deleted (their data stays; `gittrack restore` brings them back).",
 )
-restore_cmd = _lifecycle_cmd("restore", "restored", "Restore deleted runs.")
+restore_cmd = _lifecycle_cmd(
+    "restore", "restored", "Restore deleted runs (an active run is left as it is, as MLflow does)."
+)

@@ -209,6 +209,19 @@ BY_KEY: dict[str, Endpoint] = {e.key: e for e in ENDPOINTS}
 """Each endpoint by its key: its path, or ``op`` where several methods of one path take
 different fields (``registered-models/alias``: POST sets, GET reads, DELETE deletes)."""
 
+
+def endpoint_of(method: str, path: str) -> Endpoint:
+    """The endpoint a request ``method`` on ``path`` (below the API prefix) lands on.
+
+    Raises:
+        KeyError: no endpoint takes that method on that path.
+    """
+    for e in ENDPOINTS:
+        if e.path == path and method in e.methods:
+            return e
+    raise KeyError(f"{method} {path}")
+
+
 # MLflow 3's LoggedModel API (gittrack.server.logged_models): ``{name}`` parts of a path are
 # fields of type ``path``, taken from the URL
 # fmt: off
