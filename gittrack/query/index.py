@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.errors import IndexUnavailable
 from gittrack.layout import RUNS_PREFIX, index_path
 from gittrack.query.grammar import ilike, like
-from gittrack.query.rows import RunRows, insert_rows, parse_and_insert, parse_chunk
+from gittrack.query.rows import CACHE_KIB, RunRows, insert_rows, parse_and_insert, parse_chunk
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
@@ -149,6 +149,7 @@ class Index:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 60000")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.create_function("gt_like", 2, _sql_like, deterministic=True)
         conn.create_function("gt_ilike", 2, _sql_ilike, deterministic=True)
         return conn
