@@ -73,6 +73,36 @@ _step_of = itemgetter(2)
 _stamp_of = itemgetter(3)
 
 
+class _Handles:
+    """Private ``pygit2.Repository`` handles of this process, per git directory, each
+    used by one open writer at a time. A sweep of many short runs then opens the
+    repository (and the pack indexes its lookups map) once, not once per run."""
+
+    MAX_IDLE = 4  # idle handles kept per repository
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[int, str], list[pygit2.Repository]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, path: str) -> pygit2.Repository:
+        with self._lock:
+            idle = self._idle.get((os.getpid(), path))
+            if idle:
+                return idle.pop()
+        import pygit2
+
+        return pygit2.Repository(path)
+
+    def give_back(self, git: pygit2.Repository) -> None:
+        with self._lock:
+            idle = self._idle.setdefault((os.getpid(), git.path), [])
+            if len(idle) < self.MAX_IDLE and all(h is not git for h in idle):
+                idle.append(git)
+
+
+_handles = _Handles()
+
+
 def _fast_object_creation() -> None:
     """Skip libgit2's check that every object a new tree or commit names exists: the
     writer always writes those objects first, and the check costs a lookup per entry."""
@@ -212,8 +242,9 @@ class RunWriter:
         _fast_object_creation()
         self.repo = repo
         # a private handle: libgit2 objects are not for concurrent use across threads, and
-        # the checkpoint thread writes while the user's thread may read through repo.git
-        self._git = pygit2.Repository(repo.git.path)
+        # the checkpoint thread writes while the user's thread may read through repo.git;
+        # taken from this process's pool (one writer at a time uses it), returned at close
+        self._git = _handles.take(repo.git.path)
         sig = repo.signature()
         self._sig_name, self._sig_email = sig.name, sig.email
         self.run_id = run_id
@@ -691,6 +722,7 @@ class RunWriter:
             if self._batch is None:  # a batch releases the lock once the ref has moved
                 self._lock.release()
             _registry.remove(self)
+            _handles.give_back(self._git)
 
 
 # -- creating and opening writers ----------------------------------------------
