@@ -59,6 +59,10 @@ REPAIR_SECONDS = 120.0  # how long a writer watches its packs (see _repair_packs
 CLOSE_WAIT_SECONDS = 5.0  # at exit, how long to wait for a running `git gc` to end
 KEEP_LIVE_SECONDS = 300.0  # a live run's packs stay kept this long (see _release_packs)
 CONSOLIDATE_EVERY = 64  # checkpoint packs between two background `git repack --geometric`
+# the background consolidation ($1: the git common dir), see _Registry.wrote_pack
+_CONSOLIDATE = (
+    'git --git-dir="$1" repack -d -q --geometric=2; exec git --git-dir="$1" pack-refs --all'
+)
 _SYSTEM_NAME_TAG = "mlflow.runName"
 _NOTE_TAG = "mlflow.note.content"
 
@@ -1033,7 +1037,11 @@ class _Registry:
         ``git repack -d --geometric=2`` there in the background (one at a time), which
         rolls the small packs into bigger ones. It repacks whole packs (unreachable
         objects included) and skips kept ones, so it is safe beside live writers; a
-        long-lived process then keeps a few dozen packs, not one per checkpoint."""
+        long-lived process then keeps a few dozen packs, not one per checkpoint. Then
+        ``git pack-refs --all`` (what ``git gc`` runs): one ref file per run is 4 KiB on
+        disk, most of ``.git`` at 10,000 runs, and ``git gc --auto`` never comes to it
+        while the packs stay few. Both take git's own locks; a ref move of ours that
+        meets one retries (:func:`gittrack.core.gitwrite.write_ref`)."""
         d = str(w.repo.common_dir)
         with self._lock:
             n = self._packs[d] = self._packs.get(d, 0) + 1
@@ -1049,7 +1057,7 @@ class _Registry:
 
             try:
                 self._repacks[d] = subprocess.Popen(
-                    ["git", f"--git-dir={d}", "repack", "-d", "-q", "--geometric=2"],
+                    ["sh", "-c", _CONSOLIDATE, "gittrack-consolidate", d],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
