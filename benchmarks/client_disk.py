@@ -52,28 +52,12 @@ ENV = {
 }
 
 # one writer process per API: argv[1] = repository (or server port), argv[2] = runs
-_CLIENT = """
-import sys, random
-from gittrack import Client
-from gittrack.core.entities import Metric, Param, RunTag
-sys.path.insert(0, {here!r}); import _w2data as d
-cl = Client(sys.argv[1]); rng = random.Random(0)
-for i in range(int(sys.argv[2])):
-    rid = cl.create_run("0", run_name=f"run-{{i}}").info.run_id
-    ms = [Metric(f"m{{m}}", rng.random(), 1700000000000 + i, s)
-          for s in range(d.N_STEPS) for m in range(d.N_METRICS)]
-    cl.log_batch(rid, metrics=ms, params=[Param(k, v) for k, v in d.params_for(i).items()],
-                 tags=[RunTag(k, v) for k, v in d.tags_for(i).items()])
-    cl.set_terminated(rid)
-"""
-
-_PLUGIN = """
+# the same loop through gittrack's Client or MLflow's (the plugin): imports and client vary
+_LOOP = """
 import sys, random, logging, warnings
-logging.getLogger("mlflow").setLevel(logging.ERROR); warnings.filterwarnings("ignore")
-import mlflow
-from mlflow.entities import Metric, Param, RunTag
+{imports}
 sys.path.insert(0, {here!r}); import _w2data as d
-cl = mlflow.MlflowClient("gittrack://" + sys.argv[1]); rng = random.Random(0)
+cl = {client}; rng = random.Random(0)
 for i in range(int(sys.argv[2])):
     rid = cl.create_run("0", run_name=f"run-{{i}}").info.run_id
     ms = [Metric(f"m{{m}}", rng.random(), 1700000000000 + i, s)
@@ -82,6 +66,16 @@ for i in range(int(sys.argv[2])):
                  tags=[RunTag(k, v) for k, v in d.tags_for(i).items()])
     cl.set_terminated(rid)
 """
+_CLIENT = {
+    "imports": "from gittrack import Client\n"
+    "from gittrack.core.entities import Metric, Param, RunTag",
+    "client": "Client(sys.argv[1])",
+}
+_PLUGIN = {
+    "imports": 'logging.getLogger("mlflow").setLevel(logging.ERROR); warnings.filterwarnings("ignore")\n'
+    "import mlflow\nfrom mlflow.entities import Metric, Param, RunTag",
+    "client": 'mlflow.MlflowClient("gittrack://" + sys.argv[1])',
+}
 
 _REST = """
 import sys, random, json, http.client
@@ -177,7 +171,7 @@ def write_runs(api: str, work: Path, n: int) -> tuple[Path, float, float, int]:
                 f"from pathlib import Path; d.log_gittrack_runs(Path(sys.argv[1]), 0, int(sys.argv[2]))"
             )
         else:
-            code = (_CLIENT if api == "client" else _PLUGIN).format(here=str(HERE))
+            code = _LOOP.format(here=str(HERE), **(_CLIENT if api == "client" else _PLUGIN))
         subprocess.run(
             [sys.executable, "-c", code, str(repo), str(n)], env=ENV, cwd=repo, check=True
         )
