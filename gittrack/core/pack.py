@@ -115,7 +115,8 @@ class PackBuilder:
         body += pack_sum
         idx = _index(names, crcs, offsets, pack_sum)
         pack_dir = objects_dir / "pack"
-        pack_dir.mkdir(parents=True, exist_ok=True)
+        if not os.path.isdir(pack_dir):  # a stat, not a mkdir per checkpoint
+            pack_dir.mkdir(parents=True, exist_ok=True)
         base = pack_dir / f"pack-{pack_sum.hex()}"
         keep_path = base.with_suffix(".keep") if keep else None
         # temporary names git does not take for packs (it reads every ``*.idx`` here)
