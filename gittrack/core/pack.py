@@ -85,6 +85,11 @@ class PackBuilder:
             self._bytes += len(data)
         return oid.hex()
 
+    def get(self, oid: str) -> bytes | None:
+        """The content of a queued object (None when it is not queued here)."""
+        got = self._objects.get(bytes.fromhex(oid))
+        return None if got is None else got[1]
+
     def write(self, objects_dir: Path, *, keep: bool = True, fsync: bool = False) -> Written | None:
         """Write the queued objects as one pack under ``objects_dir/pack``; returns where,
         or None when nothing was queued. The builder is empty afterwards (and unchanged
@@ -130,7 +135,7 @@ class PackBuilder:
             os.replace(tmp_pack, base.with_suffix(".pack"))
             os.replace(tmp_idx, base.with_suffix(".idx"))  # the pack is visible from here on
             if fsync:
-                _fsync_dir(pack_dir)
+                fsync_dir(pack_dir)
         except BaseException:
             for p in (tmp_pack, tmp_idx):
                 p.unlink(missing_ok=True)
@@ -196,7 +201,7 @@ def _write_file(path: Path, data: bytes | bytearray, fsync: bool = False) -> Non
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make the names just renamed into ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
