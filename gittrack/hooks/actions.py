@@ -225,7 +225,9 @@ def stamp_current(top: Path, rel: str, state: Path) -> None:
             stamp.unlink(missing_ok=True)
             return
         text = "".join(f"{line}\n" for line in [rel, *paths])
-        old = watch.read_text(encoding="utf-8", errors="surrogateescape") if watch.is_file() else None
+        old = (
+            watch.read_text(encoding="utf-8", errors="surrogateescape") if watch.is_file() else None
+        )
         sig = os.environ.get("GITTRACK_HOOK_SIG", "")
         if old != text:
             stamp.unlink(missing_ok=True)

@@ -96,8 +96,9 @@ fi
 # left. GNU stat, /proc and a plain index only (else Python decides, as before).
 _PRE_COMMIT_PRECHECK = """sig=
 gittrack_sig() {{
+    watch=$1
     set --
-    {{ IFS= read -r rel && while IFS= read -r p; do set -- "$@" "$p"; done; }} <"$1" || return 1
+    {{ IFS= read -r rel && while IFS= read -r p; do set -- "$@" "$p"; done; }} <"$watch" || return 1
     [ -n "$rel" ] && [ "$#" -gt 0 ] || return 1
     printf '%s\\n' "$python|$PWD|${{PYTHONPATH-}}|${{PYTHONHOME-}}|${{PYTHONNOUSERSITE-}}|${{PYTHONUSERBASE-}}|${{PYTHONSAFEPATH-}}|${{PYTHONPLATLIBDIR-}}|${{VIRTUAL_ENV-}}|${{CUDA_HOME-}}|${{CUDA_PATH-}}|${{HOME-}}|${{XDG_CONFIG_HOME-}}|${{GIT_CONFIG_GLOBAL-}}|${{GIT_CONFIG_SYSTEM-}}|${{GIT_CONFIG_NOSYSTEM-}}|${{GIT_CONFIG_PARAMETERS-}}|${{GIT_DIR-}}|${{GIT_WORK_TREE-}}"
     stamps=$(stat -L -c '%n %s %y %z %i' -- "$@" 2>/dev/null)
