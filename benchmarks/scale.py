@@ -166,7 +166,7 @@ def section_size(path: Path, db: Path) -> list[list[object]]:
     ]  # fmt: skip
 
 
-def section_search(path: Path, db: Path, n: int, reps: int) -> list[list[object]]:
+def section_search(path: Path, db: Path, n: int, reps: int, heavy: int) -> list[list[object]]:
     import gittrack
     from gittrack.core.repo import Repo
     from gittrack.layout import index_path
@@ -185,7 +185,7 @@ def section_search(path: Path, db: Path, n: int, reps: int) -> list[list[object]
         assert counts["added"] == n, counts
         ix.close()
 
-    cold_w, cold_c = measure(cold, reps)
+    cold_w, cold_c = measure(cold, heavy)
     df = gittrack.search_runs()
     assert len(df) == n, len(df)
     warm = measure(gittrack.search_runs, reps)
@@ -200,7 +200,7 @@ def section_search(path: Path, db: Path, n: int, reps: int) -> list[list[object]
 
         mlflow.set_tracking_uri(f"sqlite:///{db}")
         mlflow.search_runs(experiment_ids=["0"], max_results=200_000)
-        ml_reps = max(1, min(reps, 2))
+        ml_reps = heavy
         ml_full = measure(
             lambda: mlflow.search_runs(experiment_ids=["0"], max_results=200_000), ml_reps
         )
@@ -307,10 +307,10 @@ def _new_run(clone: Path, index: int) -> str:
     return run([sys.executable, "-c", code], clone).strip().splitlines()[-1]
 
 
-def section_push(path: Path, work: Path, reps: int) -> list[list[object]]:
+def section_push(path: Path, work: Path, reps: int, heavy: int) -> list[list[object]]:
     """As W4 (``benchmarks/w4_remote.py``), every step beside its plain-git floor: every run
-    pushed into a fresh bare remote, pulled into a fresh clone, one new run pushed back,
-    then a push with nothing new."""
+    pushed into a fresh bare remote and pulled into a fresh clone (``heavy`` times), then
+    ``reps`` times one new run pushed back and a push with nothing new."""
     from tests.remote_helpers import make_bare
 
     t: dict[str, list[float]] = {}
@@ -322,8 +322,9 @@ def section_push(path: Path, work: Path, reps: int) -> list[list[object]]:
         t.setdefault(key, []).append(time.perf_counter() - t0)
         u.setdefault(key, []).append(cpu() - c0)
 
-    for rep in range(reps):
-        d = work / f"push-{rep}"
+    d = work / "push"
+    for _ in range(heavy):  # every run into fresh remotes, pulled into fresh clones
+        shutil.rmtree(d, ignore_errors=True)
         d.mkdir()
         remote, floor = make_bare(d / "remote.git"), make_bare(d / "floor.git")
         for bare in (remote, floor):
@@ -336,13 +337,14 @@ def section_push(path: Path, work: Path, reps: int) -> list[list[object]]:
         timed("pull", gt("pull"), clone)
         timed("pull git", ["git", "fetch", "-q", "origin", "refs/gittrack/*:refs/gittrack/*"],
               floor_clone)  # fmt: skip
+    for rep in range(reps):  # one new run onto the full remote (of the last clone), each rep
         run_id = _new_run(clone, 900_000 + rep)
         ref = f"refs/gittrack/runs/{run_id}"
         run(["git", "fetch", "-q", str(clone), f"{ref}:{ref}"], floor_clone)
         timed("inc", gt("push"), clone)
         timed("inc git", ["git", "push", "-q", "origin", ref], floor_clone)
         timed("noop", gt("push"), clone)
-        shutil.rmtree(d)
+    shutil.rmtree(d)
     m = {k: statistics.median(v) for k, v in t.items()}
     mc = {k: statistics.median(v) for k, v in u.items()}
 
@@ -388,7 +390,7 @@ def section_guard(path: Path, work: Path, reps: int) -> list[list[object]]:
     ]  # fmt: skip
 
 
-def section_sync(path: Path, n: int, reps: int) -> list[list[object]]:
+def section_sync(path: Path, n: int, reps: int, heavy: int) -> list[list[object]]:
     """``gittrack sync`` of every run into a fresh PostgreSQL schema (``sync_bench``'s
     target: 127.0.0.1:5432 db ``test``; dropped afterwards), then a sync with nothing new.
     CPU: the syncing process's (the database server's is not counted)."""
@@ -401,13 +403,14 @@ def section_sync(path: Path, n: int, reps: int) -> list[list[object]]:
     with c.temp_dir("scale-sync") as tmp:
         target = sync_bench.Target("postgresql", tmp)
         try:
-            for _ in range(reps):
+            for _ in range(heavy):
                 url = target.url()
                 c0, t0 = cpu(), time.perf_counter()
                 rep = sync_to(url, path)
                 full.append((time.perf_counter() - t0, cpu() - c0))
                 if len(rep.added) != n or rep.skipped:
                     raise SystemExit(f"sync of {n} runs: {rep.summary()}")
+            for _ in range(reps):
                 t0 = time.perf_counter()
                 sync_to(url, path)
                 noop.append(time.perf_counter() - t0)
@@ -479,6 +482,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument(
+        "--heavy-reps", type=int, default=None,
+        help="repetitions of the whole-repository steps (cold index, MLflow search, push of "
+        "every run, pull, full sync, guard); default --reps",
+    )  # fmt: skip
     ap.add_argument("--procs", type=int, default=2, help="logging processes while building")
     ap.add_argument(
         "--data", "--cache", dest="cache", type=Path, default=Path("/tmp/gittrack-bench-scale"),
@@ -494,6 +502,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.runs, args.reps = 300, 1
+    heavy = args.heavy_reps or args.reps
     only = [s for s in args.only.split(",") if s]
     unknown = set(only) - set(SECTIONS)
     if unknown:
@@ -522,17 +531,17 @@ def main() -> None:
             if section == "size":
                 rows += section_size(path, db)
             elif section == "search":
-                rows += section_search(path, db, n, args.reps)
+                rows += section_search(path, db, n, args.reps, heavy)
             elif section == "log":
                 rows += section_log(path, db, args.reps)
             elif section == "http":
                 rows += section_http(path, work, args.reps)
             elif section == "push":
-                rows += section_push(path, work, args.reps)
+                rows += section_push(path, work, args.reps, heavy)
             elif section == "guard":
-                rows += section_guard(path, work, args.reps)
+                rows += section_guard(path, work, heavy)
             elif section == "sync":
-                rows += section_sync(path, n, args.reps)
+                rows += section_sync(path, n, args.reps, heavy)
             elif section == "ui":
                 rows += section_ui(path, n, args.reps)
             elif section == "checkpoint":
@@ -545,7 +554,8 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     c.print_table(
-        f"Scale: {n:,} runs, medians of {args.reps} (wall; CPU where given)",
+        f"Scale: {n:,} runs, medians of {args.reps} ({heavy} for whole-repository steps; "
+        "wall, CPU where given)",
         ["what", "gittrack", "MLflow SQLite / plain git", "ratio", "target"],
         rows,
     )
