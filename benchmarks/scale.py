@@ -1,29 +1,38 @@
-"""Scale: one repository of ``--runs`` finished runs written through the real writer,
-and every issue-16 figure measured on it, beside MLflow's SQLite store or plain git.
+"""Scale: one repository of ``--runs`` finished runs, and every issue-16 figure measured on
+it, beside MLflow's SQLite store (the same runs) or plain git.
 
-    python benchmarks/scale.py [--runs 10000] [--reps 3] [--cache /tmp/gittrack-bench-scale]
+    python benchmarks/scale.py --runs 100000 --data /work/bench/scale100k [--reps 3]
+        [--heavy-reps 1] [--only size,search,log,push,sync,ui] [--build pack|writer]
     python benchmarks/scale.py --quick          # 300 runs, 1 repetition (smoke)
-    python benchmarks/scale.py --only build,size,search,log,http,push,checkpoint,w1
 
-Data: W2's shape (10 params, 5 metrics x 10 steps, 3 tags, FINISHED), logged with the
-fluent API (``gittrack.start_run`` / ``log_params`` / ``set_tags`` / ``log_metric`` /
-``end_run``) by ``--procs`` processes at once into one repository (the pack writer, its
-background consolidation; no manual ``git gc`` ever). The repository is kept under
-``--cache`` and reused. MLflow's SQLite store gets the same runs (the same seeded
-values) through its ORM models in bulk (``benchmarks/w2_query.py``), because logging
-10,000 runs through its API takes most of an hour here.
+Data: W2's shape (10 params, 5 metrics x 10 steps, 3 tags, FINISHED), in 3 seeded ranges
+written by ``--procs`` processes at once into one repository. ``--build pack`` (default)
+writes the finished runs through the pack writer (``gittrack.core.bulk``: 1,000 runs per
+pack, as ``gittrack import``), then ``git repack -d --geometric=2`` (the writer's own
+consolidation); ``--build writer`` logs them through the fluent API (``start_run`` ...
+``end_run``; ~17 min of CPU for 100,000 runs). MLflow's SQLite store gets the same runs
+(the same seeded values) through its table definitions in bulk (``w2_query.py``). Both
+are kept under ``--data`` (built once, reused: re-measure on a quiet machine with the
+same ``--data``); nothing measured changes the built repository's runs.
 
-Rows (wall seconds and CPU seconds of this process and its children; medians of ``--reps``):
+Rows (wall seconds and CPU seconds of this process and its children; medians of
+``--reps``, or of ``--heavy-reps`` for the steps over the whole repository):
 
 - build: runs/s through the writer;
 - size: ``.git`` on disk vs MLflow's SQLite file, ``git count-objects -v``;
 - search: cold index build (runs/s), warm ``search_runs`` -> DataFrame, filtered; MLflow's
   ``search_runs`` beside it;
-- log: ``gittrack log -n 50`` in a fresh process;
+- log: ``gittrack log -n 50`` in a fresh process; MLflow's 50 newest runs beside it;
+- push: ``gittrack push`` of every run into a fresh bare remote, ``gittrack pull`` into a
+  fresh clone, one new run pushed onto the full remote, a push with nothing new; plain
+  ``git push``/``git fetch`` of the same refs beside each;
+- guard: a push of every run into a remote guarded by ``remotes/pre-receive`` vs unguarded;
+- sync: ``gittrack sync`` into a fresh PostgreSQL schema (127.0.0.1:5432, db ``test``;
+  dropped afterwards), then with nothing new;
+- ui: W7's first table row in headless Debian Chromium (``w7_ui.py``), fresh ``gittrack ui``
+  and reload;
 - http: ``git ls-remote`` and a full fetch of the runs through ``gittrack server``'s
   ``/git/`` vs ``file://`` of the same bare repository;
-- push: ``gittrack push`` of one new run onto the full remote vs plain ``git push`` of that
-  ref; a push of every run into a guarded remote (``remotes/pre-receive``) vs unguarded git;
 - checkpoint: cost per point of the final checkpoint of 1,000,000 points
   (``benchmarks/faults.py``'s measurement);
 - w1: W1, 100 runs through the fluent API (``benchmarks/w1_logging.py``'s loop).
