@@ -368,7 +368,7 @@ def section_push(path: Path, work: Path, reps: int, heavy: int) -> list[list[obj
          f"{cell('pull git')}: `git fetch refs/gittrack/*`", f"{m['pull'] / m['pull git']:.2f}x",
          "-"],
         ["W4 `gittrack push` of 1 new run onto the full remote", cell("inc"),
-         f"{cell('inc git')}: `git push` of the ref", f"+{m['inc'] - m['inc git']:.2f} s",
+         f"{cell('inc git')}: `git push` of the ref", f"{m['inc'] - m['inc git']:+.2f} s",
          "<= git + 0.3 s"],
         ["W4 `gittrack push`, nothing new", cell("noop"), "-", "-", "<= 0.5 s"],
     ]  # fmt: skip
