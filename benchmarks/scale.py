@@ -165,7 +165,12 @@ def section_size(path: Path, db: Path) -> list[list[object]]:
     counts = count_objects(path)
     sqlite = db.stat().st_size if db.exists() else 0
     objects = git_dir - state
+    disk = c.dir_size(path / ".git", on_disk=True) - c.dir_size(path / ".git" / "gittrack", True)
+    loose_refs = sum(len(files) for _r, _d, files in os.walk(path / ".git" / "refs"))
     return [
+        ["`.git` on disk (blocks, as `du`; `.git/gittrack` excluded)", f"{disk / 2**20:.1f} MiB",
+         f"{sqlite / 2**20:.1f} MiB" if sqlite else "-",
+         f"{disk / sqlite:.2f}x" if sqlite else "-", f"{loose_refs:,} loose refs"],
         ["`.git` (objects + refs; `.git/gittrack` state excluded)", f"{objects / 2**20:.1f} MiB",
          f"{sqlite / 2**20:.1f} MiB" if sqlite else "-",
          f"{objects / sqlite:.2f}x" if sqlite else "-", "<= 3x"],
