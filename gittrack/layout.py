@@ -253,6 +253,22 @@ def env_snapshot_stamp_path(state: Path) -> Path:
     return Path(state) / "cache" / "environment.stamp"
 
 
+JOURNAL_DIR = "journal"
+JOURNAL_SUFFIX = ".journal"
+JOURNAL_TRAILER = "Gittrack-Journal"  # commit trailer: the journal entry a checkpoint covers
+
+
+def journal_dir(state: Path) -> Path:
+    """``<state>/journal``: the server's write-ahead journals, one file per run."""
+    return Path(state) / JOURNAL_DIR
+
+
+def journal_segment_path(state: Path, run_id: str, gen: str, first: int) -> Path:
+    """``<state>/journal/<run_id>-<gen>-<first seq>.journal``: one segment of a run's journal
+    (writes the server acknowledged before committing them; see gittrack.core.journal)."""
+    return journal_dir(state) / f"{run_id.lower()}-{gen}-{first:012d}{JOURNAL_SUFFIX}"
+
+
 def run_commits_path(state: Path, run_id: str) -> Path:
     """``<state>/run-commits/<run_id>``: commits made while the run was live."""
     return Path(state) / "run-commits" / run_id.lower()
@@ -269,3 +285,9 @@ def object_key(sha256: str) -> str:
     """
     validate_sha256(sha256)
     return f"sha256/{sha256[:2]}/{sha256[2:]}"
+
+
+def remote_refs_path(state: Path, remote_key: str) -> Path:
+    """``<state>/remotes/<key>.refs``: a remote's ``refs/gittrack/`` as last seen by a push or
+    fetch (``<sha> <ref>`` lines), so a push need not list the remote when nothing moved."""
+    return Path(state) / "remotes" / f"{remote_key}.refs"

@@ -110,7 +110,7 @@ class PackBuilder:
         for oid in names:
             kind, data = self._objects[oid]
             start = len(body)
-            entry = _entry_header(kind, len(data)) + zlib.compress(data, _LEVEL)
+            entry = _entry_header(kind, len(data)) + deflate(data)
             body += entry
             offsets.append(start)
             crcs.append(zlib.crc32(entry))
@@ -120,7 +120,8 @@ class PackBuilder:
         body += pack_sum
         idx = _index(names, crcs, offsets, pack_sum)
         pack_dir = objects_dir / "pack"
-        pack_dir.mkdir(parents=True, exist_ok=True)
+        if not os.path.isdir(pack_dir):  # a stat, not a mkdir per checkpoint
+            pack_dir.mkdir(parents=True, exist_ok=True)
         base = pack_dir / f"pack-{pack_sum.hex()}"
         keep_path = base.with_suffix(".keep") if keep else None
         # temporary names git does not take for packs (it reads every ``*.idx`` here)
@@ -134,7 +135,7 @@ class PackBuilder:
             os.replace(tmp_pack, base.with_suffix(".pack"))
             os.replace(tmp_idx, base.with_suffix(".idx"))  # the pack is visible from here on
             if fsync:
-                _fsync_dir(pack_dir)
+                fsync_dir(pack_dir)
         except BaseException:
             for p in (tmp_pack, tmp_idx):
                 p.unlink(missing_ok=True)
@@ -142,6 +143,18 @@ class PackBuilder:
         self._objects = {}
         self._bytes = 0
         return Written(base.with_suffix(".pack"), keep_path, len(names), time.time(), idx)
+
+
+def deflate(data: bytes) -> bytes:
+    """``data`` as one zlib stream (what a pack entry or a loose object holds), with
+    deflate's window and hash table sized to ``data``: ``zlib.compress`` sets up (and
+    clears) a 32 KiB window and a 128 KiB hash table per call, ~5x the cost of
+    compressing a record of a few hundred bytes; the output is as small within 0.1 %
+    and any zlib reader (git's) inflates it."""
+    n = len(data)
+    bits = n.bit_length()
+    c = zlib.compressobj(_LEVEL, zlib.DEFLATED, min(15, max(9, bits + 1)), min(8, max(1, bits - 7)))
+    return c.compress(data) + c.flush()
 
 
 def _entry_header(kind: int, size: int) -> bytes:
@@ -188,7 +201,7 @@ def _write_file(path: Path, data: bytes | bytearray, fsync: bool = False) -> Non
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make the names just renamed into ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:

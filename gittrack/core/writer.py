@@ -12,6 +12,7 @@ newest TSV chunk of each metric, writes its new objects as one kept pack
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -29,6 +30,7 @@ from gittrack.core import live, shutdown, validation
 from gittrack.core.entities import RunStatus
 from gittrack.core.gittree import PackedTrees, commit_bytes, subtree_id
 from gittrack.core.gitwrite import retry_write, write_ref
+from gittrack.core.journal import trailer as journal_trailer
 from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS
 from gittrack.core.locks import FileLock, run_lock
 from gittrack.core.pack import PackBuilder, Written, gc_running_since
@@ -60,6 +62,10 @@ REPAIR_SECONDS = 120.0  # how long a writer watches its packs (see _repair_packs
 CLOSE_WAIT_SECONDS = 5.0  # at exit, how long to wait for a running `git gc` to end
 KEEP_LIVE_SECONDS = 300.0  # a live run's packs stay kept this long (see _release_packs)
 CONSOLIDATE_EVERY = 64  # checkpoint packs between two background `git repack --geometric`
+# the background consolidation ($1: the git common dir), see _Registry.wrote_pack
+_CONSOLIDATE = (
+    'git --git-dir="$1" repack -d -q --geometric=2; exec git --git-dir="$1" pack-refs --all'
+)
 _SYSTEM_NAME_TAG = "mlflow.runName"
 _NOTE_TAG = "mlflow.note.content"
 
@@ -72,6 +78,36 @@ _key_of = itemgetter(0)
 _value_of = itemgetter(1)
 _step_of = itemgetter(2)
 _stamp_of = itemgetter(3)
+
+
+class _Handles:
+    """Private ``pygit2.Repository`` handles of this process, per git directory, each
+    used by one open writer at a time. A sweep of many short runs then opens the
+    repository (and the pack indexes its lookups map) once, not once per run."""
+
+    MAX_IDLE = 4  # idle handles kept per repository
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[int, str], list[pygit2.Repository]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, path: str) -> pygit2.Repository:
+        with self._lock:
+            idle = self._idle.get((os.getpid(), path))
+            if idle:
+                return idle.pop()
+        import pygit2
+
+        return pygit2.Repository(path)
+
+    def give_back(self, git: pygit2.Repository) -> None:
+        with self._lock:
+            idle = self._idle.setdefault((os.getpid(), git.path), [])
+            if len(idle) < self.MAX_IDLE and all(h is not git for h in idle):
+                idle.append(git)
+
+
+_handles = _Handles()
 
 
 def _fast_object_creation() -> None:
@@ -145,9 +181,16 @@ def _stage_points(
 ) -> dict[str, _Staged]:
     """``staged`` followed by ``points`` (a new dict; ``staged`` is not changed)."""
     groups: dict[str, list[tuple[str, float, int, int]]] = {}
-    first = points[0][0]
-    if all(map(first.__eq__, map(_key_of, points))):  # one key: no regrouping
+    keys = list(map(_key_of, points))
+    first = keys[0]
+    period = len(dict.fromkeys(keys))
+    if period == 1:  # one key: no regrouping
         groups[first] = points
+    elif keys[period:] == keys[:-period]:
+        # every step logs the same keys in the same order (the usual loop): each key's
+        # points are one slice, taken in C
+        for j in range(period):
+            groups[keys[j]] = points[j::period]
     else:
         for p in points:
             g = groups.get(p[0])
@@ -208,13 +251,13 @@ class RunWriter:
         """With ``batch`` (:class:`gittrack.core.bulk.Batch`), checkpoints add their objects
         to the batch's one pack and leave the ref move to the batch, which also holds
         ``lock`` until the ref has moved."""
-        import pygit2
 
         _fast_object_creation()
         self.repo = repo
         # a private handle: libgit2 objects are not for concurrent use across threads, and
-        # the checkpoint thread writes while the user's thread may read through repo.git
-        self._git = pygit2.Repository(repo.git.path)
+        # the checkpoint thread writes while the user's thread may read through repo.git;
+        # taken from this process's pool (one writer at a time uses it), returned at close
+        self._git = _handles.take(repo.git.path)
         sig = repo.signature()
         self._sig_name, self._sig_email = sig.name, sig.email
         self.run_id = run_id
@@ -263,6 +306,25 @@ class RunWriter:
             "gittrack.heartbeat-seconds", DEFAULT_HEARTBEAT_SECONDS
         )
         self._last_checkpoint = _time()
+        # the journal entry the buffered changes reach (gittrack.core.journal): every
+        # commit carries the mark its points reach as a trailer, so the ref says what is
+        # committed; committed_mark is the mark of the commit on the ref now
+        self.journal_mark: str | None = None
+        self.committed_mark: str | None = None
+        self._mark_lock = threading.Lock()
+
+    @contextmanager
+    def journaled(self, mark: str, *, points_only: bool = False) -> Iterator[None]:
+        """Changes made inside belong to journal entry ``mark``: a checkpoint takes them
+        and the mark together or neither, so a commit holds exactly the entries up to the
+        mark it carries. If the body raises, the mark stays where it was.
+
+        ``points_only``: the body only logs metric points; then it runs beside a
+        checkpoint being written (the ref keeps moving while requests are applied).
+        Anything else (params, tags, the record) waits for the checkpoint in flight."""
+        with contextlib.nullcontext() if points_only else self._mutex, self._mark_lock:
+            yield
+            self.journal_mark = mark
 
     # -- logging (hot path) ---------------------------------------------------
 
@@ -441,12 +503,14 @@ class RunWriter:
             if self.closed:
                 return None  # ended or detached while this call waited for the mutex
             started = _time()
-            self._stage()
-            with self._stage_lock:
-                staged, self._staged = self._staged, {}
+            with self._mark_lock:  # the points and the journal mark they reach, together
+                self._stage()
+                with self._stage_lock:
+                    staged, self._staged = self._staged, {}
+                mark = self.journal_mark
             self._idle.clear()
             try:
-                commit = self._commit(staged, heartbeat)
+                commit = self._commit(staged, heartbeat, mark)
                 if commit is not None:
                     # the next checkpoint is due an interval after this one took its points
                     # (not after it finished): what a crash can lose stays within
@@ -460,7 +524,9 @@ class RunWriter:
             finally:
                 self._idle.set()
 
-    def _commit(self, staged: dict[str, _Staged], heartbeat: bool) -> str | None:
+    def _commit(
+        self, staged: dict[str, _Staged], heartbeat: bool, mark: str | None = None
+    ) -> str | None:
         """Write one checkpoint commit of ``staged`` and what else is dirty (the caller
         holds the mutex and puts ``staged`` back if this raises)."""
         if not staged and not self._dirty and not self._pending and not heartbeat:
@@ -496,6 +562,8 @@ class RunWriter:
         root = trees.apply(pack, self._source_tree, {records.RECORD_DIR: (gt_tree, _TREE)})
         status = self.record["status"]
         message = f"{status.lower()}: {self.record.get('name')} ({self.run_id[:8]})\n"
+        if mark is not None:
+            message += f"\n{journal_trailer(mark)}\n"
         if self._head is not None:
             parents = [self._head]
         elif self._source_commit:
@@ -512,6 +580,7 @@ class RunWriter:
         moved_at = time.time_ns()
         # the commit is on the ref: from here on, nothing can fail
         self._head = commit
+        self.committed_mark = mark
         self._gt_tree = gt_tree
         self._metrics.update(folded)
         self._dirty.clear()
@@ -694,6 +763,7 @@ class RunWriter:
             if self._batch is None:  # a batch releases the lock once the ref has moved
                 self._lock.release()
             _registry.remove(self)
+            _handles.give_back(self._git)
 
 
 # -- creating and opening writers ----------------------------------------------
@@ -998,7 +1068,11 @@ class _Registry:
         ``git repack -d --geometric=2`` there in the background (one at a time), which
         rolls the small packs into bigger ones. It repacks whole packs (unreachable
         objects included) and skips kept ones, so it is safe beside live writers; a
-        long-lived process then keeps a few dozen packs, not one per checkpoint."""
+        long-lived process then keeps a few dozen packs, not one per checkpoint. Then
+        ``git pack-refs --all`` (what ``git gc`` runs): one ref file per run is 4 KiB on
+        disk, most of ``.git`` at 10,000 runs, and ``git gc --auto`` never comes to it
+        while the packs stay few. Both take git's own locks; a ref move of ours that
+        meets one retries (:func:`gittrack.core.gitwrite.write_ref`)."""
         d = str(w.repo.common_dir)
         with self._lock:
             n = self._packs[d] = self._packs.get(d, 0) + 1
@@ -1014,7 +1088,7 @@ class _Registry:
 
             try:
                 self._repacks[d] = subprocess.Popen(
-                    ["git", f"--git-dir={d}", "repack", "-d", "-q", "--geometric=2"],
+                    ["sh", "-c", _CONSOLIDATE, "gittrack-consolidate", d],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
