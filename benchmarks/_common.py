@@ -117,13 +117,15 @@ def chdir(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
-def dir_size(path: Path) -> int:
-    """Bytes of all files under ``path``."""
+def dir_size(path: Path, on_disk: bool = False) -> int:
+    """Bytes of all files under ``path``; ``on_disk``: the blocks they and the directories
+    take, as ``du`` counts them (a 41-byte loose ref takes a 4 KiB block)."""
     total = 0
-    for root, _dirs, files in os.walk(path):
-        for f in files:
+    for root, dirs, files in os.walk(path):
+        for f in files + (dirs if on_disk else []):
             with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, f)).st_size
+                st = os.lstat(os.path.join(root, f))
+                total += st.st_blocks * 512 if on_disk else st.st_size
     return total
 
 

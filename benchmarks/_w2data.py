@@ -70,3 +70,46 @@ def log_gittrack_runs(path: Path, start: int, n: int, seed: int = 0) -> float:
                 for m in range(N_METRICS):
                     gittrack.log_metric(f"m{m}", rng.random(), step=step)
     return time.perf_counter() - t0
+
+
+def write_gittrack_runs(
+    path: Path, start: int, n: int, seed: int = 0, per_pack: int = 1000
+) -> float:
+    """Runs ``start .. start+n-1`` as :func:`log_gittrack_runs` logs them (the same
+    params, tags and seeded metric values, FINISHED, the working tree's snapshot as
+    source), written through the pack writer (:class:`gittrack.core.bulk.Batch`,
+    ``per_pack`` runs per pack, as ``gittrack import`` writes); return seconds."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import getpass
+    import uuid
+
+    from gittrack.core.bulk import Batch, FinishedRun, write_run
+    from gittrack.core.repo import Repo
+    from gittrack.core.snapshot import take_snapshot
+
+    os.chdir(path)
+    repo = Repo(path)
+    source = take_snapshot(repo).to_record()
+    user = getpass.getuser()
+    rng = random.Random(seed + start)
+    t0 = time.perf_counter()
+    batch = Batch(repo)
+    for i in range(start, start + n):
+        begin = int(time.time() * 1000)
+        points = [
+            (f"m{m}", rng.random(), step, begin)
+            for step in range(N_STEPS)
+            for m in range(N_METRICS)
+        ]
+        run = FinishedRun(
+            run_id=uuid.uuid4().hex, experiment_id="0", name=f"run-{i}", status="FINISHED",
+            start_time=begin, end_time=begin + 5, user=user, source=source,
+            source_name="train.py", source_type="LOCAL", params=params_for(i),
+            tags=tags_for(i), points=points,
+        )  # fmt: skip
+        write_run(batch, run)
+        if len(batch) >= per_pack or batch.full:
+            batch.commit()
+    batch.commit()
+    batch.repair()
+    return time.perf_counter() - t0

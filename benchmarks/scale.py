@@ -1,29 +1,38 @@
-"""Scale: one repository of ``--runs`` finished runs written through the real writer,
-and every issue-16 figure measured on it, beside MLflow's SQLite store or plain git.
+"""Scale: one repository of ``--runs`` finished runs, and every issue-16 figure measured on
+it, beside MLflow's SQLite store (the same runs) or plain git.
 
-    python benchmarks/scale.py [--runs 10000] [--reps 3] [--cache /tmp/gittrack-bench-scale]
+    python benchmarks/scale.py --runs 100000 --data /work/bench/scale100k [--reps 3]
+        [--heavy-reps 1] [--only size,search,log,push,sync,ui] [--build pack|writer]
     python benchmarks/scale.py --quick          # 300 runs, 1 repetition (smoke)
-    python benchmarks/scale.py --only build,size,search,log,http,push,checkpoint,w1
 
-Data: W2's shape (10 params, 5 metrics x 10 steps, 3 tags, FINISHED), logged with the
-fluent API (``gittrack.start_run`` / ``log_params`` / ``set_tags`` / ``log_metric`` /
-``end_run``) by ``--procs`` processes at once into one repository (the pack writer, its
-background consolidation; no manual ``git gc`` ever). The repository is kept under
-``--cache`` and reused. MLflow's SQLite store gets the same runs (the same seeded
-values) through its ORM models in bulk (``benchmarks/w2_query.py``), because logging
-10,000 runs through its API takes most of an hour here.
+Data: W2's shape (10 params, 5 metrics x 10 steps, 3 tags, FINISHED), in 3 seeded ranges
+written by ``--procs`` processes at once into one repository. ``--build pack`` (default)
+writes the finished runs through the pack writer (``gittrack.core.bulk``: 1,000 runs per
+pack, as ``gittrack import``), then ``git repack -d --geometric=2`` (the writer's own
+consolidation); ``--build writer`` logs them through the fluent API (``start_run`` ...
+``end_run``; ~17 min of CPU for 100,000 runs). MLflow's SQLite store gets the same runs
+(the same seeded values) through its table definitions in bulk (``w2_query.py``). Both
+are kept under ``--data`` (built once, reused: re-measure on a quiet machine with the
+same ``--data``); nothing measured changes the built repository's runs.
 
-Rows (wall seconds and CPU seconds of this process and its children; medians of ``--reps``):
+Rows (wall seconds and CPU seconds of this process and its children; medians of
+``--reps``, or of ``--heavy-reps`` for the steps over the whole repository):
 
 - build: runs/s through the writer;
 - size: ``.git`` on disk vs MLflow's SQLite file, ``git count-objects -v``;
 - search: cold index build (runs/s), warm ``search_runs`` -> DataFrame, filtered; MLflow's
   ``search_runs`` beside it;
-- log: ``gittrack log -n 50`` in a fresh process;
+- log: ``gittrack log -n 50`` in a fresh process; MLflow's 50 newest runs beside it;
+- push: ``gittrack push`` of every run into a fresh bare remote, ``gittrack pull`` into a
+  fresh clone, one new run pushed onto the full remote, a push with nothing new; plain
+  ``git push``/``git fetch`` of the same refs beside each;
+- guard: a push of every run into a remote guarded by ``remotes/pre-receive`` vs unguarded;
+- sync: ``gittrack sync`` into a fresh PostgreSQL schema (127.0.0.1:5432, db ``test``;
+  dropped afterwards), then with nothing new;
+- ui: W7's first table row in headless Debian Chromium (``w7_ui.py``), fresh ``gittrack ui``
+  and reload;
 - http: ``git ls-remote`` and a full fetch of the runs through ``gittrack server``'s
   ``/git/`` vs ``file://`` of the same bare repository;
-- push: ``gittrack push`` of one new run onto the full remote vs plain ``git push`` of that
-  ref; a push of every run into a guarded remote (``remotes/pre-receive``) vs unguarded git;
 - checkpoint: cost per point of the final checkpoint of 1,000,000 points
   (``benchmarks/faults.py``'s measurement);
 - w1: W1, 100 runs through the fluent API (``benchmarks/w1_logging.py``'s loop).
@@ -53,7 +62,9 @@ import _w2data as data  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "GIT_TERMINAL_PROMPT": "0", **c.GIT_ENV}
 FILTER = "metrics.m0 > 0.5 and params.p0 = 'v0'"
-SECTIONS = ("build", "size", "search", "log", "http", "push", "checkpoint", "w1")
+SECTIONS = (
+    "build", "size", "search", "log", "push", "guard", "sync", "ui", "http", "checkpoint", "w1",
+)  # fmt: skip
 
 
 def cpu() -> float:
@@ -87,12 +98,16 @@ def gt(*args: str) -> list[str]:
 # -- the repository -------------------------------------------------------------------------
 
 
-def build(cache: Path, n: int, procs: int) -> tuple[Path, dict[str, float]]:
-    """``n`` runs through the fluent API, ``procs`` processes at once; reused when complete.
+def build(cache: Path, n: int, procs: int, how: str = "pack") -> tuple[Path, dict[str, float]]:
+    """``n`` runs, ``procs`` processes at once; reused when complete (``--data``).
 
-    The ranges are w2_query's (``n`` split in 3, each seeded by its start), so the metric
-    values equal those of w2_query's MLflow store."""
-    path = cache / f"gittrack-{n}"
+    ``how``: ``pack`` writes finished runs through the pack writer (``bulk.Batch``, 1,000
+    runs per pack, as ``gittrack import``), then consolidates the packs as the writer's
+    background consolidation does (``git repack -d --geometric=2``); ``writer`` logs
+    them through the fluent API (the 10,000-run figure of session 3). The ranges are
+    w2_query's (``n`` split in 3, each seeded by its start), so the metric values equal
+    those of w2_query's MLflow store."""
+    path = cache / (f"gittrack-{n}-pack" if how == "pack" else f"gittrack-{n}")
     done = path / ".bench-complete"
     if done.exists():
         info = dict(line.split("=", 1) for line in done.read_text().split())
@@ -101,6 +116,7 @@ def build(cache: Path, n: int, procs: int) -> tuple[Path, dict[str, float]]:
     data.init_repo(path)
     per = -(-n // 3)
     chunks = [(b * per, min(per, n - b * per)) for b in range(3)]
+    fn = "write_gittrack_runs" if how == "pack" else "log_gittrack_runs"
     c0, t0 = cpu(), time.perf_counter()
     pending = list(chunks)
     running: list[subprocess.Popen[str]] = []
@@ -109,8 +125,7 @@ def build(cache: Path, n: int, procs: int) -> tuple[Path, dict[str, float]]:
             start, count = pending.pop(0)
             code = (
                 f"import sys; sys.path.insert(0, {str(HERE)!r}); import _w2data as d; "
-                f"from pathlib import Path; d.log_gittrack_runs(Path({str(path)!r}), "
-                f"{start}, {count})"
+                f"from pathlib import Path; d.{fn}(Path({str(path)!r}), {start}, {count})"
             )
             running.append(subprocess.Popen([sys.executable, "-c", code], cwd=path, env=ENV))
         for p in list(running):
@@ -120,7 +135,11 @@ def build(cache: Path, n: int, procs: int) -> tuple[Path, dict[str, float]]:
                 running.remove(p)
         time.sleep(0.2)
     wall, used = time.perf_counter() - t0, cpu() - c0
-    info = {"wall": wall, "cpu": used, "load": os.getloadavg()[0]}
+    info = {"wall": wall, "cpu": used, "load": os.getloadavg()[0], "procs": float(procs)}
+    if how == "pack":
+        c0, t0 = cpu(), time.perf_counter()
+        run(["git", "repack", "-d", "-q", "--geometric=2"], path)
+        info["repack_wall"], info["repack_cpu"] = time.perf_counter() - t0, cpu() - c0
     done.write_text("".join(f"{k}={v}\n" for k, v in info.items()))
     return path, info
 
@@ -144,25 +163,30 @@ def section_size(path: Path, db: Path) -> list[list[object]]:
     git_dir = c.dir_size(path / ".git")
     state = c.dir_size(path / ".git" / "gittrack")
     counts = count_objects(path)
-    sqlite = db.stat().st_size
+    sqlite = db.stat().st_size if db.exists() else 0
     objects = git_dir - state
+    disk = c.dir_size(path / ".git", on_disk=True) - c.dir_size(path / ".git" / "gittrack", True)
+    loose_refs = sum(len(files) for _r, _d, files in os.walk(path / ".git" / "refs"))
     return [
+        ["`.git` on disk (blocks, as `du`; `.git/gittrack` excluded)", f"{disk / 2**20:.1f} MiB",
+         f"{sqlite / 2**20:.1f} MiB" if sqlite else "-",
+         f"{disk / sqlite:.2f}x" if sqlite else "-", f"{loose_refs:,} loose refs"],
         ["`.git` (objects + refs; `.git/gittrack` state excluded)", f"{objects / 2**20:.1f} MiB",
-         f"{sqlite / 2**20:.1f} MiB", f"{objects / sqlite:.2f}x", "<= 3x"],
+         f"{sqlite / 2**20:.1f} MiB" if sqlite else "-",
+         f"{objects / sqlite:.2f}x" if sqlite else "-", "<= 3x"],
         ["`.git/gittrack` (index, locks, caches; local only)", f"{state / 2**20:.1f} MiB",
          "-", "-", "-"],
-        ["loose objects / packs after writing", f"{counts['count']} / {counts['packs']}",
-         "-", "-", "-"],
+        ["loose objects / packs", f"{counts['count']} / {counts['packs']}", "-", "-", "-"],
     ]  # fmt: skip
 
 
-def section_search(path: Path, db: Path, n: int, reps: int) -> list[list[object]]:
+def section_search(path: Path, db: Path, n: int, reps: int, heavy: int) -> list[list[object]]:
     import gittrack
     from gittrack.core.repo import Repo
 
     os.chdir(path)
     repo = Repo(path)
-    cold_w, cold_c = measure(lambda: c.rebuild_index(repo, n), reps)
+    cold_w, cold_c = measure(lambda: c.rebuild_index(repo, n), heavy)
     df = gittrack.search_runs()
     assert len(df) == n, len(df)
     warm = measure(gittrack.search_runs, reps)
@@ -177,7 +201,7 @@ def section_search(path: Path, db: Path, n: int, reps: int) -> list[list[object]
 
         mlflow.set_tracking_uri(f"sqlite:///{db}")
         mlflow.search_runs(experiment_ids=["0"], max_results=200_000)
-        ml_reps = max(1, min(reps, 2))
+        ml_reps = heavy
         ml_full = measure(
             lambda: mlflow.search_runs(experiment_ids=["0"], max_results=200_000), ml_reps
         )
@@ -199,9 +223,22 @@ def section_search(path: Path, db: Path, n: int, reps: int) -> list[list[object]
     return rows
 
 
-def section_log(path: Path, reps: int) -> list[list[object]]:
+def section_log(path: Path, db: Path, reps: int) -> list[list[object]]:
+    """``gittrack log -n 50`` in a fresh process; beside it MLflow's nearest equivalent, the
+    50 newest runs of its SQLite store (``search_runs``' default order) in a fresh process."""
     w = measure(lambda: run(gt("log", "-n", "50"), path), reps)
-    return [["W6 `gittrack log -n 50`", f"{w[0]:.3f} s ({w[1]:.3f} CPU)", "-", "-", "<= 0.5 s"]]
+    m = None
+    if db.exists():
+        code = (
+            "import mlflow; mlflow.set_tracking_uri('sqlite:///' + __import__('sys').argv[1]); "
+            "print(len(mlflow.search_runs(experiment_ids=['0'], max_results=50)))"
+        )
+        m = measure(lambda: run([sys.executable, "-c", code, str(db)], path), reps)
+    return [
+        ["W6 `gittrack log -n 50`", f"{w[0]:.3f} s ({w[1]:.3f} CPU)",
+         f"{m[0]:.2f} s ({m[1]:.2f} CPU): 50 newest, `mlflow.search_runs`" if m else "-",
+         f"{m[0] / w[0]:.1f}x wall, {m[1] / w[1]:.1f}x CPU" if m else "-", "<= 0.5 s"],
+    ]  # fmt: skip
 
 
 def _bare_copy(path: Path, work: Path) -> Path:
@@ -260,35 +297,74 @@ def _new_run(clone: Path, index: int) -> str:
     return run([sys.executable, "-c", code], clone).strip().splitlines()[-1]
 
 
-def section_push(path: Path, work: Path, reps: int) -> list[list[object]]:
+def section_push(path: Path, work: Path, reps: int, heavy: int) -> list[list[object]]:
+    """As W4 (``benchmarks/w4_remote.py``), every step beside its plain-git floor: every run
+    pushed into a fresh bare remote and pulled into a fresh clone (``heavy`` times), then
+    ``reps`` times one new run pushed back and a push with nothing new."""
     from tests.remote_helpers import make_bare
 
-    inc_gt: list[float] = []
-    inc_git: list[float] = []
-    noop_gt: list[float] = []
+    t: dict[str, list[float]] = {}
+    u: dict[str, list[float]] = {}
+
+    def timed(key: str, argv: list[str], cwd: Path) -> None:
+        c0, t0 = cpu(), time.perf_counter()
+        run(argv, cwd)
+        t.setdefault(key, []).append(time.perf_counter() - t0)
+        u.setdefault(key, []).append(cpu() - c0)
+
+    d = work / "push"
+    for _ in range(heavy):  # every run into fresh remotes, pulled into fresh clones
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir()
+        remote, floor = make_bare(d / "remote.git"), make_bare(d / "floor.git")
+        for bare in (remote, floor):
+            run(["git", "push", "-q", str(bare), "main"], path)
+        timed("all", gt("push", str(remote)), path)
+        timed("all git", ["git", "push", "-q", str(floor), "refs/gittrack/*:refs/gittrack/*"], path)
+        clone, floor_clone = d / "clone", d / "floor-clone"
+        run(["git", "clone", "-q", str(remote), str(clone)], d)
+        run(["git", "clone", "-q", str(floor), str(floor_clone)], d)
+        timed("pull", gt("pull"), clone)
+        timed("pull git", ["git", "fetch", "-q", "origin", "refs/gittrack/*:refs/gittrack/*"],
+              floor_clone)  # fmt: skip
+    for rep in range(reps):  # one new run onto the full remote (of the last clone), each rep
+        run_id = _new_run(clone, 900_000 + rep)
+        ref = f"refs/gittrack/runs/{run_id}"
+        run(["git", "fetch", "-q", str(clone), f"{ref}:{ref}"], floor_clone)
+        timed("inc", gt("push"), clone)
+        timed("inc git", ["git", "push", "-q", "origin", ref], floor_clone)
+        timed("noop", gt("push"), clone)
+    shutil.rmtree(d)
+    m = {k: statistics.median(v) for k, v in t.items()}
+    mc = {k: statistics.median(v) for k, v in u.items()}
+
+    def cell(k: str) -> str:
+        return f"{m[k]:.2f} s ({mc[k]:.2f} CPU)"
+
+    return [
+        ["W4 `gittrack push` of every run into a fresh bare remote", cell("all"),
+         f"{cell('all git')}: `git push refs/gittrack/*`", f"{m['all'] / m['all git']:.2f}x",
+         "-"],
+        ["W4 `gittrack pull` of every run into a fresh clone", cell("pull"),
+         f"{cell('pull git')}: `git fetch refs/gittrack/*`", f"{m['pull'] / m['pull git']:.2f}x",
+         "-"],
+        ["W4 `gittrack push` of 1 new run onto the full remote", cell("inc"),
+         f"{cell('inc git')}: `git push` of the ref", f"{m['inc'] - m['inc git']:+.2f} s",
+         "<= git + 0.3 s"],
+        ["W4 `gittrack push`, nothing new", cell("noop"), "-", "-", "<= 0.5 s"],
+    ]  # fmt: skip
+
+
+def section_guard(path: Path, work: Path, reps: int) -> list[list[object]]:
+    """Every run pushed (plain git) into a remote guarded by ``remotes/pre-receive`` vs an
+    unguarded one."""
+    from tests.remote_helpers import make_bare
+
     guard_gt: list[float] = []
     all_git: list[float] = []
     for rep in range(reps):
-        d = work / f"push-{rep}"
+        d = work / f"guard-{rep}"
         d.mkdir()
-        remote = make_bare(d / "remote.git")
-        floor = make_bare(d / "floor.git")
-        run(["git", "push", "-q", str(remote), "main", "refs/gittrack/*:refs/gittrack/*"], path)
-        run(["git", "push", "-q", str(floor), "main", "refs/gittrack/*:refs/gittrack/*"], path)
-        clone = d / "clone"
-        run(["git", "clone", "-q", str(remote), str(clone)], d)
-        run(gt("pull"), clone)
-        run_id = _new_run(clone, 900_000 + rep)
-        t0 = time.perf_counter()
-        run(gt("push"), clone)
-        inc_gt.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        run(["git", "push", "-q", str(floor), f"refs/gittrack/runs/{run_id}"], clone)
-        inc_git.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        run(gt("push"), clone)
-        noop_gt.append(time.perf_counter() - t0)
-        # every run into an empty guarded remote vs an empty unguarded one, plain git
         guarded = make_bare(d / "guarded.git")
         (guarded / "hooks" / "pre-receive").symlink_to(ROOT / "remotes" / "pre-receive")
         plain = make_bare(d / "plain.git")
@@ -299,12 +375,66 @@ def section_push(path: Path, work: Path, reps: int) -> list[list[object]]:
         shutil.rmtree(d)
     m = statistics.median
     return [
-        ["W4 `gittrack push` of 1 new run onto the full remote", f"{m(inc_gt):.2f} s",
-         f"{m(inc_git):.2f} s (`git push` of the ref)", f"+{m(inc_gt) - m(inc_git):.2f} s",
-         "<= git + 0.3 s"],
-        ["W4 `gittrack push`, nothing new", f"{m(noop_gt):.2f} s", "-", "-", "<= 0.5 s"],
         ["W4 push of every run into a guarded remote", f"{m(guard_gt):.2f} s",
          f"{m(all_git):.2f} s (unguarded)", f"{m(guard_gt) / m(all_git):.2f}x", "<= 1.3x"],
+    ]  # fmt: skip
+
+
+def section_sync(path: Path, n: int, reps: int, heavy: int) -> list[list[object]]:
+    """``gittrack sync`` of every run into a fresh PostgreSQL schema (``sync_bench``'s
+    target: 127.0.0.1:5432 db ``test``; dropped afterwards), then a sync with nothing new.
+    CPU: the syncing process's (the database server's is not counted)."""
+    import sync_bench
+
+    from gittrack.mirror.sync import sync_to
+
+    full: list[tuple[float, float]] = []
+    noop: list[float] = []
+    with c.temp_dir("scale-sync") as tmp:
+        target = sync_bench.Target("postgresql", tmp)
+        try:
+            for _ in range(heavy):
+                url = target.url()
+                c0, t0 = cpu(), time.perf_counter()
+                rep = sync_to(url, path)
+                full.append((time.perf_counter() - t0, cpu() - c0))
+                if len(rep.added) != n or rep.skipped:
+                    raise SystemExit(f"sync of {n} runs: {rep.summary()}")
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                sync_to(url, path)
+                noop.append(time.perf_counter() - t0)
+        finally:
+            target.cleanup()
+    w = statistics.median(f[0] for f in full)
+    u = statistics.median(f[1] for f in full)
+    return [
+        [f"`gittrack sync` of {n:,} runs into PostgreSQL (fresh schema)",
+         f"{w:.1f} s ({u:.1f} CPU) = {n / w:,.0f} runs/s", "-", "-", "-"],
+        ["`gittrack sync`, nothing new", f"{statistics.median(noop):.2f} s", "-", "-", "-"],
+    ]  # fmt: skip
+
+
+def section_ui(path: Path, n: int, reps: int) -> list[list[object]]:
+    """W7's measurement (``benchmarks/w7_ui.py``, headless Debian Chromium): navigation to
+    the first row of the runs table, on a freshly started ``gittrack ui`` (cold) and on a
+    reload (warm)."""
+    import w7_ui
+    from playwright.sync_api import sync_playwright
+
+    c0 = cpu()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=w7_ui.CHROMIUM, args=w7_ui.ARGS)
+        try:
+            cold, warm = w7_ui.measure(path, "/#/runs", w7_ui.FIRST_ROW, reps, browser)
+        finally:
+            browser.close()
+    used = cpu() - c0
+    m = statistics.median
+    return [
+        [f"W7 UI runs table, {n:,} runs: first row, fresh `gittrack ui` / reload",
+         f"{m(cold):.2f} s / {m(warm):.2f} s", "-", "-",
+         f"<= 1 s ({used:.1f} CPU s: servers + browser, all reps)"],
     ]  # fmt: skip
 
 
@@ -342,14 +472,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument(
+        "--heavy-reps", type=int, default=None,
+        help="repetitions of the whole-repository steps (cold index, MLflow search, push of "
+        "every run, pull, full sync, guard); default --reps",
+    )  # fmt: skip
     ap.add_argument("--procs", type=int, default=2, help="logging processes while building")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/gittrack-bench-scale"))
+    ap.add_argument(
+        "--data", "--cache", dest="cache", type=Path, default=Path("/tmp/gittrack-bench-scale"),
+        help="where the built repository and MLflow DB are kept (built once, reused)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--build", choices=("pack", "writer"), default="pack",
+        help="pack: finished runs through the pack writer (bulk.Batch); writer: the fluent API",
+    )  # fmt: skip
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     ap.add_argument("--no-mlflow", action="store_true")
     ap.add_argument("--quick", action="store_true", help="300 runs, 1 repetition")
     args = ap.parse_args()
     if args.quick:
         args.runs, args.reps = 300, 1
+    heavy = args.heavy_reps or args.reps
     only = [s for s in args.only.split(",") if s]
     unknown = set(only) - set(SECTIONS)
     if unknown:
@@ -357,38 +500,52 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     print(c.machine(), flush=True)
     n = args.runs
-    path, info = build(args.cache, n, args.procs)
+    path, info = build(args.cache, n, args.procs, args.build)
+    how = "the pack writer (`bulk.Batch`)" if "repack_wall" in info else "the fluent API"
     rows: list[list[object]] = [
-        [f"build: {n:,} runs through the writer ({args.procs} processes)",
+        [f"build: {n:,} runs through {how}, {info.get('procs', args.procs):.0f} processes",
          f"{info['wall']:.0f} s ({info['cpu']:.0f} CPU) = {n / info['wall']:.0f} runs/s "
          f"({n / info['cpu']:.0f}/CPU-s)", "-", "-", f"load {info['load']:.1f} at the end"],
     ]  # fmt: skip
+    if "repack_wall" in info:
+        rows.append(["build: then `git repack -d --geometric=2` (the writer's consolidation)",
+                     f"{info['repack_wall']:.0f} s ({info['repack_cpu']:.0f} CPU)", "-", "-", "-"])  # fmt: skip
     db = args.cache / "none"
-    if not args.no_mlflow and ({"size", "search"} & set(only)):
+    if not args.no_mlflow and ({"size", "search", "log"} & set(only)):
         db = mlflow_db(args.cache, n)
     work = Path(tempfile.mkdtemp(prefix="gtbench-scale-"))
     try:
         for section in only:
             t0 = time.perf_counter()
-            if section == "size" and db.exists():
+            before = len(rows)
+            if section == "size":
                 rows += section_size(path, db)
             elif section == "search":
-                rows += section_search(path, db, n, args.reps)
+                rows += section_search(path, db, n, args.reps, heavy)
             elif section == "log":
-                rows += section_log(path, args.reps)
+                rows += section_log(path, db, args.reps)
             elif section == "http":
                 rows += section_http(path, work, args.reps)
             elif section == "push":
-                rows += section_push(path, work, args.reps)
+                rows += section_push(path, work, args.reps, heavy)
+            elif section == "guard":
+                rows += section_guard(path, work, heavy)
+            elif section == "sync":
+                rows += section_sync(path, n, args.reps, heavy)
+            elif section == "ui":
+                rows += section_ui(path, n, args.reps)
             elif section == "checkpoint":
                 rows += section_checkpoint()
             elif section == "w1":
                 rows += section_w1(args.reps)
-            print(f"# {section}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+            print(f"# {section}: {time.perf_counter() - t0:.0f} s, {c.machine()}", file=sys.stderr)
+            for row in rows[before:]:
+                print("# | " + " | ".join(map(str, row)) + " |", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     c.print_table(
-        f"Scale: {n:,} runs, medians of {args.reps} (wall; CPU where given)",
+        f"Scale: {n:,} runs, medians of {args.reps} ({heavy} for whole-repository steps; "
+        "wall, CPU where given)",
         ["what", "gittrack", "MLflow SQLite / plain git", "ratio", "target"],
         rows,
     )

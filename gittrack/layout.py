@@ -241,6 +241,18 @@ def env_snapshot_cache_path(state: Path) -> Path:
     return Path(state) / "cache" / "environment.json"
 
 
+def env_snapshot_watch_path(state: Path) -> Path:
+    """``<state>/cache/environment.watch``: the lock file's path, then the files whose
+    ``stat`` the pre-commit wrapper compares (shell only) before it starts Python."""
+    return Path(state) / "cache" / "environment.watch"
+
+
+def env_snapshot_stamp_path(state: Path) -> Path:
+    """``<state>/cache/environment.stamp``: the wrapper's signature of the watched files
+    when Python last found the snapshot current and staged (equal: no Python starts)."""
+    return Path(state) / "cache" / "environment.stamp"
+
+
 JOURNAL_DIR = "journal"
 JOURNAL_SUFFIX = ".journal"
 JOURNAL_TRAILER = "Gittrack-Journal"  # commit trailer: the journal entry a checkpoint covers

@@ -119,6 +119,25 @@ def test_scale_quick(tmp_path):
     assert "W6 `gittrack log -n 50`" in rows
 
 
+def test_scale_quick_remote_rows(tmp_path):
+    """The 100,000-run benchmark's remote rows at 300 runs built through the pack writer:
+    push into a fresh bare remote, pull into a fresh clone, one new run, nothing new."""
+    cache = tmp_path / "cache"
+    text = run_script(
+        "scale.py", "--only", "size,push", "--no-mlflow", "--data", str(cache), tmp_path=tmp_path
+    )
+    rows = table_rows(text)
+    assert any(k.startswith("build: 300 runs through the pack writer") for k in rows), rows
+    assert rows["loose objects / packs"][1] == "0 / 1"
+    for row in (
+        "W4 `gittrack push` of every run into a fresh bare remote",
+        "W4 `gittrack pull` of every run into a fresh clone",
+        "W4 `gittrack push` of 1 new run onto the full remote",
+        "W4 `gittrack push`, nothing new",
+    ):
+        assert rows[row][1].endswith(" CPU)"), rows[row]
+
+
 def test_client_disk_leaves_no_loose_objects_through_any_api(tmp_path):
     text = run_script("client_disk.py", "--work", str(tmp_path / "disk"), tmp_path=tmp_path)
     rows = table_rows(text)

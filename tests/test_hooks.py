@@ -591,3 +591,54 @@ def test_only_run_locks_name_live_runs(tmp_path):
             lock.release()
     assert out.stdout.strip() == repr([run_id])
     assert [layout.run_lock_id(p) for p in paths] == [run_id, None, None, None, None]
+
+
+def test_unchanged_environment_is_decided_without_python(repo, tmp_path):
+    """Once Python found the snapshot current, the pre-commit wrapper alone (a stamp of
+    the watched files) lets the next commits through; a changed requirements file, an
+    edited lock file or a newly installed package starts Python again, which records it."""
+    if not Path("/proc/sys/kernel/osrelease").exists():
+        pytest.skip("the shell-only check reads /proc (Linux)")
+    site = tmp_path / "site"
+    site.mkdir()
+    starts = tmp_path / "starts.log"
+    (site / "sitecustomize.py").write_text(
+        f"with open({str(starts)!r}, 'a') as fh:\n    fh.write('python\\n')\n"
+    )
+    env = {"PYTHONPATH": f"{site}{os.pathsep}{os.environ['PYTHONPATH']}"}
+    install(repo, "--hook", "pre-commit")
+
+    def commit_counting(i: int) -> int:
+        (repo / "train.py").write_text(f"print({i})\n")
+        before = len(starts.read_text().splitlines()) if starts.exists() else 0
+        done = commit(repo, "-am", f"c{i}", env=env)
+        assert done.returncode == 0 and "failed" not in done.stderr, done.stderr
+        return len(starts.read_text().splitlines()) - before
+
+    started = [commit_counting(i) for i in range(4)]
+    assert started[0] == 1 and started[-1] == 0, started  # the last: no Python at all
+    assert files_in(repo) == ["train.py"]
+    recorded = git(repo, "show", f"HEAD:{LOCK}")
+
+    (repo / "requirements.txt").write_text("numpy==1.26.4\n")
+    git(repo, "add", "requirements.txt")
+    assert commit_counting(4) == 1
+    assert sorted(files_in(repo)) == [LOCK, "requirements.txt", "train.py"]
+    assert "requirements.txt" in environment.from_yaml(git(repo, "show", f"HEAD:{LOCK}"))["files"]
+
+    started = [commit_counting(i) for i in range(5, 8)]
+    assert started[-1] == 0, started
+    (repo / LOCK).write_text("edited by hand\n")
+    assert commit_counting(8) == 1
+    assert git(repo, "show", f"HEAD:{LOCK}") != "edited by hand\n"
+    assert (repo / LOCK).read_text() == git(repo, "show", f"HEAD:{LOCK}")
+
+    started = [commit_counting(i) for i in range(9, 12)]
+    assert started[-1] == 0, started
+    dist = site / "freshly_installed-2.5.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: freshly-installed\nVersion: 2.5\n")
+    assert commit_counting(12) == 1
+    locked = environment.from_yaml(git(repo, "show", f"HEAD:{LOCK}"))
+    assert locked["distributions"]["freshly-installed"] == "2.5"
+    assert recorded != git(repo, "show", f"HEAD:{LOCK}")

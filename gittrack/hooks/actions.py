@@ -31,7 +31,14 @@ from gittrack.hooks._git import (
     git_text,
     replaying_in,
 )
-from gittrack.layout import ENVIRONMENT_LOCK_FILE, NAMESPACE, env_snapshot_cache_path, state_dir
+from gittrack.layout import (
+    ENVIRONMENT_LOCK_FILE,
+    NAMESPACE,
+    env_snapshot_cache_path,
+    env_snapshot_stamp_path,
+    env_snapshot_watch_path,
+    state_dir,
+)
 
 DEFAULT_LOCK_PATH = ENVIRONMENT_LOCK_FILE
 _ZERO = "0" * 40
@@ -116,11 +123,30 @@ def write_snapshot(
     return written, staged
 
 
+def _cuda_home() -> str:
+    return os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
+
+
+def _key_paths() -> list[str]:
+    """The files and directories whose ``stat`` the snapshot key depends on: each
+    ``sys.path`` entry (installing, upgrading or removing a package adds or removes a
+    ``.dist-info`` directory there), the collecting code itself, CUDA's version files."""
+    from gittrack.env import collect
+
+    cuda = _cuda_home()
+    return [
+        *(entry or "." for entry in sys.path),
+        collect.__file__,
+        __file__,
+        os.path.join(cuda, "version.json"),
+        os.path.join(cuda, "version.txt"),
+    ]
+
+
 def _snapshot_key(top: Path) -> str:
     """A digest of everything this interpreter's snapshot of ``top`` depends on: the
-    interpreter, each ``sys.path`` entry's mtime (installing, upgrading or removing a
-    package adds or removes a ``.dist-info`` directory there), the lock/requirements
-    files' signatures, the collecting code itself, CUDA/driver files and ``uname``."""
+    interpreter, the ``stat`` of :func:`_key_paths`, the lock/requirements files'
+    signatures, ``uname`` and the NVIDIA driver's version."""
     import hashlib
 
     from gittrack.env import collect
@@ -132,19 +158,91 @@ def _snapshot_key(top: Path) -> str:
             return None
         return st.st_mtime_ns, st.st_size
 
-    cuda = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
     parts = [
         sys.executable,
         sys.version,
         sys.prefix,
         tuple(os.uname()),
-        [(entry, stamp(entry or ".")) for entry in sys.path],
+        [(path, stamp(path)) for path in _key_paths()],
         collect.files_signature(str(top.resolve())),
-        [stamp(collect.__file__), stamp(__file__), collect.FORMAT],
-        [cuda, stamp(os.path.join(cuda, "version.json")), stamp(os.path.join(cuda, "version.txt"))],
+        collect.FORMAT,
+        _cuda_home(),
         collect._read_small("/proc/driver/nvidia/version", 4096),
     ]
     return hashlib.sha256(repr(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _watched(top: Path, rel: str) -> list[str]:
+    """What the pre-commit wrapper ``stat``s to decide, without Python, that nothing the
+    snapshot depends on changed (:func:`stamp_current`): the interpreter and its
+    ``pyvenv.cfg``, :func:`_key_paths`, the working tree's top (a lock or requirements
+    file added there) and ``requirements/``, the lock/requirements files, the lock file
+    itself and git's config files (``gittrack.env-*`` settings)."""
+    from gittrack.env import collect
+
+    files = [name for name, *_ in collect.files_signature(str(top.resolve()))]
+    config_files = {
+        os.path.expanduser("~/.gitconfig"),
+        os.path.join(
+            os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "git", "config"
+        ),
+        "/etc/gitconfig",
+    }
+    try:
+        listing = git("config", "--list", "--show-origin", "--name-only", "-z", cwd=top)
+    except HookError:
+        listing = b""
+    for item in listing.decode("utf-8", "surrogateescape").split("\0"):
+        origin = item.partition("\n")[0]
+        if origin.startswith("file:"):
+            config_files.add(origin[len("file:") :])
+    paths = [
+        os.path.realpath(sys.executable),
+        os.path.join(sys.prefix, "pyvenv.cfg"),
+        *_key_paths(),
+        str(top),
+        str(top / "requirements"),
+        *(str(top / name) for name in files),
+        str(top / rel),
+        *sorted(config_files),
+    ]
+    return [os.path.join(top, p) for p in paths]
+
+
+def stamp_current(top: Path, rel: str, state: Path) -> None:
+    """Record that the snapshot at ``rel`` is current and staged, for the pre-commit
+    wrapper's shell-only check: the list of watched files (:func:`_watched`), and the
+    wrapper's signature of them (``GITTRACK_HOOK_SIG``, taken before this Python
+    started) as the stamp. A new watch list drops the stamp: the signature was taken
+    over the old list, so the next commit starts Python once more. A change during this
+    run makes the next signature differ from the stamp, so it starts Python too."""
+    watch = env_snapshot_watch_path(state)
+    stamp = env_snapshot_stamp_path(state)
+    paths = _watched(top, rel)
+    try:
+        if any("\n" in p for p in [rel, *paths]):
+            watch.unlink(missing_ok=True)  # a line-based list cannot name it
+            stamp.unlink(missing_ok=True)
+            return
+        text = "".join(f"{line}\n" for line in [rel, *paths])
+        old = (
+            watch.read_text(encoding="utf-8", errors="surrogateescape") if watch.is_file() else None
+        )
+        sig = os.environ.get("GITTRACK_HOOK_SIG", "")
+        if old != text:
+            stamp.unlink(missing_ok=True)
+            _replace(watch, text)
+        elif sig:
+            _replace(stamp, sig)
+    except OSError:
+        pass  # a stamp that cannot be written costs time, not correctness
+
+
+def _replace(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
+    os.replace(tmp, path)
 
 
 def cached_snapshot_yaml(top: Path, state: Path) -> tuple[bytes, list[str]]:
@@ -219,9 +317,12 @@ def pre_commit(cwd: str | os.PathLike[str] | None = None) -> int:
     common = Path(common_raw)
     if not common.is_absolute():
         common = Path(cwd or os.getcwd()) / common
-    _, staged = write_snapshot(top, rel, python=python, state=state_dir(common))
+    state = state_dir(common)
+    written, staged = write_snapshot(top, rel, python=python, state=state)
     if staged:
         say(f"environment changed: staged {rel}")
+    if python is None and not written and not staged:
+        stamp_current(top, rel, state)
     return 0
 
 

@@ -47,7 +47,7 @@ orig="$here/$hook{suffix}"
 status=0
 {body}
 {precheck}if [ -x "$python" ]; then
-    {pythonpath}"$python" -m gittrack.hooks "$hook" "$@" <"$input" ||
+    {pythonpath}{sigenv}"$python" -m gittrack.hooks "$hook" "$@" <"$input" ||
         echo "gittrack: the $hook hook failed (exit $?); see the message above. Git goes on." >&2
 else
     echo "gittrack: $python is gone; run \\`gittrack hooks install\\` again. Git goes on." >&2
@@ -86,6 +86,40 @@ _POST_COMMIT_PRECHECK = """if [ -z "${GITTRACK_RUN_ID}${MLFLOW_RUN_ID}" ] && [ -
     done </proc/locks
     [ -n "$live" ] || exit $status
 fi
+"""
+
+# pre-commit: when nothing the environment snapshot depends on changed since Python last
+# found it current and staged, no Python needs to start. Python lists the files to watch
+# (gittrack.hooks.actions.stamp_current); this signature of them — `stat` (size, mtime,
+# ctime, inode), the kernel and driver versions, the lock file's index entry and the
+# variables that steer Python's path or git's config — is compared with the stamp Python
+# left. GNU stat, /proc and a plain index only (else Python decides, as before).
+_PRE_COMMIT_PRECHECK = """sig=
+gittrack_sig() {{
+    watch=$1
+    set --
+    {{ IFS= read -r rel && while IFS= read -r p; do set -- "$@" "$p"; done; }} <"$watch" || return 1
+    [ -n "$rel" ] && [ "$#" -gt 0 ] || return 1
+    printf '%s\\n' "$python|$PWD|${{PYTHONPATH-}}|${{PYTHONHOME-}}|${{PYTHONNOUSERSITE-}}|${{PYTHONUSERBASE-}}|${{PYTHONSAFEPATH-}}|${{PYTHONPLATLIBDIR-}}|${{VIRTUAL_ENV-}}|${{CUDA_HOME-}}|${{CUDA_PATH-}}|${{HOME-}}|${{XDG_CONFIG_HOME-}}|${{GIT_CONFIG_GLOBAL-}}|${{GIT_CONFIG_SYSTEM-}}|${{GIT_CONFIG_NOSYSTEM-}}|${{GIT_CONFIG_PARAMETERS-}}|${{GIT_DIR-}}|${{GIT_WORK_TREE-}}"
+    stamps=$(stat -L -c '%n %s %y %z %i' -- "$@" 2>/dev/null)
+    [ -n "$stamps" ] || return 1
+    printf '%s\\n' "$stamps"
+    cat /proc/sys/kernel/osrelease /proc/sys/kernel/version /proc/sys/kernel/hostname \\
+        /proc/driver/nvidia/version 2>/dev/null
+    git ls-files -s -- "$rel"
+}}
+case "${{GIT_INDEX_FILE##*/}}" in
+next-index*) ;;
+*)
+    if [ -z "${{GIT_CONFIG_COUNT-}}" ] && [ -r /proc/sys/kernel/osrelease ] &&
+        common=$(git rev-parse --git-common-dir 2>/dev/null) && [ -r "$common/{watch}" ]; then
+        sig=$(gittrack_sig "$common/{watch}") || sig=
+        if [ -n "$sig" ] && [ -r "$common/{stamp}" ] && [ "$sig" = "$(cat "$common/{stamp}")" ]; then
+            exit $status
+        fi
+    fi
+    ;;
+esac
 """
 
 _BODY_STDIN = """input=$(mktemp "${{TMPDIR:-/tmp}}/gittrack-$hook.XXXXXX") || exit 1
@@ -138,7 +172,24 @@ def render(name: str, python: str | None = None) -> str:
         python=_sh_quote(python or sys.executable),
         pythonpath=_pythonpath_line(),
         body=body,
-        precheck=_POST_COMMIT_PRECHECK if name == "post-commit" else "",
+        precheck=_precheck(name),
+        sigenv='GITTRACK_HOOK_SIG="$sig" ' if name == "pre-commit" else "",
+    )
+
+
+def _precheck(name: str) -> str:
+    """The shell-only check that may end hook ``name`` before Python starts."""
+    if name == "post-commit":
+        return _POST_COMMIT_PRECHECK
+    if name != "pre-commit":
+        return ""
+    from gittrack import layout
+
+    common = Path("/common")
+    state = layout.state_dir(common)
+    return _PRE_COMMIT_PRECHECK.format(
+        watch=layout.env_snapshot_watch_path(state).relative_to(common).as_posix(),
+        stamp=layout.env_snapshot_stamp_path(state).relative_to(common).as_posix(),
     )
 
 
