@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import yaml
@@ -70,6 +71,45 @@ def test_arbitrary_text_is_either_read_like_pyyaml_or_declined(text):
     if fast is fastyaml.UNSUPPORTED:
         return
     assert same(fast, yaml.safe_load(text)), repr(text)
+
+
+manifest_words = st.one_of(
+    st.sampled_from(TRICKY),
+    st.text(alphabet=st.sampled_from(list("abynoYN0123456789._/-: '")), min_size=0, max_size=12),
+    st.sampled_from(["0" * 64, "1e5" + "a" * 61, "2020-01-01", "a" * 127, "a" * 128]),
+)
+manifests = st.recursive(
+    st.dictionaries(manifest_words, st.one_of(manifest_words, st.integers(), st.booleans())),
+    lambda inner: st.dictionaries(manifest_words, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(manifests)
+def test_fast_writer_writes_what_pyyaml_writes_or_declines(doc):
+    fast = fastyaml.dump(doc)
+    slow = yaml.dump(
+        doc, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    ).encode()
+    if fast is not None:
+        assert fast == slow, (doc, fast, slow)
+    assert dump_yaml(doc) == slow
+    assert same(yaml.safe_load(dump_yaml(doc)), doc) or not doc
+
+
+def test_artifact_manifest_takes_the_fast_writer():
+    manifest = {
+        f"small/d{i % 10}/f{i:04d}.txt": {
+            "sha256": hashlib.sha256(b"%d" % i).hexdigest(),
+            "size": i,
+            "where": "git",
+        }
+        for i in range(1000)
+    }
+    data = fastyaml.dump(manifest)
+    assert data is not None
+    assert yaml.safe_load(data) == manifest
 
 
 def test_typical_run_record_takes_the_fast_path():

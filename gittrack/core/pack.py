@@ -42,6 +42,7 @@ TYPES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
 KEEP_MARK = b"gittrack checkpoint\n"
 STALE_KEEP_SECONDS = 3600.0
 _LEVEL = 1  # zlib level: history chunks are text; speed matters more than 10 % of bytes
+_PROBE = 512  # bytes of an object tried first: when they do not shrink, the object is stored
 
 
 def object_id(kind: str, data: bytes) -> bytes:
@@ -105,7 +106,7 @@ class PackBuilder:
         for oid in names:
             kind, data = self._objects[oid]
             start = len(body)
-            entry = _entry_header(kind, len(data)) + zlib.compress(data, _LEVEL)
+            entry = _entry_header(kind, len(data)) + _deflate(data)
             body += entry
             offsets.append(start)
             crcs.append(zlib.crc32(entry))
@@ -137,6 +138,16 @@ class PackBuilder:
         self._objects = {}
         self._bytes = 0
         return Written(base.with_suffix(".pack"), keep_path, len(names), time.time(), idx)
+
+
+def _deflate(data: bytes) -> bytes:
+    """``data`` as a zlib stream: compressed, or only stored (level 0) when its first
+    bytes do not compress (random or already-compressed content such as images, model
+    weights, archives: deflating them costs most of a small-artifact batch's CPU and
+    saves nothing). Either is a valid pack entry for git."""
+    if len(data) > 2 * _PROBE and len(zlib.compress(data[:_PROBE], _LEVEL)) >= _PROBE:
+        return zlib.compress(data, 0)
+    return zlib.compress(data, _LEVEL)
 
 
 def _entry_header(kind: int, size: int) -> bytes:
