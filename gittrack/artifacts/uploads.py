@@ -38,6 +38,7 @@ class PartUpload:
     """One object being uploaded in parts; subclasses talk to one backend."""
 
     min_part = 1
+    in_flight = 1.0  # parts sent at once, per unit of the store's ``parallel``
 
     def send(self, number: int, data: bytes) -> Any:
         """Send part ``number`` (1-based); returns what :meth:`complete` needs of it."""
@@ -64,6 +65,11 @@ class S3Parts(PartUpload):
     """
 
     min_part = 5 * MiB
+    # A part upload mostly waits for the service to take the bytes (boto3 keeps 10 in
+    # flight): 1.5 × ``parallel`` parts at once, 6 by default. Each costs about twice its
+    # size in memory (the HTTP transport copies what the socket did not take yet), so 6
+    # parts of 8 MiB keep a transfer under ~100 MiB of buffers.
+    in_flight = 1.5
 
     def __init__(self, fs: Any, target: str) -> None:
         self.fs = fs
@@ -163,7 +169,8 @@ def upload_in_parts(
     st0: os.stat_result,
     desc: str,
 ) -> None:
-    """Send ``path`` in parts of ``store.chunk_size``, up to ``store.parallel`` at once.
+    """Send ``path`` in parts of ``store.chunk_size``, up to ``store.parallel`` times the
+    backend's ``in_flight`` at once.
 
     The object is completed only when the bytes sent hash to ``sha`` and the file
     did not change while it was read; otherwise the upload is aborted and nothing
@@ -179,6 +186,7 @@ def upload_in_parts(
     from gittrack.artifacts.localfile import open_source, stat_key
 
     part_size = max(store.chunk_size, upload.min_part)
+    slots = max(1, int(store.parallel * upload.in_flight))
     try:
         src, _ = open_source(path)
     except InvalidArtifactPath as exc:
@@ -194,11 +202,11 @@ def upload_in_parts(
     try:
         h = hashlib.sha256()
         parts: list[Any] = []
-        with src, ThreadPoolExecutor(store.parallel, thread_name_prefix="gittrack-part") as pool:
+        with src, ThreadPoolExecutor(slots, thread_name_prefix="gittrack-part") as pool:
             pending: set[Any] = set()
             number = 1
             while True:
-                while len(pending) >= store.parallel:  # a free slot before reading more
+                while len(pending) >= slots:  # a free slot before reading more
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     parts += [f.result() for f in done]
                 try:
