@@ -210,3 +210,30 @@ def machine() -> str:
 
 def note(msg: str) -> None:
     print(msg, file=sys.stdout, flush=True)
+
+
+def rebuild_index(repo: Any, n: int) -> None:
+    """Delete ``repo``'s query index (with its WAL files) and build it again from the run
+    refs (W2's cold build); it must add ``n`` runs."""
+    from gittrack.layout import index_path
+    from gittrack.query.index import Index
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{index_path(repo.state_dir)}{suffix}").unlink(missing_ok=True)
+    ix = Index(repo)
+    counts = ix.refresh()
+    assert counts["added"] == n, counts
+    ix.close()
+
+
+def fetch_all_command(url: str) -> list[str]:
+    """``git fetch`` of every gittrack ref and ``main`` from ``url`` (into a new clone)."""
+    return [
+        "git",
+        "fetch",
+        "-q",
+        "--update-head-ok",
+        url,
+        "refs/gittrack/*:refs/gittrack/*",
+        "main:main",
+    ]

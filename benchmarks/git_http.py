@@ -46,18 +46,7 @@ def one_rep(work: Path, url: str, label: str) -> dict[str, float]:
     out["ls-remote"] = timed(["git", "ls-remote", url], work)
     clone = work / f"clone-{label}-{time.time_ns()}"
     sh_git(work, "init", "-q", "-b", "main", str(clone))
-    out["fetch all runs"] = timed(
-        [
-            "git",
-            "fetch",
-            "-q",
-            "--update-head-ok",
-            url,
-            "refs/gittrack/*:refs/gittrack/*",
-            "main:main",
-        ],
-        clone,
-    )
+    out["fetch all runs"] = timed(c.fetch_all_command(url), clone)
     run_id, _ = forge_run(clone, index=50_000 + len(list(work.iterdir())))
     out["push 1 new run"] = timed(
         ["git", "push", "-q", url, f"refs/gittrack/runs/{run_id}:refs/gittrack/runs/{run_id}"],

@@ -159,23 +159,10 @@ def section_size(path: Path, db: Path) -> list[list[object]]:
 def section_search(path: Path, db: Path, n: int, reps: int) -> list[list[object]]:
     import gittrack
     from gittrack.core.repo import Repo
-    from gittrack.layout import index_path
-    from gittrack.query.index import Index
 
     os.chdir(path)
     repo = Repo(path)
-
-    def cold() -> None:
-        for suffix in ("", "-wal", "-shm"):
-            p = Path(f"{index_path(repo.state_dir)}{suffix}")
-            if p.exists():
-                p.unlink()
-        ix = Index(repo)
-        counts = ix.refresh()
-        assert counts["added"] == n, counts
-        ix.close()
-
-    cold_w, cold_c = measure(cold, reps)
+    cold_w, cold_c = measure(lambda: c.rebuild_index(repo, n), reps)
     df = gittrack.search_runs()
     assert len(df) == n, len(df)
     warm = measure(gittrack.search_runs, reps)
@@ -232,18 +219,7 @@ def _fetch_all(url: str, work: Path, label: str) -> Callable[[], None]:
     def go() -> None:
         clone = work / f"fetch-{label}-{time.time_ns()}"
         run(["git", "init", "-q", "-b", "main", str(clone)], work)
-        run(
-            [
-                "git",
-                "fetch",
-                "-q",
-                "--update-head-ok",
-                url,
-                "refs/gittrack/*:refs/gittrack/*",
-                "main:main",
-            ],
-            clone,
-        )
+        run(c.fetch_all_command(url), clone)
         shutil.rmtree(clone)
 
     return go

@@ -40,6 +40,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+import _common as c  # noqa: E402
 import _w2data as data  # noqa: E402
 
 FILTER = "metrics.m0 > 0.5 and params.p0 = 'v0'"
@@ -200,23 +201,11 @@ def mlflow_file_store(cache: Path, n: int) -> str:
 def bench_gittrack(path: Path, n: int, repeat: int) -> dict[str, tuple[float, float]]:
     import gittrack
     from gittrack.core.repo import Repo
-    from gittrack.query.index import Index
 
     os.chdir(path)
     out: dict[str, tuple[float, float]] = {}
     repo = Repo(path)
-
-    def cold() -> None:
-        for suffix in ("", "-wal", "-shm"):
-            p = Path(f"{repo.state_dir / 'index.sqlite'}{suffix}")
-            if p.exists():
-                p.unlink()
-        ix = Index(repo)
-        counts = ix.refresh()
-        assert counts["added"] == n, counts
-        ix.close()
-
-    out["cold index build"] = median_time(cold, repeat)
+    out["cold index build"] = median_time(lambda: c.rebuild_index(repo, n), repeat)
     df = gittrack.search_runs()  # warm up: opens the index, imports pandas
     assert len(df) == n, len(df)
     out["full search → DataFrame"] = median_time(gittrack.search_runs, repeat)

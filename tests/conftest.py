@@ -55,6 +55,42 @@ def _isolate(tmp_path_factory, monkeypatch):
         sys.modules["gittrack.api.fluent"]._reset_for_tests()
 
 
+_MLFLOW_URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@contextmanager
+def mlflow_uris_restored() -> Iterator[None]:
+    """MLflow's process-wide tracking and registry URIs (``mlflow.set_tracking_uri``,
+    ``mlflow.set_registry_uri`` and the environment variables they set) put back as they were
+    on entry. MLflow is never imported here: a module it has not imported yet has no URI set."""
+    tracking = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    registry = sys.modules.get("mlflow.tracking._model_registry.utils")
+    tracking_uri = getattr(tracking, "_tracking_uri", None)
+    registry_uri = getattr(registry, "_registry_uri", None)
+    env = {var: os.environ.get(var) for var in _MLFLOW_URI_VARS}
+    try:
+        yield
+    finally:
+        tracking = sys.modules.get("mlflow.tracking._tracking_service.utils")
+        registry = sys.modules.get("mlflow.tracking._model_registry.utils")
+        if tracking is not None:
+            tracking.set_tracking_uri(tracking_uri)  # also resets MLflow's tracer on a change
+        if registry is not None:
+            registry._registry_uri = registry_uri
+        for var, value in env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+@pytest.fixture(autouse=True)
+def _restore_mlflow_uris() -> Iterator[None]:
+    """A tracking URI one test sets never outranks the next test's environment."""
+    with mlflow_uris_restored():
+        yield
+
+
 def git(cwd, *args: str, check: bool = True, env: dict | None = None) -> str:
     """Run the real git executable; return its stdout."""
     full_env = {**os.environ, **GIT_ENV, **(env or {})}

@@ -177,12 +177,12 @@ def test_log_all_marks_deleted_runs(repo):
     assert stages == {a: ("FINISHED", "deleted"), b: ("FINISHED", "active")}
 
 
-def test_restore_of_a_run_that_is_not_deleted_says_so(repo):
+def test_restore_of_a_run_that_is_not_deleted_changes_nothing(repo):
+    # MLflow's rule (tests/test_restore_rule.py): restoring an active run is accepted
     a, _ = _log_two_runs(repo)
     r = CliRunner().invoke(cli, ["restore", a[:8]])
-    assert r.exit_code == 1
-    assert f"Error: Run {a} is not deleted (its lifecycle stage is 'active')" in r.output
-    assert "restored" not in r.output
+    assert r.exit_code == 0 and r.output == f"restored {a}\n"
+    assert gittrack.Client().get_run(a).info.lifecycle_stage == "active"
     assert CliRunner().invoke(cli, ["delete", a]).exit_code == 0
     again = CliRunner().invoke(cli, ["restore", a[:8]])
     assert again.exit_code == 0 and again.output == f"restored {a}\n"

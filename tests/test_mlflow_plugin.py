@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import git, mlflow_uris_restored
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -106,12 +106,8 @@ def test_sklearn_autolog_logs_params_metrics_and_a_loadable_model(repo):
     assert "training_score" in run.data.metrics
     models = client.search_logged_models(experiment_ids=[run.info.experiment_id])
     assert [m.source_run_id for m in models] == [run_id]
-    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"gittrack://{repo}")
-    try:
-        loaded = mlflow.sklearn.load_model(f"models:/{models[0].model_id}")
-    finally:
-        mlflow.set_tracking_uri(previous)
+    loaded = mlflow.sklearn.load_model(f"models:/{models[0].model_id}")
     assert loaded.get_params()["alpha"] == 0.5
 
 
@@ -228,32 +224,29 @@ def test_log_input_through_the_plugin_is_searchable_by_dataset(repo):
 
     uri = f"gittrack://{repo}"
     mlflow.set_tracking_uri(uri)
-    try:
-        iris = from_pandas(pd.DataFrame({"a": [1, 2], "b": [3, 4]}), name="iris")
-        wine = from_pandas(pd.DataFrame({"c": [5.0, 6.0, 7.0]}), name="wine")
-        with mlflow.start_run() as train:
-            mlflow.log_input(iris, context="training")
-        with mlflow.start_run() as evaluation:
-            mlflow.log_input(wine, context="eval", tags={"split": "test"})
-        client = mlflow.MlflowClient(uri)
-        [got] = client.get_run(train.info.run_id).inputs.dataset_inputs
-        assert (got.dataset.name, got.dataset.digest) == ("iris", iris.digest)
-        assert {t.key: t.value for t in got.tags} == {"mlflow.data.context": "training"}
+    iris = from_pandas(pd.DataFrame({"a": [1, 2], "b": [3, 4]}), name="iris")
+    wine = from_pandas(pd.DataFrame({"c": [5.0, 6.0, 7.0]}), name="wine")
+    with mlflow.start_run() as train:
+        mlflow.log_input(iris, context="training")
+    with mlflow.start_run() as evaluation:
+        mlflow.log_input(wine, context="eval", tags={"split": "test"})
+    client = mlflow.MlflowClient(uri)
+    [got] = client.get_run(train.info.run_id).inputs.dataset_inputs
+    assert (got.dataset.name, got.dataset.digest) == ("iris", iris.digest)
+    assert {t.key: t.value for t in got.tags} == {"mlflow.data.context": "training"}
 
-        def found(filter_string):
-            runs = mlflow.search_runs(filter_string=filter_string, output_format="list")
-            return sorted(r.info.run_id for r in runs)
+    def found(filter_string):
+        runs = mlflow.search_runs(filter_string=filter_string, output_format="list")
+        return sorted(r.info.run_id for r in runs)
 
-        assert found("datasets.name = 'iris'") == [train.info.run_id]
-        assert found("dataset.context = 'eval'") == [evaluation.info.run_id]
-        assert found(f"datasets.digest IN ('{iris.digest}', '{wine.digest}')") == sorted(
-            [train.info.run_id, evaluation.info.run_id]
-        )
-        assert found("datasets.name LIKE 'w%' AND datasets.context = 'training'") == []
-        with pytest.raises(mlflow.exceptions.MlflowException, match="Invalid dataset key"):
-            found("datasets.profile = 'x'")
-    finally:
-        mlflow.set_tracking_uri(None)
+    assert found("datasets.name = 'iris'") == [train.info.run_id]
+    assert found("dataset.context = 'eval'") == [evaluation.info.run_id]
+    assert found(f"datasets.digest IN ('{iris.digest}', '{wine.digest}')") == sorted(
+        [train.info.run_id, evaluation.info.run_id]
+    )
+    assert found("datasets.name LIKE 'w%' AND datasets.context = 'training'") == []
+    with pytest.raises(mlflow.exceptions.MlflowException, match="Invalid dataset key"):
+        found("datasets.profile = 'x'")
 
 
 @pytest.mark.timeout(900)  # a hang guard: evaluate is slow on a loaded machine
@@ -264,22 +257,35 @@ def test_mlflow_evaluate_through_the_plugin_logs_its_metrics(repo):
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     model = LinearRegression().fit(X, y)
     mlflow.set_tracking_uri(f"gittrack://{repo}")
-    try:
-        with mlflow.start_run() as run:
-            info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
-            result = mlflow.evaluate(
-                info.model_uri,
-                X.head(60).assign(target=y.head(60)),
-                targets="target",
-                model_type="regressor",
-                evaluators=["default"],
-            )
-        logged = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
-        assert {"mean_squared_error", "r2_score", "example_count"} <= set(result.metrics)
-        for key, value in result.metrics.items():
-            assert logged[key] == pytest.approx(value, nan_ok=True), key
-    finally:
-        mlflow.set_tracking_uri(None)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+        result = mlflow.evaluate(
+            info.model_uri,
+            X.head(60).assign(target=y.head(60)),
+            targets="target",
+            model_type="regressor",
+            evaluators=["default"],
+        )
+    logged = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
+    assert {"mean_squared_error", "r2_score", "example_count"} <= set(result.metrics)
+    for key, value in result.metrics.items():
+        assert logged[key] == pytest.approx(value, nan_ok=True), key
     from gittrack import Client
 
     assert Client(repo).get_run(run.info.run_id).data.metrics["example_count"] == 60
+
+
+def test_mlflow_uris_a_test_sets_do_not_outlive_it(tmp_path, monkeypatch):
+    """What the suite's autouse fixture relies on: a URI set inside is gone outside, and the
+    environment's URI counts again (a leaked sqlite URI once outranked it for the next test)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with mlflow_uris_restored():
+        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'leak.db'}")
+        mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'leak.db'}")
+        assert mlflow.get_tracking_uri().startswith("sqlite:")
+        assert os.environ["MLFLOW_REGISTRY_URI"].startswith("sqlite:")
+    assert mlflow.get_tracking_uri() == "http://127.0.0.1:9"
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:9"
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
+    assert not mlflow.get_registry_uri().startswith("sqlite:")

@@ -104,7 +104,6 @@ def fluent(server) -> Iterator[None]:
     yield
     while mlflow.active_run():
         mlflow.end_run()
-    mlflow.set_tracking_uri(None)
 
 
 def post(server: Target, path: str, payload: dict) -> requests.Response:

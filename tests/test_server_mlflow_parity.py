@@ -190,21 +190,10 @@ def test_multipart_upload_falls_back_to_one_put(server, client, tmp_path, monkey
 
 
 def test_proxy_lists_and_deletes_a_runs_artifacts(server, client, tmp_path, monkeypatch):
-    import mlflow
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    # mlflow-artifacts: URIs need it; set it in MLflow itself too, since another test in this
-    # worker may have set a process-wide tracking URI that outranks the environment
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(server.url)
-    try:
-        _proxy_lists_and_deletes(client, tmp_path, get_artifact_repository)
-    finally:
-        mlflow.set_tracking_uri(previous)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)  # mlflow-artifacts: URIs need it
 
-
-def _proxy_lists_and_deletes(client, tmp_path, get_artifact_repository) -> None:
     run = client.create_run(client.create_experiment(unique("proxy-delete")))
     src = tmp_path / "d"
     src.mkdir()

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from gittrack.api.protocols import RunArgs
 from gittrack.api.registry import RegistryMethods
 from gittrack.core.entities import Experiment, Metric, Run, RunStatus, ViewType
 from gittrack.core.experiments import DEFAULT_ID, Experiments
@@ -37,7 +38,7 @@ def _as_repo(repo: str | os.PathLike[str] | Repo | None) -> Repo:
     return repo if isinstance(repo, Repo) else Repo(repo)
 
 
-class Client(RegistryMethods):
+class Client(RunArgs, RegistryMethods):
     """Runs, experiments and registered models of one git repository.
 
     >>> client = Client()                        # the repository of the working directory
@@ -118,32 +119,8 @@ class Client(RegistryMethods):
 
     # -- runs: creating and writing --------------------------------------------------
 
-    def create_run(
-        self,
-        experiment_id: str | None = None,
-        start_time: int | None = None,
-        tags: Mapping[str, Any] | None = None,
-        run_name: str | None = None,
-        parent_run_id: str | None = None,
-        description: str | None = None,
-        snapshot: bool = True,
-        run_id: str | None = None,
-        user: str | None = None,
-    ) -> Run:
-        """Create a run (status RUNNING) and write its first commit; return it."""
-        return self._writer_to_run(
-            self._create_writer(
-                experiment_id,
-                start_time=start_time,
-                tags=tags,
-                run_name=run_name,
-                parent_run_id=parent_run_id,
-                description=description,
-                snapshot=snapshot,
-                run_id=run_id,
-                user=user,
-            )
-        )
+    def _new_run(self, experiment_id: str | None, new: NewLocalRun) -> Run:
+        return self._writer_to_run(self._create_writer(experiment_id, **new))
 
     def _create_writer(
         self,
@@ -218,14 +195,8 @@ class Client(RegistryMethods):
             if w.status != RunStatus.RUNNING:
                 w.close()
 
-    def log_metric(
-        self,
-        run_id: str,
-        key: str,
-        value: Any,
-        timestamp: int | None = None,
-        step: int | None = None,
-        synchronous: bool | None = None,
+    def _log_point(
+        self, run_id: str, key: str, value: Any, timestamp: int | None, step: int | None
     ) -> None:
         self._with_writer(run_id, lambda w: w.log_metric(key, value, step, timestamp), data=True)
 
@@ -313,37 +284,30 @@ class Client(RegistryMethods):
         self._set_lifecycle(run_id, "deleted")
 
     def restore_run(self, run_id: str) -> None:
-        """Bring back a deleted run.
+        """Bring back a deleted run; restoring a run that is not deleted changes nothing (as
+        MLflow's ``restore_run``: the one rule, which REST, the MLflow plugin and ``gittrack
+        restore`` reach through this method)."""
+        self._set_lifecycle(run_id, "active")
 
-        Raises:
-            InvalidParameter: the run is not deleted (as MLflow's ``restore_run``).
-        """
-        self._set_lifecycle(run_id, "active", only_from="deleted")
-
-    def _set_lifecycle(self, run_id: str, stage: str, only_from: str | None = None) -> None:
+    def _set_lifecycle(self, run_id: str, stage: str) -> None:
+        """Set the run's lifecycle stage; a run already in ``stage`` is left as it is (no
+        commit)."""
         run_id = self.store.resolve_run_id(run_id)
 
-        def check(record: Mapping[str, Any]) -> None:
-            current = record.get("lifecycle") or "active"
-            if only_from is not None and current != only_from:
-                raise InvalidParameter(
-                    f"Run {run_id} is not {only_from} (its lifecycle stage is {current!r}); "
-                    "there is nothing to restore"
-                )
+        def move(w: RunWriter) -> None:
+            if (w.record.get("lifecycle") or "active") != stage:
+                w.set_record(lifecycle=stage)
+                w.checkpoint()
 
         live = get_open_writer(self.repo, run_id)
         if live is not None and not live.closed:
-            check(live.record)
-            live.set_record(lifecycle=stage)
-            live.checkpoint()
+            move(live)
             return
         from gittrack.core.writer import open_run_writer_any
 
         w = open_run_writer_any(self.repo, run_id)
         try:
-            check(w.record)
-            w.set_record(lifecycle=stage)
-            w.checkpoint()
+            move(w)
         finally:
             w.close()
 

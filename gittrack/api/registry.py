@@ -3,12 +3,11 @@ arguments and errors; the records are :mod:`gittrack.core.registry`'s."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from gittrack.api.protocols import NewVersion, Page, RegistryArgs
 from gittrack.core.entities import ModelVersion, RegisteredModel
 from gittrack.core.registry import (
-    ACTIVE_STAGES,
     ALL_STAGES,
     REDACTED,
     STAGE_ARCHIVED,
@@ -42,14 +41,6 @@ if TYPE_CHECKING:
 MAX_SIGNATURE_CHARS = 20_000  # a signature summary larger than this is left out of the record
 
 
-def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
-    out = {}
-    for key, value in (tags or {}).items():
-        k, v = validate_registry_tag(key, value)
-        out[k] = v
-    return out
-
-
 def _stage_versions(state: ModelState, stages: list[str] | None) -> list[ModelVersion]:
     wanted = {canonical_stage(s) for s in stages} if stages else set(ALL_STAGES)
     return [
@@ -59,8 +50,9 @@ def _stage_versions(state: ModelState, stages: list[str] | None) -> list[ModelVe
     ]
 
 
-class RegistryMethods:
-    """Mixed into :class:`gittrack.Client`: registered models, versions, aliases, stages."""
+class RegistryMethods(RegistryArgs):
+    """Mixed into :class:`gittrack.Client`: registered models, versions, aliases, stages
+    (the arguments checked by :class:`~gittrack.api.protocols.RegistryArgs`)."""
 
     repo: Repo
 
@@ -73,20 +65,10 @@ class RegistryMethods:
 
     # -- registered models ----------------------------------------------------------
 
-    def create_registered_model(
-        self,
-        name: str,
-        tags: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        deployment_job_id: str | None = None,
+    def _create_model(
+        self, name: str, tags: dict[str, str], description: str | None
     ) -> RegisteredModel:
-        """Register the name ``name``.
-
-        Raises:
-            InvalidParameter: a bad name or tag. AlreadyExists: the name is taken.
-        """
-        state = self.registry.create(name, _tags(tags), description)
-        return model_entity(state)
+        return model_entity(self.registry.create(name, tags, description))
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         """Raises: InvalidParameter, RegisteredModelNotFound."""
@@ -111,29 +93,6 @@ class RegistryMethods:
         """Delete the model: its record is marked deleted, its versions tombstoned (all stay
         in ``git log`` of its ref)."""
         self.registry.delete(name)
-
-    def search_registered_models(
-        self,
-        filter_string: str | None = None,
-        max_results: int = 100,
-        order_by: list[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList:
-        """One page of models matching MLflow's filter (``name = / LIKE / ILIKE / IN``,
-        ``tags.<key>``), a list with ``.token`` (None on the last page).
-
-        Raises:
-            InvalidParameter: a bad filter, order_by, max_results (1..1000) or token.
-        """
-        from gittrack.query.pages import check_max_results, page
-        from gittrack.query.registry import MODELS_MAX_RESULTS_THRESHOLD, filter_models
-        from gittrack.query.search import PagedList
-
-        check_max_results(max_results, MODELS_MAX_RESULTS_THRESHOLD)
-        models = [model_entity(s) for s in self.registry.all()]
-        found = filter_models(models, filter_string, order_by)
-        items, token = page(found, max_results, page_token)
-        return PagedList(items, token or None)
 
     def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[ModelVersion]:
         """The newest version of each of ``stages`` (every stage when None or empty)."""
@@ -242,57 +201,13 @@ class RegistryMethods:
             fields["run_id"] = run_id or rec.get("source_run_id")
         return fields
 
-    def register(
-        self,
-        model_uri: str,
-        name: str,
-        tags: Mapping[str, Any] | None = None,
-        description: str | None = None,
-    ) -> ModelVersion:
-        """``mlflow.register_model``: a new version of ``name`` from ``model_uri``, the
-        registered model created when it does not exist. The source is checked first, so a
-        bad one leaves no empty model behind.
+    def _check_source(self, model_uri: str) -> None:
+        self._source_fields(model_uri, None, None)
 
-        Raises:
-            InvalidParameter: a bad name or tag, a ``runs:/`` path with no model. RunNotFound.
-        """
-        from gittrack.errors import AlreadyExists
-
-        validate_model_name(name)
-        tag_map = _tags(tags)
-        fields = self._source_fields(model_uri, None, None)
-        fields.update(tags=tag_map, description=description)
-        try:
-            self.registry.create(name)
-        except AlreadyExists:
-            pass
-        state, n = self.registry.create_version(name, fields)
-        return version_entity(state, state.versions[n])
-
-    def create_model_version(
-        self,
-        name: str,
-        source: str,
-        run_id: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        run_link: str | None = None,
-        description: str | None = None,
-        await_creation_for: int = 300,
-        model_id: str | None = None,
-    ) -> ModelVersion:
-        """Add version ``max + 1`` of ``name`` made from ``source``.
-
-        Raises:
-            InvalidParameter: a bad name or tag, a ``runs:/`` path with no model.
-            RegisteredModelNotFound. RunNotFound: a ``runs:/`` URI of no run.
-        """
-        validate_model_name(name)
-        if not isinstance(source, str) or not source:
-            raise InvalidParameter("Missing value for required parameter 'source'.")
-        tag_map = _tags(tags)
+    def _create_version(self, name: str, new: NewVersion) -> ModelVersion:
         self.registry.get(name)  # before the run is read: the model's error first
-        fields = self._source_fields(source, run_id, model_id)
-        fields.update(tags=tag_map, run_link=run_link, description=description)
+        fields = self._source_fields(new["source"], new["run_id"], new["model_id"])
+        fields.update(tags=new["tags"], run_link=new["run_link"], description=new["description"])
         state, n = self.registry.create_version(name, fields)
         return version_entity(state, state.versions[n])
 
@@ -336,136 +251,75 @@ class RegistryMethods:
 
         self._update_version(name, version, change, bump=True)
 
-    def search_model_versions(
-        self,
-        filter_string: str | None = None,
-        max_results: int = 10_000,
-        order_by: list[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList:
-        """One page of versions matching MLflow's filter (``name``, ``run_id`` (also
-        ``IN``), ``source_path``, ``version_number``, ``tags.<key>``).
-
-        Raises:
-            InvalidParameter: a bad filter, order_by, max_results or token.
-        """
-        from gittrack.query.pages import check_max_results, page
+    def _search_page(self, kind: str, page: Page) -> PagedList:
+        from gittrack.query.pages import check_max_results
+        from gittrack.query.pages import page as one_page
         from gittrack.query.registry import (
+            MODELS_MAX_RESULTS_THRESHOLD,
             VERSIONS_MAX_RESULTS_THRESHOLD,
+            filter_models,
             filter_versions,
             name_filter,
         )
         from gittrack.query.search import PagedList
 
-        check_max_results(max_results, VERSIONS_MAX_RESULTS_THRESHOLD)
-        names = name_filter(filter_string)
-        states: list[ModelState] = []
-        if names is None:
-            states = self.registry.all()
+        found: list[Any]
+        if kind == "models":
+            check_max_results(page.max_results, MODELS_MAX_RESULTS_THRESHOLD)
+            models = [model_entity(s) for s in self.registry.all()]
+            found = filter_models(models, page.filter_string, page.order_by)
         else:
-            for n in sorted(names):
-                try:
-                    st = self.registry.read(validate_model_name(n))
-                except InvalidParameter:
-                    continue
-                if st is not None and not st.deleted:
-                    states.append(st)
-        versions = [version_entity(s, r) for s in states for r in s.live_versions()]
-        found = filter_versions(versions, filter_string, order_by)
-        items, token = page(found, max_results, page_token)
+            check_max_results(page.max_results, VERSIONS_MAX_RESULTS_THRESHOLD)
+            states = self._states_named(name_filter(page.filter_string))
+            versions = [version_entity(s, r) for s in states for r in s.live_versions()]
+            found = filter_versions(versions, page.filter_string, page.order_by)
+        items, token = one_page(found, page.max_results, page.page_token)
         return PagedList(items, token or None)
 
-    def resolve_model_uri(self, model_uri: str) -> ModelVersion:
-        """The version a ``models:/`` URI names (see :func:`resolve_models_uri`)."""
-        from gittrack.core.registry import resolve_models_uri
-
-        return resolve_models_uri(self, model_uri)
+    def _states_named(self, names: set[str] | None) -> list[ModelState]:
+        """The live models of ``names`` (every model when None); a bad name matches none."""
+        if names is None:
+            return self.registry.all()
+        states: list[ModelState] = []
+        for n in sorted(names):
+            try:
+                st = self.registry.read(validate_model_name(n))
+            except InvalidParameter:
+                continue
+            if st is not None and not st.deleted:
+                states.append(st)
+        return states
 
     def get_model_version_download_uri(self, name: str, version: str | int) -> str:
         """Where the version's files are: its source (a ``runs:/`` URI gittrack loads)."""
         return str(self.get_model_version(name, version).source)
 
-    def transition_model_version_stage(
-        self,
-        name: str,
-        version: str | int,
-        stage: str,
-        archive_existing_versions: bool = False,
-    ) -> ModelVersion:
-        """MLflow's legacy stages: move the version to ``stage`` (with
-        ``archive_existing_versions`` the other versions in that stage go to Archived).
-
-        Raises:
-            InvalidParameter: an unknown stage, or archiving for a stage that is not
-                Staging or Production. ModelVersionNotFound.
-        """
-        target = canonical_stage(stage)
-        if archive_existing_versions and target not in ACTIVE_STAGES:
-            raise InvalidParameter(
-                "Model version transition cannot archive existing model versions because "
-                f"'{stage}' is not an Active stage. Valid stages are {list(ACTIVE_STAGES)}"
-            )
-
+    def _transition(self, name: str, version: int, stage: str, archive: bool) -> ModelVersion:
         def change(state: ModelState, rec: dict[str, Any]) -> str:
             old = rec.get("current_stage")
-            rec["current_stage"] = target
+            rec["current_stage"] = stage
             archived = []
-            if archive_existing_versions:
+            if archive:
                 for other in state.live_versions():
-                    if other is not rec and other.get("current_stage") == target:
+                    if other is not rec and other.get("current_stage") == stage:
                         other["current_stage"] = STAGE_ARCHIVED
                         other["last_updated_timestamp"] = rec.get("last_updated_timestamp")
                         archived.append(str(other["version"]))
             more = f" (archived {', '.join(archived)})" if archived else ""
-            return f"stage {old} -> {target}{more}"
+            return f"stage {old} -> {stage}{more}"
 
         state = self._update_version(name, version, change, bump=True)
         return version_entity(state, state.version(version))
 
-    def _version_of(self, name: str, version: Any, stage: str | None) -> int:
-        if version is not None and stage is not None:
-            raise InvalidParameter("version and stage cannot be set together")
-        if version is None and stage is None:
-            raise InvalidParameter("version or stage must be set")
-        if stage is not None:
-            latest = self.get_latest_versions(name, [stage])
-            if not latest:
-                raise InvalidParameter(f"Could not find any model version for {stage} stage")
-            return int(latest[0].version)
-        return validate_model_version(version)
-
-    def set_model_version_tag(
-        self,
-        name: str,
-        version: str | int | None = None,
-        key: str | None = None,
-        value: Any = None,
-        stage: str | None = None,
-    ) -> None:
-        n = self._version_of(name, version, stage)
-        k, text = validate_registry_tag(key, value)
-
+    def _set_version_tag(self, name: str, version: int, key: str, value: str | None) -> None:
         def change(state: ModelState, rec: dict[str, Any]) -> str:
-            rec.setdefault("tags", {})[k] = text
-            return f"tag {k} set"
+            if value is None:
+                (rec.get("tags") or {}).pop(key, None)
+                return f"tag {key} deleted"
+            rec.setdefault("tags", {})[key] = value
+            return f"tag {key} set"
 
-        self._update_version(name, n, change, touch=False)
-
-    def delete_model_version_tag(
-        self,
-        name: str,
-        version: str | int | None = None,
-        key: str | None = None,
-        stage: str | None = None,
-    ) -> None:
-        n = self._version_of(name, version, stage)
-        validate_key(key, "tag")
-
-        def change(state: ModelState, rec: dict[str, Any]) -> str:
-            (rec.get("tags") or {}).pop(key, None)
-            return f"tag {key} deleted"
-
-        self._update_version(name, n, change, touch=False)
+        self._update_version(name, version, change, touch=False)
 
 
 def _mlmodel_signature(repo: Repo, run_id: str, path: str, source: str) -> dict[str, Any] | None:

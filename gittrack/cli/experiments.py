@@ -58,19 +58,18 @@ def rename_cmd(repo: str | None, experiment_id: str, new_name: str) -> None:
     client(repo).rename_experiment(experiment_id, new_name)
 
 
-@experiments_cmd.command("delete")
-@click.argument("experiment_id")
-@click.pass_obj
-@handle_errors
-def delete_cmd(repo: str | None, experiment_id: str) -> None:
-    """Mark an experiment deleted."""
-    client(repo).delete_experiment(experiment_id)
+def _lifecycle_cmd(action: str, doc: str) -> click.Command:
+    """``gittrack experiments delete|restore ID``: ``Client.<action>_experiment``."""
+
+    @experiments_cmd.command(action, help=doc)
+    @click.argument("experiment_id")
+    @click.pass_obj
+    @handle_errors
+    def cmd(repo: str | None, experiment_id: str) -> None:
+        getattr(client(repo), f"{action}_experiment")(experiment_id)
+
+    return cmd
 
 
-@experiments_cmd.command("restore")
-@click.argument("experiment_id")
-@click.pass_obj
-@handle_errors
-def restore_cmd(repo: str | None, experiment_id: str) -> None:
-    """Restore a deleted experiment."""
-    client(repo).restore_experiment(experiment_id)
+delete_cmd = _lifecycle_cmd("delete", "Mark an experiment deleted.")
+restore_cmd = _lifecycle_cmd("restore", "Restore a deleted experiment.")

@@ -335,27 +335,29 @@ def checkout_cmd(run_id: str, path: str | None, repo: str | None) -> None:
     click.echo(checkout_run(c, run_id, path))
 
 
-@click.command("delete")
-@click.argument("run_ids", nargs=-1, required=True)
-@repo_option
-@handle_errors
-def delete_cmd(run_ids: tuple[str, ...], repo: str | None) -> None:
-    """Mark runs deleted (their data stays; `gittrack restore` brings them back)."""
-    c = client(repo)
-    for r in run_ids:
-        full = c.store.resolve_run_id(r)
-        c.delete_run(full)
-        click.echo(f"deleted {full}")
+def _lifecycle_cmd(action: str, done: str, doc: str) -> click.Command:
+    """``gittrack delete|restore RUN...``: ``Client.<action>_run`` on each run, one line each."""
+
+    @click.command(action, help=doc)
+    @click.argument("run_ids", nargs=-1, required=True)
+    @repo_option
+    @handle_errors
+    def cmd(run_ids: tuple[str, ...], repo: str | None) -> None:
+        c = client(repo)
+        change = getattr(c, f"{action}_run")
+        for r in run_ids:
+            full = c.store.resolve_run_id(r)
+            change(full)
+            click.echo(f"{done} {full}")
+
+    return cmd
 
 
-@click.command("restore")
-@click.argument("run_ids", nargs=-1, required=True)
-@repo_option
-@handle_errors
-def restore_cmd(run_ids: tuple[str, ...], repo: str | None) -> None:
-    """Restore deleted runs."""
-    c = client(repo)
-    for r in run_ids:
-        full = c.store.resolve_run_id(r)
-        c.restore_run(full)
-        click.echo(f"restored {full}")
+delete_cmd = _lifecycle_cmd(
+    "delete",
+    "deleted",
+    "Mark runs deleted (their data stays; `gittrack restore` brings them back).",
+)
+restore_cmd = _lifecycle_cmd(
+    "restore", "restored", "Restore deleted runs (an active run is left as it is, as MLflow does)."
+)

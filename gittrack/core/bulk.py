@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from gittrack.core.entities import RunStatus
+from gittrack.core.entities import RunHeader, RunStatus
 from gittrack.core.gitwrite import retry_write, write_ref
 from gittrack.core.locks import FileLock, run_lock
 from gittrack.core.pack import PackBuilder, Written
@@ -153,22 +153,16 @@ class Batch:
 
 
 @dataclass
-class FinishedRun:
+class FinishedRun(RunHeader):
     """A run written whole (e.g. imported from another tracker): its records as they
     end up, its metric points and its artifact files.
 
     ``source`` is run.yaml's source record (``{commit, branch, remote_url, dirty,
     skipped_files}``); its ``commit``, when set, must be a commit of this repository:
-    the run's commit then sits on it, with that commit's tree as the run's source.
+    the run's commit then sits on it, with that commit's tree as the run's source. Its first
+    fields are :class:`~gittrack.core.entities.RunHeader`'s.
     """
 
-    run_id: str
-    experiment_id: str
-    name: str
-    status: str
-    start_time: int
-    end_time: int | None
-    user: str
     source: dict[str, Any]
     host: str = ""
     command: str = ""

@@ -112,6 +112,21 @@ class RunInfo:
 
 
 @dataclass
+class RunHeader:
+    """Who a run written whole is and when it ran: the first fields of both
+    :class:`gittrack.core.bulk.FinishedRun` (what is written) and
+    :class:`gittrack.importer.model.SourceRun` (what another tracker holds)."""
+
+    run_id: str
+    experiment_id: str
+    name: str
+    status: str
+    start_time: int
+    end_time: int | None
+    user: str
+
+
+@dataclass
 class RunData:
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)

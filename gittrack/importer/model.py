@@ -9,7 +9,20 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
+
+from gittrack.core.entities import RunHeader
+
+# the plain fields a fingerprint covers, in the order it has always hashed them (a new order
+# would make every imported run look changed)
+_MODEL_SCALARS = attrgetter(
+    "model_id", "name", "artifact_location", "status", "status_message", "model_type",
+    "creation_time", "last_updated_time", "lifecycle",
+)  # fmt: skip
+_RUN_SCALARS = attrgetter(
+    "experiment_id", "name", "status", "start_time", "end_time", "user", "lifecycle"
+)
 
 # one metric point as MLflow stores it: (key, value, step, timestamp)
 Point = tuple[str, float, int, int]
@@ -50,15 +63,7 @@ class SourceModel:
 
     def fingerprint_parts(self) -> list[Any]:
         return [
-            self.model_id,
-            self.name,
-            self.artifact_location,
-            self.status,
-            self.status_message,
-            self.model_type,
-            self.creation_time,
-            self.last_updated_time,
-            self.lifecycle,
+            *_MODEL_SCALARS(self),
             sorted(self.tags.items()),
             sorted(self.params.items()),
             sorted(tuple(sorted((k, repr(v)) for k, v in m.items())) for m in self.metrics),
@@ -106,20 +111,14 @@ def model_point(
 
 
 @dataclass
-class SourceRun:
+class SourceRun(RunHeader):
     """One MLflow run without its metric history and artifacts (read separately, in batches).
 
     ``latest`` holds MLflow's latest value per metric key, ``(value, step, timestamp)``:
     what the fingerprint is made of, so a re-import notices new points without reading them.
+    Its first fields are :class:`~gittrack.core.entities.RunHeader`'s.
     """
 
-    run_id: str
-    experiment_id: str
-    name: str
-    status: str
-    start_time: int
-    end_time: int | None
-    user: str
     lifecycle: str
     artifact_uri: str
     params: dict[str, str] = field(default_factory=dict)
@@ -134,13 +133,7 @@ class SourceRun:
         when the run changes at the source (a new point moves ``latest``)."""
         h = hashlib.sha256()
         parts: list[Any] = [
-            self.experiment_id,
-            self.name,
-            self.status,
-            self.start_time,
-            self.end_time,
-            self.user,
-            self.lifecycle,
+            *_RUN_SCALARS(self),
             sorted(self.params.items()),
             sorted(self.tags.items()),
             sorted((k, repr(v), s, t) for k, (v, s, t) in self.latest.items()),

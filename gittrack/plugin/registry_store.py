@@ -1,9 +1,11 @@
 """MLflow's model registry store over a git repository: ``gittrack:///repo`` as registry URI
 (by default MLflow's registry URI is the tracking URI, so ``MLFLOW_TRACKING_URI`` is enough).
 
-Each call is checked against the REST table (:mod:`gittrack.server.schema`) and answered by
-the gittrack server's own registry handlers (:mod:`gittrack.server.registry`), whose JSON is
-read into MLflow's entities here: a version registered by ``mlflow.register_model`` under a
+Each call is the REST client's request (:class:`gittrack.rest.registry.RestRegistryMethods`:
+the arguments checked and the body built as for a tracking server), checked against the REST
+table (:mod:`gittrack.server.schema`) and answered in this process by the gittrack server's
+own registry handlers (:mod:`gittrack.server.registry`), whose JSON is read into MLflow's
+entities here: a version registered by ``mlflow.register_model`` under a
 ``gittrack:`` URI is the same record as one registered through ``gittrack server`` or
 gittrack's Python API, and is pushed and pulled with the repository. A version's files are
 downloaded through ``gittrack:`` artifact URIs (:mod:`gittrack.plugin.artifact_repo`), so
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -24,6 +27,7 @@ from mlflow.store.model_registry.abstract_store import AbstractStore
 from gittrack.errors import GittrackError
 from gittrack.plugin import uris
 from gittrack.plugin.tracking_store import client_for, from_json, to_mlflow_error, translated
+from gittrack.rest.registry import RestRegistryMethods
 from gittrack.server import registry as rest
 
 
@@ -44,22 +48,46 @@ class PluginRoots:
         return uris.artifact_uri(self.repo_path, "models", model_id)
 
 
-def _model(d: dict[str, Any]) -> RegisteredModel:
-    rm: RegisteredModel = from_json(d, model_registry_pb2.RegisteredModel, RegisteredModel)
-    return rm
-
-
-def _version(d: dict[str, Any]) -> ModelVersion:
-    mv: ModelVersion = from_json(d, model_registry_pb2.ModelVersion, ModelVersion)
-    return mv
-
-
-def _kv(tags: Any) -> list[dict[str, str]] | None:
+def _tags(tags: Any) -> dict[str, Any] | None:
+    """MLflow's tags (a dict, or tag entities) as a dict."""
     if not tags:
         return None
-    if isinstance(tags, dict):
-        return [{"key": k, "value": v} for k, v in tags.items()]
-    return [{"key": t.key, "value": t.value} for t in tags]
+    return dict(tags) if isinstance(tags, dict) else {t.key: t.value for t in tags}
+
+
+class _InProcess(RestRegistryMethods):
+    """The REST client's registry requests (one builder of their bodies), each checked as the
+    server checks a request and answered by the server's handler in this process; the JSON
+    is read into MLflow's entities."""
+
+    _model_of = staticmethod(
+        functools.partial(
+            from_json, message=model_registry_pb2.RegisteredModel, entity=RegisteredModel
+        )
+    )
+    _version_json = staticmethod(
+        functools.partial(from_json, message=model_registry_pb2.ModelVersion, entity=ModelVersion)
+    )
+
+    def __init__(self, client: Any, roots: PluginRoots) -> None:
+        self.client = client
+        # MLflow's stores do not link a logged model to its versions (its fluent
+        # register_model does, client-side); the versions' files are gittrack: URIs
+        self.handlers: dict[str, Callable[..., dict[str, Any]]] = {
+            **rest.HANDLERS,
+            "model-versions/create": functools.partial(rest.create_version, link=False),
+            "model-versions/get-download-uri": functools.partial(
+                rest.get_download_uri, roots=roots
+            ),
+        }
+
+    def _call(self, method: str, endpoint: str, payload: dict[str, Any]) -> Any:
+        from gittrack.server.schema import endpoint_of
+        from gittrack.server.wire import parse
+
+        ep = endpoint_of(method, endpoint)
+        args = parse(ep, {k: v for k, v in payload.items() if v is not None})
+        return self.handlers[ep.key](self.client, args)
 
 
 class GitRegistryStore(AbstractStore):
@@ -74,38 +102,8 @@ class GitRegistryStore(AbstractStore):
         self.client = client_for(repo_path)
         self.repo_path = str(self.client.repo.workdir or self.client.repo.gitdir)
         self.roots = PluginRoots(self.repo_path)
+        self.api: Any = _InProcess(self.client, self.roots)  # answers MLflow entities
         self._lock = threading.RLock()
-
-    def _call(self, handler: Any, endpoint: str, /, **fields: Any) -> dict[str, Any]:
-        """The answer of ``handler``, the server's handler of REST endpoint ``endpoint``
-        (its key), to ``fields`` (None: not given), checked as the server checks a request."""
-        from gittrack.server.schema import BY_KEY
-        from gittrack.server.wire import parse
-
-        args = parse(BY_KEY[endpoint], {k: v for k, v in fields.items() if v is not None})
-        result: dict[str, Any] = handler(self.client, args)
-        return result
-
-    def _search(
-        self,
-        handler: Any,
-        endpoint: str,
-        key: str,
-        entity: Any,
-        filter_string: str | None,
-        max_results: int | None,
-        order_by: list[str] | None,
-        page_token: str | None,
-    ) -> PagedList[Any]:
-        out = self._call(
-            handler,
-            endpoint,
-            filter=filter_string or None,
-            max_results=max_results,
-            order_by=list(order_by) if order_by else None,
-            page_token=page_token or None,
-        )
-        return PagedList([entity(d) for d in out.get(key, [])], out.get("next_page_token"))
 
     # -- registered models ------------------------------------------------------------
 
@@ -117,79 +115,43 @@ class GitRegistryStore(AbstractStore):
         description: str | None = None,
         deployment_job_id: Any = None,
     ) -> RegisteredModel:
-        out = self._call(
-            rest.create_model,
-            "registered-models/create",
-            name=name,
-            tags=_kv(tags),
-            description=description,
-        )
-        return _model(out["registered_model"])
+        return self.api.create_registered_model(name, _tags(tags), description)
 
     @translated
     def update_registered_model(
         self, name: str, description: str | None, deployment_job_id: Any = None
     ) -> RegisteredModel:
-        out = self._call(
-            rest.update_model, "registered-models/update", name=name, description=description
-        )
-        return _model(out["registered_model"])
+        return self.api.update_registered_model(name, description)
 
     @translated
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
-        out = self._call(
-            rest.rename_model, "registered-models/rename", name=name, new_name=new_name
-        )
-        return _model(out["registered_model"])
+        return self.api.rename_registered_model(name, new_name)
 
     @translated
     def delete_registered_model(self, name: str) -> None:
-        self._call(rest.delete_model, "registered-models/delete", name=name)
+        self.api.delete_registered_model(name)
 
     @translated
-    def search_registered_models(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: list[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[RegisteredModel]:
-        return self._search(
-            rest.search_models,
-            "registered-models/search",
-            "registered_models",
-            _model,
-            filter_string,
-            max_results,
-            order_by,
-            page_token,
-        )
+    def search_registered_models(self, *args: Any, **kwargs: Any) -> PagedList[RegisteredModel]:
+        """(filter_string, max_results, order_by, page_token): RegistryArgs' arguments."""
+        found = self.api.search_registered_models(*args, **kwargs)
+        return PagedList(list(found), found.token)
 
     @translated
     def get_registered_model(self, name: str) -> RegisteredModel:
-        return _model(
-            self._call(rest.get_model, "registered-models/get", name=name)["registered_model"]
-        )
+        return self.api.get_registered_model(name)
 
     @translated
     def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[ModelVersion]:
-        out = self._call(
-            rest.get_latest_versions,
-            "registered-models/get-latest-versions",
-            name=name,
-            stages=list(stages) if stages else None,
-        )
-        return [_version(d) for d in out.get("model_versions", [])]
+        return self.api.get_latest_versions(name, stages)
 
     @translated
     def set_registered_model_tag(self, name: str, tag: Any) -> None:
-        self._call(
-            rest.set_model_tag, "registered-models/set-tag", name=name, key=tag.key, value=tag.value
-        )
+        self.api.set_registered_model_tag(name, tag.key, tag.value)
 
     @translated
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        self._call(rest.delete_model_tag, "registered-models/delete-tag", name=name, key=key)
+        self.api.delete_registered_model_tag(name, key)
 
     # -- model versions ---------------------------------------------------------------
 
@@ -205,118 +167,66 @@ class GitRegistryStore(AbstractStore):
         local_model_path: str | None = None,
         model_id: str | None = None,
     ) -> ModelVersion:
-        out = self._call(
-            functools.partial(rest.create_version, link=False),
-            "model-versions/create",
-            name=name,
-            source=source,
+        return self.api.create_model_version(
+            name,
+            source,
             run_id=run_id or None,
-            tags=_kv(tags),
+            tags=_tags(tags),
             run_link=run_link or None,
             description=description or None,
             model_id=model_id or None,
         )
-        return _version(out["model_version"])
 
     @translated
     def update_model_version(
         self, name: str, version: str | int, description: str | None
     ) -> ModelVersion:
-        out = self._call(
-            rest.update_version,
-            "model-versions/update",
-            name=name,
-            version=str(version),
-            description=description,
-        )
-        return _version(out["model_version"])
+        return self.api.update_model_version(name, version, description)
 
     @translated
     def transition_model_version_stage(
         self, name: str, version: str | int, stage: str, archive_existing_versions: bool
     ) -> ModelVersion:
-        out = self._call(
-            rest.transition_stage,
-            "model-versions/transition-stage",
-            name=name,
-            version=str(version),
-            stage=stage,
-            archive_existing_versions=bool(archive_existing_versions),
+        return self.api.transition_model_version_stage(
+            name, version, stage, archive_existing_versions
         )
-        return _version(out["model_version"])
 
     @translated
     def delete_model_version(self, name: str, version: str | int) -> None:
-        self._call(rest.delete_version, "model-versions/delete", name=name, version=str(version))
+        self.api.delete_model_version(name, version)
 
     @translated
     def get_model_version(self, name: str, version: str | int) -> ModelVersion:
-        out = self._call(rest.get_version, "model-versions/get", name=name, version=str(version))
-        return _version(out["model_version"])
+        return self.api.get_model_version(name, version)
 
     @translated
     def get_model_version_download_uri(self, name: str, version: str | int) -> str:
-        out = self._call(
-            functools.partial(rest.get_download_uri, roots=self.roots),
-            "model-versions/get-download-uri",
-            name=name,
-            version=str(version),
-        )
-        return str(out["artifact_uri"])
+        return self.api.get_model_version_download_uri(name, version)
 
     @translated
-    def search_model_versions(
-        self,
-        filter_string: str | None = None,
-        max_results: int | None = None,
-        order_by: list[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[ModelVersion]:
-        return self._search(
-            rest.search_versions,
-            "model-versions/search",
-            "model_versions",
-            _version,
-            filter_string,
-            max_results,
-            order_by,
-            page_token,
-        )
+    def search_model_versions(self, *args: Any, **kwargs: Any) -> PagedList[ModelVersion]:
+        """(filter_string, max_results, order_by, page_token): RegistryArgs' arguments."""
+        found = self.api.search_model_versions(*args, **kwargs)
+        return PagedList(list(found), found.token)
 
     @translated
     def set_model_version_tag(self, name: str, version: str | int, tag: Any) -> None:
-        self._call(
-            rest.set_version_tag,
-            "model-versions/set-tag",
-            name=name,
-            version=str(version),
-            key=tag.key,
-            value=tag.value,
-        )
+        self.api.set_model_version_tag(name, version, tag.key, tag.value)
 
     @translated
     def delete_model_version_tag(self, name: str, version: str | int, key: str) -> None:
-        self._call(
-            rest.delete_version_tag,
-            "model-versions/delete-tag",
-            name=name,
-            version=str(version),
-            key=key,
-        )
+        self.api.delete_model_version_tag(name, version, key)
 
     # -- aliases ----------------------------------------------------------------------
 
     @translated
     def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
-        self._call(
-            rest.set_alias, "registered-models/alias", name=name, alias=alias, version=str(version)
-        )
+        self.api.set_registered_model_alias(name, alias, version)
 
     @translated
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
-        self._call(rest.delete_alias, "registered-models/alias:delete", name=name, alias=alias)
+        self.api.delete_registered_model_alias(name, alias)
 
     @translated
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        out = self._call(rest.get_by_alias, "registered-models/alias:get", name=name, alias=alias)
-        return _version(out["model_version"])
+        return self.api.get_model_version_by_alias(name, alias)

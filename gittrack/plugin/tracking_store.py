@@ -255,9 +255,7 @@ class GitTrackingStore(AbstractStore):
 
     @translated
     def restore_run(self, run_id: str) -> None:
-        # restoring an active run changes nothing, as in MLflow's SQL store
-        if self.client.get_run(run_id).info.lifecycle_stage != "active":
-            self.client.restore_run(run_id)
+        self.client.restore_run(run_id)  # an active run: nothing changes (Client's rule)
 
     @translated
     def log_metric(self, run_id: str, metric: Any) -> None:

@@ -173,6 +173,18 @@ MODEL_VERSIONS = Entity(
     order_aliases={"timestamp": "creation_timestamp"},
 )
 
+# MLflow's search_logged_models: its attributes, metrics (the newest point), params and tags
+LOGGED_MODELS = Entity(
+    "logged model",
+    {k: v for k, v in _TYPES.items() if v != DATASET and k != "run"},
+    ("creation_timestamp", "last_updated_timestamp"),
+    ("name", "model_id", "model_type", "status", "source_run_id"),
+    aliases={"creation_time": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
+    types_hint="Valid types are metrics, params, tags and attributes "
+    "(also metric, param, parameter(s), tag, attribute, attr)",
+    tag_ops=("=", "!=", "LIKE", "ILIKE"),
+)
+
 
 @dataclass(frozen=True)
 class Clause:
@@ -356,11 +368,12 @@ class _Parser:
                 valid = self.entity.order
             if key not in valid:
                 runs = self.entity is RUNS
+                more = "metrics./params./" if METRIC in self.entity.types.values() else ""
                 raise self.fail(
                     start,
                     f"invalid attribute key {key!r}",
                     f"Valid {'' if runs else self.entity.name + ' '}attributes are "
-                    f"{', '.join(valid)} (or a {'metrics./params./' if runs else ''}tags. key)",
+                    f"{', '.join(valid)} (or a {more}tags. key)",
                     ATTRIBUTE_KEY,
                 )
         elif kind == DATASET:
@@ -567,7 +580,8 @@ def _parse_filter_cached(text: str, entity: Entity) -> tuple[Clause, ...]:
 
 def parse_filter(filter_string: str | None, entity: Entity = RUNS) -> list[Clause]:
     """Parse an MLflow filter into clauses (empty or None: no clauses); ``entity`` says
-    what it may name (:data:`RUNS`, or :data:`EXPERIMENTS` for ``search_experiments``).
+    what it may name (:data:`RUNS`, or :data:`EXPERIMENTS` for ``search_experiments``,
+    :data:`LOGGED_MODELS` for ``search_logged_models``, ...).
 
     Raises:
         InvalidParameter: on any syntax or type error, naming the position and token.

@@ -1,109 +1,67 @@
 """Searching logged models: MLflow's LoggedModel filter (``AND``-joined comparisons of
 attributes, tags, params and metrics) and order_by over their records.
 
-The records come from :class:`gittrack.core.logged_models.LoggedModelStore`; ``LIKE`` and
-``ILIKE`` mean what they mean in run filters (:mod:`gittrack.query.grammar`).
+The filter is parsed by the one query grammar (:mod:`gittrack.query.grammar`, entity
+:data:`~gittrack.query.grammar.LOGGED_MODELS`), so it has the run filter's quoting, operators,
+errors and positions; the records come from
+:class:`gittrack.core.logged_models.LoggedModelStore` and are few, so the clauses are
+evaluated here. A metric compares its newest point (highest step, then timestamp).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from gittrack.core.logged_models import PROTO_STATUS
 from gittrack.errors import InvalidParameter
-from gittrack.query.grammar import ilike, like
-
-_ATTRS = {
-    "name": "name",
-    "model_id": "model_id",
-    "model_type": "model_type",
-    "status": "status",
-    "source_run_id": "source_run_id",
-    "creation_timestamp": "creation_timestamp",
-    "creation_time": "creation_timestamp",
-    "last_updated_timestamp": "last_updated_timestamp",
-    "last_updated_time": "last_updated_timestamp",
-}
-_CLAUSE = re.compile(
-    r"""\s*(?:(?P<kind>attributes?|tags?|params?|metrics?)\.)?
-        (?P<key>`[^`]+`|"[^"]+"|[A-Za-z_][\w.]*)\s*
-        (?P<op>!=|<=|>=|=|<|>|(?i:not\s+like)|(?i:ilike)|(?i:like))\s*
-        (?P<value>'(?:[^']|'')*'|"[^"]*"|[-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*""",
-    re.VERBOSE,
+from gittrack.query.grammar import (
+    ATTRIBUTE,
+    COMPARE,
+    LOGGED_MODELS,
+    PARAM,
+    TAG,
+    Clause,
+    parse_filter,
 )
 
 
-def _parse_model_filter(text: str) -> list[tuple[str, str, str, Any]]:
-    clauses = []
-    pos = 0
-    while pos < len(text):
-        m = _CLAUSE.match(text, pos)
-        if m is None:
-            raise InvalidParameter(
-                f"Invalid logged model filter at position {pos}: {text[pos : pos + 30]!r} "
-                "(expected <attribute|tags.k|params.k|metrics.k> <op> <value>, joined by AND)"
-            )
-        kind = (m.group("kind") or "attribute").rstrip("s")
-        key = m.group("key").strip('`"')
-        if kind == "attribute":
-            if key not in _ATTRS:
-                raise InvalidParameter(
-                    f"Invalid attribute key {key!r} in logged model filter: expected one of "
-                    + ", ".join(sorted(_ATTRS))
-                )
-            key = _ATTRS[key]
-        raw = m.group("value")
-        value: Any = raw[1:-1].replace("''", "'") if raw[0] in "'\"" else float(raw)
-        clauses.append((kind, key, m.group("op").upper(), value))
-        pos = m.end()
-        rest = re.match(r"(?i)and\s+", text[pos:])
-        if rest:
-            pos += rest.end()
-        elif pos < len(text):
-            raise InvalidParameter(
-                f"Invalid logged model filter at position {pos}: expected AND, got "
-                f"{text[pos : pos + 20]!r}"
-            )
-    return clauses
+def _field(name: str) -> str | None:
+    """The record field of attribute ``name`` (``creation_time``: ``creation_timestamp``)."""
+    field = LOGGED_MODELS.aliases.get(name, name)
+    return field if field in LOGGED_MODELS.numeric + LOGGED_MODELS.strings else None
 
 
-def _matches(rec: dict[str, Any], clause: tuple[str, str, str, Any]) -> bool:
-    kind, key, op, value = clause
-    if kind == "attribute":
-        got: Any = rec.get(key)
-        if key == "status" and isinstance(value, str):
-            value = PROTO_STATUS.get(value.upper(), value.upper())
-    elif kind == "tag":
-        got = (rec.get("tags") or {}).get(key)
-    elif kind == "param":
-        got = (rec.get("params") or {}).get(key)
-    else:
-        points = [m for m in rec.get("metrics") or [] if m.get("key") == key]
-        got = max(points, key=lambda m: (m["step"], m["timestamp"]))["value"] if points else None
+def _value(rec: dict[str, Any], c: Clause) -> Any:
+    if c.kind == ATTRIBUTE:
+        return rec.get(c.key)
+    if c.kind == TAG:
+        return (rec.get("tags") or {}).get(c.key)
+    if c.kind == PARAM:
+        return (rec.get("params") or {}).get(c.key)
+    # a metric: its newest point
+    points = [m for m in rec.get("metrics") or [] if m.get("key") == c.key]
+    return max(points, key=lambda m: (m["step"], m["timestamp"]))["value"] if points else None
+
+
+def _matches(rec: dict[str, Any], c: Clause) -> bool:
+    got = _value(rec, c)
+    if c.op == "IS NULL":
+        return got is None
+    if c.op == "IS NOT NULL":
+        return got is not None
     if got is None:
         return False
-    if isinstance(value, float):
+    value = c.value
+    if isinstance(value, (int, float)):  # metrics and the timestamps
         try:
             got = float(got)
         except (TypeError, ValueError):
             return False
     else:
         got = str(got)
-    if op == "LIKE":
-        return like(got, value)
-    if op == "ILIKE":
-        return ilike(got, value)
-    if op == "NOT LIKE":
-        return not like(got, value)
-    return {
-        "=": got == value,
-        "!=": got != value,
-        "<": got < value,
-        "<=": got <= value,
-        ">": got > value,
-        ">=": got >= value,
-    }[op]
+        if c.kind == ATTRIBUTE and c.key == "status":
+            value = PROTO_STATUS.get(value.upper(), value.upper())
+    return COMPARE[c.op](got, value)
 
 
 def search_models(
@@ -116,12 +74,12 @@ def search_models(
     Raises:
         InvalidParameter: a bad filter or order_by field, naming it.
     """
-    clauses = _parse_model_filter(filter_string or "")
+    clauses = parse_filter(filter_string, LOGGED_MODELS)
     found = [r for r in records if all(_matches(r, c) for c in clauses)]
     found.sort(key=lambda r: (-int(r["creation_timestamp"]), r["model_id"]))
     for spec in reversed(order_by or []):
         name = str(spec.get("field_name", ""))
-        field = _ATTRS.get(name.split(".", 1)[-1] if name.startswith("attributes.") else name)
+        field = _field(name.split(".", 1)[-1] if name.startswith("attributes.") else name)
         if field is None:
             raise InvalidParameter(f"Invalid order_by field {name!r} for logged models")
         present = [r for r in found if r.get(field) is not None]

@@ -19,6 +19,8 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import Run, RunData, RunInfo, ViewType
@@ -108,23 +110,6 @@ def search_page(
         return page
 
 
-def group_runs(
-    repo: Repo,
-    experiment_ids: Sequence[str] | None,
-    filter_string: str | None,
-    run_view_type: Any,
-    branches: str | Sequence[str] | None,
-    group_by: str,
-    metric: str | None = None,
-) -> list[dict[str, Any]]:
-    """The runs :func:`search_page` would find, grouped by ``group_by`` with statistics
-    of ``metric`` per group (see :func:`gittrack.query.engine.groups`)."""
-    from gittrack.query.engine import groups
-
-    with refreshed_index(repo) as ix:
-        return groups(ix, experiment_ids, filter_string, run_view_type, branches, group_by, metric)
-
-
 def search_all(repo: Repo, max_results: int, **kwargs: Any) -> list[dict[str, Any]]:
     """Up to ``max_results`` run dicts, fetched page by page."""
     from gittrack.query.pages import check_max_results
@@ -143,21 +128,14 @@ def search_all(repo: Repo, max_results: int, **kwargs: Any) -> list[dict[str, An
     return out
 
 
+# a run dict's RunInfo fields (the dict's keys are RunInfo's field names), in RunInfo's order
+_RUN_INFO = itemgetter(*(f.name for f in fields(RunInfo)))
+
+
 def to_run(d: dict[str, Any]) -> Run:
     """A :class:`~gittrack.core.entities.Run` from a run dict with ``record`` loaded."""
-    info = RunInfo(
-        run_id=d["run_id"],
-        experiment_id=d["experiment_id"],
-        run_name=d["run_name"],
-        user_id=d["user_id"],
-        status=d["status"],
-        start_time=d["start_time"],
-        end_time=d["end_time"],
-        artifact_uri=d["artifact_uri"],
-        lifecycle_stage=d["lifecycle_stage"],
-    )
     return Run(
-        info,
+        RunInfo(*_RUN_INFO(d)),
         RunData(d["metrics"], d["params"], d["tags"]),
         d["record"] or {},
         d["latest_metrics"],

@@ -18,10 +18,10 @@ import os
 import posixpath
 import time
 import uuid
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from gittrack.api.protocols import RunArgs
 from gittrack.core.validation import (
     metric_step,
     metric_timestamp,
@@ -40,7 +40,7 @@ from gittrack.rest.registry import RestRegistryMethods
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from gittrack.api.protocols import NewRun
+    from gittrack.api.protocols import NewLocalRun, NewRun
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 REQUEST_TAG = "gittrack.request_id"  # the client's id of the runs/create call that made a run
@@ -56,7 +56,7 @@ def _permanent(exc: BaseException) -> bool:
     return isinstance(exc, GittrackError) and 400 <= getattr(exc, "http_status", 500) < 500
 
 
-class RestClient(RestRegistryMethods):
+class RestClient(RunArgs, RestRegistryMethods):
     """Tracking over HTTP to ``uri`` (``http://host:port``)."""
 
     def __init__(self, uri: str, *, token: str | None = None, flush_interval: float | None = None):
@@ -180,19 +180,22 @@ class RestClient(RestRegistryMethods):
 
     # -- runs ------------------------------------------------------------------------------
 
-    def create_run(
-        self,
-        experiment_id: str,
-        start_time: int | None = None,
-        tags: Mapping[str, Any] | None = None,
-        run_name: str | None = None,
-        parent_run_id: str | None = None,
-        description: str | None = None,
-        snapshot: bool = True,
-    ) -> Any:
-        """Create a run on the server (``snapshot`` is ignored: no source goes over REST)."""
-        tags = dict(tags or {})
-        user = tags.get("mlflow.user") or getpass.getuser()
+    def _new_run(self, experiment_id: str | None, new: NewLocalRun) -> Any:
+        """Create a run on the server (``snapshot`` is ignored: no source goes over REST).
+
+        Raises:
+            InvalidParameter: a ``run_id`` was given (the server chooses it).
+        """
+        if new.get("run_id"):
+            raise InvalidParameter(
+                f"run_id {new.get('run_id')!r} cannot be chosen on a tracking server: it gives "
+                "each new run its id (leave run_id out)"
+            )
+        experiment_id = "0" if experiment_id is None else experiment_id
+        tags = dict(new.get("tags") or {})
+        start_time, run_name = new.get("start_time"), new.get("run_name")
+        parent_run_id, description = new.get("parent_run_id"), new.get("description")
+        user = new.get("user") or tags.get("mlflow.user") or getpass.getuser()
         tags.setdefault("mlflow.user", user)
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
@@ -300,13 +303,8 @@ class RestClient(RestRegistryMethods):
 
     # -- logging -------------------------------------------------------------------------------
 
-    def log_metric(
-        self,
-        run_id: str,
-        key: str,
-        value: Any,
-        timestamp: int | None = None,
-        step: int | None = None,
+    def _log_point(
+        self, run_id: str, key: str, value: Any, timestamp: int | None, step: int | None
     ) -> None:
         """Queue one point; it is sent in the background (see :meth:`flush`)."""
         from gittrack.core.entities import Metric

@@ -75,28 +75,7 @@ API_HANDLERS: dict[str, Callable[..., Any]] = {
     "metrics/get-history-bulk-interval": history.get_history_bulk_interval,
     "experiments/search-datasets": history.search_datasets,
     "artifacts/list": artifacts.list_run,
-    # the model registry
-    "registered-models/create": registry.create_model,
-    "registered-models/get": registry.get_model,
-    "registered-models/rename": registry.rename_model,
-    "registered-models/update": registry.update_model,
-    "registered-models/delete": registry.delete_model,
-    "registered-models/search": registry.search_models,
-    "registered-models/get-latest-versions": registry.get_latest_versions,
-    "registered-models/set-tag": registry.set_model_tag,
-    "registered-models/delete-tag": registry.delete_model_tag,
-    "registered-models/alias": registry.set_alias,
-    "registered-models/alias:delete": registry.delete_alias,
-    "registered-models/alias:get": registry.get_by_alias,
-    "model-versions/create": registry.create_version,
-    "model-versions/get": registry.get_version,
-    "model-versions/update": registry.update_version,
-    "model-versions/delete": registry.delete_version,
-    "model-versions/search": registry.search_versions,
-    "model-versions/get-download-uri": registry.get_download_uri,
-    "model-versions/transition-stage": registry.transition_stage,
-    "model-versions/set-tag": registry.set_version_tag,
-    "model-versions/delete-tag": registry.delete_version_tag,
+    **registry.HANDLERS,  # the model registry
 }
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gittrack.errors import InvalidParameter
 from gittrack.server.runs import validate_key
+
+if TYPE_CHECKING:
+    from gittrack.core.entities import Metric
 
 MAX_RUN_IDS = 100  # MLflow's limit per bulk request
 MAX_HISTORY_RESULTS = 25_000
@@ -36,14 +39,24 @@ def _order(m: Any) -> tuple[int, int, float, bool]:
     return (m.step, m.timestamp, 0.0 if nan else m.value, nan)
 
 
-def _with_run(m: Any, run_id: str) -> dict[str, Any]:
-    return {
-        "key": m.key,
-        "value": m.value,
-        "timestamp": m.timestamp,
-        "step": m.step,
-        "run_id": run_id,
-    }
+def _with_run(m: Metric, run_id: str) -> dict[str, Any]:
+    return {**m.to_dict(), "run_id": run_id}
+
+
+# per bulk endpoint: the field naming the runs, then MLflow's messages for no run ids, too
+# many and no metric key
+_BULK = (
+    "run_id",
+    "GetMetricHistoryBulk request must specify at least one run_id.",
+    "GetMetricHistoryBulk request cannot specify more than {max} run_ids.",
+    "GetMetricHistoryBulk request must specify a metric_key.",
+)
+_BULK_INTERVAL = (
+    "run_ids",
+    "Missing value for required parameter 'run_ids'.",
+    "GetMetricHistoryBulkInterval request must specify at most {max} run_ids.",
+    "Missing value for required parameter 'metric_key'.",
+)
 
 
 def _runs_and_key(
@@ -69,13 +82,7 @@ def _runs_and_key(
 
 
 def get_history_bulk(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    run_ids, key = _runs_and_key(
-        args,
-        "run_id",
-        "GetMetricHistoryBulk request must specify at least one run_id.",
-        "GetMetricHistoryBulk request cannot specify more than {max} run_ids.",
-        "GetMetricHistoryBulk request must specify a metric_key.",
-    )
+    run_ids, key = _runs_and_key(args, *_BULK)
     limit = min(int(args.get("max_results") or MAX_HISTORY_RESULTS), MAX_HISTORY_RESULTS)
     out: list[dict[str, Any]] = []
     for run_id in sorted(run_ids):
@@ -114,13 +121,7 @@ def _int_arg(args: dict[str, Any], name: str) -> int | None:
 
 
 def get_history_bulk_interval(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    run_ids, key = _runs_and_key(
-        args,
-        "run_ids",
-        "Missing value for required parameter 'run_ids'.",
-        "GetMetricHistoryBulkInterval request must specify at most {max} run_ids.",
-        "Missing value for required parameter 'metric_key'.",
-    )
+    run_ids, key = _runs_and_key(args, *_BULK_INTERVAL)
     max_results = _int_arg(args, "max_results")
     max_results = MAX_RESULTS_PER_RUN if max_results is None else max_results
     if not 1 <= max_results <= MAX_RESULTS_PER_RUN:

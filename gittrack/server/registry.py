@@ -14,6 +14,7 @@ plugin), given by an :class:`ArtifactRoots`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -156,6 +157,27 @@ def _tags(args: dict[str, Any]) -> dict[str, str] | None:
 # -- registered models ---------------------------------------------------------------------
 
 
+def _no_answer(method: str, *fields: str) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
+    """The handler of a request answered by ``{}``: ``client.<method>(*args[fields])``."""
+
+    def handler(client: Any, args: dict[str, Any]) -> dict[str, Any]:
+        getattr(client, method)(*(args[f] for f in fields))
+        return {}
+
+    handler.__name__ = handler.__qualname__ = method
+    return handler
+
+
+delete_model = _no_answer("delete_registered_model", "name")
+set_model_tag = _no_answer("set_registered_model_tag", "name", "key", "value")
+delete_model_tag = _no_answer("delete_registered_model_tag", "name", "key")
+set_alias = _no_answer("set_registered_model_alias", "name", "alias", "version")
+delete_alias = _no_answer("delete_registered_model_alias", "name", "alias")
+delete_version = _no_answer("delete_model_version", "name", "version")
+set_version_tag = _no_answer("set_model_version_tag", "name", "version", "key", "value")
+delete_version_tag = _no_answer("delete_model_version_tag", "name", "version", "key")
+
+
 def create_model(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     rm = client.create_registered_model(
         args["name"], tags=_tags(args), description=args.get("description")
@@ -175,11 +197,6 @@ def rename_model(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 def update_model(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     rm = client.update_registered_model(args["name"], description=args.get("description"))
     return {"registered_model": model_json(rm)}
-
-
-def delete_model(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    client.delete_registered_model(args["name"])
-    return {}
 
 
 def _search_args(args: dict[str, Any], default: int, upper: int) -> dict[str, Any]:
@@ -209,26 +226,6 @@ def search_models(client: Any, args: dict[str, Any]) -> dict[str, Any]:
 def get_latest_versions(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     found = client.get_latest_versions(args["name"], stages=list(args.get("stages") or []) or None)
     return {"model_versions": [version_json(mv) for mv in found]}
-
-
-def set_model_tag(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    client.set_registered_model_tag(args["name"], args["key"], args["value"])
-    return {}
-
-
-def delete_model_tag(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    client.delete_registered_model_tag(args["name"], args["key"])
-    return {}
-
-
-def set_alias(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    client.set_registered_model_alias(args["name"], args["alias"], args["version"])
-    return {}
-
-
-def delete_alias(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    client.delete_registered_model_alias(args["name"], args["alias"])
-    return {}
 
 
 def get_by_alias(client: Any, args: dict[str, Any]) -> dict[str, Any]:
@@ -292,11 +289,6 @@ def update_version(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {"model_version": version_json(mv)}
 
 
-def delete_version(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    client.delete_model_version(args["name"], args["version"])
-    return {}
-
-
 def search_versions(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     found = client.search_model_versions(
         **_search_args(args, DEFAULT_RESULTS_MODEL_VERSIONS, MAX_RESULTS_MODEL_VERSIONS)
@@ -320,11 +312,27 @@ def transition_stage(client: Any, args: dict[str, Any]) -> dict[str, Any]:
     return {"model_version": version_json(mv)}
 
 
-def set_version_tag(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    client.set_model_version_tag(args["name"], args["version"], args["key"], args["value"])
-    return {}
-
-
-def delete_version_tag(client: Any, args: dict[str, Any]) -> dict[str, Any]:
-    client.delete_model_version_tag(args["name"], args["version"], args["key"])
-    return {}
+# REST endpoint key (schema.Endpoint.key) -> handler: the server's table and the plugin's
+HANDLERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "registered-models/create": create_model,
+    "registered-models/get": get_model,
+    "registered-models/rename": rename_model,
+    "registered-models/update": update_model,
+    "registered-models/delete": delete_model,
+    "registered-models/search": search_models,
+    "registered-models/get-latest-versions": get_latest_versions,
+    "registered-models/set-tag": set_model_tag,
+    "registered-models/delete-tag": delete_model_tag,
+    "registered-models/alias": set_alias,
+    "registered-models/alias:delete": delete_alias,
+    "registered-models/alias:get": get_by_alias,
+    "model-versions/create": create_version,
+    "model-versions/get": get_version,
+    "model-versions/update": update_version,
+    "model-versions/delete": delete_version,
+    "model-versions/search": search_versions,
+    "model-versions/get-download-uri": get_download_uri,
+    "model-versions/transition-stage": transition_stage,
+    "model-versions/set-tag": set_version_tag,
+    "model-versions/delete-tag": delete_version_tag,
+}

@@ -165,15 +165,9 @@ async def delete(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
 
 
 async def restore(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
-    """Restore a run; restoring an active one changes nothing (as MLflow's SQL store;
-    gittrack's own ``restore_run`` says there is nothing to restore)."""
+    """Restore a run (restoring an active one changes nothing: ``Client.restore_run``'s rule)."""
     run_id = run_id_of(args)
-
-    def op(client: Any) -> None:
-        if client.get_run(run_id).info.lifecycle_stage != "active":
-            client.restore_run(run_id)
-
-    await backend.write(run_id, op)
+    await backend.write(run_id, lambda c: c.restore_run(run_id))
     return {}
 
 

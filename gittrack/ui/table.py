@@ -183,7 +183,7 @@ def runs_groups(
 ) -> dict[str, Any]:
     """The runs table grouped by a param, tag or attribute (``params.optimizer``), with
     each group's statistics of ``metric``: the query engine's
-    :func:`~gittrack.query.search.group_runs` over the runs :func:`runs_page` would list.
+    :func:`~gittrack.query.engine.groups` over the runs :func:`runs_page` would list.
 
     Returns:
         ``{group_by, metric, total, groups: [{value, count, metric_count, min, max,
@@ -193,8 +193,9 @@ def runs_groups(
     Raises:
         InvalidParameter: a bad filter, column (metrics cannot group), lifecycle or branch.
     """
+    from gittrack.query.engine import groups
     from gittrack.query.grammar import parse_order_by
-    from gittrack.query.search import group_runs
+    from gittrack.query.search import refreshed_index
 
     view = LIFECYCLES.get(lifecycle)
     if view is None:
@@ -206,15 +207,16 @@ def runs_groups(
             "attributes.status or attributes.user_id"
         )
     base = plain_text_filter(filter_string)
-    found = group_runs(
-        ctx.repo,
-        experiment_ids or None,
-        base,
-        view,
-        [branch] if branch else None,
-        group_by,
-        metric or None,
-    )
+    with refreshed_index(ctx.repo) as ix:
+        found = groups(
+            ix,
+            experiment_ids or None,
+            base,
+            view,
+            [branch] if branch else None,
+            group_by,
+            metric or None,
+        )
     name = f"{_PLURAL[col.kind]}.`{col.key}`"  # keys never hold a backtick
     for g in found:
         value = g["value"]

@@ -25,6 +25,17 @@
       h("p", null, h("a", { href: back[0] }, back[1]))));
   }
 
+  // "Loading…" in root, then the API's answer; null once onError(error) has shown a failure
+  async function fetchInto(root, path, params, onError) {
+    GT.clear(root).appendChild(h("p", { class: "muted" }, "Loading…"));
+    try {
+      return await GT.api(path, params);
+    } catch (e) {
+      onError(e);
+      return null;
+    }
+  }
+
   class ModelsView {
     constructor(root) {
       this.root = root;
@@ -32,14 +43,9 @@
     }
 
     async load() {
-      GT.clear(this.root).appendChild(h("p", { class: "muted" }, "Loading…"));
-      let data;
-      try {
-        data = await GT.api("models");
-      } catch (e) {
-        GT.clear(this.root).appendChild(GT.errorBox(e));
-        return;
-      }
+      const data = await fetchInto(this.root, "models", undefined,
+        (e) => GT.clear(this.root).appendChild(GT.errorBox(e)));
+      if (!data) return;
       const find = h("input", { type: "search", class: "filter", placeholder: "Find a model by name…",
         oninput: () => fill() });
       const body = h("tbody");
@@ -93,14 +99,9 @@
     }
 
     async load() {
-      GT.clear(this.root).appendChild(h("p", { class: "muted" }, "Loading…"));
-      let m;
-      try {
-        m = await GT.api("model", { name: this.name });
-      } catch (e) {
-        notFound(this.root, "Model not found", e, ["#/models", "Back to all models"]);
-        return;
-      }
+      const m = await fetchInto(this.root, "model", { name: this.name },
+        (e) => notFound(this.root, "Model not found", e, ["#/models", "Back to all models"]));
+      if (!m) return;
       const want = this.params.get("v");
       const versions = h("tbody");
       for (const v of m.versions) {
