@@ -22,6 +22,7 @@ A run commit's tree is the run's source plus ``.gittrack/`` (the record)::
     .gittrack/note.md                 the description (``mlflow.note.content``)
     .gittrack/environment.yaml        the environment the run ran in
     .gittrack/inputs.yaml             dataset inputs logged over REST
+    .gittrack/summary.json            a finished run's four records parsed (what the index reads)
     .gittrack/models.yaml             logged models the run used and produced
 
 Local state, derived and never pushed (``.git/gittrack/``, see :func:`state_dir`)::
@@ -32,6 +33,7 @@ Local state, derived and never pushed (``.git/gittrack/``, see :func:`state_dir`
     objects/sha256/<ab>/<62 hex>                  the local artifact store / cache
     cache/chunks/<ab>/<oid>                       decoded metric-history chunks
     cache/environment.json                        the pre-commit hook's last snapshot
+    cache/columns.bin                             the wide run table, by column (query.frames)
     index.sqlite                                  the query index
     run-commits/<run_id>                          commits made while a run was live
 """
@@ -103,6 +105,7 @@ NOTE_FILE = "note.md"
 ENVIRONMENT_FILE = "environment.yaml"
 INPUTS_FILE = "inputs.yaml"
 MODELS_FILE = "models.yaml"  # the run's links to logged models (inputs and outputs)
+SUMMARY_FILE = "summary.json"  # a finished run's records parsed, for the index (records.summary)
 # the YAML records a checkpoint writes, by the writer's name for them
 RECORD_FILES = {
     "run": RUN_FILE,
@@ -226,6 +229,11 @@ def index_path(state: Path) -> Path:
 def chunk_cache_path(state: Path, oid: str) -> Path:
     """``<state>/cache/chunks/<oid[:2]>/<oid[2:]>``: a decoded metric-history chunk."""
     return Path(state) / "cache" / "chunks" / oid[:2] / oid[2:]
+
+
+def columns_cache_path(state: Path) -> Path:
+    """``<state>/cache/columns.bin``: the columnar copy of the index's wide run table."""
+    return Path(state) / "cache" / "columns.bin"
 
 
 def env_snapshot_cache_path(state: Path) -> Path:

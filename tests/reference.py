@@ -17,7 +17,7 @@ from typing import Any
 
 from gittrack.query.grammar import DATASET, METRIC, PARAM, TAG, Clause, OrderKey, ilike, like
 
-__all__ = ["clause_matches", "filter_runs", "sort_runs"]
+__all__ = ["clause_matches", "filter_runs", "reference_frame", "sort_runs"]
 
 
 def _lookup(run: dict[str, Any], kind: str, key: str) -> Any:
@@ -92,3 +92,44 @@ def sort_runs(runs: Iterable[dict[str, Any]], order: Sequence[OrderKey]) -> list
         present.sort(key=lambda r: _lookup(r, o.kind, o.key), reverse=not o.ascending)
         out = present + nans + missing
     return out
+
+
+def reference_frame(runs: Sequence[dict[str, Any]], with_branches: bool = False) -> Any:
+    """MLflow's ``search_runs`` DataFrame (plus the source columns) built from run dicts of
+    :func:`gittrack.query.engine.search`, one value at a time: what the columnar path
+    (:mod:`gittrack.query.frames`) must equal. (It was ``search.to_dataframe``.)"""
+    import pandas as pd
+
+    def times(ms: list[int | None]) -> Any:
+        return pd.to_datetime(pd.array(ms, dtype="Int64"), unit="ms", utc=True)
+
+    nan = float("nan")
+    data: dict[str, Any] = {
+        "run_id": [r["run_id"] for r in runs],
+        "experiment_id": [r["experiment_id"] for r in runs],
+        "status": [r["status"] for r in runs],
+        "artifact_uri": [r["artifact_uri"] for r in runs],
+        "start_time": times([r["start_time"] for r in runs]),
+        "end_time": times([r["end_time"] for r in runs]),
+    }
+    n = len(runs)
+    for kind, missing in (("metrics", nan), ("params", None), ("tags", None)):
+        cols: dict[str, list[Any]] = {}
+        for i, r in enumerate(runs):
+            for k, v in r[kind].items():
+                col = cols.get(k)
+                if col is None:
+                    col = cols[k] = [missing] * n
+                col[i] = v
+        for k in sorted(cols):
+            if kind == "metrics":
+                col = cols[k]
+                data[f"metrics.{k}"] = pd.array([nan if v is None else v for v in col], "float64")
+            else:  # object dtype keeps None for missing values (a str dtype would make NaN)
+                data[f"{kind}.{k}"] = pd.Series(cols[k], dtype=object)
+    data["source.commit"] = pd.Series([r["source_commit"] for r in runs], dtype=object)
+    data["source.branch"] = pd.Series([r["source_branch"] for r in runs], dtype=object)
+    data["source.dirty"] = pd.Series([r["source_dirty"] for r in runs], dtype=object)
+    if with_branches:
+        data["source.branches"] = [",".join(r.get("branches") or ()) for r in runs]
+    return pd.DataFrame(data)

@@ -424,3 +424,48 @@ def test_refresh_after_a_quiet_spell_still_sees_every_ref_change(repo, monkeypat
     assert ix.refresh()["deleted"] == 1
     assert gittrack.search_runs()["run_id"].tolist() == [a]
     ix.close()
+
+
+def test_a_server_answers_from_what_is_indexed_while_a_big_build_runs_aside(repo, monkeypatch):
+    """With serve_while_indexing (the server, the UI), a big build goes to a process of its
+    own: searches answer at once from the runs indexed so far, with the rest pending."""
+    import fcntl
+    import time
+
+    import gittrack.query.index
+    from gittrack.query.search import _background, search_page, serve_while_indexing
+
+    ids = [_log(f"r{i}", acc=i) for i in range(5)]
+    monkeypatch.setattr(gittrack.query.index, "PARALLEL_MIN", 3)
+    monkeypatch.setattr(gittrack.query.search, "_indexes", {})
+    state = repo / ".git" / "gittrack"
+    (state / "index.sqlite").unlink(missing_ok=True)
+    r = Repo()
+    Index(r).close()  # an empty index
+    serve_while_indexing(r)
+    lock = os.open(state / "index.sqlite.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the background build waits for it: nothing indexed
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(1)  # (a search that waited for the lock would hang)
+        try:
+            page = pool.submit(search_page, r, max_results=100).result(timeout=30)
+        finally:
+            pool.shutdown(wait=False)
+        assert (page.runs, page.pending) == ([], 5)
+        assert search_page(r).pending == 5  # the build under way is not started twice
+        assert len(gittrack.query.index._builds) == 1
+    finally:
+        os.close(lock)  # the build goes on
+        _background.discard(str(r.common_dir))
+        serve_while_indexing(r)
+    deadline = time.monotonic() + 60
+    while gittrack.query.index.building(state / "index.sqlite") is not None:
+        assert time.monotonic() < deadline, "the background build did not end"
+        time.sleep(0.05)
+    page = search_page(r, max_results=100)
+    assert page.pending == 0 and sorted(x["run_id"] for x in page.runs) == sorted(ids)
+    _background.discard(str(r.common_dir))
+    # without the flag, a caller waits for the whole refresh, as before
+    assert len(gittrack.search_runs()) == 5

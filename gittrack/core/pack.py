@@ -86,6 +86,11 @@ class PackBuilder:
             self._bytes += len(data)
         return oid.hex()
 
+    def get(self, oid: str) -> bytes | None:
+        """The content of a queued object (None when it is not queued here)."""
+        got = self._objects.get(bytes.fromhex(oid))
+        return None if got is None else got[1]
+
     def write(self, objects_dir: Path, *, keep: bool = True, fsync: bool = False) -> Written | None:
         """Write the queued objects as one pack under ``objects_dir/pack``; returns where,
         or None when nothing was queued. The builder is empty afterwards (and unchanged

@@ -14,6 +14,7 @@ from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS, get_open_writer, open_
 from gittrack.core.locks import is_held_elsewhere
 from gittrack.core.records import check, history
 from gittrack.core.records import formats as records
+from gittrack.core.records import summary as run_summary
 from gittrack.errors import AmbiguousRunId, CorruptRecord, InvalidParameter, RunNotFound
 from gittrack.layout import (
     ARTIFACTS_FILE,
@@ -24,6 +25,7 @@ from gittrack.layout import (
     PARAMS_FILE,
     RUN_FILE,
     RUNS_PREFIX,
+    SUMMARY_FILE,
     TAGS_FILE,
     lock_path,
     run_ref,
@@ -89,10 +91,15 @@ class Store:
 
     # -- records --------------------------------------------------------------
 
-    def read_record(self, commit: str, run_id: str | None = None) -> dict[str, Any]:
+    def read_record(
+        self, commit: str, run_id: str | None = None, *, summary: bool = True
+    ) -> dict[str, Any]:
         """The parsed record files of a run commit.
 
         ``run_id`` is the id of the ref the commit came from: run.yaml must name it.
+        A finished run's ``summary.json`` (:mod:`gittrack.core.records.summary`) supplies
+        the documents of the files whose blob ids it names, unparsed; ``summary=False``
+        parses every file (the guard compares the two).
 
         Returns a dict with ``run`` (run.yaml), ``params`` (flat, typed), ``tags``,
         ``metrics`` (summaries), ``note``, ``artifacts``, ``inputs`` (dataset inputs, a
@@ -123,8 +130,23 @@ class Store:
             _require_file(who, f"{records.RECORD_DIR}/{name}", entry)
             return entry.data
 
+        known: dict[str, tuple[str, Any]] = {}  # file -> (blob id, document): the summary
+        if summary and SUMMARY_FILE in gt:
+            with contextlib.suppress(CorruptRecord):  # not a file, too big: ignored
+                raw = blob(SUMMARY_FILE)
+                known = run_summary.docs(raw) if raw else {}
+
         def parsed(name: str) -> Any:
             """The YAML value of ``.gittrack/<name>``, None when absent or empty."""
+            hit = known.get(name)
+            if hit is not None:
+                try:
+                    entry = gt[name]
+                except KeyError:
+                    return None
+                if str(entry.id) == hit[0]:  # not parsed here: its size does not matter
+                    _require_file(who, f"{records.RECORD_DIR}/{name}", entry, sized=False)
+                    return hit[1]
             data = blob(name)
             if data is None:
                 return None
@@ -313,14 +335,15 @@ def _require_folder(run_id: str, what: str, entry: Any) -> None:
         raise CorruptRecord(run_id, f"{what} is a {_entry_kind(entry)}, not a folder")
 
 
-def _require_file(run_id: str, what: str, entry: Any) -> None:
-    """Raise CorruptRecord unless ``entry`` is a file (not a folder, symlink or gitlink)
-    within the record size limit."""
-    import pygit2
+_FILE_MODES = (0o100644, 0o100755)  # pygit2.GIT_FILEMODE_BLOB, ..._BLOB_EXECUTABLE
 
-    if entry.filemode not in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):
+
+def _require_file(run_id: str, what: str, entry: Any, sized: bool = True) -> None:
+    """Raise CorruptRecord unless ``entry`` is a file (not a folder, symlink or gitlink)
+    within the record size limit (unless not ``sized``: a file not read)."""
+    if entry.filemode not in _FILE_MODES:
         raise CorruptRecord(run_id, f"{what} is a {_entry_kind(entry)}, not a file")
-    if entry.size > records.RECORD_LIMITS.max_bytes:
+    if sized and entry.size > records.RECORD_LIMITS.max_bytes:
         raise CorruptRecord(
             run_id,
             f"{what}: {entry.size:,} bytes, over the limit of "

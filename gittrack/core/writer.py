@@ -38,6 +38,7 @@ from gittrack.core.pack import sweep as sweep_packs
 from gittrack.core.reader import Store
 from gittrack.core.records import chunkcache
 from gittrack.core.records import formats as records
+from gittrack.core.records import summary as run_summary
 from gittrack.errors import (
     InvalidParameter,
     ParamChanged,
@@ -488,6 +489,8 @@ class RunWriter:
             if name in dirty:
                 data = self._encode(name, folded)
                 changes[path] = (pack.add("blob", data), _BLOB) if data is not None else None
+        if self.record["status"] in RunStatus.TERMINAL:  # the one blob the index reads
+            run_summary.add(pack, changes, lambda name: self._encode(name, folded))
         trees = self._trees
         gt_tree = trees.apply(pack, self._gt_tree, changes)
         root = trees.apply(pack, self._source_tree, {records.RECORD_DIR: (gt_tree, _TREE)})

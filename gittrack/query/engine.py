@@ -66,6 +66,7 @@ class SearchPage:
     broken: dict[str, str] = field(default_factory=dict)  # run_id -> why it was left out
     total: int | None = None  # runs matching on all pages, when asked (with_total)
     keys: dict[str, dict[str, int]] | None = None  # key_counts(), when asked (with_keys)
+    pending: int = 0  # runs not indexed yet: a background build is under way
 
 
 ALL_KINDS = ("metrics", "params", "tags")
@@ -224,11 +225,16 @@ def key_counts(
 ) -> dict[str, dict[str, int]]:
     """``{"metrics"|"params"|"tags": {key: number of runs having it}}`` over the runs of
     ``experiment_ids`` in ``lifecycles`` (and, with ``tips``, on the branches prepared
-    for them), whatever the filter. Kept until the index changes: one count costs
-    a scan of every key of every run."""
+    for them), whatever the filter. Kept until the index changes; without branches
+    counted on the columnar cache (:mod:`gittrack.query.columns`), with them in SQL (a
+    scan of every key of every run)."""
     _, _, where, params = _conditions((), experiment_ids, lifecycles)
 
     def count() -> dict[str, dict[str, int]]:
+        if tips is None:  # on the columns: no scan of every key of every run
+            from gittrack.query import columns
+
+            return columns.key_counts(index, experiment_ids, lifecycles)
         out: dict[str, dict[str, int]] = {}
         for kind in ALL_KINDS:
             body = _from(tips is not None, [f"JOIN {kind} x ON x.rid = r.id"], where)
@@ -284,7 +290,32 @@ def _prepare_branches(index: Index, branches: str | Sequence[str]) -> dict[str, 
     return tips
 
 
-def search(
+@dataclass
+class Plan:
+    """A search compiled and prepared on one index connection: :meth:`ids` runs it."""
+
+    clauses: list[Clause]
+    exp_ids: list[str] | None
+    lifecycles: tuple[str, ...]
+    on_branch: bool
+    tips: dict[str, str]
+    sql: str
+    params: list[Any]
+    max_results: int
+    offset: int
+
+    def ids(self, index: Index) -> tuple[list[tuple[Any, ...]], str | None]:
+        """``(rows, next page token)``: rows are ``(id,)``, or ``(id, branches)`` on branches."""
+        rows = index.conn.execute(
+            self.sql, (*self.params, self.max_results + 1, self.offset)
+        ).fetchall()
+        token = (
+            encode_token(self.offset + self.max_results) if len(rows) > self.max_results else None
+        )
+        return rows[: self.max_results], token
+
+
+def plan(
     index: Index,
     experiment_ids: Sequence[str] | str | None = None,
     filter_string: str | None = "",
@@ -293,26 +324,10 @@ def search(
     order_by: Sequence[str] | str | None = None,
     page_token: str | None = None,
     branches: str | Sequence[str] | None = None,
-    with_record: bool = False,
-    kinds: Sequence[str] = ALL_KINDS,
-    with_total: bool = False,
-    with_keys: bool = False,
-) -> SearchPage:
-    """Search the (already refreshed) index.
-
-    Args:
-        experiment_ids: experiments to search; ``None`` searches all of them.
-        branches: keep runs whose source commit is reachable from one of these
-            branch tips (``"*"``: all local and remote-tracking branches); each run
-            dict then has ``branches``, the names that reach it.
-        with_record: also load each run's run.yaml (``record``), for ``Run`` objects.
-        with_total: also count the matching runs of all pages (``total``).
-        with_keys: also count, per metric/param/tag key, the runs of the experiments,
-            view and branches that have it, before the filter (``keys``, see
-            :func:`key_counts`): what a table offers as columns.
-
-    Returns:
-        A :class:`SearchPage` with up to ``max_results`` run dicts and the next page token.
+) -> Plan:
+    """Validate a search, compile it to SQL and prepare the connection's temporary tables
+    (live status, branches) for it. :func:`search` and the DataFrame path
+    (:mod:`gittrack.query.frames`) both select their runs this way.
 
     Raises:
         InvalidParameter: for a bad filter, order_by, max_results, page token or branch.
@@ -333,20 +348,52 @@ def search(
     tips: dict[str, str] = {}
     if branches is not None:
         tips = _prepare_branches(index, branches)
-    sql, params = compile_query(clauses, order, exp_ids, lifecycles, on_branch=branches is not None)
-    rows = index.conn.execute(sql, (*params, max_results + 1, offset)).fetchall()
-    token = encode_token(offset + max_results) if len(rows) > max_results else None
-    rows = rows[:max_results]
+    on_branch = branches is not None
+    sql, params = compile_query(clauses, order, exp_ids, lifecycles, on_branch=on_branch)
+    return Plan(clauses, exp_ids, lifecycles, on_branch, tips, sql, params, max_results, offset)
+
+
+def search(
+    index: Index,
+    *query: Any,
+    with_record: bool = False,
+    kinds: Sequence[str] = ALL_KINDS,
+    with_total: bool = False,
+    with_keys: bool = False,
+    **named: Any,
+) -> SearchPage:
+    """Search the (already refreshed) index: the runs :func:`plan` selects (``query`` and
+    ``named`` are its arguments after the index), as run dicts.
+
+    Args:
+        experiment_ids: experiments to search; ``None`` searches all of them.
+        branches: keep runs whose source commit is reachable from one of these
+            branch tips (``"*"``: all local and remote-tracking branches); each run
+            dict then has ``branches``, the names that reach it.
+        with_record: also load each run's run.yaml (``record``), for ``Run`` objects.
+        with_total: also count the matching runs of all pages (``total``).
+        with_keys: also count, per metric/param/tag key, the runs of the experiments,
+            view and branches that have it, before the filter (``keys``, see
+            :func:`key_counts`): what a table offers as columns.
+
+    Returns:
+        A :class:`SearchPage` with up to ``max_results`` run dicts and the next page token.
+
+    Raises:
+        InvalidParameter: for a bad filter, order_by, max_results, page token or branch.
+    """
+    p = plan(index, *query, **named)
+    rows, token = p.ids(index)
     runs = fetch_runs(index, [r[0] for r in rows], with_record, kinds)
-    if branches is not None:
+    if p.on_branch:
         for run, row in zip(runs, rows, strict=True):
             run["branches"] = row[1].split("\x1f") if row[1] else []
-    page = SearchPage(runs, token, tips)
+    page = SearchPage(runs, token, p.tips)
     if with_total:
-        sql, params = compile_count(clauses, exp_ids, lifecycles, branches is not None)
+        sql, params = compile_count(p.clauses, p.exp_ids, p.lifecycles, p.on_branch)
         page.total = index.conn.execute(sql, params).fetchone()[0]
     if with_keys:
-        page.keys = key_counts(index, exp_ids, lifecycles, None if branches is None else tips)
+        page.keys = key_counts(index, p.exp_ids, p.lifecycles, p.tips if p.on_branch else None)
     return page
 
 

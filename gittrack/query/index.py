@@ -31,6 +31,9 @@ import contextlib
 import logging
 import os
 import sqlite3
+import subprocess
+import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,15 +41,16 @@ from typing import TYPE_CHECKING, Any
 from gittrack.errors import IndexUnavailable
 from gittrack.layout import RUNS_PREFIX, index_path
 from gittrack.query.grammar import ilike, like
-from gittrack.query.rows import RunRows, insert_rows, parse_and_insert, parse_chunk
+from gittrack.query.rows import CACHE_KIB, RunRows, insert_rows, parse_and_insert, parse_chunk
 
 if TYPE_CHECKING:
     from gittrack.core.repo import Repo
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 7  # 7: dataset inputs (datasets table)
+FORMAT_VERSION = 8  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers)
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
+CHUNK = 1000  # runs a worker parses and commits at a time
 
 _SCHEMA = """
 CREATE TABLE runs(
@@ -100,6 +104,15 @@ CREATE TABLE reach(tip TEXT NOT NULL, commit_sha TEXT NOT NULL, reachable INTEGE
                    PRIMARY KEY(tip, commit_sha)) WITHOUT ROWID;
 CREATE TABLE format(version INTEGER NOT NULL);
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
+-- the generation: bumped by every change to a runs row, whoever writes it (derived caches
+-- such as gittrack.query.frames are keyed by it); the epoch tells two index files apart
+INSERT INTO meta VALUES ('generation', 0);
+CREATE TRIGGER runs_generation_insert AFTER INSERT ON runs
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER runs_generation_update AFTER UPDATE ON runs
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+CREATE TRIGGER runs_generation_delete AFTER DELETE ON runs
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
 """
 QUIET_NS = 2_000_000_000  # refs untouched this long may be trusted by their directory's mtime
 
@@ -129,12 +142,14 @@ class Index:
         self._warned: set[tuple[str, str]] = set()
         self._writes = 0  # changes this object made (see version())
         self.memo: dict[tuple[Any, ...], Any] = {}  # results kept while version() holds
+        self.pending = 0  # runs a background build has not indexed yet (see refresh)
         self.conn = self._open()
 
     # -- opening and rebuilding ------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 60000")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.create_function("gt_like", 2, _sql_like, deterministic=True)
         conn.create_function("gt_ilike", 2, _sql_ilike, deterministic=True)
         return conn
@@ -182,6 +197,7 @@ class Index:
             conn = sqlite3.connect(tmp, isolation_level=None)
             conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             conn.execute("INSERT INTO format(version) VALUES (?)", (FORMAT_VERSION,))
+            conn.execute("INSERT INTO meta VALUES ('epoch', ?)", (uuid.uuid4().hex,))
             conn.execute("PRAGMA journal_mode = WAL")
             conn.close()
             os.replace(tmp, self.path)
@@ -229,8 +245,16 @@ class Index:
         shas.update(self.conn.execute("SELECT run_id, commit_sha FROM broken"))
         return shas
 
-    def refresh(self, refs: dict[str, str] | None = None) -> dict[str, int]:
+    def refresh(
+        self, refs: dict[str, str] | None = None, *, background: bool = False
+    ) -> dict[str, int]:
         """Bring the index up to date with the run refs.
+
+        With ``background`` (the server and the UI), a big refresh (:data:`PARALLEL_MIN`
+        runs or more) is left to a process of its own (:func:`build_in_background`) and,
+        while that process runs, the index is read as it is: its workers commit the runs
+        chunk by chunk, so searches answer from what is ready. :attr:`pending` then counts
+        the runs not indexed yet (0 when the index is up to date).
 
         Returns:
             ``{"added": n, "updated": n, "deleted": n, "broken": n}`` for this call.
@@ -238,8 +262,9 @@ class Index:
         Raises:
             IndexUnavailable: when the index cannot be written.
         """
+        self.pending = 0
         try:
-            return self._refresh(refs)
+            return self._refresh(refs, background)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise IndexUnavailable(f"The run index {self.path} is locked: {exc}") from exc
@@ -247,7 +272,7 @@ class Index:
             self.conn.close()
             with self._lock():
                 self.conn = self._create()
-            return self._refresh(refs)
+            return self._refresh(refs, background)
 
     def _fingerprint(self) -> str | None:
         """A stamp of the run refs' storage that changes whenever a run ref does.
@@ -275,11 +300,20 @@ class Index:
             parts.append(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
         return "|".join(parts)
 
-    def _refresh(self, refs: dict[str, str] | None) -> dict[str, int]:
+    def _refresh(self, refs: dict[str, str] | None, background: bool = False) -> dict[str, int]:
         from gittrack.core.reader import Store
 
         stamp = None
         refs_arg = refs
+        if background and refs is None:
+            total = building(self.path)
+            if total is not None:  # our build runs: read what is ready, list no refs
+                (done,) = self.conn.execute(
+                    "SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM broken)"
+                ).fetchone()
+                self.pending = max(total - done, 1)
+                self._load_broken()
+                return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
         if refs is None:
             stamp = self._fingerprint()
             if stamp is not None:
@@ -294,6 +328,13 @@ class Index:
             if stamp is not None:
                 self._save_stamp(stamp)
             return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
+        if background:
+            work = sum(1 for rid, sha in refs.items() if indexed.get(rid) != sha)
+            work += sum(1 for rid in indexed if rid not in refs)
+            if work >= PARALLEL_MIN and build_in_background(self, len(refs)):
+                self.pending = work
+                self._load_broken()
+                return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
         with self._lock():
             before = indexed
             indexed = self._indexed()
@@ -366,7 +407,8 @@ class Index:
             conn.execute("ROLLBACK")
             raise
         n_chunks = workers * 3  # more chunks than workers: one parses while another writes
-        size = -(-len(changed) // n_chunks)
+        # at most CHUNK runs a chunk: each commits on its own, so the first runs show early
+        size = min(-(-len(changed) // n_chunks), CHUNK)
         chunks = [changed[i : i + size] for i in range(0, len(changed), size)]
         firsts = [base + i * size for i in range(len(chunks))]
         self.conn.close()  # no connection crosses the fork
@@ -439,6 +481,15 @@ class Index:
         (data_version,) = self.conn.execute("PRAGMA data_version").fetchone()
         return self._writes, id(self.conn), data_version
 
+    def generation(self) -> str:
+        """A value that changes whenever a run's row does, in any process, and differs
+        between two index files (``<epoch>:<count>``): what derived caches are keyed by.
+        Read it in the same transaction as the rows it stands for."""
+        meta = dict(
+            self.conn.execute("SELECT key, value FROM meta WHERE key IN ('epoch', 'generation')")
+        )
+        return f"{meta.get('epoch', '')}:{meta.get('generation', '')}"
+
     def memoized(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         """``compute()``, kept in :attr:`memo` under ``key`` until :meth:`version` changes."""
         full = (self.version(), *key)
@@ -454,6 +505,57 @@ class Index:
         return self.conn.execute(sql, tuple(params))
 
 
+# index file -> (the process building it in the background, the run refs it indexes)
+_builds: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+_failed: set[str] = set()  # index files whose background build failed: refresh in-line
+_builds_lock = threading.Lock()
+
+
+def building(path: Path) -> int | None:
+    """The number of run refs a background build of ``path`` this process started is
+    indexing, while it runs (None: no such build runs)."""
+    with _builds_lock:
+        got = _builds.get(str(path))
+        if got is None:
+            return None
+        proc, total = got
+        if proc.poll() is None:
+            return total
+        del _builds[str(path)]
+        if proc.returncode != 0:
+            log.warning("building the run index %s in the background failed", path)
+            _failed.add(str(path))
+        return None
+
+
+def build_in_background(ix: Index, total: int) -> bool:
+    """Start a process that refreshes ``ix``'s file (``python -m gittrack.query.index``)
+    towards ``total`` run refs; False when a build of it failed before (the caller
+    refreshes in-line and so reports the error)."""
+    import sys
+
+    import gittrack
+
+    key = str(ix.path)
+    with _builds_lock:
+        if key in _failed:
+            return False
+        if key in _builds:
+            return True
+        env = dict(os.environ)
+        top = str(Path(gittrack.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (top, env.get("PYTHONPATH")) if p)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gittrack.query.index", str(ix.repo.gitdir), key],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        _builds[key] = (proc, total)
+        log.info("building the run index %s in the background", ix.path)
+        return True
+
+
 def open_index(repo: Repo, refresh: bool = True) -> Index:
     """Open (creating or rebuilding as needed) and, by default, refresh the index of ``repo``.
 
@@ -464,3 +566,12 @@ def open_index(repo: Repo, refresh: bool = True) -> Index:
     if refresh:
         ix.refresh()
     return ix
+
+
+if __name__ == "__main__":  # the background build: python -m gittrack.query.index GITDIR PATH
+    import sys
+
+    from gittrack.core.repo import Repo
+
+    with Index(Repo(sys.argv[1]), sys.argv[2]) as _ix:
+        _ix.refresh()

@@ -40,6 +40,16 @@ _PAGE = 10_000  # rows fetched per step when a caller wants everything
 
 _lock = threading.RLock()
 _indexes: dict[tuple[int, str], Index] = {}
+_background: set[str] = set()  # repositories whose big index refreshes run aside
+
+
+def serve_while_indexing(repo: Repo) -> None:
+    """From now on this process (a server, the UI) leaves a big build or refresh of
+    ``repo``'s index to a background process and answers from the runs already indexed,
+    instead of waiting (see :meth:`gittrack.query.index.Index.refresh`); a page's
+    ``pending`` says how many runs are not indexed yet."""
+    with _lock:
+        _background.add(str(repo.common_dir))
 
 
 class PagedList(list):
@@ -64,7 +74,7 @@ def refreshed_index(repo: Repo) -> Iterator[Index]:
         ix = _indexes.get(key)
         if ix is None:
             ix = _indexes[key] = Index(repo)
-        ix.refresh()
+        ix.refresh(background=key[1] in _background)
         yield ix
 
 
@@ -92,6 +102,8 @@ def search_page(
     from gittrack.query.engine import search
 
     with refreshed_index(repo) as ix:
+        if ix.pending:
+            with_keys = False  # counted when the index is complete: the rows come first
         page = search(
             ix,
             experiment_ids,
@@ -101,12 +113,13 @@ def search_page(
             order_by,
             page_token,
             branches,
-            with_record,
-            kinds,
-            with_total,
-            with_keys,
+            with_record=with_record,
+            kinds=kinds,
+            with_total=with_total,
+            with_keys=with_keys,
         )
         page.broken = dict(ix.broken)
+        page.pending = ix.pending
         return page
 
 
@@ -198,48 +211,6 @@ def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def to_dataframe(runs: Sequence[dict[str, Any]], with_branches: bool = False) -> Any:
-    """MLflow's ``search_runs`` DataFrame of run dicts (plus the source columns)."""
-    import pandas as pd
-
-    nan = float("nan")
-    data: dict[str, Any] = {
-        "run_id": [r["run_id"] for r in runs],
-        "experiment_id": [r["experiment_id"] for r in runs],
-        "status": [r["status"] for r in runs],
-        "artifact_uri": [r["artifact_uri"] for r in runs],
-        "start_time": _times([r["start_time"] for r in runs]),
-        "end_time": _times([r["end_time"] for r in runs]),
-    }
-    n = len(runs)
-    for kind, missing in (("metrics", nan), ("params", None), ("tags", None)):
-        cols: dict[str, list[Any]] = {}
-        for i, r in enumerate(runs):  # one pass over the values runs have
-            for k, v in r[kind].items():
-                col = cols.get(k)
-                if col is None:
-                    col = cols[k] = [missing] * n
-                col[i] = v
-        for k in sorted(cols):
-            if kind == "metrics":
-                col = cols[k]
-                data[f"metrics.{k}"] = pd.array([nan if v is None else v for v in col], "float64")
-            else:  # object dtype keeps None for missing values (a str dtype would make NaN)
-                data[f"{kind}.{k}"] = pd.Series(cols[k], dtype=object)
-    data["source.commit"] = pd.Series([r["source_commit"] for r in runs], dtype=object)
-    data["source.branch"] = pd.Series([r["source_branch"] for r in runs], dtype=object)
-    data["source.dirty"] = pd.Series([r["source_dirty"] for r in runs], dtype=object)
-    if with_branches:
-        data["source.branches"] = [",".join(r.get("branches") or ()) for r in runs]
-    return pd.DataFrame(data)
-
-
-def _times(ms: list[int | None]) -> Any:
-    import pandas as pd
-
-    return pd.to_datetime(pd.array(ms, dtype="Int64"), unit="ms", utc=True)
-
-
 def _experiment_ids(
     client: Client,
     experiment_ids: Sequence[str] | str | None,
@@ -315,7 +286,13 @@ def search_runs(
     parse_filter(filter_string)
     parse_order_by(order_by)
     check_max_results(max_results)
-    want_list = output_format == "list"
+    if output_format == "pandas":
+        from gittrack.query.frames import search_frame
+
+        with refreshed_index(client.repo) as ix:
+            return search_frame(
+                ix, ids or [], filter_string, run_view_type, max_results, order_by, branches
+            )
     runs: list[dict[str, Any]] = []
     if ids:
         runs = search_all(
@@ -326,15 +303,13 @@ def search_runs(
             run_view_type=run_view_type,
             order_by=order_by,
             branches=branches,
-            with_record=want_list,
+            with_record=True,
         )
     elif branches is not None:
         from gittrack.query.branches import resolve_branches
 
         resolve_branches(client.repo, branches)
-    if want_list:
-        return [to_run(r) for r in runs]
-    return to_dataframe(runs, with_branches=branches is not None)
+    return [to_run(r) for r in runs]
 
 
 def client_search_runs(

@@ -46,6 +46,7 @@ from gittrack.layout import (
     REGISTRY_PREFIX,
     RUN_FILE,
     RUNS_PREFIX,
+    SUMMARY_FILE,
     TAGS_FILE,
     registry_key,
 )
@@ -61,7 +62,7 @@ EXPERIMENTS = EXPERIMENTS_REF
 
 # What may change on a finished run (the rest of its commit must stay byte for byte):
 # files of .gittrack/ and fields of run.yaml. docs/design.md lists the same.
-MUTABLE_FILES = (TAGS_FILE, NOTE_FILE, ARTIFACTS_FILE, ARTIFACTS_DIR)
+MUTABLE_FILES = (TAGS_FILE, NOTE_FILE, ARTIFACTS_FILE, ARTIFACTS_DIR, SUMMARY_FILE)
 MUTABLE_RUN_FIELDS = ("name", "lifecycle", "heartbeat", "pid", "host")
 MUTABLE_AFTER_END = MUTABLE_FILES + tuple(f"{RUN_FILE}:{f}" for f in MUTABLE_RUN_FIELDS)
 
@@ -127,7 +128,14 @@ class Guard:
     def _record(self, run_id: str, sha: str) -> dict[str, Any]:
         """The parsed record at ``sha`` (raises CorruptRecord), read and checked exactly as
         the client reads it (``Store.read_record`` → ``gittrack.core.records.check``)."""
-        rec = self.store.read_record(sha, run_id)
+        rec = self.store.read_record(sha, run_id, summary=False)
+        # the summary (the documents the index reads unparsed) must be those of the files
+        from gittrack.core.records import summary as run_summary
+        from gittrack.errors import CorruptRecord
+
+        why = run_summary.mismatch(self.store.read_record(sha, run_id), rec)
+        if why:
+            raise CorruptRecord(run_id, why)
         self.store.run_from_record(rec, sha)  # metric values: as get_run reads them
         artifact_manifest(run_id, rec["artifacts"])  # the one rule: sha256 hex, paths confined
         return rec

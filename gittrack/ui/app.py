@@ -340,9 +340,11 @@ def _static_app() -> Any:
 
 def warm_up(backend: Backend) -> None:
     """Get the first page ready before it is asked for: the repository thread brings
-    the run index up to date and reads the default first page of the runs table (which
-    keeps the column counts of every key); then another thread imports what the first
-    chart needs, so that import does not compete with the first table for the CPU."""
+    the run index up to date (a big build goes to a background process: see
+    :func:`gittrack.query.search.serve_while_indexing`) and reads the default first page
+    of the runs table (which keeps the column counts of every key); then another thread
+    imports what the first chart needs, so that import does not compete with the first
+    table for the CPU."""
     first = backend.submit(_first_page)
     threading.Thread(
         target=_import_chart_libraries, args=(first,), name="gittrack-ui-imports", daemon=True
@@ -355,9 +357,13 @@ _table_served = threading.Event()
 
 
 def _first_page(client: Client) -> None:
+    from gittrack.query.search import serve_while_indexing
     from gittrack.ui.context import UIContext
     from gittrack.ui.table import runs_page
 
+    # first on the repository thread: from here on a big index build runs in a process
+    # of its own, and pages answer from the runs already indexed
+    serve_while_indexing(client.repo)
     try:
         runs_page(UIContext(client))
     except Exception:  # noqa: BLE001 - the first request reports the error properly

@@ -120,10 +120,13 @@ def runs_page(
     (``default_columns`` in the result). Attributes always come along.
 
     Returns:
-        ``{total, offset, limit, order_by, rows, columns, default_columns}``: ``total``
+        ``{total, offset, limit, order_by, rows, columns, default_columns, skipped,
+        indexing}``: ``total``
         runs match; ``columns`` lists every key of the runs of the chosen experiments,
         lifecycle and branch (before the filter), with the most common per kind in
-        ``popular``.
+        ``popular``; ``indexing`` runs are not indexed yet (the index is being built
+        in the background: the page answers from the runs already indexed, and
+        ``columns`` stays empty until the build ends).
 
     Raises:
         InvalidParameter: a bad filter (the message gives its position), order_by,
@@ -168,6 +171,7 @@ def runs_page(
         "columns": columns,
         "default_columns": defaults,
         "skipped": dict(page.broken),  # run id -> why its record is unreadable
+        "indexing": page.pending,  # runs not indexed yet (a background build): not counted
     }
 
 

@@ -345,6 +345,7 @@
       if (this.cursor >= page.rows.length) this.cursor = page.rows.length - 1;
       if (!page.rows.length) {
         this.body.appendChild(h("tr", null, h("td", { colspan: cols.length + 1, class: "empty" },
+          page.indexing ? "Indexing runs… " + page.indexing.toLocaleString() + " to go." :
           page.total === 0 && !s.filter ? "No runs recorded yet. Log one with gittrack.start_run() and it shows up here." : "No runs match.")));
       } else {
         this.renderWindow();
@@ -363,7 +364,8 @@
       GT.append(this.pager, [
         h("button", { type: "button", disabled: s.page === 0, onclick: () => { s.page = 0; this.load(); } }, "«"),
         h("button", { type: "button", disabled: s.page === 0, onclick: () => { s.page--; this.load(); } }, "‹ Prev"),
-        h("span", { class: "count" }, first.toLocaleString() + "–" + last.toLocaleString() + " of " + page.total.toLocaleString() + " runs"),
+        h("span", { class: "count" }, first.toLocaleString() + "–" + last.toLocaleString() + " of " + page.total.toLocaleString() + " runs"
+          + (page.indexing ? " (indexing " + page.indexing.toLocaleString() + " more…)" : "")),
         h("button", { type: "button", disabled: s.page >= pages - 1, onclick: () => { s.page++; this.load(); } }, "Next ›"),
         h("button", { type: "button", disabled: s.page >= pages - 1, onclick: () => { s.page = pages - 1; this.load(); } }, "»"),
         h("label", null, " Rows per page ", h("select", { onchange: (e) => { s.size = parseInt(e.target.value, 10); s.page = 0; this.load(); } },
@@ -518,13 +520,14 @@
       clearTimeout(this.liveTimer);
       const rows = this.state.group ? [] : (this.page ? this.page.rows : []);
       const running = rows.some((r) => r.status === "RUNNING");
+      const indexing = !this.state.group && this.page && this.page.indexing > 0;
       this.live.hidden = !running;
-      if (!running || this.dead) return;
+      if ((!running && !indexing) || this.dead) return; // an index being built: ask again soon
       this.liveTimer = setTimeout(() => {
         if (this.dead || GT.currentView !== this) return;
         if (document.hidden) return;
         this.load(true);
-      }, delay === undefined ? LIVE_MS : delay);
+      }, delay === undefined ? (indexing && !running ? 1000 : LIVE_MS) : delay);
     }
 
     // --- grouping ----------------------------------------------------------------------
