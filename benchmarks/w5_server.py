@@ -110,8 +110,28 @@ def stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def client_loop(args: tuple[int, int, str, float, int, float]) -> tuple[int, list[float], int]:
-    """One client: log-batch until ``stop_at``; returns (acknowledged requests, latencies, errors)."""
+def server_cpu(sid: int) -> float:
+    """CPU seconds (user + system, reaped children included) of every process in session
+    ``sid`` (each server is started in a session of its own: workers, git helpers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # fields[0] is the state: session id is field 6 of stat
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / tick
+
+
+def client_loop(
+    args: tuple[int, int, str, float, int, float],
+) -> tuple[int, list[float], int, float]:
+    """One client: log-batch until ``stop_at``; returns (acknowledged requests, latencies,
+    errors, CPU seconds of the client)."""
     port, client_id, run_id, stop_at, n_metrics, start_at = args
     rng = random.Random(client_id)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
@@ -146,10 +166,10 @@ def client_loop(args: tuple[int, int, str, float, int, float]) -> tuple[int, lis
             errors += 1
         i += 1
     conn.close()
-    return acked, latencies, errors
+    return acked, latencies, errors, time.process_time()
 
 
-def measure(port: int, seconds: float, clients: int, n_metrics: int) -> dict:
+def measure(port: int, seconds: float, clients: int, n_metrics: int, sid: int) -> dict:
     exp = _call(port, "POST", "/experiments/create", {"name": f"w5-{time.time_ns()}"})
     run = _call(
         port,
@@ -161,10 +181,14 @@ def measure(port: int, seconds: float, clients: int, n_metrics: int) -> dict:
     start_at = time.time() + 1.0
     stop_at = start_at + seconds
     ctx = mp.get_context("fork")
+    cpu0 = server_cpu(sid)
+    load0 = os.getloadavg()[0]
     with ctx.Pool(clients) as pool:
         results = pool.map(
             client_loop, [(port, c, run_id, stop_at, n_metrics, start_at) for c in range(clients)]
         )
+    cpu = server_cpu(sid) - cpu0
+    load1 = os.getloadavg()[0]
     acked = sum(r[0] for r in results)
     errors = sum(r[2] for r in results)
     lat = sorted(x for r in results for x in r[1])
@@ -182,6 +206,10 @@ def measure(port: int, seconds: float, clients: int, n_metrics: int) -> dict:
         "errors": errors,
         "acked points": points,
         "lost": points - stored,
+        "server CPU s": cpu,
+        "server CPU µs/point": 1e6 * cpu / points if points else float("nan"),
+        "clients CPU s": sum(r[3] for r in results),
+        "load": (load0 + load1) / 2,
     }
 
 
@@ -206,7 +234,7 @@ def main() -> None:
             tmp = Path(tempfile.mkdtemp(prefix="w5-"))
             proc, port = start(tmp)
             try:
-                res = measure(port, opts.seconds, opts.clients, opts.metrics)
+                res = measure(port, opts.seconds, opts.clients, opts.metrics, proc.pid)
             finally:
                 stop(proc)
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -219,7 +247,10 @@ def main() -> None:
                 flush=True,
             )
 
-    cols = ["requests/s", "points/s", "p50 ms", "p99 ms", "lost", "errors"]
+    cols = [
+        "requests/s", "points/s", "p50 ms", "p99 ms", "lost", "errors",
+        "server CPU µs/point", "load",
+    ]  # fmt: skip
     print()
     print(
         f"W5: {opts.clients} clients x log-batch of {opts.metrics} metrics, {opts.seconds:g} s, "
@@ -241,6 +272,14 @@ def main() -> None:
     if len(medians) == 2:
         g, m = (medians[n]["points/s"] for n, _ in targets)
         print(f"\npoints/s ratio gittrack/mlflow: {g / m:.1f}x")
+        ratios = [
+            a["points/s"] / b["points/s"]
+            for a, b in zip(*table.values(), strict=True)
+            if b["points/s"]
+        ]
+        print("per repetition: " + ", ".join(f"{r:.1f}x" for r in ratios))
+        g, m = (medians[n]["server CPU µs/point"] for n, _ in targets)
+        print(f"server CPU per point mlflow/gittrack: {m / g:.1f}x")
 
 
 if __name__ == "__main__":

@@ -241,6 +241,22 @@ def env_snapshot_cache_path(state: Path) -> Path:
     return Path(state) / "cache" / "environment.json"
 
 
+JOURNAL_DIR = "journal"
+JOURNAL_SUFFIX = ".journal"
+JOURNAL_TRAILER = "Gittrack-Journal"  # commit trailer: the journal entry a checkpoint covers
+
+
+def journal_dir(state: Path) -> Path:
+    """``<state>/journal``: the server's write-ahead journals, one file per run."""
+    return Path(state) / JOURNAL_DIR
+
+
+def journal_segment_path(state: Path, run_id: str, gen: str, first: int) -> Path:
+    """``<state>/journal/<run_id>-<gen>-<first seq>.journal``: one segment of a run's journal
+    (writes the server acknowledged before committing them; see gittrack.core.journal)."""
+    return journal_dir(state) / f"{run_id.lower()}-{gen}-{first:012d}{JOURNAL_SUFFIX}"
+
+
 def run_commits_path(state: Path, run_id: str) -> Path:
     """``<state>/run-commits/<run_id>``: commits made while the run was live."""
     return Path(state) / "run-commits" / run_id.lower()

@@ -183,3 +183,62 @@ def stop_mlflow_server(proc: subprocess.Popen) -> None:
         proc.wait(30)
     except ProcessLookupError:
         pass
+
+
+def log_batches_until_sigkill(
+    server: ServerProcess,
+    run_id: str,
+    *,
+    clients: int,
+    keys: int,
+    seconds: float = 3.0,
+    params_every: int = 0,
+) -> tuple[set[int], set[str]]:
+    """``clients`` threads loop ``runs/log-batch`` into ``run_id`` (metrics ``k0``..,
+    one step per request; with ``params_every``, a new param every that many requests)
+    until the server is SIGKILLed after ``seconds``; returns the steps and the param
+    keys whose requests were acknowledged."""
+    import http.client as httplib
+    import threading
+
+    api = "/api/2.0/mlflow"
+    acked: list[set[int]] = [set() for _ in range(clients)]
+    params: list[set[str]] = [set() for _ in range(clients)]
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        conn = httplib.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        i = 0
+        while not stop.is_set():
+            step = n * 1_000_000 + i
+            payload: dict[str, Any] = {
+                "run_id": run_id,
+                "metrics": [
+                    {"key": f"k{j}", "value": float(step), "timestamp": 1, "step": step}
+                    for j in range(keys)
+                ],
+            }
+            if params_every and i % params_every == 0:
+                payload["params"] = [{"key": f"p{n}-{i}", "value": str(step)}]
+            try:
+                conn.request("POST", f"{api}/runs/log-batch", body=json.dumps(payload))
+                resp = conn.getresponse()
+                resp.read()
+            except OSError:
+                return  # the server is gone; this request was never acknowledged
+            if resp.status == 200:
+                acked[n].add(step)
+                if "params" in payload:
+                    params[n].add(payload["params"][0]["key"])
+            i += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    server.proc.send_signal(signal.SIGKILL)  # no flushing, no goodbye
+    server.stop()
+    stop.set()
+    for t in threads:
+        t.join()
+    return set().union(*acked), set().union(*params)

@@ -240,9 +240,19 @@ class Client(RunArgs, RegistryMethods):
                 w.log_param(get(p, "key"), get(p, "value"))
             for t in tags:
                 w.set_tag(get(t, "key"), get(t, "value"))
-            for m in metrics:
-                w.log_metric(
-                    get(m, "key"), get(m, "value"), get(m, "step", 0) or 0, get(m, "timestamp")
+            if metrics:
+                w.log_points(
+                    [
+                        (m.key, m.value, m.step or 0, m.timestamp)
+                        if type(m) is Metric
+                        else (
+                            get(m, "key"),
+                            get(m, "value"),
+                            get(m, "step", 0) or 0,
+                            get(m, "timestamp"),
+                        )
+                        for m in metrics
+                    ]
                 )
 
         self._with_writer(run_id, apply, data=bool(metrics or params))

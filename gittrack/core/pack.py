@@ -135,7 +135,7 @@ class PackBuilder:
             os.replace(tmp_pack, base.with_suffix(".pack"))
             os.replace(tmp_idx, base.with_suffix(".idx"))  # the pack is visible from here on
             if fsync:
-                _fsync_dir(pack_dir)
+                fsync_dir(pack_dir)
         except BaseException:
             for p in (tmp_pack, tmp_idx):
                 p.unlink(missing_ok=True)
@@ -199,7 +199,7 @@ def _write_file(path: Path, data: bytes | bytearray, fsync: bool = False) -> Non
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make the names just renamed into ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -12,6 +12,7 @@ newest TSV chunk of each metric, writes its new objects as one kept pack
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -29,6 +30,7 @@ from gittrack.core import live, shutdown, validation
 from gittrack.core.entities import RunStatus
 from gittrack.core.gittree import PackedTrees, commit_bytes, subtree_id
 from gittrack.core.gitwrite import retry_write, write_ref
+from gittrack.core.journal import trailer as journal_trailer
 from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS
 from gittrack.core.locks import FileLock, run_lock
 from gittrack.core.pack import PackBuilder, Written, gc_running_since
@@ -263,6 +265,25 @@ class RunWriter:
             "gittrack.heartbeat-seconds", DEFAULT_HEARTBEAT_SECONDS
         )
         self._last_checkpoint = _time()
+        # the journal entry the buffered changes reach (gittrack.core.journal): every
+        # commit carries the mark its points reach as a trailer, so the ref says what is
+        # committed; committed_mark is the mark of the commit on the ref now
+        self.journal_mark: str | None = None
+        self.committed_mark: str | None = None
+        self._mark_lock = threading.Lock()
+
+    @contextmanager
+    def journaled(self, mark: str, *, points_only: bool = False) -> Iterator[None]:
+        """Changes made inside belong to journal entry ``mark``: a checkpoint takes them
+        and the mark together or neither, so a commit holds exactly the entries up to the
+        mark it carries. If the body raises, the mark stays where it was.
+
+        ``points_only``: the body only logs metric points; then it runs beside a
+        checkpoint being written (the ref keeps moving while requests are applied).
+        Anything else (params, tags, the record) waits for the checkpoint in flight."""
+        with contextlib.nullcontext() if points_only else self._mutex, self._mark_lock:
+            yield
+            self.journal_mark = mark
 
     # -- logging (hot path) ---------------------------------------------------
 
@@ -441,12 +462,14 @@ class RunWriter:
             if self.closed:
                 return None  # ended or detached while this call waited for the mutex
             started = _time()
-            self._stage()
-            with self._stage_lock:
-                staged, self._staged = self._staged, {}
+            with self._mark_lock:  # the points and the journal mark they reach, together
+                self._stage()
+                with self._stage_lock:
+                    staged, self._staged = self._staged, {}
+                mark = self.journal_mark
             self._idle.clear()
             try:
-                commit = self._commit(staged, heartbeat)
+                commit = self._commit(staged, heartbeat, mark)
                 if commit is not None:
                     # the next checkpoint is due an interval after this one took its points
                     # (not after it finished): what a crash can lose stays within
@@ -460,7 +483,9 @@ class RunWriter:
             finally:
                 self._idle.set()
 
-    def _commit(self, staged: dict[str, _Staged], heartbeat: bool) -> str | None:
+    def _commit(
+        self, staged: dict[str, _Staged], heartbeat: bool, mark: str | None = None
+    ) -> str | None:
         """Write one checkpoint commit of ``staged`` and what else is dirty (the caller
         holds the mutex and puts ``staged`` back if this raises)."""
         if not staged and not self._dirty and not self._pending and not heartbeat:
@@ -496,6 +521,8 @@ class RunWriter:
         root = trees.apply(pack, self._source_tree, {records.RECORD_DIR: (gt_tree, _TREE)})
         status = self.record["status"]
         message = f"{status.lower()}: {self.record.get('name')} ({self.run_id[:8]})\n"
+        if mark is not None:
+            message += f"\n{journal_trailer(mark)}\n"
         if self._head is not None:
             parents = [self._head]
         elif self._source_commit:
@@ -512,6 +539,7 @@ class RunWriter:
         moved_at = time.time_ns()
         # the commit is on the ref: from here on, nothing can fail
         self._head = commit
+        self.committed_mark = mark
         self._gt_tree = gt_tree
         self._metrics.update(folded)
         self._dirty.clear()

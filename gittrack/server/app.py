@@ -232,7 +232,9 @@ class GittrackServer:
 
         self.config = config
         gitdir = find_repo_path(config.repo)
-        self.backend = Backend(gitdir, config.artifacts_destination, shared=config.workers > 1)
+        self.backend = Backend(
+            gitdir, config.artifacts_destination, shared=config.workers > 1, journal=True
+        )
         self.starlette = starlette_app(
             routes(GitSmartHTTP(gitdir)), self.backend, lifespan=self._lifespan
         )

@@ -175,8 +175,6 @@ async def restore(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
 
 
 async def log_batch(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
-    from gittrack.core.entities import Metric, Param, RunTag
-
     run_id = run_id_of(args)
     metrics, params, tags = args.get("metrics", []), args.get("params", []), args.get("tags", [])
     if len(metrics) > MAX_BATCH_METRICS:
@@ -210,17 +208,11 @@ async def log_batch(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
     for key, value, ts, step in metrics:
         validate_key(key, "metric")
         checked_metrics.append(
-            Metric(key, metric_value(key, value), metric_timestamp(key, ts), metric_step(key, step))
+            (key, metric_value(key, value), metric_timestamp(key, ts), metric_step(key, step))
         )
-    checked_params = [
-        Param(validate_key(k, "param"), validate_param_value(k, v)) for k, v in params
-    ]
-    checked_tags = [RunTag(validate_key(k, "tag"), validate_tag_value(k, v)) for k, v in tags]
-
-    def op(client: Any) -> None:
-        client.log_batch(run_id, metrics=checked_metrics, params=checked_params, tags=checked_tags)
-
-    await backend.write(run_id, op)
+    checked_params = [(validate_key(k, "param"), validate_param_value(k, v)) for k, v in params]
+    checked_tags = [(validate_key(k, "tag"), validate_tag_value(k, v)) for k, v in tags]
+    await backend.log(run_id, (checked_metrics, checked_params, checked_tags))
     return {}
 
 
@@ -232,7 +224,7 @@ async def log_metric(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
     value = metric_value(key, args["value"])
     ts = metric_timestamp(key, args.get("timestamp", int(time.time() * 1000)))
     step = metric_step(key, args.get("step", 0))
-    await backend.write(run_id, lambda c: c.log_metric(run_id, key, value, timestamp=ts, step=step))
+    await backend.log(run_id, ([(key, value, ts, step)], [], []))
     return {}
 
 
@@ -247,13 +239,13 @@ def _key_value(
 
 async def log_param(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
     run_id, key, value = _key_value(args, "param", validate_param_value)
-    await backend.write(run_id, lambda c: c.log_param(run_id, key, value))
+    await backend.log(run_id, ([], [(key, value)], []))
     return {}
 
 
 async def set_tag(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
     run_id, key, value = _key_value(args, "tag", validate_tag_value)
-    await backend.write(run_id, lambda c: c.set_tag(run_id, key, value))
+    await backend.log(run_id, ([], [], [(key, value)]))
     return {}
 
 

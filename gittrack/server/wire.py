@@ -135,18 +135,42 @@ def _kv_list(name: str, v: Any) -> list[tuple[str, str]]:
 
 def _metric_list(name: str, v: Any) -> list[tuple[str, float, int, int]]:
     out = []
+    lo, hi = INT64
     for i, item in enumerate(_list(name, v)):
-        item = _object(f"{name}[{i}]", item)
-        for req in ("key", "value", "timestamp"):  # MLflow requires all three
-            if item.get(req) is None or item.get(req) == "":
-                raise InvalidParameter(f"Missing value for required parameter '{name}[{i}].{req}'.")
-        key = _string(f"{name}[{i}].key", item["key"])
-        value = _double(f"{name}[{i}].value", item["value"])
-        ts = _integer(f"{name}[{i}].timestamp", item["timestamp"], (0, INT64[1]), "int64")
-        step = item.get("step")
-        step = 0 if step is None else _integer(f"{name}[{i}].step", step, INT64, "int64")
-        out.append((key, value, ts, step))
+        if type(item) is dict:  # the usual point, taken as is (what the checks below pass)
+            key, value, ts = item.get("key"), item.get("value"), item.get("timestamp")
+            step = item.get("step")
+            if step is None:
+                step = 0
+            if (
+                type(key) is str
+                and key
+                and key.isascii()
+                and "\x00" not in key
+                and type(value) is float
+                and type(ts) is int
+                and 0 <= ts <= hi
+                and type(step) is int
+                and lo <= step <= hi
+            ):
+                out.append((key, value, ts, step))
+                continue
+        out.append(_metric(name, i, item))
     return out
+
+
+def _metric(name: str, i: int, item: Any) -> tuple[str, float, int, int]:
+    """Item ``i`` of the metric list ``name``, checked field by field."""
+    item = _object(f"{name}[{i}]", item)
+    for req in ("key", "value", "timestamp"):  # MLflow requires all three
+        if item.get(req) is None or item.get(req) == "":
+            raise InvalidParameter(f"Missing value for required parameter '{name}[{i}].{req}'.")
+    key = _string(f"{name}[{i}].key", item["key"])
+    value = _double(f"{name}[{i}].value", item["value"])
+    ts = _integer(f"{name}[{i}].timestamp", item["timestamp"], (0, INT64[1]), "int64")
+    step = item.get("step")
+    step = 0 if step is None else _integer(f"{name}[{i}].step", step, INT64, "int64")
+    return key, value, ts, step
 
 
 def convert(name: str, kind: str, v: Any) -> Any:
