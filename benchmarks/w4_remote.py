@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -38,16 +39,36 @@ from tests.remote_helpers import (  # noqa: E402
     sh_git,
 )
 
+REFSPEC = "refs/gittrack/*:refs/gittrack/*"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "GIT_TERMINAL_PROMPT": "0"}
 
 
+CPU: dict[str, float] = {}  # the CPU seconds of the last timed() call, by its label
+
+
+def children_cpu() -> float:
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return kids.ru_utime + kids.ru_stime
+
+
 def timed(argv: list[str], cwd: Path) -> float:
+    """Wall seconds of ``argv``; its CPU seconds (user+sys of it and the processes it
+    waited for: over file:// the remote's receive-pack/upload-pack and hooks too) go to
+    ``CPU["last"]``."""
+    c0 = children_cpu()
     t0 = time.perf_counter()
     res = subprocess.run(argv, cwd=cwd, env=ENV, capture_output=True, text=True)
     dt = time.perf_counter() - t0
+    CPU["last"] = children_cpu() - c0
     if res.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{res.stdout}\n{res.stderr}")
     return dt
+
+
+def record(out: dict[str, float], key: str, argv: list[str], cwd: Path) -> None:
+    """Time ``argv`` into ``out[key]`` (wall) and ``out[key + " CPU"]``."""
+    out[key] = timed(argv, cwd)
+    out[key + " CPU"] = CPU["last"]
 
 
 def gittrack(*args: str) -> list[str]:
@@ -85,17 +106,9 @@ def one_rep(work: Path, src: Path, url_of, label: str, guard: bool) -> dict[str,
     sh_git(src, "push", "-q", url_of(served / "gt.git", "gt.git"), "main")
     sh_git(src, "push", "-q", url_of(served / "floor.git", "floor.git"), "main")
 
-    out["push all"] = timed(gittrack("push", url_of(served / "gt.git", "gt.git")), src)
-    out["push all (git floor)"] = timed(
-        [
-            "git",
-            "push",
-            "-q",
-            url_of(served / "floor.git", "floor.git"),
-            "refs/gittrack/*:refs/gittrack/*",
-        ],
-        src,
-    )
+    record(out, "push all", gittrack("push", url_of(served / "gt.git", "gt.git")), src)
+    floor_all = ["git", "push", "-q", url_of(served / "floor.git", "floor.git"), REFSPEC]
+    record(out, "push all (git floor)", floor_all, src)
     out["bytes"] = objects_bytes(served / "gt.git")
     if guard:  # the same push into a repository guarded by remotes/pre-receive
         make_bare(served / "guarded.git")
@@ -103,27 +116,37 @@ def one_rep(work: Path, src: Path, url_of, label: str, guard: bool) -> dict[str,
             ROOT / "remotes" / "pre-receive"
         )
         sh_git(src, "push", "-q", url_of(served / "guarded.git", "guarded.git"), "main")
-        out["push all (guarded remote)"] = timed(
-            gittrack("push", url_of(served / "guarded.git", "guarded.git")), src
+        record(
+            out,
+            "push all (guarded remote)",
+            gittrack("push", url_of(served / "guarded.git", "guarded.git")),
+            src,
         )
+        # the guard's own cost: plain git into a guarded remote vs the unguarded floor
+        make_bare(served / "guarded-git.git")
+        (served / "guarded-git.git" / "hooks" / "pre-receive").symlink_to(
+            ROOT / "remotes" / "pre-receive"
+        )
+        sh_git(src, "push", "-q", url_of(served / "guarded-git.git", "guarded-git.git"), "main")
+        guarded_url = url_of(served / "guarded-git.git", "guarded-git.git")
+        guarded_all = ["git", "push", "-q", guarded_url, REFSPEC]
+        record(out, "push all, plain git, guarded remote", guarded_all, src)
 
     clone = work / f"clone-{label}"
     shutil.rmtree(clone, ignore_errors=True)
     sh_git(work, "clone", "-q", url_of(served / "gt.git", "gt.git"), str(clone))
-    out["pull into fresh clone"] = timed(gittrack("pull"), clone)
+    record(out, "pull into fresh clone", gittrack("pull"), clone)
     floor = work / f"floor-{label}"
     shutil.rmtree(floor, ignore_errors=True)
     sh_git(work, "clone", "-q", url_of(served / "floor.git", "floor.git"), str(floor))
-    out["pull (git floor)"] = timed(
-        ["git", "fetch", "-q", "origin", "refs/gittrack/*:refs/gittrack/*"], floor
-    )
+    record(out, "pull (git floor)", ["git", "fetch", "-q", "origin", REFSPEC], floor)
 
     run_id, _ = forge_run(clone, index=10_001)
-    out["push 1 new run"] = timed(gittrack("push"), clone)
+    record(out, "push 1 new run", gittrack("push"), clone)
     forge_run(floor, run_id=run_id, index=10_001)
-    out["push 1 new run (git floor)"] = timed(
-        ["git", "push", "-q", "origin", f"refs/gittrack/runs/{run_id}"], floor
-    )
+    one = ["git", "push", "-q", "origin", f"refs/gittrack/runs/{run_id}"]
+    record(out, "push 1 new run (git floor)", one, floor)
+    record(out, "push, nothing new", gittrack("push"), clone)
     return out
 
 
@@ -133,6 +156,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--guard", action="store_true", help="also push into a guarded remote")
     ap.add_argument("--quick", action="store_true", help="smoke run: 50 runs, 1 repetition")
+    ap.add_argument("--file-only", action="store_true", help="file:// only (no git daemon)")
     args = ap.parse_args()
     if args.quick:
         args.runs, args.reps, args.guard = 50, 1, True
@@ -146,6 +170,8 @@ def main() -> None:
                 "file://": lambda path, name: f"file://{path}",
                 "git://": lambda path, name: daemon.url(str(path.relative_to(daemon_base))),
             }
+            if args.file_only:
+                del transports["git://"]
             results: dict[str, dict[str, list[float]]] = {}
             for rep in range(args.reps):
                 for label, url_of in transports.items():
@@ -158,12 +184,16 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    rows = [k for k in next(iter(results.values())) if k != "bytes"]
-    print(f"W4: {args.runs} runs, medians of {args.reps} (seconds)\n")
+    rows = [k for k in next(iter(results.values())) if k != "bytes" and not k.endswith(" CPU")]
+    print(f"W4: {args.runs} runs, medians of {args.reps} (seconds)")
+    print("wall seconds; in (): CPU seconds (user+sys of the command and what it waited for)\n")
     print("| step | " + " | ".join(results) + " |")
     print("|---|" + "---:|" * len(results))
     for k in rows:
-        cells = " | ".join(f"{statistics.median(results[t][k]):.2f}" for t in results)
+        cells = " | ".join(
+            f"{statistics.median(results[t][k]):.2f} ({statistics.median(results[t][k + ' CPU']):.2f})"
+            for t in results
+        )
         print(f"| {k} | {cells} |")
     sizes = " | ".join(f"{statistics.median(results[t]['bytes']) / 2**20:.1f}" for t in results)
     print(f"| remote size after push (MiB) | {sizes} |")

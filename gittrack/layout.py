@@ -273,3 +273,9 @@ def object_key(sha256: str) -> str:
     """
     validate_sha256(sha256)
     return f"sha256/{sha256[:2]}/{sha256[2:]}"
+
+
+def remote_refs_path(state: Path, remote_key: str) -> Path:
+    """``<state>/remotes/<key>.refs``: a remote's ``refs/gittrack/`` as last seen by a push or
+    fetch (``<sha> <ref>`` lines), so a push need not list the remote when nothing moved."""
+    return Path(state) / "remotes" / f"{remote_key}.refs"

@@ -117,3 +117,12 @@ def test_scale_quick(tmp_path):
     assert any(k.startswith("build: 300 runs") for k in rows), rows
     assert "W2 cold index build" in rows
     assert "W6 `gittrack log -n 50`" in rows
+
+
+def test_client_disk_leaves_no_loose_objects_through_any_api(tmp_path):
+    text = run_script("client_disk.py", "--work", str(tmp_path / "disk"), tmp_path=tmp_path)
+    rows = table_rows(text)
+    assert rows["API"][:3] == ["API", "write wall / CPU s", "loose objects added (of all)"]
+    for api in ("client", "rest", "plugin", "fluent"):
+        assert rows[api][2].startswith("0 (of "), text  # every run's objects are in packs
+    assert not (tmp_path / "disk" / "client").exists()  # repositories removed afterwards

@@ -73,31 +73,6 @@ def test_arbitrary_text_is_either_read_like_pyyaml_or_declined(text):
     assert same(fast, yaml.safe_load(text)), repr(text)
 
 
-manifest_words = st.one_of(
-    st.sampled_from(TRICKY),
-    st.text(alphabet=st.sampled_from(list("abynoYN0123456789._/-: '")), min_size=0, max_size=12),
-    st.sampled_from(["0" * 64, "1e5" + "a" * 61, "2020-01-01", "a" * 127, "a" * 128]),
-)
-manifests = st.recursive(
-    st.dictionaries(manifest_words, st.one_of(manifest_words, st.integers(), st.booleans())),
-    lambda inner: st.dictionaries(manifest_words, inner, max_size=4),
-    max_leaves=12,
-)
-
-
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(manifests)
-def test_fast_writer_writes_what_pyyaml_writes_or_declines(doc):
-    fast = fastyaml.dump(doc)
-    slow = yaml.dump(
-        doc, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True, default_flow_style=False
-    ).encode()
-    if fast is not None:
-        assert fast == slow, (doc, fast, slow)
-    assert dump_yaml(doc) == slow
-    assert same(yaml.safe_load(dump_yaml(doc)), doc) or not doc
-
-
 def test_artifact_manifest_takes_the_fast_writer():
     manifest = {
         f"small/d{i % 10}/f{i:04d}.txt": {
@@ -108,7 +83,7 @@ def test_artifact_manifest_takes_the_fast_writer():
         for i in range(1000)
     }
     data = fastyaml.dump(manifest)
-    assert data is not None
+    assert data is not None and data.encode() == dump_yaml(manifest)
     assert yaml.safe_load(data) == manifest
 
 
@@ -131,3 +106,62 @@ def test_typical_run_record_takes_the_fast_path():
 def test_unsafe_yaml_is_declined_so_the_safe_loader_refuses_it():
     data = b"x: !!python/object/apply:os.system ['echo hi']\n"
     assert fastyaml.load(data) is fastyaml.UNSUPPORTED
+
+
+def pyyaml_dump(doc) -> str:
+    from gittrack.core.records.formats import _Dumper
+
+    return yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+
+
+words = st.text(alphabet=st.sampled_from(list("aZ09_./@+=,:()- '#")), min_size=0, max_size=30)
+out_scalars = st.one_of(
+    scalars,
+    words,
+    st.lists(st.one_of(st.sampled_from(TRICKY), words, st.integers(), st.floats()), max_size=3),
+    st.builds(lambda n: "word " * n, st.integers(0, 30)),  # long plain values PyYAML folds
+)
+out_docs = st.recursive(
+    st.dictionaries(st.one_of(keys, words), out_scalars, max_size=6),
+    lambda inner: st.dictionaries(
+        st.one_of(keys, words), st.one_of(out_scalars, inner), max_size=5
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(out_docs)
+def test_the_fast_emitter_writes_what_pyyaml_writes_or_declines(doc):
+    fast = fastyaml.dump(doc)
+    if fast is not None:
+        assert fast == pyyaml_dump(doc), doc
+    assert dump_yaml(doc) == pyyaml_dump(doc).encode("utf-8")
+
+
+def test_typical_records_are_written_by_the_fast_emitter_as_pyyaml_would():
+    run = {
+        "format": 1, "run_id": "02ff61cabef14858ba83ed35edc9f14c", "name": "run-15",
+        "experiment_id": "0", "status": "FINISHED", "start_time": 1795671989017, "end_time": None,
+        "user": "ann", "host": "gpu-box.local", "pid": 4242,
+        "command": "python train.py --lr 0.01 --epochs=3", "source_name": "train.py",
+        "source_type": "LOCAL",
+        "source": {"commit": "f154d71f", "branch": "main",
+                   "remote_url": "https://example.com/team/repo.git", "dirty": False,
+                   "skipped_files": ["data/big.bin (2000000 bytes)"]},
+        "parent_run_id": None, "lifecycle": "active", "heartbeat": 1795671989020,
+        "artifact_uri": "runs:/02ff61cabef14858ba83ed35edc9f14c",
+    }  # fmt: skip
+    metrics = {"m0": {"value": 0.248, "step": 9, "timestamp": 1, "min": float("nan"),
+                      "max": float("inf"), "count": 10}, "acc": {"value": 1e-05}}  # fmt: skip
+    params = {"p0": "v3", "lr": "0.01", "n": "7", "opt": {"name": "adam", "beta": "0.9"}}
+    tags = {"team": "team-1", "run_index": "19", "empty": ""}
+    for doc in (run, metrics, params, tags, {}):
+        fast = fastyaml.dump(doc)
+        assert fast is not None, doc
+        assert fast == pyyaml_dump(doc)
+    assert fastyaml.dump({"on": "yes"}) is None  # YAML 1.1 booleans: PyYAML decides
+    assert fastyaml.dump({"k": "ünï"}) is None  # not ASCII: PyYAML writes it
+    assert dump_yaml({"k": "ünï"}) == pyyaml_dump({"k": "ünï"}).encode("utf-8")

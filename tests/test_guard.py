@@ -147,3 +147,35 @@ def test_hostile_records_are_refused_quickly(repo, guarded, attack):
     assert out.returncode != 0, out.stderr
     assert run_id[:8] in out.stderr
     assert remote_ref(guarded, RUNS + run_id) == ""
+
+
+def test_a_push_of_many_runs_is_checked_in_parallel_and_still_refuses_crafted_records(
+    repo, tmp_path
+):
+    """From 256 run refs the guard splits the check between one process per core: a
+    crafted record in any share is refused with the same message, and nothing lands."""
+    from tests.remote_helpers import bulk_forge_runs, forge_run
+
+    bulk_forge_runs(repo, 300, steps=2)
+    bad = []
+    for i in range(1, 4):  # the first refs in git's order, so every share gets one
+        run_id = f"{i:032x}"
+        _, sha = forge_run(repo, run_id=run_id, index=1000 + i)
+        text = git(repo, "show", f"{sha}:.gittrack/run.yaml").replace(run_id, "f" * 32)
+        git(repo, "update-ref", RUNS + run_id, commit_with(repo, sha, {".gittrack/run.yaml": text}))
+        bad.append(run_id)
+    central = make_bare(tmp_path / "team.git")
+    (central / "hooks" / "pre-receive").symlink_to(GUARD)
+    out = git_push(repo, str(central), "refs/gittrack/*:refs/gittrack/*")
+    assert out.returncode != 0
+    for run_id in bad:
+        assert (
+            f"refusing {RUNS}{run_id}: malformed run record: run.yaml names run "
+            f"'{'f' * 32}', but its ref is '{run_id}'" in out.stderr
+        ), out.stderr
+    assert git(central, "for-each-ref", "refs/gittrack/").strip() == ""
+    for run_id in bad:
+        git(repo, "update-ref", "-d", RUNS + run_id)
+    out = git_push(repo, str(central), "refs/gittrack/*:refs/gittrack/*")
+    assert out.returncode == 0, out.stderr
+    assert len(git(central, "for-each-ref", RUNS).splitlines()) == 300

@@ -553,3 +553,84 @@ def test_push_with_an_unreachable_artifact_store(repo, bare, monkeypatch):
     )
     assert "unreachable" in res.stderr
     assert runs_in(bare) == {}
+
+
+def test_push_against_the_recorded_remote_state_still_reports_a_diverged_run(repo, bare, tmp_path):
+    """A push after a push or pull sends what changed since without listing the remote
+    first; when the remote moved meanwhile, git refuses the stale ref and the push plans
+    against the remote's listing, reporting the diverged run as before."""
+    ids = forge_runs(repo, 2)
+    assert run_cli("push", cwd=repo).stdout.strip() == "origin: pushed 2 runs (2 new)"
+    # another clone moves run 0 on the remote
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(bare), str(other))
+    assert run_cli("pull", cwd=other).returncode == 0
+    first = runs_in(other)[RUNS + ids[0]]
+    theirs = rewrite_file(other, first, ".gittrack/note.md", "theirs\n", parent=first)
+    git(other, "update-ref", RUNS + ids[0], theirs)
+    res = run_cli("push", cwd=other)
+    assert res.stdout.strip() == "origin: pushed 1 run (1 updated), 1 up to date", res.stderr
+    # here: run 0 moves differently, and one run is new
+    ours = rewrite_file(repo, first, ".gittrack/note.md", "ours\n", parent=first)
+    git(repo, "update-ref", RUNS + ids[0], ours)
+    new_id, _ = forge_run(repo, index=7)
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 1
+    assert (
+        f"rejected run {ids[0]} (diverged): local {ours[:12]}, remote {theirs[:12]}" in res.stderr
+    )
+    assert res.stdout.strip().startswith(
+        "origin: pushed 1 run (1 new), 1 up to date, 1 rejected (diverged)"
+    ), res.stdout
+    assert runs_in(bare)[RUNS + ids[0]] == theirs
+    assert runs_in(bare)[RUNS + new_id] == runs_in(repo)[RUNS + new_id]
+    # nothing new here: the recorded state says so, the remote keeps its version
+    assert run_cli("push", cwd=repo).returncode == 1  # still diverged
+    git(repo, "update-ref", RUNS + ids[0], theirs)
+    res = run_cli("push", cwd=repo)
+    assert res.stdout.strip() == "origin: 3 up to date", res.stdout + res.stderr
+
+
+def test_fetching_one_run_through_gittrack_server_receives_only_that_ref(repo, bare, tmp_path):
+    """``gittrack server`` passes the client's protocol v2 request (its ``Git-Protocol``
+    header) to ``git http-backend``: a fetch of one run asks for its ref prefix and the
+    server answers with that one ref, not every run."""
+    import re
+
+    from tests.server_helpers import ServerProcess
+
+    ids = forge_runs(repo, 30)
+    git(repo, "push", "-q", "origin", "refs/gittrack/*:refs/gittrack/*")
+    want = RUNS + ids[7]
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "init", "-q", str(fresh))
+    trace = tmp_path / "packets.txt"
+    with ServerProcess(bare) as server:
+        url = f"{server.url}/git/"
+        assert len(git(tmp_path, "ls-remote", url, "refs/gittrack/runs/*").splitlines()) == 30
+        subprocess.run(
+            ["git", "-c", "protocol.version=2", "fetch", "-q", url, want],
+            cwd=fresh,
+            env={**os.environ, "GIT_TRACE_PACKET": str(trace)},
+            check=True,
+            timeout=120,
+        )
+    packets = trace.read_text()
+    assert f"ref-prefix {want}" in packets
+    advertised = re.findall(r"fetch< ([0-9a-f]{40}) (refs/\S+)", packets)
+    assert advertised == [(runs_in(repo)[want], want)], advertised
+    assert git(fresh, "rev-parse", "FETCH_HEAD").strip() == runs_in(repo)[want]
+
+
+def test_a_push_after_the_remote_was_recreated_empty_sends_every_run_again(repo, bare):
+    """The recorded remote state never hides a run: git compares every ref in the push."""
+    import shutil
+
+    forge_runs(repo, 3)
+    assert run_cli("push", cwd=repo).stdout.strip() == "origin: pushed 3 runs (3 new)"
+    shutil.rmtree(bare)
+    make_bare(bare)
+    res = run_cli("push", cwd=repo)
+    assert res.stdout.strip() == "origin: pushed 3 runs (3 new)", res.stdout + res.stderr
+    assert runs_in(bare) == runs_in(repo)
+    assert run_cli("push", cwd=repo).stdout.strip() == "origin: 3 up to date"

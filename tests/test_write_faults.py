@@ -257,3 +257,61 @@ def test_packs_kept_for_a_running_gc_are_released_once_it_ends(repo):
     assert sorted(p.name for p in pack_dir.glob("*.keep")) == []
     assert len(list(pack_dir.glob("*.pack"))) >= 3
     assert len(Client(repo).search_runs()) == 3
+
+
+_CLIENT_LOOP = textwrap.dedent(
+    """
+    import sys
+    from gittrack.api.client import Client
+    from gittrack.core.entities import Metric, Param, RunTag
+    client = Client()
+    for i in range(int(sys.argv[1])):
+        run_id = client.create_run("0", run_name=f"run-{i}").info.run_id
+        client.log_batch(
+            run_id,
+            metrics=[Metric(f"m{k}", k + i / 10, 1700000000000 + s, s)
+                     for s in range(10) for k in range(5)],
+            params=[Param(f"p{k}", f"v{k}") for k in range(10)],
+            tags=[RunTag("team", "a")],
+        )
+        client.set_terminated(run_id)
+    """
+)
+
+
+def _count_objects(repo: Path) -> dict[str, int]:
+    out = git(repo, "count-objects", "-v")
+    return {k: int(v) for k, v in (line.split(": ") for line in out.splitlines())}
+
+
+def test_a_client_loop_leaves_packs_and_packed_refs_without_any_gc(repo):
+    # 40 runs through the Client (create_run, log_batch, set_terminated: two checkpoint
+    # packs each) with git's own auto gc off: only the writer's consolidation (every 64
+    # checkpoint packs) can roll up the packs and pack the run refs
+    git(repo, "config", "gc.auto", "0")
+    before = _count_objects(repo)  # the fixture's first commit: loose objects of git's
+    runs = 40
+    res = subprocess.run(
+        [sys.executable, "-c", _CLIENT_LOOP, str(runs)], cwd=repo, capture_output=True, text=True
+    )
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    ref_dir = repo / ".git" / "refs" / "gittrack" / "runs"
+    deadline = time.time() + 60
+    while True:
+        counts = _count_objects(repo)
+        loose_refs = len(list(ref_dir.iterdir())) if ref_dir.exists() else 0
+        busy = any(p.name.startswith(".tmp-") for p in (repo / ".git/objects/pack").iterdir())
+        if (loose_refs < runs and not busy) or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert counts["count"] <= before["count"], counts  # every checkpoint was a pack
+    assert counts["packs"] < 2 * runs - 40, counts  # 64 of the 80 packs rolled into few
+    assert loose_refs < runs, loose_refs  # the refs of the runs before it were packed
+    assert (repo / ".git" / "packed-refs").exists()
+    assert git(repo, "fsck", "--no-dangling").strip() == ""
+    listed = Client(str(repo)).search_runs(["0"], max_results=100)
+    assert len(listed) == runs
+    assert {r.info.status for r in listed} == {"FINISHED"}
+    by_name = {r.info.run_name: r for r in listed}
+    assert by_name["run-3"].data.metrics["m4"] == 4.3
+    assert by_name["run-3"].data.params["p9"] == "v9"

@@ -79,9 +79,12 @@ def write_ref(common_dir: Path, ref: str, target: str) -> None:
     data = (target + "\n").encode("ascii")
 
     def attempt() -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         # EEXIST: git (pack-refs, another updater) holds the lock — never remove theirs
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileNotFoundError:  # the folder is new, or `git pack-refs` removed it
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             try:
                 os.write(fd, data)

@@ -62,6 +62,10 @@ REPAIR_SECONDS = 120.0  # how long a writer watches its packs (see _repair_packs
 CLOSE_WAIT_SECONDS = 5.0  # at exit, how long to wait for a running `git gc` to end
 KEEP_LIVE_SECONDS = 300.0  # a live run's packs stay kept this long (see _release_packs)
 CONSOLIDATE_EVERY = 64  # checkpoint packs between two background `git repack --geometric`
+# the background consolidation ($1: the git common dir), see _Registry.wrote_pack
+_CONSOLIDATE = (
+    'git --git-dir="$1" repack -d -q --geometric=2; exec git --git-dir="$1" pack-refs --all'
+)
 _SYSTEM_NAME_TAG = "mlflow.runName"
 _NOTE_TAG = "mlflow.note.content"
 
@@ -74,6 +78,36 @@ _key_of = itemgetter(0)
 _value_of = itemgetter(1)
 _step_of = itemgetter(2)
 _stamp_of = itemgetter(3)
+
+
+class _Handles:
+    """Private ``pygit2.Repository`` handles of this process, per git directory, each
+    used by one open writer at a time. A sweep of many short runs then opens the
+    repository (and the pack indexes its lookups map) once, not once per run."""
+
+    MAX_IDLE = 4  # idle handles kept per repository
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[int, str], list[pygit2.Repository]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, path: str) -> pygit2.Repository:
+        with self._lock:
+            idle = self._idle.get((os.getpid(), path))
+            if idle:
+                return idle.pop()
+        import pygit2
+
+        return pygit2.Repository(path)
+
+    def give_back(self, git: pygit2.Repository) -> None:
+        with self._lock:
+            idle = self._idle.setdefault((os.getpid(), git.path), [])
+            if len(idle) < self.MAX_IDLE and all(h is not git for h in idle):
+                idle.append(git)
+
+
+_handles = _Handles()
 
 
 def _fast_object_creation() -> None:
@@ -147,9 +181,16 @@ def _stage_points(
 ) -> dict[str, _Staged]:
     """``staged`` followed by ``points`` (a new dict; ``staged`` is not changed)."""
     groups: dict[str, list[tuple[str, float, int, int]]] = {}
-    first = points[0][0]
-    if all(map(first.__eq__, map(_key_of, points))):  # one key: no regrouping
+    keys = list(map(_key_of, points))
+    first = keys[0]
+    period = len(dict.fromkeys(keys))
+    if period == 1:  # one key: no regrouping
         groups[first] = points
+    elif keys[period:] == keys[:-period]:
+        # every step logs the same keys in the same order (the usual loop): each key's
+        # points are one slice, taken in C
+        for j in range(period):
+            groups[keys[j]] = points[j::period]
     else:
         for p in points:
             g = groups.get(p[0])
@@ -210,13 +251,13 @@ class RunWriter:
         """With ``batch`` (:class:`gittrack.core.bulk.Batch`), checkpoints add their objects
         to the batch's one pack and leave the ref move to the batch, which also holds
         ``lock`` until the ref has moved."""
-        import pygit2
 
         _fast_object_creation()
         self.repo = repo
         # a private handle: libgit2 objects are not for concurrent use across threads, and
-        # the checkpoint thread writes while the user's thread may read through repo.git
-        self._git = pygit2.Repository(repo.git.path)
+        # the checkpoint thread writes while the user's thread may read through repo.git;
+        # taken from this process's pool (one writer at a time uses it), returned at close
+        self._git = _handles.take(repo.git.path)
         sig = repo.signature()
         self._sig_name, self._sig_email = sig.name, sig.email
         self.run_id = run_id
@@ -722,6 +763,7 @@ class RunWriter:
             if self._batch is None:  # a batch releases the lock once the ref has moved
                 self._lock.release()
             _registry.remove(self)
+            _handles.give_back(self._git)
 
 
 # -- creating and opening writers ----------------------------------------------
@@ -1026,7 +1068,11 @@ class _Registry:
         ``git repack -d --geometric=2`` there in the background (one at a time), which
         rolls the small packs into bigger ones. It repacks whole packs (unreachable
         objects included) and skips kept ones, so it is safe beside live writers; a
-        long-lived process then keeps a few dozen packs, not one per checkpoint."""
+        long-lived process then keeps a few dozen packs, not one per checkpoint. Then
+        ``git pack-refs --all`` (what ``git gc`` runs): one ref file per run is 4 KiB on
+        disk, most of ``.git`` at 10,000 runs, and ``git gc --auto`` never comes to it
+        while the packs stay few. Both take git's own locks; a ref move of ours that
+        meets one retries (:func:`gittrack.core.gitwrite.write_ref`)."""
         d = str(w.repo.common_dir)
         with self._lock:
             n = self._packs[d] = self._packs.get(d, 0) + 1
@@ -1042,7 +1088,7 @@ class _Registry:
 
             try:
                 self._repacks[d] = subprocess.Popen(
-                    ["git", f"--git-dir={d}", "repack", "-d", "-q", "--geometric=2"],
+                    ["sh", "-c", _CONSOLIDATE, "gittrack-consolidate", d],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

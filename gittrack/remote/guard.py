@@ -81,6 +81,7 @@ class Guard:
         from gittrack.core.reader import Store
         from gittrack.core.repo import Repo
 
+        self.git_dir = git_dir
         self.repo = Repo(git_dir)
         quarantine = os.environ.get("GIT_QUARANTINE_PATH")
         if quarantine:
@@ -363,13 +364,79 @@ class Guard:
     # -- many updates -------------------------------------------------------------
 
     def check_all(self, updates: Iterable[Update]) -> list[tuple[str, str]]:
-        """``(ref, why)`` for each refused update."""
+        """``(ref, why)`` for each refused update, in the order of ``updates``.
+
+        A push of many runs (:data:`PARALLEL_MIN` run refs or more) is checked by one
+        forked worker per core, each with its own repository handle, on an equal share of
+        the refs; the checks are the same. A worker that fails to answer has its share
+        checked again here."""
+        todo = list(updates)
+        workers = min(os.cpu_count() or 1, MAX_WORKERS)
+        many = sum(1 for _o, _n, ref in todo if ref.startswith(RUNS)) >= PARALLEL_MIN
+        if workers < 2 or not many or not hasattr(os, "fork"):
+            return self._check_each(todo)
+        shares = [todo[i::workers] for i in range(workers)]
+        children = [_fork_worker(self.git_dir, share) for share in shares[1:]]
+        refused = self._check_each(shares[0])
+        for share, child in zip(shares[1:], children, strict=True):
+            answer = _worker_answer(child)
+            refused += self._check_each(share) if answer is None else answer
+        order = {ref: i for i, (_o, _n, ref) in enumerate(todo)}
+        return sorted(refused, key=lambda item: order.get(item[0], -1))
+
+    def _check_each(self, updates: Iterable[Update]) -> list[tuple[str, str]]:
         refused = []
         for old, new, ref in updates:
             why = self.check(old, new, ref)
             if why:
                 refused.append((ref, why))
         return refused
+
+
+PARALLEL_MIN = 256  # run refs in one push from which the guard checks them on every core
+MAX_WORKERS = 4
+
+
+def _fork_worker(git_dir: str, share: list[Update]) -> tuple[int, int] | None:
+    """Fork a process that checks ``share`` with a Guard of its own and writes the refused
+    ``(ref, why)`` pairs as JSON to a pipe; (pid, read end), or None if it cannot start."""
+    try:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:  # the worker: never returns
+        code = 1
+        try:
+            import json
+
+            os.close(read_end)
+            refused = Guard(git_dir)._check_each(share)
+            with os.fdopen(write_end, "w", encoding="utf-8") as out:
+                json.dump(refused, out)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    return pid, read_end
+
+
+def _worker_answer(child: tuple[int, int] | None) -> list[tuple[str, str]] | None:
+    """What a worker refused, or None when it did not finish cleanly (check again)."""
+    if child is None:
+        return None
+    import json
+
+    pid, read_end = child
+    with os.fdopen(read_end, encoding="utf-8") as got:
+        text = got.read()
+    _, status = os.waitpid(pid, 0)
+    if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+        return None
+    try:
+        return [(str(ref), str(why)) for ref, why in json.loads(text)]
+    except (ValueError, TypeError):
+        return None
 
 
 def _registry_tree_problem(git: Any, tree: Any) -> str | None:

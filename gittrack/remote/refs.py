@@ -12,6 +12,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gittrack.core.validation import is_gittrack_run_id
@@ -140,6 +141,49 @@ def list_remote_refs(repo: Repo, remote: Remote, *, progress: bool = False) -> d
     return refs
 
 
+def _known_refs_file(repo: Repo, remote: Remote) -> Path:
+    import hashlib
+
+    from gittrack.layout import remote_refs_path, state_dir
+
+    key = hashlib.sha1(f"{remote.name}\0{remote.url}".encode()).hexdigest()[:16]
+    return remote_refs_path(state_dir(repo.common_dir), key)
+
+
+def known_remote_refs(repo: Repo, remote: Remote) -> dict[str, str] | None:
+    """The remote's ``refs/gittrack/`` as the last push or fetch here left them (ref → sha),
+    or None when no push or fetch has recorded them (or the record is unreadable)."""
+    try:
+        text = _known_refs_file(repo, remote).read_text("ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        sha, _, ref = line.partition(" ")
+        if len(sha) != 40 or not ref.startswith(NAMESPACE):
+            return None  # not written by save_known_remote_refs: list the remote instead
+        out[ref] = sha
+    return out
+
+
+def save_known_remote_refs(repo: Repo, remote: Remote, refs: dict[str, str]) -> None:
+    """Record ``refs`` (ref → sha) as the remote's state (atomically; a failure to write
+    only means the next push lists the remote)."""
+    path = _known_refs_file(repo, remote)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text("".join(f"{sha} {ref}\n" for ref, sha in sorted(refs.items())), "ascii")
+        os.replace(tmp, path)
+    except (OSError, UnicodeEncodeError):
+        tmp.unlink(missing_ok=True)
+
+
+def forget_known_remote_refs(repo: Repo, remote: Remote) -> None:
+    """Drop the recorded state of ``remote`` (the next push lists it)."""
+    _known_refs_file(repo, remote).unlink(missing_ok=True)
+
+
 def relation(git: object, local: str | None, remote: str | None) -> str:
     """How ``local`` relates to ``remote``: same, missing-local, missing-remote, ahead
     (local descends remote), behind, diverged, or unknown (remote commit not here)."""
@@ -251,6 +295,7 @@ class SyncResult:
     def summary(self) -> str:
         """``origin: pushed 132 runs (130 new, 2 updated), 3 up to date, 1 rejected (diverged): 7f3a…``."""
         runs = [o for o in self.outcomes if is_run_ref(o.ref)]
+        run_refs = {o.ref for o in runs}
         count = Counter(o.action for o in runs)
         verb = "pushed" if self.direction == "push" else "fetched"
         parts: list[str] = []
@@ -282,7 +327,7 @@ class SyncResult:
             detail = ", ".join(f"{c} {a}" for a, c in sorted(models.items()))
             parts.append(f"{n} registered model{'s' if n != 1 else ''} ({detail})")
         for o in self.outcomes:
-            if is_run_ref(o.ref) or is_registry_ref(o.ref):
+            if o.ref in run_refs or is_registry_ref(o.ref):
                 continue
             if o.action in ("new", "updated", "merged", "forced"):
                 parts.append(f"{ref_label(o.ref)} {o.action}")

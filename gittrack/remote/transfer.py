@@ -5,6 +5,10 @@ own ``git`` (see :mod:`gittrack.remote.gitexec`). Every ref is planned explicitl
 against ``git ls-remote``, so a run ref that diverged on either side is
 reported with both shas and never silently overwritten:
 
+* A plain :func:`push` (everything, nothing forced) first compares against the remote's
+  refs as the last push or fetch recorded them (:func:`gittrack.remote.refs.known_remote_refs`)
+  and makes one non-forcing wildcard ``git push``; only when git refuses a ref (the remote
+  moved) or a ref needs merging does it plan against ``git ls-remote`` as below.
 * :func:`push` sends new and fast-forwarded refs with ``git push`` of explicit
   ``<sha>:<ref>`` refspecs (no ``+``: git and the server refuse any
   non-fast-forward too; a push of everything uses the equivalent wildcard); ``force=True`` overwrites diverged ones with a
@@ -49,6 +53,7 @@ from gittrack.remote.refs import (
     SyncResult,
     is_registry_ref,
     is_run_ref,
+    known_remote_refs,
     list_remote_refs,
     local_refs,
     parse_push_porcelain,
@@ -58,6 +63,7 @@ from gittrack.remote.refs import (
     repo_cwd,
     resolve_remote,
     run_id_of,
+    save_known_remote_refs,
     short,
 )
 from gittrack.remote.setup import setup_commands, setup_remote
@@ -267,8 +273,12 @@ def fetch(
     result = SyncResult(remote=target, direction="fetch")
     git = repo.git
 
+    listed: dict[str, str] = {}
+
     def fetch_once() -> tuple[dict[str, str], dict[str, str]]:
         remote_refs = list_remote_refs(repo, target)
+        listed.clear()
+        listed.update(remote_refs)
         if runs:
             chosen = set(resolve_run_refs(runs, remote_refs))
             remote_refs = {r: s for r, s in remote_refs.items() if r in chosen or not is_run_ref(r)}
@@ -334,6 +344,7 @@ def fetch(
         # thousands of new loose ref files make every later ref listing slow: pack them,
         # as `git gc` would (git locks each ref it packs, so live writers are safe)
         run_git(repo_cwd(repo), ["pack-refs", "--all"])
+    save_known_remote_refs(repo, target, listed)
     return result
 
 
@@ -402,6 +413,13 @@ def push(
     target = resolve_remote(repo, remote)
     result = SyncResult(remote=target, direction="push")
     here = local_refs(repo)
+    moved: dict[str, RefOutcome] = {}  # refs a push against the recorded state moved
+    if not (runs or experiment is not None or force or delete):
+        known = known_remote_refs(repo, target)
+        if known is not None and _push_known(repo, target, here, known, artifacts, show, result):
+            return result
+        moved = {o.ref: o for o in result.outcomes if o.action in ("new", "updated")}
+        result = SyncResult(remote=target, direction="push")
     if runs or experiment is not None:
         selected: set[str] = set(resolve_run_refs(runs, here)) if runs else set()
         if experiment is not None:
@@ -474,14 +492,7 @@ def push(
                 outcomes[ref] = RefOutcome(ref=ref, action="remote-only", remote=rsha)
 
     if artifacts:
-        from gittrack.remote import extras as remote_extras
-
-        to_send = {ref: sha for sha, ref in send if sha and is_run_ref(ref)}
-        problems, notes = remote_extras.upload_artifacts(repo, to_send)
-        result.notes.extend(notes)
-        for ref, why in problems.items():
-            outcomes[ref].action, outcomes[ref].reason = "failed", f"artifacts missing: {why}"
-        send = [(sha, ref) for sha, ref in send if ref not in problems]
+        send = _upload_artifacts(repo, send, outcomes, result.notes)
 
     if send:
         wildcard = (
@@ -491,8 +502,101 @@ def push(
             and not any(o.action == "failed" for o in outcomes.values())
         )
         _git_push(repo, target, send, leases, outcomes, show, wildcard, result.notes)
+    for ref, o in moved.items():  # sent by the first attempt: say so, not "up to date"
+        if ref in outcomes and outcomes[ref].action == "up-to-date":
+            outcomes[ref] = o
     result.outcomes = list(outcomes.values())
+    _remember(repo, target, remote_refs, result.outcomes)
     return result
+
+
+MOVED = ("new", "updated", "forced", "merged", "up-to-date")
+_PUSHED = {"*": "new", " ": "updated", "=": "up-to-date"}  # git's porcelain flag -> action
+
+
+def _upload_artifacts(
+    repo: Repo, send: list[tuple[str, str]], outcomes: dict[str, RefOutcome], notes: list[str]
+) -> list[tuple[str, str]]:
+    """Upload the large artifacts of the runs in ``send`` ((sha, ref) pairs) that the store
+    lacks; a run whose artifacts cannot be there fails and is left out of what is returned."""
+    from gittrack.remote import extras as remote_extras
+
+    to_send = {ref: sha for sha, ref in send if sha and is_run_ref(ref)}
+    problems, said = remote_extras.upload_artifacts(repo, to_send)
+    notes.extend(said)
+    for ref, why in problems.items():
+        outcomes[ref].action, outcomes[ref].reason = "failed", f"artifacts missing: {why}"
+    return [(sha, ref) for sha, ref in send if ref not in problems]
+
+
+def _remember(
+    repo: Repo, target: Remote, listed: dict[str, str], outcomes: Iterable[RefOutcome]
+) -> None:
+    """Record the remote's refs as ``listed`` plus what this push moved there."""
+    known = dict(listed)
+    for o in outcomes:
+        if o.action in MOVED and o.local:
+            known[o.ref] = o.local
+        elif o.action == "deleted":
+            known.pop(o.ref, None)
+    if known != listed or known_remote_refs(repo, target) != known:
+        save_known_remote_refs(repo, target, known)
+
+
+def _push_known(
+    repo: Repo,
+    target: Remote,
+    here: dict[str, str],
+    known: dict[str, str],
+    artifacts: bool,
+    show: bool,
+    result: SyncResult,
+) -> bool:
+    """Push everything against the remote's refs as the last push or fetch recorded them,
+    without listing the remote first: the large artifacts of the runs that differ from the
+    record are uploaded, then one ``git push`` of the non-forcing wildcard, in which git
+    compares every ref with the remote's and refuses any non-fast-forward (runs held back
+    for their artifacts: the others by name). Returns False when the plan needs the remote's
+    listing: a ref that is not a fast-forward of what was recorded (e.g. the experiments
+    ref to merge; nothing was sent), or a ref git refused because the remote moved since
+    (``result.outcomes`` then holds what was sent): the caller plans against
+    ``git ls-remote``."""
+    git = repo.git
+    changed = {ref: sha for ref, sha in here.items() if known.get(ref) != sha}
+    for ref, sha in changed.items():
+        rsha = known.get(ref)
+        if rsha is not None and relation(git, sha, rsha) != "ahead":
+            return False
+    outcomes: dict[str, RefOutcome] = {}
+    for ref, sha in here.items():
+        rsha = known.get(ref)
+        action = "up-to-date" if ref not in changed else "new" if rsha is None else "updated"
+        outcomes[ref] = RefOutcome(ref=ref, action=action, local=sha, remote=rsha)
+    for ref in known.keys() - here.keys():
+        if is_run_ref(ref):
+            outcomes[ref] = RefOutcome(ref=ref, action="remote-only", remote=known[ref])
+    send = sorted((sha, ref) for ref, sha in changed.items())
+    if artifacts and send:
+        send = _upload_artifacts(repo, send, outcomes, result.notes)
+    pushed = bool(send) or len(send) == len(changed)
+    if len(send) == len(changed):
+        # nothing held back: one wildcard push, in which git compares every ref with the
+        # remote's actual one (so a remote that lost refs since the record gets them again)
+        planned = sorted((sha, ref) for ref, sha in here.items())
+        report = _git_push(repo, target, planned, {}, outcomes, show, True, result.notes)
+        for ref, (flag, _summary) in report.items():
+            o = outcomes.get(ref)
+            if o is not None and o.action != "rejected" and flag in _PUSHED:
+                o.action = _PUSHED[flag]
+    elif send:  # some runs held back (their artifacts): name the others
+        _git_push(repo, target, send, {}, outcomes, show, False, result.notes)
+    if pushed and any(o.reason.startswith("diverged") for o in outcomes.values()):
+        result.notes.clear()
+        result.outcomes = [o for o in outcomes.values() if o.action in ("new", "updated")]
+        return False  # the remote moved since it was recorded: plan against its listing
+    result.outcomes = list(outcomes.values())
+    _remember(repo, target, known, result.outcomes)
+    return True
 
 
 def _batches(specs: list[str], limit: int = CHUNK_BYTES) -> list[list[str]]:
@@ -554,8 +658,9 @@ def _git_push(
     show: bool,
     wildcard: bool,
     notes: list[str],
-) -> None:
-    """``git push --porcelain`` of ``send``; fold git's per-ref report into ``outcomes``.
+) -> dict[str, tuple[str, str]]:
+    """``git push --porcelain`` of ``send``; fold git's per-ref report into ``outcomes``
+    and return it (ref → (flag, summary)).
 
     Explicit ``<sha>:<ref>`` refspecs (``:<ref>`` deletes) go in command lines of
     at most :data:`CHUNK_BYTES`, each forced ref with its ``--force-with-lease``.
@@ -622,3 +727,4 @@ def _git_push(
         for ref, (flag, _summary) in report.items():
             if ref not in outcomes and flag in "*+ ":
                 outcomes[ref] = RefOutcome(ref=ref, action="new" if flag == "*" else "updated")
+    return report

@@ -102,11 +102,11 @@ def load_yaml(data: bytes | str, limits: Limits = RECORD_LIMITS) -> Any:
 
 
 def dump_yaml(obj: Any) -> bytes:
-    """Block-style YAML in insertion order, UTF-8 (the shapes
-    :func:`gittrack.core.records.fastyaml.dump` knows are written by it, identically)."""
-    fast = fastyaml.dump(obj)
-    if fast is not None:
-        return fast
+    """Block-style YAML in insertion order, UTF-8 (the common records through
+    :func:`gittrack.core.records.fastyaml.dump`, the same text PyYAML writes)."""
+    text = fastyaml.dump(obj)
+    if text is not None:
+        return text.encode("ascii")
     return yaml.dump(
         obj, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
     ).encode("utf-8")
