@@ -12,7 +12,11 @@ same artifact location kind.
 Every (tool, store, workload, repetition) runs in its own process, so the peak
 RSS it reports is that work's alone; stores start empty each time (no
 deduplication across repetitions), and gittrack's download is cold (its local
-cache emptied). Prints a table of medians.
+cache emptied). Before each timed phase (log, download) the worker calls ``os.sync()``,
+outside the timing, for both tools: a phase starts with no dirty pages of earlier
+work to wait behind (without it, a download after a fast 1 GiB log waited for that
+gigabyte's writeback, and the tool measured after another paid for its writeback).
+Prints a table of medians.
 
 Usage: python benchmarks/artifacts_bench.py [--reps 3] [--big-mib 1024]
        [--stores local,s3,az,gs] [--tools gittrack,mlflow] [--workloads small,big]
@@ -107,6 +111,7 @@ def worker(args: argparse.Namespace) -> None:
             fsspec.get_filesystem_class(args.store)  # the backend's import cost outside timing
 
         base = rss_mib()
+        os.sync()  # no writeback of earlier work (another tool's, a previous phase's) to wait behind
         t0 = time.perf_counter()
         with gittrack.start_run() as run:
             if args.workload == "small":
@@ -117,6 +122,7 @@ def worker(args: argparse.Namespace) -> None:
         shutil.rmtree(
             repo / ".git" / "gittrack" / "objects", ignore_errors=True
         ) if args.store != "local" else None
+        os.sync()
         t2 = time.perf_counter()
         gittrack.download_artifacts(run_id=run.info.run_id, dst_path=dst)
         t3 = time.perf_counter()
@@ -132,6 +138,7 @@ def worker(args: argparse.Namespace) -> None:
         mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")
         exp = mlflow.create_experiment("bench", artifact_location=location)
         base = rss_mib()
+        os.sync()
         t0 = time.perf_counter()
         with mlflow.start_run(experiment_id=exp) as run:
             if args.workload == "small":
@@ -139,6 +146,7 @@ def worker(args: argparse.Namespace) -> None:
             else:
                 mlflow.log_artifact(str(src))
         t1 = time.perf_counter()
+        os.sync()
         t2 = time.perf_counter()
         mlflow.artifacts.download_artifacts(
             run_id=run.info.run_id, artifact_path="", dst_path=str(dst)

@@ -215,3 +215,66 @@ def test_file_changing_during_s3_upload_is_not_recorded(repo, s3, tmp_path):
     assert gittrack.list_artifacts(run.info.run_id) == []
     assert _bucket_keys(s3) == []
     assert s3.client().list_multipart_uploads(Bucket="team-bkt").get("Uploads") is None
+
+
+def test_large_upload_declares_part_checksums_and_waits_for_a_slow_completion(repo, s3, tmp_path):
+    """Each part carries its CRC32 (the service checks it and combines them), and the S3
+    client waits as long as boto3 for a completion (s3fs's 15 s resent slow ones)."""
+    s3.make_bucket("team-bkt")
+    git(repo, "config", "gittrack.artifacts", "s3://team-bkt/x")
+    git(repo, "config", "gittrack.artifacts.endpoint-url", s3.endpoint)
+    git(repo, "config", "gittrack.artifacts.chunk-size", str(5 * MiB))
+    f = tmp_path / "weights.bin"
+    f.write_bytes(os.urandom(12 * MiB))  # 3 parts
+    with gittrack.start_run() as run:
+        gittrack.log_artifact(f)
+    [key] = _bucket_keys(s3)
+    head = s3.client().head_object(Bucket="team-bkt", Key=key, ChecksumMode="ENABLED")
+    # declared CRC32 of the parts (undeclared, S3 and moto give a full-object CRC64NVME)
+    assert head.get("ChecksumCRC32") and "ChecksumCRC64NVME" not in head, head
+    assert head["ContentLength"] == 12 * MiB
+    out = tmp_path / "back"
+    gittrack.download_artifacts(run_id=run.info.run_id, dst_path=out)
+    assert (out / "weights.bin").read_bytes() == f.read_bytes()
+
+    from gittrack.artifacts.cas import S3_READ_TIMEOUT, ContentStore
+
+    store = ContentStore("s3://team-bkt/x", {"endpoint_url": s3.endpoint})
+    assert store.fs.s3.meta.config.read_timeout == S3_READ_TIMEOUT == 60
+    mine = ContentStore(
+        "s3://team-bkt/x", {"endpoint_url": s3.endpoint, "config_kwargs": {"read_timeout": 7}}
+    )
+    assert mine.fs.s3.meta.config.read_timeout == 7
+
+
+def test_completion_whose_answer_is_lost_is_not_uploaded_again(repo, s3, tmp_path, monkeypatch):
+    from gittrack.artifacts import uploads
+
+    s3.make_bucket("team-bkt")
+    git(repo, "config", "gittrack.artifacts", "s3://team-bkt/x")
+    git(repo, "config", "gittrack.artifacts.endpoint-url", s3.endpoint)
+    git(repo, "config", "gittrack.artifacts.chunk-size", str(5 * MiB))
+    git(repo, "config", "gittrack.artifacts.retry-backoff", "0.01")
+    sent: list[int] = []
+    real_send, real_complete = uploads.S3Parts.send, uploads.S3Parts.complete
+
+    def send(self, number, data):
+        sent.append(number)
+        return real_send(self, number, data)
+
+    def complete_then_lose_the_answer(self, parts):
+        real_complete(self, parts)  # the service stored the object...
+        if not getattr(complete_then_lose_the_answer, "done", False):
+            complete_then_lose_the_answer.done = True
+            raise ConnectionError("read timeout")  # ...but its answer never arrived
+
+    monkeypatch.setattr(uploads.S3Parts, "send", send)
+    monkeypatch.setattr(uploads.S3Parts, "complete", complete_then_lose_the_answer)
+    f = tmp_path / "weights.bin"
+    f.write_bytes(os.urandom(11 * MiB))
+    with gittrack.start_run() as run:
+        gittrack.log_artifact(f)
+    assert sorted(sent) == [1, 2, 3]  # each part sent once: no second upload
+    [entry] = gittrack.list_artifacts(run.info.run_id)
+    assert (entry.path, entry.file_size) == ("weights.bin", 11 * MiB)
+    assert len(_bucket_keys(s3)) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import yaml
@@ -70,6 +71,20 @@ def test_arbitrary_text_is_either_read_like_pyyaml_or_declined(text):
     if fast is fastyaml.UNSUPPORTED:
         return
     assert same(fast, yaml.safe_load(text)), repr(text)
+
+
+def test_artifact_manifest_takes_the_fast_writer():
+    manifest = {
+        f"small/d{i % 10}/f{i:04d}.txt": {
+            "sha256": hashlib.sha256(b"%d" % i).hexdigest(),
+            "size": i,
+            "where": "git",
+        }
+        for i in range(1000)
+    }
+    data = fastyaml.dump(manifest)
+    assert data is not None and data.encode() == dump_yaml(manifest)
+    assert yaml.safe_load(data) == manifest
 
 
 def test_typical_run_record_takes_the_fast_path():

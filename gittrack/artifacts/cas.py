@@ -38,6 +38,7 @@ from gittrack.layout import object_key
 
 MiB = 1024 * 1024
 LOCAL_CHUNK = MiB
+S3_READ_TIMEOUT = 60  # seconds, as boto3
 T = TypeVar("T")
 
 
@@ -68,8 +69,25 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = LOCAL_CHUNK) -> tuple
     return h.hexdigest(), size
 
 
+FICLONE = 0x40049409  # Linux ioctl: make dst share src's extents (copy-on-write)
+
+
 def copy_fd(src: int, dst: int) -> None:
-    """Copy an open file to another in the kernel (copy_file_range/sendfile), else by chunks."""
+    """Copy the whole of open file ``src`` (at offset 0) into the empty file ``dst``.
+
+    A reflink where the filesystem has them (btrfs, XFS, bcachefs...: the FICLONE
+    ioctl shares the blocks copy-on-write, so any size costs about nothing and later
+    writes to either file never reach the other), else a copy in the kernel
+    (copy_file_range, sendfile), else by chunks.
+    """
+    if os.fstat(src).st_size >= LOCAL_CHUNK:
+        try:
+            import fcntl
+
+            fcntl.ioctl(dst, FICLONE, src)
+            return
+        except (ImportError, OSError):  # not Linux, or not this filesystem: copy
+            pass
     kernel_copies = (
         lambda: os.copy_file_range(src, dst, 1 << 30),
         lambda: os.sendfile(dst, src, None, 1 << 30),
@@ -250,8 +268,16 @@ class ContentStore:
         """The fsspec filesystem (remote stores only)."""
         if self._fs is None:
             cls = self._fs_class()
+            options = dict(self.options)
+            if self.protocol in uploads.S3_PROTOCOLS:
+                # boto3's read timeout, not s3fs's 15 s: completing a multipart upload of
+                # gigabytes can take longer than that, and a retry sent while the first
+                # request still runs fails (the upload is gone once completed)
+                config = dict(options.get("config_kwargs") or {})
+                config.setdefault("read_timeout", S3_READ_TIMEOUT)
+                options["config_kwargs"] = config
             try:
-                self._fs = cls(**self.options)
+                self._fs = cls(**options)
             except Exception as exc:
                 raise ArtifactStoreError(
                     f"artifact store {self.url}: cannot open it with options "
@@ -416,8 +442,14 @@ class ContentStore:
         if self.has(sha, size):
             return PutResult(sha, size, False)
         target = self.object_path(sha)
+        tried = [False]
 
         def upload() -> None:
+            # an attempt whose answer was lost (a timeout while the service was still
+            # completing it) may have stored the object: never send its bytes twice
+            if tried[0] and self.has(sha, size):
+                return
+            tried[0] = True
             self._upload_once(path, target, sha, st0, desc)
 
         self._retrying(f"uploading {desc} to {self.url}", upload)

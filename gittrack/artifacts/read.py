@@ -182,17 +182,57 @@ def download_artifacts(
     dst = _destination(dst_path)
     remote: list[tuple[str, Path]] = []
     made: set[Path] = set()
-    for p, entry in chosen.items():
-        target = dst / p
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
-        if entry["where"] == "git":
-            _write_verified(target, _inline_bytes(repo, commit, p, entry))
-        else:
-            remote.append((entry["sha256"], target))
+    with _Writers(len(chosen)) as writers:
+        for p, entry in chosen.items():
+            target = dst / p
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            if entry["where"] == "git":
+                writers.write(target, _inline_bytes(repo, commit, p, entry))
+            else:
+                remote.append((entry["sha256"], target))
     _fetch_all(repo, remote)
     return str(dst / clean) if clean else str(dst)
+
+
+class _Writers:
+    """Writes verified inline files: in this thread for a few, by a few threads for many
+    (creating a file is a wait on the filesystem, not CPU: 1,000 small files written one
+    after another spend most of their time waiting). At most ``WINDOW`` files (each at
+    most the inline limit) wait in memory; the first failure is raised on exit."""
+
+    THREADS = 4
+    WINDOW = 64
+
+    def __init__(self, count: int) -> None:
+        self.pool: ThreadPoolExecutor | None = None
+        if count > 8:
+            self.pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="gittrack-write")
+        self.pending: set[Any] = set()
+
+    def write(self, dst: Path, data: bytes) -> None:
+        if self.pool is None:
+            _write_verified(dst, data)
+            return
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        if len(self.pending) >= self.WINDOW:
+            done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                f.result()
+        self.pending.add(self.pool.submit(_write_verified, dst, data))
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is None:
+            return
+        self.pool.shutdown(wait=True)
+        for f in self.pending:
+            if exc[0] is None:
+                f.result()
 
 
 def _destination(dst_path: str | os.PathLike[str] | None) -> Path:

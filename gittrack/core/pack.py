@@ -42,6 +42,7 @@ TYPES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
 KEEP_MARK = b"gittrack checkpoint\n"
 STALE_KEEP_SECONDS = 3600.0
 _LEVEL = 1  # zlib level: history chunks are text; speed matters more than 10 % of bytes
+_PROBE = 512  # bytes of an object tried first: when they do not shrink, the object is stored
 
 
 def object_id(kind: str, data: bytes) -> bytes:
@@ -152,6 +153,10 @@ def deflate(data: bytes) -> bytes:
     compressing a record of a few hundred bytes; the output is as small within 0.1 %
     and any zlib reader (git's) inflates it."""
     n = len(data)
+    if n > 2 * _PROBE and len(zlib.compress(data[:_PROBE], _LEVEL)) >= _PROBE:
+        # random or already-compressed bytes (images, weights, archives): stored (level
+        # 0), as deflating them costs most of a small-artifact batch's CPU for nothing
+        return zlib.compress(data, 0)
     bits = n.bit_length()
     c = zlib.compressobj(_LEVEL, zlib.DEFLATED, min(15, max(9, bits + 1)), min(8, max(1, bits - 7)))
     return c.compress(data) + c.flush()
