@@ -120,3 +120,33 @@ def test_a_summary_naming_the_right_blobs_with_other_documents_is_refused_by_the
     )
     why = Guard(str(repo / ".git")).check(ZERO, forged, ref)
     assert why is not None and "summary.json does not match metrics.yaml" in why
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "file"),
+    [
+        (("metrics.yaml", "acc", "value"), 1, "metrics.yaml"),  # the file's 1.0, as an int
+        (("params.yaml", "n"), "3", "params.yaml"),  # the file's 3, as a string
+        (("tags.yaml", "team"), True, "tags.yaml"),  # another type, same truth
+    ],
+)
+def test_the_guard_refuses_a_summary_that_differs_from_its_file_only_in_type(
+    repo, path, value, file
+):
+    from gittrack.remote.guard import ZERO, Guard
+
+    run_id = _finished(acc=1.0)
+    sha = Store(Repo()).run_commit(run_id)
+    ref = f"refs/gittrack/runs/{run_id}"
+    assert Guard(str(repo / ".git")).check(ZERO, sha, ref) is None  # NaN and -0.0 pass
+    doc = _summary(repo, sha)
+    where = doc["docs"]
+    for key in path[:-1]:
+        where = where[key]
+    assert type(where[path[-1]]) is not type(value)  # only the type changes below
+    where[path[-1]] = value
+    forged = forge_commit(
+        repo, {".gittrack/summary.json": json.dumps(doc)}, base=sha, parents=(sha,)
+    )
+    why = Guard(str(repo / ".git")).check(ZERO, forged, ref)
+    assert why is not None and f"summary.json does not match {file}" in why

@@ -92,14 +92,21 @@ class Store:
     # -- records --------------------------------------------------------------
 
     def read_record(
-        self, commit: str, run_id: str | None = None, *, summary: bool = True
+        self,
+        commit: str,
+        run_id: str | None = None,
+        *,
+        summary: bool = True,
+        check_summary: bool = False,
     ) -> dict[str, Any]:
         """The parsed record files of a run commit.
 
         ``run_id`` is the id of the ref the commit came from: run.yaml must name it.
         A finished run's ``summary.json`` (:mod:`gittrack.core.records.summary`) supplies
         the documents of the files whose blob ids it names, unparsed; ``summary=False``
-        parses every file (the guard compares the two).
+        parses every file; ``check_summary=True`` (the guard) parses every file too and
+        raises CorruptRecord when the summary names a file's blob id but holds another
+        document than the file parses to (the index would trust it).
 
         Returns a dict with ``run`` (run.yaml), ``params`` (flat, typed), ``tags``,
         ``metrics`` (summaries), ``note``, ``artifacts``, ``inputs`` (dataset inputs, a
@@ -131,7 +138,7 @@ class Store:
             return entry.data
 
         known: dict[str, tuple[str, Any]] = {}  # file -> (blob id, document): the summary
-        if summary and SUMMARY_FILE in gt:
+        if (summary or check_summary) and SUMMARY_FILE in gt:
             with contextlib.suppress(CorruptRecord):  # not a file, too big: ignored
                 raw = blob(SUMMARY_FILE)
                 known = run_summary.docs(raw) if raw else {}
@@ -139,7 +146,7 @@ class Store:
         def parsed(name: str) -> Any:
             """The YAML value of ``.gittrack/<name>``, None when absent or empty."""
             hit = known.get(name)
-            if hit is not None:
+            if hit is not None and not check_summary:
                 try:
                     entry = gt[name]
                 except KeyError:
@@ -151,12 +158,19 @@ class Store:
             if data is None:
                 return None
             try:
-                return records.load_yaml(data)
+                value = records.load_yaml(data)
             except yaml.YAMLError as exc:
                 msg = " ".join(str(exc).split()) or exc.__class__.__name__
                 raise CorruptRecord(
                     who, f"{records.RECORD_DIR}/{name}: {msg} (the file is not valid safe YAML)"
                 ) from exc
+            if (
+                hit is not None
+                and str(gt[name].id) == hit[0]
+                and run_summary.differs(hit[1], value)
+            ):
+                raise CorruptRecord(who, f"{run_summary.PATH} does not match {name}")
+            return value
 
         def load(name: str, kind: type) -> Any:
             value = parsed(name)

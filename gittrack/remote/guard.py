@@ -129,14 +129,9 @@ class Guard:
     def _record(self, run_id: str, sha: str) -> dict[str, Any]:
         """The parsed record at ``sha`` (raises CorruptRecord), read and checked exactly as
         the client reads it (``Store.read_record`` → ``gittrack.core.records.check``)."""
-        rec = self.store.read_record(sha, run_id, summary=False)
-        # the summary (the documents the index reads unparsed) must be those of the files
-        from gittrack.core.records import summary as run_summary
-        from gittrack.errors import CorruptRecord
-
-        why = run_summary.mismatch(self.store.read_record(sha, run_id), rec)
-        if why:
-            raise CorruptRecord(run_id, why)
+        # every file parsed; the summary (the documents the index reads unparsed) must hold
+        # the very documents of the files whose blob ids it names
+        rec = self.store.read_record(sha, run_id, summary=False, check_summary=True)
         self.store.run_from_record(rec, sha)  # metric values: as get_run reads them
         artifact_manifest(run_id, rec["artifacts"])  # the one rule: sha256 hex, paths confined
         return rec

@@ -14,7 +14,8 @@ named, then checks it exactly as a parsed file (shape, keys, run.yaml's fields).
 left stale by a later commit that did not rewrite it (a live run's checkpoints, a crafted
 change), unreadable, or of another format is ignored: the YAML files are read, as for runs
 written before summaries existed. The pre-receive guard refuses a push whose summary names
-the right blob ids but holds other documents (:func:`mismatch`).
+the right blob ids but holds other documents (``read_record(check_summary=True)``,
+:func:`differs`).
 
 Parsing four YAML files of fresh values costs ~100 µs a run; one JSON document ~30 µs.
 """
@@ -105,17 +106,24 @@ def docs(data: bytes) -> dict[str, tuple[str, Any]]:
         return {}
 
 
+def _canon(value: Any) -> str:
+    """A value as JSON, keys in their order: equal texts, equal documents (types, NaN and
+    key order included, which ``==`` would not tell: 1 == 1.0 == True, nan != nan)."""
+    return json.dumps(value, default=repr, sort_keys=False)
+
+
+def differs(summarised: Any, parsed: Any) -> bool:
+    """Whether a summary's document is not the one its file parses to."""
+    return _canon(summarised) != _canon(parsed)
+
+
 def mismatch(fast: dict[str, Any], slow: dict[str, Any]) -> str | None:
     """What differs between a record read through its summary and read from its files
     (None: nothing)."""
-
-    def canon(value: Any) -> str:
-        return json.dumps(value, default=repr, sort_keys=False)
-
     for key in ("run", "params", "tags", "metrics"):
-        if canon(fast.get(key)) != canon(slow.get(key)):
+        if differs(fast.get(key), slow.get(key)):
             return f"{PATH} does not match {RECORDS[key]}"
     return None
 
 
-__all__ = ["FORMAT", "PATH", "RECORDS", "add", "docs", "encode", "mismatch"]
+__all__ = ["FORMAT", "PATH", "RECORDS", "add", "differs", "docs", "encode", "mismatch"]
