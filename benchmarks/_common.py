@@ -139,6 +139,30 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, result
 
 
+def cpu_seconds(children_only: bool = False) -> float:
+    """CPU seconds (user + system) of this process and its waited-for children, or of the
+    children only: load inflates them far less than wall time."""
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = kids.ru_utime + kids.ru_stime
+    if not children_only:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        total += me.ru_utime + me.ru_stime
+    return total
+
+
+def median_wall_cpu(fn: Callable[[], object], reps: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (:func:`cpu_seconds`) of ``reps`` calls."""
+    walls, cpus = [], []
+    for _ in range(reps):
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(cpu_seconds() - c0)
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def timer_overhead_ns(n: int = 100_000) -> float:
     """Median cost of one ``perf_counter_ns()`` pair, to read per-call figures against."""
     pc = time.perf_counter_ns

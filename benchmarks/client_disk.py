@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -102,11 +101,6 @@ for i in range(int(sys.argv[2])):
 """
 
 
-def children_cpu() -> float:
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return kids.ru_utime + kids.ru_stime
-
-
 def wait_for_gc(git_dir: Path, timeout: float = 1800) -> float:
     """Wait until no ``git gc`` nor background ``git repack`` runs in ``git_dir``
     (``gc.pid``; a pack being written shows as a ``tmp_*``/``.tmp-*`` file); returns s."""
@@ -150,7 +144,7 @@ def write_runs(api: str, work: Path, n: int) -> tuple[Path, float, float, int]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     before = 0
-    c0, t0 = children_cpu(), time.perf_counter()
+    c0, t0 = c.cpu_seconds(children_only=True), time.perf_counter()
     if api == "rest":
         import w5_server
 
@@ -176,7 +170,7 @@ def write_runs(api: str, work: Path, n: int) -> tuple[Path, float, float, int]:
             [sys.executable, "-c", code, str(repo), str(n)], env=ENV, cwd=repo, check=True
         )
         git_dir = repo / ".git"
-    return git_dir, time.perf_counter() - t0, children_cpu() - c0, before
+    return git_dir, time.perf_counter() - t0, c.cpu_seconds(children_only=True) - c0, before
 
 
 def main() -> None:

@@ -18,26 +18,30 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import GIT_ENV, fmt, machine, make_git_repo, median, print_table, setup_path, temp_dir
+from _common import (
+    GIT_ENV,
+    cpu_seconds,
+    fmt,
+    machine,
+    make_git_repo,
+    median,
+    print_table,
+    setup_path,
+    temp_dir,
+)
 
 setup_path()
-
-
-def _children_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
 
 
 def _commit_loop(repo: Path, n: int, env: dict[str, str], tag: str = "c") -> tuple[float, float]:
     """Wall and child-CPU seconds of ``n`` commits, each changing ``data.txt``."""
     full_env = {**os.environ, **GIT_ENV, **env}
-    cpu0, t0 = _children_cpu(), time.perf_counter()
+    cpu0, t0 = cpu_seconds(children_only=True), time.perf_counter()
     for i in range(n):
         (repo / "data.txt").write_text(f"{tag} {i}\n")
         subprocess.run(["git", "add", "data.txt"], cwd=repo, env=full_env, check=True)
@@ -46,7 +50,7 @@ def _commit_loop(repo: Path, n: int, env: dict[str, str], tag: str = "c") -> tup
         )
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr.decode())
-    return time.perf_counter() - t0, _children_cpu() - cpu0
+    return time.perf_counter() - t0, cpu_seconds(children_only=True) - cpu0
 
 
 def _setup(root: Path, hooks: bool) -> Path:
@@ -132,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     # the floor of any hook written in Python: one interpreter start (site hooks included)
     py: list[tuple[float, float]] = []
     for _ in range(opts.reps):
-        c0, t0 = _children_cpu(), time.perf_counter()
+        c0, t0 = cpu_seconds(children_only=True), time.perf_counter()
         for _ in range(n):
             subprocess.run([sys.executable, "-c", "pass"], check=True)
-        py.append((time.perf_counter() - t0, _children_cpu() - c0))
+        py.append((time.perf_counter() - t0, cpu_seconds(children_only=True) - c0))
     base_w = median([w for w, _ in res["plain"]]) / n
     base_c = median([c for _, c in res["plain"]]) / n
     rows = []

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -65,23 +64,6 @@ FILTER = "metrics.m0 > 0.5 and params.p0 = 'v0'"
 SECTIONS = (
     "build", "size", "search", "log", "push", "guard", "sync", "ui", "http", "checkpoint", "w1",
 )  # fmt: skip
-
-
-def cpu() -> float:
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def measure(fn: Callable[[], object], reps: int) -> tuple[float, float]:
-    """Median wall and median CPU seconds of ``reps`` calls of ``fn``."""
-    walls, cpus = [], []
-    for _ in range(reps):
-        c0, t0 = cpu(), time.perf_counter()
-        fn()
-        walls.append(time.perf_counter() - t0)
-        cpus.append(cpu() - c0)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -117,7 +99,7 @@ def build(cache: Path, n: int, procs: int, how: str = "pack") -> tuple[Path, dic
     per = -(-n // 3)
     chunks = [(b * per, min(per, n - b * per)) for b in range(3)]
     fn = "write_gittrack_runs" if how == "pack" else "log_gittrack_runs"
-    c0, t0 = cpu(), time.perf_counter()
+    c0, t0 = c.cpu_seconds(), time.perf_counter()
     pending = list(chunks)
     running: list[subprocess.Popen[str]] = []
     while pending or running:
@@ -134,12 +116,12 @@ def build(cache: Path, n: int, procs: int, how: str = "pack") -> tuple[Path, dic
                     raise SystemExit(f"a logging process failed (exit {p.returncode})")
                 running.remove(p)
         time.sleep(0.2)
-    wall, used = time.perf_counter() - t0, cpu() - c0
+    wall, used = time.perf_counter() - t0, c.cpu_seconds() - c0
     info = {"wall": wall, "cpu": used, "load": os.getloadavg()[0], "procs": float(procs)}
     if how == "pack":
-        c0, t0 = cpu(), time.perf_counter()
+        c0, t0 = c.cpu_seconds(), time.perf_counter()
         run(["git", "repack", "-d", "-q", "--geometric=2"], path)
-        info["repack_wall"], info["repack_cpu"] = time.perf_counter() - t0, cpu() - c0
+        info["repack_wall"], info["repack_cpu"] = time.perf_counter() - t0, c.cpu_seconds() - c0
     done.write_text("".join(f"{k}={v}\n" for k, v in info.items()))
     return path, info
 
@@ -186,11 +168,11 @@ def section_search(path: Path, db: Path, n: int, reps: int, heavy: int) -> list[
 
     os.chdir(path)
     repo = Repo(path)
-    cold_w, cold_c = measure(lambda: c.rebuild_index(repo, n), heavy)
+    cold_w, cold_c = c.median_wall_cpu(lambda: c.rebuild_index(repo, n), heavy)
     df = gittrack.search_runs()
     assert len(df) == n, len(df)
-    warm = measure(gittrack.search_runs, reps)
-    filt = measure(lambda: gittrack.search_runs(filter_string=FILTER), reps)
+    warm = c.median_wall_cpu(gittrack.search_runs, reps)
+    filt = c.median_wall_cpu(lambda: gittrack.search_runs(filter_string=FILTER), reps)
     rows: list[list[object]] = [
         ["W2 cold index build", f"{cold_w:.2f} s ({cold_c:.2f} CPU) = {n / cold_w:,.0f} runs/s "
          f"({n / cold_c:,.0f}/CPU-s)", "-", "-", ">= 5,000 runs/s"],
@@ -202,10 +184,10 @@ def section_search(path: Path, db: Path, n: int, reps: int, heavy: int) -> list[
         mlflow.set_tracking_uri(f"sqlite:///{db}")
         mlflow.search_runs(experiment_ids=["0"], max_results=200_000)
         ml_reps = heavy
-        ml_full = measure(
+        ml_full = c.median_wall_cpu(
             lambda: mlflow.search_runs(experiment_ids=["0"], max_results=200_000), ml_reps
         )
-        ml_filt = measure(
+        ml_filt = c.median_wall_cpu(
             lambda: mlflow.search_runs(
                 experiment_ids=["0"], filter_string=FILTER, max_results=200_000
             ),
@@ -226,14 +208,14 @@ def section_search(path: Path, db: Path, n: int, reps: int, heavy: int) -> list[
 def section_log(path: Path, db: Path, reps: int) -> list[list[object]]:
     """``gittrack log -n 50`` in a fresh process; beside it MLflow's nearest equivalent, the
     50 newest runs of its SQLite store (``search_runs``' default order) in a fresh process."""
-    w = measure(lambda: run(gt("log", "-n", "50"), path), reps)
+    w = c.median_wall_cpu(lambda: run(gt("log", "-n", "50"), path), reps)
     m = None
     if db.exists():
         code = (
             "import mlflow; mlflow.set_tracking_uri('sqlite:///' + __import__('sys').argv[1]); "
             "print(len(mlflow.search_runs(experiment_ids=['0'], max_results=50)))"
         )
-        m = measure(lambda: run([sys.executable, "-c", code, str(db)], path), reps)
+        m = c.median_wall_cpu(lambda: run([sys.executable, "-c", code, str(db)], path), reps)
     return [
         ["W6 `gittrack log -n 50`", f"{w[0]:.3f} s ({w[1]:.3f} CPU)",
          f"{m[0]:.2f} s ({m[1]:.2f} CPU): 50 newest, `mlflow.search_runs`" if m else "-",
@@ -266,17 +248,17 @@ def section_http(path: Path, work: Path, reps: int) -> list[list[object]]:
     from tests.server_helpers import ServerProcess
 
     bare = _bare_copy(path, work)
-    file_ls = measure(lambda: run(["git", "ls-remote", str(bare)], work), reps)
-    file_fetch = measure(_fetch_all(f"file://{bare}", work, "file"), reps)
+    file_ls = c.median_wall_cpu(lambda: run(["git", "ls-remote", str(bare)], work), reps)
+    file_fetch = c.median_wall_cpu(_fetch_all(f"file://{bare}", work, "file"), reps)
     with ServerProcess(bare, env={"PYTHONPATH": str(ROOT)}) as server:
         url = f"{server.url}/git/"
         run(["git", "ls-remote", url], work)  # the server's first answer (index, imports)
-        http_ls = measure(lambda: run(["git", "ls-remote", url], work), reps)
+        http_ls = c.median_wall_cpu(lambda: run(["git", "ls-remote", url], work), reps)
         one = subprocess.run(
             ["git", "ls-remote", url, "refs/gittrack/runs/0*"], cwd=work, env=ENV,
             capture_output=True, text=True,
         )  # fmt: skip
-        http_fetch = measure(_fetch_all(url, work, "http"), reps)
+        http_fetch = c.median_wall_cpu(_fetch_all(url, work, "http"), reps)
     _ = one
     return [
         ["HTTP `git ls-remote` through `gittrack server`", f"{http_ls[0]:.3f} s",
@@ -307,10 +289,10 @@ def section_push(path: Path, work: Path, reps: int, heavy: int) -> list[list[obj
     u: dict[str, list[float]] = {}
 
     def timed(key: str, argv: list[str], cwd: Path) -> None:
-        c0, t0 = cpu(), time.perf_counter()
+        c0, t0 = c.cpu_seconds(), time.perf_counter()
         run(argv, cwd)
         t.setdefault(key, []).append(time.perf_counter() - t0)
-        u.setdefault(key, []).append(cpu() - c0)
+        u.setdefault(key, []).append(c.cpu_seconds() - c0)
 
     d = work / "push"
     for _ in range(heavy):  # every run into fresh remotes, pulled into fresh clones
@@ -395,9 +377,9 @@ def section_sync(path: Path, n: int, reps: int, heavy: int) -> list[list[object]
         try:
             for _ in range(heavy):
                 url = target.url()
-                c0, t0 = cpu(), time.perf_counter()
+                c0, t0 = c.cpu_seconds(), time.perf_counter()
                 rep = sync_to(url, path)
-                full.append((time.perf_counter() - t0, cpu() - c0))
+                full.append((time.perf_counter() - t0, c.cpu_seconds() - c0))
                 if len(rep.added) != n or rep.skipped:
                     raise SystemExit(f"sync of {n} runs: {rep.summary()}")
             for _ in range(reps):
@@ -422,14 +404,14 @@ def section_ui(path: Path, n: int, reps: int) -> list[list[object]]:
     import w7_ui
     from playwright.sync_api import sync_playwright
 
-    c0 = cpu()
+    c0 = c.cpu_seconds()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=w7_ui.CHROMIUM, args=w7_ui.ARGS)
         try:
             cold, warm = w7_ui.measure(path, "/#/runs", w7_ui.FIRST_ROW, reps, browser)
         finally:
             browser.close()
-    used = cpu() - c0
+    used = c.cpu_seconds() - c0
     m = statistics.median
     return [
         [f"W7 UI runs table, {n:,} runs: first row, fresh `gittrack ui` / reload",

@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _common import cpu_seconds  # noqa: E402
+
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MARIADB = "mysql+pymysql://root@127.0.0.1:3306/test"
 GIT_ENV = {
@@ -185,13 +187,6 @@ def drop_runs(repo: Path, run_ids: list[str]) -> None:
         git(repo, "update-ref", "-d", f"refs/gittrack/runs/{rid}")
 
 
-def _children_cpu() -> float:
-    import resource
-
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def bench_target(kind: str, repo: Path, args: argparse.Namespace, tmp: Path) -> dict:
     """Full, no-op, incremental and CLI-incremental syncs into fresh ``kind`` databases."""
     from gittrack.core.reader import Store
@@ -223,7 +218,7 @@ def bench_target(kind: str, repo: Path, args: argparse.Namespace, tmp: Path) -> 
             log_runs(repo, args.runs, 10)
             new = sorted(set(Store(Repo(repo)).run_refs()) - before)
             t0 = time.perf_counter()
-            before_cpu = _children_cpu()
+            before_cpu = cpu_seconds(children_only=True)
             proc = subprocess.run(
                 [sys.executable, "-m", "gittrack", "sync", url],
                 cwd=repo,
@@ -232,7 +227,7 @@ def bench_target(kind: str, repo: Path, args: argparse.Namespace, tmp: Path) -> 
                 text=True,
             )
             out["cli"].append(time.perf_counter() - t0)
-            out["cli_cpu"].append(_children_cpu() - before_cpu)
+            out["cli_cpu"].append(cpu_seconds(children_only=True) - before_cpu)
             assert proc.returncode == 0 and "10 added" in proc.stdout, proc.stdout + proc.stderr
             drop_runs(repo, new)
     finally:

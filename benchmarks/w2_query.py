@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -46,24 +44,6 @@ import _w2data as data  # noqa: E402
 FILTER = "metrics.m0 > 0.5 and params.p0 = 'v0'"
 ORDER = ["metrics.m1 DESC", "params.p3"]
 BRANCHES = ["main", "feature-a", "feature-b"]
-
-
-def _cpu() -> float:
-    """CPU seconds of this process and its waited-for children (load-independent)."""
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def median_time(fn, repeat: int) -> tuple[float, float]:
-    """Median wall seconds and median CPU seconds of ``repeat`` calls."""
-    walls, cpus = [], []
-    for _ in range(repeat):
-        c, t = _cpu(), time.perf_counter()
-        fn()
-        walls.append(time.perf_counter() - t)
-        cpus.append(_cpu() - c)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def gittrack_repo(cache: Path, n: int) -> Path:
@@ -208,14 +188,16 @@ def bench_gittrack(path: Path, n: int, repeat: int) -> dict[str, tuple[float, fl
     os.chdir(path)
     out: dict[str, tuple[float, float]] = {}
     repo = Repo(path)
-    out["cold index build"] = median_time(lambda: c.rebuild_index(repo, n), repeat)
+    out["cold index build"] = c.median_wall_cpu(lambda: c.rebuild_index(repo, n), repeat)
     df = gittrack.search_runs()  # warm up: opens the index, imports pandas
     assert len(df) == n, len(df)
-    out["full search → DataFrame"] = median_time(gittrack.search_runs, repeat)
+    out["full search → DataFrame"] = c.median_wall_cpu(gittrack.search_runs, repeat)
     filtered = gittrack.search_runs(filter_string=FILTER)
-    out["filtered search"] = median_time(lambda: gittrack.search_runs(filter_string=FILTER), repeat)
+    out["filtered search"] = c.median_wall_cpu(
+        lambda: gittrack.search_runs(filter_string=FILTER), repeat
+    )
     on_branches = gittrack.search_runs(filter_string=FILTER, branches=["main", "feature-a"])
-    out["filtered, 2 branches"] = median_time(
+    out["filtered, 2 branches"] = c.median_wall_cpu(
         lambda: gittrack.search_runs(filter_string=FILTER, branches=["main", "feature-a"]), repeat
     )
     print(
@@ -230,8 +212,8 @@ def bench_gittrack(path: Path, n: int, repeat: int) -> dict[str, tuple[float, fl
         subprocess.run([sys.executable, *args], cwd=path, env=env, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
 
-    out["W6 import gittrack"] = median_time(lambda: proc("-c", "import gittrack"), 5)
-    out["W6 gittrack log"] = median_time(lambda: proc("-m", "gittrack", "log"), 5)
+    out["W6 import gittrack"] = c.median_wall_cpu(lambda: proc("-c", "import gittrack"), 5)
+    out["W6 gittrack log"] = c.median_wall_cpu(lambda: proc("-m", "gittrack", "log"), 5)
     return out
 
 
@@ -277,9 +259,11 @@ def bench_mlflow(uri: str, repeat: int) -> dict[str, tuple[float, float]]:
     mlflow.set_tracking_uri(uri)
     df = mlflow.search_runs(experiment_ids=["0"], max_results=100000)
     n = len(df)
-    full = median_time(lambda: mlflow.search_runs(experiment_ids=["0"], max_results=100000), repeat)
+    full = c.median_wall_cpu(
+        lambda: mlflow.search_runs(experiment_ids=["0"], max_results=100000), repeat
+    )
     f = mlflow.search_runs(experiment_ids=["0"], filter_string=FILTER, max_results=100000)
-    filt = median_time(
+    filt = c.median_wall_cpu(
         lambda: mlflow.search_runs(experiment_ids=["0"], filter_string=FILTER, max_results=100000),
         repeat,
     )

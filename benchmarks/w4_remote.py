@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _common import cpu_seconds  # noqa: E402
 
 from tests.remote_helpers import (  # noqa: E402
     GitDaemon,
@@ -46,20 +47,15 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "GIT_TERMINAL_PROMPT": "0"}
 CPU: dict[str, float] = {}  # the CPU seconds of the last timed() call, by its label
 
 
-def children_cpu() -> float:
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return kids.ru_utime + kids.ru_stime
-
-
 def timed(argv: list[str], cwd: Path) -> float:
     """Wall seconds of ``argv``; its CPU seconds (user+sys of it and the processes it
     waited for: over file:// the remote's receive-pack/upload-pack and hooks too) go to
     ``CPU["last"]``."""
-    c0 = children_cpu()
+    c0 = cpu_seconds(children_only=True)
     t0 = time.perf_counter()
     res = subprocess.run(argv, cwd=cwd, env=ENV, capture_output=True, text=True)
     dt = time.perf_counter() - t0
-    CPU["last"] = children_cpu() - c0
+    CPU["last"] = cpu_seconds(children_only=True) - c0
     if res.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{res.stdout}\n{res.stderr}")
     return dt
