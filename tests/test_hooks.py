@@ -296,22 +296,27 @@ def test_rebase_with_detached_head_goes_through(repo):
         assert LOCK not in files_in(repo, rev)
 
 
-def test_post_commit_notes_the_commit_in_the_run(repo):
-    install(repo)
-    code = (
-        "import subprocess, gittrack\n"
-        "with gittrack.start_run() as run:\n"
-        "    open('result.txt', 'w').write('42')\n"
-        "    subprocess.run(['git', 'add', 'result.txt'], check=True)\n"
-        "    subprocess.run(['git', 'commit', '-q', '-m', 'result'], check=True)\n"
-        "print(run.info.run_id)\n"
-    )
-    out = subprocess.run(
+def _in_a_live_run(repo, *steps: str) -> subprocess.CompletedProcess:
+    """Run ``steps`` (Python lines) in a fresh interpreter inside ``gittrack.start_run()``
+    in ``repo``; it prints the run id."""
+    body = "".join(f"    {step}\n" for step in steps)
+    code = f"import subprocess, gittrack\nwith gittrack.start_run() as run:\n{body}print(run.info.run_id)\n"
+    return subprocess.run(
         [sys.executable, "-c", code],
         cwd=repo,
         env={**os.environ, **GIT_ENV},
         capture_output=True,
         text=True,
+    )
+
+
+def test_post_commit_notes_the_commit_in_the_run(repo):
+    install(repo)
+    out = _in_a_live_run(
+        repo,
+        "open('result.txt', 'w').write('42')",
+        "subprocess.run(['git', 'add', 'result.txt'], check=True)",
+        "subprocess.run(['git', 'commit', '-q', '-m', 'result'], check=True)",
     )
     assert out.returncode == 0, out.stderr
     run_id = out.stdout.strip()
@@ -504,19 +509,10 @@ def test_post_commit_starts_no_python_without_a_live_run(repo, tmp_path):
 
     # a live run in an ancestor of `git commit`: post-commit starts Python and notes it
     log.unlink()
-    code = (
-        "import subprocess, gittrack\n"
-        "with gittrack.start_run() as run:\n"
-        "    open('train.py', 'w').write('v3')\n"
-        "    subprocess.run(['git', 'commit', '-q', '-am', 'v3'], check=True)\n"
-        "print(run.info.run_id)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=repo,
-        env={**os.environ, **GIT_ENV},
-        capture_output=True,
-        text=True,
+    out = _in_a_live_run(
+        repo,
+        "open('train.py', 'w').write('v3')",
+        "subprocess.run(['git', 'commit', '-q', '-am', 'v3'], check=True)",
     )
     assert out.returncode == 0, out.stderr
     assert log.read_text().split() == ["pre-commit", "post-commit"]
