@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import git, mlflow_uris_restored
 from tests.server_helpers import http, serve_new_repo
 
 mlflow = pytest.importorskip("mlflow")
@@ -46,15 +46,13 @@ def trained() -> tuple[Any, Any]:
 
 @contextlib.contextmanager
 def mlflow_at(uri: str) -> Iterator[MlflowClient]:
-    """MLflow's tracking and registry URI set to ``uri`` (restored after)."""
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
+    """MLflow's tracking and registry URI set to ``uri``, restored after as they were (unset
+    stays unset: setting back ``get_tracking_uri()``'s resolved default made it process-wide
+    and outranked later tests' environment, e.g. from the module-scoped story fixture)."""
+    with mlflow_uris_restored():
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
         yield MlflowClient(uri, uri)
-    finally:
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
 
 
 class Transcript:
