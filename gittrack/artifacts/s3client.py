@@ -19,9 +19,12 @@ from typing import Any
 
 
 def _sync_credentials(fs: Any, aio_credentials: Any) -> Any:
-    """Botocore credentials that ask s3fs's (async) ones, on s3fs's loop, at each signing."""
-    from botocore.credentials import Credentials
+    """Botocore credentials that are s3fs's (async) ones at each signing: refreshable
+    ones are asked on s3fs's loop (which refreshes them), fixed ones read as they are."""
+    from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
     from fsspec.asyn import sync
+
+    refreshable = isinstance(aio_credentials, RefreshableCredentials)
 
     class LoopCredentials(Credentials):
         method = "s3fs"
@@ -30,7 +33,10 @@ def _sync_credentials(fs: Any, aio_credentials: Any) -> Any:
             pass
 
         def get_frozen_credentials(self) -> Any:
-            return sync(fs.loop, aio_credentials.get_frozen_credentials)
+            if refreshable:
+                return sync(fs.loop, aio_credentials.get_frozen_credentials)
+            c = aio_credentials
+            return ReadOnlyCredentials(c.access_key, c.secret_key, c.token, c.account_id)
 
     return LoopCredentials()
 

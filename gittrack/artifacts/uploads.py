@@ -69,10 +69,6 @@ class NamedParts:
     stat: os.stat_result  # of the file when it was opened
 
 
-def _part_sums(data: Any) -> PartSums:
-    return PartSums(hashlib.sha256(data).digest(), zlib.crc32(data))
-
-
 def read_part(fd: int, buf: bytearray, offset: int) -> int:
     """Fill ``buf`` from ``fd`` at ``offset`` (fewer bytes only at the end of the file);
     returns the count read."""
@@ -87,9 +83,9 @@ def read_part(fd: int, buf: bytearray, offset: int) -> int:
 
 
 def hash_in_parts(path: str | os.PathLike[str], part_size: int) -> NamedParts:
-    """Read ``path`` once: the sha256 of the whole (this thread) and the sums of each
-    ``part_size`` part (a second thread, at the same time: hashlib and zlib let go of
-    the GIL), so the file costs about one pass, through two buffers.
+    """Read ``path`` once: the sha256 of the whole (this thread), and each ``part_size``
+    part's sha256 and CRC32 (two more threads, at the same time: hashlib and zlib let go
+    of the GIL), so the file costs about one sha256 pass, through two buffers.
 
     Raises:
         InvalidArtifactPath: the file is missing or unreadable.
@@ -103,8 +99,12 @@ def hash_in_parts(path: str | os.PathLike[str], part_size: int) -> NamedParts:
     parts: list[PartSums] = []
     buffers = [bytearray(part_size), bytearray(part_size)]
     size = 0
-    with src, ThreadPoolExecutor(1, thread_name_prefix="gittrack-hash") as pool:
-        pending: Future[PartSums] | None = None  # the previous part's (the other buffer)
+
+    def sums(view: memoryview) -> tuple[Future[bytes], Future[int]]:
+        return pool.submit(lambda: hashlib.sha256(view).digest()), pool.submit(zlib.crc32, view)
+
+    with src, ThreadPoolExecutor(2, thread_name_prefix="gittrack-hash") as pool:
+        pending: tuple[Future[bytes], Future[int]] | None = None  # the previous part's
         for index in itertools.count():
             buf = buffers[index % 2]  # part index - 2's buffer: its sums are in
             try:
@@ -114,16 +114,16 @@ def hash_in_parts(path: str | os.PathLike[str], part_size: int) -> NamedParts:
             if not n:
                 break
             view = memoryview(buf)[:n]
-            sums = pool.submit(_part_sums, view)
+            these = sums(view)
             whole.update(view)
             size += n
             if pending is not None:
-                parts.append(pending.result())
-            pending = sums
+                parts.append(PartSums(pending[0].result(), pending[1].result()))
+            pending = these
             if n < part_size:
                 break
         if pending is not None:
-            parts.append(pending.result())
+            parts.append(PartSums(pending[0].result(), pending[1].result()))
     return NamedParts(whole.hexdigest(), size, part_size, parts, st)
 
 
