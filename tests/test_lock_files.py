@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 from gittrack.api.client import Client
-from tests.conftest import git
+from tests.conftest import client_process, git
 
 LOCKS = Path(".git") / "gittrack" / "locks"
 
@@ -65,35 +65,24 @@ def test_ended_runs_leave_no_lock_file_and_a_run_left_running_keeps_its(repo):
     client.set_terminated(ended)
     assert not (repo / LOCKS / f"{ended}.lock").exists()
 
-    code = (
-        "import os\n"
-        "from gittrack.api.client import Client\n"
-        "c = Client('.')\n"
+    # exits normally without ending the run: its writer closes, the run stays RUNNING
+    left = client_process(
+        repo,
         "r = c.create_run('0', snapshot=False)\n"
         "c.log_metric(r.info.run_id, 'loss', 0.5)\n"
-        "print(r.info.run_id)\n"
-    )  # exits normally without ending the run: its writer closes, the run stays RUNNING
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
+        "print(r.info.run_id)\n",
     )
-    left = out.stdout.split()[-1]
     assert (repo / LOCKS / f"{left}.lock").exists()
     assert Client(repo).get_run(left).info.status == "CRASHED"  # as before: writer gone
     assert Client(repo).get_run(ended).info.status == "FINISHED"
 
 
 def test_a_run_ended_in_another_process_can_be_written_again_here(repo):
-    code = (
-        "from gittrack.api.client import Client\n"
-        "c = Client('.')\n"
-        "r = c.create_run('0', snapshot=False)\n"
-        "c.set_terminated(r.info.run_id)\n"
-        "print(r.info.run_id)\n"
+    run_id = client_process(
+        repo,
+        "r = c.create_run('0', snapshot=False)\nc.set_terminated(r.info.run_id)\n"
+        "print(r.info.run_id)\n",
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
-    )
-    run_id = out.stdout.split()[-1]
     assert not (repo / LOCKS / f"{run_id}.lock").exists()
     client = Client(repo)
     client.set_tag(run_id, "after", "yes")  # takes (and creates) the lock again

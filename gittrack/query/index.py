@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 8  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers)
+FORMAT_VERSION = 9  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers);
+# 9: run_json without the fields the columns hold (rows.whole_record)
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 CHUNK = 1000  # runs a worker parses and commits at a time
 
