@@ -17,7 +17,9 @@ Schema (format version :data:`FORMAT_VERSION`)::
 
     runs(id, run_id, commit_sha, experiment_id, run_name, status, user_id,
          start_time, end_time, artifact_uri, lifecycle, heartbeat, host, pid,
-         source_commit, source_branch, source_dirty, parent_run_id, run_json)
+         source_commit, source_branch, source_dirty, parent_run_id,
+         run_json (run.yaml less what the columns hold: rows.whole_record),
+         metrics_json, params_json, tags_json)
     metrics(rid, key, value, is_nan, step, timestamp, min, max, count)
     params(rid, key, value)          tags(rid, key, value)
     datasets(rid, name, digest, context)   -- dataset inputs (filters datasets.*)
@@ -350,7 +352,8 @@ class Index:
                 self.pending = work
                 self._load_broken()
                 return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
-        with self._lock(lambda: self._progress(len(refs))):
+        total = len(refs)
+        with self._lock(lambda: self._progress(total)):
             before = indexed
             indexed = self._indexed()
             if indexed != before and refs_arg is None:
@@ -554,7 +557,7 @@ def _wait_for_lock(fd: int, what: Callable[[], str], done: Callable[[], bool] | 
             told = now
             print(f"gittrack: {what()}", file=sys.stderr, flush=True)
         time.sleep(pause)
-        pause = min(pause * 2, 0.1)
+        pause = min(pause * 2, 0.05)
 
 
 # index file -> (the process building it in the background, the run refs it indexes)

@@ -145,7 +145,7 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
     if not isinstance(src, dict):
         raise ValueError("run.yaml: source is not a mapping")
     status = str(run["status"])
-    runs_row = (
+    cols = (
         run_id,
         commit,
         str(run["experiment_id"]),
@@ -166,10 +166,8 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
     )
     # run.yaml itself (Run.record, and the derived status of live runs), less what the
     # columns give back (see whole_record)
-    rest = _rest_of_record(
-        run, (*runs_row[0:1], *runs_row[2:10], *runs_row[16:17], *runs_row[13:16])
-    )
-    runs_row = (*runs_row, _to_json(rest))
+    rest = _rest_of_record(run, (*cols[0:1], *cols[2:10], *cols[16:17], *cols[13:16]))
+    runs_row = (*cols, _to_json(rest))
     metric_rows = []
     for key, m in record["metrics"].items():
         if isinstance(m, dict):
