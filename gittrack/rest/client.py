@@ -462,6 +462,38 @@ class RestClient(RunArgs, RestRegistryMethods):
             for name in sorted(files):
                 self.log_artifact(run_id, os.path.join(root, name), dest)
 
+    _PROXY = "/api/2.0/mlflow-artifacts/artifacts"
+
+    def _proxy_list(self, remote: str) -> list[dict[str, Any]]:
+        """The artifact proxy's listing of ``remote`` (``[]`` for a file or nothing)."""
+        import json
+
+        listing = json.loads(
+            self.http.request("GET", self._PROXY, params={"path": remote}) or b"{}"
+        )
+        return list(listing.get("files") or [])
+
+    def _proxy_fetch(self, remote: str, local: str) -> None:
+        """Download the proxy's file or folder ``remote`` as ``local``.
+
+        Raises:
+            InvalidParameter: a listing names a child that is not one plain name.
+            NotFound: nothing at ``remote``.
+        """
+        entries = self._proxy_list(remote)
+        if not entries:  # a file (or nothing: the GET says which)
+            data = self.http.request("GET", quote(f"{self._PROXY}/{remote}"))
+            os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+            with open(local, "wb") as fh:
+                fh.write(data)
+            return
+        os.makedirs(local, exist_ok=True)
+        for e in entries:
+            name = posixpath.basename(str(e["path"]).rstrip("/"))
+            if not name or name in (".", "..") or "/" in name:
+                raise InvalidParameter(f"artifact listing of {remote!r} names {e['path']!r}")
+            self._proxy_fetch(f"{remote}/{name}", os.path.join(local, name))
+
     def download_artifact_uri(self, uri: str, dst_path: str) -> str:
         """Download the file or folder at ``mlflow-artifacts:/<path>`` (the server's artifact
         proxy) into folder ``dst_path``; returns the local path of it.
@@ -469,8 +501,6 @@ class RestClient(RunArgs, RestRegistryMethods):
         Raises:
             InvalidParameter: not an ``mlflow-artifacts:`` URI. NotFound: nothing there.
         """
-        import json
-
         parts = urlsplit(uri)
         if parts.scheme != "mlflow-artifacts":
             raise InvalidParameter(
@@ -478,34 +508,47 @@ class RestClient(RunArgs, RestRegistryMethods):
                 "can be read"
             )
         base = parts.path.strip("/")
-        prefix = "/api/2.0/mlflow-artifacts/artifacts"
-
-        def fetch(remote: str, local: str) -> None:
-            listing = json.loads(self.http.request("GET", prefix, params={"path": remote}) or b"{}")
-            entries = listing.get("files") or []
-            if not entries:  # a file (or nothing: the GET says which)
-                os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-                fetch_file(remote, local)
-                return
-            os.makedirs(local, exist_ok=True)
-            for e in entries:
-                name = posixpath.basename(str(e["path"]).rstrip("/"))
-                if not name or name in (".", "..") or "/" in name:
-                    raise InvalidParameter(f"artifact listing of {remote!r} names {e['path']!r}")
-                child = f"{remote}/{name}"
-                if e.get("is_dir"):
-                    fetch(child, os.path.join(local, name))
-                else:
-                    fetch_file(child, os.path.join(local, name))
-
-        def fetch_file(remote: str, local: str) -> None:
-            data = self.http.request("GET", quote(f"{prefix}/{remote}"))
-            with open(local, "wb") as fh:
-                fh.write(data)
-
         target = os.path.join(dst_path, posixpath.basename(base) or "artifacts")
-        fetch(base, target)
+        self._proxy_fetch(base, target)
         return target
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Any]:
+        """``FileInfo(path, is_dir, file_size)`` rows directly under ``path`` of the run's
+        artifacts, read through the server's artifact proxy (as the local Client's)."""
+        from gittrack.artifacts.manifest import FileInfo
+        from gittrack.artifacts.paths import clean_artifact_path
+
+        clean = clean_artifact_path(path)
+        remote = posixpath.join(self._artifact_base(run_id), clean).rstrip("/")
+        rows = []
+        for e in self._proxy_list(remote):
+            name = posixpath.join(clean, posixpath.basename(str(e["path"]).rstrip("/")))
+            size = None if e.get("is_dir") else int(e.get("file_size") or 0)
+            rows.append(FileInfo(name, bool(e.get("is_dir")), size))
+        return sorted(rows, key=lambda r: r.path)
+
+    def download_artifacts(self, run_id: str, path: str = "", dst_path: Any = None) -> str:
+        """Download a file or folder of run ``run_id`` through the server's artifact proxy;
+        returns its local path, ``<dst_path>/<path>`` as the local Client's (a new temporary
+        folder when ``dst_path`` is None).
+
+        Raises:
+            ArtifactNotFound: nothing at ``path``. InvalidArtifactPath: a bad path, or
+                ``dst_path`` cannot be made a folder.
+        """
+        from gittrack.artifacts.paths import clean_artifact_path
+        from gittrack.artifacts.read import _destination
+        from gittrack.errors import ArtifactNotFound
+
+        clean = clean_artifact_path(path)
+        dst = _destination(dst_path)
+        remote = posixpath.join(self._artifact_base(run_id), clean).rstrip("/")
+        local = os.path.join(dst, *clean.split("/")) if clean else str(dst)
+        try:
+            self._proxy_fetch(remote, local)
+        except NotFound as exc:
+            raise ArtifactNotFound(f"no artifact at {clean!r} in run {run_id}") from exc
+        return local
 
     def download_artifact(self, run_id: str, path: str) -> bytes:
         url = f"/api/2.0/mlflow-artifacts/artifacts/{self._artifact_base(run_id)}/{path}"
