@@ -307,9 +307,9 @@ def load_model(
         )
     conf = flavors[flavor]
     if flavor == mlmodel.PYFUNC and conf.get("loader_module") != FLAVOR_MODULES[mlmodel.PYFUNC]:
-        native = NATIVE_LOADERS.get(str(conf.get("loader_module")))
-        if native in flavors:  # a flavor gittrack loads itself (MLflow's model too)
-            return _flavor_module(native).load(local, flavors[native], model=model)
+        same = NATIVE_LOADERS.get(str(conf.get("loader_module")))
+        if same is not None and same in flavors:  # gittrack loads it itself (MLflow's too)
+            return _flavor_module(same).load(local, flavors[same], model=model)
         loader = importlib.import_module(conf["loader_module"])
         # MLflow's rule: the file ``data`` names, else the model folder
         return loader._load_pyfunc(str(local / conf["data"] if "data" in conf else local))

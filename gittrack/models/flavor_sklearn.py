@@ -87,7 +87,9 @@ def save(
         mod: Any = pickle
         if fmt == "cloudpickle":
             try:
-                import cloudpickle as mod
+                import cloudpickle
+
+                mod = cloudpickle
             except ImportError:  # pragma: no cover - cloudpickle ships with most ML stacks
                 fmt = "pickle"
         file = path / FILE
