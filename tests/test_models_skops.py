@@ -183,11 +183,7 @@ def test_loading_a_skops_model_without_skops_names_the_format_and_package(mlflow
         "except gittrack.GittrackError as exc:\n"
         "    print(type(exc).__name__, exc)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == (
+    assert _python(repo, code).strip() == (
         f"{MissingDependency.__name__} loading a scikit-learn model saved in the 'skops' format "
         "needs the package 'skops', which is not installed: pip install 'gittrack[models]'"
     )
