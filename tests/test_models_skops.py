@@ -7,9 +7,6 @@ are refused, as MLflow's loader refuses them."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,7 @@ import gittrack
 import gittrack.pyfunc
 import gittrack.sklearn
 from gittrack.errors import InvalidParameter, MissingDependency
-from tests.conftest import init_project
+from tests.conftest import init_project, python_with_mlflow_at
 
 pytest.importorskip("mlflow")
 pytest.importorskip("skops")
@@ -51,17 +48,7 @@ def _models() -> tuple[object, object]:
 
 def _python(repo: Path, code: str) -> str:
     """``python -c code`` in ``repo`` with MLflow's tracking URI the repository; its stdout."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"gittrack://{repo}"}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-4000:]
-    return out.stdout
+    return python_with_mlflow_at(f"gittrack://{repo}", code, repo)
 
 
 @pytest.fixture(scope="module")

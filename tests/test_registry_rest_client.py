@@ -194,3 +194,44 @@ def _tree(path: str) -> dict[str, bytes]:
     if p.is_file():
         return {p.name: p.read_bytes()}
     return {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
+
+
+def test_a_model_mlflow_logged_to_the_server_loads_by_run_and_by_id(tmp_path, monkeypatch):
+    """MLflow 3 logs a model into a ``gittrack server`` (its files go with the logged model,
+    not the run); with only the server's URI, gittrack loads ``runs:/<run>/model`` (MLflow 3's
+    rule: the run's model of that name) and ``models:/m-<id>`` through the artifact proxy."""
+    import json
+
+    from tests.conftest import python_with_mlflow_at
+
+    for var in ("MLFLOW_TRACKING_URI", "GITTRACK_TRACKING_URI", "GITTRACK_REPO"):
+        monkeypatch.delenv(var, raising=False)
+    away = tmp_path / "away"
+    away.mkdir()
+    monkeypatch.chdir(away)
+    code = (
+        "import json, mlflow, mlflow.sklearn, numpy as np\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "x = np.arange(20, dtype=float).reshape(10, 2)\n"
+        "with mlflow.start_run() as run:\n"
+        "    info = mlflow.sklearn.log_model(LinearRegression().fit(x, x.sum(1)), name='model',\n"
+        "                                    pip_requirements=['scikit-learn'])\n"
+        "print(json.dumps([info.model_id, run.info.run_id]))\n"
+    )
+    with serve_new_repo(tmp_path / "server") as srv:
+        out = python_with_mlflow_at(srv.url, code, away)
+        model_id, rid = json.loads(out.splitlines()[-1])
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", srv.url)
+        x = np.array([[1.0, 2.0], [3.0, 4.0]])
+        for uri in (f"runs:/{rid}/model", f"models:/{model_id}"):
+            np.testing.assert_allclose(gittrack.sklearn.load_model(uri).predict(x), [3.0, 7.0])
+            got = gittrack.pyfunc.load_model(uri).predict(x)
+            np.testing.assert_allclose(np.asarray(got).ravel(), [3.0, 7.0])
+        mlmodel = gittrack.artifacts.download_artifacts(
+            run_id=rid, artifact_path="model/MLmodel", dst_path=str(tmp_path / "dl")
+        )
+        assert Path(mlmodel) == tmp_path / "dl" / "model" / "MLmodel"
+        assert f"model_id: {model_id}" in Path(mlmodel).read_text()
+        with pytest.raises(GittrackError) as err:
+            gittrack.sklearn.load_model(f"runs:/{rid}/other")
+        assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST" and "other" in str(err.value)

@@ -224,12 +224,19 @@ def log_model(
 
 
 def _download_from_server(client: Any, model_uri: str, dst_path: Any) -> str:
-    """The local folder of the registered version ``model_uri`` names, downloaded through a
-    tracking server from where it says the version's files are (get-download-uri)."""
+    """The local folder of the registered version (or logged model, ``models:/m-<id>``)
+    ``model_uri`` names, downloaded through a tracking server from where it says the files
+    are (get-download-uri, or the logged model's artifact URI)."""
     import tempfile
 
-    version = client.resolve_model_uri(model_uri)
-    where = client.get_model_version_download_uri(version.name, version.version)
+    from gittrack.core.registry import logged_model_id
+
+    logged = logged_model_id(model_uri)
+    if logged is not None:  # models:/m-<id>: where the server keeps the logged model
+        where = client.logged_model_artifact_uri(logged)
+    else:
+        version = client.resolve_model_uri(model_uri)
+        where = client.get_model_version_download_uri(version.name, version.version)
     dst = str(dst_path) if dst_path is not None else tempfile.mkdtemp(prefix="gittrack-model-")
     return str(client.download_artifact_uri(where, dst))
 

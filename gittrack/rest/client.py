@@ -547,8 +547,39 @@ class RestClient(RunArgs, RestRegistryMethods):
         try:
             self._proxy_fetch(remote, local)
         except NotFound as exc:
-            raise ArtifactNotFound(f"no artifact at {clean!r} in run {run_id}") from exc
+            name, _, rest = clean.partition("/")
+            model_uri = self._run_model_uri(run_id, name) if name else None
+            if model_uri is None:
+                raise ArtifactNotFound(f"no artifact at {clean!r} in run {run_id}") from exc
+            base = urlsplit(model_uri).path.strip("/")
+            self._proxy_fetch(posixpath.join(base, rest).rstrip("/"), local)
         return local
+
+    def logged_model_artifact_uri(self, model_id: str) -> str:
+        """Where the server keeps logged model ``model_id``'s files (``mlflow-artifacts:``).
+
+        Raises:
+            NotFound: no such model.
+        """
+        data = self.http.call("GET", f"logged-models/{quote(model_id, safe='')}")
+        return str(data["model"]["info"]["artifact_uri"])
+
+    def _run_model_uri(self, run_id: str, name: str) -> str | None:
+        """The artifact URI of the newest model named ``name`` that run ``run_id`` logged, or
+        None: MLflow 3's rule for ``runs:/<run>/<name>`` (the local Client's is
+        :meth:`LoggedModelStore.of_run`), asked of the server's ``logged-models/search``."""
+        from gittrack.query.search import _quote
+
+        run = self.get_run(run_id).info
+        body = {"experiment_ids": [run.experiment_id], "filter": f"name = '{_quote(name)}'"}
+        found = [
+            m["info"]
+            for m in self._all_pages("POST", "logged-models/search", lambda n: body, "models")
+            if m["info"].get("source_run_id") == run.run_id
+        ]
+        if not found:
+            return None
+        return str(max(found, key=lambda i: i.get("creation_timestamp_ms") or 0)["artifact_uri"])
 
     def download_artifact(self, run_id: str, path: str) -> bytes:
         url = f"/api/2.0/mlflow-artifacts/artifacts/{self._artifact_base(run_id)}/{path}"
