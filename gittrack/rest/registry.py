@@ -2,8 +2,8 @@
 
 The names and arguments are :class:`gittrack.api.registry.RegistryMethods`' (MlflowClient's);
 the answers are the same entities, decoded by their one ``from_dict``. Errors are the
-server's, mapped by :func:`gittrack.errors.error_from_response`. Reads and DELETEs are
-retried freely; writes carry a request id, so a retry is not applied twice
+server's, mapped by :func:`gittrack.errors.error_from_response`. Reads are retried
+freely; writes, DELETEs included, carry a request id, so a retry is not applied twice
 (:mod:`gittrack.rest.http`).
 """
 
