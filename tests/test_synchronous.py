@@ -82,9 +82,10 @@ def face(request, server, tmp_path) -> Iterator[Face]:
 
 def _live_run(face: Face) -> str:
     """A run whose writer is open in this process (the local face buffers its writes)."""
+    run_id = face.client.create_run("0").info.run_id
     if face.name == "local":
-        return face.client._create_writer("0").run_id
-    return face.client.create_run("0").info.run_id
+        face.client.writer(run_id)  # open: writes wait for its checkpoint
+    return run_id
 
 
 def test_synchronous_true_is_acknowledged_when_the_call_returns(face):
