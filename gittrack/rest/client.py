@@ -5,8 +5,10 @@ are MlflowClient's), so the fluent API can use either. It speaks only MLflow's
 REST API, so it logs into ``gittrack server`` and into ``mlflow server`` alike
 — the metadata store's pluggable REST abstraction.
 
-``log_metric`` only queues the point (see :mod:`gittrack.rest.batcher`);
-everything else is a synchronous request. Reads (``get_run``,
+``log_metric`` queues the point (see :mod:`gittrack.rest.batcher`) unless called with
+``synchronous=True`` (sent at once, the server's error raised at the call); everything
+else is a request made at once. ``synchronous=False`` returns a ``RunOperations``
+(:func:`gittrack.api.protocols.logged`, the one rule for every face). Reads (``get_run``,
 ``get_metric_history``, ``search_runs``) and ``set_terminated`` first flush
 the run's queued points, so what a program logged is what it reads back.
 """
@@ -23,9 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from gittrack.api.protocols import RunArgs
 from gittrack.core.validation import (
-    metric_step,
-    metric_timestamp,
-    metric_value,
+    metric_point,
     validate_key,
     validate_param_value,
     validate_tag_value,
@@ -40,7 +40,7 @@ from gittrack.rest.registry import RestRegistryMethods
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from gittrack.api.protocols import NewLocalRun, NewRun
+    from gittrack.api.protocols import NewLocalRun, NewRun, Point
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 REQUEST_TAG = "gittrack.request_id"  # the client's id of the runs/create call that made a run
@@ -303,45 +303,43 @@ class RestClient(RunArgs, RestRegistryMethods):
 
     # -- logging -------------------------------------------------------------------------------
 
-    def _log_point(
-        self, run_id: str, key: str, value: Any, timestamp: int | None, step: int | None
-    ) -> None:
-        """Queue one point; it is sent in the background (see :meth:`flush`)."""
+    def _log_point(self, run_id: str, point: Point, now: bool) -> None:
+        """Queue the point for the background sender (see :meth:`flush`); ``now``: send
+        it at once, after the run's queued points, and raise the server's error here."""
         from gittrack.core.entities import Metric
 
-        validate_key(key, "metric")
-        point = Metric(
-            key,
-            metric_value(key, value),
-            metric_timestamp(key, timestamp if timestamp is not None else _now()),
-            metric_step(key, step if step is not None else 0),
-        )
-        self.batcher.add(run_id, point)
+        if now:
+            self._flush_quietly(run_id)
+            self._post_batch(run_id, [Metric(*point)], [], [])
+        else:
+            self.batcher.add(run_id, Metric(*point))
 
     def _send_key_value(self, endpoint: str, run_id: str, key: str, text: str) -> None:
         self.http.call(
             "POST", endpoint, {"run_id": run_id, "run_uuid": run_id, "key": key, "value": text}
         )
 
-    def log_param(self, run_id: str, key: str, value: Any) -> Any:
+    def _log_param(self, run_id: str, key: str, value: Any, now: bool) -> None:
+        """Sent at once, whatever ``now`` says (only metric points are queued)."""
         text = validate_param_value(validate_key(key, "param"), value)
         self._send_key_value("runs/log-parameter", run_id, key, text)
-        return value
 
-    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+    def _set_tag(self, run_id: str, key: str, value: Any, now: bool) -> None:
         text = validate_tag_value(validate_key(key, "tag"), value)
         self._send_key_value("runs/set-tag", run_id, key, text)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.http.call("POST", "runs/delete-tag", {"run_id": run_id, "key": key})
 
-    def log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
-        """Send metrics, params and tags now, split to MLflow's per-request limits."""
+    def _log_batch(
+        self, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any], now: bool
+    ) -> None:
+        """Send metrics, params and tags now (after the run's queued points), split to
+        MLflow's per-request limits."""
+        from gittrack.core.entities import Metric
+
         self.batcher.flush(run_id)
-        metrics, params, tags = list(metrics), list(params), list(tags)
-        for m in metrics:
-            validate_key(m.key, "metric")
-            metric_value(m.key, m.value)
+        metrics = [Metric(*metric_point(m.key, m.value, m.timestamp, m.step)) for m in metrics]
         ps = [
             {"key": validate_key(p.key, "param"), "value": validate_param_value(p.key, p.value)}
             for p in params
@@ -370,9 +368,9 @@ class RestClient(RunArgs, RestRegistryMethods):
             "metrics": [
                 {
                     "key": m.key,
-                    "value": convert.wire_number(float(m.value)),
-                    "timestamp": int(m.timestamp),
-                    "step": int(m.step or 0),
+                    "value": convert.wire_number(m.value),
+                    "timestamp": m.timestamp,
+                    "step": m.step,
                 }
                 for m in metrics
             ],
