@@ -17,12 +17,16 @@ Schema (format version :data:`FORMAT_VERSION`)::
 
     runs(id, run_id, commit_sha, experiment_id, run_name, status, user_id,
          start_time, end_time, artifact_uri, lifecycle, heartbeat, host, pid,
-         source_commit, source_branch, source_dirty, parent_run_id, run_json)
+         source_commit, source_branch, source_dirty, parent_run_id,
+         run_json (run.yaml less what the columns hold: rows.whole_record),
+         metrics_json, params_json, tags_json)
     metrics(rid, key, value, is_nan, step, timestamp, min, max, count)
     params(rid, key, value)          tags(rid, key, value)
     datasets(rid, name, digest, context)   -- dataset inputs (filters datasets.*)
     broken(run_id, commit_sha, error)
     reach(tip, commit_sha, reachable)   -- branch ancestry cache (see gittrack.query.branches)
+    meta(key, value)                 -- the epoch and generation (see Index.generation)
+    changes(gen, old, new)           -- the runs row ids each generation removed/added
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ import logging
 import os
 import sqlite3
 import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -48,7 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 8  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers)
+FORMAT_VERSION = 10  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers);
+# 9: run_json without the fields the columns hold (rows.whole_record); 10: the change log
+CHANGES_KEPT = 65536  # generations the change log reaches back (see Index.changed_since)
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 CHUNK = 1000  # runs a worker parses and commits at a time
 
@@ -105,15 +113,30 @@ CREATE TABLE reach(tip TEXT NOT NULL, commit_sha TEXT NOT NULL, reachable INTEGE
 CREATE TABLE format(version INTEGER NOT NULL);
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
 -- the generation: bumped by every change to a runs row, whoever writes it (derived caches
--- such as gittrack.query.frames are keyed by it); the epoch tells two index files apart
+-- such as gittrack.query.columns are keyed by it); the epoch tells two index files apart.
+-- Each bump logs the row ids it removed (old) and added (new) under the generation it
+-- reached, so a cache of an older generation can catch up (Index.changed_since); the
+-- writer trims the log to the last CHANGES_KEPT generations.
 INSERT INTO meta VALUES ('generation', 0);
+CREATE TABLE changes(gen INTEGER PRIMARY KEY, old INTEGER, new INTEGER);
 CREATE TRIGGER runs_generation_insert AFTER INSERT ON runs
-BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'generation';
+    INSERT INTO changes SELECT value, NULL, NEW.id FROM meta WHERE key = 'generation';
+END;
 CREATE TRIGGER runs_generation_update AFTER UPDATE ON runs
-BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'generation';
+    INSERT INTO changes SELECT value, OLD.id, NEW.id FROM meta WHERE key = 'generation';
+END;
 CREATE TRIGGER runs_generation_delete AFTER DELETE ON runs
-BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'generation';
+    INSERT INTO changes SELECT value, OLD.id, NULL FROM meta WHERE key = 'generation';
+END;
 """
+WAIT_NOTICE_SECONDS = 1.0  # waiting longer on another process's refresh is told on stderr
+WAIT_REPEAT_SECONDS = 15.0  # and told again this often, with its progress
 QUIET_NS = 2_000_000_000  # refs untouched this long may be trusted by their directory's mtime
 
 
@@ -170,9 +193,17 @@ class Index:
         conn = self._open_existing()
         if conn is not None:
             return conn
-        with self._lock():
+        ready: list[sqlite3.Connection] = []
+
+        def created() -> bool:  # by the process holding the lock: no need to wait longer
+            got = self._open_existing()
+            if got is not None:
+                ready.append(got)
+            return got is not None
+
+        with self._lock(lambda: f"another process is creating the run index {self.path}", created):
             # another process may have rebuilt it while we waited for the lock
-            return self._open_existing() or self._create()
+            return ready[0] if ready else self._open_existing() or self._create()
 
     @staticmethod
     def _format_ok(conn: sqlite3.Connection) -> bool:
@@ -208,17 +239,21 @@ class Index:
         return conn
 
     @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        """An advisory lock on ``index.lock`` (serialises rebuilds and refreshes)."""
+    def _lock(
+        self,
+        what: Callable[[], str] | None = None,
+        done: Callable[[], bool] | None = None,
+    ) -> Iterator[None]:
+        """An advisory lock on ``index.lock`` (serialises rebuilds and refreshes), held
+        inside the block. While another process holds it (building the index can take
+        minutes at 100,000 runs), this waits, and after :data:`WAIT_NOTICE_SECONDS` says
+        so on stderr (``what()``: what the other process does), again every
+        :data:`WAIT_REPEAT_SECONDS`. ``done()``, asked while waiting, True: the wait is
+        over without the lock (the block then runs unlocked)."""
         lock_path = self.path.with_name(self.path.name + ".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                import fcntl
-
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except ImportError:  # pragma: no cover - Windows: SQLite's own locking suffices
-                pass
+            _wait_for_lock(fd, what or (lambda: "another process is updating the run index"), done)
             yield
         finally:
             os.close(fd)  # closing releases the lock
@@ -282,8 +317,6 @@ class Index:
         :data:`QUIET_NS` is returned, so an update in the same clock tick is never missed.
         None when the stamp cannot be trusted (reftable, or refs changed just now).
         """
-        import time
-
         common = self.repo.common_dir
         if self.repo.config("extensions.refstorage", "files") != "files":
             return None
@@ -335,7 +368,8 @@ class Index:
                 self.pending = work
                 self._load_broken()
                 return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
-        with self._lock():
+        total = len(refs)
+        with self._lock(lambda: self._progress(total)):
             before = indexed
             indexed = self._indexed()
             if indexed != before and refs_arg is None:
@@ -354,6 +388,16 @@ class Index:
                 )
         counts["broken"] = len(self.broken)
         return counts
+
+    def _progress(self, total: int) -> str:
+        """What another process refreshing the index has done (told while waiting on it)."""
+        (done,) = self.conn.execute(
+            "SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM broken)"
+        ).fetchone()
+        return (
+            f"another process is indexing the runs ({min(done, total):,} of {total:,} "
+            "indexed); waiting for it to finish, to answer from every run (Ctrl-C stops)"
+        )
 
     @staticmethod
     def _needs_work(refs: dict[str, str], indexed: dict[str, str]) -> bool:
@@ -429,6 +473,7 @@ class Index:
             self.conn = self._connect()
             self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp or "",))
+        self._trim_changes()
         added = sum(1 for rid in good_ids if rid not in indexed)
         counts = {"added": added, "updated": len(good_ids) - added, "deleted": len(deleted)}
         return counts, bad
@@ -453,12 +498,21 @@ class Index:
             conn.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp if stamp else "",)
             )
+            self._trim_changes()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         added = sum(1 for rid, _, _ in good if rid not in indexed)
         return {"added": added, "updated": len(good) - added, "deleted": len(deleted)}
+
+    def _trim_changes(self) -> None:
+        """Keep the change log to its last :data:`CHANGES_KEPT` generations."""
+        self.conn.execute(
+            "DELETE FROM changes WHERE gen <= "
+            "(SELECT value FROM meta WHERE key = 'generation') - ?",
+            (CHANGES_KEPT,),
+        )
 
     def _delete(self, run_ids: list[str]) -> None:
         conn = self.conn
@@ -490,6 +544,28 @@ class Index:
         )
         return f"{meta.get('epoch', '')}:{meta.get('generation', '')}"
 
+    def changed_since(self, generation: str, limit: int) -> list[int] | None:
+        """The ``runs`` row ids removed or added (a changed run is both: its old row goes,
+        a new one comes) since ``generation``, an earlier :meth:`generation` of this index
+        file, ascending; ``[]`` when it is the current one. None when the change log cannot
+        tell: ``generation`` is of another index file, newer than this snapshot, further back
+        than the log reaches (:data:`CHANGES_KEPT`) or more than ``limit`` generations back.
+        Read it in the same transaction as the rows it names."""
+        epoch, _, since = generation.rpartition(":")
+        now_epoch, _, now = self.generation().rpartition(":")
+        if epoch != now_epoch or not since.isdigit() or not now.isdigit():
+            return None
+        start, end = int(since), int(now)
+        if start == end:
+            return []
+        if start > end or end - start > limit:
+            return None
+        (first,) = self.conn.execute("SELECT min(gen) FROM changes").fetchone()
+        if first is None or first > start + 1:  # every generation logs one row: none missing
+            return None
+        rows = self.conn.execute("SELECT old, new FROM changes WHERE gen > ?", (start,))
+        return sorted({rid for row in rows for rid in row if rid is not None})
+
     def memoized(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         """``compute()``, kept in :attr:`memo` under ``key`` until :meth:`version` changes."""
         full = (self.version(), *key)
@@ -503,6 +579,33 @@ class Index:
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         """Run a read query on the index."""
         return self.conn.execute(sql, tuple(params))
+
+
+def _wait_for_lock(fd: int, what: Callable[[], str], done: Callable[[], bool] | None) -> None:
+    """Take the exclusive flock on ``fd``, telling stderr while another process holds it
+    (see :meth:`Index._lock`); return early when ``done()``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: SQLite's own locking suffices
+        return
+    started = time.monotonic()
+    told = None
+    pause = 0.005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        if done is not None and done():
+            return
+        now = time.monotonic()
+        due = started + WAIT_NOTICE_SECONDS if told is None else told + WAIT_REPEAT_SECONDS
+        if now >= due:
+            told = now
+            print(f"gittrack: {what()}", file=sys.stderr, flush=True)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 # index file -> (the process building it in the background, the run refs it indexes)
@@ -532,8 +635,6 @@ def build_in_background(ix: Index, total: int) -> bool:
     """Start a process that refreshes ``ix``'s file (``python -m gittrack.query.index``)
     towards ``total`` run refs; False when a build of it failed before (the caller
     refreshes in-line and so reports the error)."""
-    import sys
-
     import gittrack
 
     key = str(ix.path)
@@ -569,8 +670,6 @@ def open_index(repo: Repo, refresh: bool = True) -> Index:
 
 
 if __name__ == "__main__":  # the background build: python -m gittrack.query.index GITDIR PATH
-    import sys
-
     from gittrack.core.repo import Repo
 
     with Index(Repo(sys.argv[1]), sys.argv[2]) as _ix:
