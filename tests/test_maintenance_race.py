@@ -35,8 +35,12 @@ LOGGER = textwrap.dedent(
     out = []
     for i in range(int(sys.argv[2])):
         for j in range(int(sys.argv[3])):
-            with open(os.path.join(data, f"f{j}.txt"), "wb") as fh:
+            # written aside and renamed in: the other logger's snapshot never reads a
+            # half-written file (libgit2 reports a file that shrank while read as OSError)
+            tmp = os.path.join(".git", f"tmp-{tag}")
+            with open(tmp, "wb") as fh:
                 fh.write(os.urandom(24).hex().encode())
+            os.replace(tmp, os.path.join(data, f"f{j}.txt"))
         gittrack.set_experiment(f"exp-{tag}-{i}")
         with gittrack.start_run() as run:
             gittrack.log_param("i", i)

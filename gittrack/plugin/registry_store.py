@@ -81,7 +81,14 @@ class _InProcess(RestRegistryMethods):
             ),
         }
 
-    def _call(self, method: str, endpoint: str, payload: dict[str, Any]) -> Any:
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        payload: dict[str, Any],
+        recover: Callable[[], dict[str, Any] | None] | None = None,
+    ) -> Any:
+        """``recover`` is for answers lost on the wire: none are, in this process."""
         from gittrack.server.schema import endpoint_of
         from gittrack.server.wire import parse
 

@@ -28,8 +28,15 @@ class RestRegistryMethods(RegistryArgs):
     _model_of: Any = RegisteredModel.from_dict  # the entity of a model's JSON
     _version_json: Any = ModelVersion.from_dict  # the entity of a version's JSON
 
-    def _call(self, method: str, endpoint: str, payload: dict[str, Any]) -> Any:
-        return self.http.call(method, endpoint, {k: v for k, v in payload.items() if v is not None})
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        payload: dict[str, Any],
+        recover: Callable[[], dict[str, Any] | None] | None = None,
+    ) -> Any:
+        body = {k: v for k, v in payload.items() if v is not None}
+        return self.http.call(method, endpoint, body, recover=recover)
 
     def _model(self, method: str, endpoint: str, payload: dict[str, Any]) -> Any:
         return self._model_of(self._call(method, endpoint, payload)["registered_model"])
@@ -69,7 +76,7 @@ class RestRegistryMethods(RegistryArgs):
                 return {}
             return None
 
-        self.http.call("DELETE", endpoint, payload, recover=gone)
+        self._call("DELETE", endpoint, payload, recover=gone)
 
     def delete_registered_model(self, name: str) -> None:
         body = {"name": name}
