@@ -420,12 +420,13 @@ def push(
     target = resolve_remote(repo, remote)
     result = SyncResult(remote=target, direction="push")
     here_text = local_refs_text(repo)
+    plain = not (runs or experiment is not None or force or delete)
+    record = known_remote_text(repo, target) if plain else None
+    if record is not None and _nothing_new(repo, target, here_text, record, result):
+        return result
     here = parse_refs_text(here_text) or {}
     moved: dict[str, RefOutcome] = {}  # refs a push against the recorded state moved
-    if not (runs or experiment is not None or force or delete):
-        record = known_remote_text(repo, target)
-        if record is not None and _nothing_new(repo, target, here_text, here, record, result):
-            return result
+    if plain:
         known = known_remote_refs(repo, target)
         if known is not None and _push_known(repo, target, here, known, artifacts, show, result):
             return result
@@ -562,21 +563,23 @@ def _remember(
 
 
 def _nothing_new(
-    repo: Repo,
-    target: Remote,
-    here_text: str,
-    here: dict[str, str],
-    record: str,
-    result: SyncResult,
+    repo: Repo, target: Remote, here_text: str, record: str, result: SyncResult
 ) -> bool:
     """Whether a push of everything has nothing to do, decided without a ``git push``: every
-    ref here is as the ``record`` of the remote has it, and the remote's push stamp is still
-    the one naming that record (no gittrack push changed the remote since; see
+    ref here (``here_text``, :func:`~gittrack.remote.refs.local_refs_text`) is as the
+    ``record`` of the remote has it, and the remote's push stamp is still the one naming that
+    record (no gittrack push changed the remote since; see
     :func:`gittrack.remote.refs.stamp_blob`). Then ``result`` says so (each ref up to date,
     the record's other runs only on the remote), as the wildcard push would have."""
-    known = here if here_text == record else parse_refs_text(record, strict=True)
-    if known is None or any(known.get(ref) != sha for ref, sha in here.items()):
-        return False
+    if here_text == record:  # the common case: one string compare, no parsing
+        words = here_text.split()  # "<sha> <ref>" lines: no symbolic ref, as it equals the record
+        here = dict(zip(words[1::2], words[0::2]))
+        known = here
+    else:
+        here = parse_refs_text(here_text) or {}
+        known = parse_refs_text(record, strict=True) or {}
+        if not known or any(known.get(ref) != sha for ref, sha in here.items()):
+            return False
     if remote_stamp(repo, target) != stamp_of(record):
         return False  # recreated, pushed to by another clone, or never stamped: push
     result.outcomes = [RefOutcome(ref, "up-to-date", sha, sha) for ref, sha in here.items()]
@@ -661,7 +664,6 @@ def _push_stamped(
     cannot take that (no atomic pushes, or it refuses the stamp ref alone) gets the wildcard
     without the stamp, as before stamps (its no-op pushes keep making the wildcard push)."""
     stamp = stamp_blob(repo, leaves)
-    before = {ref: (o.action, o.reason) for ref, o in outcomes.items()}
     said = len(result.notes)
     try:
         report = _git_push(
@@ -676,8 +678,12 @@ def _push_stamped(
         return report  # sent, or refused because of a run (the caller looks at those)
     if report and not any("atomic" in s for f, s in report.values() if f == "!"):
         return report  # every ref refused for the same reason (e.g. the remote's guard)
-    for ref, o in outcomes.items():  # the stamp was the problem: as if never tried
-        o.action, o.reason = before.get(ref, (o.action, o.reason))
+    for o in outcomes.values():  # the stamp was the problem: as `_push_known` planned them
+        if o.local is not None:
+            o.reason = ""
+            o.action = (
+                "up-to-date" if o.local == o.remote else "new" if o.remote is None else "updated"
+            )
     del result.notes[said:]
     return _git_push(repo, target, planned, {}, outcomes, show, True, result.notes)
 
