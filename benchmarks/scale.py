@@ -8,10 +8,10 @@ it, beside MLflow's SQLite store (the same runs) or plain git.
 Data: W2's shape (10 params, 5 metrics x 10 steps, 3 tags, FINISHED), in 3 seeded ranges
 written by ``--procs`` processes at once into one repository. ``--build pack`` (default)
 writes the finished runs through the pack writer (``gittrack.core.bulk``: 1,000 runs per
-pack, as ``gittrack import``), then ``git repack -d --geometric=2`` (the writer's own
-consolidation); ``--build writer`` logs them through the fluent API (``start_run`` ...
-``end_run``; ~17 min of CPU for 100,000 runs). MLflow's SQLite store gets the same runs
-(the same seeded values) through its table definitions in bulk (``w2_query.py``). Both
+pack, as ``gittrack import``), then ``bulk.finish`` as ``gittrack import`` ends (the
+writer's own consolidation: ``git repack -d --geometric=2``, ``git pack-refs --all``);
+``--build writer`` logs them through the fluent API (``start_run`` ... ``end_run``; ~17 min
+of CPU for 100,000 runs). MLflow's SQLite store gets the same runs (the same seeded values) through its table definitions in bulk (``w2_query.py``). Both
 are kept under ``--data`` (built once, reused: re-measure on a quiet machine with the
 same ``--data``); nothing measured changes the built repository's runs.
 
@@ -84,9 +84,9 @@ def build(cache: Path, n: int, procs: int, how: str = "pack") -> tuple[Path, dic
     """``n`` runs, ``procs`` processes at once; reused when complete (``--data``).
 
     ``how``: ``pack`` writes finished runs through the pack writer (``bulk.Batch``, 1,000
-    runs per pack, as ``gittrack import``), then consolidates the packs as the writer's
-    background consolidation does (``git repack -d --geometric=2``); ``writer`` logs
-    them through the fluent API (the 10,000-run figure of session 3). The ranges are
+    runs per pack, as ``gittrack import``), then ends as ``gittrack import`` does
+    (``bulk.finish``: the writer's consolidation, ``git repack -d --geometric=2`` and
+    ``git pack-refs --all``); ``writer`` logs them through the fluent API (the 10,000-run figure of session 3). The ranges are
     w2_query's (``n`` split in 3, each seeded by its start), so the metric values equal
     those of w2_query's MLflow store."""
     path = cache / (f"gittrack-{n}-pack" if how == "pack" else f"gittrack-{n}")
@@ -120,7 +120,10 @@ def build(cache: Path, n: int, procs: int, how: str = "pack") -> tuple[Path, dic
     info = {"wall": wall, "cpu": used, "load": os.getloadavg()[0], "procs": float(procs)}
     if how == "pack":
         c0, t0 = c.cpu_seconds(), time.perf_counter()
-        run(["git", "repack", "-d", "-q", "--geometric=2"], path)
+        from gittrack.core.bulk import finish
+        from gittrack.core.repo import Repo
+
+        finish(Repo(path))  # what ends `gittrack import`: the writer's one consolidation
         info["repack_wall"], info["repack_cpu"] = time.perf_counter() - t0, c.cpu_seconds() - c0
     done.write_text("".join(f"{k}={v}\n" for k, v in info.items()))
     return path, info
@@ -490,7 +493,7 @@ def main() -> None:
          f"({n / info['cpu']:.0f}/CPU-s)", "-", "-", f"load {info['load']:.1f} at the end"],
     ]  # fmt: skip
     if "repack_wall" in info:
-        rows.append(["build: then `git repack -d --geometric=2` (the writer's consolidation)",
+        rows.append(["build: then `bulk.finish` (repack --geometric=2, pack-refs --all)",
                      f"{info['repack_wall']:.0f} s ({info['repack_cpu']:.0f} CPU)", "-", "-", "-"])  # fmt: skip
     db = args.cache / "none"
     if not args.no_mlflow and ({"size", "search", "log"} & set(only)):

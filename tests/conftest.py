@@ -184,6 +184,16 @@ def run_cli(*args: str, cwd=None, env: dict | None = None, input: str | None = N
     )
 
 
+def client_process(repo: Path, body: str) -> str:
+    """Run the Python lines ``body`` in a fresh process in ``repo``, with ``c`` a
+    ``Client('.')``; return the last line it printed (e.g. a run id)."""
+    code = "from gittrack.api.client import Client\nc = Client('.')\n" + body
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
 @contextmanager
 def kept_changing(path: Path, offset: Callable[[int], int], pause: float) -> Iterator[None]:
     """While the block runs, a thread keeps overwriting 4 KiB of ``path`` with random bytes

@@ -324,6 +324,19 @@ def test_second_import_at_once_is_refused(sqlite_store, target):
     assert _refs(target) == ""
 
 
+def test_import_ends_with_refs_packed_and_no_lock_files(sqlite_store, target):
+    uri, view, _ = sqlite_store
+    out = _import(uri, cwd=target)
+    assert out.returncode == 0, out.stderr
+    git_dir = target / ".git"
+    # every run is listed, from packed-refs: no loose ref file per run, no lock file per run
+    assert len(_refs(target).splitlines()) >= len(view["runs"])
+    assert [p for p in (git_dir / "refs" / "gittrack").rglob("*") if p.is_file()] == []
+    assert "refs/gittrack/runs/" in (git_dir / "packed-refs").read_text()
+    assert list((git_dir / "gittrack" / "locks").iterdir()) == []
+    assert git(target, "fsck", "--no-dangling").strip() == ""
+
+
 def test_import_through_mlflow_server(tmp_path, target, origin):
     from tests.server_helpers import start_mlflow_server, stop_mlflow_server
 

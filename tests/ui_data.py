@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -105,21 +103,18 @@ def log_run(
 
 def crashed_run(repo: Path, name: str = "crashed-run") -> str:
     """A run whose process died without ending it (shown as CRASHED)."""
-    code = (
+    from tests.conftest import client_process
+
+    return client_process(
+        repo,
         "import os, sys\n"
-        "from gittrack.api.client import Client\n"
-        "c = Client('.')\n"
         f"r = c.create_run('0', run_name={name!r})\n"
         "c.log_metric(r.info.run_id, 'm0', 0.5, step=0)\n"
         "c.flush(r.info.run_id)\n"
         "print(r.info.run_id)\n"
         "sys.stdout.flush()\n"
-        "os._exit(0)\n"
+        "os._exit(0)\n",
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
-    )
-    return out.stdout.strip().splitlines()[-1]
 
 
 def build_demo_repo(tmp_path_factory, mp) -> tuple[Path, dict]:

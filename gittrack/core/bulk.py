@@ -24,7 +24,11 @@ Example::
     with Batch(repo) as batch:
         for run in runs:
             write_run(batch, run)
-    # every run's ref has moved here (or, after an exception, none of them)
+    # every run's ref has moved here (or, after an exception, none of them), and the
+    # refs are packed (finish)
+
+Writers that commit batches themselves (``gittrack import``'s workers) call
+:func:`finish` once all of them are done.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from gittrack.core.entities import RunHeader, RunStatus
-from gittrack.core.gitwrite import retry_write, write_ref
+from gittrack.core.gitwrite import auto_gc, consolidate, retry_write, write_ref
 from gittrack.core.locks import FileLock, run_lock
 from gittrack.core.pack import PackBuilder, Written
 from gittrack.core.pack import release as pack_release
@@ -63,13 +67,15 @@ class Batch:
         self.pack = PackBuilder()
         self.max_bytes = max_bytes
         self._refs: dict[str, str] = {}  # ref -> new target, moved in this order
-        self._locks: list[FileLock] = []
+        self._locks: dict[int, tuple[FileLock, bool]] = {}  # id -> (lock, keep its file)
         self._written: list[Written] = []
         self.packs = 0  # packs written so far
 
-    def hold(self, lock: FileLock) -> None:
-        """Keep ``lock`` (acquired by the caller) until this batch's refs moved or it aborts."""
-        self._locks.append(lock)
+    def hold(self, lock: FileLock, *, keep: bool = False) -> None:
+        """Keep ``lock`` (acquired by the caller) until this batch's refs moved or it aborts;
+        then release it, removing its file unless ``keep`` (see
+        :meth:`gittrack.core.locks.FileLock.release`). Holding it again updates ``keep``."""
+        self._locks[id(lock)] = (lock, keep)
 
     def stage_ref(self, ref: str, target: str) -> None:
         """Move ``ref`` to ``target`` (40 hex) at :meth:`commit`, after the pack is on disk."""
@@ -132,9 +138,9 @@ class Batch:
             pack_repair(w, kept=False)
 
     def _release_locks(self) -> None:
-        locks, self._locks = self._locks, []
-        for lock in locks:
-            lock.release()
+        locks, self._locks = self._locks, {}
+        for lock, keep in locks.values():
+            lock.release(keep=keep)
 
     def __enter__(self) -> Batch:
         return self
@@ -148,8 +154,18 @@ class Batch:
         if kind is None:
             self.commit()
             self.repair()
+            finish(self.repo)
         else:
             self.abort()
+
+
+def finish(repo: Repo) -> None:
+    """End a bulk write, once its last batch committed (in every process that wrote): roll
+    its packs together and pack the runs' refs (the writer's one consolidation,
+    :func:`gittrack.core.gitwrite.consolidate`), waiting for it, unless ``gittrack.auto-gc``
+    is off. Else every run written leaves a loose ref file (4 KiB on disk each)."""
+    if auto_gc(repo):
+        consolidate(repo.common_dir, wait=True)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.core import live, shutdown, validation
 from gittrack.core.entities import RunStatus
 from gittrack.core.gittree import PackedTrees, commit_bytes, subtree_id
-from gittrack.core.gitwrite import retry_write, write_ref
+from gittrack.core.gitwrite import auto_gc, consolidate, retry_write, write_ref
 from gittrack.core.journal import trailer as journal_trailer
 from gittrack.core.live import DEFAULT_HEARTBEAT_SECONDS
 from gittrack.core.locks import FileLock, run_lock
@@ -61,11 +61,7 @@ STAGE_POINTS = 8192  # buffered points encoded at once on the logging thread
 REPAIR_SECONDS = 120.0  # how long a writer watches its packs (see _repair_packs)
 CLOSE_WAIT_SECONDS = 5.0  # at exit, how long to wait for a running `git gc` to end
 KEEP_LIVE_SECONDS = 300.0  # a live run's packs stay kept this long (see _release_packs)
-CONSOLIDATE_EVERY = 64  # checkpoint packs between two background `git repack --geometric`
-# the background consolidation ($1: the git common dir), see _Registry.wrote_pack
-_CONSOLIDATE = (
-    'git --git-dir="$1" repack -d -q --geometric=2; exec git --git-dir="$1" pack-refs --all'
-)
+CONSOLIDATE_EVERY = 64  # checkpoint packs between two background consolidations
 _SYSTEM_NAME_TAG = "mlflow.runName"
 _NOTE_TAG = "mlflow.note.content"
 
@@ -275,12 +271,7 @@ class RunWriter:
         self._source_commit = source_commit
         self._trees = PackedTrees(self._git)
         self._objects_dir = repo.common_dir / "objects"
-        self._auto_gc = str(repo.config("gittrack.auto-gc", "true")).lower() not in (
-            "false",
-            "0",
-            "no",
-            "off",
-        )
+        self._auto_gc = auto_gc(repo)
         self._kept: list[Written] = []  # packs whose .keep waits for a running gc to end
         self._recent: list[Written] = []  # packs checked for a gc's garbage sweep
         self._lock = lock
@@ -760,8 +751,13 @@ class RunWriter:
             self._repair_packs()
             self._release_packs(time.time_ns(), final=True)
             _registry.closed_packs(self)
-            if self._batch is None:  # a batch releases the lock once the ref has moved
-                self._lock.release()
+            # a run left RUNNING keeps its lock file: unheld, it tells readers on this
+            # machine that the run's writer is gone (CRASHED); an ended run's is removed
+            keep = self.status == RunStatus.RUNNING
+            if self._batch is None:
+                self._lock.release(keep=keep)
+            else:  # a batch releases the lock once the ref has moved
+                self._batch.hold(self._lock, keep=keep)
             _registry.remove(self)
             _handles.give_back(self._git)
 
@@ -1065,14 +1061,11 @@ class _Registry:
 
     def wrote_pack(self, w: RunWriter) -> None:
         """Count a checkpoint pack; every CONSOLIDATE_EVERY packs in a repository, start
-        ``git repack -d --geometric=2`` there in the background (one at a time), which
-        rolls the small packs into bigger ones. It repacks whole packs (unreachable
-        objects included) and skips kept ones, so it is safe beside live writers; a
-        long-lived process then keeps a few dozen packs, not one per checkpoint. Then
-        ``git pack-refs --all`` (what ``git gc`` runs): one ref file per run is 4 KiB on
-        disk, most of ``.git`` at 10,000 runs, and ``git gc --auto`` never comes to it
-        while the packs stay few. Both take git's own locks; a ref move of ours that
-        meets one retries (:func:`gittrack.core.gitwrite.write_ref`)."""
+        the consolidation there in the background, one at a time
+        (:func:`gittrack.core.gitwrite.consolidate`: ``git repack -d --geometric=2``, which
+        rolls the small packs into bigger ones, then ``git pack-refs --all``); a
+        long-lived process then keeps a few dozen packs, not one per checkpoint, and
+        few loose refs."""
         d = str(w.repo.common_dir)
         with self._lock:
             n = self._packs[d] = self._packs.get(d, 0) + 1
@@ -1084,18 +1077,9 @@ class _Registry:
                 return
             if gc_running_since(w.repo.common_dir) is not None:
                 return  # a `git gc` is consolidating already; don't churn packs beside it
-            import subprocess
-
-            try:
-                self._repacks[d] = subprocess.Popen(
-                    ["sh", "-c", _CONSOLIDATE, "gittrack-consolidate", d],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            except OSError:
-                pass  # no git executable: packs stay as they are
+            proc = consolidate(d)  # None: no git executable, packs stay as they are
+            if proc is not None:
+                self._repacks[d] = proc
 
     def closed_packs(self, w: RunWriter) -> None:
         """Remember a closed writer's recent packs for the check at exit."""

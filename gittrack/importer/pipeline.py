@@ -188,6 +188,10 @@ def import_mlflow(
             size = max(1, batch_size)
             _write_all(repo, source, uri, exp_ids, todo, mapping, report, quiet, workers, size)
         _apply_lifecycles(repo, exps, exp_ids)
+        if todo:
+            from gittrack.core.bulk import finish
+
+            finish(repo)  # the batches' packs rolled together, the new runs' refs packed
         report.seconds = time.monotonic() - started
         return report
     finally:

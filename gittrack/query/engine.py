@@ -26,6 +26,7 @@ from gittrack.query.grammar import (
     parse_order_by,
 )
 from gittrack.query.pages import check_max_results, decode_token, encode_token
+from gittrack.query.rows import RECORD_SQL, whole_record
 
 if TYPE_CHECKING:
     from gittrack.query.index import Index
@@ -255,13 +256,15 @@ def _prepare_live(index: Index) -> None:
     conn = index.conn
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS live(rid INTEGER PRIMARY KEY, status TEXT)")
     conn.execute("DELETE FROM temp.live")
-    rows = conn.execute("SELECT id, run_json FROM runs WHERE status = 'RUNNING'").fetchall()
+    rows = conn.execute(
+        f"SELECT r.id, {RECORD_SQL} FROM runs r WHERE r.status = 'RUNNING'"
+    ).fetchall()
     if not rows:
         return
     store = Store(index.repo)
     live = []
-    for rid, run_json in rows:
-        run = json.loads(run_json)
+    for rid, doc in rows:
+        run = whole_record(doc)
         status = store.derived_status(run)
         if status != run.get("status"):
             live.append((rid, status))
@@ -399,7 +402,7 @@ def search(
 
 def _out_columns(with_record: bool, kinds: Sequence[str]) -> str:
     return _OUT_COLUMNS.format(
-        "r.run_json" if with_record else "NULL",
+        RECORD_SQL if with_record else "NULL",
         *(f"r.{k}_json" if k in kinds else "'{}'" for k in ALL_KINDS),
     )
 
@@ -414,7 +417,6 @@ def rows_to_runs(rows: Sequence[Sequence[Any]], with_record: bool = False) -> li
     def column(i: int) -> list[dict[str, Any]]:
         return json.loads("[" + ",".join([r[i] for r in rows]) + "]")
 
-    loads = json.loads
     runs = []
     for row, metrics, params, tags in zip(rows, column(16), column(17), column(18), strict=True):
         runs.append(
@@ -433,7 +435,7 @@ def rows_to_runs(rows: Sequence[Sequence[Any]], with_record: bool = False) -> li
                 "source_branch": row[12],
                 "source_dirty": None if row[13] is None else bool(row[13]),
                 "parent_run_id": row[14],
-                "record": loads(row[15]) if with_record else None,
+                "record": whole_record(row[15]) if with_record else None,
                 "metrics": metrics,
                 "latest_metrics": {},
                 "params": params,

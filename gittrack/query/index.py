@@ -17,7 +17,9 @@ Schema (format version :data:`FORMAT_VERSION`)::
 
     runs(id, run_id, commit_sha, experiment_id, run_name, status, user_id,
          start_time, end_time, artifact_uri, lifecycle, heartbeat, host, pid,
-         source_commit, source_branch, source_dirty, parent_run_id, run_json)
+         source_commit, source_branch, source_dirty, parent_run_id,
+         run_json (run.yaml less what the columns hold: rows.whole_record),
+         metrics_json, params_json, tags_json)
     metrics(rid, key, value, is_nan, step, timestamp, min, max, count)
     params(rid, key, value)          tags(rid, key, value)
     datasets(rid, name, digest, context)   -- dataset inputs (filters datasets.*)
@@ -32,7 +34,9 @@ import logging
 import os
 import sqlite3
 import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -48,7 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 8  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers)
+FORMAT_VERSION = 9  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers);
+# 9: run_json without the fields the columns hold (rows.whole_record)
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 CHUNK = 1000  # runs a worker parses and commits at a time
 
@@ -114,6 +119,8 @@ BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
 CREATE TRIGGER runs_generation_delete AFTER DELETE ON runs
 BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
 """
+WAIT_NOTICE_SECONDS = 1.0  # waiting longer on another process's refresh is told on stderr
+WAIT_REPEAT_SECONDS = 15.0  # and told again this often, with its progress
 QUIET_NS = 2_000_000_000  # refs untouched this long may be trusted by their directory's mtime
 
 
@@ -170,9 +177,17 @@ class Index:
         conn = self._open_existing()
         if conn is not None:
             return conn
-        with self._lock():
+        ready: list[sqlite3.Connection] = []
+
+        def created() -> bool:  # by the process holding the lock: no need to wait longer
+            got = self._open_existing()
+            if got is not None:
+                ready.append(got)
+            return got is not None
+
+        with self._lock(lambda: f"another process is creating the run index {self.path}", created):
             # another process may have rebuilt it while we waited for the lock
-            return self._open_existing() or self._create()
+            return ready[0] if ready else self._open_existing() or self._create()
 
     @staticmethod
     def _format_ok(conn: sqlite3.Connection) -> bool:
@@ -208,17 +223,21 @@ class Index:
         return conn
 
     @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        """An advisory lock on ``index.lock`` (serialises rebuilds and refreshes)."""
+    def _lock(
+        self,
+        what: Callable[[], str] | None = None,
+        done: Callable[[], bool] | None = None,
+    ) -> Iterator[None]:
+        """An advisory lock on ``index.lock`` (serialises rebuilds and refreshes), held
+        inside the block. While another process holds it (building the index can take
+        minutes at 100,000 runs), this waits, and after :data:`WAIT_NOTICE_SECONDS` says
+        so on stderr (``what()``: what the other process does), again every
+        :data:`WAIT_REPEAT_SECONDS`. ``done()``, asked while waiting, True: the wait is
+        over without the lock (the block then runs unlocked)."""
         lock_path = self.path.with_name(self.path.name + ".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                import fcntl
-
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except ImportError:  # pragma: no cover - Windows: SQLite's own locking suffices
-                pass
+            _wait_for_lock(fd, what or (lambda: "another process is updating the run index"), done)
             yield
         finally:
             os.close(fd)  # closing releases the lock
@@ -282,8 +301,6 @@ class Index:
         :data:`QUIET_NS` is returned, so an update in the same clock tick is never missed.
         None when the stamp cannot be trusted (reftable, or refs changed just now).
         """
-        import time
-
         common = self.repo.common_dir
         if self.repo.config("extensions.refstorage", "files") != "files":
             return None
@@ -335,7 +352,8 @@ class Index:
                 self.pending = work
                 self._load_broken()
                 return {"added": 0, "updated": 0, "deleted": 0, "broken": len(self.broken)}
-        with self._lock():
+        total = len(refs)
+        with self._lock(lambda: self._progress(total)):
             before = indexed
             indexed = self._indexed()
             if indexed != before and refs_arg is None:
@@ -354,6 +372,16 @@ class Index:
                 )
         counts["broken"] = len(self.broken)
         return counts
+
+    def _progress(self, total: int) -> str:
+        """What another process refreshing the index has done (told while waiting on it)."""
+        (done,) = self.conn.execute(
+            "SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM broken)"
+        ).fetchone()
+        return (
+            f"another process is indexing the runs ({min(done, total):,} of {total:,} "
+            "indexed); waiting for it to finish, to answer from every run (Ctrl-C stops)"
+        )
 
     @staticmethod
     def _needs_work(refs: dict[str, str], indexed: dict[str, str]) -> bool:
@@ -505,6 +533,33 @@ class Index:
         return self.conn.execute(sql, tuple(params))
 
 
+def _wait_for_lock(fd: int, what: Callable[[], str], done: Callable[[], bool] | None) -> None:
+    """Take the exclusive flock on ``fd``, telling stderr while another process holds it
+    (see :meth:`Index._lock`); return early when ``done()``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: SQLite's own locking suffices
+        return
+    started = time.monotonic()
+    told = None
+    pause = 0.005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        if done is not None and done():
+            return
+        now = time.monotonic()
+        due = started + WAIT_NOTICE_SECONDS if told is None else told + WAIT_REPEAT_SECONDS
+        if now >= due:
+            told = now
+            print(f"gittrack: {what()}", file=sys.stderr, flush=True)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 # index file -> (the process building it in the background, the run refs it indexes)
 _builds: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
 _failed: set[str] = set()  # index files whose background build failed: refresh in-line
@@ -532,8 +587,6 @@ def build_in_background(ix: Index, total: int) -> bool:
     """Start a process that refreshes ``ix``'s file (``python -m gittrack.query.index``)
     towards ``total`` run refs; False when a build of it failed before (the caller
     refreshes in-line and so reports the error)."""
-    import sys
-
     import gittrack
 
     key = str(ix.path)
@@ -569,8 +622,6 @@ def open_index(repo: Repo, refresh: bool = True) -> Index:
 
 
 if __name__ == "__main__":  # the background build: python -m gittrack.query.index GITDIR PATH
-    import sys
-
     from gittrack.core.repo import Repo
 
     with Index(Repo(sys.argv[1]), sys.argv[2]) as _ix:

@@ -69,6 +69,61 @@ def _float_or_none(v: Any) -> tuple[float | None, int]:
 
 _to_json = json.JSONEncoder(default=str, separators=(",", ":")).encode  # one encoder, reused
 
+# run.yaml's fields that the runs row holds as columns, in the order of RECORD_SQL's columns
+# after run_json. run_json keeps only the other fields (and those whose column would not
+# give them back exactly), plus "~": a bit mask of the fields to take back from the
+# columns (bit i: _FROM_COLUMNS[i]). run.yaml's copy was ~40 % of the runs table.
+_FROM_COLUMNS = (
+    "run_id", "experiment_id", "name", "status", "user", "start_time", "end_time",
+    "artifact_uri", "lifecycle", "parent_run_id", "source.commit", "source.branch",
+    "source.dirty",
+)  # fmt: skip
+# the whole run.yaml of an index row, as one JSON array (see whole_record); ``r``: runs
+RECORD_SQL = (
+    "json_array(json(r.run_json), r.run_id, r.experiment_id, r.run_name, r.status, r.user_id, "
+    "r.start_time, r.end_time, r.artifact_uri, r.lifecycle, r.parent_run_id, r.source_commit, "
+    "r.source_branch, r.source_dirty)"
+)
+_MASK = "~"
+
+
+def _rest_of_record(run: dict[str, Any], columns: tuple[Any, ...]) -> dict[str, Any]:
+    """run.yaml without the fields ``columns`` (values in _FROM_COLUMNS' order) give back
+    as they are (same type, same value): what run_json stores."""
+    rest = dict(run)
+    src = rest.get("source")
+    src = dict(src) if isinstance(src, dict) else None
+    mask = 0
+    for bit, (field, value) in enumerate(zip(_FROM_COLUMNS, columns, strict=True)):
+        holder, key = (src, field[7:]) if field.startswith("source.") else (rest, field)
+        if holder is None or key not in holder:
+            continue
+        got = holder[key]
+        if key == "dirty":
+            value = None if value is None else bool(value)
+        if got.__class__ is value.__class__ and got == value:
+            del holder[key]
+            mask |= 1 << bit
+    if src is not None:
+        rest["source"] = src
+    rest[_MASK] = mask
+    return rest
+
+
+def whole_record(doc: str) -> dict[str, Any]:
+    """run.yaml's record from a :data:`RECORD_SQL` value: run_json's fields, plus those
+    taken back from the columns (source.dirty as a bool)."""
+    rest, *columns = json.loads(doc)
+    mask = rest.pop(_MASK, 0)
+    for bit, (field, value) in enumerate(zip(_FROM_COLUMNS, columns, strict=True)):
+        if mask >> bit & 1:
+            if field.startswith("source."):
+                key = field[7:]
+                rest["source"][key] = bool(value) if key == "dirty" else value
+            else:
+                rest[field] = value
+    return rest
+
 
 def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
     """The rows of one run: (runs row without id, metric rows, param rows, tag rows,
@@ -90,7 +145,7 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
     if not isinstance(src, dict):
         raise ValueError("run.yaml: source is not a mapping")
     status = str(run["status"])
-    runs_row = (
+    cols = (
         run_id,
         commit,
         str(run["experiment_id"]),
@@ -108,9 +163,11 @@ def record_rows(run_id: str, commit: str, record: dict[str, Any]) -> RunRows:
         None if src.get("branch") is None else str(src.get("branch")),
         None if src.get("dirty") is None else int(bool(src.get("dirty"))),
         None if run.get("parent_run_id") is None else str(run.get("parent_run_id")),
-        # run.yaml itself: Run.record, and the derived status (crashed?) of live runs
-        _to_json(run),
     )
+    # run.yaml itself (Run.record, and the derived status of live runs), less what the
+    # columns give back (see whole_record)
+    rest = _rest_of_record(run, (*cols[0:1], *cols[2:10], *cols[16:17], *cols[13:16]))
+    runs_row = (*cols, _to_json(rest))
     metric_rows = []
     for key, m in record["metrics"].items():
         if isinstance(m, dict):
