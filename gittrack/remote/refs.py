@@ -461,21 +461,16 @@ class SyncResult:
         return f"{self.remote.label}: " + ", ".join(parts)
 
 
+_PORCELAIN = re.compile(r"^([^\t\n])\t[^\t\n]*:([^\t\n]*)(?:\t([^\n]*))?$", re.MULTILINE)
+
+
 def parse_push_porcelain(stdout: str) -> dict[str, tuple[str, str]]:
     """``git push --porcelain`` output → dst ref → (flag, summary).
 
     Flags: ' ' fast-forward, '+' forced, '-' deleted, '*' new, '!' rejected, '=' up to date.
+    (One regex over the output: a wildcard push of 100,000 runs reports each.)
     """
-    out: dict[str, tuple[str, str]] = {}
-    for line in stdout.splitlines():
-        if len(line) < 3 or line[1] != "\t":
-            continue
-        flag = line[0]
-        rest = line[2:]
-        spec, _, summary = rest.partition("\t")
-        _, _, dst = spec.rpartition(":")
-        out[dst] = (flag, summary.strip())
-    return out
+    return {dst: (flag, summary.strip()) for flag, dst, summary in _PORCELAIN.findall(stdout)}
 
 
 def push_reason(summary: str) -> str:

@@ -422,13 +422,18 @@ def push(
     here_text = local_refs_text(repo)
     plain = not (runs or experiment is not None or force or delete)
     record = known_remote_text(repo, target) if plain else None
-    if record is not None and _nothing_new(repo, target, here_text, record, result):
-        return result
-    here = parse_refs_text(here_text) or {}
+    known: dict[str, str] | None = None
+    if record is not None and here_text == record:  # the common case: no parsing
+        words = here_text.split()  # "<sha> <ref>" lines (no symbolic ref: it equals the record)
+        here = known = dict(zip(words[1::2], words[0::2]))
+    else:
+        here = parse_refs_text(here_text) or {}
+        known = parse_refs_text(record, strict=True) if record is not None else None
     moved: dict[str, RefOutcome] = {}  # refs a push against the recorded state moved
-    if plain:
-        known = known_remote_refs(repo, target)
-        if known is not None and _push_known(repo, target, here, known, artifacts, show, result):
+    if record is not None and known is not None:
+        if _nothing_new(repo, target, here, known, record, result):
+            return result
+        if _push_known(repo, target, here, known, artifacts, show, result):
             return result
         moved = {o.ref: o for o in result.outcomes if o.action in ("new", "updated")}
         result = SyncResult(remote=target, direction="push")
@@ -554,32 +559,35 @@ def _recorded(listed: dict[str, str], outcomes: Iterable[RefOutcome]) -> dict[st
 
 
 def _remember(
-    repo: Repo, target: Remote, listed: dict[str, str], outcomes: Iterable[RefOutcome]
+    repo: Repo,
+    target: Remote,
+    listed: dict[str, str],
+    outcomes: Iterable[RefOutcome],
+    *,
+    recorded: bool = False,
 ) -> None:
-    """Record the remote's refs as ``listed`` plus what this push moved there."""
+    """Record the remote's refs as ``listed`` (``recorded``: read from the record) plus what
+    this push moved there."""
     known = _recorded(listed, outcomes)
-    if known != listed or known_remote_refs(repo, target) != known:
+    if known != listed or (not recorded and known_remote_refs(repo, target) != known):
         save_known_remote_refs(repo, target, known)
 
 
 def _nothing_new(
-    repo: Repo, target: Remote, here_text: str, record: str, result: SyncResult
+    repo: Repo,
+    target: Remote,
+    here: dict[str, str],
+    known: dict[str, str],
+    record: str,
+    result: SyncResult,
 ) -> bool:
     """Whether a push of everything has nothing to do, decided without a ``git push``: every
-    ref here (``here_text``, :func:`~gittrack.remote.refs.local_refs_text`) is as the
-    ``record`` of the remote has it, and the remote's push stamp is still the one naming that
-    record (no gittrack push changed the remote since; see
-    :func:`gittrack.remote.refs.stamp_blob`). Then ``result`` says so (each ref up to date,
-    the record's other runs only on the remote), as the wildcard push would have."""
-    if here_text == record:  # the common case: one string compare, no parsing
-        words = here_text.split()  # "<sha> <ref>" lines: no symbolic ref, as it equals the record
-        here = dict(zip(words[1::2], words[0::2]))
-        known = here
-    else:
-        here = parse_refs_text(here_text) or {}
-        known = parse_refs_text(record, strict=True) or {}
-        if not known or any(known.get(ref) != sha for ref, sha in here.items()):
-            return False
+    ref ``here`` is as the remote's ``record`` (parsed: ``known``) has it, and the remote's
+    push stamp is still the one naming that record (no gittrack push changed the remote
+    since; see :func:`gittrack.remote.refs.stamp_blob`). Then ``result`` says so (each ref
+    up to date, the record's other runs only on the remote), as the wildcard push would."""
+    if known is not here and any(known.get(ref) != sha for ref, sha in here.items()):
+        return False
     if remote_stamp(repo, target) != stamp_of(record):
         return False  # recreated, pushed to by another clone, or never stamped: push
     result.outcomes = [RefOutcome(ref, "up-to-date", sha, sha) for ref, sha in here.items()]
@@ -646,7 +654,7 @@ def _push_known(
         result.outcomes = [o for o in outcomes.values() if o.action in ("new", "updated")]
         return False  # the remote moved since it was recorded: plan against its listing
     result.outcomes = list(outcomes.values())
-    _remember(repo, target, known, result.outcomes)
+    _remember(repo, target, known, result.outcomes, recorded=True)
     return True
 
 
