@@ -184,6 +184,21 @@ def run_cli(*args: str, cwd=None, env: dict | None = None, input: str | None = N
     )
 
 
+def python_with_mlflow_at(uri: str, code: str, cwd: Path) -> str:
+    """``python -c CODE`` in ``cwd`` with ``MLFLOW_TRACKING_URI=uri`` (a user's MLflow
+    script); it must succeed. Returns its stdout."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    return out.stdout
+
+
 def client_process(repo: Path, body: str) -> str:
     """Run the Python lines ``body`` in a fresh process in ``repo``, with ``c`` a
     ``Client('.')``; return the last line it printed (e.g. a run id)."""

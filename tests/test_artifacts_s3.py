@@ -258,9 +258,9 @@ def test_completion_whose_answer_is_lost_is_not_uploaded_again(repo, s3, tmp_pat
     sent: list[int] = []
     real_send, real_complete = uploads.S3Parts.send, uploads.S3Parts.complete
 
-    def send(self, number, data):
+    def send(self, number, *args):
         sent.append(number)
-        return real_send(self, number, data)
+        return real_send(self, number, *args)
 
     def complete_then_lose_the_answer(self, parts):
         real_complete(self, parts)  # the service stored the object...
@@ -278,3 +278,85 @@ def test_completion_whose_answer_is_lost_is_not_uploaded_again(repo, s3, tmp_pat
     [entry] = gittrack.list_artifacts(run.info.run_id)
     assert (entry.path, entry.file_size) == ("weights.bin", 11 * MiB)
     assert len(_bucket_keys(s3)) == 1
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["payload-signed", "unsigned-payload"])
+def test_part_rewritten_after_naming_with_its_stat_restored_is_not_stored(
+    repo, s3, tmp_path, monkeypatch, signed
+):
+    """Each part is checked against the sha256 it had when the file was named, before
+    its bytes leave: with botocore's payload hash (plain http signs the body) or, when
+    the payload goes unsigned (as over https), with the part's own. A rewrite that
+    keeps size, mtime and inode is caught by that check alone."""
+    from gittrack.artifacts import uploads
+
+    s3.make_bucket("team-bkt")
+    signing = "" if signed else ", s3: {payload_signing_enabled: false}"
+    (repo / ".gittrack.yaml").write_text(
+        _project_file(s3.endpoint).replace(
+            "{retries: {max_attempts: 1}}", "{retries: {max_attempts: 1}" + signing + "}"
+        )
+        + f"  chunk-size: {5 * MiB}\n"
+    )
+    f = tmp_path / "weights.bin"
+    f.write_bytes(os.urandom(12 * MiB))
+    real_part_upload_for = uploads.part_upload_for
+
+    def rewrite_part_2_then_upload(store, target):
+        st = f.stat()
+        with open(f, "r+b") as fh:
+            fh.seek(6 * MiB)
+            fh.write(os.urandom(4096))
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert f.stat().st_mtime_ns == st.st_mtime_ns and f.stat().st_size == st.st_size
+        return real_part_upload_for(store, target)
+
+    monkeypatch.setattr(uploads, "part_upload_for", rewrite_part_2_then_upload)
+    with gittrack.start_run() as run:
+        with pytest.raises(gittrack.GittrackError, match="changed while it was being logged"):
+            gittrack.log_artifact(f)
+    assert gittrack.list_artifacts(run.info.run_id) == []
+    assert _bucket_keys(s3) == []
+    assert s3.client().list_multipart_uploads(Bucket="team-bkt").get("Uploads") is None
+    monkeypatch.setattr(uploads, "part_upload_for", real_part_upload_for)
+    with gittrack.start_run() as run:  # the file as it is now uploads and reads back
+        gittrack.log_artifact(f)
+    out = gittrack.download_artifacts(run_id=run.info.run_id, dst_path=tmp_path / "back")
+    assert (Path(out) / "weights.bin").read_bytes() == f.read_bytes()
+
+
+def test_part_client_is_the_s3fs_client_configuration(s3, monkeypatch):
+    """Parts go through a blocking botocore client built from s3fs's: same endpoint,
+    region, configuration and credentials (here the store's options, not the
+    environment's), s3fs's error translation."""
+    from gittrack.artifacts import s3client
+    from gittrack.artifacts.cas import ContentStore
+
+    s3.make_bucket("team-bkt")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFROMTHEENVIRONMENT")
+    store = ContentStore(
+        "s3://team-bkt/x",
+        {
+            "endpoint_url": s3.endpoint,
+            "key": "AKIAFROMTHEOPTIONS00",
+            "secret": "s",
+            "config_kwargs": {"read_timeout": 7, "retries": {"max_attempts": 2}},
+        },
+    )
+    client = s3client.thread_client(store.fs, "team-bkt", 12)
+    aio = store.fs.s3
+    assert client.meta.endpoint_url == aio.meta.endpoint_url == s3.endpoint
+    assert client.meta.region_name == aio.meta.region_name
+    assert client.meta.config.read_timeout == 7
+    assert client.meta.config.retries == aio.meta.config.retries
+    assert client.meta.config.retries["total_max_attempts"] == 3  # 2 retries
+    assert client.meta.config.max_pool_connections >= 12
+    sent: list[str] = []
+    client.meta.events.register(
+        "before-send.s3.HeadBucket",
+        lambda request, **_: sent.append(request.headers["Authorization"].decode()),
+    )
+    s3client.call(store.fs, client, "head_bucket", Bucket="team-bkt")
+    assert "Credential=AKIAFROMTHEOPTIONS00/" in sent[0]
+    with pytest.raises(FileNotFoundError):
+        s3client.call(store.fs, client, "head_object", Bucket="team-bkt", Key="nothing")

@@ -145,3 +145,16 @@ def test_client_disk_leaves_no_loose_objects_through_any_api(tmp_path):
     for api in ("client", "rest", "plugin", "fluent"):
         assert rows[api][2].startswith("0 (of "), text  # every run's objects are in packs
     assert not (tmp_path / "disk" / "client").exists()  # repositories removed afterwards
+
+
+def test_live_search_quick_compares_patched_and_whole_columns(tmp_path):
+    text = run_script("live_search.py", tmp_path=tmp_path)
+    rows = table_rows(text)
+    assert rows["what"][1:] == [
+        "before: columns built whole",
+        "after: columns patched",
+        "before / after",
+    ]
+    cache = rows["... of which the column cache (built whole / patched)"]
+    assert cache[1].endswith(" CPU)") and cache[2].endswith(" CPU)") and "x CPU" in cache[3]
+    assert any(k.startswith("fresh process after a checkpoint") for k in rows), rows

@@ -5,11 +5,13 @@ arguments and refuse the same bad ones with the same errors, before anything is 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
 
 from gittrack.api.client import Client
+from gittrack.core.entities import Metric
 from gittrack.errors import GittrackError, InvalidParameter
 from gittrack.rest.client import RestClient
 from tests.conftest import git
@@ -68,3 +70,41 @@ def test_rest_run_methods_take_the_local_signature(faces):
     with pytest.raises(InvalidParameter, match="run_id 'abc' cannot be chosen on a tracking"):
         rest.create_run("0", run_id="abc")
     assert local.create_run("0", run_id="a" * 32).info.run_id == "a" * 32
+
+
+BAD_POINTS: list[tuple[str, Callable[[Any, str], Any]]] = [
+    ("float step", lambda c, r: c.log_batch(r, metrics=[Metric("m", 1.0, 5, 1.5)])),
+    ("text step", lambda c, r: c.log_batch(r, metrics=[Metric("m", 1.0, 5, "3")])),
+    ("text timestamp", lambda c, r: c.log_batch(r, metrics=[Metric("m", 1.0, "5", 0)])),
+    ("negative timestamp", lambda c, r: c.log_batch(r, metrics=[Metric("m", 1.0, -1, 0)])),
+    ("bool value", lambda c, r: c.log_batch(r, metrics=[Metric("m", True, 5, 0)])),
+    ("bad key", lambda c, r: c.log_batch(r, metrics=[Metric("../m", 1.0, 5, 0)])),
+    ("float step, one point", lambda c, r: c.log_metric(r, "m", 1.0, step=1.5)),
+    ("nan timestamp, one point", lambda c, r: c.log_metric(r, "m", 1.0, timestamp=float("nan"))),
+]
+
+
+def test_both_clients_refuse_the_same_metric_points(faces):
+    """A metric point is checked by one builder on every face: the REST client refuses
+    what the local Client refuses, with the same message, and logs nothing of it."""
+    local, rest = faces
+    for label, call in BAD_POINTS:
+        runs = {c: c.create_run("0").info.run_id for c in (local, rest)}
+        want = _error(partial(_on_run, call, runs), local)
+        assert want is not None and want[0] == "InvalidParameter", label
+        assert _error(partial(_on_run, call, runs), rest) == want, label
+        for client, run_id in runs.items():
+            client.set_terminated(run_id)
+            assert client.get_run(run_id).data.metrics == {}, label
+    # what is accepted is the same point on both faces (step None: 0; timestamp None: now)
+    for client in (local, rest):
+        run_id = client.create_run("0").info.run_id
+        client.log_batch(run_id, metrics=[Metric("m", 2, None, None), Metric("m", 3.0, 7, 4)])
+        client.set_terminated(run_id)
+        history = client.get_metric_history(run_id, "m")
+        assert sorted((p.value, p.step) for p in history) == [(2.0, 0), (3.0, 4)]
+        assert max(p.timestamp for p in history) > 1_600_000_000_000  # None: now, in ms
+
+
+def _on_run(call: Callable[[Any, str], Any], runs: dict[Any, str], client: Any) -> Any:
+    return call(client, runs[client])

@@ -339,3 +339,65 @@ def test_env_diff_against_the_source_commits_lock_file(repo, tmp_path):
     other = _start_run(repo, env=with_path(site))
     out = run_cli("env", "diff", other[:10], "--source", "--format", "csv")
     assert out.stdout.splitlines() == ["key,change,old,new", "distributions/extra-pkg,added,,1.0"]
+
+
+_LISTINGS_SCRIPT = """
+import hashlib, json, os, sys
+from gittrack.api.client import Client
+from gittrack.env import environment
+
+workdir = os.path.realpath(".")
+listings = [0]
+
+
+def edit_on_second_listing(event, args):
+    # a user saving requirements.txt while runs start: the edit lands at the moment
+    # the project folder is listed for the second time in this process
+    if event == "os.scandir" and args and str(args[0]) == workdir:
+        listings[0] += 1
+        if listings[0] == 2:
+            with open("requirements.txt", "w") as fh:
+                fh.write("numpy==2.0.0\\nscipy==1.13.0\\n")
+
+
+sys.addaudithook(edit_on_second_listing)
+client = Client()
+runs = []
+for _ in range(2):
+    before = listings[0]
+    run = client.create_run("0")
+    client.set_terminated(run.info.run_id)
+    runs.append({"run_id": run.info.run_id, "listings": listings[0] - before})
+with open("requirements.txt", "rb") as fh:
+    now = hashlib.sha256(fh.read()).hexdigest()
+environment.clear_cache()
+print(json.dumps({"runs": runs, "sha256_now": now, "fresh": environment.capture(workdir)}))
+"""
+
+
+def test_a_run_lists_the_project_once_and_records_its_lock_files_as_they_are(repo):
+    """Each run lists the project folder once for its environment; a requirements file
+    edited while runs start is recorded as that run found it. (Listed twice, an edit
+    between the two listings cached the older files under the newer signature, and the
+    next run recorded the older requirements.)"""
+    (repo / "requirements.txt").write_text("numpy==1.26.4\n")
+    out = subprocess.run(
+        [sys.executable, "-c", _LISTINGS_SCRIPT], cwd=repo, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    first, second = got["runs"]
+    assert [first["listings"], second["listings"]] == [1, 1]
+    recorded = environment.run_environment(environment_repo(repo), second["run_id"])
+    assert recorded is not None
+    assert recorded["files"]["requirements.txt"]["sha256"] == got["sha256_now"]
+    assert recorded == got["fresh"]  # the whole recorded environment, as captured afresh
+    older = environment.run_environment(environment_repo(repo), first["run_id"])
+    assert older is not None
+    assert older["files"]["requirements.txt"]["size"] == len("numpy==1.26.4\n")
+
+
+def environment_repo(path: Path):
+    from gittrack.core.repo import Repo
+
+    return Repo(str(path))

@@ -17,6 +17,7 @@ from gittrack.core.repo import Repo
 from gittrack.layout import columns_cache_path
 from gittrack.query import columns as colcache
 from gittrack.query.search import search_all
+from tests.columns_helpers import decoded
 from tests.conftest import git
 from tests.reference import reference_frame
 from tests.search_data import make_repo
@@ -126,19 +127,32 @@ def _damage(path, how: str, stale: bytes) -> None:
     "how", ["truncated", "cut-in-header", "empty", "garbage", "body-byte", "header-byte", "stale"]
 )
 def test_a_damaged_cache_file_is_rebuilt_not_trusted(repo, how):
+    from gittrack.query.index import open_index
+
     ids = [_log(f"r{i}", acc=i / 4, team=f"t{i}") for i in range(3)]
     want = gittrack.search_runs()
     path = columns_cache_path(Repo().state_dir)
     stale = path.read_bytes()
     Client().set_tag(ids[0], "team", "changed")
     Client().flush()
+    colcache.forget()
     want = gittrack.search_runs()
     assert want.set_index("run_id").loc[ids[0], "tags.team"] == "changed"
-    good = path.read_bytes()
     _damage(path, how, stale)
     colcache.forget()
     pd.testing.assert_frame_equal(gittrack.search_runs(), want)
-    assert path.read_bytes() == good  # written again, whole
+    ix = open_index(Repo())
+    try:
+        stored = colcache.read(path, ix.generation())  # written again, of this generation
+        ix.conn.execute("BEGIN")
+        built = colcache.build(ix, ix.generation())
+        ix.conn.execute("COMMIT")
+    finally:
+        ix.close()
+    assert decoded(stored) == decoded(built)
+    # a sound older file is brought up to date (the changed run's old and new row ids: one
+    # id when the new row takes the old one's, the highest); a damaged one is built whole
+    assert (stored.patched > 0) == (how == "stale")
 
 
 def test_cache_reader_refuses_what_it_did_not_write(repo):

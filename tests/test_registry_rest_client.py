@@ -4,6 +4,9 @@ as the local Client reading the server's repository."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -106,3 +109,129 @@ def test_registry_over_rest_matches_local_client(served, tmp_path):
     assert list(rest.search_registered_models()) == []
     assert list(local.search_registered_models()) == []
     rest.close()
+
+
+def test_runs_and_models_uris_load_through_the_servers_proxy_with_no_local_repository(
+    tmp_path, monkeypatch
+):
+    """Only ``MLFLOW_TRACKING_URI`` names a ``gittrack server``, the working directory is in
+    no git repository: ``runs:/`` and ``models:/`` models load and artifacts download through
+    the server's artifact proxy, laid out as MLflow's client and gittrack's local Client lay
+    them out."""
+    import mlflow
+    from sklearn.linear_model import LinearRegression
+
+    from tests.conftest import mlflow_uris_restored
+
+    for var in ("MLFLOW_TRACKING_URI", "GITTRACK_TRACKING_URI", "GITTRACK_REPO"):
+        monkeypatch.delenv(var, raising=False)
+    away = tmp_path / "away"
+    (away / "notes").mkdir(parents=True)
+    (away / "notes" / "a.txt").write_text("first")
+    (away / "notes" / "deep").mkdir()
+    (away / "notes" / "deep" / "b.txt").write_text("second")
+    monkeypatch.chdir(away)
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    model = LinearRegression().fit(X, np.array([1.0, 3.0, 5.0, 7.0]))
+    with serve_new_repo(tmp_path / "server") as srv:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", srv.url)
+        with gittrack.start_run() as run:
+            info = gittrack.sklearn.log_model(model, name="model")
+            gittrack.log_artifacts(str(away / "notes"), "notes")
+        rid = run.info.run_id
+        with pytest.raises(GittrackError):  # no repository here: nothing read locally
+            Client()
+        want = model.predict(X)
+        got = gittrack.sklearn.load_model(info.model_uri, dst_path=str(tmp_path / "m1"))
+        np.testing.assert_allclose(got.predict(X), want)
+        py = gittrack.pyfunc.load_model(f"runs:/{rid}/model", dst_path=str(tmp_path / "m2"))
+        np.testing.assert_allclose(np.asarray(py.predict(X)).ravel(), want)
+        gittrack.register_model(info.model_uri, "served")
+        got = gittrack.pyfunc.load_model("models:/served/1", dst_path=str(tmp_path / "m3"))
+        np.testing.assert_allclose(np.asarray(got.predict(X)).ravel(), want)
+
+        listed = gittrack.list_artifacts(run_id=rid, artifact_path="notes")
+        assert [(f.path, f.is_dir) for f in listed] == [
+            ("notes/a.txt", False),
+            ("notes/deep", True),
+        ]
+        with mlflow_uris_restored():
+            mlflow.set_tracking_uri(srv.url)
+            theirs = [
+                (f.path, f.is_dir)
+                for f in mlflow.artifacts.list_artifacts(run_id=rid, artifact_path="notes")
+            ]
+            assert [(f.path, f.is_dir) for f in listed] == theirs
+            for what in ("notes", "model", ""):
+                ours = gittrack.artifacts.download_artifacts(
+                    run_id=rid, artifact_path=what, dst_path=str(tmp_path / "ours" / what)
+                )
+                mine = mlflow.artifacts.download_artifacts(
+                    run_id=rid, artifact_path=what, dst_path=str(tmp_path / "theirs" / what)
+                )
+                assert os.path.relpath(ours, tmp_path / "ours") == os.path.relpath(
+                    mine, tmp_path / "theirs"
+                ), what
+                assert _tree(ours) == _tree(mine), what
+        # a file inside folders: <dst>/<path>, the local Client's layout on the same repository
+        # (MLflow 3 keeps only the file's name there: <dst>/b.txt)
+        nested = "notes/deep/b.txt"
+        over_rest = gittrack.artifacts.download_artifacts(
+            run_id=rid, artifact_path=nested, dst_path=str(tmp_path / "rest")
+        )
+        local = Client(srv.repo).download_artifacts(rid, nested, str(tmp_path / "local"))
+        assert os.path.relpath(over_rest, tmp_path / "rest") == nested
+        assert os.path.relpath(local, tmp_path / "local") == nested
+        assert Path(over_rest).read_text() == "second"
+        with pytest.raises(GittrackError) as err:
+            gittrack.artifacts.download_artifacts(run_id=rid, artifact_path="missing.txt")
+        assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST" and "missing.txt" in str(err.value)
+
+
+def _tree(path: str) -> dict[str, bytes]:
+    """Relative path -> bytes of every file at or under ``path``."""
+    p = Path(path)
+    if p.is_file():
+        return {p.name: p.read_bytes()}
+    return {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
+
+
+def test_a_model_mlflow_logged_to_the_server_loads_by_run_and_by_id(tmp_path, monkeypatch):
+    """MLflow 3 logs a model into a ``gittrack server`` (its files go with the logged model,
+    not the run); with only the server's URI, gittrack loads ``runs:/<run>/model`` (MLflow 3's
+    rule: the run's model of that name) and ``models:/m-<id>`` through the artifact proxy."""
+    import json
+
+    from tests.conftest import python_with_mlflow_at
+
+    for var in ("MLFLOW_TRACKING_URI", "GITTRACK_TRACKING_URI", "GITTRACK_REPO"):
+        monkeypatch.delenv(var, raising=False)
+    away = tmp_path / "away"
+    away.mkdir()
+    monkeypatch.chdir(away)
+    code = (
+        "import json, mlflow, mlflow.sklearn, numpy as np\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "x = np.arange(20, dtype=float).reshape(10, 2)\n"
+        "with mlflow.start_run() as run:\n"
+        "    info = mlflow.sklearn.log_model(LinearRegression().fit(x, x.sum(1)), name='model',\n"
+        "                                    pip_requirements=['scikit-learn'])\n"
+        "print(json.dumps([info.model_id, run.info.run_id]))\n"
+    )
+    with serve_new_repo(tmp_path / "server") as srv:
+        out = python_with_mlflow_at(srv.url, code, away)
+        model_id, rid = json.loads(out.splitlines()[-1])
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", srv.url)
+        x = np.array([[1.0, 2.0], [3.0, 4.0]])
+        for uri in (f"runs:/{rid}/model", f"models:/{model_id}"):
+            np.testing.assert_allclose(gittrack.sklearn.load_model(uri).predict(x), [3.0, 7.0])
+            got = gittrack.pyfunc.load_model(uri).predict(x)
+            np.testing.assert_allclose(np.asarray(got).ravel(), [3.0, 7.0])
+        mlmodel = gittrack.artifacts.download_artifacts(
+            run_id=rid, artifact_path="model/MLmodel", dst_path=str(tmp_path / "dl")
+        )
+        assert Path(mlmodel) == tmp_path / "dl" / "model" / "MLmodel"
+        assert f"model_id: {model_id}" in Path(mlmodel).read_text()
+        with pytest.raises(GittrackError) as err:
+            gittrack.sklearn.load_model(f"runs:/{rid}/other")
+        assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST" and "other" in str(err.value)

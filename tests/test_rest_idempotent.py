@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from gittrack.errors import GittrackError
 from gittrack.rest.client import RestClient
 from tests.server_helpers import ServerProcess, bare_repo, http
 
@@ -185,4 +186,40 @@ def test_lost_create_experiment_answer_is_not_an_already_exists_error(server):
         assert status == 200 and body["experiment"]["experiment_id"] == exp_id
     finally:
         client.close()
+        proxy.close()
+
+
+@pytest.mark.parametrize(
+    ("marker", "delete"),
+    [
+        (
+            b"DELETE /api/2.0/mlflow/registered-models/delete",
+            lambda c, name: c.delete_registered_model(name),
+        ),
+        (
+            b"DELETE /api/2.0/mlflow/model-versions/delete",
+            lambda c, name: c.delete_model_version(name, 1),
+        ),
+    ],
+    ids=["model", "version"],
+)
+@pytest.mark.parametrize("hide", [False, True], ids=["server-dedup", "client-recovers"])
+def test_a_delete_whose_answer_was_lost_succeeds_once(server, marker, delete, hide):
+    """MLflow's registry deletes are HTTP DELETEs that fail the second time (the thing is
+    gone): the retry of a delete whose answer was lost gets the first answer back, and a
+    server that ignores request ids (MLflow's) is asked whether the thing is gone first."""
+    name = f"lost-{marker.split(b'/')[-2].decode()}-{hide}"
+    direct = RestClient(server.url)
+    direct.create_registered_model(name, tags={"team": "a"})
+    direct.create_model_version(name, "s3://bucket/model")
+    proxy = DroppingProxy(server.port, marker, hide_request_ids=hide)
+    client = RestClient(proxy.url)
+    try:
+        delete(client, name)  # no RESOURCE_DOES_NOT_EXIST from the retry
+        assert proxy.dropped == 1  # the first answer really was lost
+        with pytest.raises(GittrackError, match="RESOURCE_DOES_NOT_EXIST|not found|Not found"):
+            delete(direct, name)  # it was deleted once: deleting again is an error, as MLflow
+    finally:
+        client.close()
+        direct.close()
         proxy.close()

@@ -120,9 +120,12 @@ def test_models_page(page, reg_site, shots: Path):
     # the unreadable record is named, not shown as a model, and not fatal
     warning = page.inner_text(".models-page .error")
     assert "Skipped refs/gittrack/registry/" in warning and "unreadable" in warning
-    page.fill("input.filter", "house")
+    page.fill("input.filter", "house")  # a search of the registry (name ILIKE), not of the page
+    others = "table.models tbody tr[data-model]:not(:has-text('house'))"
+    page.wait_for_selector(others, state="detached")
     assert [r[0] for r in cells(page, "table.models tbody tr[data-model]")] == [MODEL]
     page.fill("input.filter", "")
+    page.wait_for_selector(others)
     page.screenshot(path=str(shots / "models.png"))
     page.click(f"table.models a:text('{MODEL}')")
     page.wait_for_selector("#versions tbody tr[data-version]")
@@ -208,3 +211,77 @@ def test_model_endpoint_errors_are_json(reg_site):
         assert err.value.code == status
         body = json.loads(err.value.read())
         assert body["error_code"] == code and "Traceback" not in body["message"]
+
+
+MANY = 103  # one page (100, the runs table's page size) and three more
+
+
+@pytest.fixture(scope="module")
+def many_site(tmp_path_factory):
+    """A repository with ``MANY`` registered models, ``model-000`` .. ``model-102``."""
+    from tests.conftest import init_project, isolate_env
+
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_env(mp, tmp_path_factory.mktemp("manyhome"))
+        path = init_project(tmp_path_factory.mktemp("manyrepo") / "project")
+        mp.chdir(path)
+        from gittrack.api.client import Client
+
+        c = Client(str(path))
+        for i in range(MANY):
+            c.create_registered_model(f"model-{i:03d}", description=f"number {i}")
+        proc, base = start_ui(path)
+        try:
+            yield base, c
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _names(pg) -> list[str]:
+    return [r[0] for r in cells(pg, "table.models tbody tr[data-model]")]
+
+
+def _wait_first(pg, name: str) -> None:
+    pg.wait_for_selector(f"table.models tbody tr[data-model='{name}']:first-child")
+
+
+def test_models_page_pages_through_the_registry(page, many_site, shots: Path):
+    """More models than a page: the first page, Next to the second, Prev back — each page
+    the registry search's own page (the REST registered-models/search answers the same), and
+    the name filter searches every model, not one page."""
+    base, client = many_site
+    page.goto(base + "/#/models")
+    _wait_first(page, "model-000")
+    first = _names(page)
+    assert first == [f"model-{i:03d}" for i in range(100)]
+    assert page.inner_text(".models-page .pager .count") == "1–100 models"
+    assert page.is_disabled(".models-page .pager button.prev")
+    page.click(".models-page .pager button.next")
+    _wait_first(page, "model-100")
+    assert _names(page) == ["model-100", "model-101", "model-102"]
+    assert page.inner_text(".models-page .pager .count") == "101–103 models"
+    assert page.is_disabled(".models-page .pager button.next")
+    page.screenshot(path=str(shots / "models-page-2.png"))
+    # the same pages the registry search gives, as the REST API pages it
+    one = client.search_registered_models(max_results=100, order_by=["name ASC"])
+    two = client.search_registered_models(
+        max_results=100, order_by=["name ASC"], page_token=one.token
+    )
+    assert [m.name for m in one] == first and [m.name for m in two] == _names(page)
+    assert two.token is None
+    page.click(".models-page .pager button.prev")
+    _wait_first(page, "model-000")
+    assert _names(page) == first
+    # a filter searches every model, in any case, not the page shown
+    page.fill("input.filter", "DEL-1")
+    _wait_first(page, "model-100")
+    page.wait_for_function("document.querySelectorAll('table.models tbody tr').length === 3")
+    assert _names(page) == ["model-100", "model-101", "model-102"]
+    page.fill("input.filter", "0")  # every name: paged again, from the first page
+    _wait_first(page, "model-000")
+    page.wait_for_function("document.querySelectorAll('table.models tbody tr').length === 100")
+    assert page.inner_text(".models-page .pager .count") == "1–100 models"
+    page.fill("input.filter", "nothing like it")
+    page.wait_for_selector("table.models td.empty")
+    assert page.inner_text("table.models td.empty") == "No model matches."

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from gittrack.errors import InvalidParameter, RunNotFound
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from gittrack.api.protocols import NewLocalRun
+    from gittrack.api.protocols import NewLocalRun, Point
 
 
 def _missing_last(field: str, exp: Experiment) -> tuple[bool, Any]:
@@ -176,14 +176,18 @@ class Client(RunArgs, RegistryMethods):
             return w
         return open_run_writer(self.repo, run_id, resume=resume)
 
-    def _with_writer(self, run_id: str, fn: Any, *, data: bool) -> Any:
-        """Apply ``fn(writer)``; runs not live in this process are committed at once."""
+    def _with_writer(self, run_id: str, fn: Any, *, data: bool, commit: bool = False) -> Any:
+        """Apply ``fn(writer)``; runs not live in this process are committed at once, a
+        live run's changes at its next checkpoint (at once with ``commit``)."""
         run_id = self.store.resolve_run_id(run_id)
         live = get_open_writer(self.repo, run_id)
         if live is not None and not live.closed:
             if data and live.status != RunStatus.RUNNING:
                 live._refuse("log to")
-            return fn(live)
+            result = fn(live)
+            if commit:
+                live.checkpoint()
+            return result
         w = open_run_writer(self.repo, run_id)
         try:
             if data and w.status != RunStatus.RUNNING:
@@ -195,31 +199,25 @@ class Client(RunArgs, RegistryMethods):
             if w.status != RunStatus.RUNNING:
                 w.close()
 
-    def _log_point(
-        self, run_id: str, key: str, value: Any, timestamp: int | None, step: int | None
-    ) -> None:
-        self._with_writer(run_id, lambda w: w.log_metric(key, value, step, timestamp), data=True)
+    def _log_point(self, run_id: str, point: Point, now: bool) -> None:
+        key, value, timestamp, step = point
+        self._with_writer(
+            run_id, lambda w: w.log_metric(key, value, step, timestamp), data=True, commit=now
+        )
 
-    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        self._with_writer(run_id, lambda w: w.log_param(key, value), data=True)
-        return value
+    def _log_param(self, run_id: str, key: str, value: Any, now: bool) -> None:
+        self._with_writer(run_id, lambda w: w.log_param(key, value), data=True, commit=now)
 
-    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
-        self._with_writer(run_id, lambda w: w.set_tag(key, value), data=False)
+    def _set_tag(self, run_id: str, key: str, value: Any, now: bool) -> None:
+        self._with_writer(run_id, lambda w: w.set_tag(key, value), data=False, commit=now)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._with_writer(run_id, lambda w: w.delete_tag(key), data=False)
 
-    def log_batch(
-        self,
-        run_id: str,
-        metrics: Iterable[Any] = (),
-        params: Iterable[Any] = (),
-        tags: Iterable[Any] = (),
-        synchronous: bool | None = None,
+    def _log_batch(
+        self, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any], now: bool
     ) -> None:
-        """Log metrics, params and tags at once (MLflow Metric/Param/RunTag or dicts)."""
-        metrics, params, tags = list(metrics), list(params), list(tags)
+        """Metrics, params and tags at once (MLflow Metric/Param/RunTag or dicts)."""
 
         def get(obj: Any, name: str, default: Any = None) -> Any:
             return (
@@ -255,7 +253,7 @@ class Client(RunArgs, RegistryMethods):
                     ]
                 )
 
-        self._with_writer(run_id, apply, data=bool(metrics or params))
+        self._with_writer(run_id, apply, data=bool(metrics or params), commit=now)
 
     def set_terminated(
         self, run_id: str, status: str | None = None, end_time: int | None = None

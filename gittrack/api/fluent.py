@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gittrack.api.client import Client
+from gittrack.api.protocols import RunOperations, logged
 from gittrack.core.entities import Metric, ModelVersion, Run, RunData, RunInfo, RunStatus, ViewType
 from gittrack.core.writer import RunWriter
 from gittrack.errors import GittrackError, InvalidParameter
@@ -249,14 +250,19 @@ def log_metric(
     synchronous: bool | None = None,
     timestamp: int | None = None,
     run_id: str | None = None,
-) -> None:
-    """Log one metric point to the active run (starting one if none is active)."""
+) -> RunOperations | None:
+    """Log one metric point to the active run (starting one if none is active); for
+    ``synchronous`` see :func:`gittrack.api.protocols.logged`."""
+    if synchronous is not None:
+        client, rid = _client_and_run(run_id)
+        return client.log_metric(rid, key, value, timestamp, step, synchronous=synchronous)
     if run_id is None:
         stack = getattr(_local, "stack", None)
         w = stack[-1]._writer if stack else _writer()
     else:
         w = _writer_for(run_id)
     w.log_metric(key, value, step, timestamp)
+    return None
 
 
 def log_metrics(
@@ -265,37 +271,79 @@ def log_metrics(
     synchronous: bool | None = None,
     run_id: str | None = None,
     timestamp: int | None = None,
-) -> None:
-    w = _writer_for(run_id)
+) -> RunOperations | None:
     if timestamp is None:
         from gittrack.core.writer import now_ms
 
         timestamp = now_ms()
+    if synchronous is not None:
+        client, rid = _client_and_run(run_id)
+        points = [Metric(k, v, timestamp, step or 0) for k, v in metrics.items()]
+        return client.log_batch(rid, metrics=points, synchronous=synchronous)
+    w = _writer_for(run_id)
     for key, value in metrics.items():
         w.log_metric(key, value, step, timestamp)
+    return None
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
-    """Log a param (write-once); returns ``value``."""
+    """Log a param (write-once); returns ``value`` (a ``RunOperations`` when
+    ``synchronous`` is False)."""
+    if synchronous is not None:
+        return _logged(None, synchronous, lambda w: w.log_param(key, value)) or value
     _writer().log_param(key, value)
     return value
 
 
 def log_params(
     params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None
-) -> None:
+) -> RunOperations | None:
     """Log several params. Nested dicts (Hydra/OmegaConf configs) become dotted keys."""
+    if synchronous is not None:
+        return _logged(run_id, synchronous, lambda w: w.log_params(params))
     _writer_for(run_id).log_params(params)
+    return None
 
 
-def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
+    if synchronous is not None:
+        return _logged(None, synchronous, lambda w: w.set_tag(key, value))
     _writer().set_tag(key, value)
+    return None
 
 
-def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> None:
-    w = _writer()
-    for k, v in tags.items():
-        w.set_tag(k, v)
+def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> RunOperations | None:
+    def write(w: RunWriter) -> None:
+        for k, v in tags.items():
+            w.set_tag(k, v)
+
+    if synchronous is not None:
+        return _logged(None, synchronous, write)
+    write(_writer())
+    return None
+
+
+def _client_and_run(run_id: str | None) -> tuple[Client, str]:
+    """The client and id of run ``run_id``, or of the active run (started if none is)."""
+    if run_id is not None:
+        return _client(), run_id
+    stack = _stack()
+    active = stack[-1] if stack else start_run()
+    return active._client, active._writer.run_id
+
+
+def _logged(run_id: str | None, synchronous: bool, write: Any) -> RunOperations | None:
+    """``write(writer)`` on the run's writer, paced by ``synchronous`` (the one rule,
+    :func:`gittrack.api.protocols.logged`): acknowledged means the run's client flushed it."""
+    client, rid = _client_and_run(run_id)
+    w = _writer_for(run_id)
+
+    def run(now: bool) -> None:
+        write(w)
+        if now:
+            client.flush(rid)
+
+    return logged(synchronous, run, lambda: client.flush(rid))
 
 
 def delete_tag(key: str) -> None:

@@ -1,12 +1,18 @@
 """What :class:`~gittrack.api.client.Client` and :class:`~gittrack.rest.client.RestClient`
 share: the options of a new run, which the fluent API and ``gittrack run`` pass to either
-client's ``_create_writer``, and the registry methods whose arguments both check alike
-(:class:`RegistryArgs`)."""
+client's ``_create_writer``, the registry methods whose arguments both check alike
+(:class:`RegistryArgs`), and MLflow's ``synchronous`` argument of the logging methods
+(:func:`logged`, :class:`RunOperations`), which the fluent API follows too."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, TypedDict
+
+from gittrack.errors import GittrackError
+
+Point = tuple[str, float, int, int]
+"""A metric point as ``validation.metric_point`` builds it: key, value, timestamp, step."""
 
 
 class NewRun(TypedDict, total=False):
@@ -34,9 +40,24 @@ class RunArgs:
     def _new_run(self, experiment_id: str | None, new: NewLocalRun) -> Any:
         raise NotImplementedError
 
-    def _log_point(
-        self, run_id: str, key: str, value: Any, timestamp: int | None, step: int | None
+    def _log_point(self, run_id: str, point: Point, now: bool) -> None:
+        """Log a point built by ``metric_point``; ``now``: acknowledged (committed,
+        answered) before returning."""
+        raise NotImplementedError
+
+    def _log_param(self, run_id: str, key: str, value: Any, now: bool) -> None:
+        raise NotImplementedError
+
+    def _set_tag(self, run_id: str, key: str, value: Any, now: bool) -> None:
+        raise NotImplementedError
+
+    def _log_batch(
+        self, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any], now: bool
     ) -> None:
+        raise NotImplementedError
+
+    def flush(self, run_id: str | None = None) -> None:
+        """Acknowledge what was logged to ``run_id`` (commit it, have the server answer it)."""
         raise NotImplementedError
 
     def create_run(
@@ -73,10 +94,113 @@ class RunArgs:
         timestamp: int | None = None,
         step: int | None = None,
         synchronous: bool | None = None,
+    ) -> RunOperations | None:
+        """Log one point (``step`` 0 and now when not given); see :func:`logged` for
+        ``synchronous`` (by default a local run buffers it until its next checkpoint and
+        the REST client queues it for the background sender, see ``flush``)."""
+        from gittrack.core.validation import metric_point
+
+        return logged(
+            synchronous,
+            lambda now: self._log_point(run_id, metric_point(key, value, timestamp, step), now),
+            lambda: self.flush(run_id),
+        )
+
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
+        """Log a param (write-once); returns ``value`` (a :class:`RunOperations` when
+        ``synchronous`` is False)."""
+        ops = logged(
+            synchronous,
+            lambda now: self._log_param(run_id, key, value, now),
+            lambda: self.flush(run_id),
+        )
+        return value if ops is None else ops
+
+    def set_tag(
+        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
+    ) -> RunOperations | None:
+        return logged(
+            synchronous,
+            lambda now: self._set_tag(run_id, key, value, now),
+            lambda: self.flush(run_id),
+        )
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Iterable[Any] = (),
+        params: Iterable[Any] = (),
+        tags: Iterable[Any] = (),
+        synchronous: bool | None = None,
+    ) -> RunOperations | None:
+        """Log metrics, params and tags at once (MLflow Metric/Param/RunTag entities)."""
+        batch = list(metrics), list(params), list(tags)
+        return logged(
+            synchronous,
+            lambda now: self._log_batch(run_id, *batch, now),
+            lambda: self.flush(run_id),
+        )
+
+
+class RunOperations:
+    """What a logging call with ``synchronous=False`` returns, as MLflow's
+    ``RunOperations``: :meth:`wait` returns once the writes are acknowledged (committed
+    in the repository, answered by the tracking server), or raises the first error."""
+
+    def __init__(
+        self,
+        acknowledge: Callable[[], None] | None = None,
+        error: GittrackError | None = None,
     ) -> None:
-        """Log one point (``step`` 0 and now when not given); over REST it is queued and
-        sent in the background (see ``flush``)."""
-        self._log_point(run_id, key, value, timestamp, step)
+        self._acknowledge = acknowledge
+        self._error = error
+
+    def wait(self) -> None:
+        """Block until the operations are acknowledged.
+
+        Raises:
+            GittrackError: the write failed (the server's or the repository's error).
+        """
+        acknowledge, self._acknowledge = self._acknowledge, None
+        if acknowledge is not None and self._error is None:
+            try:
+                acknowledge()
+            except GittrackError as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+
+    def __repr__(self) -> str:
+        return f"<RunOperations: {'failed' if self._error else 'pending or done'}>"
+
+
+def logged(
+    synchronous: bool | None,
+    write: Callable[[bool], Any],
+    acknowledge: Callable[[], None],
+) -> Any:
+    """MLflow's ``synchronous`` argument, the one rule for every face (the local Client,
+    the REST client, the fluent API).
+
+    ``write(now)`` makes the write; ``now`` asks it to be acknowledged before it returns.
+    ``None`` (the default): ``write(False)`` — the face's own pace (a local run's writer
+    buffers until its checkpoint, the REST client queues points); errors in the
+    arguments raise here. ``True``: ``write(True)``, so the call returns once the write
+    is committed or answered, and every error raises here. ``False``: ``write(False)``
+    and a :class:`RunOperations` whose ``wait()`` calls ``acknowledge()``; an error,
+    even in the arguments, raises from ``wait()``, as MLflow's asynchronous logging.
+    ``MLFLOW_ENABLE_ASYNC_LOGGING`` is not read: ``None`` is already asynchronous in
+    delivery and immediate in checking (see docs/design.md).
+    """
+    if synchronous is None:
+        return write(False)
+    if synchronous:
+        return write(True)
+    try:
+        write(False)
+    except GittrackError as exc:
+        return RunOperations(error=exc)
+    return RunOperations(acknowledge)
 
 
 class NewVersion(TypedDict):

@@ -10,3 +10,17 @@ Modules, one idea each:
 - :mod:`~gittrack.artifacts.fluent` / :mod:`~gittrack.artifacts.api`: the fluent and Client functions
 - :mod:`~gittrack.artifacts.gc` / :mod:`~gittrack.artifacts.fsck`: maintenance
 """
+
+from typing import Any  # noqa: E402
+
+# MLflow's ``mlflow.artifacts`` names, so ``gittrack.artifacts.download_artifacts(run_id=...)``
+# reads as MLflow's does; loaded on first use (``import gittrack`` stays light)
+_MLFLOW_NAMES = ("download_artifacts", "list_artifacts", "load_dict", "load_text")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MLFLOW_NAMES:
+        from gittrack.artifacts import fluent
+
+        return getattr(fluent, name)
+    raise AttributeError(f"module 'gittrack.artifacts' has no attribute {name!r}")

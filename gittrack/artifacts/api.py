@@ -73,5 +73,35 @@ def list_artifacts(client: Client, run_id: str, path: str | None = None) -> list
 def download_artifacts(
     client: Client, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
 ) -> str:
-    """Download a file or folder; returns its local path (see :func:`read.download_artifacts`)."""
-    return read.download_artifacts(client.repo, run_id, path, dst_path)
+    """Download a file or folder; returns its local path (see :func:`read.download_artifacts`).
+
+    A path ``<name>[/<rest>]`` the run's artifacts lack is looked for, as MLflow 3 does, in
+    the model named ``<name>`` the run logged (:meth:`LoggedModelStore.of_run`): its files
+    land in ``<dst_path>/<name>`` as run artifacts would.
+
+    Raises:
+        ArtifactNotFound: neither the run nor a model it logged has ``path``.
+    """
+    from gittrack.artifacts.paths import clean_artifact_path
+    from gittrack.errors import ArtifactNotFound
+
+    try:
+        return read.download_artifacts(client.repo, run_id, path, dst_path)
+    except ArtifactNotFound:
+        name, _, rest = clean_artifact_path(path).partition("/")
+        model_id = _run_model(client, run_id, name) if name else None
+        if model_id is None:
+            raise
+    dst = read._destination(dst_path) / name
+    read.download_logged_model(client.repo, model_id, dst)
+    local = dst / rest if rest else dst
+    if not local.exists():
+        raise ArtifactNotFound(f"no artifact at {path!r} in this run or its model {model_id}")
+    return str(local)
+
+
+def _run_model(client: Client, run_id: str, name: str) -> str | None:
+    from gittrack.core.logged_models import LoggedModelStore
+
+    info = client.get_run(run_id).info
+    return LoggedModelStore(client.repo).of_run(info.run_id, str(info.experiment_id), name)

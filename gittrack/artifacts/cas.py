@@ -437,8 +437,17 @@ class ContentStore:
             raise
 
     def _put_remote(self, path: str | os.PathLike[str], desc: str) -> PutResult:
-        sha, size = sha256_file(path)
-        st0 = os.stat(path)
+        named: uploads.NamedParts | None = None
+        try:
+            part_size = uploads.part_size_for(self, os.stat(path).st_size)
+        except OSError:
+            part_size = None  # open_source names the problem
+        if part_size is not None:  # the name and each part's sums, in one read
+            named = uploads.hash_in_parts(path, part_size)
+            sha, size, st0 = named.sha256, named.size, named.stat
+        else:
+            sha, size = sha256_file(path)
+            st0 = os.stat(path)
         if self.has(sha, size):
             return PutResult(sha, size, False)
         target = self.object_path(sha)
@@ -450,7 +459,11 @@ class ContentStore:
             if tried[0] and self.has(sha, size):
                 return
             tried[0] = True
-            self._upload_once(path, target, sha, st0, desc)
+            if named is not None:
+                parts = uploads.part_upload_for(self, target)
+                uploads.upload_in_parts(self, parts, path, named, desc)
+            else:
+                self._upload_once(path, target, sha, st0, desc)
 
         self._retrying(f"uploading {desc} to {self.url}", upload)
         return PutResult(sha, size, True)
@@ -458,13 +471,6 @@ class ContentStore:
     def _upload_once(
         self, path: str | os.PathLike[str], target: str, sha: str, st0: os.stat_result, desc: str
     ) -> None:
-        if self.protocol in uploads.AZURE_PROTOCOLS or (
-            self.protocol in uploads.S3_PROTOCOLS and st0.st_size > max(self.chunk_size, 5 * MiB)
-        ):
-            parts = uploads.part_upload_for(self, target)
-            assert parts is not None
-            uploads.upload_in_parts(self, parts, path, sha, st0, desc)
-            return
         try:
             src, _ = open_source(path)
         except InvalidArtifactPath as exc:

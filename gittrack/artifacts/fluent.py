@@ -128,7 +128,7 @@ def list_artifacts(
 ) -> list[FileInfo]:
     """Files and folders directly under a folder of a run's artifacts (the active run by default)."""
     rid, path = _target(artifact_uri, run_id, artifact_path)
-    return read.list_artifacts(_client().repo, rid, path)
+    return list(_client().list_artifacts(rid, path))
 
 
 def download_artifacts(
@@ -143,7 +143,7 @@ def download_artifacts(
         ArtifactNotFound, CorruptArtifact, ArtifactTransferError.
     """
     rid, path = _target(artifact_uri, run_id, artifact_path)
-    return read.download_artifacts(_client().repo, rid, path, dst_path)
+    return str(_client().download_artifacts(rid, path, dst_path))
 
 
 def _read_uri(artifact_uri: str) -> tuple[bytes, str]:

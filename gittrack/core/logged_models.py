@@ -146,6 +146,20 @@ class LoggedModelStore:
                 out.append(rec)
         return out
 
+    def of_run(self, run_id: str, experiment_id: str, name: str) -> str | None:
+        """The id of the newest live model named ``name`` that run ``run_id`` (a full id)
+        logged in ``experiment_id``, or None: MLflow 3's rule for a ``runs:/<run>/<name>``
+        URI whose run holds no artifact ``name`` (``mlflow.<flavor>.log_model`` stores the
+        files with the model, not the run)."""
+        found = [
+            m
+            for m in self.all([experiment_id])
+            if m.get("name") == name and m.get("source_run_id") == run_id
+        ]
+        if not found:
+            return None
+        return str(max(found, key=lambda m: m.get("creation_timestamp") or 0)["model_id"])
+
     # -- writing -------------------------------------------------------------------
 
     def lock(self, model_id: str) -> FileLock:

@@ -18,6 +18,7 @@ import math
 import numbers
 import posixpath
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -172,6 +173,33 @@ def metric_timestamp(key: str, ts: Any) -> int:
     if ts > MAX_INT64:
         raise InvalidParameter(f"Metric {key!r}: timestamp {ts} is outside the int64 range")
     return ts
+
+
+def metric_point(
+    key: Any, value: Any, timestamp: Any = None, step: Any = None
+) -> tuple[str, float, int, int]:
+    """``(key, value, timestamp, step)`` of one metric point, checked as MLflow checks it
+    (key, value, timestamp, step, in that order) and normalised: ``value`` a float,
+    ``timestamp`` and ``step`` ints; a ``timestamp`` of None is now (ms), a ``step`` of
+    None is 0. The one builder of a point for every face: the REST client, the server's
+    handlers and the writer when its own fast checks do not vouch for a point.
+
+    Raises:
+        InvalidParameter: naming the metric and the bad part (MLflow's messages).
+    """
+    if key not in _good_keys:
+        validate_key(key, "metric")
+    if type(value) is not float:
+        value = metric_value(key, value)
+    if timestamp is None:
+        timestamp = int(time.time() * 1000)
+    elif type(timestamp) is not int or not 0 <= timestamp <= MAX_INT64:
+        timestamp = metric_timestamp(key, timestamp)
+    if step is None:
+        step = 0
+    elif type(step) is not int or not MIN_INT64 <= step <= MAX_INT64:
+        step = metric_step(key, step)
+    return key, value, timestamp, step
 
 
 def is_run_id(text: Any) -> bool:

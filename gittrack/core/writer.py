@@ -321,18 +321,17 @@ class RunWriter:
 
     def log_metric(self, key: str, value: Any, step: Any = None, timestamp: Any = None) -> None:
         """Buffer one point; it is committed at the next checkpoint."""
-        if key not in _good_keys:
-            validation.validate_key(key, "metric")
-        if type(value) is not float:
-            value = validation.metric_value(key, value)
         if step is None:
             step = 0
-        elif type(step) is not int:
-            step = validation.metric_step(key, step)
-        if timestamp is None:
+        if (
+            key not in _good_keys
+            or type(value) is not float
+            or type(step) is not int
+            or (timestamp is not None and (type(timestamp) is not int or timestamp < 0))
+        ):  # the fast checks do not vouch for it: the one builder of a point does
+            key, value, timestamp, step = validation.metric_point(key, value, timestamp, step)
+        elif timestamp is None:
             timestamp = int(_time() * 1000)
-        elif type(timestamp) is not int or timestamp < 0:
-            timestamp = validation.metric_timestamp(key, timestamp)
         if self._frozen:
             self._refuse("log metrics to")
         buf = self._buf

@@ -117,7 +117,8 @@ def capture(workdir: str | os.PathLike[str] | None = None, python: str | None = 
     Raises:
         EnvironmentCaptureError: when ``python`` cannot be run or answers nonsense.
     """
-    return copy.deepcopy(_capture(_norm_workdir(workdir), _norm_python(python)))
+    wd = _norm_workdir(workdir)
+    return copy.deepcopy(_capture(wd, _norm_python(python), _signature(wd)))
 
 
 def capture_yaml(workdir: str | os.PathLike[str] | None = None, python: str | None = None) -> bytes:
@@ -126,8 +127,9 @@ def capture_yaml(workdir: str | os.PathLike[str] | None = None, python: str | No
     This is what a run writes as ``.gittrack/environment.yaml``.
     """
     wd, py = _norm_workdir(workdir), _norm_python(python)
-    snap = _capture(wd, py)
-    key = (wd, py, envcollect.files_signature(wd) if wd else ())
+    sig = _signature(wd)  # one listing of the project per call: the snapshot and its key
+    snap = _capture(wd, py, sig)
+    key = (wd, py, sig)
     with _lock:
         hit = _yaml_cache.get(key)
     if hit is None:
@@ -295,9 +297,15 @@ def _norm_python(python: str | None) -> str | None:
     return os.path.abspath(found)
 
 
-def _capture(workdir: str | None, python: str | None) -> dict:
+def _signature(workdir: str | None) -> tuple:
+    """The files signature of ``workdir`` (``()`` for none): listed once per capture, so
+    the files read and the cache key they are kept under describe the same listing."""
+    return envcollect.files_signature(workdir) if workdir else ()
+
+
+def _capture(workdir: str | None, python: str | None, sig: tuple) -> dict:
     if python is not None:
-        return _capture_other(workdir, python)
+        return _capture_other(workdir, python, sig)
     with _lock:
         static = _static_cache.get(None)
     if static is None:
@@ -306,15 +314,14 @@ def _capture(workdir: str | None, python: str | None) -> dict:
             _static_cache[None] = static
     snap = dict(static)
     if workdir is not None:
-        files, problems = _files_cached(workdir)
+        files, problems = _files_cached(workdir, sig)
         snap["files"] = files
         if problems:
             snap["problems"] = sorted(set(snap.get("problems", [])) | set(problems))
     return snap
 
 
-def _files_cached(workdir: str) -> tuple[dict, list[str]]:
-    sig = envcollect.files_signature(workdir)
+def _files_cached(workdir: str, sig: tuple) -> tuple[dict, list[str]]:
     with _lock:
         hit = _files_cache.get(workdir)
     if hit is not None and hit[0] == sig:
@@ -328,13 +335,12 @@ def _files_cached(workdir: str) -> tuple[dict, list[str]]:
     return files, problems
 
 
-def _capture_other(workdir: str | None, python: str) -> dict:
+def _capture_other(workdir: str | None, python: str, sig: tuple) -> dict:
     import subprocess
 
     key = (python, workdir)
     with _lock:
         hit = _other_cache.get(key)
-    sig = envcollect.files_signature(workdir) if workdir else ()
     if hit is not None and hit[0] == sig:
         return hit[1]
     with open(envcollect.__file__, encoding="utf-8") as fh:

@@ -25,6 +25,9 @@ FLAVOR_MODULES = {
     "python_function": "gittrack.models.flavor_pyfunc",
 }
 _DETECT_ORDER = ("sklearn", "pytorch", "python_function")
+# a python_function flavor whose loader module is one of these loads as that native flavor
+# (its object has ``predict``), so MLflow's sklearn models need no MLflow to load
+NATIVE_LOADERS = {"mlflow.sklearn": "sklearn", FLAVOR_MODULES["sklearn"]: "sklearn"}
 
 __all__ = ["ModelInfo", "load_model", "log_model", "save_model"]
 
@@ -97,11 +100,18 @@ def save_model(
     save_format: str | None = None,
     name: str = "model",
     run_id: str | None = None,
+    serialization_format: str | None = None,
+    skops_trusted_types: list[str] | None = None,
 ) -> dict[str, Any]:
     """Save ``model`` into the empty or new folder ``path``; returns its MLmodel dict.
 
+    ``serialization_format`` and ``skops_trusted_types`` are MLflow's scikit-learn options
+    (:mod:`gittrack.models.flavor_sklearn`): ``"skops"``, ``"cloudpickle"`` (the default) or
+    ``"pickle"``.
+
     Raises:
-        InvalidParameter: no flavor fits, an unknown flavor, or ``path`` is not empty.
+        InvalidParameter: no flavor fits, an unknown flavor or format, a sklearn option for
+            another flavor, or ``path`` is not empty.
         MissingDependency: the flavor needs a package that is not installed.
     """
     from gittrack.models import mlmodel
@@ -112,7 +122,12 @@ def save_model(
         raise InvalidParameter(f"cannot save a model into {out}: the folder is not empty")
     out.mkdir(parents=True, exist_ok=True)
     mod = _flavor_for(model, flavor)
-    conf, deps = mod.save(model, out, save_format=save_format, artifacts=artifacts)
+    sk_options = {"serialization_format": serialization_format}
+    sk_options["skops_trusted_types"] = skops_trusted_types  # type: ignore[assignment]
+    given = [k for k, v in sk_options.items() if v is not None]
+    if given and mod.NAME != "sklearn":
+        raise InvalidParameter(f"{given[0]} is a scikit-learn option; this is a {mod.NAME} model")
+    conf, deps = mod.save(model, out, save_format=save_format, artifacts=artifacts, **sk_options)
     doc = mlmodel.new_mlmodel(name, run_id)
     doc["flavors"][mod.NAME] = conf
     if mod.NAME == "sklearn":
@@ -153,10 +168,13 @@ def log_model(
     artifacts: dict[str, str] | None = None,
     save_format: str | None = None,
     run_id: str | None = None,
+    serialization_format: str | None = None,
+    skops_trusted_types: list[str] | None = None,
 ) -> ModelInfo:
     """Save ``model`` as the artifact folder ``name`` of the active run (or ``run_id``).
 
-    ``flavor`` is detected when omitted: ``sklearn`` for scikit-learn estimators,
+    ``flavor`` is detected when omitted: ``sklearn`` for scikit-learn estimators
+    (``serialization_format`` and ``skops_trusted_types`` as MLflow's, see :func:`save_model`),
     ``pytorch`` for ``torch.nn.Module`` (``save_format="module"`` or
     ``"state_dict"``), else ``python_function`` for any object with ``predict``.
     With ``input_example`` the signature is inferred and the example saved.
@@ -191,6 +209,8 @@ def log_model(
             save_format=save_format,
             name=chosen,
             run_id=writer.run_id,
+            serialization_format=serialization_format,
+            skops_trusted_types=skops_trusted_types,
         )
         fluent.log_artifacts(Path(tmp) / "m", chosen, run_id=writer.run_id)
     return ModelInfo(
@@ -204,12 +224,19 @@ def log_model(
 
 
 def _download_from_server(client: Any, model_uri: str, dst_path: Any) -> str:
-    """The local folder of the registered version ``model_uri`` names, downloaded through a
-    tracking server from where it says the version's files are (get-download-uri)."""
+    """The local folder of the registered version (or logged model, ``models:/m-<id>``)
+    ``model_uri`` names, downloaded through a tracking server from where it says the files
+    are (get-download-uri, or the logged model's artifact URI)."""
     import tempfile
 
-    version = client.resolve_model_uri(model_uri)
-    where = client.get_model_version_download_uri(version.name, version.version)
+    from gittrack.core.registry import logged_model_id
+
+    logged = logged_model_id(model_uri)
+    if logged is not None:  # models:/m-<id>: where the server keeps the logged model
+        where = client.logged_model_artifact_uri(logged)
+    else:
+        version = client.resolve_model_uri(model_uri)
+        where = client.get_model_version_download_uri(version.name, version.version)
     dst = str(dst_path) if dst_path is not None else tempfile.mkdtemp(prefix="gittrack-model-")
     return str(client.download_artifact_uri(where, dst))
 
@@ -287,6 +314,10 @@ def load_model(
         )
     conf = flavors[flavor]
     if flavor == mlmodel.PYFUNC and conf.get("loader_module") != FLAVOR_MODULES[mlmodel.PYFUNC]:
+        same = NATIVE_LOADERS.get(str(conf.get("loader_module")))
+        if same is not None and same in flavors:  # gittrack loads it itself (MLflow's too)
+            return _flavor_module(same).load(local, flavors[same], model=model)
         loader = importlib.import_module(conf["loader_module"])
-        return loader._load_pyfunc(str(local / conf["data"]))
+        # MLflow's rule: the file ``data`` names, else the model folder
+        return loader._load_pyfunc(str(local / conf["data"] if "data" in conf else local))
     return _flavor_module(flavor).load(local, conf, model=model)

@@ -9,17 +9,23 @@ engine's SQL; the columns only supply values.
 
 The file is derived and safe to delete, keyed by the index's generation
 (:meth:`gittrack.query.index.Index.generation`, bumped by SQLite triggers on every change
-to a run's row, whoever writes it), so a run that changes, arrives or goes makes the next
-reader build the columns again. It holds no pickle: a prefix (magic, header length, header
-CRC32), a JSON header (the generation, the row count, each column's dtype and offset, the
-distinct values of text columns, the body's length and CRC32) and the arrays' raw bytes. A
-file that is short, damaged or of another generation is rebuilt, never trusted. It is
-read, not memory-mapped: a mapping of a file cut short under it would crash the process.
-In a process, the columns of the newest generation stay loaded.
+to a run's row, whoever writes it). Columns of an older generation of the same index file
+are brought up to date in place when few rows changed since: the index's change log
+(:meth:`~gittrack.query.index.Index.changed_since`) names the row ids removed or added, so
+those rows are dropped and the current rows of those ids are built and merged in
+(:func:`patch`), instead of building every run's columns again. Otherwise (another index
+file, a log that does not reach back, too many changes) they are built whole. It holds no
+pickle: a prefix (magic, header length, header CRC32), a JSON header (the generation, the
+row count, each column's dtype and offset, the values of text columns, the rows patched
+since the last whole build, the body's length and CRC32) and the arrays' raw bytes. A file
+that is short or damaged is rebuilt, never trusted; one of another generation is only used
+through the change log, read in the same transaction as the rows. It is read, not
+memory-mapped: a mapping of a file cut short under it would crash the process. In a
+process, the columns of the newest generation stay loaded.
 
-Text columns are dictionary-encoded (int32 codes into the column's distinct values, -1 for
-missing), metric columns are float64 plus a presence flag (a metric logged as NaN is
-present), times int64 plus a null flag.
+Text columns are dictionary-encoded (int32 codes into the column's values, -1 for missing;
+after patches a value may be listed twice, or no longer used), metric columns are float64
+plus a presence flag (a metric logged as NaN is present), times int64 plus a null flag.
 """
 
 from __future__ import annotations
@@ -58,6 +64,16 @@ _TEXT = (
 )
 KINDS = ("metrics", "params", "tags")
 
+# a patch takes at most PATCH_ROWS changed row ids plus PATCH_SHARE of the rows, counting
+# those patched since the last whole build: beyond, the columns are built whole (which also
+# drops the text values patches left unused). Both 0: every change builds them whole.
+PATCH_ROWS = 1024
+PATCH_SHARE = 0.25
+DEDUPE_MAX = 4096  # a patch looks new values up among a text column's values up to this many
+# a process that patches the columns it holds writes the file once this many changed row ids
+# are not in it (writing costs several patches: the header's values are JSON)
+SAVE_EVERY = 256
+
 _lock = threading.Lock()
 _loaded: dict[str, Columns] = {}  # cache file path -> the newest columns loaded here
 
@@ -69,10 +85,18 @@ class CacheInvalid(Exception):
 class Columns:
     """The wide run table of one index generation, column by column (numpy arrays)."""
 
-    def __init__(self, generation: str, arrays: dict[str, np.ndarray], uniques: dict[str, list]):
+    def __init__(
+        self,
+        generation: str,
+        arrays: dict[str, np.ndarray],
+        uniques: dict[str, list],
+        patched: int = 0,
+    ):
         self.generation = generation
         self.arrays = arrays  # "id", info columns, "end_time.null", "metrics.k", "metrics.k.has"...
-        self.uniques = uniques  # text column -> its distinct values (codes index them)
+        self.uniques = uniques  # text column -> its values (codes index them)
+        self.patched = patched  # changed row ids merged in since the last whole build
+        self.unsaved = 0  # changed row ids merged in since read or written by this process
         self._objects: dict[str, np.ndarray] = {}
 
     @property
@@ -87,6 +111,23 @@ class Columns:
             for name in self.arrays
             if name.startswith(prefix) and not name.endswith(".has")
         )
+
+    def present(self, kind: str, key: str, pos: np.ndarray | None = None) -> np.ndarray:
+        """Which rows (of those at ``pos``, default all) have a value of ``key`` among
+        ``kind`` (a NaN metric is a value)."""
+        name = f"{kind}.{key}"
+        arr = self.arrays[name + ".has" if kind == "metrics" else name]
+        if pos is not None:
+            arr = arr[pos]
+        return arr if kind == "metrics" else arr >= 0
+
+    def drop(self, kind: str, key: str) -> None:
+        """Forget the column of ``key`` among ``kind``."""
+        name = f"{kind}.{key}"
+        for gone in (name, name + ".has"):
+            self.arrays.pop(gone, None)
+        self.uniques.pop(name, None)
+        self._objects.pop(name, None)
 
     def objects(self, name: str) -> np.ndarray:
         """The distinct values of text column ``name`` as an object array, None last (so
@@ -122,16 +163,23 @@ def _encode(values: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
     return codes, list(table)
 
 
+_SELECT = (
+    "SELECT id, run_id, experiment_id, status, artifact_uri, source_commit, source_branch,"
+    " lifecycle, start_time, end_time, source_dirty, metrics_json, params_json, tags_json"
+    " FROM runs"
+)
+
+
 def build(index: Index, generation: str) -> Columns:
     """The columns of the index as it is now (call inside the read transaction that read
     ``generation``)."""
+    return _from_rows(generation, index.conn.execute(_SELECT + " ORDER BY id").fetchall())
+
+
+def _from_rows(generation: str, rows: list[Any]) -> Columns:
+    """The columns of ``rows`` (of :data:`_SELECT`, in id order)."""
     import numpy as np
 
-    rows = index.conn.execute(
-        "SELECT id, run_id, experiment_id, status, artifact_uri, source_commit, source_branch,"
-        " lifecycle, start_time, end_time, source_dirty, metrics_json, params_json, tags_json"
-        " FROM runs ORDER BY id"
-    ).fetchall()
     n = len(rows)
     arrays: dict[str, np.ndarray] = {}
     uniques: dict[str, list[Any]] = {}
@@ -167,6 +215,80 @@ def build(index: Index, generation: str) -> Columns:
     return Columns(generation, arrays, uniques)
 
 
+def patch(index: Index, old: Columns, generation: str, changed: Sequence[int]) -> Columns:
+    """``old`` brought to ``generation``: without its rows of the ``changed`` row ids, with
+    the current rows of those ids (from :meth:`~gittrack.query.index.Index.changed_since`;
+    call inside the read transaction that read both). The same values, per row and column,
+    as :func:`build` gives."""
+    import numpy as np
+
+    rows = index.conn.execute(
+        _SELECT + " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (json.dumps(list(changed)),),
+    ).fetchall()
+    new = _from_rows(generation, rows)
+    keep = ~np.isin(old.arrays["id"], np.asarray(changed, dtype=np.int64))
+    gone = ~keep
+    n_keep, n_new = int(np.count_nonzero(keep)), new.rows
+    arrays: dict[str, np.ndarray] = {}
+    uniques: dict[str, list[Any]] = {}
+    carried: dict[str, np.ndarray] = {}  # decoded values of text columns whose values stay
+    for name in [*old.arrays, *(k for k in new.arrays if k not in old.arrays)]:
+        o, d = old.arrays.get(name), new.arrays.get(name)
+        if name in old.uniques or name in new.uniques:  # text: codes into the values
+            values, remap = _unite(old.uniques.get(name, []), new.uniques.get(name, []))
+            kept = o[keep] if o is not None else np.full(n_keep, -1, np.int32)
+            added = remap[d] if d is not None else np.full(n_new, -1, np.int32)
+            uniques[name] = values
+            if name in old._objects and values is old.uniques.get(name):
+                carried[name] = old._objects[name]
+        else:
+            sample = o if o is not None else d
+            assert sample is not None
+            fill: Any = np.nan if sample.dtype == np.float64 else 0
+            kept = o[keep] if o is not None else np.full(n_keep, fill, sample.dtype)
+            added = d if d is not None else np.full(n_new, fill, sample.dtype)
+        arrays[name] = np.concatenate([kept, added])
+    ids = arrays["id"]
+    if n_keep and n_new and ids[n_keep] < ids[n_keep - 1]:  # an id below a kept one came
+        order = np.argsort(ids, kind="stable")
+        arrays = {name: arr[order] for name, arr in arrays.items()}
+    got = Columns(generation, arrays, uniques, old.patched + len(changed))
+    got.unsaved = old.unsaved + len(changed)
+    got._objects.update(carried)
+    for kind in KINDS:  # a key no run has any more goes, as a build would not have it
+        for key in old.keys(kind):
+            if old.present(kind, key, gone).any() and not got.present(kind, key).any():
+                got.drop(kind, key)
+    return got
+
+
+def _unite(values: list[Any], more: list[Any]) -> tuple[list[Any], np.ndarray]:
+    """``values`` followed by those of ``more`` it lacks (looked up while ``values`` has at
+    most :data:`DEDUPE_MAX`, else all appended; ``values`` itself when none is added), and
+    the code in the result of each value of ``more``, then -1 (so that -1 stays -1)."""
+    import numpy as np
+
+    remap = np.empty(len(more) + 1, dtype=np.int32)
+    remap[-1] = -1
+    if len(values) > DEDUPE_MAX:
+        remap[:-1] = np.arange(len(values), len(values) + len(more))
+        return [*values, *more], remap
+    where: dict[Any, int] = {}
+    for i, v in enumerate(values):
+        where.setdefault(v, i)
+    out = values
+    for i, v in enumerate(more):
+        code = where.get(v)
+        if code is None:
+            if out is values:
+                out = list(values)
+            code = where[v] = len(out)
+            out.append(v)
+        remap[i] = code
+    return out, remap
+
+
 # -- the file -----------------------------------------------------------------------------
 
 
@@ -185,6 +307,7 @@ def write(path: Path, cols: Columns) -> None:
             "rows": cols.rows,
             "columns": columns,
             "uniques": cols.uniques,
+            "patched": cols.patched,
             "body": len(body),
             "crc": zlib.crc32(body),
         },
@@ -205,8 +328,8 @@ def write(path: Path, cols: Columns) -> None:
             os.unlink(tmp)
 
 
-def read(path: Path, generation: str) -> Columns:
-    """The columns stored in ``path`` for ``generation``.
+def read(path: Path, generation: str | None = None) -> Columns:
+    """The columns stored in ``path`` (only if of ``generation``, when given).
 
     Raises:
         CacheInvalid: the file is missing, short, damaged or of another generation.
@@ -229,7 +352,7 @@ def read(path: Path, generation: str) -> Columns:
         if zlib.crc32(raw) != header_crc:
             raise CacheInvalid("header checksum mismatch")
         header = json.loads(raw)
-        if header["generation"] != generation:
+        if generation is not None and header["generation"] != generation:
             raise CacheInvalid(f"of generation {header['generation']}, not {generation}")
         if len(buf) != start + header["body"]:
             raise CacheInvalid(f"{len(buf)} bytes, expected {start + header['body']}")
@@ -247,34 +370,64 @@ def read(path: Path, generation: str) -> Columns:
         for name in _TEXT:
             if name not in arrays or name not in uniques:
                 raise CacheInvalid(f"column {name} is missing")
-        return Columns(generation, arrays, uniques)
+        return Columns(header["generation"], arrays, uniques, int(header["patched"]))
     except (KeyError, TypeError, ValueError, struct.error) as exc:
         raise CacheInvalid(f"{type(exc).__name__}: {exc}") from exc
 
 
 def columns(index: Index) -> Columns:
     """The columns of the index's current generation: kept in this process, else read
-    from the cache file, else built (and the file written). Call inside a read
-    transaction, so that the generation and the rows are of one snapshot."""
+    from the cache file; either brought up to date through the index's change log when
+    few rows changed since (:func:`caught_up`), else built. The file is written when built
+    or patched from the file, and when the copy this process patches holds
+    :data:`SAVE_EVERY` changed rows the file lacks. Call inside a read transaction, so that
+    the generation, the change log and the rows are of one snapshot."""
     from gittrack.layout import columns_cache_path
 
     generation = index.generation()
     path = columns_cache_path(index.repo.state_dir)
     key = str(path)
     with _lock:
-        got = _loaded.get(key)
-    if got is not None and got.generation == generation:
-        return got
-    try:
-        got = read(path, generation)
-    except CacheInvalid as exc:
-        if path.exists():
-            log.debug("column cache %s not used (%s); rebuilding it", path, exc)
-        got = build(index, generation)
+        mine = _loaded.get(key)
+    if mine is not None and mine.generation == generation:
+        return mine
+    got = None if mine is None else caught_up(index, mine, generation)
+    if got is None:
+        try:
+            stored: Columns | None = read(path)
+        except CacheInvalid as exc:
+            stored = None
+            if path.exists():
+                log.debug("column cache %s not used (%s); rebuilding it", path, exc)
+        if stored is not None and stored.generation == generation:
+            got = stored
+        else:
+            got = None if stored is None else caught_up(index, stored, generation)
+            if got is None:
+                got = build(index, generation)
+            write(path, got)
+            got.unsaved = 0
+    elif got.unsaved >= SAVE_EVERY:
         write(path, got)
+        got.unsaved = 0
     with _lock:
         _loaded[key] = got
     return got
+
+
+def caught_up(index: Index, cols: Columns, generation: str) -> Columns | None:
+    """``cols`` (of an earlier generation) patched to ``generation`` with the rows the
+    index's change log names; None when the log cannot tell or more rows changed than a
+    patch should take (:data:`PATCH_ROWS`, :data:`PATCH_SHARE`; counting those patched
+    since the last whole build)."""
+    limit = PATCH_ROWS + int(cols.rows * PATCH_SHARE) - cols.patched
+    if limit <= 0:
+        return None
+    # a generation names one row id (an UPDATE two): no more generations than ids to take
+    changed = index.changed_since(cols.generation, limit)
+    if changed is None or len(changed) > limit:
+        return None
+    return patch(index, cols, generation, changed)
 
 
 def forget() -> None:
@@ -308,9 +461,7 @@ def key_counts(
     for kind in KINDS:
         counts = out[kind] = {}
         for key in cols.keys(kind):
-            name = f"{kind}.{key}"
-            has = cols.arrays[name + ".has"] if kind == "metrics" else cols.arrays[name] >= 0
-            n = int(np.count_nonzero(has & mask))
+            n = int(np.count_nonzero(cols.present(kind, key) & mask))
             if n:
                 counts[key] = n
     return out

@@ -25,6 +25,8 @@ Schema (format version :data:`FORMAT_VERSION`)::
     datasets(rid, name, digest, context)   -- dataset inputs (filters datasets.*)
     broken(run_id, commit_sha, error)
     reach(tip, commit_sha, reachable)   -- branch ancestry cache (see gittrack.query.branches)
+    meta(key, value)                 -- the epoch and generation (see Index.generation)
+    changes(gen, old, new)           -- the runs row ids each generation removed/added
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 9  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers);
-# 9: run_json without the fields the columns hold (rows.whole_record)
+FORMAT_VERSION = 10  # 7: dataset inputs (datasets table); 8: the generation (meta, triggers);
+# 9: run_json without the fields the columns hold (rows.whole_record); 10: the change log
+CHANGES_KEPT = 65536  # generations the change log reaches back (see Index.changed_since)
 PARALLEL_MIN = 1500  # changed runs from which a refresh parses in several processes
 CHUNK = 1000  # runs a worker parses and commits at a time
 
@@ -110,14 +113,27 @@ CREATE TABLE reach(tip TEXT NOT NULL, commit_sha TEXT NOT NULL, reachable INTEGE
 CREATE TABLE format(version INTEGER NOT NULL);
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
 -- the generation: bumped by every change to a runs row, whoever writes it (derived caches
--- such as gittrack.query.frames are keyed by it); the epoch tells two index files apart
+-- such as gittrack.query.columns are keyed by it); the epoch tells two index files apart.
+-- Each bump logs the row ids it removed (old) and added (new) under the generation it
+-- reached, so a cache of an older generation can catch up (Index.changed_since); the
+-- writer trims the log to the last CHANGES_KEPT generations.
 INSERT INTO meta VALUES ('generation', 0);
+CREATE TABLE changes(gen INTEGER PRIMARY KEY, old INTEGER, new INTEGER);
 CREATE TRIGGER runs_generation_insert AFTER INSERT ON runs
-BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'generation';
+    INSERT INTO changes SELECT value, NULL, NEW.id FROM meta WHERE key = 'generation';
+END;
 CREATE TRIGGER runs_generation_update AFTER UPDATE ON runs
-BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'generation';
+    INSERT INTO changes SELECT value, OLD.id, NEW.id FROM meta WHERE key = 'generation';
+END;
 CREATE TRIGGER runs_generation_delete AFTER DELETE ON runs
-BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'generation';
+    INSERT INTO changes SELECT value, OLD.id, NULL FROM meta WHERE key = 'generation';
+END;
 """
 WAIT_NOTICE_SECONDS = 1.0  # waiting longer on another process's refresh is told on stderr
 WAIT_REPEAT_SECONDS = 15.0  # and told again this often, with its progress
@@ -457,6 +473,7 @@ class Index:
             self.conn = self._connect()
             self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp or "",))
+        self._trim_changes()
         added = sum(1 for rid in good_ids if rid not in indexed)
         counts = {"added": added, "updated": len(good_ids) - added, "deleted": len(deleted)}
         return counts, bad
@@ -481,12 +498,21 @@ class Index:
             conn.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('refs', ?)", (stamp if stamp else "",)
             )
+            self._trim_changes()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         added = sum(1 for rid, _, _ in good if rid not in indexed)
         return {"added": added, "updated": len(good) - added, "deleted": len(deleted)}
+
+    def _trim_changes(self) -> None:
+        """Keep the change log to its last :data:`CHANGES_KEPT` generations."""
+        self.conn.execute(
+            "DELETE FROM changes WHERE gen <= "
+            "(SELECT value FROM meta WHERE key = 'generation') - ?",
+            (CHANGES_KEPT,),
+        )
 
     def _delete(self, run_ids: list[str]) -> None:
         conn = self.conn
@@ -517,6 +543,28 @@ class Index:
             self.conn.execute("SELECT key, value FROM meta WHERE key IN ('epoch', 'generation')")
         )
         return f"{meta.get('epoch', '')}:{meta.get('generation', '')}"
+
+    def changed_since(self, generation: str, limit: int) -> list[int] | None:
+        """The ``runs`` row ids removed or added (a changed run is both: its old row goes,
+        a new one comes) since ``generation``, an earlier :meth:`generation` of this index
+        file, ascending; ``[]`` when it is the current one. None when the change log cannot
+        tell: ``generation`` is of another index file, newer than this snapshot, further back
+        than the log reaches (:data:`CHANGES_KEPT`) or more than ``limit`` generations back.
+        Read it in the same transaction as the rows it names."""
+        epoch, _, since = generation.rpartition(":")
+        now_epoch, _, now = self.generation().rpartition(":")
+        if epoch != now_epoch or not since.isdigit() or not now.isdigit():
+            return None
+        start, end = int(since), int(now)
+        if start == end:
+            return []
+        if start > end or end - start > limit:
+            return None
+        (first,) = self.conn.execute("SELECT min(gen) FROM changes").fetchone()
+        if first is None or first > start + 1:  # every generation logs one row: none missing
+            return None
+        rows = self.conn.execute("SELECT old, new FROM changes WHERE gen > ?", (start,))
+        return sorted({rid for row in rows for rid in row if rid is not None})
 
     def memoized(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         """``compute()``, kept in :attr:`memo` under ``key`` until :meth:`version` changes."""

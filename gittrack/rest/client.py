@@ -5,8 +5,10 @@ are MlflowClient's), so the fluent API can use either. It speaks only MLflow's
 REST API, so it logs into ``gittrack server`` and into ``mlflow server`` alike
 — the metadata store's pluggable REST abstraction.
 
-``log_metric`` only queues the point (see :mod:`gittrack.rest.batcher`);
-everything else is a synchronous request. Reads (``get_run``,
+``log_metric`` queues the point (see :mod:`gittrack.rest.batcher`) unless called with
+``synchronous=True`` (sent at once, the server's error raised at the call); everything
+else is a request made at once. ``synchronous=False`` returns a ``RunOperations``
+(:func:`gittrack.api.protocols.logged`, the one rule for every face). Reads (``get_run``,
 ``get_metric_history``, ``search_runs``) and ``set_terminated`` first flush
 the run's queued points, so what a program logged is what it reads back.
 """
@@ -23,9 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from gittrack.api.protocols import RunArgs
 from gittrack.core.validation import (
-    metric_step,
-    metric_timestamp,
-    metric_value,
+    metric_point,
     validate_key,
     validate_param_value,
     validate_tag_value,
@@ -40,7 +40,7 @@ from gittrack.rest.registry import RestRegistryMethods
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from gittrack.api.protocols import NewLocalRun, NewRun
+    from gittrack.api.protocols import NewLocalRun, NewRun, Point
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 REQUEST_TAG = "gittrack.request_id"  # the client's id of the runs/create call that made a run
@@ -303,45 +303,43 @@ class RestClient(RunArgs, RestRegistryMethods):
 
     # -- logging -------------------------------------------------------------------------------
 
-    def _log_point(
-        self, run_id: str, key: str, value: Any, timestamp: int | None, step: int | None
-    ) -> None:
-        """Queue one point; it is sent in the background (see :meth:`flush`)."""
+    def _log_point(self, run_id: str, point: Point, now: bool) -> None:
+        """Queue the point for the background sender (see :meth:`flush`); ``now``: send
+        it at once, after the run's queued points, and raise the server's error here."""
         from gittrack.core.entities import Metric
 
-        validate_key(key, "metric")
-        point = Metric(
-            key,
-            metric_value(key, value),
-            metric_timestamp(key, timestamp if timestamp is not None else _now()),
-            metric_step(key, step if step is not None else 0),
-        )
-        self.batcher.add(run_id, point)
+        if now:
+            self._flush_quietly(run_id)
+            self._post_batch(run_id, [Metric(*point)], [], [])
+        else:
+            self.batcher.add(run_id, Metric(*point))
 
     def _send_key_value(self, endpoint: str, run_id: str, key: str, text: str) -> None:
         self.http.call(
             "POST", endpoint, {"run_id": run_id, "run_uuid": run_id, "key": key, "value": text}
         )
 
-    def log_param(self, run_id: str, key: str, value: Any) -> Any:
+    def _log_param(self, run_id: str, key: str, value: Any, now: bool) -> None:
+        """Sent at once, whatever ``now`` says (only metric points are queued)."""
         text = validate_param_value(validate_key(key, "param"), value)
         self._send_key_value("runs/log-parameter", run_id, key, text)
-        return value
 
-    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+    def _set_tag(self, run_id: str, key: str, value: Any, now: bool) -> None:
         text = validate_tag_value(validate_key(key, "tag"), value)
         self._send_key_value("runs/set-tag", run_id, key, text)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.http.call("POST", "runs/delete-tag", {"run_id": run_id, "key": key})
 
-    def log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
-        """Send metrics, params and tags now, split to MLflow's per-request limits."""
+    def _log_batch(
+        self, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any], now: bool
+    ) -> None:
+        """Send metrics, params and tags now (after the run's queued points), split to
+        MLflow's per-request limits."""
+        from gittrack.core.entities import Metric
+
         self.batcher.flush(run_id)
-        metrics, params, tags = list(metrics), list(params), list(tags)
-        for m in metrics:
-            validate_key(m.key, "metric")
-            metric_value(m.key, m.value)
+        metrics = [Metric(*metric_point(m.key, m.value, m.timestamp, m.step)) for m in metrics]
         ps = [
             {"key": validate_key(p.key, "param"), "value": validate_param_value(p.key, p.value)}
             for p in params
@@ -370,9 +368,9 @@ class RestClient(RunArgs, RestRegistryMethods):
             "metrics": [
                 {
                     "key": m.key,
-                    "value": convert.wire_number(float(m.value)),
-                    "timestamp": int(m.timestamp),
-                    "step": int(m.step or 0),
+                    "value": convert.wire_number(m.value),
+                    "timestamp": m.timestamp,
+                    "step": m.step,
                 }
                 for m in metrics
             ],
@@ -462,6 +460,38 @@ class RestClient(RunArgs, RestRegistryMethods):
             for name in sorted(files):
                 self.log_artifact(run_id, os.path.join(root, name), dest)
 
+    _PROXY = "/api/2.0/mlflow-artifacts/artifacts"
+
+    def _proxy_list(self, remote: str) -> list[dict[str, Any]]:
+        """The artifact proxy's listing of ``remote`` (``[]`` for a file or nothing)."""
+        import json
+
+        listing = json.loads(
+            self.http.request("GET", self._PROXY, params={"path": remote}) or b"{}"
+        )
+        return list(listing.get("files") or [])
+
+    def _proxy_fetch(self, remote: str, local: str) -> None:
+        """Download the proxy's file or folder ``remote`` as ``local``.
+
+        Raises:
+            InvalidParameter: a listing names a child that is not one plain name.
+            NotFound: nothing at ``remote``.
+        """
+        entries = self._proxy_list(remote)
+        if not entries:  # a file (or nothing: the GET says which)
+            data = self.http.request("GET", quote(f"{self._PROXY}/{remote}"))
+            os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+            with open(local, "wb") as fh:
+                fh.write(data)
+            return
+        os.makedirs(local, exist_ok=True)
+        for e in entries:
+            name = posixpath.basename(str(e["path"]).rstrip("/"))
+            if not name or name in (".", "..") or "/" in name:
+                raise InvalidParameter(f"artifact listing of {remote!r} names {e['path']!r}")
+            self._proxy_fetch(f"{remote}/{name}", os.path.join(local, name))
+
     def download_artifact_uri(self, uri: str, dst_path: str) -> str:
         """Download the file or folder at ``mlflow-artifacts:/<path>`` (the server's artifact
         proxy) into folder ``dst_path``; returns the local path of it.
@@ -469,8 +499,6 @@ class RestClient(RunArgs, RestRegistryMethods):
         Raises:
             InvalidParameter: not an ``mlflow-artifacts:`` URI. NotFound: nothing there.
         """
-        import json
-
         parts = urlsplit(uri)
         if parts.scheme != "mlflow-artifacts":
             raise InvalidParameter(
@@ -478,34 +506,78 @@ class RestClient(RunArgs, RestRegistryMethods):
                 "can be read"
             )
         base = parts.path.strip("/")
-        prefix = "/api/2.0/mlflow-artifacts/artifacts"
-
-        def fetch(remote: str, local: str) -> None:
-            listing = json.loads(self.http.request("GET", prefix, params={"path": remote}) or b"{}")
-            entries = listing.get("files") or []
-            if not entries:  # a file (or nothing: the GET says which)
-                os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-                fetch_file(remote, local)
-                return
-            os.makedirs(local, exist_ok=True)
-            for e in entries:
-                name = posixpath.basename(str(e["path"]).rstrip("/"))
-                if not name or name in (".", "..") or "/" in name:
-                    raise InvalidParameter(f"artifact listing of {remote!r} names {e['path']!r}")
-                child = f"{remote}/{name}"
-                if e.get("is_dir"):
-                    fetch(child, os.path.join(local, name))
-                else:
-                    fetch_file(child, os.path.join(local, name))
-
-        def fetch_file(remote: str, local: str) -> None:
-            data = self.http.request("GET", quote(f"{prefix}/{remote}"))
-            with open(local, "wb") as fh:
-                fh.write(data)
-
         target = os.path.join(dst_path, posixpath.basename(base) or "artifacts")
-        fetch(base, target)
+        self._proxy_fetch(base, target)
         return target
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Any]:
+        """``FileInfo(path, is_dir, file_size)`` rows directly under ``path`` of the run's
+        artifacts, read through the server's artifact proxy (as the local Client's)."""
+        from gittrack.artifacts.manifest import FileInfo
+        from gittrack.artifacts.paths import clean_artifact_path
+
+        clean = clean_artifact_path(path)
+        remote = posixpath.join(self._artifact_base(run_id), clean).rstrip("/")
+        rows = []
+        for e in self._proxy_list(remote):
+            name = posixpath.join(clean, posixpath.basename(str(e["path"]).rstrip("/")))
+            size = None if e.get("is_dir") else int(e.get("file_size") or 0)
+            rows.append(FileInfo(name, bool(e.get("is_dir")), size))
+        return sorted(rows, key=lambda r: r.path)
+
+    def download_artifacts(self, run_id: str, path: str = "", dst_path: Any = None) -> str:
+        """Download a file or folder of run ``run_id`` through the server's artifact proxy;
+        returns its local path, ``<dst_path>/<path>`` as the local Client's (a new temporary
+        folder when ``dst_path`` is None).
+
+        Raises:
+            ArtifactNotFound: nothing at ``path``. InvalidArtifactPath: a bad path, or
+                ``dst_path`` cannot be made a folder.
+        """
+        from gittrack.artifacts.paths import clean_artifact_path
+        from gittrack.artifacts.read import _destination
+        from gittrack.errors import ArtifactNotFound
+
+        clean = clean_artifact_path(path)
+        dst = _destination(dst_path)
+        remote = posixpath.join(self._artifact_base(run_id), clean).rstrip("/")
+        local = os.path.join(dst, *clean.split("/")) if clean else str(dst)
+        try:
+            self._proxy_fetch(remote, local)
+        except NotFound as exc:
+            name, _, rest = clean.partition("/")
+            model_uri = self._run_model_uri(run_id, name) if name else None
+            if model_uri is None:
+                raise ArtifactNotFound(f"no artifact at {clean!r} in run {run_id}") from exc
+            base = urlsplit(model_uri).path.strip("/")
+            self._proxy_fetch(posixpath.join(base, rest).rstrip("/"), local)
+        return local
+
+    def logged_model_artifact_uri(self, model_id: str) -> str:
+        """Where the server keeps logged model ``model_id``'s files (``mlflow-artifacts:``).
+
+        Raises:
+            NotFound: no such model.
+        """
+        data = self.http.call("GET", f"logged-models/{quote(model_id, safe='')}")
+        return str(data["model"]["info"]["artifact_uri"])
+
+    def _run_model_uri(self, run_id: str, name: str) -> str | None:
+        """The artifact URI of the newest model named ``name`` that run ``run_id`` logged, or
+        None: MLflow 3's rule for ``runs:/<run>/<name>`` (the local Client's is
+        :meth:`LoggedModelStore.of_run`), asked of the server's ``logged-models/search``."""
+        from gittrack.query.search import _quote
+
+        run = self.get_run(run_id).info
+        body = {"experiment_ids": [run.experiment_id], "filter": f"name = '{_quote(name)}'"}
+        found = [
+            m["info"]
+            for m in self._all_pages("POST", "logged-models/search", lambda n: body, "models")
+            if m["info"].get("source_run_id") == run.run_id
+        ]
+        if not found:
+            return None
+        return str(max(found, key=lambda i: i.get("creation_timestamp_ms") or 0)["artifact_uri"])
 
     def download_artifact(self, run_id: str, path: str) -> bytes:
         url = f"/api/2.0/mlflow-artifacts/artifacts/{self._artifact_base(run_id)}/{path}"

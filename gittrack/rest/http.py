@@ -34,7 +34,10 @@ from gittrack.errors import (
 )
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "OPTIONS"})
+"""Methods whose repetition answers as the first attempt did (a PUT stores the same bytes
+again). Not DELETE: MLflow's deletes answer RESOURCE_DOES_NOT_EXIST the second time, so a
+DELETE carries a request id like any other write."""
 READ_ONLY_ENDPOINTS = frozenset(
     {
         "runs/search",
@@ -170,7 +173,7 @@ class HttpSession:
 
         Connection errors and 429/5xx answers are retried with exponential
         backoff and jitter (``max_retries`` times; file bodies are rewound).
-        A write (POST, PATCH) carries ``request_id`` (a fresh one by default) in
+        A write (POST, PATCH, DELETE) carries ``request_id`` (a fresh one by default) in
         ``X-Gittrack-Request-Id`` on every attempt, so a server that saw it once
         answers a retry without applying it again (``idempotent`` overrides the
         method's default: a POST that only reads). When an attempt may have been

@@ -2,17 +2,19 @@
 
 The names and arguments are :class:`gittrack.api.registry.RegistryMethods`' (MlflowClient's);
 the answers are the same entities, decoded by their one ``from_dict``. Errors are the
-server's, mapped by :func:`gittrack.errors.error_from_response`. Reads and DELETEs are
-retried freely; writes carry a request id, so a retry is not applied twice
+server's, mapped by :func:`gittrack.errors.error_from_response`. Reads are retried
+freely; writes, DELETEs included, carry a request id, so a retry is not applied twice
 (:mod:`gittrack.rest.http`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gittrack.api.protocols import NewVersion, Page, RegistryArgs
 from gittrack.core.entities import ModelVersion, RegisteredModel
+from gittrack.errors import NotFound
 from gittrack.rest.convert import kv as _kv
 
 
@@ -55,8 +57,23 @@ class RestRegistryMethods(RegistryArgs):
         body = {"name": name, "description": description}
         return self._model("PATCH", "registered-models/update", body)
 
+    def _delete(self, endpoint: str, payload: dict[str, Any], read: Callable[[], Any]) -> None:
+        """DELETE ``endpoint``. When the answer was lost, the thing is looked up before a
+        retry: ``read()`` raising NotFound means the delete landed (a server that ignores
+        request ids, MLflow's, would answer the retry RESOURCE_DOES_NOT_EXIST)."""
+
+        def gone() -> dict[str, Any] | None:
+            try:
+                read()
+            except NotFound:
+                return {}
+            return None
+
+        self.http.call("DELETE", endpoint, payload, recover=gone)
+
     def delete_registered_model(self, name: str) -> None:
-        self._call("DELETE", "registered-models/delete", {"name": name})
+        body = {"name": name}
+        self._delete("registered-models/delete", body, lambda: self.get_registered_model(name))
 
     def _search_page(self, kind: str, page: Page) -> Any:
         """One page of models or versions (a list with ``.token``, None on the last page)."""
@@ -120,7 +137,8 @@ class RestRegistryMethods(RegistryArgs):
         return self._version("PATCH", "model-versions/update", body)
 
     def delete_model_version(self, name: str, version: str | int) -> None:
-        self._call("DELETE", "model-versions/delete", {"name": name, "version": str(version)})
+        body = {"name": name, "version": str(version)}
+        self._delete("model-versions/delete", body, lambda: self.get_model_version(name, version))
 
     def get_model_version_download_uri(self, name: str, version: str | int) -> str:
         """Where the server says the version's files are (an ``mlflow-artifacts:`` URI for

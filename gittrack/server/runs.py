@@ -17,9 +17,7 @@ from gittrack.core.logged_models import (
     validate_model_id,
 )
 from gittrack.core.validation import (
-    metric_step,
-    metric_timestamp,
-    metric_value,
+    metric_point,
     validate_experiment_id,
     validate_key,
     validate_param_value,
@@ -204,12 +202,7 @@ async def log_batch(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
             f"Duplicate parameter keys have been submitted: {dupes}. Please ensure the request "
             "contains only one param value per param key."
         )
-    checked_metrics = []
-    for key, value, ts, step in metrics:
-        validate_key(key, "metric")
-        checked_metrics.append(
-            (key, metric_value(key, value), metric_timestamp(key, ts), metric_step(key, step))
-        )
+    checked_metrics = [metric_point(*m) for m in metrics]
     checked_params = [(validate_key(k, "param"), validate_param_value(k, v)) for k, v in params]
     checked_tags = [(validate_key(k, "tag"), validate_tag_value(k, v)) for k, v in tags]
     await backend.log(run_id, (checked_metrics, checked_params, checked_tags))
@@ -217,14 +210,9 @@ async def log_batch(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
 
 
 async def log_metric(backend: Backend, args: dict[str, Any]) -> dict[str, Any]:
-    import time
-
     run_id = run_id_of(args)
-    key = validate_key(args["key"], "metric")
-    value = metric_value(key, args["value"])
-    ts = metric_timestamp(key, args.get("timestamp", int(time.time() * 1000)))
-    step = metric_step(key, args.get("step", 0))
-    await backend.log(run_id, ([(key, value, ts, step)], [], []))
+    point = metric_point(args["key"], args["value"], args.get("timestamp"), args.get("step"))
+    await backend.log(run_id, ([point], [], []))
     return {}
 
 

@@ -197,9 +197,15 @@ async def compare(request: Request) -> Response:
 
 
 async def models(request: Request) -> Response:
-    from gittrack.ui.models import list_models
+    from gittrack.ui.models import MODELS_PAGE, list_models
 
-    return json_response(await _read(request, list_models))
+    q = request.query_params
+    args: dict[str, Any] = {
+        "search": q.get("search", "").strip(),
+        "max_results": _int(request, "max_results", MODELS_PAGE),
+        "page_token": q.get("page_token") or None,
+    }
+    return json_response(await _read(request, lambda ctx: list_models(ctx, **args)))
 
 
 async def model(request: Request) -> Response:

@@ -64,12 +64,32 @@ def _version_row(v: ModelVersion, names: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def list_models(ctx: UIContext) -> dict[str, Any]:
-    """Every live registered model, by name: ``{models: [{name, latest_version, aliases,
-    description, tags, last_updated_timestamp}], skipped: {ref: why}}`` (``skipped``:
-    registry refs left out because their record is unreadable)."""
+MODELS_PAGE = 100  # the runs table's page size, and MLflow's search_registered_models default
+
+
+def list_models(
+    ctx: UIContext,
+    search: str = "",
+    max_results: int = MODELS_PAGE,
+    page_token: str | None = None,
+) -> dict[str, Any]:
+    """One page of live registered models by name, those whose name contains ``search``
+    (any case; every model when empty): the registry search's own page, as REST's
+    ``registered-models/search`` gives it. ``{models: [{name, latest_version, aliases,
+    description, tags, last_updated_timestamp}], next_page_token, skipped: {ref: why}}``
+    (``next_page_token`` None on the last page; ``skipped``: registry refs left out because
+    their record is unreadable).
+
+    Raises:
+        InvalidParameter: a bad ``max_results`` (1..1000) or ``page_token``.
+    """
+    from gittrack.query.search import _quote
+
     client = ctx.client
-    models = _all_pages(client.search_registered_models, order_by=["name ASC"])
+    found = f"name ILIKE '%{_quote(search)}%'" if search else None
+    page = client.search_registered_models(
+        found, max_results=max_results, order_by=["name ASC"], page_token=page_token or None
+    )
     rows = [
         {
             "name": m.name,
@@ -80,9 +100,9 @@ def list_models(ctx: UIContext) -> dict[str, Any]:
             "creation_timestamp": m.creation_timestamp,
             "last_updated_timestamp": m.last_updated_timestamp,
         }
-        for m in models
+        for m in page
     ]
-    return {"models": rows, "skipped": client.registry.scan()[1]}
+    return {"models": rows, "next_page_token": page.token, "skipped": client.registry.scan()[1]}
 
 
 def model_detail(ctx: UIContext, name: str) -> dict[str, Any]:

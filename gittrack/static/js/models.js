@@ -36,51 +36,92 @@
     }
   }
 
+  // One page of models at a time, the registry search's own pages: Next follows the page's
+  // next_page_token, Prev goes back to the token that gave the page before; the name filter
+  // is a search of every model (name ILIKE), which starts again from the first page.
   class ModelsView {
     constructor(root) {
       this.root = root;
+      this.search = "";
+      this.tokens = [null]; // tokens[i]: the page_token of page i (null: the first page)
+      this.index = 0;
+      this.pageSizes = []; // rows on each page seen, for the "101–103" count
+      this.seq = 0;
+      this.build();
       this.load();
     }
 
-    async load() {
-      const data = await fetchInto(this.root, "models", undefined,
-        (e) => GT.clear(this.root).appendChild(GT.errorBox(e)));
-      if (!data) return;
-      const find = h("input", { type: "search", class: "filter", placeholder: "Find a model by name…",
-        oninput: () => fill() });
-      const body = h("tbody");
-      const count = h("span", { class: "muted" });
-      const fill = () => {
-        const q = find.value.trim().toLowerCase();
-        const rows = data.models.filter((m) => !q || m.name.toLowerCase().includes(q));
-        GT.clear(body);
-        for (const m of rows) {
-          body.appendChild(h("tr", { "data-model": m.name },
-            h("td", { class: "name" }, h("a", { href: GT.modelUrl(m.name) }, m.name)),
-            h("td", { class: "num" }, m.latest_version === null ? "" :
-              h("a", { href: GT.modelVersionUrl(m.name, m.latest_version) }, "v" + m.latest_version)),
-            h("td", { class: "aliases-cell" }, aliasChips(m.aliases)),
-            h("td", { class: "desc", title: m.description }, m.description),
-            h("td", null, GT.fmtTime(m.last_updated_timestamp))));
-        }
-        if (!rows.length) {
-          body.appendChild(h("tr", null, h("td", { colspan: 5, class: "empty" },
-            data.models.length ? "No model matches." : "No registered models yet. Register one with " +
-              "gittrack models register RUN NAME, gittrack.register_model(…) or mlflow.register_model(…).")));
-        }
-        count.textContent = rows.length + " of " + data.models.length + " models";
-      };
-      const skipped = Object.entries(data.skipped || {});
+    build() {
+      this.find = h("input", { type: "search", class: "filter", placeholder: "Find a model by name…",
+        oninput: GT.debounce(() => {
+          this.search = this.find.value.trim();
+          this.tokens = [null];
+          this.pageSizes = [];
+          this.index = 0;
+          this.load();
+        }, 250) });
+      this.body = h("tbody", null, h("tr", null, h("td", { colspan: 5, class: "muted" }, "Loading…")));
+      this.warn = h("div");
+      this.pager = h("div", { class: "pager" });
       GT.clear(this.root).appendChild(h("div", { class: "models-page" },
         h("h1", null, "Registered models"),
-        h("div", { class: "toolbar" }, h("div", { class: "filter-wrap" }, find), count),
-        skipped.length ? h("div", { class: "error", role: "alert" }, skipped.map(([ref, why]) =>
-          "Skipped " + ref + ", its record is unreadable: " + why + "\n")) : null,
+        h("div", { class: "toolbar" }, h("div", { class: "filter-wrap" }, this.find)),
+        this.warn,
         h("div", { class: "table-wrap" }, h("table", { class: "runs models" },
           h("thead", null, h("tr", null, ["Name", "Latest version", "Aliases", "Description", "Last updated"]
             .map((c) => h("th", null, c)))),
-          body))));
-      fill();
+          this.body)),
+        this.pager));
+    }
+
+    async load() {
+      const seq = ++this.seq; // an answer to an older request (typing on) is dropped
+      let data;
+      try {
+        data = await GT.api("models", { search: this.search, page_token: this.tokens[this.index] });
+      } catch (e) {
+        if (seq !== this.seq) return;
+        GT.clear(this.body).appendChild(h("tr", null, h("td", { colspan: 5 }, GT.errorBox(e))));
+        return;
+      }
+      if (seq !== this.seq) return;
+      this.tokens.length = this.index + 1;
+      if (data.next_page_token) this.tokens.push(data.next_page_token);
+      this.fill(data);
+    }
+
+    fill(data) {
+      const body = GT.clear(this.body);
+      for (const m of data.models) {
+        body.appendChild(h("tr", { "data-model": m.name },
+          h("td", { class: "name" }, h("a", { href: GT.modelUrl(m.name) }, m.name)),
+          h("td", { class: "num" }, m.latest_version === null ? "" :
+            h("a", { href: GT.modelVersionUrl(m.name, m.latest_version) }, "v" + m.latest_version)),
+          h("td", { class: "aliases-cell" }, aliasChips(m.aliases)),
+          h("td", { class: "desc", title: m.description }, m.description),
+          h("td", null, GT.fmtTime(m.last_updated_timestamp))));
+      }
+      if (!data.models.length) {
+        body.appendChild(h("tr", null, h("td", { colspan: 5, class: "empty" },
+          this.search || this.index ? "No model matches." : "No registered models yet. Register one with " +
+            "gittrack models register RUN NAME, gittrack.register_model(…) or mlflow.register_model(…).")));
+      }
+      const skipped = Object.entries(data.skipped || {});
+      GT.clear(this.warn);
+      if (skipped.length) {
+        this.warn.appendChild(h("div", { class: "error", role: "alert" }, skipped.map(([ref, why]) =>
+          "Skipped " + ref + ", its record is unreadable: " + why + "\n")));
+      }
+      const before = this.pageSizes.slice(0, this.index).reduce((a, b) => a + b, 0);
+      this.pageSizes[this.index] = data.models.length;
+      const first = data.models.length ? before + 1 : before;
+      const go = (i) => { this.index = i; this.load(); };
+      GT.clear(this.pager);
+      GT.append(this.pager, [
+        h("button", { type: "button", class: "prev", disabled: this.index === 0, onclick: () => go(this.index - 1) }, "‹ Prev"),
+        h("span", { class: "count" }, first.toLocaleString() + "–" + (before + data.models.length).toLocaleString() + " models"),
+        h("button", { type: "button", class: "next", disabled: this.index + 1 >= this.tokens.length, onclick: () => go(this.index + 1) }, "Next ›"),
+      ]);
     }
   }
 
