@@ -9,6 +9,8 @@ Refs (shared: pushed and fetched like branches)::
                                       registered_model.yaml + versions/<n>.yaml
     refs/gittrack-backup/...          old tips kept by ``pull --force``
     refs/gittrack-incoming/<remote>/  fetched refs before they are merged in
+    refs/gittrack-stamp/push          on a remote: what the last gittrack push left there
+                                      (a blob naming a digest of the refs; see STAMP_REF)
 
 A run commit's tree is the run's source plus ``.gittrack/`` (the record)::
 
@@ -56,6 +58,10 @@ IMPORTS_PREFIX = NAMESPACE + "imports/"  # gittrack import: source run id -> run
 BACKUP_PREFIX = "refs/gittrack-backup/"
 INCOMING_PREFIX = "refs/gittrack-incoming/"
 REFSPEC = f"{NAMESPACE}*:{NAMESPACE}*"  # fast-forward only: no leading '+'
+# The push stamp (on remotes only): every gittrack push sets it, in the same `git push`, to a
+# blob naming the refs it left there (or, when it cannot know them, to a blob nobody's record
+# names). Outside NAMESPACE on purpose: no `refs/gittrack/*` refspec, reader or check sees it.
+STAMP_REF = "refs/gittrack-stamp/push"
 
 
 def run_ref(run_id: str) -> str:
@@ -285,6 +291,13 @@ def object_key(sha256: str) -> str:
     """
     validate_sha256(sha256)
     return f"sha256/{sha256[:2]}/{sha256[2:]}"
+
+
+def stamp_repo_path(state: Path) -> Path:
+    """``<state>/remotes/stamps.git``: a bare repository without runs (its config includes
+    ours) into which the remotes' push stamps are fetched: a fetch there costs nothing per
+    run ref, a fetch here reads every ref."""
+    return Path(state) / "remotes" / "stamps.git"
 
 
 def remote_refs_path(state: Path, remote_key: str) -> Path:

@@ -242,3 +242,28 @@ def log_batches_until_sigkill(
     for t in threads:
         t.join()
     return set().union(*acked), set().union(*params)
+
+
+@contextmanager
+def served_over(kind: str, central: Path) -> Iterator[str]:
+    """The URL of bare repository ``central`` served as ``kind`` — ``file`` (its path),
+    ``git-daemon``, ``http-backend`` (git http-backend behind a small HTTP server) or
+    ``gittrack-server`` (``/git/`` of ``gittrack server``) — until the block ends."""
+    from tests.remote_helpers import GitDaemon, SmartHTTP
+
+    if kind == "file":
+        yield str(central)
+        return
+    if kind == "git-daemon":
+        daemon = GitDaemon(central.parent)
+        url, stop = daemon.url(central.name), daemon.stop
+    elif kind == "http-backend":
+        smart = SmartHTTP(central.parent)
+        url, stop = smart.url(central.name), smart.stop
+    else:
+        server = ServerProcess(central)
+        url, stop = f"{server.url}/git/", server.stop
+    try:
+        yield url
+    finally:
+        stop()

@@ -13,8 +13,8 @@ import pytest
 
 from gittrack.api.client import Client
 from tests.conftest import ROOT, forge_commit, git, run_cli
-from tests.remote_helpers import SmartHTTP, make_bare
-from tests.server_helpers import ServerProcess
+from tests.remote_helpers import make_bare
+from tests.server_helpers import served_over
 
 GUARD = ROOT / "remotes" / "pre-receive"
 RUNS = "refs/gittrack/runs/"
@@ -28,22 +28,10 @@ def guarded(request, repo, tmp_path) -> Iterator[Path]:
     base.mkdir()
     central = make_bare(base / "team.git")
     (central / "hooks" / "pre-receive").symlink_to(GUARD)
-    stop = None
-    if request.param == "file":
-        url = str(central)
-    elif request.param == "http-backend":
-        smart = SmartHTTP(base)
-        url, stop = smart.url("team.git"), smart.stop
-    else:
-        server = ServerProcess(central)
-        url, stop = f"{server.url}/git/", server.stop
-    git(repo, "remote", "add", "origin", url)
-    git(repo, "push", "-q", "origin", "main")
-    try:
+    with served_over(request.param, central) as url:
+        git(repo, "remote", "add", "origin", url)
+        git(repo, "push", "-q", "origin", "main")
         yield central
-    finally:
-        if stop is not None:
-            stop()
 
 
 def finished_run(repo: Path, points: int = 5) -> str:

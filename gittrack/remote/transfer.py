@@ -43,6 +43,7 @@ from gittrack.layout import (
     REFSPEC,
     RUN_FILE,
     RUNS_PREFIX,
+    STAMP_REF,
     lock_path,
     record_path,
 )
@@ -54,17 +55,23 @@ from gittrack.remote.refs import (
     is_registry_ref,
     is_run_ref,
     known_remote_refs,
+    known_remote_text,
     list_remote_refs,
     local_refs,
+    local_refs_text,
     parse_push_porcelain,
+    parse_refs_text,
     push_reason,
     registry_label,
     relation,
+    remote_stamp,
     repo_cwd,
     resolve_remote,
     run_id_of,
     save_known_remote_refs,
     short,
+    stamp_blob,
+    stamp_of,
 )
 from gittrack.remote.setup import setup_commands, setup_remote
 
@@ -412,11 +419,21 @@ def push(
     show = _progress(progress)
     target = resolve_remote(repo, remote)
     result = SyncResult(remote=target, direction="push")
-    here = local_refs(repo)
+    here_text = local_refs_text(repo)
+    plain = not (runs or experiment is not None or force or delete)
+    record = known_remote_text(repo, target) if plain else None
+    known: dict[str, str] | None = None
+    if record is not None and here_text == record:  # the common case: no parsing
+        words = here_text.split()  # "<sha> <ref>" lines (no symbolic ref: it equals the record)
+        here = known = dict(zip(words[1::2], words[0::2]))
+    else:
+        here = parse_refs_text(here_text) or {}
+        known = parse_refs_text(record, strict=True) if record is not None else None
     moved: dict[str, RefOutcome] = {}  # refs a push against the recorded state moved
-    if not (runs or experiment is not None or force or delete):
-        known = known_remote_refs(repo, target)
-        if known is not None and _push_known(repo, target, here, known, artifacts, show, result):
+    if record is not None and known is not None:
+        if _nothing_new(repo, target, here, known, record, result):
+            return result
+        if _push_known(repo, target, here, known, artifacts, show, result):
             return result
         moved = {o.ref: o for o in result.outcomes if o.action in ("new", "updated")}
         result = SyncResult(remote=target, direction="push")
@@ -501,7 +518,8 @@ def push(
             and selected == set(here)
             and not any(o.action == "failed" for o in outcomes.values())
         )
-        _git_push(repo, target, send, leases, outcomes, show, wildcard, result.notes)
+        stamp = stamp_blob(repo, _recorded(remote_refs, outcomes.values()))  # if all land
+        _git_push(repo, target, send, leases, outcomes, show, wildcard, result.notes, stamp)
     for ref, o in moved.items():  # sent by the first attempt: say so, not "up to date"
         if ref in outcomes and outcomes[ref].action == "up-to-date":
             outcomes[ref] = o
@@ -529,18 +547,57 @@ def _upload_artifacts(
     return [(sha, ref) for sha, ref in send if ref not in problems]
 
 
-def _remember(
-    repo: Repo, target: Remote, listed: dict[str, str], outcomes: Iterable[RefOutcome]
-) -> None:
-    """Record the remote's refs as ``listed`` plus what this push moved there."""
+def _recorded(listed: dict[str, str], outcomes: Iterable[RefOutcome]) -> dict[str, str]:
+    """The remote's refs as ``listed`` plus what ``outcomes`` moved there."""
     known = dict(listed)
     for o in outcomes:
         if o.action in MOVED and o.local:
             known[o.ref] = o.local
         elif o.action == "deleted":
             known.pop(o.ref, None)
-    if known != listed or known_remote_refs(repo, target) != known:
+    return known
+
+
+def _remember(
+    repo: Repo,
+    target: Remote,
+    listed: dict[str, str],
+    outcomes: Iterable[RefOutcome],
+    *,
+    recorded: bool = False,
+) -> None:
+    """Record the remote's refs as ``listed`` (``recorded``: read from the record) plus what
+    this push moved there."""
+    known = _recorded(listed, outcomes)
+    if known != listed or (not recorded and known_remote_refs(repo, target) != known):
         save_known_remote_refs(repo, target, known)
+
+
+def _nothing_new(
+    repo: Repo,
+    target: Remote,
+    here: dict[str, str],
+    known: dict[str, str],
+    record: str,
+    result: SyncResult,
+) -> bool:
+    """Whether a push of everything has nothing to do, decided without a ``git push``: every
+    ref ``here`` is as the remote's ``record`` (parsed: ``known``) has it, and the remote's
+    push stamp is still the one naming that record (no gittrack push changed the remote
+    since; see :func:`gittrack.remote.refs.stamp_blob`). Then ``result`` says so (each ref
+    up to date, the record's other runs only on the remote), as the wildcard push would."""
+    if known is not here and any(known.get(ref) != sha for ref, sha in here.items()):
+        return False
+    if remote_stamp(repo, target) != stamp_of(record):
+        return False  # recreated, pushed to by another clone, or never stamped: push
+    result.outcomes = [RefOutcome(ref, "up-to-date", sha, sha) for ref, sha in here.items()]
+    if known is not here:
+        result.outcomes += [
+            RefOutcome(ref=ref, action="remote-only", remote=sha)
+            for ref, sha in known.items()
+            if ref not in here and is_run_ref(ref)
+        ]
+    return True
 
 
 def _push_known(
@@ -581,22 +638,62 @@ def _push_known(
     pushed = bool(send) or len(send) == len(changed)
     if len(send) == len(changed):
         # nothing held back: one wildcard push, in which git compares every ref with the
-        # remote's actual one (so a remote that lost refs since the record gets them again)
+        # remote's actual one (so a remote that lost refs since the record gets them again),
+        # atomic with the stamp naming the record it leaves (`_nothing_new` reads it)
         planned = sorted((sha, ref) for ref, sha in here.items())
-        report = _git_push(repo, target, planned, {}, outcomes, show, True, result.notes)
+        report = _push_stamped(repo, target, planned, {**known, **here}, outcomes, show, result)
         for ref, (flag, _summary) in report.items():
             o = outcomes.get(ref)
             if o is not None and o.action != "rejected" and flag in _PUSHED:
                 o.action = _PUSHED[flag]
     elif send:  # some runs held back (their artifacts): name the others
-        _git_push(repo, target, send, {}, outcomes, show, False, result.notes)
+        stamp = stamp_blob(repo, _recorded(known, outcomes.values()))
+        _git_push(repo, target, send, {}, outcomes, show, False, result.notes, stamp)
     if pushed and any(o.reason.startswith("diverged") for o in outcomes.values()):
         result.notes.clear()
         result.outcomes = [o for o in outcomes.values() if o.action in ("new", "updated")]
         return False  # the remote moved since it was recorded: plan against its listing
     result.outcomes = list(outcomes.values())
-    _remember(repo, target, known, result.outcomes)
+    _remember(repo, target, known, result.outcomes, recorded=True)
     return True
+
+
+def _push_stamped(
+    repo: Repo,
+    target: Remote,
+    planned: list[tuple[str, str]],
+    leaves: dict[str, str],
+    outcomes: dict[str, RefOutcome],
+    show: bool,
+    result: SyncResult,
+) -> dict[str, tuple[str, str]]:
+    """The wildcard push of ``planned`` with ``--atomic`` and the stamp naming ``leaves``
+    (the refs the remote holds when every ref goes): all of it lands, or none. A remote that
+    cannot take that (no atomic pushes, or it refuses the stamp ref alone) gets the wildcard
+    without the stamp, as before stamps (its no-op pushes keep making the wildcard push)."""
+    stamp = stamp_blob(repo, leaves)
+    said = len(result.notes)
+    try:
+        report = _git_push(
+            repo, target, planned, {}, outcomes, show, True, result.notes, stamp, atomic=True
+        )
+    except RemoteError as exc:
+        if "atomic" not in str(exc):
+            raise
+        report = {}  # the remote does not do atomic pushes
+    flag, summary = report.get(STAMP_REF, ("?", ""))
+    if report and (flag != "!" or "atomic" in summary):
+        return report  # sent, or refused because of a run (the caller looks at those)
+    if report and not any("atomic" in s for f, s in report.values() if f == "!"):
+        return report  # every ref refused for the same reason (e.g. the remote's guard)
+    for o in outcomes.values():  # the stamp was the problem: as `_push_known` planned them
+        if o.local is not None:
+            o.reason = ""
+            o.action = (
+                "up-to-date" if o.local == o.remote else "new" if o.remote is None else "updated"
+            )
+    del result.notes[said:]
+    return _git_push(repo, target, planned, {}, outcomes, show, True, result.notes)
 
 
 def _batches(specs: list[str], limit: int = CHUNK_BYTES) -> list[list[str]]:
@@ -658,6 +755,9 @@ def _git_push(
     show: bool,
     wildcard: bool,
     notes: list[str],
+    stamp: str | None = None,
+    *,
+    atomic: bool = False,
 ) -> dict[str, tuple[str, str]]:
     """``git push --porcelain`` of ``send``; fold git's per-ref report into ``outcomes``
     and return it (ref → (flag, summary)).
@@ -666,6 +766,8 @@ def _git_push(
     at most :data:`CHUNK_BYTES`, each forced ref with its ``--force-with-lease``.
     With ``wildcard`` the non-forcing refspec ``refs/gittrack/*:refs/gittrack/*``
     is used instead: git sends what differs and refuses every non-fast-forward.
+    ``stamp`` (a blob here) goes to the remote's :data:`STAMP_REF` with the first command
+    line; ``atomic``: ``git push --atomic`` (one command line only).
     """
     base = ["push", "--porcelain", "--no-follow-tags", "--no-recurse-submodules"]
     if os.environ.get("GITTRACK_PUSHING_RUNS"):
@@ -673,6 +775,8 @@ def _git_push(
         # pre-push hooks ran for that push already; do not run them again for the runs
         base.append("--no-verify")
     base += ["--progress"] if show else ["--no-progress"]
+    if atomic:
+        base.append("--atomic")
     if wildcard:
         batches = [[PUSH_REFSPEC]]
     else:
@@ -682,6 +786,8 @@ def _git_push(
                 specs.append(f"--force-with-lease={ref}:{leases[ref]}")
             specs.append(f"{sha}:{ref}")
         batches = _batches(specs)
+    if stamp:
+        batches[0].append(f"+{stamp}:{STAMP_REF}")
     report: dict[str, tuple[str, str]] = {}
     failure = ""
     said: list[str] = []  # what the server printed ("remote: ..." lines)
@@ -725,6 +831,6 @@ def _git_push(
         notes.extend(f"the remote said: {ln}" for ln in shown)
     if wildcard:  # refs git pushed that appeared after the plan was made
         for ref, (flag, _summary) in report.items():
-            if ref not in outcomes and flag in "*+ ":
+            if ref not in outcomes and flag in "*+ " and ref.startswith(NAMESPACE):
                 outcomes[ref] = RefOutcome(ref=ref, action="new" if flag == "*" else "updated")
     return report
