@@ -285,3 +285,32 @@ def test_a_served_repository_with_a_stamp_syncs_and_serves_only_its_runs(repo, t
         status, body = http("POST", f"{server.url}{API}/runs/search", {"experiment_ids": ["0"]})
     assert status == 200, body
     assert sorted(r["info"]["run_id"] for r in body["runs"]) == sorted(ids)
+
+
+def test_a_run_moved_behind_the_stamps_back_is_refused_not_overwritten(repo, tmp_path):
+    """The stamp still names our record, so the push names only the run that moved here;
+    the same run was moved on the remote without a gittrack push (plain git, as the
+    server's REST writes do): git refuses ours, the plan against the remote's listing says
+    so, and neither side loses its commit."""
+    central, other, ids = two_clones(repo, tmp_path, 2)
+    assert push(repo) == "origin: 2 up to date"  # stamps the remote with our record
+    ref = RUNS + ids[0]
+    first = runs_in(repo)[ref]
+    theirs = forge_commit(other, {".gittrack/note.md": "theirs\n"}, base=first, parents=(first,))
+    git(other, "push", "-q", "origin", f"{theirs}:{ref}")  # no stamp: plain git
+    ours = forge_commit(repo, {".gittrack/note.md": "ours\n"}, base=first, parents=(first,))
+    git(repo, "update-ref", ref, ours)
+    res = run_cli("push", cwd=repo)
+    assert res.returncode == 1
+    assert res.stdout.strip() == f"origin: 1 up to date, 1 rejected (diverged): {ids[0][:12]}"
+    assert f"local {ours[:12]}, remote {theirs[:12]}" in res.stderr
+    assert runs_in(central)[ref] == theirs
+    assert runs_in(repo)[ref] == ours
+    # a new run beside it, with the remote as recorded otherwise: named alone, and it lands
+    res = run_cli("pull", cwd=repo)  # diverged here too: left alone, said
+    assert res.returncode == 1 and "rejected (diverged)" in res.stdout, res.stdout
+    git(repo, "update-ref", ref, theirs)  # the user takes theirs
+    assert push(repo) == "origin: 2 up to date"
+    new_id, _ = forge_run(repo, index=7)
+    assert push(repo) == "origin: pushed 1 run (1 new), 2 up to date"
+    assert runs_in(central) == runs_in(repo)

@@ -433,7 +433,7 @@ def push(
     if record is not None and known is not None:
         if _nothing_new(repo, target, here, known, record, result):
             return result
-        if _push_known(repo, target, here, known, artifacts, show, result):
+        if _push_known(repo, target, here, known, record, artifacts, show, result):
             return result
         moved = {o.ref: o for o in result.outcomes if o.action in ("new", "updated")}
         result = SyncResult(remote=target, direction="push")
@@ -605,6 +605,7 @@ def _push_known(
     target: Remote,
     here: dict[str, str],
     known: dict[str, str],
+    record: str,
     artifacts: bool,
     show: bool,
     result: SyncResult,
@@ -613,7 +614,11 @@ def _push_known(
     without listing the remote first: the large artifacts of the runs that differ from the
     record are uploaded, then one ``git push`` of the non-forcing wildcard, in which git
     compares every ref with the remote's and refuses any non-fast-forward (runs held back
-    for their artifacts: the others by name). Returns False when the plan needs the remote's
+    for their artifacts: the others by name). When the remote's push stamp still names
+    ``record`` (no gittrack push changed it since) and fewer than :data:`WILDCARD_MIN` refs
+    moved, only those are named, atomic with the new stamp: git's report then covers them,
+    not every ref (at 100,000 runs parsing that report cost more than git's own push of one
+    ref over the floor). Returns False when the plan needs the remote's
     listing: a ref that is not a fast-forward of what was recorded (e.g. the experiments
     ref to merge; nothing was sent), or a ref git refused because the remote moved since
     (``result.outcomes`` then holds what was sent): the caller plans against
@@ -636,7 +641,15 @@ def _push_known(
     if artifacts and send:
         send = _upload_artifacts(repo, send, outcomes, result.notes)
     pushed = bool(send) or len(send) == len(changed)
-    if len(send) == len(changed):
+    if (
+        send
+        and len(send) == len(changed)
+        and len(send) < WILDCARD_MIN
+        and remote_stamp(repo, target) == stamp_of(record)
+    ):  # the remote is as recorded: name what moves (the refs git would send), stamped
+        stamp = stamp_blob(repo, {**known, **here})
+        _git_push(repo, target, send, {}, outcomes, show, False, result.notes, stamp, atomic=True)
+    elif len(send) == len(changed):
         # nothing held back: one wildcard push, in which git compares every ref with the
         # remote's actual one (so a remote that lost refs since the record gets them again),
         # atomic with the stamp naming the record it leaves (`_nothing_new` reads it)
