@@ -480,17 +480,28 @@ class RestClient(RunArgs, RestRegistryMethods):
         """
         entries = self._proxy_list(remote)
         if not entries:  # a file (or nothing: the GET says which)
-            data = self.http.request("GET", quote(f"{self._PROXY}/{remote}"))
-            os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-            with open(local, "wb") as fh:
-                fh.write(data)
+            self._proxy_file(remote, local)
             return
         os.makedirs(local, exist_ok=True)
         for e in entries:
             name = posixpath.basename(str(e["path"]).rstrip("/"))
             if not name or name in (".", "..") or "/" in name:
                 raise InvalidParameter(f"artifact listing of {remote!r} names {e['path']!r}")
-            self._proxy_fetch(f"{remote}/{name}", os.path.join(local, name))
+            if e.get("is_dir"):
+                self._proxy_fetch(f"{remote}/{name}", os.path.join(local, name))
+            else:  # the listing says it is a file: no listing of it
+                self._proxy_file(f"{remote}/{name}", os.path.join(local, name))
+
+    def _proxy_file(self, remote: str, local: str) -> None:
+        """Download the proxy's file ``remote`` as ``local``.
+
+        Raises:
+            NotFound: no file at ``remote``.
+        """
+        data = self.http.request("GET", quote(f"{self._PROXY}/{remote}"))
+        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+        with open(local, "wb") as fh:
+            fh.write(data)
 
     def download_artifact_uri(self, uri: str, dst_path: str) -> str:
         """Download the file or folder at ``mlflow-artifacts:/<path>`` (the server's artifact
