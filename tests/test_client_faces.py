@@ -106,5 +106,32 @@ def test_both_clients_refuse_the_same_metric_points(faces):
         assert max(p.timestamp for p in history) > 1_600_000_000_000  # None: now, in ms
 
 
+OUT_OF_RANGE: list[tuple[str, Callable[[Any, str], Any]]] = [
+    ("step above int64", lambda c, r: c.log_metric(r, "m", 1.0, step=2**63)),
+    ("step below int64", lambda c, r: c.log_metric(r, "m", 1.0, step=-(2**63) - 1)),
+    ("timestamp above int64", lambda c, r: c.log_metric(r, "m", 1.0, timestamp=2**63)),
+    ("batch step above int64", lambda c, r: c.log_batch(r, metrics=[Metric("m", 1.0, 5, 2**70)])),
+]
+
+
+def test_a_known_key_does_not_let_an_out_of_range_point_through(faces):
+    """Once a key has been logged, the local writer's fast checks take its points without
+    the builder: they must still refuse a step or timestamp outside int64 as every other
+    face does (such a point was stored, and the run's history then read as corrupt)."""
+    local, rest = faces
+    for label, call in OUT_OF_RANGE:
+        runs = {c: c.create_run("0").info.run_id for c in (local, rest)}
+        for client, run_id in runs.items():
+            client.log_metric(run_id, "m", 0.5, step=1)  # the key is known from here on
+        want = _error(partial(_on_run, call, runs), local)
+        assert want is not None and want[0] == "InvalidParameter", label
+        assert "outside the int64 range" in want[1], label
+        assert _error(partial(_on_run, call, runs), rest) == want, label
+        for client, run_id in runs.items():
+            client.set_terminated(run_id)
+            history = client.get_metric_history(run_id, "m")
+            assert [(p.value, p.step) for p in history] == [(0.5, 1)], label
+
+
 def _on_run(call: Callable[[Any, str], Any], runs: dict[Any, str], client: Any) -> Any:
     return call(client, runs[client])

@@ -69,6 +69,7 @@ _time = time.time
 _BLOB = 0o100644
 _TREE = 0o040000
 _good_keys = validation._good_keys
+_MIN_INT64, _MAX_INT64 = validation.MIN_INT64, validation.MAX_INT64  # the range metric_point checks
 _by_step_ts = itemgetter(2, 3)
 _key_of = itemgetter(0)
 _value_of = itemgetter(1)
@@ -327,7 +328,11 @@ class RunWriter:
             key not in _good_keys
             or type(value) is not float
             or type(step) is not int
-            or (timestamp is not None and (type(timestamp) is not int or timestamp < 0))
+            or not _MIN_INT64 <= step <= _MAX_INT64
+            or (
+                timestamp is not None
+                and (type(timestamp) is not int or not 0 <= timestamp <= _MAX_INT64)
+            )
         ):  # the fast checks do not vouch for it: the one builder of a point does
             key, value, timestamp, step = validation.metric_point(key, value, timestamp, step)
         elif timestamp is None:
@@ -349,7 +354,11 @@ class RunWriter:
         for key in {p[0] for p in points} - _good_keys:
             validation.validate_key(key, "metric")
         plain = all(
-            type(v) is float and type(s) is int and type(t) is int and t >= 0
+            type(v) is float
+            and type(s) is int
+            and _MIN_INT64 <= s <= _MAX_INT64
+            and type(t) is int
+            and 0 <= t <= _MAX_INT64
             for _k, v, s, t in points
         )
         if not plain:
